@@ -1,0 +1,90 @@
+# ktpack: the one build entry.
+#
+#   make deps      install the Debian packages the build and tests need
+#   make           build out/ktpack (embeds busybox, and wprof if present)
+#   make check     unit tests (plain and ASan/UBSan) and CLI tests
+#   make bench     figures as ratios against baselines from the same run
+#   make fuzz      run the fuzz targets for a while
+#   make install   PREFIX=/usr/local DESTDIR=
+#
+# OUT=dir builds into another folder (the tests build variants this way),
+# STATIC=1 links ktpack fully static, WPROF=/BUSYBOX= pick the blobs.
+
+OUT ?= out
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+OBJCOPY ?= objcopy
+OBJDUMP ?= objdump
+AR ?= ar
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+VERSION := 0.1.0
+
+include blobs/blobs.mk
+
+CFLAGS ?= -O2 -g
+PKGS := libelf zlib libzstd
+KT_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Isrc -DKTPACK_VERSION='"$(VERSION)"' \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS))
+LIBS := $(shell $(PKG_CONFIG) $(if $(STATIC),--static) --libs $(PKGS))
+KT_LDFLAGS := $(if $(STATIC),-static)
+
+ifneq ($(SAN),)
+KT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+KT_LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRCS := src/common.c src/blob.c src/extract.c src/wprof.c src/vmconfig.c
+CLI_SRCS := src/cli.c src/main.c
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(OUT)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:src/%.c=$(OUT)/obj/%.o)
+
+all: $(OUT)/ktpack
+
+include build/blob.mk
+
+# Rebuild everything when the flags change.
+$(OUT)/gen/flags: FORCE
+	@build/update-if-changed.sh $@ '$(CC) $(CFLAGS) $(KT_CFLAGS) $(KT_LDFLAGS) $(LIBS)'
+
+$(OUT)/obj/%.o: src/%.c $(OUT)/gen/flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OUT)/obj/blobtab.o: $(OUT)/gen/blobtab.c $(OUT)/gen/flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -c -o $@ $<
+
+$(OUT)/libktpack.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(OUT)/ktpack: $(CLI_OBJS) $(OUT)/obj/blobtab.o $(BLOB_OBJS) $(OUT)/libktpack.a
+	$(CC) $(CFLAGS) $(KT_LDFLAGS) $(LDFLAGS) -o $@.tmp \
+		$(CLI_OBJS) $(OUT)/obj/blobtab.o $(BLOB_OBJS) $(OUT)/libktpack.a $(LIBS)
+	mv -f $@.tmp $@
+
+-include $(wildcard $(OUT)/obj/*.d $(OUT)/tests/*.d)
+
+deps:
+	build/deps.sh
+
+install: $(OUT)/ktpack
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(OUT)/ktpack $(DESTDIR)$(BINDIR)/ktpack
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ktpack
+
+clean:
+	rm -rf $(OUT)
+
+include tests/tests.mk
+include bench/bench.mk
+
+FORCE:
+.PHONY: all deps install uninstall clean FORCE
+.DELETE_ON_ERROR:

@@ -1,0 +1,19 @@
+# The blob manifest: every helper binary that ktpack carries.
+#
+# One row per blob: NAME_ENV is the variable install_env exports, NAME_VAR the
+# make variable that names the source file.  A source that does not exist
+# gives an empty slot (size 0): the binary builds and says "not embedded".
+#
+#   make WPROF=/path/to/wprof      embeds a wprof built elsewhere
+#   cp /path/to/wprof blobs/wprof  does the same for every later build
+
+BLOBS := busybox wprof
+
+busybox_ENV := KTSTR_BUSYBOX_PATH
+busybox_VAR := BUSYBOX
+# Debian's busybox-static installs its binary here.
+BUSYBOX ?= $(wildcard /bin/busybox)
+
+wprof_ENV := KTSTR_WPROF_PATH
+wprof_VAR := WPROF
+WPROF ?= $(wildcard blobs/wprof)

@@ -1,0 +1,51 @@
+/* common.h - the error record every library call may fill, and the small
+ * helpers that more than one module needs.  Nothing here prints or exits. */
+#ifndef KT_COMMON_H
+#define KT_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define KT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * What went wrong, for the front end to print as one line.  A library call
+ * returns -errno and, when the caller passed a kt_err, also writes a message
+ * that names the object and the cause ("cannot open 'x': No such file or
+ * directory").  A NULL kt_err is allowed everywhere.
+ */
+struct kt_err {
+	int code;		/* negative errno */
+	char msg[1024];
+};
+
+/* Fills @e (when not NULL) and returns @code, so that callers can write
+ * "return kt_err_set(e, -ENOENT, ...)". */
+int kt_err_set(struct kt_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Strict unsigned decimal: digits only, no sign, no blanks, no overflow. */
+int kt_parse_u64(const char *s, uint64_t *out);
+
+/*
+ * Splits @s on blanks (space, tab, newline) into a NULL-terminated vector,
+ * as a user types arguments.  *@argv is freed with kt_strv_free().
+ */
+int kt_split_ws(const char *s, char ***argv, size_t *n);
+void kt_strv_free(char **v);
+/* Deep copy of @n strings into a NULL-terminated vector. */
+char **kt_strv_dup(const char *const *v, size_t n);
+
+/* write(2)/pwrite(2) until done; EINTR retried.  0 or -errno. */
+int kt_write_all(int fd, const void *buf, size_t len);
+int kt_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+/* read until @len bytes or EOF; returns bytes read or -errno. */
+ssize_t kt_pread_full(int fd, void *buf, size_t len, off_t off);
+
+/* snprintf that reports truncation as -ENAMETOOLONG. */
+int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,44 @@
+/* vmconfig.h - what a guest gets: its memory, derived from the CPU count,
+ * the request and the wprof floor, and its kernel command line. */
+#ifndef KT_VMCONFIG_H
+#define KT_VMCONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#define KT_VM_MIN_MEMORY_MIB	256
+#define KT_VM_MEMORY_PER_CPU_MIB 64
+/* COMMAND_LINE_SIZE on x86-64, terminating NUL included. */
+#define KT_CMDLINE_MAX		2048
+
+/* What the runner always passes: console on the first serial port, and a
+ * panic that ends the VM (with -no-reboot) instead of hanging it. */
+#define KT_VM_BASE_CMDLINE	"console=ttyS0 panic=-1 rdinit=/init"
+
+struct kt_memory_opts {
+	size_t sz;		/* sizeof(struct kt_memory_opts) */
+	unsigned cpus;		/* at least 1 */
+	uint64_t requested_mib;	/* 0: none */
+	uint64_t wprof_floor_mib; /* 0: wprof off */
+	uint64_t override_mib;	/* 0: none; used verbatim */
+};
+
+/*
+ * max(cpus * 64, 256, requested), then the wprof floor; an override is used
+ * as it is.  *@below_floor (may be NULL) tells that an override sits below
+ * the wprof floor, for the caller to warn about.  0, -EINVAL or -EOVERFLOW.
+ */
+int kt_derive_test_memory_mib(const struct kt_memory_opts *o, uint64_t *mib,
+			      bool *below_floor, struct kt_err *err);
+
+/*
+ * Joins @base and the @n tokens with spaces into a new string the caller
+ * frees; -E2BIG when it would not fit the kernel's limit.
+ */
+int kt_vm_cmdline(const char *base, const char *const *tokens, size_t n,
+		  char **out, struct kt_err *err);
+
+#endif
