@@ -39,8 +39,9 @@ int kt_vm_cmdline(const char *base, const char *const *tokens, size_t n,
 	size_t len = strlen(base), off;
 	char *s;
 
+	/* Counted as it is joined below: a blank before every piece but the first. */
 	for (size_t i = 0; i < n; i++)
-		if (__builtin_add_overflow(len, strlen(tokens[i]) + 1, &len))
+		if (__builtin_add_overflow(len, strlen(tokens[i]) + (len != 0), &len))
 			return kt_err_set(err, -E2BIG, "kernel command line too long");
 	if (len + 1 > KT_CMDLINE_MAX)
 		return kt_err_set(err, -E2BIG,

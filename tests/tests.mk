@@ -1,0 +1,41 @@
+# make check: unit tests (cmocka), the same under ASan/UBSan, and the
+# shell-level tests of the built binaries.  Included by the top Makefile.
+
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
+UNIT_TESTS := common blob extract wprof vmconfig
+UNIT_BINS := $(UNIT_TESTS:%=$(OUT)/tests/test_%)
+
+$(OUT)/tests/test_%: tests/test_%.c tests/unit.h $(OUT)/libktpack.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-prototypes \
+		$(KT_LDFLAGS) -o $@ $< $(OUT)/libktpack.a $(LIBS) $(CMOCKA_LIBS)
+
+# Test programs; none of them is ever embedded in a shipped build.
+# wprof-fixture is wprof-shaped: dynamically linked against libelf, libz
+# and libzstd like wprof, it records its argv and writes the -T file.
+$(OUT)/tests/wprof-fixture: tests/fixtures/wprof-fixture.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lelf -lz -lzstd
+
+# LD_PRELOAD fault injector for the CLI tests (kills a run mid-copy).
+$(OUT)/tests/faultinject.so: tests/fixtures/faultinject.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared \
+		-o $@ $< -ldl
+
+unit-tests: $(UNIT_BINS)
+
+# ktpack with the fixture embedded as wprof, built like a user would.
+$(OUT)/fixture/ktpack: $(OUT)/tests/wprof-fixture FORCE
+	$(MAKE) --no-print-directory OUT=$(OUT)/fixture \
+		WPROF=$(OUT)/tests/wprof-fixture $(OUT)/fixture/ktpack
+
+check-build: all unit-tests $(OUT)/tests/wprof-fixture \
+	$(OUT)/tests/faultinject.so $(OUT)/fixture/ktpack
+	$(MAKE) --no-print-directory OUT=$(OUT)/asan SAN=1 unit-tests
+
+check: check-build
+	tests/run.sh $(OUT)
+
+.PHONY: unit-tests check check-build

@@ -1,0 +1,82 @@
+# Shell test library, sourced by tests/t*.sh.
+#
+#   test_expect_success 'title' 'commands'   runs commands under set -e in a
+#                                            subshell, in a fresh $TRASH
+#   test_skip 'title' 'why'
+#   test_done                                prints the tally
+#
+# Every case gets its own HOME, TMPDIR and cache folder under $TRASH, so no
+# case sees another's cache or the user's.
+set -u
+KT_OUT=${KT_OUT:-$(pwd)/out}
+KTPACK="$KT_OUT/ktpack"
+KTPACK_FIX="$KT_OUT/fixture/ktpack"
+FIXTURE="$KT_OUT/tests/wprof-fixture"
+FAULTINJECT="$KT_OUT/tests/faultinject.so"
+TEST_NAME=$(basename "$0" .sh)
+TRASH_ROOT=$(mktemp -d "/tmp/kt-$TEST_NAME.XXXXXX")
+_passed=0 _failed=0 _skipped=0 _n=0
+
+_cleanup() {
+	# Unmount what a case mounted before removing its trash.
+	grep -o " $TRASH_ROOT/[^ ]*" /proc/self/mounts 2>/dev/null |
+		sort -r | while read -r m; do umount "$m" 2>/dev/null; done
+	rm -rf "$TRASH_ROOT"
+}
+trap _cleanup EXIT
+
+_fresh() {
+	TRASH="$TRASH_ROOT/$_n"
+	mkdir -p "$TRASH/home" "$TRASH/tmp"
+	chmod 0700 "$TRASH"
+	HOME="$TRASH/home" TMPDIR="$TRASH/tmp" KTSTR_CACHE_DIR="$TRASH/cache"
+	export HOME TMPDIR KTSTR_CACHE_DIR TRASH
+	unset XDG_CACHE_HOME KTSTR_WPROF_PATH KTSTR_BUSYBOX_PATH
+}
+
+test_expect_success() {
+	_n=$((_n + 1))
+	_fresh
+	if (cd "$TRASH" && set -e && eval "$2") > "$TRASH_ROOT/log" 2>&1; then
+		_passed=$((_passed + 1))
+		echo "ok $_n - $1"
+	else
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $1"
+		sed 's/^/#   /' "$TRASH_ROOT/log"
+	fi
+}
+
+test_skip() {
+	_n=$((_n + 1))
+	_skipped=$((_skipped + 1))
+	echo "ok $_n - $1 # skip: $2"
+}
+
+test_done() {
+	echo "# $TEST_NAME: $_passed passed, $_failed failed, $_skipped skipped"
+	[ -z "${KT_RESULT:-}" ] || echo "$_passed $_failed" > "$KT_RESULT"
+	[ "$_failed" -eq 0 ]
+}
+
+# Helpers for the cases.
+die() { echo "$*" >&2; return 1; }
+expect_exit() { # code, command...
+	_want=$1
+	shift
+	set +e
+	"$@"
+	_got=$?
+	set -e
+	[ "$_got" -eq "$_want" ] || die "exit $_got, expected $_want: $*"
+}
+expect_grep() { # pattern file
+	grep -q -e "$1" "$2" || { echo "no '$1' in $2:"; cat "$2"; return 1; }
+}
+# The only files in a folder, sorted, one per line.
+ls_all() { (cd "$1" && ls -A | sort); }
+can_mount() {
+	mkdir -p "$TRASH_ROOT/probe" &&
+	mount -t tmpfs -o size=4k tmpfs "$TRASH_ROOT/probe" 2>/dev/null &&
+	umount "$TRASH_ROOT/probe"
+}
