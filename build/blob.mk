@@ -4,7 +4,8 @@
 # objcopy -I binary names its symbols after the input path, so it runs from
 # the folder that holds the blob under its manifest name: the symbols are
 # _binary_<name>_start/_end whatever the source path was.  The _size symbol
-# is never used: it is an absolute symbol, which PIE does not relocate.
+# is stripped: it is an absolute symbol, which PIE does not relocate, so
+# its "address" is not the size in a PIE (the table uses end - start).
 
 BLOB_DIR := $(OUT)/blobs
 
@@ -43,7 +44,7 @@ $(foreach b,$(BLOBS),$(eval $(call kt_blob_rules,$(b))))
 # section name (.data), and 4096 keeps the blob's file offset page-aligned,
 # which lets copy_file_range reflink it.  The empty .note.GNU-stack tells the
 # linker this object needs no executable stack.
-$(BLOB_DIR)/%.o: $(BLOB_DIR)/% $(OUT)/gen/objfmt
+$(BLOB_DIR)/%.o: $(BLOB_DIR)/% $(OUT)/gen/objfmt build/blob.mk
 	cd $(BLOB_DIR) && $(OBJCOPY) -I binary \
 		-O "$$(sed -n 1p $(abspath $(OUT))/gen/objfmt)" \
 		-B "$$(sed -n 2p $(abspath $(OUT))/gen/objfmt)" \
@@ -51,6 +52,7 @@ $(BLOB_DIR)/%.o: $(BLOB_DIR)/% $(OUT)/gen/objfmt
 		--set-section-alignment .data=4096 \
 		--add-section .note.GNU-stack=/dev/null \
 		--set-section-flags .note.GNU-stack=contents,readonly \
+		--strip-symbol _binary_$*_size \
 		$* $*.o.tmp
 	mv -f $@.tmp $@
 

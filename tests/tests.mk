@@ -31,8 +31,12 @@ $(OUT)/fixture/ktpack: $(OUT)/tests/wprof-fixture FORCE
 	$(MAKE) --no-print-directory OUT=$(OUT)/fixture \
 		WPROF=$(OUT)/tests/wprof-fixture $(OUT)/fixture/ktpack
 
+# The same, fully static: what gets copied to an offline runner.
+$(OUT)/static/ktpack: FORCE
+	$(MAKE) --no-print-directory OUT=$(OUT)/static STATIC=1 $(OUT)/static/ktpack
+
 check-build: all unit-tests $(OUT)/tests/wprof-fixture \
-	$(OUT)/tests/faultinject.so $(OUT)/fixture/ktpack
+	$(OUT)/tests/faultinject.so $(OUT)/fixture/ktpack $(OUT)/static/ktpack
 	$(MAKE) --no-print-directory OUT=$(OUT)/asan SAN=1 unit-tests
 
 check: check-build

@@ -1,0 +1,30 @@
+# Timing helpers for bench/*.sh.  Figures are medians of repeated runs and
+# are only ever compared as ratios with a baseline timed in the same run.
+
+# median_ns RUNS PREPARE COMMAND: runs PREPARE (untimed) then COMMAND, RUNS
+# times, with hyperfine and no shell in between; prints COMMAND's median wall
+# time in nanoseconds.  Both are split on blanks: expand variables first,
+# and wrap anything that needs a shell in sh -c.
+median_ns() {
+	_csv=$(mktemp)
+	hyperfine -N --style none --runs "$1" --prepare "$2" \
+		--export-csv "$_csv" -- "$3" > /dev/null 2>&1 ||
+		{ echo "bench: '$3' failed" >&2; rm -f "$_csv"; return 1; }
+	awk -F, 'NR == 2 { printf "%d", $4 * 1e9 }' "$_csv"
+	rm -f "$_csv"
+}
+
+# ratio A B: A/B with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ms() { awk -v a="$1" 'BEGIN { printf "%.2f ms", a / 1e6 }'; }
+
+bench_fail=0
+# target NAME VALUE OP LIMIT: OP is ge or le.
+target() {
+	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == "ge" ? v >= l : v <= l) }'; then
+		echo "  target $1: $2 ($3 $4) met"
+	else
+		echo "  target $1: $2 ($3 $4) MISSED"
+		bench_fail=1
+	fi
+}
