@@ -37,7 +37,8 @@ KT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
 KT_LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRCS := src/common.c src/blob.c src/extract.c src/wprof.c src/vmconfig.c
+LIB_SRCS := src/common.c src/blob.c src/extract.c src/wprof.c src/vmconfig.c \
+	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c
 CLI_SRCS := src/cli.c src/main.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:src/%.c=$(OUT)/obj/%.o)

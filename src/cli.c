@@ -6,14 +6,18 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blob.h"
 #include "common.h"
+#include "elfdeps.h"
+#include "initramfs.h"
 #include "extract.h"
 #include "vmconfig.h"
 #include "wprof.h"
@@ -132,7 +136,8 @@ out:
 
 /* Runs getopt_long; --help prints the usage and ends with 0. */
 enum { OPT_HELP = 'h', OPT_JSON = 256, OPT_WPROF, OPT_WPROF_ARGS, OPT_CPUS,
-       OPT_MEMORY, OPT_OVERRIDE };
+       OPT_MEMORY, OPT_OVERRIDE, OPT_COMPRESS, OPT_NO_BUSYBOX, OPT_NO_WPROF,
+       OPT_INCLUDE, OPT_INIT };
 
 static int _next_opt(const struct kt_cmd *c, int argc, char **argv,
 		     const struct option *lo, int *done)
@@ -411,6 +416,266 @@ out:
 	return ret;
 }
 
+/* ---- ktpack ldd ------------------------------------------------------------------ */
+
+static void _print_closure(const char *file, const struct kt_closure *cl,
+			   bool json, bool header)
+{
+	const char *interp = kt_closure__interp(cl);
+	size_t n = kt_closure__count(cl);
+
+	if (json) {
+		fputs("{\"file\":", stdout);
+		_json_str(file);
+		fputs(",\"interpreter\":", stdout);
+		if (interp)
+			_json_str(interp);
+		else
+			fputs("null", stdout);
+		fputs(",\"libraries\":[", stdout);
+		for (size_t i = 0; i < n; i++) {
+			const struct kt_dep *d = kt_closure__dep(cl, i);
+
+			printf("%s{\"name\":", i ? "," : "");
+			_json_str(d->name);
+			fputs(",\"path\":", stdout);
+			_json_str(d->path);
+			fputs(",\"needed_by\":", stdout);
+			_json_str(d->needed_by);
+			putchar('}');
+		}
+		fputs("]}", stdout);
+		return;
+	}
+	if (header)
+		printf("%s:\n", file);
+	if (!interp && !n)
+		puts("\tstatically linked");
+	if (interp)
+		printf("\tinterpreter %s\n", interp);
+	for (size_t i = 0; i < n; i++) {
+		const struct kt_dep *d = kt_closure__dep(cl, i);
+
+		printf("\t%s => %s\n", d->name, d->path);
+	}
+}
+
+static int cmd_ldd(const struct kt_cmd *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kt_elfdeps_opts eo = {
+		.sz = sizeof(eo), .ld_library_path = getenv("LD_LIBRARY_PATH"),
+	};
+	struct kt_resolver *r = NULL;
+	bool json = false, first = true;
+	int o, done, ret = 0;
+
+	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1) {
+		if (done)
+			return o;
+		json = true;
+	}
+	if (optind >= argc)
+		return _usage_error(c, "no ELF file given");
+	if (kt_resolver__new(&eo, &r))
+		return _error("out of memory");
+	if (json)
+		putchar('[');
+	for (int i = optind; i < argc; i++) {
+		struct kt_closure *cl = NULL;
+		struct kt_err err = { 0 };
+
+		if (kt_resolver__closure(r, argv[i], NULL, &cl, &err)) {
+			/* stdout first, so the lines keep their order on a tty */
+			fflush(stdout);
+			ret = _error("%s", err.msg);
+			continue;
+		}
+		if (json && !first)
+			putchar(',');
+		_print_closure(argv[i], cl, json, argc - optind > 1);
+		first = false;
+		kt_closure__free(cl);
+	}
+	if (json)
+		puts("]");
+	kt_resolver__free(r);
+	if (fflush(stdout))
+		return _error("cannot write output: %s", strerror(errno));
+	return ret;
+}
+
+/* ---- ktpack initramfs ----------------------------------------------------------- */
+
+/* SOURCE_DATE_EPOCH, for reproducible archives; 0 when unset. */
+static int _source_date_epoch(uint32_t *out)
+{
+	const char *v = getenv("SOURCE_DATE_EPOCH");
+	uint64_t t = 0;
+
+	if (v && *v && (kt_parse_u64(v, &t) || t > UINT32_MAX))
+		return _error("invalid SOURCE_DATE_EPOCH '%s': expected seconds since 1970 below 2^32", v);
+	*out = (uint32_t)t;
+	return 0;
+}
+
+/*
+ * HOST[:GUEST] -> the two paths; GUEST defaults to HOST made absolute.
+ * The split is at the last ':' followed by '/', so a HOST may hold ':'.
+ */
+static int _split_include(const char *spec, char *host, char *guest, size_t sz)
+{
+	const char *colon = NULL;
+
+	for (const char *p = spec; (p = strchr(p, ':')); p++)
+		if (p[1] == '/')
+			colon = p;
+	if (colon) {
+		if ((size_t)(colon - spec) >= sz || colon == spec)
+			return -EINVAL;
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		return kt_snprintf(guest, sz, "%s", colon + 1);
+	}
+	if (kt_snprintf(host, sz, "%s", spec))
+		return -ENAMETOOLONG;
+	if (spec[0] == '/')
+		return kt_snprintf(guest, sz, "%s", spec);
+	if (!getcwd(guest, sz))
+		return -errno;
+	return kt_snprintf(guest + strlen(guest), sz - strlen(guest), "/%s", spec);
+}
+
+/* The embedded blob @name at @guest, or a message naming the make variable. */
+static int _add_blob(struct kt_initramfs *b, const char *name, const char *guest,
+		     bool required, const char *skip_opt)
+{
+	const struct kt_blob *bl = kt_blob_table__find(&kt_embedded_blobs, name);
+	const char *path = bl ? getenv(bl->env) : NULL;
+	struct kt_err err = { 0 };
+
+	if (!path || !*path) {
+		if (!required)
+			return 0;
+		return _error("%s is not embedded: rebuild with 'make %s=/path/to/%s', set %s, or pass %s",
+			      name, bl ? bl->make_var : "?", name, bl ? bl->env : "?", skip_opt);
+	}
+	if (kt_initramfs__add_file(b, path, guest, 0755, &err))
+		return _error("%s", err.msg);
+	return 0;
+}
+
+static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "compress", required_argument, NULL, OPT_COMPRESS },
+		{ "no-busybox", no_argument, NULL, OPT_NO_BUSYBOX },
+		{ "no-wprof", no_argument, NULL, OPT_NO_WPROF },
+		{ "include", required_argument, NULL, OPT_INCLUDE },
+		{ "init", required_argument, NULL, OPT_INIT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kt_initramfs_opts io = { .sz = sizeof(io), .dev_console = true };
+	const char *out = NULL, *init = NULL;
+	bool busybox = true, wprof = true;
+	struct kt_initramfs *b = NULL;
+	struct kt_err err = { 0 };
+	int o, ret = KT_EXIT_FAIL;
+	char **inc;
+	size_t ninc = 0;
+
+	inc = calloc((size_t)argc, sizeof(*inc));
+	if (!inc)
+		return _error("out of memory");
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "+ho:", lo, NULL)) != -1) {
+		switch (o) {
+		case 'h':
+			printf("usage: %s", c->usage);
+			free(inc);
+			return 0;
+		case 'o':
+			out = optarg;
+			break;
+		case OPT_COMPRESS:
+			if (kt_compress_parse(optarg, &io.compress)) {
+				free(inc);
+				return _usage_error(c, "invalid --compress '%s': expected none, gzip or zstd", optarg);
+			}
+			break;
+		case OPT_NO_BUSYBOX:
+			busybox = false;
+			break;
+		case OPT_NO_WPROF:
+			wprof = false;
+			break;
+		case OPT_INCLUDE:
+			inc[ninc++] = optarg;
+			break;
+		case OPT_INIT:
+			init = optarg;
+			break;
+		default:
+			free(inc);
+			return _usage_error(c, "invalid option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		free(inc);
+		return _usage_error(c, "unexpected argument '%s'", argv[optind]);
+	}
+	if (!out) {
+		free(inc);
+		return _usage_error(c, "-o FILE is required");
+	}
+	if (!init) {
+		free(inc);
+		return _usage_error(c, "--init FILE is required");
+	}
+	if (_source_date_epoch(&io.mtime) || kt_initramfs__new(&io, &b))
+		goto out;
+	if (kt_initramfs__add_file(b, init, "/init", 0755, &err)) {
+		_error("%s", err.msg);
+		goto out;
+	}
+	if ((busybox && _add_blob(b, "busybox", "/bin/busybox", true, "--no-busybox")) ||
+	    (wprof && _add_blob(b, "wprof", "/bin/wprof", false, "--no-wprof")))
+		goto out;
+	for (size_t i = 0; i < ninc; i++) {
+		char host[PATH_MAX], guest[PATH_MAX];
+		struct stat st;
+
+		if (_split_include(inc[i], host, guest, sizeof(host))) {
+			ret = _usage_error(c, "invalid --include '%s': expected HOST[:GUEST]", inc[i]);
+			goto out;
+		}
+		if (stat(host, &st)) {
+			_error("cannot include '%s': %s", host, strerror(errno));
+			goto out;
+		}
+		if ((S_ISDIR(st.st_mode) ? kt_initramfs__add_tree(b, host, guest, &err)
+					 : kt_initramfs__add_file(b, host, guest, 0, &err))) {
+			_error("%s", err.msg);
+			goto out;
+		}
+	}
+	if (kt_initramfs__write(b, out, &err)) {
+		_error("%s", err.msg);
+		goto out;
+	}
+	ret = 0;
+out:
+	kt_initramfs__free(b);
+	free(inc);
+	return ret;
+}
+
 /* ---- dispatch ---------------------------------------------------------------- */
 
 static const struct kt_cmd kt_cmds[] = {
@@ -430,6 +695,19 @@ static const struct kt_cmd kt_cmds[] = {
 	  "Prints the kernel command line a guest gets.  With --wprof it carries\n"
 	  "KTSTR_WPROF_ARGS=<args joined with 0x1F>; ARGS is one string split on\n"
 	  "whitespace (default: -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8).\n" },
+	{ "ldd", cmd_ldd, false,
+	  "ktpack ldd [--json] ELF...\n\n"
+	  "Prints the interpreter and the shared libraries each ELF program needs,\n"
+	  "in load order, found as glibc's loader would, without running it.\n" },
+	{ "initramfs", cmd_initramfs, true,
+	  "ktpack initramfs -o FILE --init FILE [--compress none|gzip|zstd]\n"
+	  "                 [--no-busybox] [--no-wprof] [--include HOST[:GUEST]]...\n\n"
+	  "Packs a guest initramfs: /init, /bin/busybox, /bin/wprof (when embedded),\n"
+	  "each --include at its guest path (a folder is taken whole), and for every\n"
+	  "ELF program among them its interpreter and shared libraries where the\n"
+	  "guest's loader looks for them.  Honours SOURCE_DATE_EPOCH.  Example:\n"
+	  "  ktpack initramfs -o initrd.zst --compress zstd --init init.sh \\\n"
+	  "      --include ./mytest:/usr/bin/mytest\n" },
 	{ "memory", cmd_memory, true,
 	  "ktpack memory --cpus N [--memory MIB] [--wprof] [--wprof-args ARGS] [--override MIB]\n\n"
 	  "Prints the guest memory in MiB: max(N*64, 256, MIB), raised to what\n"

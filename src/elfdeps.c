@@ -1,0 +1,702 @@
+/* elfdeps.c - ELF closure in glibc's search order (see elfdeps.h).
+ *
+ * Reads ELF files (through elfinfo.c) and the ld.so.cache (through ldcache.c);
+ * opens nothing else and runs nothing.  The order mirrors glibc's
+ * _dl_map_object: reuse by name, the DT_RPATH chain (only when the
+ * requester has no DT_RUNPATH), LD_LIBRARY_PATH, the requester's
+ * DT_RUNPATH, ld.so.cache, the system folders (unless DF_1_NODEFLIB).
+ */
+#include "elfdeps.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "elfinfo.h"
+#include "ldcache.h"
+
+#define KT_MAX_OBJECTS 4096
+#define NO_LOADER SIZE_MAX
+
+struct kt_resolver {
+	char *ld_library_path;
+	char *ldcache_path;
+	char *lib;
+	char *platform;
+	bool guest;
+	struct kt_ldcache *cache;
+	bool cache_tried;
+};
+
+/* One object the loader would map. */
+struct kt_obj {
+	char *path;		/* host path, as found */
+	char *guest_path;
+	char *origin;		/* $ORIGIN on the host */
+	char *guest_origin;	/* $ORIGIN in the guest */
+	struct kt_elf_info *info;
+	size_t loader;		/* index of the object that needed it first */
+	dev_t dev;
+	ino_t ino;
+	char **names;		/* its soname and the names that resolved to it */
+	size_t nnames;
+	const char *dep_name;	/* the DT_NEEDED name that first found it */
+	bool is_interp;
+};
+
+struct kt_closure {
+	char *interp;
+	struct kt_obj *objs;	/* [0] the input, then the interpreter, then libs */
+	size_t nobjs, cap;
+	struct kt_dep *deps;
+	size_t ndeps;
+};
+
+/* Where the machine keeps its libraries: Debian's multiarch triplet. */
+struct kt_abi {
+	uint8_t cls;
+	uint16_t mach;
+	const char *triplet;
+	const char *platform;
+};
+
+static const struct kt_abi kt_abis[] = {
+	{ ELFCLASS64, EM_X86_64, "x86_64-linux-gnu", "x86_64" },
+	{ ELFCLASS64, EM_AARCH64, "aarch64-linux-gnu", "aarch64" },
+	{ ELFCLASS64, EM_S390, "s390x-linux-gnu", "s390x" },
+	{ ELFCLASS64, EM_PPC64, "powerpc64le-linux-gnu", "power8" },
+	{ ELFCLASS64, EM_RISCV, "riscv64-linux-gnu", "riscv64" },
+	{ ELFCLASS32, EM_386, "i386-linux-gnu", "i686" },
+};
+
+static const struct kt_abi *_abi(const struct kt_elf_info *i)
+{
+	for (size_t k = 0; k < KT_ARRAY_SIZE(kt_abis); k++)
+		if (kt_abis[k].cls == i->ei_class && kt_abis[k].mach == i->machine)
+			return &kt_abis[k];
+	return NULL;
+}
+
+/* ---- the resolver ------------------------------------------------------------ */
+
+static char *_dup_or_null(const char *s, bool *oom)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+int kt_resolver__new(const struct kt_elfdeps_opts *o, struct kt_resolver **out)
+{
+	struct kt_resolver *r = calloc(1, sizeof(*r));
+	bool oom = false;
+
+	if (!r)
+		return -ENOMEM;
+	if (o) {
+		r->guest = o->guest;
+		r->ld_library_path = _dup_or_null(o->guest ? NULL : o->ld_library_path, &oom);
+		r->ldcache_path = _dup_or_null(o->ldcache_path, &oom);
+		r->lib = _dup_or_null(o->lib, &oom);
+		r->platform = _dup_or_null(o->platform, &oom);
+	}
+	if (oom) {
+		kt_resolver__free(r);
+		return -ENOMEM;
+	}
+	*out = r;
+	return 0;
+}
+
+void kt_resolver__free(struct kt_resolver *r)
+{
+	if (!r)
+		return;
+	free(r->ld_library_path);
+	free(r->ldcache_path);
+	free(r->lib);
+	free(r->platform);
+	kt_ldcache__free(r->cache);
+	free(r);
+}
+
+/* The cache is read once, on first need; a missing or unreadable one is
+ * simply not used, as the loader does. */
+static const struct kt_ldcache *_cache(struct kt_resolver *r)
+{
+	const char *p = r->ldcache_path ? r->ldcache_path : KT_LDCACHE_PATH;
+
+	if (!r->cache_tried && *p) {
+		r->cache_tried = true;
+		if (kt_ldcache__open(p, &r->cache, NULL))
+			r->cache = NULL;
+	}
+	return r->cache;
+}
+
+/* ---- paths ------------------------------------------------------------------- */
+
+/* "/a/./b//../c" -> "/a/c", lexically (the loader does not resolve links
+ * in search paths either). */
+static int _normalize(const char *in, char *out, size_t sz)
+{
+	size_t o = 0;
+	const char *p = in;
+
+	if (sz < 2)
+		return -ENAMETOOLONG;
+	if (*p == '/')
+		out[o++] = '/';
+	while (*p) {
+		const char *c;
+		size_t l;
+
+		while (*p == '/')
+			p++;
+		c = p;
+		while (*p && *p != '/')
+			p++;
+		l = (size_t)(p - c);
+		if (!l || (l == 1 && c[0] == '.'))
+			continue;
+		if (l == 2 && c[0] == '.' && c[1] == '.') {
+			/* drop the last component; ".." of "/" is "/" */
+			while (o > 1 && out[o - 1] != '/')
+				o--;
+			if (o > 1)
+				o--;
+			if (o == 1 && out[0] != '/')
+				o = 0;
+			continue;
+		}
+		if (o && out[o - 1] != '/') {
+			if (o + 1 >= sz)
+				return -ENAMETOOLONG;
+			out[o++] = '/';
+		}
+		if (o + l >= sz)
+			return -ENAMETOOLONG;
+		memcpy(out + o, c, l);
+		o += l;
+	}
+	if (!o)
+		out[o++] = '.';
+	out[o] = '\0';
+	return 0;
+}
+
+static char *_dirname_dup(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	if (!s)
+		return strdup(".");
+	if (s == path)
+		return strdup("/");
+	return strndup(path, (size_t)(s - path));
+}
+
+/*
+ * Expands $ORIGIN, $LIB and $PLATFORM (also in braces) in one search-path
+ * element.  -ENOENT when $ORIGIN is needed but unknown: glibc drops such an
+ * element.
+ */
+static int _expand(const struct kt_resolver *r, const char *s, size_t len,
+		   const char *origin, char *out, size_t sz)
+{
+	static const char *const names[] = { "ORIGIN", "LIB", "PLATFORM" };
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; ) {
+		const char *val = NULL;
+		size_t skip = 0;
+
+		if (s[i] == '$') {
+			for (size_t k = 0; k < KT_ARRAY_SIZE(names) && !val; k++) {
+				size_t nl = strlen(names[k]);
+				const char *v = k == 0 ? origin : k == 1 ? r->lib : r->platform;
+
+				if (len - i - 1 >= nl && !strncmp(s + i + 1, names[k], nl) &&
+				    (i + 1 + nl == len || !(s[i + 1 + nl] == '_' ||
+				     (s[i + 1 + nl] >= 'A' && s[i + 1 + nl] <= 'Z') ||
+				     (s[i + 1 + nl] >= 'a' && s[i + 1 + nl] <= 'z') ||
+				     (s[i + 1 + nl] >= '0' && s[i + 1 + nl] <= '9'))))
+					val = v, skip = 1 + nl;
+				else if (len - i - 1 >= nl + 2 && s[i + 1] == '{' &&
+					 !strncmp(s + i + 2, names[k], nl) &&
+					 s[i + 2 + nl] == '}')
+					val = v, skip = 3 + nl;
+				if (skip && !val)
+					return -ENOENT;
+			}
+		}
+		if (val) {
+			size_t vl = strlen(val);
+
+			if (o + vl >= sz)
+				return -ENAMETOOLONG;
+			memcpy(out + o, val, vl);
+			o += vl;
+			i += skip;
+			continue;
+		}
+		if (o + 1 >= sz)
+			return -ENAMETOOLONG;
+		out[o++] = s[i++];
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* ---- the search ----------------------------------------------------------------- */
+
+struct kt_found {
+	char path[PATH_MAX];
+	char guest[PATH_MAX];
+	struct kt_elf_info *info;
+	struct stat st;
+};
+
+/*
+ * A candidate is used when it is an ELF shared object of the program's
+ * class and machine; anything else is skipped, as the loader skips it.
+ */
+static bool _try(const struct kt_elf_info *main, const char *path,
+		 struct kt_found *f)
+{
+	struct kt_elf_info *info;
+
+	if (stat(path, &f->st) || !S_ISREG(f->st.st_mode))
+		return false;
+	if (kt_elf_info__read(path, &info, NULL))
+		return false;
+	if (info->ei_class != main->ei_class || info->machine != main->machine ||
+	    info->type != ET_DYN) {
+		kt_elf_info__free(info);
+		return false;
+	}
+	f->info = info;
+	return kt_snprintf(f->path, sizeof(f->path), "%s", path) == 0;
+}
+
+/* Tries NAME in each element of a colon-separated list. */
+static bool _try_list(const struct kt_resolver *r, const struct kt_elf_info *main,
+		      const char *list, const struct kt_obj *owner,
+		      const char *name, struct kt_found *f)
+{
+	const char *p = list;
+
+	while (p && *p) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char dir[PATH_MAX], gdir[PATH_MAX], cand[PATH_MAX];
+
+		/* An empty element means the working folder to glibc; the
+		 * guest has no meaningful one, so it is skipped. */
+		if (len && !_expand(r, p, len, owner ? owner->origin : NULL, dir, sizeof(dir)) &&
+		    !_expand(r, p, len, owner ? owner->guest_origin : NULL, gdir, sizeof(gdir)) &&
+		    !kt_snprintf(cand, sizeof(cand), "%s/%s", dir, name) &&
+		    _try(main, cand, f)) {
+			char g[PATH_MAX];
+
+			if (!kt_snprintf(g, sizeof(g), "%s/%s", gdir, name) &&
+			    !_normalize(g, f->guest, sizeof(f->guest)))
+				return true;
+			kt_elf_info__free(f->info);
+			f->info = NULL;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+/* The system folders of the ABI, in the loader's order. */
+static size_t _sysdirs(const struct kt_elf_info *main, char dirs[][64], size_t max)
+{
+	const struct kt_abi *abi = _abi(main);
+	size_t n = 0;
+
+	if (abi && n + 2 <= max) {
+		snprintf(dirs[n++], 64, "/lib/%s", abi->triplet);
+		snprintf(dirs[n++], 64, "/usr/lib/%s", abi->triplet);
+	}
+	if (main->ei_class == ELFCLASS64 && n + 2 <= max) {
+		snprintf(dirs[n++], 64, "/lib64");
+		snprintf(dirs[n++], 64, "/usr/lib64");
+	}
+	if (n + 2 <= max) {
+		snprintf(dirs[n++], 64, "/lib");
+		snprintf(dirs[n++], 64, "/usr/lib");
+	}
+	return n;
+}
+
+static bool _in_sysdir(const char *path, char dirs[][64], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(dirs[i]);
+
+		if (!strncmp(path, dirs[i], l) && path[l] == '/' && !strchr(path + l + 1, '/'))
+			return true;
+	}
+	return false;
+}
+
+static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
+		    const char *name, struct kt_found *f)
+{
+	const struct kt_elf_info *main = c->objs[0].info;
+	const struct kt_obj *rq = &c->objs[req];
+	char dirs[6][64];
+	size_t ndirs = _sysdirs(main, dirs, 6);
+	const struct kt_ldcache *cache;
+	const char *hit;
+
+	if (strchr(name, '/')) {
+		char p[PATH_MAX];
+
+		if (_expand(r, name, strlen(name), rq->origin, p, sizeof(p)) ||
+		    !_try(main, p, f))
+			return false;
+		if (_expand(r, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
+		    _normalize(p, f->guest, sizeof(f->guest))) {
+			kt_elf_info__free(f->info);
+			f->info = NULL;
+			return false;
+		}
+		return true;
+	}
+	/* DT_RPATH of the requester, then of whatever loaded it, up to the
+	 * program: only when the requester has no DT_RUNPATH, and an object
+	 * with a DT_RUNPATH contributes no DT_RPATH. */
+	if (!rq->info->runpath) {
+		for (size_t l = req; l != NO_LOADER; l = c->objs[l].loader) {
+			const struct kt_obj *o = &c->objs[l];
+
+			if (o->info->rpath && !o->info->runpath &&
+			    _try_list(r, main, o->info->rpath, o, name, f))
+				return true;
+		}
+	}
+	if (r->ld_library_path &&
+	    _try_list(r, main, r->ld_library_path, &c->objs[0], name, f))
+		return true;
+	if (rq->info->runpath && _try_list(r, main, rq->info->runpath, rq, name, f))
+		return true;
+
+	cache = _cache(r);
+	hit = cache ? kt_ldcache__lookup(cache, name, kt_ldcache_flags(main->ei_class, main->machine)) : NULL;
+	/* DF_1_NODEFLIB refuses cache entries in the system folders too. */
+	if (hit && !((rq->info->flags_1 & DF_1_NODEFLIB) && _in_sysdir(hit, dirs, ndirs)) &&
+	    _try(main, hit, f)) {
+		char g[PATH_MAX];
+
+		/* No cache in the guest: a library outside the system folders
+		 * goes where the guest's loader looks, the first system folder
+		 * (as the host spells it, without symlinked parents). */
+		if (r->guest && !_in_sysdir(hit, dirs, ndirs)) {
+			char real[PATH_MAX];
+
+			if (!realpath(dirs[0], real) || kt_snprintf(g, sizeof(g), "%s/%s", real, name))
+				snprintf(g, sizeof(g), "%s/%s", dirs[0], name);
+		} else {
+			snprintf(g, sizeof(g), "%s", hit);
+		}
+		if (!_normalize(g, f->guest, sizeof(f->guest)))
+			return true;
+		kt_elf_info__free(f->info);
+		f->info = NULL;
+	}
+	if (rq->info->flags_1 & DF_1_NODEFLIB)
+		return false;
+	for (size_t i = 0; i < ndirs; i++) {
+		char cand[PATH_MAX];
+
+		if (!kt_snprintf(cand, sizeof(cand), "%s/%s", dirs[i], name) &&
+		    _try(main, cand, f)) {
+			memcpy(f->guest, f->path, sizeof(f->guest));
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- the closure ------------------------------------------------------------------ */
+
+void kt_closure__free(struct kt_closure *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nobjs; i++) {
+		struct kt_obj *o = &c->objs[i];
+
+		free(o->path);
+		free(o->guest_path);
+		free(o->origin);
+		free(o->guest_origin);
+		kt_elf_info__free(o->info);
+		for (size_t k = 0; k < o->nnames; k++)
+			free(o->names[k]);
+		free(o->names);
+	}
+	free(c->objs);
+	free(c->deps);
+	free(c->interp);
+	free(c);
+}
+
+const char *kt_closure__interp(const struct kt_closure *c)
+{
+	return c->interp;
+}
+
+size_t kt_closure__count(const struct kt_closure *c)
+{
+	return c->ndeps;
+}
+
+const struct kt_dep *kt_closure__dep(const struct kt_closure *c, size_t i)
+{
+	return i < c->ndeps ? &c->deps[i] : NULL;
+}
+
+static int _add_name(struct kt_obj *o, const char *name)
+{
+	char **v = realloc(o->names, (o->nnames + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	o->names = v;
+	if (!(v[o->nnames] = strdup(name)))
+		return -ENOMEM;
+	o->nnames++;
+	return 0;
+}
+
+/* Takes ownership of @info. */
+static int _add_obj(struct kt_closure *c, const char *path, const char *guest,
+		    struct kt_elf_info *info, const struct stat *st, size_t loader,
+		    struct kt_obj **out)
+{
+	struct kt_obj *o;
+
+	if (c->nobjs >= KT_MAX_OBJECTS) {
+		kt_elf_info__free(info);
+		return -E2BIG;
+	}
+	if (c->nobjs == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct kt_obj *v = realloc(c->objs, cap * sizeof(*v));
+
+		if (!v) {
+			kt_elf_info__free(info);
+			return -ENOMEM;
+		}
+		c->objs = v;
+		c->cap = cap;
+	}
+	o = &c->objs[c->nobjs++];
+	memset(o, 0, sizeof(*o));
+	o->info = info;
+	o->loader = loader;
+	o->dev = st->st_dev;
+	o->ino = st->st_ino;
+	o->path = strdup(path);
+	o->guest_path = strdup(guest);
+	o->origin = _dirname_dup(path);
+	o->guest_origin = _dirname_dup(guest);
+	if (!o->path || !o->guest_path || !o->origin || !o->guest_origin ||
+	    (info->soname && _add_name(o, info->soname)))
+		return -ENOMEM;
+	*out = o;
+	return 0;
+}
+
+/* An object already mapped under this name (its soname or a name that
+ * resolved to it), or -1. */
+static ssize_t _find_by_name(const struct kt_closure *c, const char *name)
+{
+	for (size_t i = 1; i < c->nobjs; i++)
+		for (size_t k = 0; k < c->objs[i].nnames; k++)
+			if (!strcmp(c->objs[i].names[k], name))
+				return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t _find_by_inode(const struct kt_closure *c, const struct stat *st)
+{
+	for (size_t i = 1; i < c->nobjs; i++)
+		if (c->objs[i].dev == st->st_dev && c->objs[i].ino == st->st_ino)
+			return (ssize_t)i;
+	return -1;
+}
+
+static int _add_dep(struct kt_closure *c, const struct kt_obj *o,
+		    const char *name, const char *needed_by)
+{
+	struct kt_dep *v = realloc(c->deps, (c->ndeps + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	c->deps = v;
+	v[c->ndeps++] = (struct kt_dep){
+		.name = name, .path = o->path, .guest_path = o->guest_path,
+		.needed_by = needed_by,
+	};
+	return 0;
+}
+
+/* The interpreter is mapped before anything is searched, and answers to
+ * its soname, as the loader's own map does. */
+static int _add_interp(struct kt_closure *c, struct kt_err *err)
+{
+	const struct kt_elf_info *main = c->objs[0].info;
+	struct kt_elf_info *info;
+	struct kt_obj *o;
+	struct stat st;
+	int r;
+
+	c->interp = strdup(main->interp);
+	if (!c->interp)
+		return -ENOMEM;
+	r = kt_elf_info__read(c->interp, &info, NULL);
+	if (r || stat(c->interp, &st))
+		return kt_err_set(err, r ? r : -errno,
+				  "%s: interpreter not found (needed by %s)",
+				  c->interp, c->objs[0].path);
+	if (info->ei_class != main->ei_class || info->machine != main->machine) {
+		kt_elf_info__free(info);
+		return kt_err_set(err, -ENOEXEC,
+				  "%s: interpreter of the wrong ELF class or machine (needed by %s)",
+				  c->interp, c->objs[0].path);
+	}
+	r = _add_obj(c, c->interp, c->interp, info, &st, 0, &o);
+	if (r)
+		return r;
+	o->is_interp = true;
+	return _add_name(o, c->interp);
+}
+
+/* Sets $LIB and $PLATFORM, unless given, from the program's ABI. */
+static int _abi_defaults(struct kt_resolver *r, const struct kt_elf_info *info)
+{
+	const struct kt_abi *abi = _abi(info);
+	char lib[64];
+	struct stat st;
+
+	snprintf(lib, sizeof(lib), "/lib/%s", abi ? abi->triplet : "");
+	if (!r->lib)
+		r->lib = strdup(abi && !stat(lib, &st) ? lib + 1 :
+				info->ei_class == ELFCLASS64 ? "lib64" : "lib");
+	if (!r->platform) {
+		struct utsname u;
+
+		r->platform = strdup(abi ? abi->platform :
+				     uname(&u) ? "" : u.machine);
+	}
+	return r->lib && r->platform ? 0 : -ENOMEM;
+}
+
+/* Breadth-first over DT_NEEDED: the loader's load order. */
+static int _walk(struct kt_resolver *r, struct kt_closure *c, struct kt_err *err)
+{
+	for (size_t i = 0; i < c->nobjs; i++) {
+		for (size_t k = 0; k < c->objs[i].info->nneeded; k++) {
+			const char *name = c->objs[i].info->needed[k];
+			struct kt_found f = { .info = NULL };
+			struct kt_obj *o;
+			ssize_t have;
+			int ret;
+
+			if (!strcmp(name, "linux-vdso.so.1") || !strcmp(name, "linux-gate.so.1"))
+				continue;
+			if (_find_by_name(c, name) >= 0)
+				continue;
+			if (!_search(r, c, i, name, &f))
+				return kt_err_set(err, -ENOENT, "%s: not found (needed by %s)",
+						  name, c->objs[i].path);
+			/* The same file under another name is mapped once. */
+			have = _find_by_inode(c, &f.st);
+			if (have >= 0) {
+				kt_elf_info__free(f.info);
+				ret = _add_name(&c->objs[have], name);
+			} else {
+				ret = _add_obj(c, f.path, f.guest, f.info, &f.st, i, &o);
+				if (!ret && !(ret = _add_name(o, name)))
+					o->dep_name = o->names[o->nnames - 1];
+			}
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+int kt_resolver__closure(struct kt_resolver *r, const char *path,
+			 const char *guest_path, struct kt_closure **out,
+			 struct kt_err *err)
+{
+	struct kt_closure *c = calloc(1, sizeof(*c));
+	struct kt_elf_info *info = NULL;
+	struct kt_obj *o;
+	char real[PATH_MAX];
+	struct stat st;
+	int ret;
+
+	if (!c)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	ret = kt_elf_info__read(path, &info, err);
+	if (ret)
+		goto fail;
+	if (stat(path, &st) || !realpath(path, real)) {
+		ret = kt_err_set(err, -errno, "cannot resolve '%s': %s", path,
+				 strerror(errno));
+		kt_elf_info__free(info);
+		goto fail;
+	}
+	ret = _add_obj(c, path, guest_path ? guest_path : path, info, &st,
+		       NO_LOADER, &o);
+	if (ret)
+		goto fail;
+	/* The program's $ORIGIN comes from /proc/self/exe: links resolved. */
+	free(o->origin);
+	o->origin = _dirname_dup(real);
+	if (!o->origin) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = _abi_defaults(r, info);
+	if (!ret && info->interp)
+		ret = _add_interp(c, err);
+	if (!ret)
+		ret = _walk(r, c, err);
+	/* Dependencies are listed once the object array no longer moves. */
+	for (size_t i = 1; !ret && i < c->nobjs; i++) {
+		const struct kt_obj *d = &c->objs[i];
+
+		if (!d->is_interp)
+			ret = _add_dep(c, d, d->dep_name, c->objs[d->loader].path);
+	}
+	if (ret)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	if (ret == -ENOMEM || ret == -E2BIG)
+		kt_err_set(err, ret, "'%s': %s", path, ret == -ENOMEM ?
+			   "out of memory" : "too many shared objects");
+	kt_closure__free(c);
+	return ret;
+}

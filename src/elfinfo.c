@@ -1,0 +1,301 @@
+/* elfinfo.c - the loader's view of an ELF file (see elfinfo.h).
+ *
+ * Only program headers are used, as the loader does: section headers may be
+ * stripped or lie.  Every offset, size and count taken from the file is
+ * checked against the file's size before use.
+ */
+#include "elfinfo.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KT_ELF_MAX_PHNUM 4096
+
+struct kt_elf_parse {
+	Elf *e;
+	const char *name;
+	const char *raw;	/* the whole file */
+	size_t size;
+	GElf_Phdr *loads;	/* PT_LOAD headers, to map addresses */
+	size_t nloads;
+	const char *strtab;	/* the dynamic string table */
+	size_t strsz;
+};
+
+void kt_elf_info__free(struct kt_elf_info *info)
+{
+	if (!info)
+		return;
+	free(info->interp);
+	free(info->soname);
+	free(info->rpath);
+	free(info->runpath);
+	kt_strv_free(info->needed);
+	free(info);
+}
+
+static bool _in_file(const struct kt_elf_parse *p, uint64_t off, uint64_t sz)
+{
+	return sz <= p->size && off <= p->size - sz;
+}
+
+/* File offset of [vaddr, vaddr + sz) through the PT_LOAD that maps it. */
+static int _vaddr_to_off(const struct kt_elf_parse *p, uint64_t vaddr,
+			 uint64_t sz, uint64_t *off)
+{
+	for (size_t i = 0; i < p->nloads; i++) {
+		const GElf_Phdr *ph = &p->loads[i];
+
+		if (vaddr < ph->p_vaddr || sz > ph->p_filesz ||
+		    vaddr - ph->p_vaddr > ph->p_filesz - sz)
+			continue;
+		*off = ph->p_offset + (vaddr - ph->p_vaddr);
+		return _in_file(p, *off, sz) ? 0 : -EINVAL;
+	}
+	return -EINVAL;
+}
+
+/* A NUL-terminated string at @off of the dynamic string table. */
+static char *_dynstr(const struct kt_elf_parse *p, uint64_t off)
+{
+	const char *s, *nul;
+
+	if (!p->strtab || off >= p->strsz)
+		return NULL;
+	s = p->strtab + off;
+	nul = memchr(s, '\0', p->strsz - off);
+	if (!nul || (size_t)(nul - s) > KT_ELF_MAX_STR)
+		return NULL;
+	return strdup(s);
+}
+
+static int _corrupt(struct kt_elf_parse *p, struct kt_err *err, const char *what)
+{
+	return kt_err_set(err, -EINVAL, "'%s': corrupt ELF file: %s", p->name, what);
+}
+
+static int _read_interp(struct kt_elf_parse *p, const GElf_Phdr *ph,
+			struct kt_elf_info *info, struct kt_err *err)
+{
+	const char *s;
+
+	if (!ph->p_filesz || ph->p_filesz > KT_ELF_MAX_STR ||
+	    !_in_file(p, ph->p_offset, ph->p_filesz))
+		return _corrupt(p, err, "PT_INTERP out of bounds");
+	s = p->raw + ph->p_offset;
+	if (!memchr(s, '\0', ph->p_filesz) || !*s)
+		return _corrupt(p, err, "PT_INTERP is not a string");
+	info->interp = strdup(s);
+	return info->interp ? 0 : -ENOMEM;
+}
+
+static int _read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
+			 struct kt_elf_info *info, struct kt_err *err)
+{
+	uint64_t strtab = 0, strsz = 0, stroff, soname = 0, rpath = 0, runpath = 0;
+	bool has_strtab = false, has_soname = false, has_rpath = false,
+	     has_runpath = false;
+	uint64_t *needed = NULL;
+	size_t entsz = gelf_fsize(p->e, ELF_T_DYN, 1, EV_CURRENT);
+	size_t n, nneeded = 0;
+	Elf_Data *d;
+	int r = 0;
+
+	if (!entsz || !_in_file(p, ph->p_offset, ph->p_filesz))
+		return _corrupt(p, err, "PT_DYNAMIC out of bounds");
+	n = ph->p_filesz / entsz;
+	if (!n)
+		return 0;
+	d = elf_getdata_rawchunk(p->e, (int64_t)ph->p_offset, n * entsz, ELF_T_DYN);
+	if (!d)
+		return _corrupt(p, err, elf_errmsg(-1));
+	needed = calloc(n < KT_ELF_MAX_NEEDED ? n : KT_ELF_MAX_NEEDED, sizeof(*needed));
+	if (!needed)
+		return -ENOMEM;
+
+	for (size_t i = 0; i < n; i++) {
+		GElf_Dyn dyn;
+
+		if (!gelf_getdyn(d, (int)i, &dyn)) {
+			r = _corrupt(p, err, elf_errmsg(-1));
+			goto out;
+		}
+		if (dyn.d_tag == DT_NULL)
+			break;
+		switch (dyn.d_tag) {
+		case DT_NEEDED:
+			if (nneeded >= KT_ELF_MAX_NEEDED) {
+				r = _corrupt(p, err, "too many DT_NEEDED");
+				goto out;
+			}
+			needed[nneeded++] = dyn.d_un.d_val;
+			break;
+		case DT_STRTAB:
+			strtab = dyn.d_un.d_ptr;
+			has_strtab = true;
+			break;
+		case DT_STRSZ:
+			strsz = dyn.d_un.d_val;
+			break;
+		case DT_SONAME:
+			soname = dyn.d_un.d_val;
+			has_soname = true;
+			break;
+		case DT_RPATH:
+			rpath = dyn.d_un.d_val;
+			has_rpath = true;
+			break;
+		case DT_RUNPATH:
+			runpath = dyn.d_un.d_val;
+			has_runpath = true;
+			break;
+		case DT_FLAGS_1:
+			info->flags_1 = dyn.d_un.d_val;
+			break;
+		}
+	}
+
+	if (nneeded || has_soname || has_rpath || has_runpath) {
+		if (!has_strtab || !strsz || _vaddr_to_off(p, strtab, strsz, &stroff)) {
+			r = _corrupt(p, err, "DT_STRTAB out of bounds");
+			goto out;
+		}
+		p->strtab = p->raw + stroff;
+		p->strsz = (size_t)strsz;
+	}
+	info->needed = calloc(nneeded + 1, sizeof(*info->needed));
+	if (!info->needed) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nneeded; i++) {
+		info->needed[i] = _dynstr(p, needed[i]);
+		if (!info->needed[i]) {
+			r = _corrupt(p, err, "bad DT_NEEDED string");
+			goto out;
+		}
+		info->nneeded++;
+	}
+	if ((has_soname && !(info->soname = _dynstr(p, soname))) ||
+	    (has_rpath && !(info->rpath = _dynstr(p, rpath))) ||
+	    (has_runpath && !(info->runpath = _dynstr(p, runpath))))
+		r = _corrupt(p, err, "bad dynamic string");
+out:
+	free(needed);
+	return r;
+}
+
+static int _parse(struct kt_elf_parse *p, struct kt_elf_info **out,
+		  struct kt_err *err)
+{
+	struct kt_elf_info *info = NULL;
+	GElf_Phdr dynamic = { 0 }, interp = { 0 };
+	bool has_dynamic = false, has_interp = false;
+	GElf_Ehdr eh;
+	size_t phnum;
+	int r;
+
+	if (elf_kind(p->e) != ELF_K_ELF)
+		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", p->name);
+	p->raw = elf_rawfile(p->e, &p->size);
+	if (!p->raw || !gelf_getehdr(p->e, &eh))
+		return _corrupt(p, err, "truncated ELF header");
+	if (elf_getphdrnum(p->e, &phnum) || phnum > KT_ELF_MAX_PHNUM)
+		return _corrupt(p, err, "bad program header count");
+	if (phnum && !_in_file(p, eh.e_phoff, (uint64_t)phnum * eh.e_phentsize))
+		return _corrupt(p, err, "program headers out of bounds");
+	p->loads = calloc(phnum ? phnum : 1, sizeof(*p->loads));
+	info = calloc(1, sizeof(*info));
+	if (!p->loads || !info) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	info->ei_class = (uint8_t)gelf_getclass(p->e);
+	info->machine = eh.e_machine;
+	info->type = eh.e_type;
+
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(p->e, (int)i, &ph)) {
+			r = _corrupt(p, err, "unreadable program header");
+			goto fail;
+		}
+		if (ph.p_type == PT_LOAD)
+			p->loads[p->nloads++] = ph;
+		else if (ph.p_type == PT_DYNAMIC && !has_dynamic)
+			dynamic = ph, has_dynamic = true;
+		else if (ph.p_type == PT_INTERP && !has_interp)
+			interp = ph, has_interp = true;
+	}
+	if (has_interp && (r = _read_interp(p, &interp, info, err)))
+		goto fail;
+	if (has_dynamic) {
+		info->dynamic = true;
+		r = _read_dynamic(p, &dynamic, info, err);
+		if (r)
+			goto fail;
+	}
+	if (!info->needed && !(info->needed = calloc(1, sizeof(char *)))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	*out = info;
+	return 0;
+fail:
+	if (r == -ENOMEM)
+		kt_err_set(err, r, "'%s': out of memory", p->name);
+	kt_elf_info__free(info);
+	return r;
+}
+
+int kt_elf_info__parse(const void *buf, size_t len, const char *name,
+		       struct kt_elf_info **out, struct kt_err *err)
+{
+	struct kt_elf_parse p = { .name = name };
+	int r;
+
+	elf_version(EV_CURRENT);
+	/* libelf takes a non-const image but does not write to it in this
+	 * read-only use. */
+	p.e = elf_memory((char *)(uintptr_t)buf, len);
+	if (!p.e)
+		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", name);
+	r = _parse(&p, out, err);
+	free(p.loads);
+	elf_end(p.e);
+	return r;
+}
+
+int kt_elf_info__read(const char *path, struct kt_elf_info **out,
+		      struct kt_err *err)
+{
+	struct kt_elf_parse p = { .name = path };
+	struct stat st;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kt_err_set(err, -errno, "cannot open '%s': %s", path,
+				  strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return kt_err_set(err, -ENOEXEC, "'%s': not a regular file", path);
+	}
+	elf_version(EV_CURRENT);
+	p.e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!p.e) {
+		close(fd);
+		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", path);
+	}
+	r = _parse(&p, out, err);
+	free(p.loads);
+	elf_end(p.e);
+	close(fd);
+	return r;
+}

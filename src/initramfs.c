@@ -1,0 +1,665 @@
+/* initramfs.c - the guest's archive (see initramfs.h).
+ *
+ * Reads the host files it is given and their ELF closures; writes only the
+ * output archive (through a temporary name).  Entries are collected first
+ * and laid out at write time: guest symlinks resolved in parent paths,
+ * missing parent folders added, duplicates merged or refused, sorted.
+ */
+#include "initramfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "elfinfo.h"
+
+#define KT_MAX_HOPS	40	/* the kernel's own limit on link hops */
+#define KT_MAX_DEPTH	64	/* folder depth of add_tree */
+
+enum kt_ekind { E_DIR, E_FILE, E_DATA, E_LINK, E_NODE };
+
+struct kt_entry {
+	char *name;		/* archive name: no leading '/' */
+	enum kt_ekind kind;
+	uint32_t mode;		/* permission bits (type for E_NODE) */
+	char *src;		/* E_FILE: host path; E_LINK: target */
+	unsigned char *data;	/* E_DATA */
+	size_t len;
+	uint32_t major, minor;	/* E_NODE */
+};
+
+struct kt_initramfs {
+	enum kt_compress compress;
+	uint32_t mtime;
+	bool dev_console;
+	struct kt_resolver *res;
+	struct kt_entry *e;
+	size_t n, cap;
+};
+
+/* ---- entries ------------------------------------------------------------------- */
+
+static void _entry_free(struct kt_entry *e)
+{
+	free(e->name);
+	free(e->src);
+	free(e->data);
+}
+
+void kt_initramfs__free(struct kt_initramfs *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		_entry_free(&b->e[i]);
+	free(b->e);
+	kt_resolver__free(b->res);
+	free(b);
+}
+
+int kt_initramfs__new(const struct kt_initramfs_opts *o,
+		      struct kt_initramfs **out)
+{
+	struct kt_elfdeps_opts eo = { .sz = sizeof(eo) };
+	struct kt_initramfs *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	if (o) {
+		b->compress = o->compress;
+		b->mtime = o->mtime;
+		b->dev_console = o->dev_console;
+		if (o->elf)
+			eo = *o->elf;
+	}
+	/* The guest has no LD_LIBRARY_PATH and no ld.so.cache. */
+	eo.guest = true;
+	r = kt_resolver__new(&eo, &b->res);
+	if (r) {
+		free(b);
+		return r;
+	}
+	*out = b;
+	return 0;
+}
+
+/* Takes ownership of @e's allocations, also on failure. */
+static int _push(struct kt_initramfs *b, struct kt_entry *e)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct kt_entry *v = realloc(b->e, cap * sizeof(*v));
+
+		if (!v) {
+			_entry_free(e);
+			return -ENOMEM;
+		}
+		b->e = v;
+		b->cap = cap;
+	}
+	b->e[b->n++] = *e;
+	return 0;
+}
+
+/* "/a//b/./c" -> "a/b/c"; ".." and relative paths are refused. */
+static int _archive_name(const char *guest, char **out)
+{
+	char buf[PATH_MAX];
+	size_t o = 0;
+	const char *p = guest;
+
+	if (*guest != '/')
+		return -EINVAL;
+	while (*p) {
+		const char *c;
+		size_t l;
+
+		while (*p == '/')
+			p++;
+		c = p;
+		while (*p && *p != '/')
+			p++;
+		l = (size_t)(p - c);
+		if (!l || (l == 1 && *c == '.'))
+			continue;
+		if (l == 2 && c[0] == '.' && c[1] == '.')
+			return -EINVAL;
+		if (o + l + 2 > sizeof(buf))
+			return -ENAMETOOLONG;
+		if (o)
+			buf[o++] = '/';
+		memcpy(buf + o, c, l);
+		o += l;
+	}
+	buf[o] = '\0';
+	if (kt_cpio_check_name(buf))
+		return -EINVAL;
+	*out = strdup(buf);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int _bad_guest(struct kt_err *err, const char *guest, int r)
+{
+	if (r == -ENOMEM)
+		return kt_err_set(err, r, "out of memory");
+	return kt_err_set(err, r, "invalid guest path '%s': %s", guest,
+			  r == -EINVAL ? "must be absolute, not the root, without '..'"
+				       : strerror(-r));
+}
+
+static int _add(struct kt_initramfs *b, const char *guest, struct kt_entry *e,
+		struct kt_err *err)
+{
+	int r = _archive_name(guest, &e->name);
+
+	if (r) {
+		_entry_free(e);
+		return _bad_guest(err, guest, r);
+	}
+	r = _push(b, e);
+	return r ? kt_err_set(err, r, "out of memory") : 0;
+}
+
+int kt_initramfs__add_data(struct kt_initramfs *b, const char *guest,
+			   const void *buf, size_t len, uint32_t mode,
+			   struct kt_err *err)
+{
+	struct kt_entry e = { .kind = E_DATA, .mode = mode & 07777, .len = len };
+
+	if ((uint64_t)len > KT_CPIO_MAX_FILE)
+		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", guest);
+	e.data = malloc(len ? len : 1);
+	if (!e.data)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	memcpy(e.data, buf, len);
+	return _add(b, guest, &e, err);
+}
+
+int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
+			      const char *target, struct kt_err *err)
+{
+	struct kt_entry e = { .kind = E_LINK, .mode = 0777 };
+
+	if (!*target || strlen(target) >= PATH_MAX)
+		return kt_err_set(err, -EINVAL, "invalid symlink target '%s'", target);
+	e.src = strdup(target);
+	if (!e.src)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	return _add(b, guest, &e, err);
+}
+
+static int _add_host_file(struct kt_initramfs *b, const char *host,
+			  const char *guest, uint32_t mode, struct kt_err *err)
+{
+	struct kt_entry e = { .kind = E_FILE, .mode = mode & 07777 };
+	struct stat st;
+
+	/* Mode 0: the host file's permission bits, without set-id bits. */
+	if (!mode) {
+		if (stat(host, &st))
+			return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
+					  strerror(errno));
+		e.mode = st.st_mode & 0777;
+	}
+	e.src = strdup(host);
+	if (!e.src)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	return _add(b, guest, &e, err);
+}
+
+/*
+ * Adds @path at the same guest path the way the host resolves it: each
+ * symlink met in any component becomes a guest symlink, and the walk goes
+ * on at its target, until the regular file at the end.
+ */
+static int _add_host_chain(struct kt_initramfs *b, const char *path,
+			   struct kt_err *err)
+{
+	char cur[PATH_MAX], rest[PATH_MAX];
+	int hops = 0, r;
+
+	if (*path != '/' || kt_snprintf(rest, sizeof(rest), "%s", path))
+		return kt_err_set(err, -EINVAL, "'%s': not an absolute path", path);
+	cur[0] = '\0';
+	for (char *p = rest; ; ) {
+		char cand[PATH_MAX], target[PATH_MAX], next[PATH_MAX];
+		struct stat st;
+		char *c;
+		ssize_t tl;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		c = p;
+		p += strcspn(p, "/");
+		if (*p)
+			*p++ = '\0';
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			char *s = strrchr(cur, '/');
+
+			if (s)
+				*s = '\0';
+			continue;
+		}
+		if (kt_snprintf(cand, sizeof(cand), "%s/%s", cur, c))
+			return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+		if (lstat(cand, &st))
+			return kt_err_set(err, -errno, "cannot stat '%s': %s", cand,
+					  strerror(errno));
+		if (!S_ISLNK(st.st_mode)) {
+			memcpy(cur, cand, sizeof(cur));
+			if (*p && !S_ISDIR(st.st_mode))
+				return kt_err_set(err, -ENOTDIR, "'%s': not a folder", cand);
+			if (!*p && !S_ISREG(st.st_mode))
+				return kt_err_set(err, -EINVAL, "'%s': not a regular file", cand);
+			continue;
+		}
+		if (++hops > KT_MAX_HOPS)
+			return kt_err_set(err, -ELOOP, "'%s': too many symlinks", path);
+		tl = readlink(cand, target, sizeof(target) - 1);
+		if (tl <= 0)
+			return kt_err_set(err, tl ? -errno : -EINVAL,
+					  "cannot read link '%s'", cand);
+		target[tl] = '\0';
+		r = kt_initramfs__add_symlink(b, cand, target, err);
+		if (r)
+			return r;
+		/* Continue at the target, with what remained after the link. */
+		if (kt_snprintf(next, sizeof(next), "%s%s%s%s%s",
+				target[0] == '/' ? "" : cur, target[0] == '/' ? "" : "/",
+				target, *p ? "/" : "", p))
+			return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+		memcpy(rest, next, sizeof(rest));
+		p = rest;
+		cur[0] = '\0';
+	}
+	if (!cur[0])
+		return kt_err_set(err, -EINVAL, "'%s': not a regular file", path);
+	return _add_host_file(b, cur, cur, 0, err);
+}
+
+/* The closure of an ELF program going to @guest. */
+static int _add_closure(struct kt_initramfs *b, const char *host,
+			const char *guest, struct kt_err *err)
+{
+	struct kt_closure *c = NULL;
+	const char *interp;
+	int r;
+
+	r = kt_resolver__closure(b->res, host, guest, &c, err);
+	if (r)
+		return r;
+	interp = kt_closure__interp(c);
+	if (interp)
+		r = _add_host_chain(b, interp, err);
+	for (size_t i = 0; !r && i < kt_closure__count(c); i++) {
+		const struct kt_dep *d = kt_closure__dep(c, i);
+
+		if (!strcmp(d->path, d->guest_path))
+			r = _add_host_chain(b, d->path, err);
+		else
+			r = _add_host_file(b, d->path, d->guest_path, 0, err);
+	}
+	kt_closure__free(c);
+	return r;
+}
+
+/* An ELF file the loader runs or maps: what needs a closure. */
+static int _is_dynamic_elf(const char *host, bool *dyn, struct kt_err *err)
+{
+	struct kt_elf_info *info;
+	int r = kt_elf_info__read(host, &info, err);
+
+	*dyn = false;
+	if (r == -ENOEXEC)
+		return 0;
+	if (r)
+		return r;
+	*dyn = info->interp || info->nneeded;
+	kt_elf_info__free(info);
+	return 0;
+}
+
+int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
+			   const char *guest, uint32_t mode, struct kt_err *err)
+{
+	struct stat st;
+	bool dyn;
+	int r;
+
+	if (stat(host, &st))
+		return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
+				  strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
+	if ((uint64_t)st.st_size > KT_CPIO_MAX_FILE)
+		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", host);
+	r = _add_host_file(b, host, guest, mode, err);
+	if (!r)
+		r = _is_dynamic_elf(host, &dyn, err);
+	if (!r && dyn)
+		r = _add_closure(b, host, guest, err);
+	return r;
+}
+
+static int _add_tree(struct kt_initramfs *b, const char *host, const char *guest,
+		     int depth, struct kt_err *err)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int r;
+
+	if (depth > KT_MAX_DEPTH)
+		return kt_err_set(err, -ELOOP, "'%s': folders nested too deep", host);
+	if (lstat(host, &st))
+		return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
+				  strerror(errno));
+	if (S_ISLNK(st.st_mode)) {
+		char t[PATH_MAX];
+		ssize_t l = readlink(host, t, sizeof(t) - 1);
+
+		if (l <= 0)
+			return kt_err_set(err, -EINVAL, "cannot read link '%s'", host);
+		t[l] = '\0';
+		return kt_initramfs__add_symlink(b, guest, t, err);
+	}
+	if (S_ISREG(st.st_mode))
+		return kt_initramfs__add_file(b, host, guest, 0, err);
+	if (!S_ISDIR(st.st_mode))
+		return kt_err_set(err, -EINVAL, "'%s': not a file, folder or symlink", host);
+
+	r = _add(b, guest, &(struct kt_entry){ .kind = E_DIR, .mode = st.st_mode & 07777 }, err);
+	if (r)
+		return r;
+	d = opendir(host);
+	if (!d)
+		return kt_err_set(err, -errno, "cannot open '%s': %s", host,
+				  strerror(errno));
+	while (!r && (de = readdir(d))) {
+		char h[PATH_MAX], g[PATH_MAX];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (kt_snprintf(h, sizeof(h), "%s/%s", host, de->d_name) ||
+		    kt_snprintf(g, sizeof(g), "%s/%s", guest, de->d_name))
+			r = kt_err_set(err, -ENAMETOOLONG, "'%s/%s': path too long",
+				       host, de->d_name);
+		else
+			r = _add_tree(b, h, g, depth + 1, err);
+	}
+	closedir(d);
+	return r;
+}
+
+int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
+			   const char *guest, struct kt_err *err)
+{
+	return _add_tree(b, host, guest, 0, err);
+}
+
+/* ---- layout ---------------------------------------------------------------------- */
+
+static int _cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct kt_entry *)a)->name,
+		      ((const struct kt_entry *)b)->name);
+}
+
+static void _sort(struct kt_initramfs *b)
+{
+	qsort(b->e, b->n, sizeof(*b->e), _cmp_entry);
+}
+
+/* Entries must be sorted; returns the first with @name (of length @len). */
+static struct kt_entry *_find(struct kt_initramfs *b, const char *name, size_t len)
+{
+	size_t lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(b->e[mid].name, name, len);
+
+		if (!c && b->e[mid].name[len])
+			c = 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < b->n && !strncmp(b->e[lo].name, name, len) && !b->e[lo].name[len])
+		return &b->e[lo];
+	return NULL;
+}
+
+/*
+ * A path whose parent is a guest symlink is moved to where the link
+ * points, as the kernel would resolve it when unpacking: "lib/x" with
+ * "lib" -> "usr/lib" becomes "usr/lib/x".
+ */
+static int _resolve_parents(struct kt_initramfs *b, bool *changed, struct kt_err *err)
+{
+	*changed = false;
+	for (size_t i = 0; i < b->n; i++) {
+		struct kt_entry *e = &b->e[i];
+
+		for (char *s = strchr(e->name, '/'); s; s = strchr(s + 1, '/')) {
+			size_t plen = (size_t)(s - e->name);
+			struct kt_entry *l = _find(b, e->name, plen);
+			char guest[PATH_MAX], *name;
+			int r;
+
+			if (!l || l->kind != E_LINK)
+				continue;
+			if (l->src[0] == '/')
+				r = kt_snprintf(guest, sizeof(guest), "%s/%s", l->src, s + 1);
+			else
+				r = kt_snprintf(guest, sizeof(guest), "/%.*s/%s/%s",
+						(int)(strrchr(l->name, '/') ?
+						      strrchr(l->name, '/') - l->name : 0),
+						l->name, l->src, s + 1);
+			if (r)
+				return kt_err_set(err, r, "'/%s': path too long", e->name);
+			r = _archive_name(guest, &name);
+			if (r)
+				return kt_err_set(err, r, "'/%s': its folder '/%.*s' links outside the archive",
+						  e->name, (int)plen, e->name);
+			free(e->name);
+			e->name = name;
+			*changed = true;
+			break;
+		}
+	}
+	return 0;
+}
+
+static bool _same(const struct kt_entry *a, const struct kt_entry *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	switch (a->kind) {
+	case E_DIR:
+		return true;
+	case E_FILE:
+	case E_LINK:
+		return !strcmp(a->src, b->src) && (a->kind == E_LINK || a->mode == b->mode);
+	case E_DATA:
+		return a->len == b->len && a->mode == b->mode && !memcmp(a->data, b->data, a->len);
+	case E_NODE:
+		return a->mode == b->mode && a->major == b->major && a->minor == b->minor;
+	}
+	return false;
+}
+
+static int _layout(struct kt_initramfs *b, struct kt_err *err)
+{
+	size_t n0;
+	bool changed = true;
+	int r;
+
+	if (b->dev_console) {
+		struct kt_entry c = {
+			.kind = E_NODE, .mode = S_IFCHR | 0600, .major = 5, .minor = 1,
+		};
+
+		r = _add(b, "/dev/console", &c, err);
+		if (r)
+			return r;
+	}
+	for (int round = 0; changed; round++) {
+		if (round > KT_MAX_HOPS)
+			return kt_err_set(err, -ELOOP, "guest symlinks loop");
+		_sort(b);
+		r = _resolve_parents(b, &changed, err);
+		if (r)
+			return r;
+	}
+
+	/* Every parent folder that is not there yet, gathered apart so that
+	 * the sorted entries stay searchable; duplicates merge below. */
+	n0 = b->n;
+	for (size_t i = 0; i < n0; i++) {
+		for (char *sl = strchr(b->e[i].name, '/'); sl; sl = strchr(sl + 1, '/')) {
+			size_t plen = (size_t)(sl - b->e[i].name);
+			struct kt_entry d = { .kind = E_DIR, .mode = 0755 };
+			struct kt_initramfs tmp = { .e = b->e, .n = n0 };
+
+			if (_find(&tmp, b->e[i].name, plen))
+				continue;
+			d.name = strndup(b->e[i].name, plen);
+			if (!d.name || _push(b, &d))
+				return kt_err_set(err, -ENOMEM, "out of memory");
+		}
+	}
+	_sort(b);
+
+	/* The same path twice: one entry if they agree, else an error. */
+	for (size_t i = 1, o = 1; i <= b->n; i++) {
+		if (i == b->n) {
+			b->n = o;
+			break;
+		}
+		if (strcmp(b->e[i].name, b->e[o - 1].name)) {
+			b->e[o++] = b->e[i];
+			continue;
+		}
+		if (!_same(&b->e[i], &b->e[o - 1]))
+			return kt_err_set(err, -EEXIST,
+					  "guest path '/%s' is given twice, with different contents",
+					  b->e[i].name);
+		_entry_free(&b->e[i]);
+	}
+	/* Parents first is what sorting gives; they must be folders. */
+	for (size_t i = 0; i < b->n; i++) {
+		char *s = strrchr(b->e[i].name, '/');
+		struct kt_entry *p = s ? _find(b, b->e[i].name, (size_t)(s - b->e[i].name)) : NULL;
+
+		if (s && (!p || p->kind != E_DIR))
+			return kt_err_set(err, -ENOTDIR,
+					  "guest path '/%s' is inside '/%.*s', which is not a folder",
+					  b->e[i].name, (int)(s - b->e[i].name), b->e[i].name);
+	}
+	return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------ */
+
+static int _write_entry(struct kt_cpio *w, const struct kt_entry *e,
+			struct kt_err *err)
+{
+	struct stat st;
+	int fd, r;
+
+	switch (e->kind) {
+	case E_DIR:
+		r = kt_cpio__add_dir(w, e->name, e->mode);
+		break;
+	case E_LINK:
+		r = kt_cpio__add_symlink(w, e->name, e->src);
+		break;
+	case E_NODE:
+		r = kt_cpio__add_node(w, e->name, e->mode, e->major, e->minor);
+		break;
+	case E_DATA:
+		r = kt_cpio__add_data(w, e->name, e->mode, e->data, e->len);
+		break;
+	case E_FILE:
+		fd = open(e->src, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return kt_err_set(err, -errno, "cannot open '%s': %s", e->src,
+					  strerror(errno));
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return kt_err_set(err, -EINVAL, "'%s': not a regular file", e->src);
+		}
+		r = kt_cpio__add_file(w, e->name, e->mode, fd, (uint64_t)st.st_size);
+		close(fd);
+		if (r == -EFBIG)
+			return kt_err_set(err, r, "'%s' is over 4 GiB", e->src);
+		if (r == -EIO)
+			return kt_err_set(err, r, "'%s' changed while it was read", e->src);
+		break;
+	default:
+		r = -EINVAL;
+	}
+	if (r)
+		return kt_err_set(err, r, "cannot write '/%s' to the archive: %s",
+				  e->name, strerror(-r));
+	return 0;
+}
+
+int kt_initramfs__write_fd(struct kt_initramfs *b, int fd, struct kt_err *err)
+{
+	struct kt_cpio *w;
+	int r;
+
+	r = _layout(b, err);
+	if (r)
+		return r;
+	r = kt_cpio__new(fd, b->compress, b->mtime, &w);
+	if (r)
+		return kt_err_set(err, r, "cannot start the archive: %s", strerror(-r));
+	for (size_t i = 0; !r && i < b->n; i++)
+		r = _write_entry(w, &b->e[i], err);
+	if (!r && (r = kt_cpio__finish(w)))
+		kt_err_set(err, r, "cannot finish the archive: %s", strerror(-r));
+	kt_cpio__free(w);
+	return r;
+}
+
+int kt_initramfs__write(struct kt_initramfs *b, const char *path,
+			struct kt_err *err)
+{
+	char tmp[PATH_MAX];
+	int fd, r;
+
+	if (kt_snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return kt_err_set(err, -errno, "cannot create '%s': %s", tmp,
+				  strerror(errno));
+	r = kt_initramfs__write_fd(b, fd, err);
+	if (!r && fchmod(fd, 0644))
+		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", tmp, strerror(errno));
+	if (close(fd) && !r)
+		r = kt_err_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
+	if (!r && rename(tmp, path))
+		r = kt_err_set(err, -errno, "cannot rename '%s' to '%s': %s", tmp,
+			       path, strerror(errno));
+	if (r)
+		unlink(tmp);
+	return r;
+}

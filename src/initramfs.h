@@ -1,0 +1,59 @@
+/* initramfs.h - the guest's initramfs: files at guest paths, every ELF
+ * program with its interpreter and libraries where the guest's loader will
+ * look for them, written as one reproducible cpio archive. */
+#ifndef KT_INITRAMFS_H
+#define KT_INITRAMFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "cpio.h"
+#include "elfdeps.h"
+
+struct kt_initramfs_opts {
+	size_t sz;		/* sizeof(struct kt_initramfs_opts) */
+	enum kt_compress compress;
+	uint32_t mtime;		/* every entry's mtime (SOURCE_DATE_EPOCH) */
+	/* How closures are resolved; .guest is forced on. */
+	const struct kt_elfdeps_opts *elf;
+	/* Add /dev/console, which the kernel opens for init's stdio. */
+	bool dev_console;
+};
+
+struct kt_initramfs;
+
+int kt_initramfs__new(const struct kt_initramfs_opts *o,
+		      struct kt_initramfs **out);
+void kt_initramfs__free(struct kt_initramfs *b);
+
+/*
+ * The host file @host (links followed) as a regular file at @guest, an
+ * absolute guest path, with @mode (0: the host file's permission bits).
+ * When it is an ELF program, its closure comes along: the interpreter at
+ * its PT_INTERP path, each library at the path the guest's loader will
+ * use, every symlink met on the way kept as a symlink.
+ */
+int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
+			   const char *guest, uint32_t mode, struct kt_err *err);
+/* A host folder, recursively, at @guest; symlinks stay symlinks. */
+int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
+			   const char *guest, struct kt_err *err);
+/* Bytes at @guest (copied). */
+int kt_initramfs__add_data(struct kt_initramfs *b, const char *guest,
+			   const void *buf, size_t len, uint32_t mode,
+			   struct kt_err *err);
+int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
+			      const char *target, struct kt_err *err);
+
+/*
+ * Writes the archive to @path through a temporary name in the same folder,
+ * renamed at the end: no partial file is ever left under @path.  Entries are
+ * sorted, parents first; two builds from the same inputs are identical.
+ */
+int kt_initramfs__write(struct kt_initramfs *b, const char *path,
+			struct kt_err *err);
+/* The same, appended to an open descriptor. */
+int kt_initramfs__write_fd(struct kt_initramfs *b, int fd, struct kt_err *err);
+
+#endif
