@@ -18,6 +18,7 @@
 #include "common.h"
 #include "elfdeps.h"
 #include "initramfs.h"
+#include "ldcache.h"
 #include "extract.h"
 #include "vmconfig.h"
 #include "wprof.h"
@@ -137,7 +138,7 @@ out:
 /* Runs getopt_long; --help prints the usage and ends with 0. */
 enum { OPT_HELP = 'h', OPT_JSON = 256, OPT_WPROF, OPT_WPROF_ARGS, OPT_CPUS,
        OPT_MEMORY, OPT_OVERRIDE, OPT_COMPRESS, OPT_NO_BUSYBOX, OPT_NO_WPROF,
-       OPT_INCLUDE, OPT_INIT };
+       OPT_INCLUDE, OPT_INIT, OPT_LDCACHE };
 
 static int _next_opt(const struct kt_cmd *c, int argc, char **argv,
 		     const struct option *lo, int *done)
@@ -460,10 +461,25 @@ static void _print_closure(const char *file, const struct kt_closure *cl,
 	}
 }
 
+/* An ld.so.cache named on the command line must be readable and sane; the
+ * default one is used only when it is, as the loader does. */
+static int _check_ldcache(const char *path)
+{
+	struct kt_ldcache *lc = NULL;
+	struct kt_err err = { 0 };
+
+	if (!path || kt_ldcache__open(path, &lc, &err) == 0) {
+		kt_ldcache__free(lc);
+		return 0;
+	}
+	return _error("%s", err.msg);
+}
+
 static int cmd_ldd(const struct kt_cmd *c, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "ldcache", required_argument, NULL, OPT_LDCACHE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -477,10 +493,15 @@ static int cmd_ldd(const struct kt_cmd *c, int argc, char **argv)
 	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1) {
 		if (done)
 			return o;
-		json = true;
+		if (o == OPT_LDCACHE)
+			eo.ldcache_path = optarg;
+		else
+			json = true;
 	}
 	if (optind >= argc)
 		return _usage_error(c, "no ELF file given");
+	if (_check_ldcache(eo.ldcache_path))
+		return KT_EXIT_FAIL;
 	if (kt_resolver__new(&eo, &r))
 		return _error("out of memory");
 	if (json)
@@ -578,10 +599,14 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 		{ "no-wprof", no_argument, NULL, OPT_NO_WPROF },
 		{ "include", required_argument, NULL, OPT_INCLUDE },
 		{ "init", required_argument, NULL, OPT_INIT },
+		{ "ldcache", required_argument, NULL, OPT_LDCACHE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kt_initramfs_opts io = { .sz = sizeof(io), .dev_console = true };
+	struct kt_elfdeps_opts eo = { .sz = sizeof(eo) };
+	struct kt_initramfs_opts io = {
+		.sz = sizeof(io), .dev_console = true, .elf = &eo,
+	};
 	const char *out = NULL, *init = NULL;
 	bool busybox = true, wprof = true;
 	struct kt_initramfs *b = NULL;
@@ -621,6 +646,9 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 		case OPT_INIT:
 			init = optarg;
 			break;
+		case OPT_LDCACHE:
+			eo.ldcache_path = optarg;
+			break;
 		default:
 			free(inc);
 			return _usage_error(c, "invalid option '%s'", argv[optind - 1]);
@@ -638,8 +666,12 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 		free(inc);
 		return _usage_error(c, "--init FILE is required");
 	}
-	if (_source_date_epoch(&io.mtime) || kt_initramfs__new(&io, &b))
+	if (_source_date_epoch(&io.mtime) || _check_ldcache(eo.ldcache_path))
 		goto out;
+	if (kt_initramfs__new(&io, &b)) {
+		_error("out of memory");
+		goto out;
+	}
 	if (kt_initramfs__add_file(b, init, "/init", 0755, &err)) {
 		_error("%s", err.msg);
 		goto out;
@@ -696,16 +728,19 @@ static const struct kt_cmd kt_cmds[] = {
 	  "KTSTR_WPROF_ARGS=<args joined with 0x1F>; ARGS is one string split on\n"
 	  "whitespace (default: -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8).\n" },
 	{ "ldd", cmd_ldd, false,
-	  "ktpack ldd [--json] ELF...\n\n"
+	  "ktpack ldd [--json] [--ldcache FILE] ELF...\n\n"
 	  "Prints the interpreter and the shared libraries each ELF program needs,\n"
-	  "in load order, found as glibc's loader would, without running it.\n" },
+	  "in load order, found as glibc's loader would, without running it\n"
+	  "(LD_LIBRARY_PATH is honoured; --ldcache replaces /etc/ld.so.cache).\n" },
 	{ "initramfs", cmd_initramfs, true,
 	  "ktpack initramfs -o FILE --init FILE [--compress none|gzip|zstd]\n"
-	  "                 [--no-busybox] [--no-wprof] [--include HOST[:GUEST]]...\n\n"
+	  "                 [--no-busybox] [--no-wprof] [--include HOST[:GUEST]]...\n"
+	  "                 [--ldcache FILE]\n\n"
 	  "Packs a guest initramfs: /init, /bin/busybox, /bin/wprof (when embedded),\n"
 	  "each --include at its guest path (a folder is taken whole), and for every\n"
 	  "ELF program among them its interpreter and shared libraries where the\n"
-	  "guest's loader looks for them.  Honours SOURCE_DATE_EPOCH.  Example:\n"
+	  "guest's loader looks for them (the guest has no LD_LIBRARY_PATH and no\n"
+	  "ld.so.cache).  Honours SOURCE_DATE_EPOCH.  Example:\n"
 	  "  ktpack initramfs -o initrd.zst --compress zstd --init init.sh \\\n"
 	  "      --include ./mytest:/usr/bin/mytest\n" },
 	{ "memory", cmd_memory, true,

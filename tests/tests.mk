@@ -18,6 +18,11 @@ $(OUT)/tests/wprof-fixture: tests/fixtures/wprof-fixture.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lelf -lz -lzstd
 
+# Rewrites a dynamic tag, to make a binary with both DT_RPATH and DT_RUNPATH.
+$(OUT)/tests/dyntag: tests/fixtures/dyntag.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lelf
+
 # LD_PRELOAD fault injector for the CLI tests (kills a run mid-copy).
 $(OUT)/tests/faultinject.so: tests/fixtures/faultinject.c
 	@mkdir -p $(@D)
@@ -36,7 +41,8 @@ $(OUT)/static/ktpack: FORCE
 	$(MAKE) --no-print-directory OUT=$(OUT)/static STATIC=1 $(OUT)/static/ktpack
 
 check-build: all unit-tests $(OUT)/tests/wprof-fixture \
-	$(OUT)/tests/faultinject.so $(OUT)/fixture/ktpack $(OUT)/static/ktpack
+	$(OUT)/tests/faultinject.so $(OUT)/tests/dyntag $(OUT)/fixture/ktpack \
+	$(OUT)/static/ktpack
 	$(MAKE) --no-print-directory OUT=$(OUT)/asan SAN=1 unit-tests
 
 check: check-build
