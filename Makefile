@@ -84,6 +84,7 @@ clean:
 	rm -rf $(OUT)
 
 include tests/tests.mk
+include tests/fuzz/fuzz.mk
 include bench/bench.mk
 
 FORCE:

@@ -1,0 +1,38 @@
+# make fuzz: libFuzzer targets for the parsers of untrusted bytes, built
+# with clang, ASan and UBSan.  FUZZ_SECONDS per target (default 60);
+# make check runs each briefly over its seed corpus.
+
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := elfinfo ldcache
+FUZZ_DIR := $(OUT)/fuzz
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -Isrc \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/common.c
+$(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/common.c
+$(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%):
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+
+# Seeds: real files of the machine.
+$(FUZZ_DIR)/seed-elfinfo/.done:
+	@mkdir -p $(@D)
+	cp /bin/true /bin/busybox /lib/x86_64-linux-gnu/libc.so.6 $(@D)/ 2>/dev/null || cp /bin/true $(@D)/
+	touch $@
+$(FUZZ_DIR)/seed-ldcache/.done:
+	@mkdir -p $(@D)
+	cp /etc/ld.so.cache $(@D)/ 2>/dev/null || printf 'glibc-ld.so.cache1.1' > $(@D)/min
+	touch $@
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) \
+	$(FUZZ_TARGETS:%=$(FUZZ_DIR)/seed-%/.done)
+
+fuzz: fuzz-build
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus-$$t && \
+		$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			$(FUZZ_DIR)/corpus-$$t $(FUZZ_DIR)/seed-$$t || exit 1; \
+	done
+
+.PHONY: fuzz fuzz-build

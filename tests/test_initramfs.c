@@ -1,0 +1,135 @@
+/* Unit tests of initramfs.c: the layout rules, read back from the archive. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "initramfs.h"
+
+/* "name mode" per entry, from a raw newc archive in @fd. */
+static char *listing(int fd)
+{
+	size_t cap = 1 << 16, o = 0, off = 0;
+	char *out = calloc(1, cap);
+	struct stat st;
+	unsigned char *b;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	b = malloc((size_t)st.st_size);
+	assert_int_equal(kt_pread_full(fd, b, (size_t)st.st_size, 0), st.st_size);
+	for (;;) {
+		char f[9] = { 0 };
+		unsigned long mode, size, nsz;
+
+		assert_true(off + 110 <= (size_t)st.st_size);
+		assert_memory_equal(b + off, "070701", 6);
+		memcpy(f, b + off + 14, 8);
+		mode = strtoul(f, NULL, 16);
+		memcpy(f, b + off + 54, 8);
+		size = strtoul(f, NULL, 16);
+		memcpy(f, b + off + 94, 8);
+		nsz = strtoul(f, NULL, 16);
+		if (!strcmp((char *)b + off + 110, "TRAILER!!!"))
+			break;
+		o += (size_t)snprintf(out + o, cap - o, "%s %lo\n", (char *)b + off + 110, mode);
+		off = (off + 110 + nsz + 3) & ~3UL;
+		off = (off + size + 3) & ~3UL;
+	}
+	free(b);
+	return out;
+}
+
+static void test_layout(void **state)
+{
+	struct kt_initramfs *b = NULL;
+	int fd = memfd_create("i", MFD_CLOEXEC);
+	char *l;
+
+	(void)state;
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/etc/x/y", "y", 1, 0600, NULL), 0);
+	assert_int_equal(kt_initramfs__add_symlink(b, "/lib", "usr/lib", NULL), 0);
+	/* lands under usr/lib, through the guest symlink */
+	assert_int_equal(kt_initramfs__add_data(b, "/lib/m/z", "z", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/init", "#!", 2, 0755, NULL), 0);
+	assert_int_equal(kt_initramfs__write_fd(b, fd, NULL), 0);
+	l = listing(fd);
+	assert_string_equal(l,
+			    "etc 40755\n"
+			    "etc/x 40755\n"
+			    "etc/x/y 100600\n"
+			    "init 100755\n"
+			    "lib 120777\n"
+			    "usr 40755\n"
+			    "usr/lib 40755\n"
+			    "usr/lib/m 40755\n"
+			    "usr/lib/m/z 100644\n");
+	free(l);
+	kt_initramfs__free(b);
+	close(fd);
+}
+
+static void test_conflicts(void **state)
+{
+	struct kt_initramfs *b = NULL;
+	int fd = memfd_create("i", MFD_CLOEXEC);
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/a", "1", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/a", "2", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__write_fd(b, fd, &e), -EEXIST);
+	assert_str_contains(e.msg, "'/a' is given twice");
+	kt_initramfs__free(b);
+
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_symlink(b, "/a", "b", NULL), 0);
+	assert_int_equal(kt_initramfs__add_symlink(b, "/b", "a", NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/a/x", "1", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__write_fd(b, fd, &e), -ELOOP);
+	kt_initramfs__free(b);
+
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/..", "1", 1, 0644, &e), -EINVAL);
+	assert_str_contains(e.msg, "invalid guest path '/..'");
+	assert_int_equal(kt_initramfs__add_data(b, "rel", "1", 1, 0644, NULL), -EINVAL);
+	assert_int_equal(kt_initramfs__add_symlink(b, "/l", "", NULL), -EINVAL);
+	assert_int_equal(kt_initramfs__add_file(b, "/nonexistent", "/x", 0, &e), -ENOENT);
+	kt_initramfs__free(b);
+	kt_initramfs__free(NULL);
+	close(fd);
+}
+
+static void test_elf_brings_its_closure(void **state)
+{
+	struct kt_initramfs *b = NULL;
+	int fd = memfd_create("i", MFD_CLOEXEC);
+	char *l;
+
+	(void)state;
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_file(b, "/bin/true", "/t", 0, NULL), 0);
+	assert_int_equal(kt_initramfs__write_fd(b, fd, NULL), 0);
+	l = listing(fd);
+	assert_str_contains(l, "lib64 120777\n");
+	assert_str_contains(l, "usr/lib/x86_64-linux-gnu/libc.so.6 100");
+	assert_str_contains(l, "t 100755\n");
+	free(l);
+	kt_initramfs__free(b);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_conflicts),
+		cmocka_unit_test(test_elf_brings_its_closure),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
