@@ -10,7 +10,7 @@ median_ns() {
 	hyperfine -N --style none --runs "$1" --prepare "$2" \
 		--export-csv "$_csv" -- "$3" > /dev/null 2>&1 ||
 		{ echo "bench: '$3' failed" >&2; rm -f "$_csv"; return 1; }
-	awk -F, 'NR == 2 { printf "%d", $4 * 1e9 }' "$_csv"
+	awk -F, 'NR == 2 { printf "%.0f", $4 * 1e9 }' "$_csv"
 	rm -f "$_csv"
 }
 

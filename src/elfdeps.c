@@ -25,7 +25,17 @@
 #define KT_MAX_OBJECTS 4096
 #define NO_LOADER SIZE_MAX
 
+/* A file read once per resolver: most programs share most libraries. */
+struct kt_elfcache_ent {
+	dev_t dev;
+	ino_t ino;
+	struct kt_elf_info *info;	/* NULL: not a readable ELF file */
+	bool used;
+};
+
 struct kt_resolver {
+	struct kt_elfcache_ent *ec;	/* open addressing, power-of-two size */
+	size_t nec, capec;
 	char *ld_library_path;
 	char *ldcache_path;
 	char *lib;
@@ -41,7 +51,7 @@ struct kt_obj {
 	char *guest_path;
 	char *origin;		/* $ORIGIN on the host */
 	char *guest_origin;	/* $ORIGIN in the guest */
-	struct kt_elf_info *info;
+	const struct kt_elf_info *info;	/* the resolver's, but for [0] */
 	size_t loader;		/* index of the object that needed it first */
 	dev_t dev;
 	ino_t ino;
@@ -129,7 +139,64 @@ void kt_resolver__free(struct kt_resolver *r)
 	free(r->lib);
 	free(r->platform);
 	kt_ldcache__free(r->cache);
+	for (size_t i = 0; i < r->capec; i++)
+		kt_elf_info__free(r->ec[i].info);
+	free(r->ec);
 	free(r);
+}
+
+static size_t _ec_slot(const struct kt_resolver *r, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)ino;
+
+	h *= 0xff51afd7ed558ccdULL;
+	for (size_t i = (size_t)(h >> 32) & (r->capec - 1); ; i = (i + 1) & (r->capec - 1))
+		if (!r->ec[i].used || (r->ec[i].dev == dev && r->ec[i].ino == ino))
+			return i;
+}
+
+static int _ec_grow(struct kt_resolver *r)
+{
+	struct kt_elfcache_ent *old = r->ec;
+	size_t oldcap = r->capec, cap = oldcap ? oldcap * 2 : 256;
+
+	r->ec = calloc(cap, sizeof(*r->ec));
+	if (!r->ec) {
+		r->ec = old;
+		return -ENOMEM;
+	}
+	r->capec = cap;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].used)
+			r->ec[_ec_slot(r, old[i].dev, old[i].ino)] = old[i];
+	free(old);
+	return 0;
+}
+
+/*
+ * The ELF info of the file @st describes, read at most once.  NULL when it
+ * is not a readable ELF file (or memory ran out: then it is read again).
+ */
+static const struct kt_elf_info *_ec_get(struct kt_resolver *r, const char *path,
+					 const struct stat *st)
+{
+	struct kt_elf_info *info = NULL;
+	size_t i;
+
+	if (r->capec && r->ec[i = _ec_slot(r, st->st_dev, st->st_ino)].used)
+		return r->ec[i].info;
+	if (kt_elf_info__read(path, &info, NULL))
+		info = NULL;
+	if ((r->nec + 1) * 2 > r->capec && _ec_grow(r)) {
+		kt_elf_info__free(info);
+		return NULL;
+	}
+	i = _ec_slot(r, st->st_dev, st->st_ino);
+	r->ec[i] = (struct kt_elfcache_ent){
+		.dev = st->st_dev, .ino = st->st_ino, .info = info, .used = true,
+	};
+	r->nec++;
+	return info;
 }
 
 /* The cache is read once, on first need; a missing or unreadable one is
@@ -265,7 +332,7 @@ static int _expand(const struct kt_resolver *r, const char *s, size_t len,
 struct kt_found {
 	char path[PATH_MAX];
 	char guest[PATH_MAX];
-	struct kt_elf_info *info;
+	const struct kt_elf_info *info;	/* the resolver's */
 	struct stat st;
 };
 
@@ -273,26 +340,23 @@ struct kt_found {
  * A candidate is used when it is an ELF shared object of the program's
  * class and machine; anything else is skipped, as the loader skips it.
  */
-static bool _try(const struct kt_elf_info *main, const char *path,
-		 struct kt_found *f)
+static bool _try(struct kt_resolver *r, const struct kt_elf_info *main,
+		 const char *path, struct kt_found *f)
 {
-	struct kt_elf_info *info;
+	const struct kt_elf_info *info;
 
 	if (stat(path, &f->st) || !S_ISREG(f->st.st_mode))
 		return false;
-	if (kt_elf_info__read(path, &info, NULL))
+	info = _ec_get(r, path, &f->st);
+	if (!info || info->ei_class != main->ei_class ||
+	    info->machine != main->machine || info->type != ET_DYN)
 		return false;
-	if (info->ei_class != main->ei_class || info->machine != main->machine ||
-	    info->type != ET_DYN) {
-		kt_elf_info__free(info);
-		return false;
-	}
 	f->info = info;
 	return kt_snprintf(f->path, sizeof(f->path), "%s", path) == 0;
 }
 
 /* Tries NAME in each element of a colon-separated list. */
-static bool _try_list(const struct kt_resolver *r, const struct kt_elf_info *main,
+static bool _try_list(struct kt_resolver *r, const struct kt_elf_info *main,
 		      const char *list, const struct kt_obj *owner,
 		      const char *name, struct kt_found *f)
 {
@@ -308,13 +372,12 @@ static bool _try_list(const struct kt_resolver *r, const struct kt_elf_info *mai
 		if (len && !_expand(r, p, len, owner ? owner->origin : NULL, dir, sizeof(dir)) &&
 		    !_expand(r, p, len, owner ? owner->guest_origin : NULL, gdir, sizeof(gdir)) &&
 		    !kt_snprintf(cand, sizeof(cand), "%s/%s", dir, name) &&
-		    _try(main, cand, f)) {
+		    _try(r, main, cand, f)) {
 			char g[PATH_MAX];
 
 			if (!kt_snprintf(g, sizeof(g), "%s/%s", gdir, name) &&
 			    !_normalize(g, f->guest, sizeof(f->guest)))
 				return true;
-			kt_elf_info__free(f->info);
 			f->info = NULL;
 		}
 		p = end ? end + 1 : NULL;
@@ -368,11 +431,10 @@ static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 		char p[PATH_MAX];
 
 		if (_expand(r, name, strlen(name), rq->origin, p, sizeof(p)) ||
-		    !_try(main, p, f))
+		    !_try(r, main, p, f))
 			return false;
 		if (_expand(r, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
 		    _normalize(p, f->guest, sizeof(f->guest))) {
-			kt_elf_info__free(f->info);
 			f->info = NULL;
 			return false;
 		}
@@ -400,7 +462,7 @@ static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 	hit = cache ? kt_ldcache__lookup(cache, name, kt_ldcache_flags(main->ei_class, main->machine)) : NULL;
 	/* DF_1_NODEFLIB refuses cache entries in the system folders too. */
 	if (hit && !((rq->info->flags_1 & DF_1_NODEFLIB) && _in_sysdir(hit, dirs, ndirs)) &&
-	    _try(main, hit, f)) {
+	    _try(r, main, hit, f)) {
 		char g[PATH_MAX];
 
 		/* No cache in the guest: a library outside the system folders
@@ -416,7 +478,6 @@ static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 		}
 		if (!_normalize(g, f->guest, sizeof(f->guest)))
 			return true;
-		kt_elf_info__free(f->info);
 		f->info = NULL;
 	}
 	if (rq->info->flags_1 & DF_1_NODEFLIB)
@@ -425,7 +486,7 @@ static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 		char cand[PATH_MAX];
 
 		if (!kt_snprintf(cand, sizeof(cand), "%s/%s", dirs[i], name) &&
-		    _try(main, cand, f)) {
+		    _try(r, main, cand, f)) {
 			memcpy(f->guest, f->path, sizeof(f->guest));
 			return true;
 		}
@@ -446,7 +507,8 @@ void kt_closure__free(struct kt_closure *c)
 		free(o->guest_path);
 		free(o->origin);
 		free(o->guest_origin);
-		kt_elf_info__free(o->info);
+		if (i == 0)
+			kt_elf_info__free((struct kt_elf_info *)o->info);
 		for (size_t k = 0; k < o->nnames; k++)
 			free(o->names[k]);
 		free(o->names);
@@ -485,23 +547,23 @@ static int _add_name(struct kt_obj *o, const char *name)
 	return 0;
 }
 
-/* Takes ownership of @info. */
+/* The first object (the program) owns its @info; the others borrow the
+ * resolver's.  The program's info is freed here on failure. */
 static int _add_obj(struct kt_closure *c, const char *path, const char *guest,
-		    struct kt_elf_info *info, const struct stat *st, size_t loader,
+		    const struct kt_elf_info *info, const struct stat *st, size_t loader,
 		    struct kt_obj **out)
 {
 	struct kt_obj *o;
 
-	if (c->nobjs >= KT_MAX_OBJECTS) {
-		kt_elf_info__free(info);
+	if (c->nobjs >= KT_MAX_OBJECTS)
 		return -E2BIG;
-	}
 	if (c->nobjs == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
 		struct kt_obj *v = realloc(c->objs, cap * sizeof(*v));
 
 		if (!v) {
-			kt_elf_info__free(info);
+			if (!c->nobjs)
+				kt_elf_info__free((struct kt_elf_info *)info);
 			return -ENOMEM;
 		}
 		c->objs = v;
@@ -560,31 +622,29 @@ static int _add_dep(struct kt_closure *c, const struct kt_obj *o,
 
 /* The interpreter is mapped before anything is searched, and answers to
  * its soname, as the loader's own map does. */
-static int _add_interp(struct kt_closure *c, struct kt_err *err)
+static int _add_interp(struct kt_resolver *r, struct kt_closure *c,
+		       struct kt_err *err)
 {
-	const struct kt_elf_info *main = c->objs[0].info;
-	struct kt_elf_info *info;
+	const struct kt_elf_info *main = c->objs[0].info, *info;
 	struct kt_obj *o;
 	struct stat st;
-	int r;
+	int ret;
 
 	c->interp = strdup(main->interp);
 	if (!c->interp)
 		return -ENOMEM;
-	r = kt_elf_info__read(c->interp, &info, NULL);
-	if (r || stat(c->interp, &st))
-		return kt_err_set(err, r ? r : -errno,
+	if (stat(c->interp, &st) || !(info = _ec_get(r, c->interp, &st)))
+		return kt_err_set(err, -ENOENT,
 				  "%s: interpreter not found (needed by %s)",
 				  c->interp, c->objs[0].path);
 	if (info->ei_class != main->ei_class || info->machine != main->machine) {
-		kt_elf_info__free(info);
 		return kt_err_set(err, -ENOEXEC,
 				  "%s: interpreter of the wrong ELF class or machine (needed by %s)",
 				  c->interp, c->objs[0].path);
 	}
-	r = _add_obj(c, c->interp, c->interp, info, &st, 0, &o);
-	if (r)
-		return r;
+	ret = _add_obj(c, c->interp, c->interp, info, &st, 0, &o);
+	if (ret)
+		return ret;
 	o->is_interp = true;
 	return _add_name(o, c->interp);
 }
@@ -615,7 +675,7 @@ static int _walk(struct kt_resolver *r, struct kt_closure *c, struct kt_err *err
 	for (size_t i = 0; i < c->nobjs; i++) {
 		for (size_t k = 0; k < c->objs[i].info->nneeded; k++) {
 			const char *name = c->objs[i].info->needed[k];
-			struct kt_found f = { .info = NULL };
+			struct kt_found f;	/* 8 KiB: not cleared on purpose */
 			struct kt_obj *o;
 			ssize_t have;
 			int ret;
@@ -630,7 +690,6 @@ static int _walk(struct kt_resolver *r, struct kt_closure *c, struct kt_err *err
 			/* The same file under another name is mapped once. */
 			have = _find_by_inode(c, &f.st);
 			if (have >= 0) {
-				kt_elf_info__free(f.info);
 				ret = _add_name(&c->objs[have], name);
 			} else {
 				ret = _add_obj(c, f.path, f.guest, f.info, &f.st, i, &o);
@@ -679,7 +738,7 @@ int kt_resolver__closure(struct kt_resolver *r, const char *path,
 	}
 	ret = _abi_defaults(r, info);
 	if (!ret && info->interp)
-		ret = _add_interp(c, err);
+		ret = _add_interp(r, c, err);
 	if (!ret)
 		ret = _walk(r, c, err);
 	/* Dependencies are listed once the object array no longer moves. */

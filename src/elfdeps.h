@@ -38,8 +38,8 @@ struct kt_dep {
 struct kt_resolver;
 struct kt_closure;
 
-/* A resolver keeps the ld.so.cache between closures.  Free with
- * kt_resolver__free(). */
+/* A resolver keeps the ld.so.cache and every ELF file it read between
+ * closures.  Free with kt_resolver__free(), after its closures. */
 int kt_resolver__new(const struct kt_elfdeps_opts *opts,
 		     struct kt_resolver **out);
 void kt_resolver__free(struct kt_resolver *r);
@@ -49,7 +49,8 @@ void kt_resolver__free(struct kt_resolver *r);
  * ($ORIGIN there); NULL means the same as @path.  A library that cannot be
  * found is -ENOENT with "NAME: not found (needed by OBJECT)" in @err; a file
  * that is not ELF, or corrupt, is -ENOEXEC / -EINVAL.  A statically linked
- * program has an empty closure.  Free with kt_closure__free().
+ * program has an empty closure.  The closure borrows from @r: free it
+ * with kt_closure__free() before the resolver.
  */
 int kt_resolver__closure(struct kt_resolver *r, const char *path,
 			 const char *guest_path, struct kt_closure **out,

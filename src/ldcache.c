@@ -45,14 +45,23 @@ struct kt_ldentry {
 	const char *key;
 	const char *value;
 	uint64_t hwcap;
+	size_t order;		/* position in the file */
 };
 
 struct kt_ldcache {
 	char *data;
 	size_t size;
-	struct kt_ldentry *e;
+	struct kt_ldentry *e;	/* sorted by key, then file order */
 	size_t n;
 };
+
+static int _cmp_entry(const void *a, const void *b)
+{
+	const struct kt_ldentry *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
 
 static uint32_t _u32(const unsigned char *p, bool big)
 {
@@ -158,12 +167,15 @@ int kt_ldcache__parse(const void *buf, size_t len, const char *name,
 		e->key = _str((const char *)hdr, area, _u32(p + 4, big));
 		e->value = _str((const char *)hdr, area, _u32(p + 8, big));
 		e->hwcap = _u64(p + 16, big);
+		e->order = i;
 		if (!e->key || !e->value) {
 			r = _bad(err, name, "string offset out of bounds");
 			goto fail;
 		}
 	}
 	c->n = nlibs;
+	/* Looked up by name many times per closure: sort once. */
+	qsort(c->e, c->n, sizeof(*c->e), _cmp_entry);
 	*out = c;
 	return 0;
 fail:
@@ -213,12 +225,22 @@ out:
 const char *kt_ldcache__lookup(const struct kt_ldcache *c, const char *soname,
 			       uint32_t flags)
 {
-	for (size_t i = 0; c && i < c->n; i++) {
+	size_t lo = 0, hi = c ? c->n : 0;
+
+	while (lo < hi) {		/* the first entry with this key */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(c->e[mid].key, soname) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < (c ? c->n : 0) && !strcmp(c->e[i].key, soname); i++) {
 		const struct kt_ldentry *e = &c->e[i];
 
 		/* hwcap != 0 marks a glibc-hwcaps (or legacy hwcap) copy
 		 * chosen for the host CPU; the guest gets the baseline. */
-		if (e->flags == flags && !e->hwcap && !strcmp(e->key, soname))
+		if (e->flags == flags && !e->hwcap)
 			return e->value;
 	}
 	return NULL;
