@@ -38,12 +38,20 @@ KT_LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRCS := src/common.c src/blob.c src/extract.c src/wprof.c src/vmconfig.c \
-	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c
+	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c src/vm.c
 CLI_SRCS := src/cli.c src/main.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:src/%.c=$(OUT)/obj/%.o)
 
 all: $(OUT)/ktpack
+
+# The guest init: static, with only what it needs of the library.
+GUEST_SRCS := src/guest/init.c src/common.c src/wprof.c
+$(OUT)/guest/init: $(GUEST_SRCS) src/guest/proto.h src/common.h src/wprof.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra \
+		-Werror -Isrc -static -o $@.tmp $(GUEST_SRCS) -lz
+	mv -f $@.tmp $@
 
 include build/blob.mk
 

@@ -7,7 +7,7 @@
 #   make WPROF=/path/to/wprof      embeds a wprof built elsewhere
 #   cp /path/to/wprof blobs/wprof  does the same for every later build
 
-BLOBS := busybox wprof
+BLOBS := busybox wprof init
 
 busybox_ENV := KTSTR_BUSYBOX_PATH
 busybox_VAR := BUSYBOX
@@ -17,3 +17,8 @@ BUSYBOX ?= $(wildcard /bin/busybox)
 wprof_ENV := KTSTR_WPROF_PATH
 wprof_VAR := WPROF
 WPROF ?= $(wildcard blobs/wprof)
+
+# The guest's /init, built here from src/guest/init.c (static).
+init_ENV := KTSTR_INIT_PATH
+init_VAR := INIT
+INIT ?= $(OUT)/guest/init

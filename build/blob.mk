@@ -10,9 +10,11 @@
 BLOB_DIR := $(OUT)/blobs
 
 # A blob variable set to a file that does not exist is a typo, not an empty
-# slot: say so instead of building a binary without it.
+# slot: say so instead of building a binary without it.  Files under
+# $(OUT) are built by make itself.
 $(foreach b,$(BLOBS),$(if $($($(b)_VAR)),$(if $(wildcard $($($(b)_VAR))),,\
-  $(error $($(b)_VAR)=$($($(b)_VAR)): no such file))))
+  $(if $(filter $(OUT)/%,$($($(b)_VAR))),,\
+  $(error $($(b)_VAR)=$($($(b)_VAR)): no such file)))))
 
 # Blobs with a source are embedded; the others are empty slots.
 BLOBS_EMBEDDED := $(foreach b,$(BLOBS),$(if $($($(b)_VAR)),$(b)))

@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "blob.h"
@@ -20,8 +24,10 @@
 #include "initramfs.h"
 #include "ldcache.h"
 #include "extract.h"
+#include "vm.h"
 #include "vmconfig.h"
 #include "wprof.h"
+#include "guest/proto.h"
 
 struct kt_cmd {
 	const char *name;
@@ -138,7 +144,8 @@ out:
 /* Runs getopt_long; --help prints the usage and ends with 0. */
 enum { OPT_HELP = 'h', OPT_JSON = 256, OPT_WPROF, OPT_WPROF_ARGS, OPT_CPUS,
        OPT_MEMORY, OPT_OVERRIDE, OPT_COMPRESS, OPT_NO_BUSYBOX, OPT_NO_WPROF,
-       OPT_INCLUDE, OPT_INIT, OPT_LDCACHE };
+       OPT_INCLUDE, OPT_INIT, OPT_LDCACHE, OPT_KERNEL, OPT_TRACE_OUT,
+       OPT_TIMEOUT, OPT_ACCEL, OPT_WPROF_GRACE };
 
 static int _next_opt(const struct kt_cmd *c, int argc, char **argv,
 		     const struct option *lo, int *done)
@@ -662,18 +669,16 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 		free(inc);
 		return _usage_error(c, "-o FILE is required");
 	}
-	if (!init) {
-		free(inc);
-		return _usage_error(c, "--init FILE is required");
-	}
 	if (_source_date_epoch(&io.mtime) || _check_ldcache(eo.ldcache_path))
 		goto out;
 	if (kt_initramfs__new(&io, &b)) {
 		_error("out of memory");
 		goto out;
 	}
-	if (kt_initramfs__add_file(b, init, "/init", 0755, &err)) {
-		_error("%s", err.msg);
+	if (init ? kt_initramfs__add_file(b, init, "/init", 0755, &err) :
+		   _add_blob(b, "init", "/init", true, "--init FILE")) {
+		if (init)
+			_error("%s", err.msg);
 		goto out;
 	}
 	if ((busybox && _add_blob(b, "busybox", "/bin/busybox", true, "--no-busybox")) ||
@@ -708,6 +713,452 @@ out:
 	return ret;
 }
 
+/* ---- ktpack run / shell ------------------------------------------------------------- */
+
+struct kt_run {
+	const char *kernel;
+	unsigned cpus;
+	struct kt_memory_opts mem;
+	struct kt_wprof_sel w;
+	uint64_t wprof_grace_s;
+	const char *trace_out;
+	char **inc;
+	size_t ninc;
+	unsigned timeout_s;
+	enum kt_accel accel;
+	char **cmd;		/* NULL for the shell */
+};
+
+static volatile sig_atomic_t kt_stop;
+
+static void _on_signal(int sig)
+{
+	(void)sig;
+	kt_stop = 1;
+}
+
+static void _console_cb(void *ctx, const char *buf, size_t len)
+{
+	(void)ctx;
+	fwrite(buf, 1, len, stdout);
+	fflush(stdout);
+}
+
+static void _note_cb(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "ktpack: %s\n", msg);
+}
+
+/* 64-bit FNV-1a: a cache key, not a security boundary (the cache folder
+ * is private). */
+static void _fnv(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		*h ^= b[i];
+		*h *= 0x100000001b3ULL;
+	}
+}
+
+/* What a host path contributes to the key: name, type, size, mtime, inode
+ * of it and of everything below it. */
+static void _fnv_path(uint64_t *h, const char *path, int depth)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+
+	_fnv(h, path, strlen(path) + 1);
+	if (lstat(path, &st))
+		return;
+	_fnv(h, &st.st_mode, sizeof(st.st_mode));
+	_fnv(h, &st.st_size, sizeof(st.st_size));
+	_fnv(h, &st.st_mtim, sizeof(st.st_mtim));
+	_fnv(h, &st.st_ino, sizeof(st.st_ino));
+	if (!S_ISDIR(st.st_mode) || depth > 32 || !(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX];
+
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    !kt_snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name))
+			_fnv_path(h, sub, depth + 1);
+	}
+	closedir(d);
+}
+
+/* Adds busybox, wprof, init and the includes: the cacheable base. */
+static int _fill_base(struct kt_initramfs *b, const struct kt_run *run, bool wprof)
+{
+	struct kt_err err = { 0 };
+
+	if (_add_blob(b, "init", "/init", true, "nothing: rebuild ktpack") ||
+	    _add_blob(b, "busybox", "/bin/busybox", true, "nothing") ||
+	    (wprof && _add_blob(b, "wprof", "/bin/wprof", true, "no --wprof")))
+		return -1;
+	for (size_t i = 0; i < run->ninc; i++) {
+		char host[PATH_MAX], guest[PATH_MAX];
+		struct stat st;
+
+		if (_split_include(run->inc[i], host, guest, sizeof(host)))
+			return _error("invalid --include '%s': expected HOST[:GUEST]", run->inc[i]), -1;
+		if (stat(host, &st))
+			return _error("cannot include '%s': %s", host, strerror(errno)), -1;
+		if (S_ISDIR(st.st_mode) ? kt_initramfs__add_tree(b, host, guest, &err)
+					: kt_initramfs__add_file(b, host, guest, 0, &err))
+			return _error("%s", err.msg), -1;
+	}
+	return 0;
+}
+
+/*
+ * The base archive from the cache folder, built on a miss.  The key covers
+ * the blobs' digests (or preset paths' metadata) and every --include.
+ */
+static int _base_initramfs(const struct kt_run *run, bool wprof, char *out, size_t sz)
+{
+	struct kt_install_opts io = { .sz = sizeof(io), .warn = _warn_cb };
+	struct kt_initramfs_opts o = { .sz = sizeof(o), .dev_console = true };
+	const struct kt_blob_table *t = &kt_embedded_blobs;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	struct kt_initramfs *b = NULL;
+	struct kt_err err = { 0 };
+	char dir[PATH_MAX];
+	int ret = -1;
+
+	if (kt_cache_dir(dir, sizeof(dir), &io, &err))
+		return _error("%s", err.msg), -1;
+	_fnv(&h, KTPACK_VERSION, sizeof(KTPACK_VERSION));
+	_fnv(&h, &wprof, sizeof(wprof));
+	for (size_t i = 0; i < t->count; i++) {
+		const char *v = getenv(t->blobs[i].env);
+
+		if (v)
+			_fnv_path(&h, v, 0);
+		_fnv(&h, t->blobs[i].sha256, strlen(t->blobs[i].sha256) + 1);
+	}
+	for (size_t i = 0; i < run->ninc; i++) {
+		char host[PATH_MAX], guest[PATH_MAX];
+
+		_fnv(&h, run->inc[i], strlen(run->inc[i]) + 1);
+		if (!_split_include(run->inc[i], host, guest, sizeof(host)))
+			_fnv_path(&h, host, 0);
+	}
+	if (kt_snprintf(out, sz, "%s/initramfs-%016llx.cpio", dir, (unsigned long long)h))
+		return _error("cache folder path too long"), -1;
+	if (!access(out, R_OK)) {
+		utimensat(AT_FDCWD, out, NULL, 0);	/* recently used */
+		return 0;
+	}
+	if (kt_initramfs__new(&o, &b))
+		return _error("out of memory"), -1;
+	if (_fill_base(b, run, wprof))
+		goto done;
+	if (kt_initramfs__write(b, out, &err)) {
+		_error("%s", err.msg);
+		goto done;
+	}
+	ret = 0;
+done:
+	kt_initramfs__free(b);
+	return ret;
+}
+
+/* The run's archive: a copy of the base (a reflink where it can be) with
+ * the per-run archive (command, nonce) appended. */
+static int _run_initramfs(const char *base, const char *path, char *const *cmd,
+			  const char *nonce)
+{
+	struct kt_initramfs_opts o = { .sz = sizeof(o) };
+	struct kt_initramfs *b = NULL;
+	struct kt_err err = { 0 };
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int in, out = -1, ret = -1;
+
+	in = open(base, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st))
+		return _error("cannot open '%s': %s", base, strerror(errno)), -1;
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		_error("cannot create '%s': %s", path, strerror(errno));
+		goto done;
+	}
+	for (off_t left = st.st_size; left > 0; ) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+
+		if (n <= 0) {
+			_error("cannot copy '%s': %s", base, n ? strerror(errno) : "short file");
+			goto done;
+		}
+		left -= n;
+	}
+	for (size_t i = 0; cmd && cmd[i]; i++)
+		len += strlen(cmd[i]) + 1;
+	buf = malloc(len ? len : 1);
+	if (!buf || kt_initramfs__new(&o, &b)) {
+		_error("out of memory");
+		goto done;
+	}
+	len = 0;
+	for (size_t i = 0; cmd && cmd[i]; i++) {
+		memcpy(buf + len, cmd[i], strlen(cmd[i]) + 1);
+		len += strlen(cmd[i]) + 1;
+	}
+	if ((cmd && kt_initramfs__add_data(b, KT_GUEST_CMD, buf, len, 0644, &err)) ||
+	    kt_initramfs__add_data(b, KT_GUEST_NONCE, nonce, strlen(nonce), 0644, &err) ||
+	    kt_initramfs__write_fd(b, out, &err)) {
+		_error("%s", err.msg);
+		goto done;
+	}
+	ret = 0;
+done:
+	kt_initramfs__free(b);
+	free(buf);
+	if (out >= 0)
+		close(out);
+	close(in);
+	return ret;
+}
+
+static void _rm_workdir(const char *dir)
+{
+	static const char *const files[] = { "initrd", "ttyS1", "kvm-probe.img" };
+	char p[PATH_MAX];
+
+	for (size_t i = 0; i < KT_ARRAY_SIZE(files); i++)
+		if (!kt_snprintf(p, sizeof(p), "%s/%s", dir, files[i]))
+			unlink(p);
+	rmdir(dir);
+}
+
+static int _run_vm(struct kt_run *run)
+{
+	struct kt_vm_opts vo = {
+		.sz = sizeof(vo), .kernel = run->kernel, .cpus = run->cpus,
+		.accel = run->accel, .timeout_s = run->timeout_s,
+		.interactive = !run->cmd, .console = _console_cb, .note = _note_cb,
+		.stop = &kt_stop,
+	};
+	struct kt_wprof_config *cfg = NULL;
+	struct kt_vm_result res = { 0 };
+	struct kt_err err = { 0 };
+	char qemu[PATH_MAX], base[PATH_MAX], work[PATH_MAX], initrd[PATH_MAX];
+	char nonce[17], grace[64], *tok = NULL, *cmdline = NULL;
+	const char *tokens[2];
+	size_t ntok = 0;
+	unsigned char rnd[8];
+	struct sigaction sa = { .sa_handler = _on_signal };
+	bool below = false, have_work = false;
+	int ret = KT_EXIT_FAIL;
+
+	/* What can be checked before anything is built or booted. */
+	if (kt_kernel_check(run->kernel, &err))
+		return _error("%s", err.msg);
+	if (kt_find_program(KT_QEMU, qemu, sizeof(qemu)))
+		return _error("%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
+			      KT_QEMU);
+	if (run->w.on) {
+		const char *const *args;
+		size_t n;
+
+		if (_load_wprof(&run->w, &cfg))
+			return KT_EXIT_FAIL;
+		args = kt_wprof_config__args(cfg, &n);
+		if (kt_wprof_memory_floor_mib(args, n, run->cpus, &run->mem.wprof_floor_mib, &err) ||
+		    kt_wprof_args_cmdline(args, n, &tok, &err)) {
+			_error("%s", err.msg);
+			goto out;
+		}
+		tokens[ntok++] = tok;
+		snprintf(grace, sizeof(grace), "%s=%llu", KT_WPROF_GRACE_KEY,
+			 (unsigned long long)run->wprof_grace_s * 1000);
+		tokens[ntok++] = grace;
+		if (!run->trace_out)
+			run->trace_out = "wprof.pb";
+	}
+	run->mem.cpus = run->cpus;
+	if (kt_derive_test_memory_mib(&run->mem, &vo.memory_mib, &below, &err) ||
+	    kt_vm_cmdline(KT_VM_BASE_CMDLINE, tokens, ntok, &cmdline, &err)) {
+		_error("%s", err.msg);
+		goto out;
+	}
+	if (below)
+		fprintf(stderr, "ktpack: warning: --override %llu MiB is below the %llu MiB that wprof's ring buffers need\n",
+			(unsigned long long)run->mem.override_mib,
+			(unsigned long long)run->mem.wprof_floor_mib);
+
+	if (_base_initramfs(run, run->w.on, base, sizeof(base)))
+		goto out;
+	if (kt_snprintf(work, sizeof(work), "%s/ktpack-run.XXXXXX",
+			getenv("TMPDIR") && *getenv("TMPDIR") == '/' ? getenv("TMPDIR") : "/tmp") ||
+	    !mkdtemp(work)) {
+		_error("cannot create a work folder in '%s': %s", work, strerror(errno));
+		goto out;
+	}
+	have_work = true;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		_error("getrandom: %s", strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+	if (kt_snprintf(initrd, sizeof(initrd), "%s/initrd", work)) {
+		_error("'%s': path too long", work);
+		goto out;
+	}
+	if (_run_initramfs(base, initrd, run->cmd, nonce))
+		goto out;
+
+	vo.initrd = initrd;
+	vo.cmdline = cmdline;
+	vo.nonce = nonce;
+	vo.workdir = work;
+	vo.trace_out = run->trace_out;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (kt_vm_run(&vo, &res, &err)) {
+		fflush(stdout);
+		_error("%s", err.msg);
+		goto out;
+	}
+	if (res.trace_written)
+		fprintf(stderr, "ktpack: wrote the wprof trace to '%s' (%llu bytes)\n",
+			run->trace_out, (unsigned long long)res.trace_bytes);
+	ret = res.exit_status;
+out:
+	if (have_work)
+		_rm_workdir(work);
+	free(tok);
+	free(cmdline);
+	kt_wprof_config__free(cfg);
+	return ret;
+}
+
+static int _cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
+{
+	static const struct option lo[] = {
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "override", required_argument, NULL, OPT_OVERRIDE },
+		{ "wprof", no_argument, NULL, OPT_WPROF },
+		{ "wprof-args", required_argument, NULL, OPT_WPROF_ARGS },
+		{ "wprof-grace", required_argument, NULL, OPT_WPROF_GRACE },
+		{ "trace-out", required_argument, NULL, OPT_TRACE_OUT },
+		{ "include", required_argument, NULL, OPT_INCLUDE },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kt_run run = {
+		.kernel = getenv("KTSTR_KERNEL"), .cpus = 2,
+		.mem = { .sz = sizeof(run.mem) },
+		.wprof_grace_s = KT_WPROF_DEFAULT_GRACE_MS / 1000,
+		.timeout_s = shell ? 0 : 600,
+	};
+	uint64_t v;
+	int o, ret;
+
+	run.inc = calloc((size_t)argc, sizeof(*run.inc));
+	if (!run.inc)
+		return _error("out of memory");
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+		ret = KT_EXIT_USAGE;
+		switch (o) {
+		case 'h':
+			printf("usage: %s", c->usage);
+			ret = 0;
+			goto out;
+		case OPT_KERNEL:
+			run.kernel = optarg;
+			break;
+		case OPT_CPUS:
+			if (_parse_num(c, "--cpus", optarg, 1, 256, &v))
+				goto out;
+			run.cpus = (unsigned)v;
+			break;
+		case OPT_MEMORY:
+			if (_parse_num(c, "--memory", optarg, 1, UINT32_MAX, &run.mem.requested_mib))
+				goto out;
+			break;
+		case OPT_OVERRIDE:
+			if (_parse_num(c, "--override", optarg, 1, UINT32_MAX, &run.mem.override_mib))
+				goto out;
+			break;
+		case OPT_WPROF_ARGS:
+			run.w.args = optarg;
+			/* fall through */
+		case OPT_WPROF:
+			run.w.on = true;
+			break;
+		case OPT_WPROF_GRACE:
+			if (_parse_num(c, "--wprof-grace", optarg, 0, 86400, &run.wprof_grace_s))
+				goto out;
+			break;
+		case OPT_TRACE_OUT:
+			run.trace_out = optarg;
+			break;
+		case OPT_INCLUDE:
+			run.inc[run.ninc++] = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (_parse_num(c, "--timeout", optarg, 0, 86400 * 7, &v))
+				goto out;
+			run.timeout_s = (unsigned)v;
+			break;
+		case OPT_ACCEL:
+			if (kt_accel_parse(optarg, &run.accel)) {
+				ret = _usage_error(c, "invalid --accel '%s': expected kvm, tcg or auto", optarg);
+				goto out;
+			}
+			break;
+		default:
+			ret = _usage_error(c, "invalid option '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	ret = KT_EXIT_USAGE;
+	if (!run.kernel || !*run.kernel) {
+		ret = _usage_error(c, "--kernel FILE is required (or set KTSTR_KERNEL)");
+		goto out;
+	}
+	if (run.trace_out && !run.w.on) {
+		ret = _usage_error(c, "--trace-out needs --wprof");
+		goto out;
+	}
+	if (shell && optind < argc) {
+		ret = _usage_error(c, "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (!shell) {
+		if (optind >= argc) {
+			ret = _usage_error(c, "no command given: ktpack run [OPTIONS] -- CMD [ARG...]");
+			goto out;
+		}
+		run.cmd = argv + optind;
+	}
+	ret = _run_vm(&run);
+out:
+	free(run.inc);
+	return ret;
+}
+
+static int cmd_run(const struct kt_cmd *c, int argc, char **argv)
+{
+	return _cmd_vm(c, argc, argv, false);
+}
+
+static int cmd_shell(const struct kt_cmd *c, int argc, char **argv)
+{
+	return _cmd_vm(c, argc, argv, true);
+}
+
 /* ---- dispatch ---------------------------------------------------------------- */
 
 static const struct kt_cmd kt_cmds[] = {
@@ -733,16 +1184,34 @@ static const struct kt_cmd kt_cmds[] = {
 	  "in load order, found as glibc's loader would, without running it\n"
 	  "(LD_LIBRARY_PATH is honoured; --ldcache replaces /etc/ld.so.cache).\n" },
 	{ "initramfs", cmd_initramfs, true,
-	  "ktpack initramfs -o FILE --init FILE [--compress none|gzip|zstd]\n"
+	  "ktpack initramfs -o FILE [--init FILE] [--compress none|gzip|zstd]\n"
 	  "                 [--no-busybox] [--no-wprof] [--include HOST[:GUEST]]...\n"
 	  "                 [--ldcache FILE]\n\n"
-	  "Packs a guest initramfs: /init, /bin/busybox, /bin/wprof (when embedded),\n"
+	  "Packs a guest initramfs: /init (ktpack's guest init unless --init is\n"
+	  "given), /bin/busybox, /bin/wprof (when embedded),\n"
 	  "each --include at its guest path (a folder is taken whole), and for every\n"
 	  "ELF program among them its interpreter and shared libraries where the\n"
 	  "guest's loader looks for them (the guest has no LD_LIBRARY_PATH and no\n"
 	  "ld.so.cache).  Honours SOURCE_DATE_EPOCH.  Example:\n"
 	  "  ktpack initramfs -o initrd.zst --compress zstd --init init.sh \\\n"
 	  "      --include ./mytest:/usr/bin/mytest\n" },
+	{ "run", cmd_run, true,
+	  "ktpack run --kernel FILE [--cpus N] [--memory MIB] [--override MIB]\n"
+	  "           [--wprof] [--wprof-args ARGS] [--wprof-grace SECONDS] [--trace-out FILE]\n"
+	  "           [--include HOST[:GUEST]]... [--timeout SECONDS] [--accel kvm|tcg|auto]\n"
+	  "           -- CMD [ARG...]\n\n"
+	  "Boots FILE (default $KTSTR_KERNEL) under QEMU with an initramfs holding\n"
+	  "busybox, wprof and the includes, runs CMD in the guest and exits with its\n"
+	  "status.  With --wprof, /bin/wprof traces the run and the trace comes back\n"
+	  "to --trace-out (default ./wprof.pb); it may run --wprof-grace seconds\n"
+	  "(default 30) past its -d duration.  KVM is used when a probe shows it\n"
+	  "works, TCG otherwise.  --timeout (default 600, 0 for none) stops the VM.\n"
+	  "Example:\n"
+	  "  ktpack run --kernel /boot/vmlinuz --wprof -- /bin/busybox echo hello\n" },
+	{ "shell", cmd_shell, true,
+	  "ktpack shell --kernel FILE [same options as run, without CMD]\n\n"
+	  "An interactive busybox shell in the same guest, wprof and its libraries\n"
+	  "present.  'poweroff -f' or exit ends it.\n" },
 	{ "memory", cmd_memory, true,
 	  "ktpack memory --cpus N [--memory MIB] [--wprof] [--wprof-args ARGS] [--override MIB]\n\n"
 	  "Prints the guest memory in MiB: max(N*64, 256, MIB), raised to what\n"

@@ -574,3 +574,16 @@ int kt_install_env(const struct kt_blob_table *t,
 	close(in.cache.dfd);
 	return r;
 }
+
+int kt_cache_dir(char *out, size_t sz, const struct kt_install_opts *opts,
+		 struct kt_err *err)
+{
+	struct kt_cache c = { .dfd = -1 };
+	int r = _cache_open(&c, opts, err);
+
+	if (r)
+		return r;
+	close(c.dfd);
+	r = kt_snprintf(out, sz, "%s", c.path);
+	return r ? kt_err_set(err, r, "cache folder path too long") : 0;
+}

@@ -36,4 +36,11 @@ struct kt_install_opts {
 int kt_install_env(const struct kt_blob_table *t,
 		   const struct kt_install_opts *opts, struct kt_err *err);
 
+/*
+ * The cache folder install_env uses (the first candidate that works), for
+ * other cached files; written to @out.  0 or -errno with @err filled.
+ */
+int kt_cache_dir(char *out, size_t sz, const struct kt_install_opts *opts,
+		 struct kt_err *err);
+
 #endif

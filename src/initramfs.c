@@ -505,7 +505,7 @@ static bool _same(const struct kt_entry *a, const struct kt_entry *b)
 
 static int _layout(struct kt_initramfs *b, struct kt_err *err)
 {
-	size_t n0;
+	size_t n0, o;
 	bool changed = true;
 	int r;
 
@@ -546,21 +546,24 @@ static int _layout(struct kt_initramfs *b, struct kt_err *err)
 	_sort(b);
 
 	/* The same path twice: one entry if they agree, else an error. */
-	for (size_t i = 1, o = 1; i <= b->n; i++) {
-		if (i == b->n) {
-			b->n = o;
-			break;
+	o = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		if (o && !strcmp(b->e[i].name, b->e[o - 1].name)) {
+			if (_same(&b->e[i], &b->e[o - 1])) {
+				_entry_free(&b->e[i]);
+				continue;
+			}
+			r = kt_err_set(err, -EEXIST,
+				       "guest path '/%s' is given twice, with different contents",
+				       b->e[i].name);
+			/* Keep every entry exactly once for kt_initramfs__free(). */
+			memmove(&b->e[o], &b->e[i], (b->n - i) * sizeof(*b->e));
+			b->n = o + (b->n - i);
+			return r;
 		}
-		if (strcmp(b->e[i].name, b->e[o - 1].name)) {
-			b->e[o++] = b->e[i];
-			continue;
-		}
-		if (!_same(&b->e[i], &b->e[o - 1]))
-			return kt_err_set(err, -EEXIST,
-					  "guest path '/%s' is given twice, with different contents",
-					  b->e[i].name);
-		_entry_free(&b->e[i]);
+		b->e[o++] = b->e[i];
 	}
+	b->n = o;
 	/* Parents first is what sorting gives; they must be folders. */
 	for (size_t i = 0; i < b->n; i++) {
 		char *s = strrchr(b->e[i].name, '/');

@@ -16,7 +16,7 @@
 
 /* What the runner always passes: console on the first serial port, and a
  * panic that ends the VM (with -no-reboot) instead of hanging it. */
-#define KT_VM_BASE_CMDLINE	"console=ttyS0 panic=-1 rdinit=/init"
+#define KT_VM_BASE_CMDLINE	"console=ttyS0 panic=-1 rdinit=/init quiet edd=off"
 
 struct kt_memory_opts {
 	size_t sz;		/* sizeof(struct kt_memory_opts) */

@@ -37,7 +37,13 @@ _fresh() {
 test_expect_success() {
 	_n=$((_n + 1))
 	_fresh
-	if (cd "$TRASH" && set -e && eval "$2") > "$TRASH_ROOT/log" 2>&1; then
+	# Not inside an if: set -e is ignored in a tested context.
+	(
+		cd "$TRASH" || exit 1
+		set -e
+		eval "$2"
+	) > "$TRASH_ROOT/log" 2>&1
+	if [ $? -eq 0 ]; then
 		_passed=$((_passed + 1))
 		echo "ok $_n - $1"
 	else
@@ -59,8 +65,16 @@ test_done() {
 	[ "$_failed" -eq 0 ]
 }
 
-# Helpers for the cases.
+# Helpers for the cases.  "! cmd" never fails a case under set -e: use
+# "not cmd".
 die() { echo "$*" >&2; return 1; }
+not() {
+	if "$@"; then
+		echo "succeeded, expected a failure: $*" >&2
+		return 1
+	fi
+	return 0
+}
 expect_exit() { # code, command...
 	_want=$1
 	shift

@@ -69,19 +69,19 @@ test_expect_success 'the extracted wprof runs: the fixture records its argv' '
 
 test_expect_success 'cmdline --wprof carries the default args joined with 0x1F' '
 	"$KTPACK_FIX" cmdline --wprof > out
-	printf "console=ttyS0 panic=-1 rdinit=/init KTSTR_WPROF_ARGS=-d\037500\037-e\037sched\037--ringbuf-size=256000\037--ringbuf-cnt=8\n" > want
+	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off KTSTR_WPROF_ARGS=-d\037500\037-e\037sched\037--ringbuf-size=256000\037--ringbuf-cnt=8\n" > want
 	cmp want out
 '
 
 test_expect_success 'cmdline --wprof-args splits on whitespace' '
 	"$KTPACK_FIX" cmdline --wprof-args "  -d 100	-e sched " > out
-	printf "console=ttyS0 panic=-1 rdinit=/init KTSTR_WPROF_ARGS=-d\037100\037-e\037sched\n" > want
+	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off KTSTR_WPROF_ARGS=-d\037100\037-e\037sched\n" > want
 	cmp want out
 '
 
 test_expect_success 'cmdline without --wprof has no wprof token' '
 	"$KTPACK_FIX" cmdline > out
-	echo "console=ttyS0 panic=-1 rdinit=/init" > want
+	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off" > want
 	cmp want out
 '
 

@@ -38,7 +38,8 @@ test_expect_success 'a truncated published file is replaced' '
 test_expect_success 'a preset env var wins over the embedded blob' '
 	KTSTR_WPROF_PATH=/bin/true "$KTPACK_FIX" env > out
 	expect_grep "^export KTSTR_WPROF_PATH=./bin/true.\$" out
-	! ls "$KTSTR_CACHE_DIR" | grep -q ^wprof
+	ls "$KTSTR_CACHE_DIR" > files
+	not grep -q ^wprof files
 '
 
 test_expect_success 'a preset env var that cannot run is an error naming it' '
@@ -54,8 +55,9 @@ test_expect_success 'a preset env var that cannot run is an error naming it' '
 test_expect_success 'an empty slot leaves its env var unset' '
 	"$KTPACK" exec -- sh -c "test -z \"\${KTSTR_WPROF_PATH+set}\" && test -n \"\$KTSTR_BUSYBOX_PATH\""
 	ls_all "$KTSTR_CACHE_DIR" > files
-	test "$(grep -c . files)" -eq 1
+	test "$(grep -c . files)" -eq 2
 	expect_grep "^busybox-" files
+	expect_grep "^init-" files
 '
 
 test_expect_success '32 concurrent cold runs all get the complete file' '
@@ -67,8 +69,9 @@ test_expect_success '32 concurrent cold runs all get the complete file' '
 	wait
 	test "$(cat out.* | grep -c "^ok\$")" -eq 32
 	ls_all "$KTSTR_CACHE_DIR" > files
-	test "$(grep -c . files)" -eq 2
+	test "$(grep -c . files)" -eq 3
 	expect_grep "^busybox-[0-9a-f]\{64\}\$" files
+	expect_grep "^init-[0-9a-f]\{64\}\$" files
 	expect_grep "^wprof-[0-9a-f]\{64\}\$" files
 '
 
@@ -78,8 +81,8 @@ test_expect_success 'a run killed mid-copy leaves nothing the next run keeps' '
 	grep -q "^\..*\.[A-Za-z0-9]\{6\}\$" before
 	"$KTPACK_FIX" env > /dev/null
 	ls_all "$KTSTR_CACHE_DIR" > files
-	test "$(grep -c . files)" -eq 2
-	! grep -q "^\." files
+	test "$(grep -c . files)" -eq 3
+	not grep -q "^\." files
 	cmp "$(published busybox "$KTSTR_CACHE_DIR" /bin/busybox)" /bin/busybox
 '
 

@@ -107,7 +107,9 @@ test_expect_success 'a library only on LD_LIBRARY_PATH' '
 
 test_expect_success 'DF_1_NODEFLIB refuses the cache and the system folders' '
 	mklib nd/libleaf.so libleaf.so
-	mkapp app -Wl,-z,nodeflib,-rpath,"$PWD/nd" -L nd -lleaf
+	mkapp app -Wl,-rpath,"$PWD/nd" -L nd -lleaf
+	# GNU ld ignores -z nodeflib for programs: set DF_1_NODEFLIB by hand.
+	"$DYNTAG" app or 0x6ffffffb 0x800
 	readelf -d app | grep -q NODEFLIB
 	expect_exit 1 "$KTPACK" ldd app 2> err
 	expect_grep "^ktpack: libc.so.6: not found (needed by app)\$" err

@@ -43,7 +43,7 @@ test_expect_success 'newc format: magic, sequential inodes, trailer, 512 padding
 	test $(($(wc -c < a.cpio) % 512)) -eq 0
 	grep -aq "TRAILER!!!" a.cpio
 	cpio -itv < a.cpio > /dev/null 2> err
-	! grep -qi "warning\|error" err
+	not grep -qi "warning\|error" err
 '
 
 test_expect_success 'two builds from the same inputs are byte-identical' '
@@ -108,7 +108,7 @@ test_expect_success 'an --include under a symlinked guest folder follows the lin
 	pack -o a.cpio --include "$PWD/f:/lib/extra/f"
 	bsdtar -tvf a.cpio > l
 	expect_grep " usr/lib/extra/f\$" l
-	! grep -q " lib/extra" l
+	not grep -q " lib/extra" l
 '
 
 test_expect_success 'a missing library fails like ktpack ldd and leaves no file' '
@@ -173,9 +173,13 @@ test_expect_success 'a corrupt --ldcache is one clear error' '
 	expect_grep "not a glibc-ld.so.cache1.1 file" err
 '
 
-test_expect_success 'initramfs without --init or -o is a usage error' '
-	expect_exit 2 "$KTPACK" initramfs -o x 2> err
-	expect_grep "init FILE is required" err
+test_expect_success 'without --init, /init is the embedded guest init' '
+	"$KTPACK" initramfs -o a.cpio
+	mkdir root
+	(cd root && cpio -id < ../a.cpio 2> /dev/null)
+	cmp root/init "$KT_OUT/guest/init"
+	readelf -lW root/init > phdrs
+	not grep -q INTERP phdrs
 	expect_exit 2 "$KTPACK" initramfs --init x 2> err
 	expect_grep "o FILE is required" err
 '

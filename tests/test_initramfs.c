@@ -86,6 +86,17 @@ static void test_conflicts(void **state)
 	assert_str_contains(e.msg, "'/a' is given twice");
 	kt_initramfs__free(b);
 
+	/* entries merged before the conflict are still freed once */
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/d/a", "1", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/d/a", "1", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/d/b", "1", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/d/b", "2", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/d/c", "1", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__write_fd(b, fd, &e), -EEXIST);
+	assert_str_contains(e.msg, "'/d/b' is given twice");
+	kt_initramfs__free(b);
+
 	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
 	assert_int_equal(kt_initramfs__add_symlink(b, "/a", "b", NULL), 0);
 	assert_int_equal(kt_initramfs__add_symlink(b, "/b", "a", NULL), 0);

@@ -1,0 +1,383 @@
+/* init.c - the guest's /init, built static and embedded in ktpack.
+ *
+ * Mounts the pseudo file systems, installs the busybox applets, starts
+ * /bin/wprof when the kernel command line carries KTSTR_WPROF_ARGS, runs
+ * the command of the per-run archive (/ktpack/cmd) or a shell, sends the
+ * trace to the host over /dev/ttyS1, prints the command's exit status in a
+ * marker line and powers the VM off.  As pid 1 it must never exit: every
+ * failure is reported on the console and ends in a power-off.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common.h"
+#include "guest/proto.h"
+#include "wprof.h"
+
+#define CMDLINE_MAX	4096
+#define CMD_MAX		(64u << 10)
+#define MAX_ARGS	256
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line on the console, prefixed so the host and the user can tell
+ * init's words from the command's. */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ktpack-init: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static __attribute__((noreturn)) void power_off(void)
+{
+	fflush(NULL);
+	sync();
+	reboot(RB_POWER_OFF);
+	/* Not reached on a working kernel; pid 1 must not exit. */
+	for (;;)
+		pause();
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void mount_one(const char *src, const char *dir, const char *type,
+		      const char *opts)
+{
+	mkdir(dir, 0755);
+	if (mount(src, dir, type, MS_NOSUID, opts) && errno != EBUSY)
+		say("cannot mount %s on %s: %s", type, dir, strerror(errno));
+}
+
+static void setup_system(void)
+{
+	static const char *const dirs[] = { "/sbin", "/usr", "/usr/bin", "/usr/sbin" };
+	int fd;
+
+	mount_one("proc", "/proc", "proc", NULL);
+	mount_one("sysfs", "/sys", "sysfs", NULL);
+	mount_one("devtmpfs", "/dev", "devtmpfs", "mode=0755");
+	mount_one("tmpfs", "/tmp", "tmpfs", "mode=1777");
+	/* The kernel gave us the archive's /dev/console; devtmpfs has its own. */
+	fd = open("/dev/console", O_RDWR | O_NOCTTY);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(dirs); i++)
+		mkdir(dirs[i], 0755);
+	clearenv();
+	setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin", 1);
+	setenv("HOME", "/", 1);
+	setenv("TERM", "linux", 1);
+}
+
+static pid_t spawn(char *const argv[], bool ctty)
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	if (ctty) {
+		setsid();
+		ioctl(0, TIOCSCTTY, 1);
+	}
+	execv(argv[0], argv);
+	if (errno == ENOENT || errno == EACCES)
+		execvp(argv[0], argv);
+	say("cannot run '%s': %s", argv[0], strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* Waits for @pid, reaping any other child on the way (we are pid 1). */
+static int wait_for(pid_t pid)
+{
+	int st;
+
+	for (;;) {
+		pid_t p = waitpid(-1, &st, 0);
+
+		if (p == pid)
+			return st;
+		if (p < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int exit_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 255;
+}
+
+static void install_applets(void)
+{
+	char *argv[] = { "/bin/busybox", "--install", "-s", NULL };
+	pid_t pid;
+
+	if (access("/bin/busybox", X_OK)) {
+		say("/bin/busybox is missing: no shell applets");
+		return;
+	}
+	pid = spawn(argv, false);
+	if (pid > 0)
+		wait_for(pid);
+}
+
+/* The whole of a small file, NUL-terminated; NULL when absent. */
+static char *slurp(const char *path, size_t max, size_t *len)
+{
+	char *buf = malloc(max + 1);
+	ssize_t n;
+	int fd;
+
+	if (!buf)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	n = kt_pread_full(fd, buf, max, 0);
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+/*
+ * The value of the first "KEY=" token of the command line, or NULL.  A
+ * token ends at a blank; the value is copied out.
+ */
+static char *cmdline_value(const char *cmdline, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = cmdline; *p; ) {
+		size_t tl;
+
+		while (*p == ' ' || *p == '\n' || *p == '\t')
+			p++;
+		tl = strcspn(p, " \n\t");
+		if (tl > kl && !strncmp(p, key, kl) && p[kl] == '=')
+			return strndup(p + kl + 1, tl - kl - 1);
+		p += tl;
+	}
+	return NULL;
+}
+
+/* Splits @s (modified) on 0x1F into @argv[first...]; returns the count. */
+static size_t split_args(char *s, char **argv, size_t first, size_t max)
+{
+	size_t n = first;
+
+	if (!*s)
+		return n;
+	for (char *p = s; n < max; ) {
+		char *sep = strchr(p, KT_WPROF_ARG_SEP);
+
+		argv[n++] = p;
+		if (!sep)
+			break;
+		*sep = '\0';
+		p = sep + 1;
+	}
+	return n;
+}
+
+static int send_trace(const char *path)
+{
+	unsigned char hdr[KT_TRACE_HDR], buf[65536], tail[4];
+	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	struct termios t;
+	struct stat st;
+	uint64_t len;
+	int in, out, r = -1;
+
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		say("wprof wrote no trace (%s: %s)", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(in, &st) || st.st_size == 0) {
+		say("the wprof trace %s is empty", path);
+		close(in);
+		return -1;
+	}
+	out = open(KT_TRACE_TTY, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (out < 0) {
+		say("cannot open %s: %s", KT_TRACE_TTY, strerror(errno));
+		close(in);
+		return -1;
+	}
+	/* Raw: no newline translation, no flow control, 8 bits. */
+	if (!tcgetattr(out, &t)) {
+		cfmakeraw(&t);
+		cfsetspeed(&t, B115200);
+		tcsetattr(out, TCSANOW, &t);
+	}
+	len = (uint64_t)st.st_size;
+	kt_trace_header(hdr, len);
+	if (kt_write_all(out, hdr, sizeof(hdr)))
+		goto out;
+	for (uint64_t done = 0; done < len; ) {
+		ssize_t n = read(in, buf, sizeof(buf));
+
+		if (n <= 0)
+			goto out;
+		crc = (uint32_t)crc32(crc, buf, (uInt)n);
+		if (kt_write_all(out, buf, (size_t)n))
+			goto out;
+		done += (uint64_t)n;
+	}
+	kt_put_le32(tail, crc);
+	if (kt_write_all(out, tail, sizeof(tail)))
+		goto out;
+	tcdrain(out);
+	say("sent the wprof trace (%llu bytes)", (unsigned long long)len);
+	r = 0;
+out:
+	if (r)
+		say("cannot send the trace: %s", strerror(errno));
+	close(out);
+	close(in);
+	return r;
+}
+
+/* Waits for wprof until @deadline, then SIGTERM, then SIGKILL. */
+static void finish_wprof(pid_t pid, uint64_t deadline)
+{
+	int st;
+
+	for (;;) {
+		pid_t p = waitpid(-1, &st, WNOHANG);
+
+		if (p == pid) {
+			if (!WIFEXITED(st) || WEXITSTATUS(st))
+				say("wprof exited with status %d", exit_code(st));
+			return;
+		}
+		if (now_ms() >= deadline)
+			break;
+		sleep_ms(50);
+	}
+	say("wprof did not finish in time: sending SIGTERM");
+	kill(pid, SIGTERM);
+	deadline = now_ms() + KT_WPROF_TERM_GRACE_MS;
+	while (now_ms() < deadline) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return;
+		sleep_ms(50);
+	}
+	say("wprof ignored SIGTERM: sending SIGKILL");
+	kill(pid, SIGKILL);
+	wait_for(pid);
+}
+
+int main(void)
+{
+	char *cmdline, *wargs = NULL, *grace, *cmd, *nonce;
+	char *wargv[MAX_ARGS + 4], *cargv[MAX_ARGS + 1];
+	size_t len, clen, nlen;
+	uint64_t dur_ms = 0, grace_ms = KT_WPROF_DEFAULT_GRACE_MS, wdeadline = 0;
+	pid_t wpid = -1, cpid;
+	int status;
+
+	setup_system();
+	say("started");
+	install_applets();
+
+	cmdline = slurp("/proc/cmdline", CMDLINE_MAX, &len);
+	if (cmdline) {
+		wargs = cmdline_value(cmdline, KT_WPROF_ARGS_KEY);
+		grace = cmdline_value(cmdline, KT_WPROF_GRACE_KEY);
+		if (grace && kt_parse_u64(grace, &grace_ms))
+			say("ignoring %s='%s': not a number", KT_WPROF_GRACE_KEY, grace);
+		free(grace);
+	}
+
+	if (wargs && access(KT_GUEST_WPROF, X_OK)) {
+		say("%s is missing: running without wprof", KT_GUEST_WPROF);
+	} else if (wargs) {
+		size_t n = split_args(wargs, wargv, 1, MAX_ARGS);
+
+		wargv[0] = KT_GUEST_WPROF;
+		if (kt_wprof_duration_ms((const char *const *)wargv + 1, n - 1, &dur_ms, NULL))
+			dur_ms = 1000;
+		wargv[n++] = "-T";
+		wargv[n++] = KT_GUEST_TRACE;
+		wargv[n] = NULL;
+		unlink(KT_GUEST_TRACE);
+		wpid = spawn(wargv, false);
+		wdeadline = now_ms() + dur_ms + grace_ms;
+		say("started wprof (deadline %llu ms)", (unsigned long long)(dur_ms + grace_ms));
+	}
+
+	/* The command of the per-run archive: NUL-separated argv. */
+	cmd = slurp(KT_GUEST_CMD, CMD_MAX, &clen);
+	nonce = slurp(KT_GUEST_NONCE, 64, &nlen);
+	if (cmd && clen) {
+		size_t n = 0;
+
+		for (size_t off = 0; off < clen && n < MAX_ARGS; off += strlen(cmd + off) + 1)
+			cargv[n++] = cmd + off;
+		cargv[n] = NULL;
+		cpid = spawn(cargv, true);
+	} else {
+		char *sh[] = { "/bin/sh", NULL };
+
+		cpid = spawn(sh, true);
+	}
+	status = cpid > 0 ? exit_code(wait_for(cpid)) : 127;
+
+	if (wpid > 0) {
+		finish_wprof(wpid, wdeadline);
+		send_trace(KT_GUEST_TRACE);
+	}
+	printf("%s%s: %d\n", KT_EXIT_MARKER, nonce ? nonce : "", status);
+	power_off();
+}

@@ -1,0 +1,573 @@
+/* vm.c - the QEMU runner (see vm.h).
+ *
+ * Starts QEMU with the console on the first serial port (a pipe to us) and
+ * the trace on the second (a file in the run's work folder), watches the
+ * console for init's start, a kernel panic and the exit marker, and stops
+ * the VM at the timeout.  Writes only the work folder and the trace output.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "guest/proto.h"
+
+#define LINE_MAX_KEPT	1024
+#define ERR_KEPT	2048
+
+int kt_accel_parse(const char *s, enum kt_accel *out)
+{
+	static const char *const names[] = { "auto", "kvm", "tcg" };
+
+	for (size_t i = 0; i < KT_ARRAY_SIZE(names); i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (enum kt_accel)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *kt_accel_name(enum kt_accel a)
+{
+	return a == KT_ACCEL_KVM ? "KVM" : a == KT_ACCEL_TCG ? "TCG" : "auto";
+}
+
+static uint64_t _now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void _note(const struct kt_vm_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void _note(const struct kt_vm_opts *o, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!o->note)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o->note(o->ctx, msg);
+}
+
+int kt_find_program(const char *name, char *out, size_t sz)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(name, '/')) {
+		if (access(name, X_OK))
+			return -errno;
+		return kt_snprintf(out, sz, "%s", name);
+	}
+	if (!path)
+		path = "/usr/bin:/bin";
+	for (const char *p = path; ; ) {
+		const char *e = strchr(p, ':');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		struct stat st;
+
+		if (l && !kt_snprintf(out, sz, "%.*s/%s", (int)l, p, name) &&
+		    !stat(out, &st) && S_ISREG(st.st_mode) && !access(out, X_OK))
+			return 0;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return -ENOENT;
+}
+
+int kt_kernel_check(const char *path, struct kt_err *err)
+{
+	unsigned char hdr[0x206];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kt_err_set(err, -errno, "cannot open kernel '%s': %s", path,
+				  strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return kt_err_set(err, -EINVAL, "kernel '%s': not a regular file", path);
+	}
+	n = kt_pread_full(fd, hdr, sizeof(hdr), 0);
+	close(fd);
+	/* x86 boot protocol: "HdrS" at 0x202. */
+	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr + 0x202, "HdrS", 4))
+		return kt_err_set(err, -ENOEXEC,
+				  "'%s' is not a Linux kernel image (no bzImage header)", path);
+	return 0;
+}
+
+/* ---- a child process with pipes ----------------------------------------------- */
+
+struct kt_proc {
+	pid_t pid;
+	int out;	/* its stdout, or -1 */
+	int err;	/* its stderr */
+};
+
+static int _spawn(char *const argv[], bool inherit_stdin, struct kt_proc *p)
+{
+	int out[2], errp[2];
+
+	if (pipe2(out, O_CLOEXEC))
+		return -errno;
+	if (pipe2(errp, O_CLOEXEC)) {
+		close(out[0]);
+		close(out[1]);
+		return -errno;
+	}
+	p->pid = fork();
+	if (p->pid < 0) {
+		int r = -errno;
+
+		close(out[0]);
+		close(out[1]);
+		close(errp[0]);
+		close(errp[1]);
+		return r;
+	}
+	if (!p->pid) {
+		if (!inherit_stdin) {
+			int nul = open("/dev/null", O_RDONLY);
+
+			if (nul >= 0)
+				dup2(nul, 0);
+		}
+		dup2(out[1], 1);
+		dup2(errp[1], 2);
+		execv(argv[0], argv);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(errp[1]);
+	p->out = out[0];
+	p->err = errp[0];
+	return 0;
+}
+
+/* Appends to a bounded buffer, keeping the last bytes. */
+static void _keep(char *buf, size_t cap, size_t *len, const char *s, size_t n)
+{
+	if (n >= cap) {
+		s += n - (cap - 1);
+		n = cap - 1;
+	}
+	if (*len + n >= cap) {
+		size_t drop = *len + n - (cap - 1);
+
+		memmove(buf, buf + drop, *len - drop);
+		*len -= drop;
+	}
+	memcpy(buf + *len, s, n);
+	*len += n;
+	buf[*len] = '\0';
+}
+
+/* The last non-empty line of @s, for an error message. */
+static const char *_last_line(char *s)
+{
+	char *end = s + strlen(s);
+
+	while (end > s && (end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	while (end > s && end[-1] != '\n')
+		end--;
+	return end;
+}
+
+/* ---- the KVM probe --------------------------------------------------------------- */
+
+int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz)
+{
+	/* mov al, 0x2a; out 0xf4, al; hlt; jmp $-1: isa-debug-exit makes
+	 * QEMU exit with (0x2a << 1) | 1 = 85 once the sector has run. */
+	static const unsigned char code[] = { 0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd };
+	unsigned char mbr[512] = { 0 };
+	char img[PATH_MAX], drive[PATH_MAX + 32], errs[ERR_KEPT] = "";
+	char *argv[] = {
+		/* The same CPU model as a real run: on nested hosts it is what
+		 * breaks (MSRs the outer hypervisor refuses). */
+		(char *)qemu, "-accel", "kvm", "-cpu", "host", "-display", "none", "-nodefaults",
+		"-no-reboot", "-m", "16", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+		"-drive", drive, NULL,
+	};
+	struct kt_proc p;
+	size_t elen = 0;
+	uint64_t deadline;
+	int fd, st = 0, r;
+
+	if (access("/dev/kvm", R_OK | W_OK)) {
+		snprintf(why, whysz, "/dev/kvm: %s", strerror(errno));
+		return -ENODEV;
+	}
+	memcpy(mbr, code, sizeof(code));
+	mbr[510] = 0x55;
+	mbr[511] = 0xaa;
+	if (kt_snprintf(img, sizeof(img), "%s/kvm-probe.img", workdir))
+		return -ENAMETOOLONG;
+	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || kt_write_all(fd, mbr, sizeof(mbr))) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(why, whysz, "cannot write the probe image: %s", strerror(-r));
+		return r;
+	}
+	close(fd);
+	snprintf(drive, sizeof(drive), "file=%s,format=raw,if=ide", img);
+
+	r = _spawn(argv, false, &p);
+	if (r) {
+		snprintf(why, whysz, "cannot start %s: %s", qemu, strerror(-r));
+		unlink(img);
+		return r;
+	}
+	close(p.out);
+	deadline = _now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
+	for (;;) {
+		struct pollfd pf = { .fd = p.err, .events = POLLIN };
+		uint64_t now = _now_ms();
+		char buf[512];
+		ssize_t n;
+
+		if (now >= deadline) {
+			kill(p.pid, SIGKILL);
+			waitpid(p.pid, &st, 0);
+			snprintf(why, whysz, "a QEMU guest under KVM did not run within %d s",
+				 KT_KVM_PROBE_TIMEOUT_S);
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&pf, 1, (int)(deadline - now)) <= 0)
+			continue;
+		n = read(p.err, buf, sizeof(buf));
+		if (n > 0) {
+			_keep(errs, sizeof(errs), &elen, buf, (size_t)n);
+			continue;
+		}
+		waitpid(p.pid, &st, 0);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 85) {
+			r = 0;
+		} else {
+			snprintf(why, whysz, "QEMU with -accel kvm failed: %s",
+				 *errs ? _last_line(errs) : "no message");
+			r = -EIO;
+		}
+		break;
+	}
+	close(p.err);
+	unlink(img);
+	return r;
+}
+
+/* ---- the run ------------------------------------------------------------------------ */
+
+struct kt_watch {
+	const struct kt_vm_opts *o;
+	char line[LINE_MAX_KEPT];
+	size_t len;
+	bool started;		/* /init is running */
+	bool ended;		/* the exit marker was seen */
+	int status;
+	char panic[LINE_MAX_KEPT];
+	uint64_t t0, first_output_ms;
+};
+
+/* Looks at one complete console line. */
+static void _line(struct kt_watch *w)
+{
+	const char *m;
+	size_t ml = strlen(KT_EXIT_MARKER);
+
+	while (w->len && (w->line[w->len - 1] == '\r' || w->line[w->len - 1] == '\n'))
+		w->line[--w->len] = '\0';
+	if (!w->started && strstr(w->line, KT_INIT_STARTED)) {
+		w->started = true;
+		return;
+	}
+	if (!*w->panic && (m = strstr(w->line, "Kernel panic - not syncing"))) {
+		snprintf(w->panic, sizeof(w->panic), "%s", m);
+		return;
+	}
+	m = strstr(w->line, KT_EXIT_MARKER);
+	if (m && w->o->nonce && !strncmp(m + ml, w->o->nonce, strlen(w->o->nonce)) &&
+	    m[ml + strlen(w->o->nonce)] == ':') {
+		uint64_t v;
+
+		if (!kt_parse_u64(m + ml + strlen(w->o->nonce) + 2, &v) && v <= 255) {
+			w->ended = true;
+			w->status = (int)v;
+		}
+		return;
+	}
+	/* The first line after init started that is not init's own. */
+	if (w->started && !w->first_output_ms && strncmp(w->line, "ktpack-init: ", 13))
+		w->first_output_ms = _now_ms() - w->t0;
+}
+
+static void _console(struct kt_watch *w, const char *buf, size_t n)
+{
+	if (w->o->console)
+		w->o->console(w->o->ctx, buf, n);
+	for (size_t i = 0; i < n; i++) {
+		if (w->len < sizeof(w->line) - 1)
+			w->line[w->len++] = buf[i];
+		w->line[w->len] = '\0';
+		if (buf[i] == '\n') {
+			_line(w);
+			w->len = 0;
+		}
+	}
+}
+
+/* Checks the frame the guest sent and writes the trace, via a temp name. */
+static int _take_trace(const char *serial, const char *out, uint64_t *bytes,
+		       struct kt_err *err)
+{
+	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL], buf[65536];
+	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	char tmp[PATH_MAX];
+	struct stat st;
+	uint64_t len, fsize;
+	int in, fd = -1, r;
+
+	in = open(serial, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st)) {
+		r = -errno;
+		if (in >= 0)
+			close(in);
+		return kt_err_set(err, r, "no trace came back from the guest");
+	}
+	fsize = (uint64_t)st.st_size;
+	if (fsize < KT_TRACE_HDR + KT_TRACE_TAIL ||
+	    kt_pread_full(in, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, KT_TRACE_MAGIC, 8)) {
+		close(in);
+		return kt_err_set(err, -ENOENT, "no trace came back from the guest");
+	}
+	len = kt_get_le32(hdr + 8) | (uint64_t)kt_get_le32(hdr + 12) << 32;
+	if (len > fsize - KT_TRACE_HDR - KT_TRACE_TAIL) {
+		close(in);
+		return kt_err_set(err, -EIO,
+				  "the trace from the guest is truncated (%llu of %llu bytes)",
+				  (unsigned long long)(fsize - KT_TRACE_HDR - KT_TRACE_TAIL),
+				  (unsigned long long)len);
+	}
+	if (kt_snprintf(tmp, sizeof(tmp), "%s.XXXXXX", out) ||
+	    (fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		r = -errno;
+		close(in);
+		return kt_err_set(err, r ? r : -ENAMETOOLONG, "cannot create a file next to '%s': %s",
+				  out, strerror(r ? -r : ENAMETOOLONG));
+	}
+	r = 0;
+	for (uint64_t done = 0; !r && done < len; ) {
+		size_t want = len - done < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
+		ssize_t n = kt_pread_full(in, buf, want, (off_t)(KT_TRACE_HDR + done));
+
+		if (n != (ssize_t)want) {
+			r = kt_err_set(err, -EIO, "cannot read the trace from the guest");
+			break;
+		}
+		crc = (uint32_t)crc32(crc, buf, (uInt)want);
+		r = kt_write_all(fd, buf, want);
+		if (r)
+			kt_err_set(err, r, "cannot write '%s': %s", tmp, strerror(-r));
+		done += want;
+	}
+	if (!r && (kt_pread_full(in, tail, sizeof(tail), (off_t)(KT_TRACE_HDR + len)) !=
+		   (ssize_t)sizeof(tail) || kt_get_le32(tail) != crc))
+		r = kt_err_set(err, -EIO, "the trace from the guest is corrupt (CRC-32 mismatch)");
+	if (!r && fchmod(fd, 0644))
+		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", tmp, strerror(errno));
+	if (close(fd) && !r)
+		r = kt_err_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
+	if (!r && rename(tmp, out))
+		r = kt_err_set(err, -errno, "cannot rename '%s' to '%s': %s", tmp, out,
+			       strerror(errno));
+	if (r)
+		unlink(tmp);
+	close(in);
+	if (!r)
+		*bytes = len;
+	return r;
+}
+
+/* Chooses the accelerator: KVM when asked or when the probe passes. */
+static int _pick_accel(const struct kt_vm_opts *o, const char *qemu,
+		       enum kt_accel *out, struct kt_err *err)
+{
+	char why[512] = "";
+
+	if (o->accel == KT_ACCEL_TCG) {
+		*out = KT_ACCEL_TCG;
+		return 0;
+	}
+	if (!kt_kvm_probe(qemu, o->workdir, why, sizeof(why))) {
+		*out = KT_ACCEL_KVM;
+		return 0;
+	}
+	if (o->accel == KT_ACCEL_KVM)
+		return kt_err_set(err, -ENODEV, "KVM does not work here: %s", why);
+	_note(o, "warning: KVM is not usable (%s): falling back to TCG, which is much slower", why);
+	*out = KT_ACCEL_TCG;
+	return 0;
+}
+
+int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
+	      struct kt_err *err)
+{
+	char qemu[PATH_MAX], serial[PATH_MAX], serial_arg[PATH_MAX + 8];
+	char mem[32], smp[16], errs[ERR_KEPT] = "";
+	struct kt_watch w = { .o = o };
+	enum kt_accel accel = KT_ACCEL_TCG;
+	struct kt_proc p;
+	uint64_t deadline = 0, boot_deadline;
+	size_t elen = 0;
+	bool out_open = true, err_open = true;
+	int st = 0, r;
+
+	res->exit_status = -1;
+	res->trace_written = false;
+	res->first_output_ms = 0;
+	if (kt_find_program(o->qemu ? o->qemu : KT_QEMU, qemu, sizeof(qemu)))
+		return kt_err_set(err, -ENOENT,
+				  "%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
+				  o->qemu ? o->qemu : KT_QEMU);
+	r = kt_kernel_check(o->kernel, err);
+	if (r)
+		return r;
+	r = _pick_accel(o, qemu, &accel, err);
+	if (r)
+		return r;
+	res->accel = accel;
+
+	if (kt_snprintf(serial, sizeof(serial), "%s/ttyS1", o->workdir))
+		return kt_err_set(err, -ENAMETOOLONG, "work folder path too long");
+	unlink(serial);
+	snprintf(serial_arg, sizeof(serial_arg), "file:%s", serial);
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)o->memory_mib);
+	snprintf(smp, sizeof(smp), "%u", o->cpus ? o->cpus : 1);
+	{
+		char *argv[] = {
+			qemu, "-accel", accel == KT_ACCEL_KVM ? "kvm" : "tcg",
+			"-cpu", accel == KT_ACCEL_KVM ? "host" : "max",
+			"-m", mem, "-smp", smp,
+			"-kernel", (char *)o->kernel, "-initrd", (char *)o->initrd,
+			"-append", (char *)o->cmdline,
+			"-nographic", "-nodefaults", "-no-reboot", "-monitor", "none",
+			/* SeaBIOS: no banner and screen codes on the console */
+			"-fw_cfg", "name=etc/sercon-port,string=0",
+			"-serial", "stdio", "-serial", serial_arg, NULL,
+		};
+
+		r = _spawn(argv, o->interactive, &p);
+	}
+	if (r)
+		return kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
+	_note(o, "booting %s: %u CPUs, %llu MiB, %s", o->kernel, o->cpus ? o->cpus : 1,
+	      (unsigned long long)o->memory_mib, kt_accel_name(accel));
+
+	w.t0 = _now_ms();
+	if (o->timeout_s)
+		deadline = w.t0 + o->timeout_s * 1000ULL;
+	boot_deadline = w.t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
+	r = 0;
+	while (out_open || err_open) {
+		struct pollfd pf[2] = {
+			{ .fd = out_open ? p.out : -1, .events = POLLIN },
+			{ .fd = err_open ? p.err : -1, .events = POLLIN },
+		};
+		uint64_t now = _now_ms(), until = w.started ? deadline : boot_deadline;
+		char buf[4096];
+		ssize_t n;
+
+		if (o->stop && *o->stop) {
+			r = kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
+			break;
+		}
+		if (!w.started && until == boot_deadline && deadline && deadline < until)
+			until = deadline;
+		if (until && now >= until) {
+			if (!w.started)
+				r = kt_err_set(err, -ETIMEDOUT,
+					       "the guest did not reach /init within %llu s: the VM was stopped",
+					       (unsigned long long)((until - w.t0) / 1000));
+			else
+				r = kt_err_set(err, -ETIMEDOUT,
+					       "the guest command did not finish within %u s: the VM was stopped",
+					       o->timeout_s);
+			break;
+		}
+		if (poll(pf, 2, until ? (int)(until - now < 1000 ? until - now : 1000) : 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = kt_err_set(err, -errno, "poll: %s", strerror(errno));
+			break;
+		}
+		if (out_open && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			n = read(p.out, buf, sizeof(buf));
+			if (n > 0)
+				_console(&w, buf, (size_t)n);
+			else if (n == 0 || errno != EINTR)
+				out_open = false;
+		}
+		if (err_open && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			n = read(p.err, buf, sizeof(buf));
+			if (n > 0)
+				_keep(errs, sizeof(errs), &elen, buf, (size_t)n);
+			else if (n == 0 || errno != EINTR)
+				err_open = false;
+		}
+	}
+	if (r)
+		kill(p.pid, SIGKILL);
+	close(p.out);
+	close(p.err);
+	waitpid(p.pid, &st, 0);
+	if (w.len)
+		_line(&w);
+	if (r)
+		return r;
+
+	if (*w.panic)
+		return kt_err_set(err, -EIO, "the guest kernel panicked: %s", w.panic);
+	if (!w.started)
+		return kt_err_set(err, -EIO, "the guest never reached /init (QEMU exited with status %d%s%s)",
+				  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+				  *errs ? ": " : "", *errs ? _last_line(errs) : "");
+	if (!w.ended)
+		return kt_err_set(err, -EIO, "the VM stopped before the guest command finished%s%s",
+				  *errs ? ": " : "", *errs ? _last_line(errs) : "");
+	res->exit_status = w.status;
+	res->first_output_ms = w.first_output_ms;
+	if (o->trace_out) {
+		r = _take_trace(serial, o->trace_out, &res->trace_bytes, err);
+		if (r)
+			return r;
+		res->trace_written = true;
+	}
+	return 0;
+}

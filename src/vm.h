@@ -1,0 +1,83 @@
+/* vm.h - boots a kernel with an initramfs under QEMU, streams the guest
+ * console, and brings back the command's exit status and the wprof trace. */
+#ifndef KT_VM_H
+#define KT_VM_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#define KT_QEMU			"qemu-system-x86_64"
+/* A guest that has not reached /init by then is stuck. */
+#define KT_VM_BOOT_TIMEOUT_S	180
+/* The KVM probe must finish by then, or KVM counts as broken. */
+#define KT_KVM_PROBE_TIMEOUT_S	10
+
+enum kt_accel { KT_ACCEL_AUTO, KT_ACCEL_KVM, KT_ACCEL_TCG };
+
+/* "auto", "kvm", "tcg" -> 0, or -EINVAL. */
+int kt_accel_parse(const char *s, enum kt_accel *out);
+const char *kt_accel_name(enum kt_accel a);
+
+struct kt_vm_opts {
+	size_t sz;		/* sizeof(struct kt_vm_opts) */
+	const char *qemu;	/* NULL: KT_QEMU from PATH */
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	unsigned cpus;
+	uint64_t memory_mib;
+	enum kt_accel accel;
+	unsigned timeout_s;	/* the whole run; 0: none */
+	unsigned boot_timeout_s; /* until /init starts; 0: KT_VM_BOOT_TIMEOUT_S */
+	bool interactive;	/* the guest console reads this process's stdin */
+	const char *nonce;	/* the exit marker's, as in the per-run archive */
+	const char *trace_out;	/* where the trace goes; NULL: none expected */
+	const char *workdir;	/* private folder for run files */
+	/* Console bytes as they come; NULL drops them. */
+	void (*console)(void *ctx, const char *buf, size_t len);
+	/* One-line notes for the user (the accelerator, a fallback). */
+	void (*note)(void *ctx, const char *msg);
+	void *ctx;
+	/* Set (by a signal handler) to stop the VM early. */
+	volatile sig_atomic_t *stop;
+};
+
+struct kt_vm_result {
+	enum kt_accel accel;	/* what ran */
+	int exit_status;	/* the guest command's; -1 when it never ended */
+	bool trace_written;
+	uint64_t trace_bytes;
+	uint64_t first_output_ms; /* from start to the command's first byte */
+};
+
+/*
+ * Finds @name in PATH (or takes it as a path when it holds a '/').
+ * -ENOENT when it is nowhere.
+ */
+int kt_find_program(const char *name, char *out, size_t sz);
+
+/* Checks that @path is a bzImage (the "HdrS" boot header), before QEMU
+ * says something less clear. */
+int kt_kernel_check(const char *path, struct kt_err *err);
+
+/*
+ * Whether QEMU can run a guest under KVM here: /dev/kvm must exist and a
+ * 512-byte boot sector must run to its end under QEMU with -accel kvm
+ * within KT_KVM_PROBE_TIMEOUT_S.  0 when it works; else -errno and @why.
+ */
+int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz);
+
+/*
+ * Boots the VM and waits for it.  0 when the guest ran to its exit marker
+ * (the command's status is in @res), else -errno with @err saying what
+ * happened: QEMU missing or failing, a kernel panic, a guest that never
+ * reached /init, the timeout, a corrupt trace.
+ */
+int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
+	      struct kt_err *err);
+
+#endif
