@@ -27,6 +27,7 @@
 
 struct kt_cache {
 	int dfd;
+	dev_t st_dev;
 	char path[PATH_MAX];
 };
 
@@ -137,6 +138,7 @@ static int _cache_try(const char *path, struct kt_cache *c, const char **why)
 		goto fail;
 	}
 	c->dfd = fd;
+	c->st_dev = st.st_dev;
 	return 0;
 fail:
 	close(fd);
@@ -314,6 +316,45 @@ static int _lookup_published(struct kt_cache *c, const char *name,
 	return r;
 }
 
+/*
+ * A new staging file in the cache folder, locked.  Between mkostemp and
+ * flock another run may take the unlocked file for a dead writer's and
+ * remove its name; the name is then checked to still be ours (which also
+ * proves mkostemp, which resolves the folder by path, created it in the
+ * folder we checked), and the file made again if not.
+ */
+static int _create_staging(struct kt_cache *c, const char *name, char *path,
+			   size_t sz, int *out)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		struct stat st, st2;
+		int fd, r;
+
+		r = kt_snprintf(path, sz, "%s/.%s.XXXXXX", c->path, name);
+		if (r)
+			return r;
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		/* The lock tells a later run that this writer is alive. */
+		if (flock(fd, LOCK_EX) || fstat(fd, &st)) {
+			r = -errno;
+			unlinkat(c->dfd, strrchr(path, '/') + 1, 0);
+			close(fd);
+			return r;
+		}
+		if (!fstatat(c->dfd, strrchr(path, '/') + 1, &st2, AT_SYMLINK_NOFOLLOW) &&
+		    st.st_ino == st2.st_ino && st.st_dev == st2.st_dev) {
+			*out = fd;
+			return 0;
+		}
+		close(fd);
+		if (st.st_dev != c->st_dev)
+			return -EXDEV;	/* the folder was swapped under us */
+	}
+	return -EAGAIN;
+}
+
 /* Writes the blob under a locked staging name, then publishes it. */
 static int _write_blob(struct kt_installer *in, const struct kt_blob *b,
 		       const char *name, const char *final, struct kt_err *err)
@@ -321,32 +362,14 @@ static int _write_blob(struct kt_installer *in, const struct kt_blob *b,
 	struct kt_cache *c = &in->cache;
 	char staging[PATH_MAX], proc[64];
 	const char *base;
-	struct stat st, st2;
 	uint64_t done;
-	int fd, r;
+	int fd = -1, r;
 
-	r = kt_snprintf(staging, sizeof(staging), "%s/.%s.XXXXXX", c->path, name);
+	r = _create_staging(c, name, staging, sizeof(staging), &fd);
 	if (r)
-		return kt_err_set(err, r, "cannot extract %s to '%s': %s",
-				  b->name, final, strerror(-r));
-	fd = mkostemp(staging, O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		return kt_err_set(err, r, "cannot create '%s': %s", staging,
-				  strerror(-r));
-	}
+		return kt_err_set(err, r, "cannot create a staging file for '%s': %s",
+				  final, strerror(-r));
 	base = strrchr(staging, '/') + 1;
-	/* The lock tells a later run that this writer is alive. */
-	if (flock(fd, LOCK_EX)) {
-		r = -errno;
-		goto fail;
-	}
-	/* mkostemp resolved the folder by name: make sure it is ours. */
-	if (fstat(fd, &st) || fstatat(c->dfd, base, &st2, AT_SYMLINK_NOFOLLOW) ||
-	    st.st_ino != st2.st_ino || st.st_dev != st2.st_dev) {
-		r = -EXDEV;
-		goto fail;
-	}
 	/* ENOSPC shows here, before any data is written. */
 	r = -posix_fallocate(fd, 0, (off_t)b->size);
 	if (r && r != -EOPNOTSUPP && r != -EINVAL)
