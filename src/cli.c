@@ -794,9 +794,11 @@ static int _fill_base(struct kt_initramfs *b, const struct kt_run *run, bool wpr
 {
 	struct kt_err err = { 0 };
 
+	/* wprof is in every guest that can have it (ktpack shell offers it);
+	 * --wprof only makes it required and started. */
 	if (_add_blob(b, "init", "/init", true, "nothing: rebuild ktpack") ||
 	    _add_blob(b, "busybox", "/bin/busybox", true, "nothing") ||
-	    (wprof && _add_blob(b, "wprof", "/bin/wprof", true, "no --wprof")))
+	    _add_blob(b, "wprof", "/bin/wprof", wprof, "no --wprof"))
 		return -1;
 	for (size_t i = 0; i < run->ninc; i++) {
 		char host[PATH_MAX], guest[PATH_MAX];
@@ -831,7 +833,6 @@ static int _base_initramfs(const struct kt_run *run, bool wprof, char *out, size
 	if (kt_cache_dir(dir, sizeof(dir), &io, &err))
 		return _error("%s", err.msg), -1;
 	_fnv(&h, KTPACK_VERSION, sizeof(KTPACK_VERSION));
-	_fnv(&h, &wprof, sizeof(wprof));
 	for (size_t i = 0; i < t->count; i++) {
 		const char *v = getenv(t->blobs[i].env);
 

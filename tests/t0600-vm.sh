@@ -1,0 +1,144 @@
+#!/bin/sh
+# ktpack run / shell: real boots of the Debian kernel that `make deps`
+# unpacks (KTSTR_KERNEL overrides), under KVM when it works, TCG otherwise.
+. "$(dirname "$0")/lib.sh"
+KERNEL=${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}
+
+vmrun() { "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 300 "$@"; }
+hexof() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
+# The args the fixture printed, one hex string per line, argv[0] left out.
+guest_args() { sed -n 's/^wprof-fixture: arg\[[1-9][0-9]*\]=\([0-9a-f]*\).*/\1/p' "$1"; }
+# The hex lines the fixture prints for these args.
+want_args() { for a in "$@"; do hexof "$a"; echo; done; }
+
+if [ ! -r "$KERNEL" ]; then
+	echo "# no kernel at $KERNEL: run 'make deps' (or set KTSTR_KERNEL)"
+fi
+
+test_expect_success 'run prints the guest command'"'"'s output and exits 0' '
+	vmrun -- /bin/busybox echo hello > out 2> err
+	grep -q "^hello.\?\$" out
+	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\)\$" err
+	if grep -q "falling back to TCG" err; then
+		# what made auto fall back makes an explicit --accel kvm fail
+		expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --accel kvm -- /bin/true 2> err2
+		expect_grep "^ktpack: KVM does not work here: " err2
+	fi
+	ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-" > n
+	test "$(cat n)" -eq 1
+'
+
+test_expect_success 'the command'"'"'s exit status is ktpack'"'"'s, the base archive reused' '
+	expect_exit 3 vmrun --accel tcg -- /bin/busybox sh -c "exit 3"
+	expect_exit 0 vmrun --accel tcg -- /bin/busybox true
+	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 1
+	echo x > extra
+	expect_exit 0 vmrun --accel tcg --include "$PWD/extra:/extra" -- /bin/busybox cat /extra
+	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 2
+'
+
+test_expect_success 'a command that never ends is stopped at --timeout' '
+	start=$(date +%s)
+	expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 20 -- /bin/busybox sleep 1000 > out 2> err
+	expect_grep "^ktpack: the guest command did not finish within 20 s: the VM was stopped\$" err
+	test $(($(date +%s) - start)) -lt 120
+	test -z "$(ls "$TMPDIR")"
+'
+
+test_expect_success 'wprof gets the default args byte for byte; the trace comes back' '
+	vmrun --wprof --trace-out t.pb -- /bin/busybox echo traced > out 2> err
+	expect_grep "^traced" out
+	guest_args out > got
+	want_args -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T /tmp/wprof.pb > want
+	diff want got
+	"$FIXTURE" -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T host.pb > /dev/null
+	test "$(sha256sum < t.pb)" = "$(sha256sum < host.pb)"
+	expect_grep "^ktpack: wrote the wprof trace to .t.pb. (65536 bytes)\$" err
+'
+
+test_expect_success '--wprof-args reach the guest as typed; ./wprof.pb by default' '
+	vmrun --wprof-args "-d 50 -e sched --x=a,b:c/d%" -- /bin/busybox true > out 2> err
+	guest_args out > got
+	want_args -d 50 -e sched --x=a,b:c/d% -T /tmp/wprof.pb > want
+	diff want got
+	"$FIXTURE" -d 50 -e sched --x=a,b:c/d% -T host.pb > /dev/null
+	cmp wprof.pb host.pb
+'
+
+test_expect_success 'a wprof that hangs is stopped at its deadline and reported' '
+	expect_exit 1 vmrun --wprof-args "-d 100 --fixture-stubborn" --wprof-grace 1 -- /bin/busybox true > out 2> err
+	expect_grep "ktpack-init: wprof did not finish in time: sending SIGTERM" out
+	expect_grep "ktpack-init: wprof ignored SIGTERM: sending SIGKILL" out
+	expect_grep "ktpack-init: wprof wrote no trace" out
+	expect_grep "^ktpack: no trace came back from the guest\$" err
+	test ! -e wprof.pb
+'
+
+test_expect_success 'the guest gets the derived memory, with the wprof floor' '
+	vmrun --wprof -- /bin/busybox awk "/MemTotal/ { print \"mem=\" \$2 }" /proc/meminfo > out 2> err
+	expect_grep "2 CPUs, 2048 MiB" err
+	kb=$(sed -n "s/^mem=\([0-9]*\).*/\1/p" out)
+	test "$kb" -gt $((2048 * 1024 * 85 / 100))
+	test "$kb" -le $((2048 * 1024))
+	vmrun --cpus 8 -- /bin/busybox awk "/MemTotal/ { print \"mem=\" \$2 }" /proc/meminfo > out 2> err
+	expect_grep "8 CPUs, 512 MiB" err
+	kb=$(sed -n "s/^mem=\([0-9]*\).*/\1/p" out)
+	test "$kb" -gt $((512 * 1024 * 75 / 100))
+	test "$kb" -le $((512 * 1024))
+'
+
+test_expect_success 'errors before anything boots: one line each' '
+	expect_exit 1 "$KTPACK_FIX" run --kernel /nonexistent/vmlinuz -- true 2> err
+	expect_grep "^ktpack: cannot open kernel ./nonexistent/vmlinuz.: No such file or directory\$" err
+	test "$(wc -l < err)" -eq 1
+	expect_exit 1 "$KTPACK_FIX" run --kernel /bin/true -- true 2> err
+	expect_grep "^ktpack: ./bin/true. is not a Linux kernel image (no bzImage header)\$" err
+	test "$(wc -l < err)" -eq 1
+	mkdir gone
+	echo "int g(void) { return 1; }" > gone/g.c
+	gcc -shared -fPIC -o gone/libgone.so gone/g.c -Wl,-soname,libgone.so
+	echo "int main(void) { return 0; }" > app.c
+	gcc -o app app.c -Wl,--no-as-needed -L gone -lgone
+	rm -r gone
+	expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --include "$PWD/app:/bin/app" -- /bin/app 2> err
+	expect_grep "^ktpack: libgone.so: not found (needed by $PWD/app)\$" err
+	test "$(wc -l < err)" -eq 1
+	mkdir bin
+	ln -s "$(command -v gcc)" bin/gcc
+	expect_exit 1 env PATH="$PWD/bin" "$KTPACK_FIX" run --kernel "$KERNEL" -- /bin/true 2> err
+	expect_grep "^ktpack: qemu-system-x86_64 not found in PATH: install QEMU" err
+	test "$(wc -l < err)" -eq 1
+	expect_exit 2 "$KTPACK_FIX" run -- /bin/true 2> err
+	expect_grep "kernel FILE is required (or set KTSTR_KERNEL)" err
+	expect_exit 2 "$KTPACK_FIX" run --kernel "$KERNEL" 2> err
+	expect_grep "no command given" err
+'
+
+test_expect_success 'a kernel panic ends the run at once with a clear error' '
+	expect_exit 1 vmrun -- /bin/busybox sh -c "echo c > /proc/sysrq-trigger" > out 2> err
+	expect_grep "^ktpack: the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash" err
+'
+
+test_expect_success 'shell: an interactive busybox shell with wprof and its libraries' '
+	mkfifo in
+	"$KTPACK_FIX" shell --kernel "$KERNEL" < in > out 2> err &
+	pid=$!
+	exec 3> in
+	i=0
+	while ! grep -q "ktpack-init: started" out && [ $i -lt 600 ]; do
+		sleep 0.5
+		i=$((i + 1))
+	done
+	sleep 3
+	printf "echo in-shell-\$((6 * 7)); /bin/wprof -d 1 probe | grep -c arg; exit 5\n" >&3
+	set +e
+	wait $pid
+	rc=$?
+	set -e
+	exec 3>&-
+	test $rc -eq 5
+	expect_grep "in-shell-42" out
+	expect_grep "^4.\?\$" out
+'
+
+test_done
