@@ -2,6 +2,7 @@
 # Included by the top Makefile.
 
 BENCH := $(OUT)/bench
+KERNEL ?= $(or $(KTSTR_KERNEL),/var/cache/ktpack/vmlinuz)
 
 # 64 MiB of random bytes embedded as wprof: what extraction costs.
 $(BENCH)/blob64m:
@@ -24,6 +25,7 @@ bench: $(BENCH)/k64/ktpack $(BENCH)/naive-extract $(OUT)/ktpack $(OUT)/fixture/k
 		$(BENCH)/blob64m $(abspath $(BENCH))/work $(abspath $(BENCH))/tmpfs || fail=1; \
 	bench/closure.sh $(abspath $(OUT))/ktpack $(abspath $(BENCH))/closure || fail=1; \
 	bench/initramfs.sh $(abspath $(OUT))/fixture/ktpack $(abspath $(BENCH))/archive || fail=1; \
+	bench/vm.sh $(abspath $(OUT))/ktpack $(KERNEL) $(abspath $(BENCH))/vm || fail=1; \
 	exit $$fail
 
 .PHONY: bench

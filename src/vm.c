@@ -342,9 +342,8 @@ static void _console(struct kt_watch *w, const char *buf, size_t n)
 	}
 }
 
-/* Checks the frame the guest sent and writes the trace, via a temp name. */
-static int _take_trace(const char *serial, const char *out, uint64_t *bytes,
-		       struct kt_err *err)
+int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
+		     struct kt_err *err)
 {
 	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL], buf[65536];
 	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
@@ -564,7 +563,7 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	res->exit_status = w.status;
 	res->first_output_ms = w.first_output_ms;
 	if (o->trace_out) {
-		r = _take_trace(serial, o->trace_out, &res->trace_bytes, err);
+		r = kt_vm_take_trace(serial, o->trace_out, &res->trace_bytes, err);
 		if (r)
 			return r;
 		res->trace_written = true;

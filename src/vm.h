@@ -72,6 +72,15 @@ int kt_kernel_check(const char *path, struct kt_err *err);
 int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz);
 
 /*
+ * Checks the trace frame (see guest/proto.h) in @serial, the bytes the
+ * guest wrote to its second serial port, and writes the trace to @out
+ * through a temporary name.  -ENOENT: no frame; -EIO: truncated or a
+ * CRC-32 mismatch.  Nothing is left at @out on failure.
+ */
+int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
+		     struct kt_err *err);
+
+/*
  * Boots the VM and waits for it.  0 when the guest ran to its exit marker
  * (the command's status is in @res), else -errno with @err saying what
  * happened: QEMU missing or failing, a kernel panic, a guest that never

@@ -1,0 +1,159 @@
+/* Unit tests of vm.c that need no VM: the trace frame, the kernel check,
+ * the program lookup, the accelerator names. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "unit.h"
+#include "vm.h"
+#include "guest/proto.h"
+
+static char dir[64], serial[128], out[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/kt-test-vm.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(serial, sizeof(serial), "%s/ttyS1", dir);
+	snprintf(out, sizeof(out), "%s/trace.pb", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+/* A frame for @len bytes of @data; @cut drops bytes off the end, @flip
+ * corrupts one payload byte. */
+static void write_frame(const unsigned char *data, size_t len, size_t cut, bool flip)
+{
+	unsigned char hdr[KT_TRACE_HDR], tail[4], *p = malloc(len + 1);
+	uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), data, (uInt)len);
+	size_t total = sizeof(hdr) + len + sizeof(tail);
+	unsigned char *all = malloc(total);
+	int fd;
+
+	memcpy(p, data, len);
+	if (flip)
+		p[len / 2] ^= 1;
+	kt_trace_header(hdr, len);
+	kt_put_le32(tail, crc);
+	memcpy(all, hdr, sizeof(hdr));
+	memcpy(all + sizeof(hdr), p, len);
+	memcpy(all + sizeof(hdr) + len, tail, sizeof(tail));
+	fd = open(serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(kt_write_all(fd, all, total - cut), 0);
+	close(fd);
+	free(p);
+	free(all);
+}
+
+static void test_trace_frame(void **state)
+{
+	unsigned char data[100000], back[100001];
+	uint64_t n = 0;
+	struct kt_err e;
+	int fd;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + i / 251);
+	write_frame(data, sizeof(data), 0, false);
+	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), 0);
+	assert_int_equal(n, sizeof(data));
+	fd = open(out, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(kt_pread_full(fd, back, sizeof(back), 0), sizeof(data));
+	assert_memory_equal(back, data, sizeof(data));
+	close(fd);
+	unlink(out);
+
+	write_frame(data, sizeof(data), 0, true);
+	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_str_contains(e.msg, "CRC-32 mismatch");
+	assert_int_equal(access(out, F_OK), -1);
+
+	write_frame(data, sizeof(data), 5000, false);
+	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_str_contains(e.msg, "truncated");
+	assert_int_equal(access(out, F_OK), -1);
+
+	write_frame(data, 0, 4 + 16, false);	/* nothing at all */
+	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -ENOENT);
+	assert_str_contains(e.msg, "no trace came back");
+	unlink(serial);
+	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -ENOENT);
+	/* a length field that claims more than the file */
+	write_frame(data, 10, 0, false);
+	fd = open(serial, O_WRONLY | O_CLOEXEC);
+	assert_int_equal(kt_pwrite_all(fd, "\xff\xff\xff\xff\xff\xff\xff\xff", 8, 8), 0);
+	close(fd);
+	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	(void)dir;
+}
+
+static void test_kernel_check(void **state)
+{
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_kernel_check("/bin/true", &e), -ENOEXEC);
+	assert_str_contains(e.msg, "not a Linux kernel image");
+	assert_int_equal(kt_kernel_check("/nonexistent", &e), -ENOENT);
+	assert_int_equal(kt_kernel_check("/tmp", &e), -EINVAL);
+	if (access("/var/cache/ktpack/vmlinuz", R_OK) == 0)
+		assert_int_equal(kt_kernel_check("/var/cache/ktpack/vmlinuz", NULL), 0);
+}
+
+static void test_find_program(void **state)
+{
+	char p[4096];
+	char *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+
+	(void)state;
+	setenv("PATH", "/nonexistent:/bin", 1);
+	assert_int_equal(kt_find_program("true", p, sizeof(p)), 0);
+	assert_string_equal(p, "/bin/true");
+	assert_int_equal(kt_find_program("no-such-program-here", p, sizeof(p)), -ENOENT);
+	assert_int_equal(kt_find_program("/bin/true", p, sizeof(p)), 0);
+	assert_int_equal(kt_find_program("/nonexistent/x", p, sizeof(p)), -ENOENT);
+	if (old)
+		setenv("PATH", old, 1);
+	free(old);
+}
+
+static void test_accel(void **state)
+{
+	enum kt_accel a;
+
+	(void)state;
+	assert_int_equal(kt_accel_parse("kvm", &a), 0);
+	assert_int_equal(a, KT_ACCEL_KVM);
+	assert_int_equal(kt_accel_parse("tcg", &a), 0);
+	assert_int_equal(a, KT_ACCEL_TCG);
+	assert_int_equal(kt_accel_parse("auto", &a), 0);
+	assert_int_equal(kt_accel_parse("hvf", &a), -EINVAL);
+	assert_string_equal(kt_accel_name(KT_ACCEL_TCG), "TCG");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_trace_frame, setup, teardown),
+		cmocka_unit_test(test_kernel_check),
+		cmocka_unit_test(test_find_program),
+		cmocka_unit_test(test_accel),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
