@@ -589,11 +589,39 @@ static int _add_blob(struct kt_initramfs *b, const char *name, const char *guest
 	if (!path || !*path) {
 		if (!required)
 			return 0;
-		return _error("%s is not embedded: rebuild with 'make %s=/path/to/%s', set %s, or pass %s",
-			      name, bl ? bl->make_var : "?", name, bl ? bl->env : "?", skip_opt);
+		return _error("%s is not embedded: rebuild with 'make %s=/path/to/%s' or set %s%s%s",
+			      name, bl ? bl->make_var : "?", name, bl ? bl->env : "?",
+			      skip_opt ? ", or pass " : "", skip_opt ? skip_opt : "");
 	}
 	if (kt_initramfs__add_file(b, path, guest, 0755, &err))
 		return _error("%s", err.msg);
+	return 0;
+}
+
+/* HOST[:GUEST] at its guest path: a folder whole, a file with its ELF
+ * closure.  The spec was checked by _check_include() already. */
+static int _add_include(struct kt_initramfs *b, const char *spec)
+{
+	char host[PATH_MAX], guest[PATH_MAX];
+	struct kt_err err = { 0 };
+	struct stat st;
+
+	if (_split_include(spec, host, guest, sizeof(host)))
+		return _error("invalid --include '%s'", spec), -1;
+	if (stat(host, &st))
+		return _error("cannot include '%s': %s", host, strerror(errno)), -1;
+	if (S_ISDIR(st.st_mode) ? kt_initramfs__add_tree(b, host, guest, &err)
+				: kt_initramfs__add_file(b, host, guest, 0, &err))
+		return _error("%s", err.msg), -1;
+	return 0;
+}
+
+static int _check_include(const struct kt_cmd *c, const char *spec)
+{
+	char host[PATH_MAX], guest[PATH_MAX];
+
+	if (_split_include(spec, host, guest, sizeof(host)))
+		return _usage_error(c, "invalid --include '%s': expected HOST[:GUEST]", spec);
 	return 0;
 }
 
@@ -648,6 +676,10 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 			wprof = false;
 			break;
 		case OPT_INCLUDE:
+			if (_check_include(c, optarg)) {
+				free(inc);
+				return KT_EXIT_USAGE;
+			}
 			inc[ninc++] = optarg;
 			break;
 		case OPT_INIT:
@@ -684,24 +716,9 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 	if ((busybox && _add_blob(b, "busybox", "/bin/busybox", true, "--no-busybox")) ||
 	    (wprof && _add_blob(b, "wprof", "/bin/wprof", false, "--no-wprof")))
 		goto out;
-	for (size_t i = 0; i < ninc; i++) {
-		char host[PATH_MAX], guest[PATH_MAX];
-		struct stat st;
-
-		if (_split_include(inc[i], host, guest, sizeof(host))) {
-			ret = _usage_error(c, "invalid --include '%s': expected HOST[:GUEST]", inc[i]);
+	for (size_t i = 0; i < ninc; i++)
+		if (_add_include(b, inc[i]))
 			goto out;
-		}
-		if (stat(host, &st)) {
-			_error("cannot include '%s': %s", host, strerror(errno));
-			goto out;
-		}
-		if ((S_ISDIR(st.st_mode) ? kt_initramfs__add_tree(b, host, guest, &err)
-					 : kt_initramfs__add_file(b, host, guest, 0, &err))) {
-			_error("%s", err.msg);
-			goto out;
-		}
-	}
 	if (kt_initramfs__write(b, out, &err)) {
 		_error("%s", err.msg);
 		goto out;
@@ -792,26 +809,15 @@ static void _fnv_path(uint64_t *h, const char *path, int depth)
 /* Adds busybox, wprof, init and the includes: the cacheable base. */
 static int _fill_base(struct kt_initramfs *b, const struct kt_run *run, bool wprof)
 {
-	struct kt_err err = { 0 };
-
 	/* wprof is in every guest that can have it (ktpack shell offers it);
 	 * --wprof only makes it required and started. */
-	if (_add_blob(b, "init", "/init", true, "nothing: rebuild ktpack") ||
-	    _add_blob(b, "busybox", "/bin/busybox", true, "nothing") ||
-	    _add_blob(b, "wprof", "/bin/wprof", wprof, "no --wprof"))
+	if (_add_blob(b, "init", "/init", true, NULL) ||
+	    _add_blob(b, "busybox", "/bin/busybox", true, NULL) ||
+	    _add_blob(b, "wprof", "/bin/wprof", wprof, NULL))
 		return -1;
-	for (size_t i = 0; i < run->ninc; i++) {
-		char host[PATH_MAX], guest[PATH_MAX];
-		struct stat st;
-
-		if (_split_include(run->inc[i], host, guest, sizeof(host)))
-			return _error("invalid --include '%s': expected HOST[:GUEST]", run->inc[i]), -1;
-		if (stat(host, &st))
-			return _error("cannot include '%s': %s", host, strerror(errno)), -1;
-		if (S_ISDIR(st.st_mode) ? kt_initramfs__add_tree(b, host, guest, &err)
-					: kt_initramfs__add_file(b, host, guest, 0, &err))
-			return _error("%s", err.msg), -1;
-	}
+	for (size_t i = 0; i < run->ninc; i++)
+		if (_add_include(b, run->inc[i]))
+			return -1;
 	return 0;
 }
 
@@ -1106,6 +1112,8 @@ static int _cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
 			run.trace_out = optarg;
 			break;
 		case OPT_INCLUDE:
+			if (_check_include(c, optarg))
+				goto out;
 			run.inc[run.ninc++] = optarg;
 			break;
 		case OPT_TIMEOUT:

@@ -180,3 +180,52 @@ int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)
 		return -ENAMETOOLONG;
 	return 0;
 }
+
+int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot)
+{
+	size_t o = 0;
+	const char *p = in;
+
+	if (sz < 2)
+		return -ENAMETOOLONG;
+	if (*p == '/')
+		out[o++] = '/';
+	while (*p) {
+		const char *c;
+		size_t l;
+
+		while (*p == '/')
+			p++;
+		c = p;
+		while (*p && *p != '/')
+			p++;
+		l = (size_t)(p - c);
+		if (!l || (l == 1 && c[0] == '.'))
+			continue;
+		if (l == 2 && c[0] == '.' && c[1] == '.') {
+			if (refuse_dotdot)
+				return -EINVAL;
+			/* drop the last component; ".." of "/" is "/" */
+			while (o > 1 && out[o - 1] != '/')
+				o--;
+			if (o > 1)
+				o--;
+			if (o == 1 && out[0] != '/')
+				o = 0;
+			continue;
+		}
+		if (o && out[o - 1] != '/') {
+			if (o + 1 >= sz)
+				return -ENAMETOOLONG;
+			out[o++] = '/';
+		}
+		if (o + l >= sz)
+			return -ENAMETOOLONG;
+		memcpy(out + o, c, l);
+		o += l;
+	}
+	if (!o)
+		out[o++] = '.';
+	out[o] = '\0';
+	return 0;
+}

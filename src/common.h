@@ -4,6 +4,7 @@
 #define KT_COMMON_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,6 +44,13 @@ int kt_write_all(int fd, const void *buf, size_t len);
 int kt_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* read until @len bytes or EOF; returns bytes read or -errno. */
 ssize_t kt_pread_full(int fd, void *buf, size_t len, off_t off);
+
+/*
+ * "/a/./b//../c" -> "/a/c", lexically: links are not resolved (the loader
+ * does not resolve them in search paths either).  For absolute paths; a
+ * ".." is an -EINVAL error when @refuse_dotdot is set.
+ */
+int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot);
 
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)

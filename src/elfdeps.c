@@ -215,55 +215,6 @@ static const struct kt_ldcache *_cache(struct kt_resolver *r)
 
 /* ---- paths ------------------------------------------------------------------- */
 
-/* "/a/./b//../c" -> "/a/c", lexically (the loader does not resolve links
- * in search paths either). */
-static int _normalize(const char *in, char *out, size_t sz)
-{
-	size_t o = 0;
-	const char *p = in;
-
-	if (sz < 2)
-		return -ENAMETOOLONG;
-	if (*p == '/')
-		out[o++] = '/';
-	while (*p) {
-		const char *c;
-		size_t l;
-
-		while (*p == '/')
-			p++;
-		c = p;
-		while (*p && *p != '/')
-			p++;
-		l = (size_t)(p - c);
-		if (!l || (l == 1 && c[0] == '.'))
-			continue;
-		if (l == 2 && c[0] == '.' && c[1] == '.') {
-			/* drop the last component; ".." of "/" is "/" */
-			while (o > 1 && out[o - 1] != '/')
-				o--;
-			if (o > 1)
-				o--;
-			if (o == 1 && out[0] != '/')
-				o = 0;
-			continue;
-		}
-		if (o && out[o - 1] != '/') {
-			if (o + 1 >= sz)
-				return -ENAMETOOLONG;
-			out[o++] = '/';
-		}
-		if (o + l >= sz)
-			return -ENAMETOOLONG;
-		memcpy(out + o, c, l);
-		o += l;
-	}
-	if (!o)
-		out[o++] = '.';
-	out[o] = '\0';
-	return 0;
-}
-
 static char *_dirname_dup(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -376,7 +327,7 @@ static bool _try_list(struct kt_resolver *r, const struct kt_elf_info *main,
 			char g[PATH_MAX];
 
 			if (!kt_snprintf(g, sizeof(g), "%s/%s", gdir, name) &&
-			    !_normalize(g, f->guest, sizeof(f->guest)))
+			    !kt_path_normalize(g, f->guest, sizeof(f->guest), false))
 				return true;
 			f->info = NULL;
 		}
@@ -434,7 +385,7 @@ static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 		    !_try(r, main, p, f))
 			return false;
 		if (_expand(r, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
-		    _normalize(p, f->guest, sizeof(f->guest))) {
+		    kt_path_normalize(p, f->guest, sizeof(f->guest), false)) {
 			f->info = NULL;
 			return false;
 		}
@@ -476,7 +427,7 @@ static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 		} else {
 			snprintf(g, sizeof(g), "%s", hit);
 		}
-		if (!_normalize(g, f->guest, sizeof(f->guest)))
+		if (!kt_path_normalize(g, f->guest, sizeof(f->guest), false))
 			return true;
 		f->info = NULL;
 	}

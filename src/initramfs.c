@@ -114,36 +114,16 @@ static int _push(struct kt_initramfs *b, struct kt_entry *e)
 static int _archive_name(const char *guest, char **out)
 {
 	char buf[PATH_MAX];
-	size_t o = 0;
-	const char *p = guest;
+	int r;
 
 	if (*guest != '/')
 		return -EINVAL;
-	while (*p) {
-		const char *c;
-		size_t l;
-
-		while (*p == '/')
-			p++;
-		c = p;
-		while (*p && *p != '/')
-			p++;
-		l = (size_t)(p - c);
-		if (!l || (l == 1 && *c == '.'))
-			continue;
-		if (l == 2 && c[0] == '.' && c[1] == '.')
-			return -EINVAL;
-		if (o + l + 2 > sizeof(buf))
-			return -ENAMETOOLONG;
-		if (o)
-			buf[o++] = '/';
-		memcpy(buf + o, c, l);
-		o += l;
-	}
-	buf[o] = '\0';
-	if (kt_cpio_check_name(buf))
+	r = kt_path_normalize(guest, buf, sizeof(buf), true);
+	if (r)
+		return r;
+	if (kt_cpio_check_name(buf + 1))
 		return -EINVAL;
-	*out = strdup(buf);
+	*out = strdup(buf + 1);
 	return *out ? 0 : -ENOMEM;
 }
 

@@ -84,6 +84,25 @@ static void test_write_read_loops(void **state)
 	assert_int_equal(kt_write_all(fd, "x", 1), -EBADF);
 }
 
+static void test_path_normalize(void **state)
+{
+	static const struct { const char *in, *out; } ok[] = {
+		{ "/a/./b//../c", "/a/c" }, { "/", "/" }, { "/..", "/" },
+		{ "/a/b/", "/a/b" }, { "//a", "/a" }, { "/a/b/../../..", "/" },
+	};
+	char buf[64], tiny[4];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(kt_path_normalize(ok[i].in, buf, sizeof(buf), false), 0);
+		assert_string_equal(buf, ok[i].out);
+	}
+	assert_int_equal(kt_path_normalize("/a/../b", buf, sizeof(buf), true), -EINVAL);
+	assert_int_equal(kt_path_normalize("/a/./b", buf, sizeof(buf), true), 0);
+	assert_string_equal(buf, "/a/b");
+	assert_int_equal(kt_path_normalize("/abcd", tiny, sizeof(tiny), false), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -92,6 +111,7 @@ int main(void)
 		cmocka_unit_test(test_err_set),
 		cmocka_unit_test(test_snprintf_truncation),
 		cmocka_unit_test(test_write_read_loops),
+		cmocka_unit_test(test_path_normalize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
