@@ -350,6 +350,63 @@ out:
 	return ret;
 }
 
+/*
+ * The guest memory for @m: the floor of @cfg's wprof args (when wprof is
+ * on), the derivation, and a warning for an override below the floor.
+ */
+static int _guest_memory(struct kt_memory_opts *m, const struct kt_wprof_config *cfg,
+			 uint64_t *mib)
+{
+	struct kt_err err = { 0 };
+	bool below;
+
+	if (cfg) {
+		size_t n;
+		const char *const *args = kt_wprof_config__args(cfg, &n);
+
+		if (kt_wprof_memory_floor_mib(args, n, m->cpus, &m->wprof_floor_mib, &err))
+			return _error("%s", err.msg);
+	}
+	if (kt_derive_test_memory_mib(m, mib, &below, &err))
+		return _error("%s", err.msg);
+	if (below)
+		fprintf(stderr, "ktpack: warning: --override %" PRIu64 " MiB is below the %" PRIu64 " MiB that wprof's ring buffers need\n",
+			m->override_mib, m->wprof_floor_mib);
+	return 0;
+}
+
+/*
+ * The options memory, run and shell share: --cpus (into @cpus), --memory,
+ * --override, --wprof, --wprof-args.  1 when @o is not one of them, 0 when
+ * taken, KT_EXIT_USAGE after a usage error.
+ */
+static int _memory_opt(const struct kt_cmd *c, int o, unsigned *cpus,
+		       struct kt_memory_opts *m, struct kt_wprof_sel *w)
+{
+	uint64_t v;
+
+	switch (o) {
+	case OPT_CPUS:
+		if (_parse_num(c, "--cpus", optarg, 1, 4096, &v))
+			return KT_EXIT_USAGE;
+		*cpus = (unsigned)v;
+		return 0;
+	case OPT_MEMORY:
+		return _parse_num(c, "--memory", optarg, 1, UINT32_MAX, &m->requested_mib) ?
+		       KT_EXIT_USAGE : 0;
+	case OPT_OVERRIDE:
+		return _parse_num(c, "--override", optarg, 1, UINT32_MAX, &m->override_mib) ?
+		       KT_EXIT_USAGE : 0;
+	case OPT_WPROF_ARGS:
+		w->args = optarg;
+		/* fall through */
+	case OPT_WPROF:
+		w->on = true;
+		return 0;
+	}
+	return 1;
+}
+
 static int cmd_memory(const struct kt_cmd *c, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -364,59 +421,21 @@ static int cmd_memory(const struct kt_cmd *c, int argc, char **argv)
 	struct kt_memory_opts m = { .sz = sizeof(m) };
 	struct kt_wprof_config *cfg = NULL;
 	struct kt_wprof_sel w = { 0 };
-	struct kt_err err = { 0 };
-	uint64_t v, mib;
-	bool below;
+	uint64_t mib;
 	int o, done, ret = KT_EXIT_FAIL;
 
 	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1) {
 		if (done)
 			return o;
-		switch (o) {
-		case OPT_CPUS:
-			if (_parse_num(c, "--cpus", optarg, 1, 4096, &v))
-				return KT_EXIT_USAGE;
-			m.cpus = (unsigned)v;
-			break;
-		case OPT_MEMORY:
-			if (_parse_num(c, "--memory", optarg, 1, UINT32_MAX, &m.requested_mib))
-				return KT_EXIT_USAGE;
-			break;
-		case OPT_OVERRIDE:
-			if (_parse_num(c, "--override", optarg, 1, UINT32_MAX, &m.override_mib))
-				return KT_EXIT_USAGE;
-			break;
-		case OPT_WPROF_ARGS:
-			w.args = optarg;
-			/* fall through */
-		case OPT_WPROF:
-			w.on = true;
-			break;
-		}
+		if (_memory_opt(c, o, &m.cpus, &m, &w))
+			return KT_EXIT_USAGE;
 	}
 	if (optind < argc)
 		return _usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (!m.cpus)
 		return _usage_error(c, "--cpus is required");
-	if (w.on) {
-		const char *const *args;
-		size_t n;
-
-		if (_load_wprof(&w, &cfg))
-			goto out;
-		args = kt_wprof_config__args(cfg, &n);
-		if (kt_wprof_memory_floor_mib(args, n, m.cpus, &m.wprof_floor_mib, &err)) {
-			_error("%s", err.msg);
-			goto out;
-		}
-	}
-	if (kt_derive_test_memory_mib(&m, &mib, &below, &err)) {
-		_error("%s", err.msg);
+	if ((w.on && _load_wprof(&w, &cfg)) || _guest_memory(&m, cfg, &mib))
 		goto out;
-	}
-	if (below)
-		fprintf(stderr, "ktpack: warning: --override %" PRIu64 " MiB is below the %" PRIu64 " MiB that wprof's ring buffers need\n",
-			m.override_mib, m.wprof_floor_mib);
 	printf("%" PRIu64 "\n", mib);
 	ret = fflush(stdout) ? _error("cannot write output: %s", strerror(errno)) : 0;
 out:
@@ -959,7 +978,7 @@ static int _run_vm(struct kt_run *run)
 	size_t ntok = 0;
 	unsigned char rnd[8];
 	struct sigaction sa = { .sa_handler = _on_signal };
-	bool below = false, have_work = false;
+	bool have_work = false;
 	int ret = KT_EXIT_FAIL;
 
 	/* What can be checked before anything is built or booted. */
@@ -968,15 +987,16 @@ static int _run_vm(struct kt_run *run)
 	if (kt_find_program(KT_QEMU, qemu, sizeof(qemu)))
 		return _error("%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
 			      KT_QEMU);
-	if (run->w.on) {
-		const char *const *args;
+	run->mem.cpus = run->cpus;
+	if (run->w.on && _load_wprof(&run->w, &cfg))
+		return KT_EXIT_FAIL;
+	if (_guest_memory(&run->mem, cfg, &vo.memory_mib))
+		goto out;
+	if (cfg) {
 		size_t n;
+		const char *const *args = kt_wprof_config__args(cfg, &n);
 
-		if (_load_wprof(&run->w, &cfg))
-			return KT_EXIT_FAIL;
-		args = kt_wprof_config__args(cfg, &n);
-		if (kt_wprof_memory_floor_mib(args, n, run->cpus, &run->mem.wprof_floor_mib, &err) ||
-		    kt_wprof_args_cmdline(args, n, &tok, &err)) {
+		if (kt_wprof_args_cmdline(args, n, &tok, &err)) {
 			_error("%s", err.msg);
 			goto out;
 		}
@@ -987,16 +1007,10 @@ static int _run_vm(struct kt_run *run)
 		if (!run->trace_out)
 			run->trace_out = "wprof.pb";
 	}
-	run->mem.cpus = run->cpus;
-	if (kt_derive_test_memory_mib(&run->mem, &vo.memory_mib, &below, &err) ||
-	    kt_vm_cmdline(KT_VM_BASE_CMDLINE, tokens, ntok, &cmdline, &err)) {
+	if (kt_vm_cmdline(KT_VM_BASE_CMDLINE, tokens, ntok, &cmdline, &err)) {
 		_error("%s", err.msg);
 		goto out;
 	}
-	if (below)
-		fprintf(stderr, "ktpack: warning: --override %llu MiB is below the %llu MiB that wprof's ring buffers need\n",
-			(unsigned long long)run->mem.override_mib,
-			(unsigned long long)run->mem.wprof_floor_mib);
 
 	if (_base_initramfs(run, run->w.on, base, sizeof(base)))
 		goto out;
@@ -1076,6 +1090,12 @@ static int _cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		return _error("out of memory");
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+		ret = _memory_opt(c, o, &run.cpus, &run.mem, &run.w);
+		if (ret != 1) {
+			if (ret)
+				goto out;
+			continue;
+		}
 		ret = KT_EXIT_USAGE;
 		switch (o) {
 		case 'h':
@@ -1084,25 +1104,6 @@ static int _cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
 			goto out;
 		case OPT_KERNEL:
 			run.kernel = optarg;
-			break;
-		case OPT_CPUS:
-			if (_parse_num(c, "--cpus", optarg, 1, 256, &v))
-				goto out;
-			run.cpus = (unsigned)v;
-			break;
-		case OPT_MEMORY:
-			if (_parse_num(c, "--memory", optarg, 1, UINT32_MAX, &run.mem.requested_mib))
-				goto out;
-			break;
-		case OPT_OVERRIDE:
-			if (_parse_num(c, "--override", optarg, 1, UINT32_MAX, &run.mem.override_mib))
-				goto out;
-			break;
-		case OPT_WPROF_ARGS:
-			run.w.args = optarg;
-			/* fall through */
-		case OPT_WPROF:
-			run.w.on = true;
 			break;
 		case OPT_WPROF_GRACE:
 			if (_parse_num(c, "--wprof-grace", optarg, 0, 86400, &run.wprof_grace_s))
