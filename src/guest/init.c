@@ -366,7 +366,9 @@ int main(void)
 		for (size_t off = 0; off < clen && n < MAX_ARGS; off += strlen(cmd + off) + 1)
 			cargv[n++] = cmd + off;
 		cargv[n] = NULL;
-		cpid = spawn(cargv, true);
+		/* No controlling terminal: when a session leader exits, the
+		 * console is hung up and output it left queued is dropped. */
+		cpid = spawn(cargv, false);
 	} else {
 		char *sh[] = { "/bin/sh", NULL };
 
