@@ -765,6 +765,9 @@ struct kt_run {
 	char **cmd;		/* NULL for the shell */
 };
 
+/* Base archives kept in the cache folder. */
+#define KT_BASE_KEEP 8
+
 static volatile sig_atomic_t kt_stop;
 
 static void _on_signal(int sig)
@@ -886,6 +889,8 @@ static int _base_initramfs(const struct kt_run *run, bool wprof, char *out, size
 		_error("%s", err.msg);
 		goto done;
 	}
+	/* One base per set of inputs: keep the recent ones only. */
+	kt_cache_prune(dir, "initramfs-", KT_BASE_KEEP);
 	ret = 0;
 done:
 	kt_initramfs__free(b);

@@ -610,3 +610,74 @@ int kt_cache_dir(char *out, size_t sz, const struct kt_install_opts *opts,
 	r = kt_snprintf(out, sz, "%s", c.path);
 	return r ? kt_err_set(err, r, "cache folder path too long") : 0;
 }
+
+struct kt_aged {
+	char name[NAME_MAX + 1];
+	struct timespec mtime;
+};
+
+static int _newer_first(const void *a, const void *b)
+{
+	const struct timespec *x = &((const struct kt_aged *)a)->mtime;
+	const struct timespec *y = &((const struct kt_aged *)b)->mtime;
+
+	if (x->tv_sec != y->tv_sec)
+		return x->tv_sec < y->tv_sec ? 1 : -1;
+	return (x->tv_nsec < y->tv_nsec) - (x->tv_nsec > y->tv_nsec);
+}
+
+int kt_cache_prune(const char *dir, const char *prefix, size_t keep)
+{
+	struct kt_aged *v = NULL;
+	size_t n = 0, cap = 0, pl = strlen(prefix);
+	time_t now = time(NULL);
+	struct dirent *de;
+	int removed = 0, dfd;
+	DIR *d;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		struct stat st;
+
+		if (strncmp(de->d_name, prefix, pl) ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+			continue;
+		/* a temporary file: ".XXXXXX" at the end */
+		if (len > pl + 7 && de->d_name[len - 7] == '.' &&
+		    strspn(de->d_name + len - 6, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			   "abcdefghijklmnopqrstuvwxyz") == 6) {
+			if (now - st.st_mtime > KT_GC_MIN_AGE_S && !unlinkat(dfd, de->d_name, 0))
+				removed++;
+			continue;
+		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct kt_aged *nv = realloc(v, nc * sizeof(*nv));
+
+			if (!nv)
+				break;
+			v = nv;
+			cap = nc;
+		}
+		snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+		v[n++].mtime = st.st_mtim;
+	}
+	if (n > keep) {
+		qsort(v, n, sizeof(*v), _newer_first);
+		for (size_t i = keep; i < n; i++)
+			if (!unlinkat(dfd, v[i].name, 0))
+				removed++;
+	}
+	free(v);
+	closedir(d);
+	return removed;
+}

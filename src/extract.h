@@ -43,4 +43,13 @@ int kt_install_env(const struct kt_blob_table *t,
 int kt_cache_dir(char *out, size_t sz, const struct kt_install_opts *opts,
 		 struct kt_err *err);
 
+/*
+ * Bounded clean-up of other cached files named @prefix*: keeps the @keep
+ * most recently modified, removes the rest, and removes temporary files
+ * "@prefix*.XXXXXX" left for over an hour by a run that died.  Only
+ * regular files of the effective uid are touched.  Returns how many were
+ * removed.
+ */
+int kt_cache_prune(const char *dir, const char *prefix, size_t keep);
+
 #endif

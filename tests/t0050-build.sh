@@ -56,4 +56,11 @@ test_expect_success 'a blob variable naming a missing file stops the build' '
 	expect_grep "WPROF=/nonexistent/wprof: no such file" err
 '
 
+test_expect_success 'make install honours PREFIX and DESTDIR' '
+	make -C "$TOP" -s install DESTDIR="$TRASH/dest" PREFIX=/opt/kt > /dev/null
+	test -x "$TRASH/dest/opt/kt/bin/ktpack"
+	test "$(stat -c %a "$TRASH/dest/opt/kt/bin/ktpack")" = 755
+	"$TRASH/dest/opt/kt/bin/ktpack" --version | grep -q "^ktpack "
+'
+
 test_done

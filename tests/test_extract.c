@@ -225,6 +225,38 @@ static void test_sweep(void **state)
 	close(lfd);
 }
 
+static void test_prune(void **state)
+{
+	char p[256];
+
+	(void)state;
+	assert_int_equal(mkdir(cache, 0700), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(p, sizeof(p), "%s/initramfs-%d.cpio", cache, i);
+		touch_at(p, 100 * (5 - i));	/* 4 is the newest */
+	}
+	snprintf(p, sizeof(p), "%s/initramfs-9.cpio.AbC123", cache);
+	touch_at(p, 2 * KT_GC_MIN_AGE_S);	/* a dead run's temporary file */
+	snprintf(p, sizeof(p), "%s/initramfs-8.cpio.XyZ789", cache);
+	touch_at(p, 10);			/* a live run's */
+	snprintf(p, sizeof(p), "%s/other", cache);
+	touch_at(p, 10000);
+	assert_int_equal(kt_cache_prune(cache, "initramfs-", 2), 4);
+	snprintf(p, sizeof(p), "%s/initramfs-4.cpio", cache);
+	assert_int_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/initramfs-3.cpio", cache);
+	assert_int_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/initramfs-2.cpio", cache);
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(p, sizeof(p), "%s/initramfs-9.cpio.AbC123", cache);
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(p, sizeof(p), "%s/initramfs-8.cpio.XyZ789", cache);
+	assert_int_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/other", cache);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(kt_cache_prune("/nonexistent", "x", 1), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +268,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinked_cache_is_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
