@@ -421,7 +421,7 @@ static int cmd_memory(const struct kt_cmd *c, int argc, char **argv)
 	struct kt_memory_opts m = { .sz = sizeof(m) };
 	struct kt_wprof_config *cfg = NULL;
 	struct kt_wprof_sel w = { 0 };
-	uint64_t mib;
+	uint64_t mib = 0;
 	int o, done, ret = KT_EXIT_FAIL;
 
 	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1) {
@@ -979,7 +979,7 @@ static int _run_vm(struct kt_run *run)
 	struct kt_err err = { 0 };
 	char qemu[PATH_MAX], base[PATH_MAX], work[PATH_MAX], initrd[PATH_MAX];
 	char nonce[17], grace[64], *tok = NULL, *cmdline = NULL;
-	const char *tokens[2];
+	const char *tokens[2], *tmpdir;
 	size_t ntok = 0;
 	unsigned char rnd[8];
 	struct sigaction sa = { .sa_handler = _on_signal };
@@ -1019,8 +1019,10 @@ static int _run_vm(struct kt_run *run)
 
 	if (_base_initramfs(run, run->w.on, base, sizeof(base)))
 		goto out;
-	if (kt_snprintf(work, sizeof(work), "%s/ktpack-run.XXXXXX",
-			getenv("TMPDIR") && *getenv("TMPDIR") == '/' ? getenv("TMPDIR") : "/tmp") ||
+	tmpdir = getenv("TMPDIR");
+	if (!tmpdir || *tmpdir != '/')
+		tmpdir = "/tmp";
+	if (kt_snprintf(work, sizeof(work), "%s/ktpack-run.XXXXXX", tmpdir) ||
 	    !mkdtemp(work)) {
 		_error("cannot create a work folder in '%s': %s", work, strerror(errno));
 		goto out;
@@ -1138,7 +1140,6 @@ static int _cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
 			goto out;
 		}
 	}
-	ret = KT_EXIT_USAGE;
 	if (!run.kernel || !*run.kernel) {
 		ret = _usage_error(c, "--kernel FILE is required (or set KTSTR_KERNEL)");
 		goto out;

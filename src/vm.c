@@ -213,7 +213,7 @@ int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz)
 		"-no-reboot", "-m", "16", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
 		"-drive", drive, NULL,
 	};
-	struct kt_proc p;
+	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
 	size_t elen = 0;
 	uint64_t deadline;
 	int fd, st = 0, r;
@@ -442,7 +442,7 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	char mem[32], smp[16], errs[ERR_KEPT] = "";
 	struct kt_watch w = { .o = o };
 	enum kt_accel accel = KT_ACCEL_TCG;
-	struct kt_proc p;
+	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
 	uint64_t deadline = 0, boot_deadline;
 	size_t elen = 0;
 	bool out_open = true, err_open = true;
