@@ -360,7 +360,7 @@ static int _write_blob(struct kt_installer *in, const struct kt_blob *b,
 		       const char *name, const char *final, struct kt_err *err)
 {
 	struct kt_cache *c = &in->cache;
-	char staging[PATH_MAX], proc[64];
+	char staging[PATH_MAX];
 	const char *base;
 	uint64_t done;
 	int fd = -1, r;
@@ -392,12 +392,9 @@ static int _write_blob(struct kt_installer *in, const struct kt_blob *b,
 		goto fail;
 	}
 
-	/* Link the descriptor, not the staging name: a concurrent run may
-	 * have reaped the name in the instant before our flock. */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	r = linkat(AT_FDCWD, proc, c->dfd, name, AT_SYMLINK_FOLLOW) ? -errno : 0;
-	if (r && r != -EEXIST)
-		r = linkat(c->dfd, base, c->dfd, name, 0) ? -errno : 0;
+	/* The staging name is ours while we hold its lock (see
+	 * _create_staging); link never replaces an existing name. */
+	r = linkat(c->dfd, base, c->dfd, name, 0) ? -errno : 0;
 	if (r == -EEXIST)	/* another run won: its file is complete */
 		r = _lookup_published(c, name, b);
 	if (r)
