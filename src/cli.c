@@ -897,36 +897,18 @@ done:
 	return ret;
 }
 
-/* The run's archive: a copy of the base (a reflink where it can be) with
- * the per-run archive (command, nonce) appended. */
+/* The run's archive: the base with the per-run archive (command, nonce)
+ * after it. */
 static int _run_initramfs(const char *base, const char *path, char *const *cmd,
 			  const char *nonce)
 {
 	struct kt_initramfs_opts o = { .sz = sizeof(o) };
 	struct kt_initramfs *b = NULL;
 	struct kt_err err = { 0 };
-	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
-	int in, out = -1, ret = -1;
+	int ret = -1;
 
-	in = open(base, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st))
-		return _error("cannot open '%s': %s", base, strerror(errno)), -1;
-	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (out < 0) {
-		_error("cannot create '%s': %s", path, strerror(errno));
-		goto done;
-	}
-	for (off_t left = st.st_size; left > 0; ) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-
-		if (n <= 0) {
-			_error("cannot copy '%s': %s", base, n ? strerror(errno) : "short file");
-			goto done;
-		}
-		left -= n;
-	}
 	for (size_t i = 0; cmd && cmd[i]; i++)
 		len += strlen(cmd[i]) + 1;
 	buf = malloc(len ? len : 1);
@@ -941,7 +923,7 @@ static int _run_initramfs(const char *base, const char *path, char *const *cmd,
 	}
 	if ((cmd && kt_initramfs__add_data(b, KT_GUEST_CMD, buf, len, 0644, &err)) ||
 	    kt_initramfs__add_data(b, KT_GUEST_NONCE, nonce, strlen(nonce), 0644, &err) ||
-	    kt_initramfs__write_fd(b, out, &err)) {
+	    kt_initramfs__write_after(b, base, path, &err)) {
 		_error("%s", err.msg);
 		goto done;
 	}
@@ -949,9 +931,6 @@ static int _run_initramfs(const char *base, const char *path, char *const *cmd,
 done:
 	kt_initramfs__free(b);
 	free(buf);
-	if (out >= 0)
-		close(out);
-	close(in);
 	return ret;
 }
 

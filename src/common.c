@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 int kt_err_set(struct kt_err *e, int code, const char *fmt, ...)
@@ -227,5 +228,33 @@ int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot)
 	if (!o)
 		out[o++] = '.';
 	out[o] = '\0';
+	return 0;
+}
+
+int kt_copy_fd(int in, int out, uint64_t size)
+{
+	bool use_cfr = true;
+
+	for (uint64_t done = 0; done < size; ) {
+		size_t want = size - done > (1u << 30) ? (1u << 30) : (size_t)(size - done);
+		ssize_t n = use_cfr ? copy_file_range(in, NULL, out, NULL, want, 0)
+				    : sendfile(out, in, NULL, want);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* Across file systems (EXDEV), on old kernels or special
+		 * files, copy_file_range refuses: sendfile does not. */
+		if (n < 0 && use_cfr && (errno == EXDEV || errno == EINVAL ||
+					 errno == ENOSYS || errno == EOPNOTSUPP ||
+					 errno == EBADF)) {
+			use_cfr = false;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		done += (uint64_t)n;
+	}
 	return 0;
 }

@@ -52,6 +52,14 @@ ssize_t kt_pread_full(int fd, void *buf, size_t len, off_t off);
  */
 int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot);
 
+/*
+ * Copies @size bytes from @in's position to @out's, in the kernel:
+ * copy_file_range (a reflink where the file system shares extents), else
+ * sendfile, which also works across file systems.  -EIO when @in ends
+ * early.
+ */
+int kt_copy_fd(int in, int out, uint64_t size);
+
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -247,30 +246,11 @@ int kt_cpio__add_data(struct kt_cpio *w, const char *name, uint32_t mode,
 /* Straight into the output file, in the kernel: no copy through memory. */
 static int _copy_raw(struct kt_cpio *w, int src, uint64_t size)
 {
-	uint64_t done = 0;
-	bool use_cfr = true;
+	int r = kt_copy_fd(src, w->fd, size);
 
-	while (done < size) {
-		size_t want = size - done > (1u << 30) ? (1u << 30) : (size_t)(size - done);
-		ssize_t n = use_cfr ? copy_file_range(src, NULL, w->fd, NULL, want, 0)
-				    : sendfile(w->fd, src, NULL, want);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && use_cfr && (errno == EXDEV || errno == EINVAL ||
-					 errno == ENOSYS || errno == EOPNOTSUPP ||
-					 errno == EBADF)) {
-			use_cfr = false;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;	/* the file shrank under us */
-		done += (uint64_t)n;
-	}
-	w->off += size;
-	return 0;
+	if (!r)
+		w->off += size;
+	return r;
 }
 
 static int _copy_read(struct kt_cpio *w, int src, uint64_t size)

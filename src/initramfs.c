@@ -646,3 +646,36 @@ int kt_initramfs__write(struct kt_initramfs *b, const char *path,
 		unlink(tmp);
 	return r;
 }
+
+int kt_initramfs__write_after(struct kt_initramfs *b, const char *base,
+			      const char *path, struct kt_err *err)
+{
+	struct stat st;
+	int in, out, r;
+
+	in = open(base, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st)) {
+		r = kt_err_set(err, -errno, "cannot open '%s': %s", base, strerror(errno));
+		if (in >= 0)
+			close(in);
+		return r;
+	}
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (out < 0) {
+		r = kt_err_set(err, -errno, "cannot create '%s': %s", path, strerror(errno));
+		close(in);
+		return r;
+	}
+	r = kt_copy_fd(in, out, (uint64_t)st.st_size);
+	if (r)
+		kt_err_set(err, r, "cannot copy '%s' to '%s': %s", base, path,
+			   r == -EIO ? "it changed while it was read" : strerror(-r));
+	else
+		r = kt_initramfs__write_fd(b, out, err);
+	if (close(out) && !r)
+		r = kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
+	close(in);
+	if (r)
+		unlink(path);
+	return r;
+}

@@ -55,5 +55,13 @@ int kt_initramfs__write(struct kt_initramfs *b, const char *path,
 			struct kt_err *err);
 /* The same, appended to an open descriptor. */
 int kt_initramfs__write_fd(struct kt_initramfs *b, int fd, struct kt_err *err);
+/*
+ * Creates @path (it must not exist) as a copy of the archive @base with
+ * this archive appended: the kernel unpacks concatenated archives in
+ * order, so a cached base and a small per-run suffix make one initramfs.
+ * @path is removed again on failure.
+ */
+int kt_initramfs__write_after(struct kt_initramfs *b, const char *base,
+			      const char *path, struct kt_err *err);
 
 #endif

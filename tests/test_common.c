@@ -103,6 +103,41 @@ static void test_path_normalize(void **state)
 	assert_int_equal(kt_path_normalize("/abcd", tiny, sizeof(tiny), false), -ENAMETOOLONG);
 }
 
+static void test_copy_fd(void **state)
+{
+	/* the same file system, and across (tmpfs, when /dev/shm is one) */
+	static const char *const dsts[] = { "/tmp/kt-test-copy.XXXXXX",
+					    "/dev/shm/kt-test-copy.XXXXXX" };
+	char src[] = "/tmp/kt-test-copy-src.XXXXXX", buf[70000], back[70001];
+	int in = mkstemp(src);
+
+	(void)state;
+	assert_true(in >= 0);
+	unlink(src);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 13);
+	assert_int_equal(kt_write_all(in, buf, sizeof(buf)), 0);
+	for (size_t k = 0; k < 2; k++) {
+		char dst[64];
+		int out;
+
+		snprintf(dst, sizeof(dst), "%s", dsts[k]);
+		out = mkstemp(dst);
+		if (out < 0)
+			continue;
+		unlink(dst);
+		assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+		assert_int_equal(kt_copy_fd(in, out, sizeof(buf)), 0);
+		assert_int_equal(kt_pread_full(out, back, sizeof(back), 0), sizeof(buf));
+		assert_memory_equal(back, buf, sizeof(buf));
+		/* the source ends before the size given */
+		assert_int_equal(lseek(in, 0, SEEK_SET), 0);
+		assert_int_equal(kt_copy_fd(in, out, sizeof(buf) + 1), -EIO);
+		close(out);
+	}
+	close(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +147,7 @@ int main(void)
 		cmocka_unit_test(test_snprintf_truncation),
 		cmocka_unit_test(test_write_read_loops),
 		cmocka_unit_test(test_path_normalize),
+		cmocka_unit_test(test_copy_fd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* Unit tests of initramfs.c: the layout rules, read back from the archive. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -134,12 +135,52 @@ static void test_elf_brings_its_closure(void **state)
 	close(fd);
 }
 
+static void test_write_after(void **state)
+{
+	char dir[] = "/tmp/kt-test-after.XXXXXX", base[64], out[64], cmd[96];
+	struct kt_initramfs *b = NULL;
+	struct kt_err e;
+	struct stat sb, so;
+	unsigned char head[512];
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(base, sizeof(base), "%s/base", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/base", "b", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__write(b, base, NULL), 0);
+	kt_initramfs__free(b);
+
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/run/cmd", "c", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__write_after(b, base, out, &e), 0);
+	assert_int_equal(stat(base, &sb), 0);
+	assert_int_equal(stat(out, &so), 0);
+	assert_true(so.st_size > sb.st_size);
+	assert_int_equal(so.st_size % 512, 0);
+	fd = open(out, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(kt_pread_full(fd, head, sizeof(head), sb.st_size), sizeof(head));
+	assert_memory_equal(head, "070701", 6);	/* the suffix starts there */
+	close(fd);
+	/* never over an existing file; a missing base leaves nothing */
+	assert_int_equal(kt_initramfs__write_after(b, base, out, &e), -EEXIST);
+	unlink(out);
+	assert_int_equal(kt_initramfs__write_after(b, "/nonexistent", out, &e), -ENOENT);
+	assert_int_equal(access(out, F_OK), -1);
+	kt_initramfs__free(b);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_elf_brings_its_closure),
+		cmocka_unit_test(test_write_after),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
