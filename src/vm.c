@@ -342,14 +342,71 @@ static void _console(struct kt_watch *w, const char *buf, size_t n)
 	}
 }
 
+/* Inflates @zlen bytes at @off of @in into @fd: exactly @len bytes whose
+ * CRC-32 is @crc, or an error. */
+static int _inflate_trace(int in, off_t off, uint64_t zlen, int fd, uint64_t len,
+			  uint32_t crc, struct kt_err *err)
+{
+	unsigned char ibuf[65536], obuf[65536];
+	uint32_t got_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	uint64_t got = 0, done = 0;
+	z_stream z = { 0 };
+	int zr = Z_OK, r = 0;
+
+	if (inflateInit(&z) != Z_OK)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	while (!r && zr != Z_STREAM_END && done < zlen) {
+		size_t want = zlen - done < sizeof(ibuf) ? (size_t)(zlen - done) : sizeof(ibuf);
+		ssize_t n = kt_pread_full(in, ibuf, want, off + (off_t)done);
+
+		if (n != (ssize_t)want) {
+			r = kt_err_set(err, -EIO, "cannot read the trace from the guest");
+			break;
+		}
+		done += want;
+		z.next_in = ibuf;
+		z.avail_in = (uInt)want;
+		do {
+			size_t have;
+
+			z.next_out = obuf;
+			z.avail_out = sizeof(obuf);
+			zr = inflate(&z, Z_NO_FLUSH);
+			if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+				r = kt_err_set(err, -EIO, "the trace from the guest is corrupt (%s)",
+					       z.msg ? z.msg : "bad zlib stream");
+				break;
+			}
+			have = sizeof(obuf) - z.avail_out;
+			/* Never more than announced: a corrupt stream cannot
+			 * fill the disk. */
+			if (have > len - got) {
+				r = kt_err_set(err, -EIO, "the trace from the guest is corrupt (longer than announced)");
+				break;
+			}
+			got_crc = (uint32_t)crc32(got_crc, obuf, (uInt)have);
+			got += have;
+			r = kt_write_all(fd, obuf, have);
+			if (r)
+				kt_err_set(err, r, "cannot write the trace: %s", strerror(-r));
+		} while (!r && z.avail_out == 0 && zr != Z_STREAM_END);
+	}
+	inflateEnd(&z);
+	if (!r && (zr != Z_STREAM_END || got != len))
+		r = kt_err_set(err, -EIO, "the trace from the guest is truncated (%llu of %llu bytes)",
+			       (unsigned long long)got, (unsigned long long)len);
+	if (!r && got_crc != crc)
+		r = kt_err_set(err, -EIO, "the trace from the guest is corrupt (CRC-32 mismatch)");
+	return r;
+}
+
 int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 		     struct kt_err *err)
 {
-	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL], buf[65536];
-	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL];
 	char tmp[PATH_MAX];
 	struct stat st;
-	uint64_t len, fsize;
+	uint64_t zlen, len, fsize;
 	int in, fd = -1, r;
 
 	in = open(serial, O_RDONLY | O_CLOEXEC);
@@ -366,39 +423,24 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 		close(in);
 		return kt_err_set(err, -ENOENT, "no trace came back from the guest");
 	}
-	len = kt_get_le32(hdr + 8) | (uint64_t)kt_get_le32(hdr + 12) << 32;
-	if (len > fsize - KT_TRACE_HDR - KT_TRACE_TAIL) {
+	zlen = kt_get_le64(hdr + 8);
+	len = kt_get_le64(hdr + 16);
+	if (zlen > fsize - KT_TRACE_HDR - KT_TRACE_TAIL || len > KT_TRACE_MAX ||
+	    kt_pread_full(in, tail, sizeof(tail), (off_t)(KT_TRACE_HDR + zlen)) !=
+	    (ssize_t)sizeof(tail)) {
 		close(in);
 		return kt_err_set(err, -EIO,
-				  "the trace from the guest is truncated (%llu of %llu bytes)",
-				  (unsigned long long)(fsize - KT_TRACE_HDR - KT_TRACE_TAIL),
-				  (unsigned long long)len);
+				  "the trace from the guest is truncated (%llu bytes of a frame that announces %llu)",
+				  (unsigned long long)fsize, (unsigned long long)zlen);
 	}
 	if (kt_snprintf(tmp, sizeof(tmp), "%s.XXXXXX", out) ||
 	    (fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		r = -errno;
+		r = errno ? -errno : -ENAMETOOLONG;
 		close(in);
-		return kt_err_set(err, r ? r : -ENAMETOOLONG, "cannot create a file next to '%s': %s",
-				  out, strerror(r ? -r : ENAMETOOLONG));
+		return kt_err_set(err, r, "cannot create a file next to '%s': %s",
+				  out, strerror(-r));
 	}
-	r = 0;
-	for (uint64_t done = 0; !r && done < len; ) {
-		size_t want = len - done < sizeof(buf) ? (size_t)(len - done) : sizeof(buf);
-		ssize_t n = kt_pread_full(in, buf, want, (off_t)(KT_TRACE_HDR + done));
-
-		if (n != (ssize_t)want) {
-			r = kt_err_set(err, -EIO, "cannot read the trace from the guest");
-			break;
-		}
-		crc = (uint32_t)crc32(crc, buf, (uInt)want);
-		r = kt_write_all(fd, buf, want);
-		if (r)
-			kt_err_set(err, r, "cannot write '%s': %s", tmp, strerror(-r));
-		done += want;
-	}
-	if (!r && (kt_pread_full(in, tail, sizeof(tail), (off_t)(KT_TRACE_HDR + len)) !=
-		   (ssize_t)sizeof(tail) || kt_get_le32(tail) != crc))
-		r = kt_err_set(err, -EIO, "the trace from the guest is corrupt (CRC-32 mismatch)");
+	r = _inflate_trace(in, KT_TRACE_HDR, zlen, fd, len, kt_get_le32(tail), err);
 	if (!r && fchmod(fd, 0644))
 		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", tmp, strerror(errno));
 	if (close(fd) && !r)

@@ -33,29 +33,34 @@ static int teardown(void **state)
 	return system(cmd);
 }
 
-/* A frame for @len bytes of @data; @cut drops bytes off the end, @flip
- * corrupts one payload byte. */
-static void write_frame(const unsigned char *data, size_t len, size_t cut, bool flip)
+/* A frame for @len bytes of @data; @cut drops its second half, @flip
+ * corrupts one byte of the compressed stream, @lie adds to the announced
+ * size. */
+static void write_frame(const unsigned char *data, size_t len, bool cut, bool flip,
+			int lie)
 {
-	unsigned char hdr[KT_TRACE_HDR], tail[4], *p = malloc(len + 1);
+	uLongf zlen = compressBound((uLong)len);
+	unsigned char hdr[KT_TRACE_HDR], tail[4], *z = malloc(zlen);
 	uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), data, (uInt)len);
-	size_t total = sizeof(hdr) + len + sizeof(tail);
-	unsigned char *all = malloc(total);
+	unsigned char *all;
+	size_t total;
 	int fd;
 
-	memcpy(p, data, len);
+	assert_int_equal(compress2(z, &zlen, data, (uLong)len, 1), Z_OK);
 	if (flip)
-		p[len / 2] ^= 1;
-	kt_trace_header(hdr, len);
+		z[zlen / 2] ^= 0x55;
+	kt_trace_header(hdr, zlen, (uint64_t)((int64_t)len + lie));
 	kt_put_le32(tail, crc);
+	total = sizeof(hdr) + zlen + sizeof(tail);
+	all = malloc(total);
 	memcpy(all, hdr, sizeof(hdr));
-	memcpy(all + sizeof(hdr), p, len);
-	memcpy(all + sizeof(hdr) + len, tail, sizeof(tail));
+	memcpy(all + sizeof(hdr), z, zlen);
+	memcpy(all + sizeof(hdr) + zlen, tail, sizeof(tail));
 	fd = open(serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
-	assert_int_equal(kt_write_all(fd, all, total - cut), 0);
+	assert_int_equal(kt_write_all(fd, all, cut ? total / 2 : total), 0);
 	close(fd);
-	free(p);
+	free(z);
 	free(all);
 }
 
@@ -69,7 +74,7 @@ static void test_trace_frame(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (unsigned char)(i * 7 + i / 251);
-	write_frame(data, sizeof(data), 0, false);
+	write_frame(data, sizeof(data), false, false, 0);
 	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), 0);
 	assert_int_equal(n, sizeof(data));
 	fd = open(out, O_RDONLY | O_CLOEXEC);
@@ -78,27 +83,35 @@ static void test_trace_frame(void **state)
 	close(fd);
 	unlink(out);
 
-	write_frame(data, sizeof(data), 0, true);
+	write_frame(data, sizeof(data), false, true, 0);
 	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
-	assert_str_contains(e.msg, "CRC-32 mismatch");
+	assert_str_contains(e.msg, "corrupt");
 	assert_int_equal(access(out, F_OK), -1);
 
-	write_frame(data, sizeof(data), 5000, false);
+	write_frame(data, sizeof(data), true, false, 0);
 	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
 	assert_str_contains(e.msg, "truncated");
 	assert_int_equal(access(out, F_OK), -1);
 
-	write_frame(data, 0, 4 + 16, false);	/* nothing at all */
-	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -ENOENT);
-	assert_str_contains(e.msg, "no trace came back");
+	/* more bytes than announced, fewer than announced */
+	write_frame(data, sizeof(data), false, false, -1);
+	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_str_contains(e.msg, "longer than announced");
+	write_frame(data, sizeof(data), false, false, 1);
+	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_str_contains(e.msg, "truncated");
+	assert_int_equal(access(out, F_OK), -1);
+
 	unlink(serial);
 	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -ENOENT);
-	/* a length field that claims more than the file */
-	write_frame(data, 10, 0, false);
+	assert_str_contains(e.msg, "no trace came back");
+	/* a frame length that claims more than the file */
+	write_frame(data, 10, false, false, 0);
 	fd = open(serial, O_WRONLY | O_CLOEXEC);
-	assert_int_equal(kt_pwrite_all(fd, "\xff\xff\xff\xff\xff\xff\xff\xff", 8, 8), 0);
+	assert_int_equal(kt_pwrite_all(fd, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8, 8), 0);
 	close(fd);
 	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_int_equal(access(out, F_OK), -1);
 	(void)dir;
 }
 

@@ -229,14 +229,53 @@ static size_t split_args(char *s, char **argv, size_t first, size_t max)
 	return n;
 }
 
+/* Deflates @in into @out; the CRC-32 and size of what was read. */
+static int deflate_file(int in, int out, uint32_t *crc, uint64_t *len)
+{
+	unsigned char ibuf[65536], obuf[65536];
+	z_stream z = { 0 };
+	int flush, zr = Z_OK;
+
+	*crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	*len = 0;
+	if (deflateInit(&z, Z_BEST_SPEED) != Z_OK)
+		return -1;
+	do {
+		ssize_t n = read(in, ibuf, sizeof(ibuf));
+
+		if (n < 0) {
+			deflateEnd(&z);
+			return -1;
+		}
+		*crc = (uint32_t)crc32(*crc, ibuf, (uInt)n);
+		*len += (uint64_t)n;
+		flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+		z.next_in = ibuf;
+		z.avail_in = (uInt)n;
+		do {
+			z.next_out = obuf;
+			z.avail_out = sizeof(obuf);
+			zr = deflate(&z, flush);
+			if (zr == Z_STREAM_ERROR ||
+			    kt_write_all(out, obuf, sizeof(obuf) - z.avail_out)) {
+				deflateEnd(&z);
+				return -1;
+			}
+		} while (z.avail_out == 0);
+	} while (flush != Z_FINISH);
+	deflateEnd(&z);
+	return zr == Z_STREAM_END ? 0 : -1;
+}
+
 static int send_trace(const char *path)
 {
-	unsigned char hdr[KT_TRACE_HDR], buf[65536], tail[4];
-	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL];
+	char zpath[64];
 	struct termios t;
 	struct stat st;
 	uint64_t len;
-	int in, out, r = -1;
+	uint32_t crc;
+	int in, z = -1, out = -1, r = -1;
 
 	in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
@@ -248,11 +287,17 @@ static int send_trace(const char *path)
 		close(in);
 		return -1;
 	}
+	snprintf(zpath, sizeof(zpath), "%s.z", path);
+	z = open(zpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (z < 0 || deflate_file(in, z, &crc, &len) || fstat(z, &st) ||
+	    lseek(z, 0, SEEK_SET)) {
+		say("cannot compress the trace: %s", strerror(errno));
+		goto out;
+	}
 	out = open(KT_TRACE_TTY, O_WRONLY | O_NOCTTY | O_CLOEXEC);
 	if (out < 0) {
 		say("cannot open %s: %s", KT_TRACE_TTY, strerror(errno));
-		close(in);
-		return -1;
+		goto out;
 	}
 	/* Raw: no newline translation, no flow control, 8 bits. */
 	if (!tcgetattr(out, &t)) {
@@ -260,30 +305,24 @@ static int send_trace(const char *path)
 		cfsetspeed(&t, B115200);
 		tcsetattr(out, TCSANOW, &t);
 	}
-	len = (uint64_t)st.st_size;
-	kt_trace_header(hdr, len);
-	if (kt_write_all(out, hdr, sizeof(hdr)))
-		goto out;
-	for (uint64_t done = 0; done < len; ) {
-		ssize_t n = read(in, buf, sizeof(buf));
-
-		if (n <= 0)
-			goto out;
-		crc = (uint32_t)crc32(crc, buf, (uInt)n);
-		if (kt_write_all(out, buf, (size_t)n))
-			goto out;
-		done += (uint64_t)n;
-	}
+	kt_trace_header(hdr, (uint64_t)st.st_size, len);
 	kt_put_le32(tail, crc);
-	if (kt_write_all(out, tail, sizeof(tail)))
+	if (kt_write_all(out, hdr, sizeof(hdr)) ||
+	    kt_copy_fd(z, out, (uint64_t)st.st_size) ||
+	    kt_write_all(out, tail, sizeof(tail))) {
+		say("cannot send the trace: %s", strerror(errno));
 		goto out;
+	}
 	tcdrain(out);
-	say("sent the wprof trace (%llu bytes)", (unsigned long long)len);
+	say("sent the wprof trace (%llu bytes, %llu compressed)",
+	    (unsigned long long)len, (unsigned long long)st.st_size);
 	r = 0;
 out:
-	if (r)
-		say("cannot send the trace: %s", strerror(errno));
-	close(out);
+	if (out >= 0)
+		close(out);
+	if (z >= 0)
+		close(z);
+	unlink(zpath);
 	close(in);
 	return r;
 }
