@@ -7,7 +7,7 @@ set -eu
 PKGS="make gcc clang pkg-config binutils
 libelf-dev zlib1g-dev libzstd-dev
 busybox-static libcmocka-dev libclang-rt-14-dev
-cpio libarchive-tools gzip zstd file
+cpio libarchive-tools gzip zstd python3
 qemu-system-x86 hyperfine"
 
 # The Debian kernel the boot tests run (make check) is unpacked here, not
