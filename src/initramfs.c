@@ -438,21 +438,25 @@ static int _resolve_parents(struct kt_initramfs *b, bool *changed, struct kt_err
 		for (char *s = strchr(e->name, '/'); s; s = strchr(s + 1, '/')) {
 			size_t plen = (size_t)(s - e->name);
 			struct kt_entry *l = _find(b, e->name, plen);
-			char guest[PATH_MAX], *name;
-			int r;
+			char guest[PATH_MAX], norm[PATH_MAX], *name;
+			const char *slash;
+			int r, dlen;
 
 			if (!l || l->kind != E_LINK)
 				continue;
+			/* The link's target, relative to the folder it sits in. */
+			slash = strrchr(l->name, '/');
+			dlen = slash ? (int)(slash - l->name) : 0;
 			if (l->src[0] == '/')
 				r = kt_snprintf(guest, sizeof(guest), "%s/%s", l->src, s + 1);
 			else
-				r = kt_snprintf(guest, sizeof(guest), "/%.*s/%s/%s",
-						(int)(strrchr(l->name, '/') ?
-						      strrchr(l->name, '/') - l->name : 0),
+				r = kt_snprintf(guest, sizeof(guest), "/%.*s/%s/%s", dlen,
 						l->name, l->src, s + 1);
+			if (!r)
+				r = kt_path_normalize(guest, norm, sizeof(norm), false);
 			if (r)
 				return kt_err_set(err, r, "'/%s': path too long", e->name);
-			r = _archive_name(guest, &name);
+			r = _archive_name(norm, &name);
 			if (r)
 				return kt_err_set(err, r, "'/%s': its folder '/%.*s' links outside the archive",
 						  e->name, (int)plen, e->name);

@@ -56,18 +56,23 @@ static void test_layout(void **state)
 	/* lands under usr/lib, through the guest symlink */
 	assert_int_equal(kt_initramfs__add_data(b, "/lib/m/z", "z", 1, 0644, NULL), 0);
 	assert_int_equal(kt_initramfs__add_data(b, "/init", "#!", 2, 0755, NULL), 0);
+	/* a relative link that climbs: /etc/x/up -> ../../usr/lib */
+	assert_int_equal(kt_initramfs__add_symlink(b, "/etc/x/up", "../../usr/lib", NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/etc/x/up/n", "n", 1, 0644, NULL), 0);
 	assert_int_equal(kt_initramfs__write_fd(b, fd, NULL), 0);
 	l = listing(fd);
 	assert_string_equal(l,
 			    "etc 40755\n"
 			    "etc/x 40755\n"
+			    "etc/x/up 120777\n"
 			    "etc/x/y 100600\n"
 			    "init 100755\n"
 			    "lib 120777\n"
 			    "usr 40755\n"
 			    "usr/lib 40755\n"
 			    "usr/lib/m 40755\n"
-			    "usr/lib/m/z 100644\n");
+			    "usr/lib/m/z 100644\n"
+			    "usr/lib/n 100644\n");
 	free(l);
 	kt_initramfs__free(b);
 	close(fd);
