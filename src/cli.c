@@ -829,13 +829,13 @@ static void _fnv_path(uint64_t *h, const char *path, int depth)
 }
 
 /* Adds busybox, wprof, init and the includes: the cacheable base. */
-static int _fill_base(struct kt_initramfs *b, const struct kt_run *run, bool wprof)
+static int _fill_base(struct kt_initramfs *b, const struct kt_run *run)
 {
 	/* wprof is in every guest that can have it (ktpack shell offers it);
-	 * --wprof only makes it required and started. */
+	 * --wprof, which _load_wprof checked, only makes init start it. */
 	if (_add_blob(b, "init", "/init", true, NULL) ||
 	    _add_blob(b, "busybox", "/bin/busybox", true, NULL) ||
-	    _add_blob(b, "wprof", "/bin/wprof", wprof, NULL))
+	    _add_blob(b, "wprof", "/bin/wprof", false, NULL))
 		return -1;
 	for (size_t i = 0; i < run->ninc; i++)
 		if (_add_include(b, run->inc[i]))
@@ -847,9 +847,10 @@ static int _fill_base(struct kt_initramfs *b, const struct kt_run *run, bool wpr
  * The base archive from the cache folder, built on a miss.  The key covers
  * the blobs' digests (or preset paths' metadata) and every --include.
  */
-static int _base_initramfs(const struct kt_run *run, bool wprof, char *out, size_t sz)
+static int _base_initramfs(const struct kt_run *run, char *out, size_t sz)
 {
-	struct kt_install_opts io = { .sz = sizeof(io), .warn = _warn_cb };
+	/* install_env already warned about any folder it skipped. */
+	struct kt_install_opts io = { .sz = sizeof(io) };
 	struct kt_initramfs_opts o = { .sz = sizeof(o), .dev_console = true };
 	const struct kt_blob_table *t = &kt_embedded_blobs;
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -883,7 +884,7 @@ static int _base_initramfs(const struct kt_run *run, bool wprof, char *out, size
 	}
 	if (kt_initramfs__new(&o, &b))
 		return _error("out of memory"), -1;
-	if (_fill_base(b, run, wprof))
+	if (_fill_base(b, run))
 		goto done;
 	if (kt_initramfs__write(b, out, &err)) {
 		_error("%s", err.msg);
@@ -996,7 +997,7 @@ static int _run_vm(struct kt_run *run)
 		goto out;
 	}
 
-	if (_base_initramfs(run, run->w.on, base, sizeof(base)))
+	if (_base_initramfs(run, base, sizeof(base)))
 		goto out;
 	tmpdir = getenv("TMPDIR");
 	if (!tmpdir || *tmpdir != '/')

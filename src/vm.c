@@ -292,7 +292,7 @@ struct kt_watch {
 	bool ended;		/* the exit marker was seen */
 	int status;
 	char panic[LINE_MAX_KEPT];
-	uint64_t t0, first_output_ms;
+	uint64_t t0;
 };
 
 /* Looks at one complete console line. */
@@ -322,9 +322,6 @@ static void _line(struct kt_watch *w)
 		}
 		return;
 	}
-	/* The first line after init started that is not init's own. */
-	if (w->started && !w->first_output_ms && strncmp(w->line, "ktpack-init: ", 13))
-		w->first_output_ms = _now_ms() - w->t0;
 }
 
 static void _console(struct kt_watch *w, const char *buf, size_t n)
@@ -492,7 +489,6 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 
 	res->exit_status = -1;
 	res->trace_written = false;
-	res->first_output_ms = 0;
 	if (kt_find_program(o->qemu ? o->qemu : KT_QEMU, qemu, sizeof(qemu)))
 		return kt_err_set(err, -ENOENT,
 				  "%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
@@ -603,7 +599,6 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 		return kt_err_set(err, -EIO, "the VM stopped before the guest command finished%s%s",
 				  *errs ? ": " : "", *errs ? _last_line(errs) : "");
 	res->exit_status = w.status;
-	res->first_output_ms = w.first_output_ms;
 	if (o->trace_out) {
 		r = kt_vm_take_trace(serial, o->trace_out, &res->trace_bytes, err);
 		if (r)

@@ -51,7 +51,6 @@ struct kt_vm_result {
 	int exit_status;	/* the guest command's; -1 when it never ended */
 	bool trace_written;
 	uint64_t trace_bytes;
-	uint64_t first_output_ms; /* from start to the command's first byte */
 };
 
 /*

@@ -89,6 +89,15 @@ expect_grep() { # pattern file
 }
 # The only files in a folder, sorted, one per line.
 ls_all() { (cd "$1" && ls -A | sort); }
+# ./app, linked against libgone.so, which is then removed.
+app_missing_lib() {
+	mkdir gone
+	echo "int g(void) { return 1; }" > gone/g.c
+	gcc -shared -fPIC -o gone/libgone.so gone/g.c -Wl,-soname,libgone.so
+	echo "int main(void) { return 0; }" > app.c
+	gcc -o app app.c -Wl,--no-as-needed -L gone -lgone
+	rm -r gone
+}
 can_mount() {
 	mkdir -p "$TRASH_ROOT/probe" &&
 	mount -t tmpfs -o size=4k tmpfs "$TRASH_ROOT/probe" 2>/dev/null &&

@@ -129,9 +129,7 @@ test_expect_success 'a dependency cycle ends' '
 '
 
 test_expect_success 'a missing library is named with what needs it' '
-	mklib gone/libgone.so libgone.so
-	mkapp app -L gone -lgone
-	rm -r gone
+	app_missing_lib
 	expect_exit 1 "$KTPACK" ldd app 2> err
 	expect_grep "^ktpack: libgone.so: not found (needed by app)\$" err
 	test "$(wc -l < err)" -eq 1

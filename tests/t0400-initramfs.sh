@@ -112,12 +112,7 @@ test_expect_success 'an --include under a symlinked guest folder follows the lin
 '
 
 test_expect_success 'a missing library fails like ktpack ldd and leaves no file' '
-	mkdir gone
-	echo "int g(void) { return 1; }" > gone/g.c
-	gcc -shared -fPIC -o gone/libgone.so gone/g.c -Wl,-soname,libgone.so
-	echo "int main(void) { return 0; }" > app.c
-	gcc -o app app.c -Wl,--no-as-needed -L gone -lgone
-	rm -r gone
+	app_missing_lib
 	mkinit
 	expect_exit 1 "$KTPACK_FIX" initramfs -o out.cpio --init init.sh --include "$PWD/app:/bin/app" 2> err
 	expect_grep "^ktpack: libgone.so: not found (needed by $PWD/app)\$" err

@@ -96,12 +96,7 @@ test_expect_success 'errors before anything boots: one line each' '
 	expect_exit 1 "$KTPACK_FIX" run --kernel /bin/true -- true 2> err
 	expect_grep "^ktpack: ./bin/true. is not a Linux kernel image (no bzImage header)\$" err
 	test "$(wc -l < err)" -eq 1
-	mkdir gone
-	echo "int g(void) { return 1; }" > gone/g.c
-	gcc -shared -fPIC -o gone/libgone.so gone/g.c -Wl,-soname,libgone.so
-	echo "int main(void) { return 0; }" > app.c
-	gcc -o app app.c -Wl,--no-as-needed -L gone -lgone
-	rm -r gone
+	app_missing_lib
 	expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --include "$PWD/app:/bin/app" -- /bin/app 2> err
 	expect_grep "^ktpack: libgone.so: not found (needed by $PWD/app)\$" err
 	test "$(wc -l < err)" -eq 1
