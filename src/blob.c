@@ -24,7 +24,7 @@ const struct kt_blob *kt_blob_table__find_env(const struct kt_blob_table *t,
 	return NULL;
 }
 
-static bool _is_hex64(const char *s)
+static bool blob_is_hex64(const char *s)
 {
 	size_t i;
 
@@ -48,7 +48,7 @@ int kt_blob_table__check(const struct kt_blob_table *t)
 		}
 		if (b->end < b->start || (uint64_t)(b->end - b->start) != b->size)
 			return -EINVAL;
-		if (!_is_hex64(b->sha256))
+		if (!blob_is_hex64(b->sha256))
 			return -EINVAL;
 	}
 	return 0;

@@ -36,12 +36,12 @@ struct kt_cmd {
 	const char *usage;	/* grammar, then what it does */
 };
 
-static int _error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int _usage_error(const struct kt_cmd *c, const char *fmt, ...)
+static int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cli_usage_error(const struct kt_cmd *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* "ktpack: <problem>", one line; returns the runtime-failure code. */
-static int _error(const char *fmt, ...)
+static int cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -53,7 +53,7 @@ static int _error(const char *fmt, ...)
 	return KT_EXIT_FAIL;
 }
 
-static int _usage_error(const struct kt_cmd *c, const char *fmt, ...)
+static int cli_usage_error(const struct kt_cmd *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -65,7 +65,7 @@ static int _usage_error(const struct kt_cmd *c, const char *fmt, ...)
 	return KT_EXIT_USAGE;
 }
 
-static void _warn_cb(void *ctx, const char *msg)
+static void cli_warn_cb(void *ctx, const char *msg)
 {
 	(void)ctx;
 	fprintf(stderr, "ktpack: warning: %s\n", msg);
@@ -73,11 +73,11 @@ static void _warn_cb(void *ctx, const char *msg)
 
 int kt_cli_install_env(void)
 {
-	struct kt_install_opts o = { .sz = sizeof(o), .warn = _warn_cb };
+	struct kt_install_opts o = { .sz = sizeof(o), .warn = cli_warn_cb };
 	struct kt_err err = { 0 };
 
 	if (kt_install_env(&kt_embedded_blobs, &o, &err)) {
-		_error("%s", err.msg);
+		cli_error("%s", err.msg);
 		return -1;
 	}
 	return 0;
@@ -85,11 +85,11 @@ int kt_cli_install_env(void)
 
 /* ---- shared option handling ----------------------------------------------- */
 
-static int _parse_num(const struct kt_cmd *c, const char *opt, const char *v,
+static int cli_parse_num(const struct kt_cmd *c, const char *opt, const char *v,
 		      uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (kt_parse_u64(v, out) || *out < min || *out > max)
-		return _usage_error(c, "invalid %s '%s': expected a number from %" PRIu64 " to %" PRIu64,
+		return cli_usage_error(c, "invalid %s '%s': expected a number from %" PRIu64 " to %" PRIu64,
 				    opt, v, min, max);
 	return 0;
 }
@@ -105,7 +105,7 @@ struct kt_wprof_sel {
  * with the selected args.  Says which make variable embeds wprof when the
  * binary carries none.
  */
-static int _load_wprof(const struct kt_wprof_sel *w, struct kt_wprof_config **out)
+static int cli_load_wprof(const struct kt_wprof_sel *w, struct kt_wprof_config **out)
 {
 	const struct kt_blob *b = kt_blob_table__find_env(&kt_embedded_blobs,
 							  KT_WPROF_PATH_ENV);
@@ -116,20 +116,20 @@ static int _load_wprof(const struct kt_wprof_sel *w, struct kt_wprof_config **ou
 	int r;
 
 	if (!getenv(KT_WPROF_PATH_ENV) && b && !kt_blob__embedded(b))
-		return _error("wprof is not embedded: rebuild with 'make %s=/path/to/wprof' or set %s",
+		return cli_error("wprof is not embedded: rebuild with 'make %s=/path/to/wprof' or set %s",
 			      b->make_var, KT_WPROF_PATH_ENV);
 	r = kt_wprof_config__from_env(&cfg, &err);
 	if (r)
-		return _error("%s", err.msg);
+		return cli_error("%s", err.msg);
 	if (w->args) {
 		r = kt_split_ws(w->args, &argv, &n);
 		if (r) {
-			_error("cannot split --wprof-args: %s", strerror(-r));
+			cli_error("cannot split --wprof-args: %s", strerror(-r));
 			goto out;
 		}
 		r = kt_wprof_config__set_args(cfg, (const char *const *)argv, n, &err);
 		if (r) {
-			_error("%s", err.msg);
+			cli_error("%s", err.msg);
 			goto out;
 		}
 	}
@@ -147,7 +147,7 @@ enum { OPT_HELP = 'h', OPT_JSON = 256, OPT_WPROF, OPT_WPROF_ARGS, OPT_CPUS,
        OPT_INCLUDE, OPT_INIT, OPT_LDCACHE, OPT_KERNEL, OPT_TRACE_OUT,
        OPT_TIMEOUT, OPT_ACCEL, OPT_WPROF_GRACE };
 
-static int _next_opt(const struct kt_cmd *c, int argc, char **argv,
+static int cli_next_opt(const struct kt_cmd *c, int argc, char **argv,
 		     const struct option *lo, int *done)
 {
 	int o = getopt_long(argc, argv, "+h", lo, NULL);
@@ -160,14 +160,14 @@ static int _next_opt(const struct kt_cmd *c, int argc, char **argv,
 	}
 	if (o == '?' || o == ':') {
 		*done = 1;
-		return _usage_error(c, "invalid option '%s'", argv[optind - 1]);
+		return cli_usage_error(c, "invalid option '%s'", argv[optind - 1]);
 	}
 	return o;
 }
 
 /* ---- ktpack blobs ----------------------------------------------------------- */
 
-static void _json_str(const char *s)
+static void cli_json_str(const char *s)
 {
 	putchar('"');
 	for (; *s; s++) {
@@ -194,15 +194,15 @@ static int cmd_blobs(const struct kt_cmd *c, int argc, char **argv)
 	bool json = false;
 	int o, done;
 
-	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1) {
+	while ((o = cli_next_opt(c, argc, argv, lo, &done)) != -1) {
 		if (done)
 			return o;
 		json = true;
 	}
 	if (optind < argc)
-		return _usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (kt_blob_table__check(t))
-		return _error("the blob table does not match the embedded objects");
+		return cli_error("the blob table does not match the embedded objects");
 
 	if (json)
 		putchar('[');
@@ -220,28 +220,28 @@ static int cmd_blobs(const struct kt_cmd *c, int argc, char **argv)
 			continue;
 		}
 		printf("%s{\"name\":", i ? "," : "");
-		_json_str(b->name);
+		cli_json_str(b->name);
 		printf(",\"embedded\":%s,\"size\":%" PRIu64 ",\"sha256\":",
 		       kt_blob__embedded(b) ? "true" : "false", b->size);
 		if (kt_blob__embedded(b))
-			_json_str(b->sha256);
+			cli_json_str(b->sha256);
 		else
 			fputs("null", stdout);
 		fputs(",\"env\":", stdout);
-		_json_str(b->env);
+		cli_json_str(b->env);
 		fputs(",\"make_var\":", stdout);
-		_json_str(b->make_var);
+		cli_json_str(b->make_var);
 		putchar('}');
 	}
 	if (json)
 		puts("]");
-	return fflush(stdout) ? _error("cannot write output: %s", strerror(errno)) : 0;
+	return fflush(stdout) ? cli_error("cannot write output: %s", strerror(errno)) : 0;
 }
 
 /* ---- ktpack env / exec ------------------------------------------------------ */
 
 /* A value in single quotes, as sh reads it back. */
-static void _sh_quote(const char *s)
+static void cli_sh_quote(const char *s)
 {
 	putchar('\'');
 	for (; *s; s++) {
@@ -262,21 +262,21 @@ static int cmd_env(const struct kt_cmd *c, int argc, char **argv)
 	const struct kt_blob_table *t = &kt_embedded_blobs;
 	int o, done;
 
-	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1)
+	while ((o = cli_next_opt(c, argc, argv, lo, &done)) != -1)
 		if (done)
 			return o;
 	if (optind < argc)
-		return _usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	for (size_t i = 0; i < t->count; i++) {
 		const char *v = getenv(t->blobs[i].env);
 
 		if (!v)
 			continue;
 		printf("export %s=", t->blobs[i].env);
-		_sh_quote(v);
+		cli_sh_quote(v);
 		putchar('\n');
 	}
-	return fflush(stdout) ? _error("cannot write output: %s", strerror(errno)) : 0;
+	return fflush(stdout) ? cli_error("cannot write output: %s", strerror(errno)) : 0;
 }
 
 static int cmd_exec(const struct kt_cmd *c, int argc, char **argv)
@@ -287,15 +287,15 @@ static int cmd_exec(const struct kt_cmd *c, int argc, char **argv)
 	};
 	int o, done;
 
-	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1)
+	while ((o = cli_next_opt(c, argc, argv, lo, &done)) != -1)
 		if (done)
 			return o;
 	if (optind >= argc)
-		return _usage_error(c, "no command given");
+		return cli_usage_error(c, "no command given");
 	fflush(NULL);
 	execvp(argv[optind], argv + optind);
 	o = errno;
-	_error("cannot run '%s': %s", argv[optind], strerror(o));
+	cli_error("cannot run '%s': %s", argv[optind], strerror(o));
 	return o == ENOENT ? 127 : 126;
 }
 
@@ -315,7 +315,7 @@ static int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv)
 	char *tok = NULL, *line = NULL;
 	int o, done, ret = KT_EXIT_FAIL;
 
-	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1) {
+	while ((o = cli_next_opt(c, argc, argv, lo, &done)) != -1) {
 		if (done)
 			return o;
 		w.on = true;
@@ -323,26 +323,26 @@ static int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv)
 			w.args = optarg;
 	}
 	if (optind < argc)
-		return _usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (w.on) {
 		const char *const *args;
 		size_t n;
 
-		if (_load_wprof(&w, &cfg))
+		if (cli_load_wprof(&w, &cfg))
 			goto out;
 		args = kt_wprof_config__args(cfg, &n);
 		if (kt_wprof_args_cmdline(args, n, &tok, &err)) {
-			_error("%s", err.msg);
+			cli_error("%s", err.msg);
 			goto out;
 		}
 	}
 	if (kt_vm_cmdline(KT_VM_BASE_CMDLINE, (const char *const *)&tok,
 			  tok ? 1 : 0, &line, &err)) {
-		_error("%s", err.msg);
+		cli_error("%s", err.msg);
 		goto out;
 	}
 	puts(line);
-	ret = fflush(stdout) ? _error("cannot write output: %s", strerror(errno)) : 0;
+	ret = fflush(stdout) ? cli_error("cannot write output: %s", strerror(errno)) : 0;
 out:
 	free(line);
 	free(tok);
@@ -354,7 +354,7 @@ out:
  * The guest memory for @m: the floor of @cfg's wprof args (when wprof is
  * on), the derivation, and a warning for an override below the floor.
  */
-static int _guest_memory(struct kt_memory_opts *m, const struct kt_wprof_config *cfg,
+static int cli_guest_memory(struct kt_memory_opts *m, const struct kt_wprof_config *cfg,
 			 uint64_t *mib)
 {
 	struct kt_err err = { 0 };
@@ -365,10 +365,10 @@ static int _guest_memory(struct kt_memory_opts *m, const struct kt_wprof_config 
 		const char *const *args = kt_wprof_config__args(cfg, &n);
 
 		if (kt_wprof_memory_floor_mib(args, n, m->cpus, &m->wprof_floor_mib, &err))
-			return _error("%s", err.msg);
+			return cli_error("%s", err.msg);
 	}
 	if (kt_derive_test_memory_mib(m, mib, &below, &err))
-		return _error("%s", err.msg);
+		return cli_error("%s", err.msg);
 	if (below)
 		fprintf(stderr, "ktpack: warning: --override %" PRIu64 " MiB is below the %" PRIu64 " MiB that wprof's ring buffers need\n",
 			m->override_mib, m->wprof_floor_mib);
@@ -380,22 +380,22 @@ static int _guest_memory(struct kt_memory_opts *m, const struct kt_wprof_config 
  * --override, --wprof, --wprof-args.  1 when @o is not one of them, 0 when
  * taken, KT_EXIT_USAGE after a usage error.
  */
-static int _memory_opt(const struct kt_cmd *c, int o, unsigned *cpus,
+static int cli_memory_opt(const struct kt_cmd *c, int o, unsigned *cpus,
 		       struct kt_memory_opts *m, struct kt_wprof_sel *w)
 {
 	uint64_t v;
 
 	switch (o) {
 	case OPT_CPUS:
-		if (_parse_num(c, "--cpus", optarg, 1, 4096, &v))
+		if (cli_parse_num(c, "--cpus", optarg, 1, 4096, &v))
 			return KT_EXIT_USAGE;
 		*cpus = (unsigned)v;
 		return 0;
 	case OPT_MEMORY:
-		return _parse_num(c, "--memory", optarg, 1, UINT32_MAX, &m->requested_mib) ?
+		return cli_parse_num(c, "--memory", optarg, 1, UINT32_MAX, &m->requested_mib) ?
 		       KT_EXIT_USAGE : 0;
 	case OPT_OVERRIDE:
-		return _parse_num(c, "--override", optarg, 1, UINT32_MAX, &m->override_mib) ?
+		return cli_parse_num(c, "--override", optarg, 1, UINT32_MAX, &m->override_mib) ?
 		       KT_EXIT_USAGE : 0;
 	case OPT_WPROF_ARGS:
 		w->args = optarg;
@@ -424,20 +424,20 @@ static int cmd_memory(const struct kt_cmd *c, int argc, char **argv)
 	uint64_t mib = 0;
 	int o, done, ret = KT_EXIT_FAIL;
 
-	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1) {
+	while ((o = cli_next_opt(c, argc, argv, lo, &done)) != -1) {
 		if (done)
 			return o;
-		if (_memory_opt(c, o, &m.cpus, &m, &w))
+		if (cli_memory_opt(c, o, &m.cpus, &m, &w))
 			return KT_EXIT_USAGE;
 	}
 	if (optind < argc)
-		return _usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if (!m.cpus)
-		return _usage_error(c, "--cpus is required");
-	if ((w.on && _load_wprof(&w, &cfg)) || _guest_memory(&m, cfg, &mib))
+		return cli_usage_error(c, "--cpus is required");
+	if ((w.on && cli_load_wprof(&w, &cfg)) || cli_guest_memory(&m, cfg, &mib))
 		goto out;
 	printf("%" PRIu64 "\n", mib);
-	ret = fflush(stdout) ? _error("cannot write output: %s", strerror(errno)) : 0;
+	ret = fflush(stdout) ? cli_error("cannot write output: %s", strerror(errno)) : 0;
 out:
 	kt_wprof_config__free(cfg);
 	return ret;
@@ -445,7 +445,7 @@ out:
 
 /* ---- ktpack ldd ------------------------------------------------------------------ */
 
-static void _print_closure(const char *file, const struct kt_closure *cl,
+static void cli_print_closure(const char *file, const struct kt_closure *cl,
 			   bool json, bool header)
 {
 	const char *interp = kt_closure__interp(cl);
@@ -453,10 +453,10 @@ static void _print_closure(const char *file, const struct kt_closure *cl,
 
 	if (json) {
 		fputs("{\"file\":", stdout);
-		_json_str(file);
+		cli_json_str(file);
 		fputs(",\"interpreter\":", stdout);
 		if (interp)
-			_json_str(interp);
+			cli_json_str(interp);
 		else
 			fputs("null", stdout);
 		fputs(",\"libraries\":[", stdout);
@@ -464,11 +464,11 @@ static void _print_closure(const char *file, const struct kt_closure *cl,
 			const struct kt_dep *d = kt_closure__dep(cl, i);
 
 			printf("%s{\"name\":", i ? "," : "");
-			_json_str(d->name);
+			cli_json_str(d->name);
 			fputs(",\"path\":", stdout);
-			_json_str(d->path);
+			cli_json_str(d->path);
 			fputs(",\"needed_by\":", stdout);
-			_json_str(d->needed_by);
+			cli_json_str(d->needed_by);
 			putchar('}');
 		}
 		fputs("]}", stdout);
@@ -489,7 +489,7 @@ static void _print_closure(const char *file, const struct kt_closure *cl,
 
 /* An ld.so.cache named on the command line must be readable and sane; the
  * default one is used only when it is, as the loader does. */
-static int _check_ldcache(const char *path)
+static int cli_check_ldcache(const char *path)
 {
 	struct kt_ldcache *lc = NULL;
 	struct kt_err err = { 0 };
@@ -498,7 +498,7 @@ static int _check_ldcache(const char *path)
 		kt_ldcache__free(lc);
 		return 0;
 	}
-	return _error("%s", err.msg);
+	return cli_error("%s", err.msg);
 }
 
 static int cmd_ldd(const struct kt_cmd *c, int argc, char **argv)
@@ -516,7 +516,7 @@ static int cmd_ldd(const struct kt_cmd *c, int argc, char **argv)
 	bool json = false, first = true;
 	int o, done, ret = 0;
 
-	while ((o = _next_opt(c, argc, argv, lo, &done)) != -1) {
+	while ((o = cli_next_opt(c, argc, argv, lo, &done)) != -1) {
 		if (done)
 			return o;
 		if (o == OPT_LDCACHE)
@@ -525,11 +525,11 @@ static int cmd_ldd(const struct kt_cmd *c, int argc, char **argv)
 			json = true;
 	}
 	if (optind >= argc)
-		return _usage_error(c, "no ELF file given");
-	if (_check_ldcache(eo.ldcache_path))
+		return cli_usage_error(c, "no ELF file given");
+	if (cli_check_ldcache(eo.ldcache_path))
 		return KT_EXIT_FAIL;
 	if (kt_resolver__new(&eo, &r))
-		return _error("out of memory");
+		return cli_error("out of memory");
 	if (json)
 		putchar('[');
 	for (int i = optind; i < argc; i++) {
@@ -539,12 +539,12 @@ static int cmd_ldd(const struct kt_cmd *c, int argc, char **argv)
 		if (kt_resolver__closure(r, argv[i], NULL, &cl, &err)) {
 			/* stdout first, so the lines keep their order on a tty */
 			fflush(stdout);
-			ret = _error("%s", err.msg);
+			ret = cli_error("%s", err.msg);
 			continue;
 		}
 		if (json && !first)
 			putchar(',');
-		_print_closure(argv[i], cl, json, argc - optind > 1);
+		cli_print_closure(argv[i], cl, json, argc - optind > 1);
 		first = false;
 		kt_closure__free(cl);
 	}
@@ -552,20 +552,20 @@ static int cmd_ldd(const struct kt_cmd *c, int argc, char **argv)
 		puts("]");
 	kt_resolver__free(r);
 	if (fflush(stdout))
-		return _error("cannot write output: %s", strerror(errno));
+		return cli_error("cannot write output: %s", strerror(errno));
 	return ret;
 }
 
 /* ---- ktpack initramfs ----------------------------------------------------------- */
 
 /* SOURCE_DATE_EPOCH, for reproducible archives; 0 when unset. */
-static int _source_date_epoch(uint32_t *out)
+static int cli_source_date_epoch(uint32_t *out)
 {
 	const char *v = getenv("SOURCE_DATE_EPOCH");
 	uint64_t t = 0;
 
 	if (v && *v && (kt_parse_u64(v, &t) || t > UINT32_MAX))
-		return _error("invalid SOURCE_DATE_EPOCH '%s': expected seconds since 1970 below 2^32", v);
+		return cli_error("invalid SOURCE_DATE_EPOCH '%s': expected seconds since 1970 below 2^32", v);
 	*out = (uint32_t)t;
 	return 0;
 }
@@ -574,7 +574,7 @@ static int _source_date_epoch(uint32_t *out)
  * HOST[:GUEST] -> the two paths; GUEST defaults to HOST made absolute.
  * The split is at the last ':' followed by '/', so a HOST may hold ':'.
  */
-static int _split_include(const char *spec, char *host, char *guest, size_t sz)
+static int cli_split_include(const char *spec, char *host, char *guest, size_t sz)
 {
 	const char *colon = NULL;
 
@@ -598,7 +598,7 @@ static int _split_include(const char *spec, char *host, char *guest, size_t sz)
 }
 
 /* The embedded blob @name at @guest, or a message naming the make variable. */
-static int _add_blob(struct kt_initramfs *b, const char *name, const char *guest,
+static int cli_add_blob(struct kt_initramfs *b, const char *name, const char *guest,
 		     bool required, const char *skip_opt)
 {
 	const struct kt_blob *bl = kt_blob_table__find(&kt_embedded_blobs, name);
@@ -608,39 +608,39 @@ static int _add_blob(struct kt_initramfs *b, const char *name, const char *guest
 	if (!path || !*path) {
 		if (!required)
 			return 0;
-		return _error("%s is not embedded: rebuild with 'make %s=/path/to/%s' or set %s%s%s",
+		return cli_error("%s is not embedded: rebuild with 'make %s=/path/to/%s' or set %s%s%s",
 			      name, bl ? bl->make_var : "?", name, bl ? bl->env : "?",
 			      skip_opt ? ", or pass " : "", skip_opt ? skip_opt : "");
 	}
 	if (kt_initramfs__add_file(b, path, guest, 0755, &err))
-		return _error("%s", err.msg);
+		return cli_error("%s", err.msg);
 	return 0;
 }
 
 /* HOST[:GUEST] at its guest path: a folder whole, a file with its ELF
- * closure.  The spec was checked by _check_include() already. */
-static int _add_include(struct kt_initramfs *b, const char *spec)
+ * closure.  The spec was checked by cli_check_include() already. */
+static int cli_add_include(struct kt_initramfs *b, const char *spec)
 {
 	char host[PATH_MAX], guest[PATH_MAX];
 	struct kt_err err = { 0 };
 	struct stat st;
 
-	if (_split_include(spec, host, guest, sizeof(host)))
-		return _error("invalid --include '%s'", spec), -1;
+	if (cli_split_include(spec, host, guest, sizeof(host)))
+		return cli_error("invalid --include '%s'", spec), -1;
 	if (stat(host, &st))
-		return _error("cannot include '%s': %s", host, strerror(errno)), -1;
+		return cli_error("cannot include '%s': %s", host, strerror(errno)), -1;
 	if (S_ISDIR(st.st_mode) ? kt_initramfs__add_tree(b, host, guest, &err)
 				: kt_initramfs__add_file(b, host, guest, 0, &err))
-		return _error("%s", err.msg), -1;
+		return cli_error("%s", err.msg), -1;
 	return 0;
 }
 
-static int _check_include(const struct kt_cmd *c, const char *spec)
+static int cli_check_include(const struct kt_cmd *c, const char *spec)
 {
 	char host[PATH_MAX], guest[PATH_MAX];
 
-	if (_split_include(spec, host, guest, sizeof(host)))
-		return _usage_error(c, "invalid --include '%s': expected HOST[:GUEST]", spec);
+	if (cli_split_include(spec, host, guest, sizeof(host)))
+		return cli_usage_error(c, "invalid --include '%s': expected HOST[:GUEST]", spec);
 	return 0;
 }
 
@@ -671,7 +671,7 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 
 	inc = calloc((size_t)argc, sizeof(*inc));
 	if (!inc)
-		return _error("out of memory");
+		return cli_error("out of memory");
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "+ho:", lo, NULL)) != -1) {
 		switch (o) {
@@ -685,7 +685,7 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 		case OPT_COMPRESS:
 			if (kt_compress_parse(optarg, &io.compress)) {
 				free(inc);
-				return _usage_error(c, "invalid --compress '%s': expected none, gzip or zstd", optarg);
+				return cli_usage_error(c, "invalid --compress '%s': expected none, gzip or zstd", optarg);
 			}
 			break;
 		case OPT_NO_BUSYBOX:
@@ -695,7 +695,7 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 			wprof = false;
 			break;
 		case OPT_INCLUDE:
-			if (_check_include(c, optarg)) {
+			if (cli_check_include(c, optarg)) {
 				free(inc);
 				return KT_EXIT_USAGE;
 			}
@@ -709,37 +709,37 @@ static int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv)
 			break;
 		default:
 			free(inc);
-			return _usage_error(c, "invalid option '%s'", argv[optind - 1]);
+			return cli_usage_error(c, "invalid option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
 		free(inc);
-		return _usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	}
 	if (!out) {
 		free(inc);
-		return _usage_error(c, "-o FILE is required");
+		return cli_usage_error(c, "-o FILE is required");
 	}
-	if (_source_date_epoch(&io.mtime) || _check_ldcache(eo.ldcache_path))
+	if (cli_source_date_epoch(&io.mtime) || cli_check_ldcache(eo.ldcache_path))
 		goto out;
 	if (kt_initramfs__new(&io, &b)) {
-		_error("out of memory");
+		cli_error("out of memory");
 		goto out;
 	}
 	if (init ? kt_initramfs__add_file(b, init, "/init", 0755, &err) :
-		   _add_blob(b, "init", "/init", true, "--init FILE")) {
+		   cli_add_blob(b, "init", "/init", true, "--init FILE")) {
 		if (init)
-			_error("%s", err.msg);
+			cli_error("%s", err.msg);
 		goto out;
 	}
-	if ((busybox && _add_blob(b, "busybox", "/bin/busybox", true, "--no-busybox")) ||
-	    (wprof && _add_blob(b, "wprof", "/bin/wprof", false, "--no-wprof")))
+	if ((busybox && cli_add_blob(b, "busybox", "/bin/busybox", true, "--no-busybox")) ||
+	    (wprof && cli_add_blob(b, "wprof", "/bin/wprof", false, "--no-wprof")))
 		goto out;
 	for (size_t i = 0; i < ninc; i++)
-		if (_add_include(b, inc[i]))
+		if (cli_add_include(b, inc[i]))
 			goto out;
 	if (kt_initramfs__write(b, out, &err)) {
-		_error("%s", err.msg);
+		cli_error("%s", err.msg);
 		goto out;
 	}
 	ret = 0;
@@ -770,20 +770,20 @@ struct kt_run {
 
 static volatile sig_atomic_t kt_stop;
 
-static void _on_signal(int sig)
+static void cli_on_signal(int sig)
 {
 	(void)sig;
 	kt_stop = 1;
 }
 
-static void _console_cb(void *ctx, const char *buf, size_t len)
+static void cli_console_cb(void *ctx, const char *buf, size_t len)
 {
 	(void)ctx;
 	fwrite(buf, 1, len, stdout);
 	fflush(stdout);
 }
 
-static void _note_cb(void *ctx, const char *msg)
+static void cli_note_cb(void *ctx, const char *msg)
 {
 	(void)ctx;
 	fprintf(stderr, "ktpack: %s\n", msg);
@@ -791,7 +791,7 @@ static void _note_cb(void *ctx, const char *msg)
 
 /* 64-bit FNV-1a: a cache key, not a security boundary (the cache folder
  * is private). */
-static void _fnv(uint64_t *h, const void *p, size_t n)
+static void cli_fnv(uint64_t *h, const void *p, size_t n)
 {
 	const unsigned char *b = p;
 
@@ -803,19 +803,19 @@ static void _fnv(uint64_t *h, const void *p, size_t n)
 
 /* What a host path contributes to the key: name, type, size, mtime, inode
  * of it and of everything below it. */
-static void _fnv_path(uint64_t *h, const char *path, int depth)
+static void cli_fnv_path(uint64_t *h, const char *path, int depth)
 {
 	struct stat st;
 	DIR *d;
 	struct dirent *de;
 
-	_fnv(h, path, strlen(path) + 1);
+	cli_fnv(h, path, strlen(path) + 1);
 	if (lstat(path, &st))
 		return;
-	_fnv(h, &st.st_mode, sizeof(st.st_mode));
-	_fnv(h, &st.st_size, sizeof(st.st_size));
-	_fnv(h, &st.st_mtim, sizeof(st.st_mtim));
-	_fnv(h, &st.st_ino, sizeof(st.st_ino));
+	cli_fnv(h, &st.st_mode, sizeof(st.st_mode));
+	cli_fnv(h, &st.st_size, sizeof(st.st_size));
+	cli_fnv(h, &st.st_mtim, sizeof(st.st_mtim));
+	cli_fnv(h, &st.st_ino, sizeof(st.st_ino));
 	if (!S_ISDIR(st.st_mode) || depth > 32 || !(d = opendir(path)))
 		return;
 	while ((de = readdir(d))) {
@@ -823,22 +823,22 @@ static void _fnv_path(uint64_t *h, const char *path, int depth)
 
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
 		    !kt_snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name))
-			_fnv_path(h, sub, depth + 1);
+			cli_fnv_path(h, sub, depth + 1);
 	}
 	closedir(d);
 }
 
 /* Adds busybox, wprof, init and the includes: the cacheable base. */
-static int _fill_base(struct kt_initramfs *b, const struct kt_run *run)
+static int cli_fill_base(struct kt_initramfs *b, const struct kt_run *run)
 {
 	/* wprof is in every guest that can have it (ktpack shell offers it);
-	 * --wprof, which _load_wprof checked, only makes init start it. */
-	if (_add_blob(b, "init", "/init", true, NULL) ||
-	    _add_blob(b, "busybox", "/bin/busybox", true, NULL) ||
-	    _add_blob(b, "wprof", "/bin/wprof", false, NULL))
+	 * --wprof, which cli_load_wprof checked, only makes init start it. */
+	if (cli_add_blob(b, "init", "/init", true, NULL) ||
+	    cli_add_blob(b, "busybox", "/bin/busybox", true, NULL) ||
+	    cli_add_blob(b, "wprof", "/bin/wprof", false, NULL))
 		return -1;
 	for (size_t i = 0; i < run->ninc; i++)
-		if (_add_include(b, run->inc[i]))
+		if (cli_add_include(b, run->inc[i]))
 			return -1;
 	return 0;
 }
@@ -847,7 +847,7 @@ static int _fill_base(struct kt_initramfs *b, const struct kt_run *run)
  * The base archive from the cache folder, built on a miss.  The key covers
  * the blobs' digests (or preset paths' metadata) and every --include.
  */
-static int _base_initramfs(const struct kt_run *run, char *out, size_t sz)
+static int cli_base_initramfs(const struct kt_run *run, char *out, size_t sz)
 {
 	/* install_env already warned about any folder it skipped. */
 	struct kt_install_opts io = { .sz = sizeof(io) };
@@ -860,34 +860,34 @@ static int _base_initramfs(const struct kt_run *run, char *out, size_t sz)
 	int ret = -1;
 
 	if (kt_cache_dir(dir, sizeof(dir), &io, &err))
-		return _error("%s", err.msg), -1;
-	_fnv(&h, KTPACK_VERSION, sizeof(KTPACK_VERSION));
+		return cli_error("%s", err.msg), -1;
+	cli_fnv(&h, KTPACK_VERSION, sizeof(KTPACK_VERSION));
 	for (size_t i = 0; i < t->count; i++) {
 		const char *v = getenv(t->blobs[i].env);
 
 		if (v)
-			_fnv_path(&h, v, 0);
-		_fnv(&h, t->blobs[i].sha256, strlen(t->blobs[i].sha256) + 1);
+			cli_fnv_path(&h, v, 0);
+		cli_fnv(&h, t->blobs[i].sha256, strlen(t->blobs[i].sha256) + 1);
 	}
 	for (size_t i = 0; i < run->ninc; i++) {
 		char host[PATH_MAX], guest[PATH_MAX];
 
-		_fnv(&h, run->inc[i], strlen(run->inc[i]) + 1);
-		if (!_split_include(run->inc[i], host, guest, sizeof(host)))
-			_fnv_path(&h, host, 0);
+		cli_fnv(&h, run->inc[i], strlen(run->inc[i]) + 1);
+		if (!cli_split_include(run->inc[i], host, guest, sizeof(host)))
+			cli_fnv_path(&h, host, 0);
 	}
 	if (kt_snprintf(out, sz, "%s/initramfs-%016llx.cpio", dir, (unsigned long long)h))
-		return _error("cache folder path too long"), -1;
+		return cli_error("cache folder path too long"), -1;
 	if (!access(out, R_OK)) {
 		utimensat(AT_FDCWD, out, NULL, 0);	/* recently used */
 		return 0;
 	}
 	if (kt_initramfs__new(&o, &b))
-		return _error("out of memory"), -1;
-	if (_fill_base(b, run))
+		return cli_error("out of memory"), -1;
+	if (cli_fill_base(b, run))
 		goto done;
 	if (kt_initramfs__write(b, out, &err)) {
-		_error("%s", err.msg);
+		cli_error("%s", err.msg);
 		goto done;
 	}
 	/* One base per set of inputs: keep the recent ones only. */
@@ -900,7 +900,7 @@ done:
 
 /* The run's archive: the base with the per-run archive (command, nonce)
  * after it. */
-static int _run_initramfs(const char *base, const char *path, char *const *cmd,
+static int cli_run_initramfs(const char *base, const char *path, char *const *cmd,
 			  const char *nonce)
 {
 	struct kt_initramfs_opts o = { .sz = sizeof(o) };
@@ -914,7 +914,7 @@ static int _run_initramfs(const char *base, const char *path, char *const *cmd,
 		len += strlen(cmd[i]) + 1;
 	buf = malloc(len ? len : 1);
 	if (!buf || kt_initramfs__new(&o, &b)) {
-		_error("out of memory");
+		cli_error("out of memory");
 		goto done;
 	}
 	len = 0;
@@ -925,7 +925,7 @@ static int _run_initramfs(const char *base, const char *path, char *const *cmd,
 	if ((cmd && kt_initramfs__add_data(b, KT_GUEST_CMD, buf, len, 0644, &err)) ||
 	    kt_initramfs__add_data(b, KT_GUEST_NONCE, nonce, strlen(nonce), 0644, &err) ||
 	    kt_initramfs__write_after(b, base, path, &err)) {
-		_error("%s", err.msg);
+		cli_error("%s", err.msg);
 		goto done;
 	}
 	ret = 0;
@@ -935,7 +935,7 @@ done:
 	return ret;
 }
 
-static void _rm_workdir(const char *dir)
+static void cli_rm_workdir(const char *dir)
 {
 	static const char *const files[] = { "initrd", "ttyS1", "kvm-probe.img" };
 	char p[PATH_MAX];
@@ -946,12 +946,12 @@ static void _rm_workdir(const char *dir)
 	rmdir(dir);
 }
 
-static int _run_vm(struct kt_run *run)
+static int cli_run_vm(struct kt_run *run)
 {
 	struct kt_vm_opts vo = {
 		.sz = sizeof(vo), .kernel = run->kernel, .cpus = run->cpus,
 		.accel = run->accel, .timeout_s = run->timeout_s,
-		.interactive = !run->cmd, .console = _console_cb, .note = _note_cb,
+		.interactive = !run->cmd, .console = cli_console_cb, .note = cli_note_cb,
 		.stop = &kt_stop,
 	};
 	struct kt_wprof_config *cfg = NULL;
@@ -962,27 +962,27 @@ static int _run_vm(struct kt_run *run)
 	const char *tokens[2], *tmpdir;
 	size_t ntok = 0;
 	unsigned char rnd[8];
-	struct sigaction sa = { .sa_handler = _on_signal };
+	struct sigaction sa = { .sa_handler = cli_on_signal };
 	bool have_work = false;
 	int ret = KT_EXIT_FAIL;
 
 	/* What can be checked before anything is built or booted. */
 	if (kt_kernel_check(run->kernel, &err))
-		return _error("%s", err.msg);
+		return cli_error("%s", err.msg);
 	if (kt_find_program(KT_QEMU, qemu, sizeof(qemu)))
-		return _error("%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
+		return cli_error("%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
 			      KT_QEMU);
 	run->mem.cpus = run->cpus;
-	if (run->w.on && _load_wprof(&run->w, &cfg))
+	if (run->w.on && cli_load_wprof(&run->w, &cfg))
 		return KT_EXIT_FAIL;
-	if (_guest_memory(&run->mem, cfg, &vo.memory_mib))
+	if (cli_guest_memory(&run->mem, cfg, &vo.memory_mib))
 		goto out;
 	if (cfg) {
 		size_t n;
 		const char *const *args = kt_wprof_config__args(cfg, &n);
 
 		if (kt_wprof_args_cmdline(args, n, &tok, &err)) {
-			_error("%s", err.msg);
+			cli_error("%s", err.msg);
 			goto out;
 		}
 		tokens[ntok++] = tok;
@@ -993,32 +993,32 @@ static int _run_vm(struct kt_run *run)
 			run->trace_out = "wprof.pb";
 	}
 	if (kt_vm_cmdline(KT_VM_BASE_CMDLINE, tokens, ntok, &cmdline, &err)) {
-		_error("%s", err.msg);
+		cli_error("%s", err.msg);
 		goto out;
 	}
 
-	if (_base_initramfs(run, base, sizeof(base)))
+	if (cli_base_initramfs(run, base, sizeof(base)))
 		goto out;
 	tmpdir = getenv("TMPDIR");
 	if (!tmpdir || *tmpdir != '/')
 		tmpdir = "/tmp";
 	if (kt_snprintf(work, sizeof(work), "%s/ktpack-run.XXXXXX", tmpdir) ||
 	    !mkdtemp(work)) {
-		_error("cannot create a work folder in '%s': %s", work, strerror(errno));
+		cli_error("cannot create a work folder in '%s': %s", work, strerror(errno));
 		goto out;
 	}
 	have_work = true;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		_error("getrandom: %s", strerror(errno));
+		cli_error("getrandom: %s", strerror(errno));
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
 	if (kt_snprintf(initrd, sizeof(initrd), "%s/initrd", work)) {
-		_error("'%s': path too long", work);
+		cli_error("'%s': path too long", work);
 		goto out;
 	}
-	if (_run_initramfs(base, initrd, run->cmd, nonce))
+	if (cli_run_initramfs(base, initrd, run->cmd, nonce))
 		goto out;
 
 	vo.initrd = initrd;
@@ -1030,7 +1030,7 @@ static int _run_vm(struct kt_run *run)
 	sigaction(SIGTERM, &sa, NULL);
 	if (kt_vm_run(&vo, &res, &err)) {
 		fflush(stdout);
-		_error("%s", err.msg);
+		cli_error("%s", err.msg);
 		goto out;
 	}
 	if (res.trace_written)
@@ -1039,14 +1039,14 @@ static int _run_vm(struct kt_run *run)
 	ret = res.exit_status;
 out:
 	if (have_work)
-		_rm_workdir(work);
+		cli_rm_workdir(work);
 	free(tok);
 	free(cmdline);
 	kt_wprof_config__free(cfg);
 	return ret;
 }
 
-static int _cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
+static int cli_cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
 {
 	static const struct option lo[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -1074,10 +1074,10 @@ static int _cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
 
 	run.inc = calloc((size_t)argc, sizeof(*run.inc));
 	if (!run.inc)
-		return _error("out of memory");
+		return cli_error("out of memory");
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
-		ret = _memory_opt(c, o, &run.cpus, &run.mem, &run.w);
+		ret = cli_memory_opt(c, o, &run.cpus, &run.mem, &run.w);
 		if (ret != 1) {
 			if (ret)
 				goto out;
@@ -1093,53 +1093,53 @@ static int _cmd_vm(const struct kt_cmd *c, int argc, char **argv, bool shell)
 			run.kernel = optarg;
 			break;
 		case OPT_WPROF_GRACE:
-			if (_parse_num(c, "--wprof-grace", optarg, 0, 86400, &run.wprof_grace_s))
+			if (cli_parse_num(c, "--wprof-grace", optarg, 0, 86400, &run.wprof_grace_s))
 				goto out;
 			break;
 		case OPT_TRACE_OUT:
 			run.trace_out = optarg;
 			break;
 		case OPT_INCLUDE:
-			if (_check_include(c, optarg))
+			if (cli_check_include(c, optarg))
 				goto out;
 			run.inc[run.ninc++] = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if (_parse_num(c, "--timeout", optarg, 0, 86400 * 7, &v))
+			if (cli_parse_num(c, "--timeout", optarg, 0, 86400 * 7, &v))
 				goto out;
 			run.timeout_s = (unsigned)v;
 			break;
 		case OPT_ACCEL:
 			if (kt_accel_parse(optarg, &run.accel)) {
-				ret = _usage_error(c, "invalid --accel '%s': expected kvm, tcg or auto", optarg);
+				ret = cli_usage_error(c, "invalid --accel '%s': expected kvm, tcg or auto", optarg);
 				goto out;
 			}
 			break;
 		default:
-			ret = _usage_error(c, "invalid option '%s'", argv[optind - 1]);
+			ret = cli_usage_error(c, "invalid option '%s'", argv[optind - 1]);
 			goto out;
 		}
 	}
 	if (!run.kernel || !*run.kernel) {
-		ret = _usage_error(c, "--kernel FILE is required (or set KTSTR_KERNEL)");
+		ret = cli_usage_error(c, "--kernel FILE is required (or set KTSTR_KERNEL)");
 		goto out;
 	}
 	if (run.trace_out && !run.w.on) {
-		ret = _usage_error(c, "--trace-out needs --wprof");
+		ret = cli_usage_error(c, "--trace-out needs --wprof");
 		goto out;
 	}
 	if (shell && optind < argc) {
-		ret = _usage_error(c, "unexpected argument '%s'", argv[optind]);
+		ret = cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
 	if (!shell) {
 		if (optind >= argc) {
-			ret = _usage_error(c, "no command given: ktpack run [OPTIONS] -- CMD [ARG...]");
+			ret = cli_usage_error(c, "no command given: ktpack run [OPTIONS] -- CMD [ARG...]");
 			goto out;
 		}
 		run.cmd = argv + optind;
 	}
-	ret = _run_vm(&run);
+	ret = cli_run_vm(&run);
 out:
 	free(run.inc);
 	return ret;
@@ -1147,12 +1147,12 @@ out:
 
 static int cmd_run(const struct kt_cmd *c, int argc, char **argv)
 {
-	return _cmd_vm(c, argc, argv, false);
+	return cli_cmd_vm(c, argc, argv, false);
 }
 
 static int cmd_shell(const struct kt_cmd *c, int argc, char **argv)
 {
-	return _cmd_vm(c, argc, argv, true);
+	return cli_cmd_vm(c, argc, argv, true);
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */
@@ -1214,7 +1214,7 @@ static const struct kt_cmd kt_cmds[] = {
 	  "wprof's ring buffers need with --wprof; --override is used as given.\n" },
 };
 
-static void _main_usage(FILE *f)
+static void cli_main_usage(FILE *f)
 {
 	fputs("usage: ktpack [--version] [--help] COMMAND [ARGS]\n\n"
 	      "Carries helper binaries (wprof, busybox) inside one executable and\n"
@@ -1249,12 +1249,12 @@ int kt_cli_run(const struct kt_cmd *cmd, int argc, char **argv)
 {
 	if (!cmd) {
 		if (argc < 2) {
-			_main_usage(stderr);
+			cli_main_usage(stderr);
 			return KT_EXIT_USAGE;
 		}
 		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 		    !strcmp(argv[1], "help")) {
-			_main_usage(stdout);
+			cli_main_usage(stdout);
 			return KT_EXIT_OK;
 		}
 		if (!strcmp(argv[1], "--version")) {

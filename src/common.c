@@ -63,7 +63,7 @@ char **kt_strv_dup(const char *const *v, size_t n)
 	return r;
 }
 
-static int _is_blank(char c)
+static int common_is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n';
 }
@@ -76,12 +76,12 @@ int kt_split_ws(const char *s, char ***argv, size_t *n)
 	for (;;) {
 		const char *b;
 
-		while (_is_blank(*s))
+		while (common_is_blank(*s))
 			s++;
 		if (!*s)
 			break;
 		b = s;
-		while (*s && !_is_blank(*s))
+		while (*s && !common_is_blank(*s))
 			s++;
 		if (cnt + 2 > cap) {
 			size_t ncap = cap ? cap * 2 : 8;

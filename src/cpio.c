@@ -69,12 +69,12 @@ int kt_cpio_check_name(const char *name)
 
 /* ---- output ---------------------------------------------------------------- */
 
-static int _out_raw(struct kt_cpio *w, const void *buf, size_t len)
+static int cpio_out_raw(struct kt_cpio *w, const void *buf, size_t len)
 {
 	return kt_write_all(w->fd, buf, len);
 }
 
-static int _deflate(struct kt_cpio *w, const void *buf, size_t len, int flush)
+static int cpio_deflate(struct kt_cpio *w, const void *buf, size_t len, int flush)
 {
 	w->z.next_in = (Bytef *)(uintptr_t)buf;
 	w->z.avail_in = (uInt)len;
@@ -86,7 +86,7 @@ static int _deflate(struct kt_cpio *w, const void *buf, size_t len, int flush)
 		zr = deflate(&w->z, flush);
 		if (zr == Z_STREAM_ERROR)
 			return -EIO;
-		r = _out_raw(w, w->buf, CHUNK - w->z.avail_out);
+		r = cpio_out_raw(w, w->buf, CHUNK - w->z.avail_out);
 		if (r)
 			return r;
 		if (flush == Z_FINISH && zr == Z_STREAM_END)
@@ -95,7 +95,7 @@ static int _deflate(struct kt_cpio *w, const void *buf, size_t len, int flush)
 	return 0;
 }
 
-static int _zstd(struct kt_cpio *w, const void *buf, size_t len, ZSTD_EndDirective end)
+static int cpio_zstd(struct kt_cpio *w, const void *buf, size_t len, ZSTD_EndDirective end)
 {
 	ZSTD_inBuffer in = { buf, len, 0 };
 	size_t left;
@@ -107,14 +107,14 @@ static int _zstd(struct kt_cpio *w, const void *buf, size_t len, ZSTD_EndDirecti
 		left = ZSTD_compressStream2(w->zc, &out, &in, end);
 		if (ZSTD_isError(left))
 			return -EIO;
-		r = _out_raw(w, w->buf, out.pos);
+		r = cpio_out_raw(w, w->buf, out.pos);
 		if (r)
 			return r;
 	} while (end == ZSTD_e_end ? left != 0 : in.pos < in.size);
 	return 0;
 }
 
-static int _put(struct kt_cpio *w, const void *buf, size_t len)
+static int cpio_put(struct kt_cpio *w, const void *buf, size_t len)
 {
 	int r;
 
@@ -122,25 +122,25 @@ static int _put(struct kt_cpio *w, const void *buf, size_t len)
 		return 0;
 	switch (w->kind) {
 	case KT_COMPRESS_GZIP:
-		r = _deflate(w, buf, len, Z_NO_FLUSH);
+		r = cpio_deflate(w, buf, len, Z_NO_FLUSH);
 		break;
 	case KT_COMPRESS_ZSTD:
-		r = _zstd(w, buf, len, ZSTD_e_continue);
+		r = cpio_zstd(w, buf, len, ZSTD_e_continue);
 		break;
 	default:
-		r = _out_raw(w, buf, len);
+		r = cpio_out_raw(w, buf, len);
 	}
 	if (!r)
 		w->off += len;
 	return r;
 }
 
-static int _pad(struct kt_cpio *w, unsigned align)
+static int cpio_pad(struct kt_cpio *w, unsigned align)
 {
 	static const char zeros[512];
 	size_t n = (size_t)((align - w->off % align) % align);
 
-	return _put(w, zeros, n);
+	return cpio_put(w, zeros, n);
 }
 
 /* ---- entries ---------------------------------------------------------------- */
@@ -149,7 +149,7 @@ struct kt_newc {
 	uint32_t ino, mode, nlink, filesize, rmajor, rminor;
 };
 
-static int _header(struct kt_cpio *w, const char *name, const struct kt_newc *h)
+static int cpio_header(struct kt_cpio *w, const char *name, const struct kt_newc *h)
 {
 	char hdr[NEWC_HDR + 1];
 	size_t namesize = strlen(name) + 1;
@@ -171,27 +171,27 @@ static int _header(struct kt_cpio *w, const char *name, const struct kt_newc *h)
 		 h->rmajor, h->rminor,	/* c_rdevmajor, c_rdevminor */
 		 (uint32_t)namesize,	/* c_namesize */
 		 0u);			/* c_check */
-	r = _put(w, hdr, NEWC_HDR);
+	r = cpio_put(w, hdr, NEWC_HDR);
 	if (!r)
-		r = _put(w, name, namesize);
+		r = cpio_put(w, name, namesize);
 	if (!r)
-		r = _pad(w, 4);
+		r = cpio_pad(w, 4);
 	return r;
 }
 
-static int _entry(struct kt_cpio *w, const char *name, struct kt_newc *h)
+static int cpio_entry(struct kt_cpio *w, const char *name, struct kt_newc *h)
 {
 	if (kt_cpio_check_name(name))
 		return -EINVAL;
 	h->ino = w->next_ino++;
-	return _header(w, name, h);
+	return cpio_header(w, name, h);
 }
 
 int kt_cpio__add_dir(struct kt_cpio *w, const char *name, uint32_t mode)
 {
 	struct kt_newc h = { .mode = S_IFDIR | (mode & 07777), .nlink = 2 };
 
-	return _entry(w, name, &h);
+	return cpio_entry(w, name, &h);
 }
 
 int kt_cpio__add_symlink(struct kt_cpio *w, const char *name, const char *target)
@@ -204,11 +204,11 @@ int kt_cpio__add_symlink(struct kt_cpio *w, const char *name, const char *target
 
 	if (!len || len >= 4096)
 		return -EINVAL;
-	r = _entry(w, name, &h);
+	r = cpio_entry(w, name, &h);
 	if (!r)
-		r = _put(w, target, len);
+		r = cpio_put(w, target, len);
 	if (!r)
-		r = _pad(w, 4);
+		r = cpio_pad(w, 4);
 	return r;
 }
 
@@ -221,7 +221,7 @@ int kt_cpio__add_node(struct kt_cpio *w, const char *name, uint32_t mode,
 
 	if (!S_ISCHR(mode) && !S_ISBLK(mode))
 		return -EINVAL;
-	return _entry(w, name, &h);
+	return cpio_entry(w, name, &h);
 }
 
 int kt_cpio__add_data(struct kt_cpio *w, const char *name, uint32_t mode,
@@ -235,16 +235,16 @@ int kt_cpio__add_data(struct kt_cpio *w, const char *name, uint32_t mode,
 
 	if ((uint64_t)len > KT_CPIO_MAX_FILE)
 		return -EFBIG;
-	r = _entry(w, name, &h);
+	r = cpio_entry(w, name, &h);
 	if (!r)
-		r = _put(w, buf, len);
+		r = cpio_put(w, buf, len);
 	if (!r)
-		r = _pad(w, 4);
+		r = cpio_pad(w, 4);
 	return r;
 }
 
 /* Straight into the output file, in the kernel: no copy through memory. */
-static int _copy_raw(struct kt_cpio *w, int src, uint64_t size)
+static int cpio_copy_raw(struct kt_cpio *w, int src, uint64_t size)
 {
 	int r = kt_copy_fd(src, w->fd, size);
 
@@ -253,7 +253,7 @@ static int _copy_raw(struct kt_cpio *w, int src, uint64_t size)
 	return r;
 }
 
-static int _copy_read(struct kt_cpio *w, int src, uint64_t size)
+static int cpio_copy_read(struct kt_cpio *w, int src, uint64_t size)
 {
 	uint64_t done = 0;
 
@@ -268,7 +268,7 @@ static int _copy_read(struct kt_cpio *w, int src, uint64_t size)
 			return -errno;
 		if (n == 0)
 			return -EIO;
-		r = _put(w, w->in, (size_t)n);
+		r = cpio_put(w, w->in, (size_t)n);
 		if (r)
 			return r;
 		done += (uint64_t)n;
@@ -287,15 +287,15 @@ int kt_cpio__add_file(struct kt_cpio *w, const char *name, uint32_t mode,
 
 	if (size > KT_CPIO_MAX_FILE)
 		return -EFBIG;
-	r = _entry(w, name, &h);
+	r = cpio_entry(w, name, &h);
 	if (r)
 		return r;
 	/* Everything before is in the file already: a raw archive has no
-	 * buffer between _put and the descriptor. */
-	r = w->kind == KT_COMPRESS_NONE ? _copy_raw(w, src_fd, size)
-					: _copy_read(w, src_fd, size);
+	 * buffer between cpio_put and the descriptor. */
+	r = w->kind == KT_COMPRESS_NONE ? cpio_copy_raw(w, src_fd, size)
+					: cpio_copy_read(w, src_fd, size);
 	if (!r)
-		r = _pad(w, 4);
+		r = cpio_pad(w, 4);
 	return r;
 }
 
@@ -304,13 +304,13 @@ int kt_cpio__finish(struct kt_cpio *w)
 	struct kt_newc h = { .nlink = 1 };
 	int r;
 
-	r = _header(w, "TRAILER!!!", &h);
+	r = cpio_header(w, "TRAILER!!!", &h);
 	if (!r)
-		r = _pad(w, 512);
+		r = cpio_pad(w, 512);
 	if (!r && w->kind == KT_COMPRESS_GZIP)
-		r = _deflate(w, NULL, 0, Z_FINISH);
+		r = cpio_deflate(w, NULL, 0, Z_FINISH);
 	if (!r && w->kind == KT_COMPRESS_ZSTD)
-		r = _zstd(w, NULL, 0, ZSTD_e_end);
+		r = cpio_zstd(w, NULL, 0, ZSTD_e_end);
 	return r;
 }
 

@@ -86,7 +86,7 @@ static const struct kt_abi kt_abis[] = {
 	{ ELFCLASS32, EM_386, "i386-linux-gnu", "i686" },
 };
 
-static const struct kt_abi *_abi(const struct kt_elf_info *i)
+static const struct kt_abi *elfdeps_abi(const struct kt_elf_info *i)
 {
 	for (size_t k = 0; k < KT_ARRAY_SIZE(kt_abis); k++)
 		if (kt_abis[k].cls == i->ei_class && kt_abis[k].mach == i->machine)
@@ -96,7 +96,7 @@ static const struct kt_abi *_abi(const struct kt_elf_info *i)
 
 /* ---- the resolver ------------------------------------------------------------ */
 
-static char *_dup_or_null(const char *s, bool *oom)
+static char *elfdeps_dup_or_null(const char *s, bool *oom)
 {
 	char *d;
 
@@ -117,10 +117,10 @@ int kt_resolver__new(const struct kt_elfdeps_opts *o, struct kt_resolver **out)
 		return -ENOMEM;
 	if (o) {
 		r->guest = o->guest;
-		r->ld_library_path = _dup_or_null(o->guest ? NULL : o->ld_library_path, &oom);
-		r->ldcache_path = _dup_or_null(o->ldcache_path, &oom);
-		r->lib = _dup_or_null(o->lib, &oom);
-		r->platform = _dup_or_null(o->platform, &oom);
+		r->ld_library_path = elfdeps_dup_or_null(o->guest ? NULL : o->ld_library_path, &oom);
+		r->ldcache_path = elfdeps_dup_or_null(o->ldcache_path, &oom);
+		r->lib = elfdeps_dup_or_null(o->lib, &oom);
+		r->platform = elfdeps_dup_or_null(o->platform, &oom);
 	}
 	if (oom) {
 		kt_resolver__free(r);
@@ -145,7 +145,7 @@ void kt_resolver__free(struct kt_resolver *r)
 	free(r);
 }
 
-static size_t _ec_slot(const struct kt_resolver *r, dev_t dev, ino_t ino)
+static size_t elfdeps_ec_slot(const struct kt_resolver *r, dev_t dev, ino_t ino)
 {
 	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)ino;
 
@@ -155,7 +155,7 @@ static size_t _ec_slot(const struct kt_resolver *r, dev_t dev, ino_t ino)
 			return i;
 }
 
-static int _ec_grow(struct kt_resolver *r)
+static int elfdeps_ec_grow(struct kt_resolver *r)
 {
 	struct kt_elfcache_ent *old = r->ec;
 	size_t oldcap = r->capec, cap = oldcap ? oldcap * 2 : 256;
@@ -168,7 +168,7 @@ static int _ec_grow(struct kt_resolver *r)
 	r->capec = cap;
 	for (size_t i = 0; i < oldcap; i++)
 		if (old[i].used)
-			r->ec[_ec_slot(r, old[i].dev, old[i].ino)] = old[i];
+			r->ec[elfdeps_ec_slot(r, old[i].dev, old[i].ino)] = old[i];
 	free(old);
 	return 0;
 }
@@ -177,21 +177,21 @@ static int _ec_grow(struct kt_resolver *r)
  * The ELF info of the file @st describes, read at most once.  NULL when it
  * is not a readable ELF file (or memory ran out: then it is read again).
  */
-static const struct kt_elf_info *_ec_get(struct kt_resolver *r, const char *path,
+static const struct kt_elf_info *elfdeps_ec_get(struct kt_resolver *r, const char *path,
 					 const struct stat *st)
 {
 	struct kt_elf_info *info = NULL;
 	size_t i;
 
-	if (r->capec && r->ec[i = _ec_slot(r, st->st_dev, st->st_ino)].used)
+	if (r->capec && r->ec[i = elfdeps_ec_slot(r, st->st_dev, st->st_ino)].used)
 		return r->ec[i].info;
 	if (kt_elf_info__read(path, &info, NULL))
 		info = NULL;
-	if ((r->nec + 1) * 2 > r->capec && _ec_grow(r)) {
+	if ((r->nec + 1) * 2 > r->capec && elfdeps_ec_grow(r)) {
 		kt_elf_info__free(info);
 		return NULL;
 	}
-	i = _ec_slot(r, st->st_dev, st->st_ino);
+	i = elfdeps_ec_slot(r, st->st_dev, st->st_ino);
 	r->ec[i] = (struct kt_elfcache_ent){
 		.dev = st->st_dev, .ino = st->st_ino, .info = info, .used = true,
 	};
@@ -201,7 +201,7 @@ static const struct kt_elf_info *_ec_get(struct kt_resolver *r, const char *path
 
 /* The cache is read once, on first need; a missing or unreadable one is
  * simply not used, as the loader does. */
-static const struct kt_ldcache *_cache(struct kt_resolver *r)
+static const struct kt_ldcache *elfdeps_cache(struct kt_resolver *r)
 {
 	const char *p = r->ldcache_path ? r->ldcache_path : KT_LDCACHE_PATH;
 
@@ -215,7 +215,7 @@ static const struct kt_ldcache *_cache(struct kt_resolver *r)
 
 /* ---- paths ------------------------------------------------------------------- */
 
-static char *_dirname_dup(const char *path)
+static char *elfdeps_dirname_dup(const char *path)
 {
 	const char *s = strrchr(path, '/');
 
@@ -231,7 +231,7 @@ static char *_dirname_dup(const char *path)
  * element.  -ENOENT when $ORIGIN is needed but unknown: glibc drops such an
  * element.
  */
-static int _expand(const struct kt_resolver *r, const char *s, size_t len,
+static int elfdeps_expand(const struct kt_resolver *r, const char *s, size_t len,
 		   const char *origin, char *out, size_t sz)
 {
 	static const char *const names[] = { "ORIGIN", "LIB", "PLATFORM" };
@@ -291,14 +291,14 @@ struct kt_found {
  * A candidate is used when it is an ELF shared object of the program's
  * class and machine; anything else is skipped, as the loader skips it.
  */
-static bool _try(struct kt_resolver *r, const struct kt_elf_info *main,
+static bool elfdeps_try(struct kt_resolver *r, const struct kt_elf_info *main,
 		 const char *path, struct kt_found *f)
 {
 	const struct kt_elf_info *info;
 
 	if (stat(path, &f->st) || !S_ISREG(f->st.st_mode))
 		return false;
-	info = _ec_get(r, path, &f->st);
+	info = elfdeps_ec_get(r, path, &f->st);
 	if (!info || info->ei_class != main->ei_class ||
 	    info->machine != main->machine || info->type != ET_DYN)
 		return false;
@@ -307,7 +307,7 @@ static bool _try(struct kt_resolver *r, const struct kt_elf_info *main,
 }
 
 /* Tries NAME in each element of a colon-separated list. */
-static bool _try_list(struct kt_resolver *r, const struct kt_elf_info *main,
+static bool elfdeps_try_list(struct kt_resolver *r, const struct kt_elf_info *main,
 		      const char *list, const struct kt_obj *owner,
 		      const char *name, struct kt_found *f)
 {
@@ -320,10 +320,10 @@ static bool _try_list(struct kt_resolver *r, const struct kt_elf_info *main,
 
 		/* An empty element means the working folder to glibc; the
 		 * guest has no meaningful one, so it is skipped. */
-		if (len && !_expand(r, p, len, owner ? owner->origin : NULL, dir, sizeof(dir)) &&
-		    !_expand(r, p, len, owner ? owner->guest_origin : NULL, gdir, sizeof(gdir)) &&
+		if (len && !elfdeps_expand(r, p, len, owner ? owner->origin : NULL, dir, sizeof(dir)) &&
+		    !elfdeps_expand(r, p, len, owner ? owner->guest_origin : NULL, gdir, sizeof(gdir)) &&
 		    !kt_snprintf(cand, sizeof(cand), "%s/%s", dir, name) &&
-		    _try(r, main, cand, f)) {
+		    elfdeps_try(r, main, cand, f)) {
 			char g[PATH_MAX];
 
 			if (!kt_snprintf(g, sizeof(g), "%s/%s", gdir, name) &&
@@ -337,9 +337,9 @@ static bool _try_list(struct kt_resolver *r, const struct kt_elf_info *main,
 }
 
 /* The system folders of the ABI, in the loader's order. */
-static size_t _sysdirs(const struct kt_elf_info *main, char dirs[][64], size_t max)
+static size_t elfdeps_sysdirs(const struct kt_elf_info *main, char dirs[][64], size_t max)
 {
-	const struct kt_abi *abi = _abi(main);
+	const struct kt_abi *abi = elfdeps_abi(main);
 	size_t n = 0;
 
 	if (abi && n + 2 <= max) {
@@ -357,7 +357,7 @@ static size_t _sysdirs(const struct kt_elf_info *main, char dirs[][64], size_t m
 	return n;
 }
 
-static bool _in_sysdir(const char *path, char dirs[][64], size_t n)
+static bool elfdeps_in_sysdir(const char *path, char dirs[][64], size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		size_t l = strlen(dirs[i]);
@@ -368,23 +368,23 @@ static bool _in_sysdir(const char *path, char dirs[][64], size_t n)
 	return false;
 }
 
-static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
+static bool elfdeps_search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 		    const char *name, struct kt_found *f)
 {
 	const struct kt_elf_info *main = c->objs[0].info;
 	const struct kt_obj *rq = &c->objs[req];
 	char dirs[6][64];
-	size_t ndirs = _sysdirs(main, dirs, 6);
+	size_t ndirs = elfdeps_sysdirs(main, dirs, 6);
 	const struct kt_ldcache *cache;
 	const char *hit;
 
 	if (strchr(name, '/')) {
 		char p[PATH_MAX];
 
-		if (_expand(r, name, strlen(name), rq->origin, p, sizeof(p)) ||
-		    !_try(r, main, p, f))
+		if (elfdeps_expand(r, name, strlen(name), rq->origin, p, sizeof(p)) ||
+		    !elfdeps_try(r, main, p, f))
 			return false;
-		if (_expand(r, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
+		if (elfdeps_expand(r, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
 		    kt_path_normalize(p, f->guest, sizeof(f->guest), false)) {
 			f->info = NULL;
 			return false;
@@ -399,27 +399,27 @@ static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 			const struct kt_obj *o = &c->objs[l];
 
 			if (o->info->rpath && !o->info->runpath &&
-			    _try_list(r, main, o->info->rpath, o, name, f))
+			    elfdeps_try_list(r, main, o->info->rpath, o, name, f))
 				return true;
 		}
 	}
 	if (r->ld_library_path &&
-	    _try_list(r, main, r->ld_library_path, &c->objs[0], name, f))
+	    elfdeps_try_list(r, main, r->ld_library_path, &c->objs[0], name, f))
 		return true;
-	if (rq->info->runpath && _try_list(r, main, rq->info->runpath, rq, name, f))
+	if (rq->info->runpath && elfdeps_try_list(r, main, rq->info->runpath, rq, name, f))
 		return true;
 
-	cache = _cache(r);
+	cache = elfdeps_cache(r);
 	hit = cache ? kt_ldcache__lookup(cache, name, kt_ldcache_flags(main->ei_class, main->machine)) : NULL;
 	/* DF_1_NODEFLIB refuses cache entries in the system folders too. */
-	if (hit && !((rq->info->flags_1 & DF_1_NODEFLIB) && _in_sysdir(hit, dirs, ndirs)) &&
-	    _try(r, main, hit, f)) {
+	if (hit && !((rq->info->flags_1 & DF_1_NODEFLIB) && elfdeps_in_sysdir(hit, dirs, ndirs)) &&
+	    elfdeps_try(r, main, hit, f)) {
 		char g[PATH_MAX];
 
 		/* No cache in the guest: a library outside the system folders
 		 * goes where the guest's loader looks, the first system folder
 		 * (as the host spells it, without symlinked parents). */
-		if (r->guest && !_in_sysdir(hit, dirs, ndirs)) {
+		if (r->guest && !elfdeps_in_sysdir(hit, dirs, ndirs)) {
 			char real[PATH_MAX];
 
 			if (!realpath(dirs[0], real) || kt_snprintf(g, sizeof(g), "%s/%s", real, name))
@@ -437,7 +437,7 @@ static bool _search(struct kt_resolver *r, struct kt_closure *c, size_t req,
 		char cand[PATH_MAX];
 
 		if (!kt_snprintf(cand, sizeof(cand), "%s/%s", dirs[i], name) &&
-		    _try(r, main, cand, f)) {
+		    elfdeps_try(r, main, cand, f)) {
 			memcpy(f->guest, f->path, sizeof(f->guest));
 			return true;
 		}
@@ -485,7 +485,7 @@ const struct kt_dep *kt_closure__dep(const struct kt_closure *c, size_t i)
 	return i < c->ndeps ? &c->deps[i] : NULL;
 }
 
-static int _add_name(struct kt_obj *o, const char *name)
+static int elfdeps_add_name(struct kt_obj *o, const char *name)
 {
 	char **v = realloc(o->names, (o->nnames + 1) * sizeof(*v));
 
@@ -500,7 +500,7 @@ static int _add_name(struct kt_obj *o, const char *name)
 
 /* The first object (the program) owns its @info; the others borrow the
  * resolver's.  The program's info is freed here on failure. */
-static int _add_obj(struct kt_closure *c, const char *path, const char *guest,
+static int elfdeps_add_obj(struct kt_closure *c, const char *path, const char *guest,
 		    const struct kt_elf_info *info, const struct stat *st, size_t loader,
 		    struct kt_obj **out)
 {
@@ -528,10 +528,10 @@ static int _add_obj(struct kt_closure *c, const char *path, const char *guest,
 	o->ino = st->st_ino;
 	o->path = strdup(path);
 	o->guest_path = strdup(guest);
-	o->origin = _dirname_dup(path);
-	o->guest_origin = _dirname_dup(guest);
+	o->origin = elfdeps_dirname_dup(path);
+	o->guest_origin = elfdeps_dirname_dup(guest);
 	if (!o->path || !o->guest_path || !o->origin || !o->guest_origin ||
-	    (info->soname && _add_name(o, info->soname)))
+	    (info->soname && elfdeps_add_name(o, info->soname)))
 		return -ENOMEM;
 	*out = o;
 	return 0;
@@ -539,7 +539,7 @@ static int _add_obj(struct kt_closure *c, const char *path, const char *guest,
 
 /* An object already mapped under this name (its soname or a name that
  * resolved to it), or -1. */
-static ssize_t _find_by_name(const struct kt_closure *c, const char *name)
+static ssize_t elfdeps_find_by_name(const struct kt_closure *c, const char *name)
 {
 	for (size_t i = 1; i < c->nobjs; i++)
 		for (size_t k = 0; k < c->objs[i].nnames; k++)
@@ -548,7 +548,7 @@ static ssize_t _find_by_name(const struct kt_closure *c, const char *name)
 	return -1;
 }
 
-static ssize_t _find_by_inode(const struct kt_closure *c, const struct stat *st)
+static ssize_t elfdeps_find_by_inode(const struct kt_closure *c, const struct stat *st)
 {
 	for (size_t i = 1; i < c->nobjs; i++)
 		if (c->objs[i].dev == st->st_dev && c->objs[i].ino == st->st_ino)
@@ -556,7 +556,7 @@ static ssize_t _find_by_inode(const struct kt_closure *c, const struct stat *st)
 	return -1;
 }
 
-static int _add_dep(struct kt_closure *c, const struct kt_obj *o,
+static int elfdeps_add_dep(struct kt_closure *c, const struct kt_obj *o,
 		    const char *name, const char *needed_by)
 {
 	struct kt_dep *v = realloc(c->deps, (c->ndeps + 1) * sizeof(*v));
@@ -573,7 +573,7 @@ static int _add_dep(struct kt_closure *c, const struct kt_obj *o,
 
 /* The interpreter is mapped before anything is searched, and answers to
  * its soname, as the loader's own map does. */
-static int _add_interp(struct kt_resolver *r, struct kt_closure *c,
+static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 		       struct kt_err *err)
 {
 	const struct kt_elf_info *main = c->objs[0].info, *info;
@@ -584,7 +584,7 @@ static int _add_interp(struct kt_resolver *r, struct kt_closure *c,
 	c->interp = strdup(main->interp);
 	if (!c->interp)
 		return -ENOMEM;
-	if (stat(c->interp, &st) || !(info = _ec_get(r, c->interp, &st)))
+	if (stat(c->interp, &st) || !(info = elfdeps_ec_get(r, c->interp, &st)))
 		return kt_err_set(err, -ENOENT,
 				  "%s: interpreter not found (needed by %s)",
 				  c->interp, c->objs[0].path);
@@ -593,17 +593,17 @@ static int _add_interp(struct kt_resolver *r, struct kt_closure *c,
 				  "%s: interpreter of the wrong ELF class or machine (needed by %s)",
 				  c->interp, c->objs[0].path);
 	}
-	ret = _add_obj(c, c->interp, c->interp, info, &st, 0, &o);
+	ret = elfdeps_add_obj(c, c->interp, c->interp, info, &st, 0, &o);
 	if (ret)
 		return ret;
 	o->is_interp = true;
-	return _add_name(o, c->interp);
+	return elfdeps_add_name(o, c->interp);
 }
 
 /* Sets $LIB and $PLATFORM, unless given, from the program's ABI. */
-static int _abi_defaults(struct kt_resolver *r, const struct kt_elf_info *info)
+static int elfdeps_abi_defaults(struct kt_resolver *r, const struct kt_elf_info *info)
 {
-	const struct kt_abi *abi = _abi(info);
+	const struct kt_abi *abi = elfdeps_abi(info);
 	char lib[64];
 	struct stat st;
 
@@ -621,7 +621,7 @@ static int _abi_defaults(struct kt_resolver *r, const struct kt_elf_info *info)
 }
 
 /* Breadth-first over DT_NEEDED: the loader's load order. */
-static int _walk(struct kt_resolver *r, struct kt_closure *c, struct kt_err *err)
+static int elfdeps_walk(struct kt_resolver *r, struct kt_closure *c, struct kt_err *err)
 {
 	for (size_t i = 0; i < c->nobjs; i++) {
 		for (size_t k = 0; k < c->objs[i].info->nneeded; k++) {
@@ -633,18 +633,18 @@ static int _walk(struct kt_resolver *r, struct kt_closure *c, struct kt_err *err
 
 			if (!strcmp(name, "linux-vdso.so.1") || !strcmp(name, "linux-gate.so.1"))
 				continue;
-			if (_find_by_name(c, name) >= 0)
+			if (elfdeps_find_by_name(c, name) >= 0)
 				continue;
-			if (!_search(r, c, i, name, &f))
+			if (!elfdeps_search(r, c, i, name, &f))
 				return kt_err_set(err, -ENOENT, "%s: not found (needed by %s)",
 						  name, c->objs[i].path);
 			/* The same file under another name is mapped once. */
-			have = _find_by_inode(c, &f.st);
+			have = elfdeps_find_by_inode(c, &f.st);
 			if (have >= 0) {
-				ret = _add_name(&c->objs[have], name);
+				ret = elfdeps_add_name(&c->objs[have], name);
 			} else {
-				ret = _add_obj(c, f.path, f.guest, f.info, &f.st, i, &o);
-				if (!ret && !(ret = _add_name(o, name)))
+				ret = elfdeps_add_obj(c, f.path, f.guest, f.info, &f.st, i, &o);
+				if (!ret && !(ret = elfdeps_add_name(o, name)))
 					o->dep_name = o->names[o->nnames - 1];
 			}
 			if (ret)
@@ -676,28 +676,28 @@ int kt_resolver__closure(struct kt_resolver *r, const char *path,
 		kt_elf_info__free(info);
 		goto fail;
 	}
-	ret = _add_obj(c, path, guest_path ? guest_path : path, info, &st,
+	ret = elfdeps_add_obj(c, path, guest_path ? guest_path : path, info, &st,
 		       NO_LOADER, &o);
 	if (ret)
 		goto fail;
 	/* The program's $ORIGIN comes from /proc/self/exe: links resolved. */
 	free(o->origin);
-	o->origin = _dirname_dup(real);
+	o->origin = elfdeps_dirname_dup(real);
 	if (!o->origin) {
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = _abi_defaults(r, info);
+	ret = elfdeps_abi_defaults(r, info);
 	if (!ret && info->interp)
-		ret = _add_interp(r, c, err);
+		ret = elfdeps_add_interp(r, c, err);
 	if (!ret)
-		ret = _walk(r, c, err);
+		ret = elfdeps_walk(r, c, err);
 	/* Dependencies are listed once the object array no longer moves. */
 	for (size_t i = 1; !ret && i < c->nobjs; i++) {
 		const struct kt_obj *d = &c->objs[i];
 
 		if (!d->is_interp)
-			ret = _add_dep(c, d, d->dep_name, c->objs[d->loader].path);
+			ret = elfdeps_add_dep(c, d, d->dep_name, c->objs[d->loader].path);
 	}
 	if (ret)
 		goto fail;

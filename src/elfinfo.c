@@ -39,13 +39,13 @@ void kt_elf_info__free(struct kt_elf_info *info)
 	free(info);
 }
 
-static bool _in_file(const struct kt_elf_parse *p, uint64_t off, uint64_t sz)
+static bool elfinfo_in_file(const struct kt_elf_parse *p, uint64_t off, uint64_t sz)
 {
 	return sz <= p->size && off <= p->size - sz;
 }
 
 /* File offset of [vaddr, vaddr + sz) through the PT_LOAD that maps it. */
-static int _vaddr_to_off(const struct kt_elf_parse *p, uint64_t vaddr,
+static int elfinfo_vaddr_to_off(const struct kt_elf_parse *p, uint64_t vaddr,
 			 uint64_t sz, uint64_t *off)
 {
 	for (size_t i = 0; i < p->nloads; i++) {
@@ -55,13 +55,13 @@ static int _vaddr_to_off(const struct kt_elf_parse *p, uint64_t vaddr,
 		    vaddr - ph->p_vaddr > ph->p_filesz - sz)
 			continue;
 		*off = ph->p_offset + (vaddr - ph->p_vaddr);
-		return _in_file(p, *off, sz) ? 0 : -EINVAL;
+		return elfinfo_in_file(p, *off, sz) ? 0 : -EINVAL;
 	}
 	return -EINVAL;
 }
 
 /* A NUL-terminated string at @off of the dynamic string table. */
-static char *_dynstr(const struct kt_elf_parse *p, uint64_t off)
+static char *elfinfo_dynstr(const struct kt_elf_parse *p, uint64_t off)
 {
 	const char *s, *nul;
 
@@ -74,27 +74,27 @@ static char *_dynstr(const struct kt_elf_parse *p, uint64_t off)
 	return strdup(s);
 }
 
-static int _corrupt(struct kt_elf_parse *p, struct kt_err *err, const char *what)
+static int elfinfo_corrupt(struct kt_elf_parse *p, struct kt_err *err, const char *what)
 {
 	return kt_err_set(err, -EINVAL, "'%s': corrupt ELF file: %s", p->name, what);
 }
 
-static int _read_interp(struct kt_elf_parse *p, const GElf_Phdr *ph,
+static int elfinfo_read_interp(struct kt_elf_parse *p, const GElf_Phdr *ph,
 			struct kt_elf_info *info, struct kt_err *err)
 {
 	const char *s;
 
 	if (!ph->p_filesz || ph->p_filesz > KT_ELF_MAX_STR ||
-	    !_in_file(p, ph->p_offset, ph->p_filesz))
-		return _corrupt(p, err, "PT_INTERP out of bounds");
+	    !elfinfo_in_file(p, ph->p_offset, ph->p_filesz))
+		return elfinfo_corrupt(p, err, "PT_INTERP out of bounds");
 	s = p->raw + ph->p_offset;
 	if (!memchr(s, '\0', ph->p_filesz) || !*s)
-		return _corrupt(p, err, "PT_INTERP is not a string");
+		return elfinfo_corrupt(p, err, "PT_INTERP is not a string");
 	info->interp = strdup(s);
 	return info->interp ? 0 : -ENOMEM;
 }
 
-static int _read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
+static int elfinfo_read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
 			 struct kt_elf_info *info, struct kt_err *err)
 {
 	uint64_t strtab = 0, strsz = 0, stroff, soname = 0, rpath = 0, runpath = 0;
@@ -106,14 +106,14 @@ static int _read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
 	Elf_Data *d;
 	int r = 0;
 
-	if (!entsz || !_in_file(p, ph->p_offset, ph->p_filesz))
-		return _corrupt(p, err, "PT_DYNAMIC out of bounds");
+	if (!entsz || !elfinfo_in_file(p, ph->p_offset, ph->p_filesz))
+		return elfinfo_corrupt(p, err, "PT_DYNAMIC out of bounds");
 	n = ph->p_filesz / entsz;
 	if (!n)
 		return 0;
 	d = elf_getdata_rawchunk(p->e, (int64_t)ph->p_offset, n * entsz, ELF_T_DYN);
 	if (!d)
-		return _corrupt(p, err, elf_errmsg(-1));
+		return elfinfo_corrupt(p, err, elf_errmsg(-1));
 	needed = calloc(n < KT_ELF_MAX_NEEDED ? n : KT_ELF_MAX_NEEDED, sizeof(*needed));
 	if (!needed)
 		return -ENOMEM;
@@ -122,7 +122,7 @@ static int _read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
 		GElf_Dyn dyn;
 
 		if (!gelf_getdyn(d, (int)i, &dyn)) {
-			r = _corrupt(p, err, elf_errmsg(-1));
+			r = elfinfo_corrupt(p, err, elf_errmsg(-1));
 			goto out;
 		}
 		if (dyn.d_tag == DT_NULL)
@@ -130,7 +130,7 @@ static int _read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
 		switch (dyn.d_tag) {
 		case DT_NEEDED:
 			if (nneeded >= KT_ELF_MAX_NEEDED) {
-				r = _corrupt(p, err, "too many DT_NEEDED");
+				r = elfinfo_corrupt(p, err, "too many DT_NEEDED");
 				goto out;
 			}
 			needed[nneeded++] = dyn.d_un.d_val;
@@ -161,8 +161,8 @@ static int _read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
 	}
 
 	if (nneeded || has_soname || has_rpath || has_runpath) {
-		if (!has_strtab || !strsz || _vaddr_to_off(p, strtab, strsz, &stroff)) {
-			r = _corrupt(p, err, "DT_STRTAB out of bounds");
+		if (!has_strtab || !strsz || elfinfo_vaddr_to_off(p, strtab, strsz, &stroff)) {
+			r = elfinfo_corrupt(p, err, "DT_STRTAB out of bounds");
 			goto out;
 		}
 		p->strtab = p->raw + stroff;
@@ -174,23 +174,23 @@ static int _read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
 		goto out;
 	}
 	for (size_t i = 0; i < nneeded; i++) {
-		info->needed[i] = _dynstr(p, needed[i]);
+		info->needed[i] = elfinfo_dynstr(p, needed[i]);
 		if (!info->needed[i]) {
-			r = _corrupt(p, err, "bad DT_NEEDED string");
+			r = elfinfo_corrupt(p, err, "bad DT_NEEDED string");
 			goto out;
 		}
 		info->nneeded++;
 	}
-	if ((has_soname && !(info->soname = _dynstr(p, soname))) ||
-	    (has_rpath && !(info->rpath = _dynstr(p, rpath))) ||
-	    (has_runpath && !(info->runpath = _dynstr(p, runpath))))
-		r = _corrupt(p, err, "bad dynamic string");
+	if ((has_soname && !(info->soname = elfinfo_dynstr(p, soname))) ||
+	    (has_rpath && !(info->rpath = elfinfo_dynstr(p, rpath))) ||
+	    (has_runpath && !(info->runpath = elfinfo_dynstr(p, runpath))))
+		r = elfinfo_corrupt(p, err, "bad dynamic string");
 out:
 	free(needed);
 	return r;
 }
 
-static int _parse(struct kt_elf_parse *p, struct kt_elf_info **out,
+static int elfinfo_parse(struct kt_elf_parse *p, struct kt_elf_info **out,
 		  struct kt_err *err)
 {
 	struct kt_elf_info *info = NULL;
@@ -204,11 +204,11 @@ static int _parse(struct kt_elf_parse *p, struct kt_elf_info **out,
 		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", p->name);
 	p->raw = elf_rawfile(p->e, &p->size);
 	if (!p->raw || !gelf_getehdr(p->e, &eh))
-		return _corrupt(p, err, "truncated ELF header");
+		return elfinfo_corrupt(p, err, "truncated ELF header");
 	if (elf_getphdrnum(p->e, &phnum) || phnum > KT_ELF_MAX_PHNUM)
-		return _corrupt(p, err, "bad program header count");
-	if (phnum && !_in_file(p, eh.e_phoff, (uint64_t)phnum * eh.e_phentsize))
-		return _corrupt(p, err, "program headers out of bounds");
+		return elfinfo_corrupt(p, err, "bad program header count");
+	if (phnum && !elfinfo_in_file(p, eh.e_phoff, (uint64_t)phnum * eh.e_phentsize))
+		return elfinfo_corrupt(p, err, "program headers out of bounds");
 	p->loads = calloc(phnum ? phnum : 1, sizeof(*p->loads));
 	info = calloc(1, sizeof(*info));
 	if (!p->loads || !info) {
@@ -223,7 +223,7 @@ static int _parse(struct kt_elf_parse *p, struct kt_elf_info **out,
 		GElf_Phdr ph;
 
 		if (!gelf_getphdr(p->e, (int)i, &ph)) {
-			r = _corrupt(p, err, "unreadable program header");
+			r = elfinfo_corrupt(p, err, "unreadable program header");
 			goto fail;
 		}
 		if (ph.p_type == PT_LOAD)
@@ -233,11 +233,11 @@ static int _parse(struct kt_elf_parse *p, struct kt_elf_info **out,
 		else if (ph.p_type == PT_INTERP && !has_interp)
 			interp = ph, has_interp = true;
 	}
-	if (has_interp && (r = _read_interp(p, &interp, info, err)))
+	if (has_interp && (r = elfinfo_read_interp(p, &interp, info, err)))
 		goto fail;
 	if (has_dynamic) {
 		info->dynamic = true;
-		r = _read_dynamic(p, &dynamic, info, err);
+		r = elfinfo_read_dynamic(p, &dynamic, info, err);
 		if (r)
 			goto fail;
 	}
@@ -266,7 +266,7 @@ int kt_elf_info__parse(const void *buf, size_t len, const char *name,
 	p.e = elf_memory((char *)(uintptr_t)buf, len);
 	if (!p.e)
 		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", name);
-	r = _parse(&p, out, err);
+	r = elfinfo_parse(&p, out, err);
 	free(p.loads);
 	elf_end(p.e);
 	return r;
@@ -293,7 +293,7 @@ int kt_elf_info__read(const char *path, struct kt_elf_info **out,
 		close(fd);
 		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", path);
 	}
-	r = _parse(&p, out, err);
+	r = elfinfo_parse(&p, out, err);
 	free(p.loads);
 	elf_end(p.e);
 	close(fd);

@@ -38,10 +38,10 @@ struct kt_installer {
 	bool wrote;		/* a blob was written: time to collect old ones */
 };
 
-static void _warn(const struct kt_install_opts *o, const char *fmt, ...)
+static void extract_warn(const struct kt_install_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void _warn(const struct kt_install_opts *o, const char *fmt, ...)
+static void extract_warn(const struct kt_install_opts *o, const char *fmt, ...)
 {
 	char msg[PATH_MAX + 128];
 	va_list ap;
@@ -57,7 +57,7 @@ static void _warn(const struct kt_install_opts *o, const char *fmt, ...)
 /* ---- the cache folder ---------------------------------------------------- */
 
 /* Creates the missing components of @path, each 0700. */
-static int _mkdir_p(const char *path)
+static int extract_mkdir_p(const char *path)
 {
 	char buf[PATH_MAX];
 	int r;
@@ -83,7 +83,7 @@ static int _mkdir_p(const char *path)
  * Opens @path as a cache folder, or says in @why why it cannot be one.  The
  * checks run on the descriptor, so the folder cannot be swapped after them.
  */
-static int _cache_try(const char *path, struct kt_cache *c, const char **why)
+static int extract_cache_try(const char *path, struct kt_cache *c, const char **why)
 {
 	struct statvfs vfs;
 	struct stat st;
@@ -94,7 +94,7 @@ static int _cache_try(const char *path, struct kt_cache *c, const char **why)
 		*why = "not an absolute path";
 		return -EINVAL;
 	}
-	r = _mkdir_p(path);
+	r = extract_mkdir_p(path);
 	if (r && r != -ENOTDIR) {
 		*why = strerror(-r);
 		return r;
@@ -146,7 +146,7 @@ fail:
 }
 
 /* The candidates of DESIGN.md, in order; the first that works is used. */
-static int _cache_open(struct kt_cache *c, const struct kt_install_opts *o,
+static int extract_cache_open(struct kt_cache *c, const struct kt_install_opts *o,
 		       struct kt_err *err)
 {
 	char cand[4][PATH_MAX];
@@ -173,11 +173,11 @@ static int _cache_open(struct kt_cache *c, const struct kt_install_opts *o,
 
 	for (size_t i = 0; i < n; i++) {
 		const char *why;
-		int r = _cache_try(cand[i], c, &why);
+		int r = extract_cache_try(cand[i], c, &why);
 
 		if (!r)
 			return 0;
-		_warn(o, "skipping cache folder '%s': %s", cand[i], why);
+		extract_warn(o, "skipping cache folder '%s': %s", cand[i], why);
 		if (!first_r) {
 			first_r = r;
 			/* A long path is cut short in the message only. */
@@ -199,7 +199,7 @@ struct kt_phdr_query {
 	bool found;
 };
 
-static int _phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+static int extract_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
 	struct kt_phdr_query *q = data;
 	uintptr_t vaddr;
@@ -225,13 +225,13 @@ static int _phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 /* Where the blob's bytes sit in the executable file, or -ENOENT. */
-static int _blob_file_offset(const struct kt_blob *b, off_t *off)
+static int extract_blob_file_offset(const struct kt_blob *b, off_t *off)
 {
 	struct kt_phdr_query q = {
 		.addr = (uintptr_t)b->start, .len = (size_t)b->size,
 	};
 
-	dl_iterate_phdr(_phdr_cb, &q);
+	dl_iterate_phdr(extract_phdr_cb, &q);
 	if (!q.found)
 		return -ENOENT;
 	*off = q.off;
@@ -243,7 +243,7 @@ static int _blob_file_offset(const struct kt_blob *b, off_t *off)
  * (a reflink where the file system shares extents); returns the bytes done.
  * Any failure only means the rest is written from memory.
  */
-static uint64_t _copy_from_exe(struct kt_installer *in, const struct kt_blob *b,
+static uint64_t extract_copy_from_exe(struct kt_installer *in, const struct kt_blob *b,
 			       int out_fd)
 {
 	const char *exe = in->opts && in->opts->exe_path ?
@@ -251,7 +251,7 @@ static uint64_t _copy_from_exe(struct kt_installer *in, const struct kt_blob *b,
 	uint64_t done = 0;
 	off_t src;
 
-	if (_blob_file_offset(b, &src))
+	if (extract_blob_file_offset(b, &src))
 		return 0;
 	if (in->exe_fd == -1) {
 		in->exe_fd = open(exe, O_RDONLY | O_CLOEXEC);
@@ -275,7 +275,7 @@ static uint64_t _copy_from_exe(struct kt_installer *in, const struct kt_blob *b,
 }
 
 /* The copy must hold the blob's bytes: compare its two ends with memory. */
-static int _verify_ends(const struct kt_blob *b, int fd)
+static int extract_verify_ends(const struct kt_blob *b, int fd)
 {
 	unsigned char buf[KT_VERIFY_BYTES];
 	size_t len = b->size < sizeof(buf) ? (size_t)b->size : sizeof(buf);
@@ -291,7 +291,7 @@ static int _verify_ends(const struct kt_blob *b, int fd)
 }
 
 /* A published file is reused only when it is plainly ours and complete. */
-static int _check_published(int fd, const struct kt_blob *b)
+static int extract_check_published(int fd, const struct kt_blob *b)
 {
 	struct stat st;
 
@@ -303,7 +303,7 @@ static int _check_published(int fd, const struct kt_blob *b)
 	return 0;
 }
 
-static int _lookup_published(struct kt_cache *c, const char *name,
+static int extract_lookup_published(struct kt_cache *c, const char *name,
 			     const struct kt_blob *b)
 {
 	int fd, r;
@@ -311,7 +311,7 @@ static int _lookup_published(struct kt_cache *c, const char *name,
 	fd = openat(c->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ELOOP ? -ESTALE : -errno;
-	r = _check_published(fd, b);
+	r = extract_check_published(fd, b);
 	close(fd);
 	return r;
 }
@@ -323,7 +323,7 @@ static int _lookup_published(struct kt_cache *c, const char *name,
  * proves mkostemp, which resolves the folder by path, created it in the
  * folder we checked), and the file made again if not.
  */
-static int _create_staging(struct kt_cache *c, const char *name, char *path,
+static int extract_create_staging(struct kt_cache *c, const char *name, char *path,
 			   size_t sz, int *out)
 {
 	for (int tries = 0; tries < 16; tries++) {
@@ -356,7 +356,7 @@ static int _create_staging(struct kt_cache *c, const char *name, char *path,
 }
 
 /* Writes the blob under a locked staging name, then publishes it. */
-static int _write_blob(struct kt_installer *in, const struct kt_blob *b,
+static int extract_write_blob(struct kt_installer *in, const struct kt_blob *b,
 		       const char *name, const char *final, struct kt_err *err)
 {
 	struct kt_cache *c = &in->cache;
@@ -365,7 +365,7 @@ static int _write_blob(struct kt_installer *in, const struct kt_blob *b,
 	uint64_t done;
 	int fd = -1, r;
 
-	r = _create_staging(c, name, staging, sizeof(staging), &fd);
+	r = extract_create_staging(c, name, staging, sizeof(staging), &fd);
 	if (r)
 		return kt_err_set(err, r, "cannot create a staging file for '%s': %s",
 				  final, strerror(-r));
@@ -375,13 +375,13 @@ static int _write_blob(struct kt_installer *in, const struct kt_blob *b,
 	if (r && r != -EOPNOTSUPP && r != -EINVAL)
 		goto fail;
 
-	done = _copy_from_exe(in, b, fd);
+	done = extract_copy_from_exe(in, b, fd);
 	if (done < b->size) {
 		r = kt_pwrite_all(fd, b->start + done, (size_t)(b->size - done),
 				  (off_t)done);
 		if (r)
 			goto fail;
-	} else if (_verify_ends(b, fd)) {
+	} else if (extract_verify_ends(b, fd)) {
 		/* The executable file does not hold what is mapped. */
 		r = kt_pwrite_all(fd, b->start, (size_t)b->size, 0);
 		if (r)
@@ -393,10 +393,10 @@ static int _write_blob(struct kt_installer *in, const struct kt_blob *b,
 	}
 
 	/* The staging name is ours while we hold its lock (see
-	 * _create_staging); link never replaces an existing name. */
+	 * extract_create_staging); link never replaces an existing name. */
 	r = linkat(c->dfd, base, c->dfd, name, 0) ? -errno : 0;
 	if (r == -EEXIST)	/* another run won: its file is complete */
-		r = _lookup_published(c, name, b);
+		r = extract_lookup_published(c, name, b);
 	if (r)
 		goto fail;
 	unlinkat(c->dfd, base, 0);
@@ -412,7 +412,7 @@ fail:
 			  final, strerror(-r));
 }
 
-static int _install_blob(struct kt_installer *in, const struct kt_blob *b,
+static int extract_install_blob(struct kt_installer *in, const struct kt_blob *b,
 			 struct kt_err *err)
 {
 	struct kt_cache *c = &in->cache;
@@ -426,7 +426,7 @@ static int _install_blob(struct kt_installer *in, const struct kt_blob *b,
 		return kt_err_set(err, r, "cannot extract %s into '%s': %s",
 				  b->name, c->path, strerror(-r));
 
-	r = _lookup_published(c, name, b);
+	r = extract_lookup_published(c, name, b);
 	if (r == -ESTALE) {
 		/* Not a file we wrote (wrong size, mode, owner or a link):
 		 * remove it and write a good one. */
@@ -438,7 +438,7 @@ static int _install_blob(struct kt_installer *in, const struct kt_blob *b,
 		r = -ENOENT;
 	}
 	if (r == -ENOENT)
-		r = _write_blob(in, b, name, final, err);
+		r = extract_write_blob(in, b, name, final, err);
 	else if (r)
 		return kt_err_set(err, r, "cannot open '%s': %s", final,
 				  strerror(-r));
@@ -453,14 +453,14 @@ static int _install_blob(struct kt_installer *in, const struct kt_blob *b,
 /* ---- the sweep: dead writers' staging files and old versions ------------ */
 
 /* ".<name>-<sha>.XXXXXX" */
-static bool _is_staging(const char *n)
+static bool extract_is_staging(const char *n)
 {
 	size_t len = strlen(n);
 
 	return n[0] == '.' && len > 8 && n[len - 7] == '.' && strcmp(n, "..");
 }
 
-static void _reap_staging(int dfd, const char *n)
+static void extract_reap_staging(int dfd, const char *n)
 {
 	struct stat st;
 	int fd;
@@ -476,7 +476,7 @@ static void _reap_staging(int dfd, const char *n)
 }
 
 /* "<name>-<64 hex>" with another digest than the current one. */
-static bool _is_old_version(const struct kt_blob_table *t, const char *n)
+static bool extract_is_old_version(const struct kt_blob_table *t, const char *n)
 {
 	for (size_t i = 0; i < t->count; i++) {
 		const struct kt_blob *b = &t->blobs[i];
@@ -492,7 +492,7 @@ static bool _is_old_version(const struct kt_blob_table *t, const char *n)
 	return false;
 }
 
-static void _sweep(struct kt_installer *in, const struct kt_blob_table *t)
+static void extract_sweep(struct kt_installer *in, const struct kt_blob_table *t)
 {
 	int dfd = in->cache.dfd, fd = dup(dfd);
 	time_t now = time(NULL);
@@ -510,14 +510,14 @@ static void _sweep(struct kt_installer *in, const struct kt_blob_table *t)
 	while ((de = readdir(d))) {
 		struct stat st;
 
-		if (_is_staging(de->d_name)) {
-			_reap_staging(dfd, de->d_name);
+		if (extract_is_staging(de->d_name)) {
+			extract_reap_staging(dfd, de->d_name);
 			continue;
 		}
 		/* Old versions only go when this run wrote a new one, a
 		 * bounded number at a time, and never young ones. */
 		if (!in->wrote || removed >= KT_GC_MAX ||
-		    !_is_old_version(t, de->d_name))
+		    !extract_is_old_version(t, de->d_name))
 			continue;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		    !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
@@ -532,7 +532,7 @@ static void _sweep(struct kt_installer *in, const struct kt_blob_table *t)
 /* ---- install_env ----------------------------------------------------------- */
 
 /* A path the user exported wins, but only if it can be run. */
-static int _check_preset(const struct kt_blob *b, const char *path,
+static int extract_check_preset(const struct kt_blob *b, const char *path,
 			 struct kt_err *err)
 {
 	struct stat st;
@@ -570,7 +570,7 @@ int kt_install_env(const struct kt_blob_table *t,
 		const char *v = getenv(b->env);
 
 		if (v && *v) {
-			r = _check_preset(b, v, err);
+			r = extract_check_preset(b, v, err);
 			if (r)
 				return r;
 			continue;
@@ -581,14 +581,14 @@ int kt_install_env(const struct kt_blob_table *t,
 	if (!any)
 		return 0;
 
-	r = _cache_open(&in.cache, opts, err);
+	r = extract_cache_open(&in.cache, opts, err);
 	if (r)
 		return r;
 	for (size_t i = 0; i < t->count && !r; i++)
 		if (need[i])
-			r = _install_blob(&in, &t->blobs[i], err);
+			r = extract_install_blob(&in, &t->blobs[i], err);
 	if (!r)
-		_sweep(&in, t);
+		extract_sweep(&in, t);
 	if (in.exe_fd >= 0)
 		close(in.exe_fd);
 	close(in.cache.dfd);
@@ -599,7 +599,7 @@ int kt_cache_dir(char *out, size_t sz, const struct kt_install_opts *opts,
 		 struct kt_err *err)
 {
 	struct kt_cache c = { .dfd = -1 };
-	int r = _cache_open(&c, opts, err);
+	int r = extract_cache_open(&c, opts, err);
 
 	if (r)
 		return r;
@@ -613,7 +613,7 @@ struct kt_aged {
 	struct timespec mtime;
 };
 
-static int _newer_first(const void *a, const void *b)
+static int extract_newer_first(const void *a, const void *b)
 {
 	const struct timespec *x = &((const struct kt_aged *)a)->mtime;
 	const struct timespec *y = &((const struct kt_aged *)b)->mtime;
@@ -669,7 +669,7 @@ int kt_cache_prune(const char *dir, const char *prefix, size_t keep)
 		v[n++].mtime = st.st_mtim;
 	}
 	if (n > keep) {
-		qsort(v, n, sizeof(*v), _newer_first);
+		qsort(v, n, sizeof(*v), extract_newer_first);
 		for (size_t i = keep; i < n; i++)
 			if (!unlinkat(dfd, v[i].name, 0))
 				removed++;

@@ -47,7 +47,7 @@ struct kt_initramfs {
 
 /* ---- entries ------------------------------------------------------------------- */
 
-static void _entry_free(struct kt_entry *e)
+static void initramfs_entry_free(struct kt_entry *e)
 {
 	free(e->name);
 	free(e->src);
@@ -59,7 +59,7 @@ void kt_initramfs__free(struct kt_initramfs *b)
 	if (!b)
 		return;
 	for (size_t i = 0; i < b->n; i++)
-		_entry_free(&b->e[i]);
+		initramfs_entry_free(&b->e[i]);
 	free(b->e);
 	kt_resolver__free(b->res);
 	free(b);
@@ -93,14 +93,14 @@ int kt_initramfs__new(const struct kt_initramfs_opts *o,
 }
 
 /* Takes ownership of @e's allocations, also on failure. */
-static int _push(struct kt_initramfs *b, struct kt_entry *e)
+static int initramfs_push(struct kt_initramfs *b, struct kt_entry *e)
 {
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
 		struct kt_entry *v = realloc(b->e, cap * sizeof(*v));
 
 		if (!v) {
-			_entry_free(e);
+			initramfs_entry_free(e);
 			return -ENOMEM;
 		}
 		b->e = v;
@@ -111,7 +111,7 @@ static int _push(struct kt_initramfs *b, struct kt_entry *e)
 }
 
 /* "/a//b/./c" -> "a/b/c"; ".." and relative paths are refused. */
-static int _archive_name(const char *guest, char **out)
+static int initramfs_archive_name(const char *guest, char **out)
 {
 	char buf[PATH_MAX];
 	int r;
@@ -127,7 +127,7 @@ static int _archive_name(const char *guest, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
-static int _bad_guest(struct kt_err *err, const char *guest, int r)
+static int initramfs_bad_guest(struct kt_err *err, const char *guest, int r)
 {
 	if (r == -ENOMEM)
 		return kt_err_set(err, r, "out of memory");
@@ -136,16 +136,16 @@ static int _bad_guest(struct kt_err *err, const char *guest, int r)
 				       : strerror(-r));
 }
 
-static int _add(struct kt_initramfs *b, const char *guest, struct kt_entry *e,
+static int initramfs_add(struct kt_initramfs *b, const char *guest, struct kt_entry *e,
 		struct kt_err *err)
 {
-	int r = _archive_name(guest, &e->name);
+	int r = initramfs_archive_name(guest, &e->name);
 
 	if (r) {
-		_entry_free(e);
-		return _bad_guest(err, guest, r);
+		initramfs_entry_free(e);
+		return initramfs_bad_guest(err, guest, r);
 	}
-	r = _push(b, e);
+	r = initramfs_push(b, e);
 	return r ? kt_err_set(err, r, "out of memory") : 0;
 }
 
@@ -161,7 +161,7 @@ int kt_initramfs__add_data(struct kt_initramfs *b, const char *guest,
 	if (!e.data)
 		return kt_err_set(err, -ENOMEM, "out of memory");
 	memcpy(e.data, buf, len);
-	return _add(b, guest, &e, err);
+	return initramfs_add(b, guest, &e, err);
 }
 
 int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
@@ -174,10 +174,10 @@ int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
 	e.src = strdup(target);
 	if (!e.src)
 		return kt_err_set(err, -ENOMEM, "out of memory");
-	return _add(b, guest, &e, err);
+	return initramfs_add(b, guest, &e, err);
 }
 
-static int _add_host_file(struct kt_initramfs *b, const char *host,
+static int initramfs_add_host_file(struct kt_initramfs *b, const char *host,
 			  const char *guest, uint32_t mode, struct kt_err *err)
 {
 	struct kt_entry e = { .kind = E_FILE, .mode = mode & 07777 };
@@ -193,7 +193,7 @@ static int _add_host_file(struct kt_initramfs *b, const char *host,
 	e.src = strdup(host);
 	if (!e.src)
 		return kt_err_set(err, -ENOMEM, "out of memory");
-	return _add(b, guest, &e, err);
+	return initramfs_add(b, guest, &e, err);
 }
 
 /*
@@ -201,7 +201,7 @@ static int _add_host_file(struct kt_initramfs *b, const char *host,
  * symlink met in any component becomes a guest symlink, and the walk goes
  * on at its target, until the regular file at the end.
  */
-static int _add_host_chain(struct kt_initramfs *b, const char *path,
+static int initramfs_add_host_chain(struct kt_initramfs *b, const char *path,
 			   struct kt_err *err)
 {
 	char cur[PATH_MAX], rest[PATH_MAX];
@@ -267,11 +267,11 @@ static int _add_host_chain(struct kt_initramfs *b, const char *path,
 	}
 	if (!cur[0])
 		return kt_err_set(err, -EINVAL, "'%s': not a regular file", path);
-	return _add_host_file(b, cur, cur, 0, err);
+	return initramfs_add_host_file(b, cur, cur, 0, err);
 }
 
 /* The closure of an ELF program going to @guest. */
-static int _add_closure(struct kt_initramfs *b, const char *host,
+static int initramfs_add_closure(struct kt_initramfs *b, const char *host,
 			const char *guest, struct kt_err *err)
 {
 	struct kt_closure *c = NULL;
@@ -283,21 +283,21 @@ static int _add_closure(struct kt_initramfs *b, const char *host,
 		return r;
 	interp = kt_closure__interp(c);
 	if (interp)
-		r = _add_host_chain(b, interp, err);
+		r = initramfs_add_host_chain(b, interp, err);
 	for (size_t i = 0; !r && i < kt_closure__count(c); i++) {
 		const struct kt_dep *d = kt_closure__dep(c, i);
 
 		if (!strcmp(d->path, d->guest_path))
-			r = _add_host_chain(b, d->path, err);
+			r = initramfs_add_host_chain(b, d->path, err);
 		else
-			r = _add_host_file(b, d->path, d->guest_path, 0, err);
+			r = initramfs_add_host_file(b, d->path, d->guest_path, 0, err);
 	}
 	kt_closure__free(c);
 	return r;
 }
 
 /* An ELF file the loader runs or maps: what needs a closure. */
-static int _is_dynamic_elf(const char *host, bool *dyn, struct kt_err *err)
+static int initramfs_is_dynamic_elf(const char *host, bool *dyn, struct kt_err *err)
 {
 	struct kt_elf_info *info;
 	int r = kt_elf_info__read(host, &info, err);
@@ -326,15 +326,15 @@ int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
 		return kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
 	if ((uint64_t)st.st_size > KT_CPIO_MAX_FILE)
 		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", host);
-	r = _add_host_file(b, host, guest, mode, err);
+	r = initramfs_add_host_file(b, host, guest, mode, err);
 	if (!r)
-		r = _is_dynamic_elf(host, &dyn, err);
+		r = initramfs_is_dynamic_elf(host, &dyn, err);
 	if (!r && dyn)
-		r = _add_closure(b, host, guest, err);
+		r = initramfs_add_closure(b, host, guest, err);
 	return r;
 }
 
-static int _add_tree(struct kt_initramfs *b, const char *host, const char *guest,
+static int initramfs_add_tree(struct kt_initramfs *b, const char *host, const char *guest,
 		     int depth, struct kt_err *err)
 {
 	struct dirent *de;
@@ -361,7 +361,7 @@ static int _add_tree(struct kt_initramfs *b, const char *host, const char *guest
 	if (!S_ISDIR(st.st_mode))
 		return kt_err_set(err, -EINVAL, "'%s': not a file, folder or symlink", host);
 
-	r = _add(b, guest, &(struct kt_entry){ .kind = E_DIR, .mode = st.st_mode & 07777 }, err);
+	r = initramfs_add(b, guest, &(struct kt_entry){ .kind = E_DIR, .mode = st.st_mode & 07777 }, err);
 	if (r)
 		return r;
 	d = opendir(host);
@@ -378,7 +378,7 @@ static int _add_tree(struct kt_initramfs *b, const char *host, const char *guest
 			r = kt_err_set(err, -ENAMETOOLONG, "'%s/%s': path too long",
 				       host, de->d_name);
 		else
-			r = _add_tree(b, h, g, depth + 1, err);
+			r = initramfs_add_tree(b, h, g, depth + 1, err);
 	}
 	closedir(d);
 	return r;
@@ -387,24 +387,24 @@ static int _add_tree(struct kt_initramfs *b, const char *host, const char *guest
 int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 			   const char *guest, struct kt_err *err)
 {
-	return _add_tree(b, host, guest, 0, err);
+	return initramfs_add_tree(b, host, guest, 0, err);
 }
 
 /* ---- layout ---------------------------------------------------------------------- */
 
-static int _cmp_entry(const void *a, const void *b)
+static int initramfs_cmp_entry(const void *a, const void *b)
 {
 	return strcmp(((const struct kt_entry *)a)->name,
 		      ((const struct kt_entry *)b)->name);
 }
 
-static void _sort(struct kt_initramfs *b)
+static void initramfs_sort(struct kt_initramfs *b)
 {
-	qsort(b->e, b->n, sizeof(*b->e), _cmp_entry);
+	qsort(b->e, b->n, sizeof(*b->e), initramfs_cmp_entry);
 }
 
 /* Entries must be sorted; returns the first with @name (of length @len). */
-static struct kt_entry *_find(struct kt_initramfs *b, const char *name, size_t len)
+static struct kt_entry *initramfs_find(struct kt_initramfs *b, const char *name, size_t len)
 {
 	size_t lo = 0, hi = b->n;
 
@@ -429,7 +429,7 @@ static struct kt_entry *_find(struct kt_initramfs *b, const char *name, size_t l
  * points, as the kernel would resolve it when unpacking: "lib/x" with
  * "lib" -> "usr/lib" becomes "usr/lib/x".
  */
-static int _resolve_parents(struct kt_initramfs *b, bool *changed, struct kt_err *err)
+static int initramfs_resolve_parents(struct kt_initramfs *b, bool *changed, struct kt_err *err)
 {
 	*changed = false;
 	for (size_t i = 0; i < b->n; i++) {
@@ -437,7 +437,7 @@ static int _resolve_parents(struct kt_initramfs *b, bool *changed, struct kt_err
 
 		for (char *s = strchr(e->name, '/'); s; s = strchr(s + 1, '/')) {
 			size_t plen = (size_t)(s - e->name);
-			struct kt_entry *l = _find(b, e->name, plen);
+			struct kt_entry *l = initramfs_find(b, e->name, plen);
 			char guest[PATH_MAX], norm[PATH_MAX], *name;
 			const char *slash;
 			int r, dlen;
@@ -456,7 +456,7 @@ static int _resolve_parents(struct kt_initramfs *b, bool *changed, struct kt_err
 				r = kt_path_normalize(guest, norm, sizeof(norm), false);
 			if (r)
 				return kt_err_set(err, r, "'/%s': path too long", e->name);
-			r = _archive_name(norm, &name);
+			r = initramfs_archive_name(norm, &name);
 			if (r)
 				return kt_err_set(err, r, "'/%s': its folder '/%.*s' links outside the archive",
 						  e->name, (int)plen, e->name);
@@ -469,7 +469,7 @@ static int _resolve_parents(struct kt_initramfs *b, bool *changed, struct kt_err
 	return 0;
 }
 
-static bool _same(const struct kt_entry *a, const struct kt_entry *b)
+static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
 {
 	if (a->kind != b->kind)
 		return false;
@@ -487,7 +487,7 @@ static bool _same(const struct kt_entry *a, const struct kt_entry *b)
 	return false;
 }
 
-static int _layout(struct kt_initramfs *b, struct kt_err *err)
+static int initramfs_layout(struct kt_initramfs *b, struct kt_err *err)
 {
 	size_t n0, o;
 	bool changed = true;
@@ -498,15 +498,15 @@ static int _layout(struct kt_initramfs *b, struct kt_err *err)
 			.kind = E_NODE, .mode = S_IFCHR | 0600, .major = 5, .minor = 1,
 		};
 
-		r = _add(b, "/dev/console", &c, err);
+		r = initramfs_add(b, "/dev/console", &c, err);
 		if (r)
 			return r;
 	}
 	for (int round = 0; changed; round++) {
 		if (round > KT_MAX_HOPS)
 			return kt_err_set(err, -ELOOP, "guest symlinks loop");
-		_sort(b);
-		r = _resolve_parents(b, &changed, err);
+		initramfs_sort(b);
+		r = initramfs_resolve_parents(b, &changed, err);
 		if (r)
 			return r;
 	}
@@ -520,21 +520,21 @@ static int _layout(struct kt_initramfs *b, struct kt_err *err)
 			struct kt_entry d = { .kind = E_DIR, .mode = 0755 };
 			struct kt_initramfs tmp = { .e = b->e, .n = n0 };
 
-			if (_find(&tmp, b->e[i].name, plen))
+			if (initramfs_find(&tmp, b->e[i].name, plen))
 				continue;
 			d.name = strndup(b->e[i].name, plen);
-			if (!d.name || _push(b, &d))
+			if (!d.name || initramfs_push(b, &d))
 				return kt_err_set(err, -ENOMEM, "out of memory");
 		}
 	}
-	_sort(b);
+	initramfs_sort(b);
 
 	/* The same path twice: one entry if they agree, else an error. */
 	o = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		if (o && !strcmp(b->e[i].name, b->e[o - 1].name)) {
-			if (_same(&b->e[i], &b->e[o - 1])) {
-				_entry_free(&b->e[i]);
+			if (initramfs_same(&b->e[i], &b->e[o - 1])) {
+				initramfs_entry_free(&b->e[i]);
 				continue;
 			}
 			r = kt_err_set(err, -EEXIST,
@@ -551,7 +551,7 @@ static int _layout(struct kt_initramfs *b, struct kt_err *err)
 	/* Parents first is what sorting gives; they must be folders. */
 	for (size_t i = 0; i < b->n; i++) {
 		char *s = strrchr(b->e[i].name, '/');
-		struct kt_entry *p = s ? _find(b, b->e[i].name, (size_t)(s - b->e[i].name)) : NULL;
+		struct kt_entry *p = s ? initramfs_find(b, b->e[i].name, (size_t)(s - b->e[i].name)) : NULL;
 
 		if (s && (!p || p->kind != E_DIR))
 			return kt_err_set(err, -ENOTDIR,
@@ -563,7 +563,7 @@ static int _layout(struct kt_initramfs *b, struct kt_err *err)
 
 /* ---- output ------------------------------------------------------------------------ */
 
-static int _write_entry(struct kt_cpio *w, const struct kt_entry *e,
+static int initramfs_write_entry(struct kt_cpio *w, const struct kt_entry *e,
 			struct kt_err *err)
 {
 	struct stat st;
@@ -612,14 +612,14 @@ int kt_initramfs__write_fd(struct kt_initramfs *b, int fd, struct kt_err *err)
 	struct kt_cpio *w;
 	int r;
 
-	r = _layout(b, err);
+	r = initramfs_layout(b, err);
 	if (r)
 		return r;
 	r = kt_cpio__new(fd, b->compress, b->mtime, &w);
 	if (r)
 		return kt_err_set(err, r, "cannot start the archive: %s", strerror(-r));
 	for (size_t i = 0; !r && i < b->n; i++)
-		r = _write_entry(w, &b->e[i], err);
+		r = initramfs_write_entry(w, &b->e[i], err);
 	if (!r && (r = kt_cpio__finish(w)))
 		kt_err_set(err, r, "cannot finish the archive: %s", strerror(-r));
 	kt_cpio__free(w);

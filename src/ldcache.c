@@ -55,7 +55,7 @@ struct kt_ldcache {
 	size_t n;
 };
 
-static int _cmp_entry(const void *a, const void *b)
+static int ldcache_cmp_entry(const void *a, const void *b)
 {
 	const struct kt_ldentry *x = a, *y = b;
 	int c = strcmp(x->key, y->key);
@@ -63,15 +63,15 @@ static int _cmp_entry(const void *a, const void *b)
 	return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
-static uint32_t _u32(const unsigned char *p, bool big)
+static uint32_t ldcache_u32(const unsigned char *p, bool big)
 {
 	return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
 		   : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
-static uint64_t _u64(const unsigned char *p, bool big)
+static uint64_t ldcache_u64(const unsigned char *p, bool big)
 {
-	uint64_t lo = _u32(p, big), hi = _u32(p + 4, big);
+	uint64_t lo = ldcache_u32(p, big), hi = ldcache_u32(p + 4, big);
 
 	return big ? lo << 32 | hi : hi << 32 | lo;
 }
@@ -91,14 +91,14 @@ size_t kt_ldcache__count(const struct kt_ldcache *c)
 }
 
 /* A NUL-terminated string at @off of the new-format area. */
-static const char *_str(const char *base, size_t len, uint32_t off)
+static const char *ldcache_str(const char *base, size_t len, uint32_t off)
 {
 	if (off >= len || !memchr(base + off, '\0', len - off))
 		return NULL;
 	return base + off;
 }
 
-static int _bad(struct kt_err *err, const char *name, const char *why)
+static int ldcache_bad(struct kt_err *err, const char *name, const char *why)
 {
 	return kt_err_set(err, -EINVAL, "'%s': corrupt ld.so.cache: %s", name, why);
 }
@@ -113,13 +113,13 @@ int kt_ldcache__parse(const void *buf, size_t len, const char *name,
 	int r;
 
 	if (len > KT_LDCACHE_MAX_SIZE)
-		return _bad(err, name, "too large");
+		return ldcache_bad(err, name, "too large");
 	if (len >= OLD_HDR_SIZE && !memcmp(buf, OLD_MAGIC, strlen(OLD_MAGIC))) {
-		uint32_t n = _u32((const unsigned char *)buf + 12, false);
+		uint32_t n = ldcache_u32((const unsigned char *)buf + 12, false);
 
 		/* The old table is only skipped; its size is bounded first. */
 		if (n > (len - OLD_HDR_SIZE) / OLD_ENTRY_SIZE)
-			return _bad(err, name, "old table out of bounds");
+			return ldcache_bad(err, name, "old table out of bounds");
 		off = OLD_HDR_SIZE + (size_t)n * OLD_ENTRY_SIZE;
 		off = (off + NEW_ALIGN - 1) & ~(size_t)(NEW_ALIGN - 1);
 	}
@@ -146,12 +146,12 @@ int kt_ldcache__parse(const void *buf, size_t len, const char *name,
 		big = true;
 		break;
 	default:
-		r = _bad(err, name, "unknown byte order");
+		r = ldcache_bad(err, name, "unknown byte order");
 		goto fail;
 	}
-	nlibs = _u32(hdr + 20, big);
+	nlibs = ldcache_u32(hdr + 20, big);
 	if (nlibs > (area - NEW_HDR_SIZE) / NEW_ENTRY_SIZE) {
-		r = _bad(err, name, "entry count out of bounds");
+		r = ldcache_bad(err, name, "entry count out of bounds");
 		goto fail;
 	}
 	c->e = calloc(nlibs ? nlibs : 1, sizeof(*c->e));
@@ -163,19 +163,19 @@ int kt_ldcache__parse(const void *buf, size_t len, const char *name,
 		const unsigned char *p = hdr + NEW_HDR_SIZE + i * NEW_ENTRY_SIZE;
 		struct kt_ldentry *e = &c->e[i];
 
-		e->flags = _u32(p, big);
-		e->key = _str((const char *)hdr, area, _u32(p + 4, big));
-		e->value = _str((const char *)hdr, area, _u32(p + 8, big));
-		e->hwcap = _u64(p + 16, big);
+		e->flags = ldcache_u32(p, big);
+		e->key = ldcache_str((const char *)hdr, area, ldcache_u32(p + 4, big));
+		e->value = ldcache_str((const char *)hdr, area, ldcache_u32(p + 8, big));
+		e->hwcap = ldcache_u64(p + 16, big);
 		e->order = i;
 		if (!e->key || !e->value) {
-			r = _bad(err, name, "string offset out of bounds");
+			r = ldcache_bad(err, name, "string offset out of bounds");
 			goto fail;
 		}
 	}
 	c->n = nlibs;
 	/* Looked up by name many times per closure: sort once. */
-	qsort(c->e, c->n, sizeof(*c->e), _cmp_entry);
+	qsort(c->e, c->n, sizeof(*c->e), ldcache_cmp_entry);
 	*out = c;
 	return 0;
 fail:
@@ -201,7 +201,7 @@ int kt_ldcache__open(const char *path, struct kt_ldcache **out,
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > KT_LDCACHE_MAX_SIZE) {
-		r = _bad(err, path, "not a regular file of a sane size");
+		r = ldcache_bad(err, path, "not a regular file of a sane size");
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);

@@ -44,7 +44,7 @@ const char *kt_accel_name(enum kt_accel a)
 	return a == KT_ACCEL_KVM ? "KVM" : a == KT_ACCEL_TCG ? "TCG" : "auto";
 }
 
-static uint64_t _now_ms(void)
+static uint64_t vm_now_ms(void)
 {
 	struct timespec ts;
 
@@ -52,10 +52,10 @@ static uint64_t _now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void _note(const struct kt_vm_opts *o, const char *fmt, ...)
+static void vm_note(const struct kt_vm_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void _note(const struct kt_vm_opts *o, const char *fmt, ...)
+static void vm_note(const struct kt_vm_opts *o, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -126,7 +126,7 @@ struct kt_proc {
 	int err;	/* its stderr */
 };
 
-static int _spawn(char *const argv[], bool inherit_stdin, struct kt_proc *p)
+static int vm_spawn(char *const argv[], bool inherit_stdin, struct kt_proc *p)
 {
 	int out[2], errp[2];
 
@@ -168,7 +168,7 @@ static int _spawn(char *const argv[], bool inherit_stdin, struct kt_proc *p)
 }
 
 /* Appends to a bounded buffer, keeping the last bytes. */
-static void _keep(char *buf, size_t cap, size_t *len, const char *s, size_t n)
+static void vm_keep(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 {
 	if (n >= cap) {
 		s += n - (cap - 1);
@@ -186,7 +186,7 @@ static void _keep(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 }
 
 /* The last non-empty line of @s, for an error message. */
-static const char *_last_line(char *s)
+static const char *vm_last_line(char *s)
 {
 	char *end = s + strlen(s);
 
@@ -238,17 +238,17 @@ int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz)
 	close(fd);
 	snprintf(drive, sizeof(drive), "file=%s,format=raw,if=ide", img);
 
-	r = _spawn(argv, false, &p);
+	r = vm_spawn(argv, false, &p);
 	if (r) {
 		snprintf(why, whysz, "cannot start %s: %s", qemu, strerror(-r));
 		unlink(img);
 		return r;
 	}
 	close(p.out);
-	deadline = _now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
+	deadline = vm_now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
 	for (;;) {
 		struct pollfd pf = { .fd = p.err, .events = POLLIN };
-		uint64_t now = _now_ms();
+		uint64_t now = vm_now_ms();
 		char buf[512];
 		ssize_t n;
 
@@ -264,7 +264,7 @@ int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz)
 			continue;
 		n = read(p.err, buf, sizeof(buf));
 		if (n > 0) {
-			_keep(errs, sizeof(errs), &elen, buf, (size_t)n);
+			vm_keep(errs, sizeof(errs), &elen, buf, (size_t)n);
 			continue;
 		}
 		waitpid(p.pid, &st, 0);
@@ -272,7 +272,7 @@ int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz)
 			r = 0;
 		} else {
 			snprintf(why, whysz, "QEMU with -accel kvm failed: %s",
-				 *errs ? _last_line(errs) : "no message");
+				 *errs ? vm_last_line(errs) : "no message");
 			r = -EIO;
 		}
 		break;
@@ -296,7 +296,7 @@ struct kt_watch {
 };
 
 /* Looks at one complete console line. */
-static void _line(struct kt_watch *w)
+static void vm_line(struct kt_watch *w)
 {
 	const char *m;
 	size_t ml = strlen(KT_EXIT_MARKER);
@@ -324,7 +324,7 @@ static void _line(struct kt_watch *w)
 	}
 }
 
-static void _console(struct kt_watch *w, const char *buf, size_t n)
+static void vm_console(struct kt_watch *w, const char *buf, size_t n)
 {
 	if (w->o->console)
 		w->o->console(w->o->ctx, buf, n);
@@ -333,7 +333,7 @@ static void _console(struct kt_watch *w, const char *buf, size_t n)
 			w->line[w->len++] = buf[i];
 		w->line[w->len] = '\0';
 		if (buf[i] == '\n') {
-			_line(w);
+			vm_line(w);
 			w->len = 0;
 		}
 	}
@@ -341,7 +341,7 @@ static void _console(struct kt_watch *w, const char *buf, size_t n)
 
 /* Inflates @zlen bytes at @off of @in into @fd: exactly @len bytes whose
  * CRC-32 is @crc, or an error. */
-static int _inflate_trace(int in, off_t off, uint64_t zlen, int fd, uint64_t len,
+static int vm_inflate_trace(int in, off_t off, uint64_t zlen, int fd, uint64_t len,
 			  uint32_t crc, struct kt_err *err)
 {
 	unsigned char ibuf[65536], obuf[65536];
@@ -437,7 +437,7 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 		return kt_err_set(err, r, "cannot create a file next to '%s': %s",
 				  out, strerror(-r));
 	}
-	r = _inflate_trace(in, KT_TRACE_HDR, zlen, fd, len, kt_get_le32(tail), err);
+	r = vm_inflate_trace(in, KT_TRACE_HDR, zlen, fd, len, kt_get_le32(tail), err);
 	if (!r && fchmod(fd, 0644))
 		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", tmp, strerror(errno));
 	if (close(fd) && !r)
@@ -454,7 +454,7 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 }
 
 /* Chooses the accelerator: KVM when asked or when the probe passes. */
-static int _pick_accel(const struct kt_vm_opts *o, const char *qemu,
+static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
 		       enum kt_accel *out, struct kt_err *err)
 {
 	char why[512] = "";
@@ -469,7 +469,7 @@ static int _pick_accel(const struct kt_vm_opts *o, const char *qemu,
 	}
 	if (o->accel == KT_ACCEL_KVM)
 		return kt_err_set(err, -ENODEV, "KVM does not work here: %s", why);
-	_note(o, "warning: KVM is not usable (%s): falling back to TCG, which is much slower", why);
+	vm_note(o, "warning: KVM is not usable (%s): falling back to TCG, which is much slower", why);
 	*out = KT_ACCEL_TCG;
 	return 0;
 }
@@ -496,7 +496,7 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	r = kt_kernel_check(o->kernel, err);
 	if (r)
 		return r;
-	r = _pick_accel(o, qemu, &accel, err);
+	r = vm_pick_accel(o, qemu, &accel, err);
 	if (r)
 		return r;
 	res->accel = accel;
@@ -520,14 +520,14 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 			"-serial", "stdio", "-serial", serial_arg, NULL,
 		};
 
-		r = _spawn(argv, o->interactive, &p);
+		r = vm_spawn(argv, o->interactive, &p);
 	}
 	if (r)
 		return kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
-	_note(o, "booting %s: %u CPUs, %llu MiB, %s", o->kernel, o->cpus ? o->cpus : 1,
+	vm_note(o, "booting %s: %u CPUs, %llu MiB, %s", o->kernel, o->cpus ? o->cpus : 1,
 	      (unsigned long long)o->memory_mib, kt_accel_name(accel));
 
-	w.t0 = _now_ms();
+	w.t0 = vm_now_ms();
 	if (o->timeout_s)
 		deadline = w.t0 + o->timeout_s * 1000ULL;
 	boot_deadline = w.t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
@@ -537,7 +537,7 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 			{ .fd = out_open ? p.out : -1, .events = POLLIN },
 			{ .fd = err_open ? p.err : -1, .events = POLLIN },
 		};
-		uint64_t now = _now_ms(), until = w.started ? deadline : boot_deadline;
+		uint64_t now = vm_now_ms(), until = w.started ? deadline : boot_deadline;
 		char buf[4096];
 		ssize_t n;
 
@@ -567,14 +567,14 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 		if (out_open && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			n = read(p.out, buf, sizeof(buf));
 			if (n > 0)
-				_console(&w, buf, (size_t)n);
+				vm_console(&w, buf, (size_t)n);
 			else if (n == 0 || errno != EINTR)
 				out_open = false;
 		}
 		if (err_open && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
 			n = read(p.err, buf, sizeof(buf));
 			if (n > 0)
-				_keep(errs, sizeof(errs), &elen, buf, (size_t)n);
+				vm_keep(errs, sizeof(errs), &elen, buf, (size_t)n);
 			else if (n == 0 || errno != EINTR)
 				err_open = false;
 		}
@@ -585,7 +585,7 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	close(p.err);
 	waitpid(p.pid, &st, 0);
 	if (w.len)
-		_line(&w);
+		vm_line(&w);
 	if (r)
 		return r;
 
@@ -594,10 +594,10 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	if (!w.started)
 		return kt_err_set(err, -EIO, "the guest never reached /init (QEMU exited with status %d%s%s)",
 				  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-				  *errs ? ": " : "", *errs ? _last_line(errs) : "");
+				  *errs ? ": " : "", *errs ? vm_last_line(errs) : "");
 	if (!w.ended)
 		return kt_err_set(err, -EIO, "the VM stopped before the guest command finished%s%s",
-				  *errs ? ": " : "", *errs ? _last_line(errs) : "");
+				  *errs ? ": " : "", *errs ? vm_last_line(errs) : "");
 	res->exit_status = w.status;
 	if (o->trace_out) {
 		r = kt_vm_take_trace(serial, o->trace_out, &res->trace_bytes, err);

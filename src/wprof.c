@@ -109,7 +109,7 @@ const char *const *kt_wprof_config__args(const struct kt_wprof_config *c,
 /* ---- the command-line token ---------------------------------------------- */
 
 /* Bytes the kernel's command-line parser would split on or unquote. */
-static const char *_bad_byte(const char *a)
+static const char *wprof_bad_byte(const char *a)
 {
 	for (const unsigned char *p = (const unsigned char *)a; *p; p++) {
 		if (*p == (unsigned char)KT_WPROF_ARG_SEP)
@@ -127,7 +127,7 @@ static const char *_bad_byte(const char *a)
 int kt_wprof_args_check(const char *const *args, size_t n, struct kt_err *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *why = *args[i] ? _bad_byte(args[i]) : "is empty";
+		const char *why = *args[i] ? wprof_bad_byte(args[i]) : "is empty";
 
 		if (why)
 			return kt_err_set(err, -EINVAL,
@@ -174,7 +174,7 @@ int kt_wprof_args_cmdline(const char *const *args, size_t n, char **out,
  * argp accepts: "--long=V", "--long V", and for a short one "-xV", "-x V".
  * NULL when absent; -EINVAL when it ends the list without a value.
  */
-static int _opt_value(const char *const *args, size_t n, char shrt,
+static int wprof_opt_value(const char *const *args, size_t n, char shrt,
 		      const char *lng, const char **val, const char **spelled)
 {
 	size_t ll = strlen(lng);
@@ -212,7 +212,7 @@ static int _opt_value(const char *const *args, size_t n, char shrt,
 }
 
 /* "256000" (KB), "4096b", "512kb", "256mb", "1gb"; any case. */
-static int _parse_size(const char *s, uint64_t *bytes)
+static int wprof_parse_size(const char *s, uint64_t *bytes)
 {
 	static const struct { const char *sfx; unsigned shift; } units[] = {
 		{ "", 10 }, { "b", 0 }, { "kb", 10 }, { "mb", 20 }, { "gb", 30 },
@@ -238,7 +238,7 @@ static int _parse_size(const char *s, uint64_t *bytes)
 	return -EINVAL;
 }
 
-static int _round_pow2(uint64_t v, uint64_t *out)
+static int wprof_round_pow2(uint64_t v, uint64_t *out)
 {
 	uint64_t p = 1;
 
@@ -259,15 +259,15 @@ int kt_wprof_memory_floor_mib(const char *const *args, size_t n,
 
 	if (!cpus)
 		return kt_err_set(err, -EINVAL, "the CPU count must be at least 1");
-	if (_opt_value(args, n, 0, "ringbuf-size", &v, &sp))
+	if (wprof_opt_value(args, n, 0, "ringbuf-size", &v, &sp))
 		return kt_err_set(err, -EINVAL, "wprof option '%s' needs a value", sp);
-	if (v && (_parse_size(v, &sz) || _round_pow2(sz, &sz)))
+	if (v && (wprof_parse_size(v, &sz) || wprof_round_pow2(sz, &sz)))
 		return kt_err_set(err, -EINVAL,
 				  "wprof option '%s': invalid ring buffer size '%s'",
 				  sp, v);
 
 	sp = "--ringbuf-cnt";
-	if (_opt_value(args, n, 0, "ringbuf-cnt", &v, &sp))
+	if (wprof_opt_value(args, n, 0, "ringbuf-cnt", &v, &sp))
 		return kt_err_set(err, -EINVAL, "wprof option '%s' needs a value", sp);
 	if (v) {
 		if (kt_parse_u64(v, &cnt) || !cnt)
@@ -291,7 +291,7 @@ int kt_wprof_duration_ms(const char *const *args, size_t n, uint64_t *ms,
 {
 	const char *v, *sp = "-d";
 
-	if (_opt_value(args, n, 'd', "dur-ms", &v, &sp))
+	if (wprof_opt_value(args, n, 'd', "dur-ms", &v, &sp))
 		return kt_err_set(err, -EINVAL, "wprof option '%s' needs a value", sp);
 	if (!v) {
 		*ms = KT_WPROF_DEFAULT_DURATION_MS;
