@@ -26,7 +26,7 @@ CFLAGS ?= -O2 -g
 PKGS := libelf zlib libzstd
 KT_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Isrc -DKTPACK_VERSION='"$(VERSION)"' \
+	-Iinclude -Isrc -DKTPACK_VERSION='"$(VERSION)"' \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS))
 LIBS := $(shell $(PKG_CONFIG) $(if $(STATIC),--static) --libs $(PKGS))
 KT_LDFLAGS := $(if $(STATIC),-static)
@@ -37,7 +37,7 @@ KT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
 KT_LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRCS := src/common.c src/blob.c src/extract.c src/wprof.c src/vmconfig.c \
+LIB_SRCS := src/util.c src/blob.c src/extract.c src/wprof.c src/vmconfig.c \
 	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c src/vm.c
 CLI_SRCS := src/cli.c src/main.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(OUT)/obj/%.o)
@@ -46,11 +46,11 @@ CLI_OBJS := $(CLI_SRCS:src/%.c=$(OUT)/obj/%.o)
 all: $(OUT)/ktpack
 
 # The guest init: static, with only what it needs of the library.
-GUEST_SRCS := src/guest/init.c src/common.c src/wprof.c
-$(OUT)/guest/init: $(GUEST_SRCS) src/guest/proto.h src/common.h src/wprof.h
+GUEST_SRCS := src/guest/init.c src/util.c src/wprof.c
+$(OUT)/guest/init: $(GUEST_SRCS) src/guest/proto.h src/internal.h include/ktpack/wprof.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra \
-		-Werror -Isrc -static -o $@.tmp $(GUEST_SRCS) -lz
+		-Werror -Iinclude -Isrc -static -o $@.tmp $(GUEST_SRCS) -lz
 	mv -f $@.tmp $@
 
 include build/blob.mk

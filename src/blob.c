@@ -1,5 +1,7 @@
 /* blob.c - lookups in a table of embedded blobs (see blob.h). */
-#include "blob.h"
+#include <ktpack/blob.h>
+
+#include "internal.h"
 
 #include <errno.h>
 #include <string.h>

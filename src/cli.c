@@ -18,15 +18,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "blob.h"
-#include "common.h"
-#include "elfdeps.h"
-#include "initramfs.h"
-#include "ldcache.h"
-#include "extract.h"
-#include "vm.h"
-#include "vmconfig.h"
-#include "wprof.h"
+#include <ktpack/blob.h>
+#include "internal.h"
+#include <ktpack/elfdeps.h>
+#include <ktpack/initramfs.h>
+#include <ktpack/ldcache.h>
+#include <ktpack/extract.h>
+#include <ktpack/vm.h>
+#include <ktpack/vmconfig.h>
+#include <ktpack/wprof.h>
 #include "guest/proto.h"
 
 struct kt_cmd {

@@ -5,7 +5,9 @@
  * 4 bytes.  The archive ends with a "TRAILER!!!" entry and is padded to a
  * multiple of 512 bytes.
  */
-#include "cpio.h"
+#include <ktpack/cpio.h>
+
+#include "internal.h"
 
 #include <errno.h>
 #include <stdbool.h>

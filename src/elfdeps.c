@@ -6,7 +6,9 @@
  * requester has no DT_RUNPATH), LD_LIBRARY_PATH, the requester's
  * DT_RUNPATH, ld.so.cache, the system folders (unless DF_1_NODEFLIB).
  */
-#include "elfdeps.h"
+#include <ktpack/elfdeps.h>
+
+#include "internal.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -19,8 +21,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "elfinfo.h"
-#include "ldcache.h"
+#include <ktpack/elfinfo.h>
+#include <ktpack/ldcache.h>
 
 #define KT_MAX_OBJECTS 4096
 #define NO_LOADER SIZE_MAX

@@ -4,7 +4,9 @@
  * stripped or lie.  Every offset, size and count taken from the file is
  * checked against the file's size before use.
  */
-#include "elfinfo.h"
+#include <ktpack/elfinfo.h>
+
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,9 @@
  * following a link and found to be ours and private; every later name is
  * resolved relative to that descriptor.
  */
-#include "extract.h"
+#include <ktpack/extract.h>
+
+#include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -5,7 +5,9 @@
  * and laid out at write time: guest symlinks resolved in parent paths,
  * missing parent folders added, duplicates merged or refused, sorted.
  */
-#include "initramfs.h"
+#include <ktpack/initramfs.h>
+
+#include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,7 +21,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "elfinfo.h"
+#include <ktpack/elfinfo.h>
 
 #define KT_MAX_HOPS	40	/* the kernel's own limit on link hops */
 #define KT_MAX_DEPTH	64	/* folder depth of add_tree */

@@ -6,7 +6,9 @@
  * new-format header.  A file may start with the old "ld.so-1.7.0" table,
  * with the new one after it, 8-byte aligned.
  */
-#include "ldcache.h"
+#include <ktpack/ldcache.h>
+
+#include "internal.h"
 
 #include <elf.h>
 #include <errno.h>

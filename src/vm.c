@@ -5,7 +5,9 @@
  * console for init's start, a kernel panic and the exit marker, and stops
  * the VM at the timeout.  Writes only the work folder and the trace output.
  */
-#include "vm.h"
+#include <ktpack/vm.h>
+
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,13 @@
 /* vmconfig.c - guest memory and kernel command line (see vmconfig.h). */
-#include "vmconfig.h"
+#include <ktpack/vmconfig.h>
+
+#include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "wprof.h"
+#include <ktpack/wprof.h>
 
 int kt_derive_test_memory_mib(const struct kt_memory_opts *o, uint64_t *mib,
 			      bool *below_floor, struct kt_err *err)

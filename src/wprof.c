@@ -1,6 +1,8 @@
 /* wprof.c - wprof configuration, command-line token and memory floor (see
  * wprof.h).  Reads only the environment; the arguments are untrusted text. */
-#include "wprof.h"
+#include <ktpack/wprof.h>
+
+#include "internal.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -2,7 +2,8 @@
 #include <errno.h>
 
 #include "unit.h"
-#include "blob.h"
+#include "internal.h"
+#include <ktpack/blob.h>
 
 static const unsigned char bytes[] = "0123456789";
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

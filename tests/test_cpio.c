@@ -10,7 +10,8 @@
 #include <zstd.h>
 
 #include "unit.h"
-#include "cpio.h"
+#include "internal.h"
+#include <ktpack/cpio.h>
 
 /* The whole content of @fd. */
 static unsigned char *contents(int fd, size_t *len)

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 
 #include "unit.h"
-#include "elfdeps.h"
+#include "internal.h"
+#include <ktpack/elfdeps.h>
 
 static const struct kt_dep *find(const struct kt_closure *c, const char *name)
 {

@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "elfinfo.h"
+#include "internal.h"
+#include <ktpack/elfinfo.h>
 
 static unsigned char *slurp(const char *path, size_t *len)
 {

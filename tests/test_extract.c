@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "extract.h"
+#include "internal.h"
+#include <ktpack/extract.h>
 
 #define BLOB_SIZE (3 * 4096 + 123)
 #define SHA "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"

@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "initramfs.h"
+#include "internal.h"
+#include <ktpack/initramfs.h>
 
 /* "name mode" per entry, from a raw newc archive in @fd. */
 static char *listing(int fd)

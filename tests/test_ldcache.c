@@ -5,7 +5,8 @@
 #include <stdlib.h>
 
 #include "unit.h"
-#include "ldcache.h"
+#include "internal.h"
+#include <ktpack/ldcache.h>
 
 struct ent { uint32_t flags; const char *key, *value; uint64_t hwcap; };
 

@@ -8,7 +8,8 @@
 #include <zlib.h>
 
 #include "unit.h"
-#include "vm.h"
+#include "internal.h"
+#include <ktpack/vm.h>
 #include "guest/proto.h"
 
 static char dir[64], serial[128], out[128];

@@ -3,8 +3,9 @@
 #include <stdlib.h>
 
 #include "unit.h"
-#include "vmconfig.h"
-#include "wprof.h"
+#include "internal.h"
+#include <ktpack/vmconfig.h>
+#include <ktpack/wprof.h>
 
 static uint64_t derive(unsigned cpus, uint64_t req, uint64_t floor,
 		       uint64_t over, bool *below)

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 
 #include "unit.h"
-#include "wprof.h"
+#include "internal.h"
+#include <ktpack/wprof.h>
 
 #define A(...) ((const char *const[]){ __VA_ARGS__ })
 #define N(...) (sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *))

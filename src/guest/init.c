@@ -26,9 +26,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "common.h"
+#include "internal.h"
 #include "guest/proto.h"
-#include "wprof.h"
+#include <ktpack/wprof.h>
 
 #define CMDLINE_MAX	4096
 #define CMD_MAX		(64u << 10)

@@ -6,12 +6,12 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := elfinfo ldcache trace
 FUZZ_DIR := $(OUT)/fuzz
-FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -Isrc \
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -Iinclude -Isrc \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-$(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/common.c
-$(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/common.c
-$(FUZZ_DIR)/fuzz_trace: tests/fuzz/fuzz_trace.c src/vm.c src/common.c
+$(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/util.c
+$(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/util.c
+$(FUZZ_DIR)/fuzz_trace: tests/fuzz/fuzz_trace.c src/vm.c src/util.c
 $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%):
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
@@ -29,7 +29,7 @@ $(FUZZ_DIR)/seed-ldcache/.done:
 # A valid frame of a small trace, made by the test program's own zlib.
 $(FUZZ_DIR)/seed-trace/.done: tests/fuzz/seed_trace.c
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -Isrc -o $(FUZZ_DIR)/seed-trace-gen $< -lz
+	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o $(FUZZ_DIR)/seed-trace-gen $< -lz
 	$(FUZZ_DIR)/seed-trace-gen > $(@D)/frame
 	touch $@
 

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ldcache.h"
+#include <ktpack/ldcache.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

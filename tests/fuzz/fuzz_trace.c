@@ -6,8 +6,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "common.h"
-#include "vm.h"
+#include "internal.h"
+#include <ktpack/vm.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

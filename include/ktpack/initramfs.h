@@ -1,15 +1,19 @@
 /* initramfs.h - the guest's initramfs: files at guest paths, every ELF
  * program with its interpreter and libraries where the guest's loader will
  * look for them, written as one reproducible cpio archive. */
-#ifndef KT_INITRAMFS_H
-#define KT_INITRAMFS_H
+#ifndef KTPACK_INITRAMFS_H
+#define KTPACK_INITRAMFS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common.h"
-#include "cpio.h"
-#include "elfdeps.h"
+#include <ktpack/common.h>
+#include <ktpack/cpio.h>
+#include <ktpack/elfdeps.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct kt_initramfs_opts {
 	size_t sz;		/* sizeof(struct kt_initramfs_opts) */
@@ -63,5 +67,9 @@ int kt_initramfs__write_fd(struct kt_initramfs *b, int fd, struct kt_err *err);
  */
 int kt_initramfs__write_after(struct kt_initramfs *b, const char *base,
 			      const char *path, struct kt_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,14 +1,18 @@
 /* elfinfo.h - what the dynamic loader reads from an ELF file: class, machine,
  * PT_INTERP and the dynamic section (DT_NEEDED, DT_SONAME, DT_RPATH,
  * DT_RUNPATH, DT_FLAGS_1).  The bytes are untrusted; read with libelf. */
-#ifndef KT_ELFINFO_H
-#define KT_ELFINFO_H
+#ifndef KTPACK_ELFINFO_H
+#define KTPACK_ELFINFO_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common.h"
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Caps on what one file may declare, far above any real binary. */
 #define KT_ELF_MAX_NEEDED	4096
@@ -39,5 +43,9 @@ int kt_elf_info__read(const char *path, struct kt_elf_info **out,
 int kt_elf_info__parse(const void *buf, size_t len, const char *name,
 		       struct kt_elf_info **out, struct kt_err *err);
 void kt_elf_info__free(struct kt_elf_info *info);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,14 +1,18 @@
 /* vm.h - boots a kernel with an initramfs under QEMU, streams the guest
  * console, and brings back the command's exit status and the wprof trace. */
-#ifndef KT_VM_H
-#define KT_VM_H
+#ifndef KTPACK_VM_H
+#define KTPACK_VM_H
 
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common.h"
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define KT_QEMU			"qemu-system-x86_64"
 /* A guest that has not reached /init by then is stuck. */
@@ -87,5 +91,9 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
  */
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,12 +1,16 @@
 /* extract.h - install_env: every embedded blob as an executable file in a
  * private cache folder, its path exported in the blob's env var. */
-#ifndef KT_EXTRACT_H
-#define KT_EXTRACT_H
+#ifndef KTPACK_EXTRACT_H
+#define KTPACK_EXTRACT_H
 
 #include <stddef.h>
 
-#include "blob.h"
-#include "common.h"
+#include <ktpack/blob.h>
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Old versions of a blob younger than this are kept: a run of another
  * ktpack build may still be about to exec them. */
@@ -51,5 +55,9 @@ int kt_cache_dir(char *out, size_t sz, const struct kt_install_opts *opts,
  * removed.
  */
 int kt_cache_prune(const char *dir, const char *prefix, size_t keep);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,7 +1,8 @@
-/* common.h - the error record every library call may fill, and the small
- * helpers that more than one module needs.  Nothing here prints or exits. */
-#ifndef KT_COMMON_H
-#define KT_COMMON_H
+/* internal.h - the helpers that more than one module of the library (and
+ * the CLI, which is built with it) needs.  Not installed.  Nothing here
+ * prints or exits. */
+#ifndef KT_INTERNAL_H
+#define KT_INTERNAL_H
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,18 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#include <ktpack/common.h>
 
-/*
- * What went wrong, for the front end to print as one line.  A library call
- * returns -errno and, when the caller passed a kt_err, also writes a message
- * that names the object and the cause ("cannot open 'x': No such file or
- * directory").  A NULL kt_err is allowed everywhere.
- */
-struct kt_err {
-	int code;		/* negative errno */
-	char msg[1024];
-};
+#define KT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Fills @e (when not NULL) and returns @code, so that callers can write
  * "return kt_err_set(e, -ENOENT, ...)". */

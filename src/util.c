@@ -1,5 +1,5 @@
-/* common.c - error record and shared helpers (see common.h). */
-#include "common.h"
+/* util.c - error record and shared helpers (see internal.h). */
+#include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,13 +1,17 @@
 /* wprof.h - the wprof configuration: where the tracer is, the arguments it
  * runs with, how they travel on the kernel command line, and the guest
  * memory those arguments need. */
-#ifndef KT_WPROF_H
-#define KT_WPROF_H
+#ifndef KTPACK_WPROF_H
+#define KTPACK_WPROF_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common.h"
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define KT_WPROF_PATH_ENV	"KTSTR_WPROF_PATH"
 #define KT_WPROF_ARGS_KEY	"KTSTR_WPROF_ARGS"
@@ -84,5 +88,9 @@ static inline uint64_t kt_apply_wprof_memory_floor(uint64_t raw, uint64_t floor)
 {
 	return floor && raw < floor ? floor : raw;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,13 +1,17 @@
 /* cpio.h - a writer of "newc" cpio archives (the kernel's initramfs format),
  * straight or through gzip or zstd.  Output is a pure function of the calls
  * made: no host uid, time or inode number leaks into it. */
-#ifndef KT_CPIO_H
-#define KT_CPIO_H
+#ifndef KTPACK_CPIO_H
+#define KTPACK_CPIO_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common.h"
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* newc's filesize field is 32 bits wide. */
 #define KT_CPIO_MAX_FILE	0xffffffffULL
@@ -49,5 +53,9 @@ int kt_cpio__finish(struct kt_cpio *w);
 
 /* 0 when @name may be an archive name, else -EINVAL. */
 int kt_cpio_check_name(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,13 +1,17 @@
 /* elfdeps.h - the closure of an ELF program: its interpreter and every
  * shared library the loader will map, found in glibc's order without
  * running anything (see DESIGN.md, "ELF closure"). */
-#ifndef KT_ELFDEPS_H
-#define KT_ELFDEPS_H
+#ifndef KTPACK_ELFDEPS_H
+#define KTPACK_ELFDEPS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "common.h"
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct kt_elfdeps_opts {
 	size_t sz;		/* sizeof(struct kt_elfdeps_opts) */
@@ -61,5 +65,9 @@ const char *kt_closure__interp(const struct kt_closure *c);
 size_t kt_closure__count(const struct kt_closure *c);
 const struct kt_dep *kt_closure__dep(const struct kt_closure *c, size_t i);
 void kt_closure__free(struct kt_closure *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

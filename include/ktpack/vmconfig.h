@@ -1,13 +1,17 @@
 /* vmconfig.h - what a guest gets: its memory, derived from the CPU count,
  * the request and the wprof floor, and its kernel command line. */
-#ifndef KT_VMCONFIG_H
-#define KT_VMCONFIG_H
+#ifndef KTPACK_VMCONFIG_H
+#define KTPACK_VMCONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common.h"
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define KT_VM_MIN_MEMORY_MIB	256
 #define KT_VM_MEMORY_PER_CPU_MIB 64
@@ -40,5 +44,9 @@ int kt_derive_test_memory_mib(const struct kt_memory_opts *o, uint64_t *mib,
  */
 int kt_vm_cmdline(const char *base, const char *const *tokens, size_t n,
 		  char **out, struct kt_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

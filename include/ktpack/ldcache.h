@@ -1,13 +1,17 @@
 /* ldcache.h - a reader of glibc's /etc/ld.so.cache (format
  * "glibc-ld.so.cache1.1"), to find libraries as the loader does without
  * running it.  The file is untrusted: every offset is checked. */
-#ifndef KT_LDCACHE_H
-#define KT_LDCACHE_H
+#ifndef KTPACK_LDCACHE_H
+#define KTPACK_LDCACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common.h"
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define KT_LDCACHE_PATH		"/etc/ld.so.cache"
 /* A cache larger than this is refused rather than read. */
@@ -35,5 +39,9 @@ const char *kt_ldcache__lookup(const struct kt_ldcache *c, const char *soname,
 /* The cache flags ldconfig records for ELF objects of this class and
  * machine (e.g. 0x0303 for x86-64), or 0 when the pair is unknown. */
 uint32_t kt_ldcache_flags(uint8_t ei_class, uint16_t machine);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "common.h"
+#include "internal.h"
 
 static void test_parse_u64(void **state)
 {
