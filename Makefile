@@ -18,7 +18,8 @@ OBJDUMP ?= objdump
 AR ?= ar
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
-VERSION := 0.1.0
+# The version lives in the public header, which front ends compile against.
+VERSION := $(shell sed -n 's/^\#define KTPACK_VERSION[[:space:]]*"\(.*\)"/\1/p' include/ktpack/ktpack.h)
 
 include blobs/blobs.mk
 
@@ -26,7 +27,7 @@ CFLAGS ?= -O2 -g
 PKGS := libelf zlib libzstd
 KT_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Iinclude -Isrc -DKTPACK_VERSION='"$(VERSION)"' \
+	-Iinclude -Isrc \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS))
 LIBS := $(shell $(PKG_CONFIG) $(if $(STATIC),--static) --libs $(PKGS))
 KT_LDFLAGS := $(if $(STATIC),-static)
@@ -37,9 +38,10 @@ KT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
 KT_LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRCS := src/util.c src/blob.c src/extract.c src/wprof.c src/vmconfig.c \
-	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c src/vm.c
-CLI_SRCS := src/cli.c src/main.c
+LIB_SRCS := src/util.c src/blob.c src/cache.c src/extract.c src/wprof.c src/vmconfig.c \
+	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c src/vm.c src/run.c
+CLI_SRCS := src/cli/ktpack.c src/cli/parse.c src/cli/cmd-blobs.c src/cli/cmd-env.c \
+	src/cli/cmd-cmdline.c src/cli/cmd-ldd.c src/cli/cmd-initramfs.c src/cli/cmd-run.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:src/%.c=$(OUT)/obj/%.o)
 
@@ -63,11 +65,11 @@ $(OUT)/obj/%.o: src/%.c $(OUT)/gen/flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(OUT)/obj/blobtab.o: $(OUT)/gen/blobtab.c $(OUT)/gen/flags
+$(OUT)/obj/%tab.o: $(OUT)/gen/%tab.c $(OUT)/gen/flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -c -o $@ $<
 
-$(OUT)/libktpack.a: $(LIB_OBJS)
+$(OUT)/libktpack.a: $(LIB_OBJS) $(OUT)/obj/guesttab.o $(LIB_BLOB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -76,7 +78,7 @@ $(OUT)/ktpack: $(CLI_OBJS) $(OUT)/obj/blobtab.o $(BLOB_OBJS) $(OUT)/libktpack.a
 		$(CLI_OBJS) $(OUT)/obj/blobtab.o $(BLOB_OBJS) $(OUT)/libktpack.a $(LIBS)
 	mv -f $@.tmp $@
 
--include $(wildcard $(OUT)/obj/*.d $(OUT)/tests/*.d)
+-include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/cli/*.d $(OUT)/tests/*.d)
 
 deps:
 	build/deps.sh

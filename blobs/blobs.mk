@@ -7,7 +7,10 @@
 #   make WPROF=/path/to/wprof      embeds a wprof built elsewhere
 #   cp /path/to/wprof blobs/wprof  does the same for every later build
 
-BLOBS := busybox wprof init
+BLOBS := busybox wprof
+# Blobs of the library itself (libktpack.a): a front end that links it
+# gets a bootable guest without embedding anything.
+LIB_BLOBS := init
 
 busybox_ENV := KTSTR_BUSYBOX_PATH
 busybox_VAR := BUSYBOX
@@ -18,7 +21,8 @@ wprof_ENV := KTSTR_WPROF_PATH
 wprof_VAR := WPROF
 WPROF ?= $(wildcard blobs/wprof)
 
-# The guest's /init, built here from src/guest/init.c (static).
-init_ENV := KTSTR_INIT_PATH
+# The guest's /init, built here from src/guest/init.c (static).  It is an
+# archive input, never installed or exported as a host program.
+init_ENV := -
 init_VAR := INIT
 INIT ?= $(OUT)/guest/init

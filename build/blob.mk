@@ -12,13 +12,14 @@ BLOB_DIR := $(OUT)/blobs
 # A blob variable set to a file that does not exist is a typo, not an empty
 # slot: say so instead of building a binary without it.  Files under
 # $(OUT) are built by make itself.
-$(foreach b,$(BLOBS),$(if $($($(b)_VAR)),$(if $(wildcard $($($(b)_VAR))),,\
+$(foreach b,$(BLOBS) $(LIB_BLOBS),$(if $($($(b)_VAR)),$(if $(wildcard $($($(b)_VAR))),,\
   $(if $(filter $(OUT)/%,$($($(b)_VAR))),,\
   $(error $($(b)_VAR)=$($($(b)_VAR)): no such file)))))
 
 # Blobs with a source are embedded; the others are empty slots.
 BLOBS_EMBEDDED := $(foreach b,$(BLOBS),$(if $($($(b)_VAR)),$(b)))
 BLOB_OBJS := $(BLOBS_EMBEDDED:%=$(BLOB_DIR)/%.o)
+LIB_BLOB_OBJS := $(LIB_BLOBS:%=$(BLOB_DIR)/%.o)
 
 # objcopy's output format and architecture are read off an object the
 # compiler itself produced, so nothing here names x86-64.
@@ -40,7 +41,7 @@ $(BLOB_DIR)/$(1): $($($(1)_VAR)) $(BLOB_DIR)/$(1).src
 	$(if $($($(1)_VAR)),cp -f $($($(1)_VAR)) $$@.tmp,: > $$@.tmp)
 	mv -f $$@.tmp $$@
 endef
-$(foreach b,$(BLOBS),$(eval $(call kt_blob_rules,$(b))))
+$(foreach b,$(BLOBS) $(LIB_BLOBS),$(eval $(call kt_blob_rules,$(b))))
 
 # .rodata.<name>: read-only data.  The alignment is set on objcopy's *input*
 # section name (.data), and 4096 keeps the blob's file offset page-aligned,
@@ -60,4 +61,10 @@ $(BLOB_DIR)/%.o: $(BLOB_DIR)/% $(OUT)/gen/objfmt build/blob.mk
 
 $(OUT)/gen/blobtab.c: build/gen-blobtab.sh $(BLOBS:%=$(BLOB_DIR)/%)
 	@mkdir -p $(@D)
-	build/gen-blobtab.sh $@ $(foreach b,$(BLOBS),$(b):$($(b)_ENV):$($(b)_VAR):$(BLOB_DIR)/$(b))
+	build/gen-blobtab.sh $@ kt_embedded_blobs \
+		$(foreach b,$(BLOBS),$(b):$($(b)_ENV):$($(b)_VAR):$(BLOB_DIR)/$(b))
+
+$(OUT)/gen/guesttab.c: build/gen-blobtab.sh $(LIB_BLOBS:%=$(BLOB_DIR)/%)
+	@mkdir -p $(@D)
+	build/gen-blobtab.sh $@ kt_guest_blobs \
+		$(foreach b,$(LIB_BLOBS),$(b):$($(b)_ENV):$($(b)_VAR):$(BLOB_DIR)/$(b))

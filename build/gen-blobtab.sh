@@ -3,14 +3,16 @@
 # build.rs): name, env var, make variable, start/end symbols, size and the
 # SHA-256 of the bytes, all computed here at build time.
 #
-#   gen-blobtab.sh OUT.c NAME:ENV:VAR:FILE...
+#   gen-blobtab.sh OUT.c SYMBOL NAME:ENV:VAR:FILE...
 #
+# SYMBOL is the table's name (kt_embedded_blobs for a front end's blobs).
 # FILE is the copy under out/blobs/ that objcopy embedded; an empty FILE is
 # an empty slot and gets no symbols.
 set -eu
 
 out=$1
-shift
+sym=$2
+shift 2
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 
@@ -28,7 +30,7 @@ SPEC
 		fi
 	done
 	echo
-	echo 'static const struct kt_blob kt_blobs[] = {'
+	echo "static const struct kt_blob ${sym}_v[] = {"
 	for spec in "$@"; do
 		IFS=: read -r name env var file <<SPEC
 $spec
@@ -46,9 +48,9 @@ SPEC
 	done
 	echo '};'
 	echo
-	echo 'const struct kt_blob_table kt_embedded_blobs = {'
-	echo '	.blobs = kt_blobs,'
-	echo '	.count = sizeof(kt_blobs) / sizeof(kt_blobs[0]),'
+	echo "const struct kt_blob_table $sym = {"
+	echo "	.blobs = ${sym}_v,"
+	echo "	.count = sizeof(${sym}_v) / sizeof(${sym}_v[0]),"
 	echo '};'
 } > "$tmp"
 

@@ -72,25 +72,32 @@ _ktpack_takes_value()
 
 _ktpack_files()
 {
+	local cur=$1	# what _filedir reads
+
 	if declare -F _filedir >/dev/null; then
 		_filedir
 		return
 	fi
 	compopt -o filenames 2>/dev/null
-	local IFS=$'\n'
-	COMPREPLY=($(compgen -f -- "$1"))
+	mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 }
 
 _ktpack_words()
 {
-	local IFS=$'\n'
-	COMPREPLY=($(compgen -W "$1" -- "$2"))
+	mapfile -t COMPREPLY < <(compgen -W "$1" -- "$2")
 }
 
 _ktpack_commands()
 {
-	local IFS=$'\n'
-	COMPREPLY=($(compgen -c -- "$1"))
+	local -A seen=()
+	local c
+
+	COMPREPLY=()
+	while IFS= read -r c; do
+		[[ -n ${seen[$c]} ]] && continue
+		seen[$c]=1
+		COMPREPLY+=("$c")
+	done < <(compgen -c -- "$1")
 }
 
 # Completes the value $3 of option $2 of command $1.
@@ -169,8 +176,13 @@ _ktpack()
 		return 0
 	fi
 	if [[ $cur == --*=* ]]; then
+		# One word: bash replaces all of it, so keep "--opt=".
 		opt=${cur%%=*}
 		_ktpack_value "$cmd" "$opt" "${cur#*=}"
+		compopt +o filenames 2>/dev/null
+		for i in "${!COMPREPLY[@]}"; do
+			COMPREPLY[i]=$opt=${COMPREPLY[i]}
+		done
 		return 0
 	fi
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -180,8 +192,15 @@ _ktpack()
 	fi
 
 	case $cmd in
-	exec | run)
+	exec)
 		if [[ $cur == -* ]]; then
+			_ktpack_words "--help --" "$cur"
+		else
+			_ktpack_commands "$cur"
+		fi
+		;;
+	run)
+		if [[ -z $cur || $cur == -* ]]; then
 			_ktpack_words "$(_ktpack_opts "$cmd") --" "$cur"
 		else
 			_ktpack_commands "$cur"

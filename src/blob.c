@@ -6,6 +6,11 @@
 #include <errno.h>
 #include <string.h>
 
+const struct kt_blob_table *kt_library_blobs(void)
+{
+	return &kt_guest_blobs;
+}
+
 const struct kt_blob *kt_blob_table__find(const struct kt_blob_table *t,
 					  const char *name)
 {

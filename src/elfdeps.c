@@ -656,30 +656,26 @@ static int elfdeps_walk(struct kt_resolver *r, struct kt_closure *c, struct kt_e
 	return 0;
 }
 
-int kt_resolver__closure(struct kt_resolver *r, const char *path,
-			 const char *guest_path, struct kt_closure **out,
-			 struct kt_err *err)
+/*
+ * The closure of the program @info (owned by the closure from here on)
+ * found at host @path (@real with links resolved, for $ORIGIN) and going to
+ * @guest_path.
+ */
+static int elfdeps_closure(struct kt_resolver *r, struct kt_elf_info *info,
+			   const char *path, const char *real, const struct stat *st,
+			   const char *guest_path, struct kt_closure **out,
+			   struct kt_err *err)
 {
 	struct kt_closure *c = calloc(1, sizeof(*c));
-	struct kt_elf_info *info = NULL;
 	struct kt_obj *o;
-	char real[PATH_MAX];
-	struct stat st;
 	int ret;
 
-	if (!c)
-		return kt_err_set(err, -ENOMEM, "out of memory");
-	ret = kt_elf_info__read(path, &info, err);
-	if (ret)
-		goto fail;
-	if (stat(path, &st) || !realpath(path, real)) {
-		ret = kt_err_set(err, -errno, "cannot resolve '%s': %s", path,
-				 strerror(errno));
+	if (!c) {
 		kt_elf_info__free(info);
-		goto fail;
+		return kt_err_set(err, -ENOMEM, "out of memory");
 	}
-	ret = elfdeps_add_obj(c, path, guest_path ? guest_path : path, info, &st,
-		       NO_LOADER, &o);
+	ret = elfdeps_add_obj(c, path, guest_path ? guest_path : path, info, st,
+			      NO_LOADER, &o);
 	if (ret)
 		goto fail;
 	/* The program's $ORIGIN comes from /proc/self/exe: links resolved. */
@@ -711,4 +707,39 @@ fail:
 			   "out of memory" : "too many shared objects");
 	kt_closure__free(c);
 	return ret;
+}
+
+int kt_resolver__closure(struct kt_resolver *r, const char *path,
+			 const char *guest_path, struct kt_closure **out,
+			 struct kt_err *err)
+{
+	struct kt_elf_info *info = NULL;
+	char real[PATH_MAX];
+	struct stat st;
+	int ret;
+
+	ret = kt_elf_info__read(path, &info, err);
+	if (ret)
+		return ret;
+	if (stat(path, &st) || !realpath(path, real)) {
+		ret = kt_err_set(err, -errno, "cannot resolve '%s': %s", path,
+				 strerror(errno));
+		kt_elf_info__free(info);
+		return ret;
+	}
+	return elfdeps_closure(r, info, path, real, &st, guest_path, out, err);
+}
+
+int kt_resolver__closure_mem(struct kt_resolver *r, const void *buf, size_t len,
+			     const char *guest_path, struct kt_closure **out,
+			     struct kt_err *err)
+{
+	struct kt_elf_info *info = NULL;
+	struct stat st = { 0 };
+	int ret;
+
+	ret = kt_elf_info__parse(buf, len, guest_path, &info, err);
+	if (ret)
+		return ret;
+	return elfdeps_closure(r, info, guest_path, guest_path, &st, guest_path, out, err);
 }

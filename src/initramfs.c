@@ -26,14 +26,15 @@
 #define KT_MAX_HOPS	40	/* the kernel's own limit on link hops */
 #define KT_MAX_DEPTH	64	/* folder depth of add_tree */
 
-enum kt_ekind { E_DIR, E_FILE, E_DATA, E_LINK, E_NODE };
+enum kt_ekind { E_DIR, E_FILE, E_DATA, E_MEM, E_LINK, E_NODE };
 
 struct kt_entry {
 	char *name;		/* archive name: no leading '/' */
 	enum kt_ekind kind;
 	uint32_t mode;		/* permission bits (type for E_NODE) */
 	char *src;		/* E_FILE: host path; E_LINK: target */
-	unsigned char *data;	/* E_DATA */
+	unsigned char *data;	/* E_DATA: owned */
+	const unsigned char *mem; /* E_MEM: borrowed */
 	size_t len;
 	uint32_t major, minor;	/* E_NODE */
 };
@@ -42,6 +43,7 @@ struct kt_initramfs {
 	enum kt_compress compress;
 	uint32_t mtime;
 	bool dev_console;
+	bool laid_out;		/* initramfs_layout ran and nothing was added since */
 	struct kt_resolver *res;
 	struct kt_entry *e;
 	size_t n, cap;
@@ -70,7 +72,7 @@ void kt_initramfs__free(struct kt_initramfs *b)
 int kt_initramfs__new(const struct kt_initramfs_opts *o,
 		      struct kt_initramfs **out)
 {
-	struct kt_elfdeps_opts eo = { .sz = sizeof(eo) };
+	struct kt_elfdeps_opts eo = { 0 };
 	struct kt_initramfs *b = calloc(1, sizeof(*b));
 	int r;
 
@@ -97,6 +99,7 @@ int kt_initramfs__new(const struct kt_initramfs_opts *o,
 /* Takes ownership of @e's allocations, also on failure. */
 static int initramfs_push(struct kt_initramfs *b, struct kt_entry *e)
 {
+	b->laid_out = false;
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
 		struct kt_entry *v = realloc(b->e, cap * sizeof(*v));
@@ -164,6 +167,32 @@ int kt_initramfs__add_data(struct kt_initramfs *b, const char *guest,
 		return kt_err_set(err, -ENOMEM, "out of memory");
 	memcpy(e.data, buf, len);
 	return initramfs_add(b, guest, &e, err);
+}
+
+static int initramfs_add_closure_mem(struct kt_initramfs *b, const void *buf,
+				     size_t len, const char *guest, struct kt_err *err);
+
+int kt_initramfs__add_mem(struct kt_initramfs *b, const char *guest,
+			  const void *buf, size_t len, uint32_t mode,
+			  struct kt_err *err)
+{
+	struct kt_entry e = { .kind = E_MEM, .mode = mode & 07777, .len = len, .mem = buf };
+	struct kt_elf_info *info = NULL;
+	int r;
+
+	if ((uint64_t)len > KT_CPIO_MAX_FILE)
+		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", guest);
+	r = initramfs_add(b, guest, &e, err);
+	if (r)
+		return r;
+	/* An ELF program brings its closure, as a host file does. */
+	r = kt_elf_info__parse(buf, len, guest, &info, NULL);
+	if (!r && (info->interp || info->nneeded))
+		r = initramfs_add_closure_mem(b, buf, len, guest, err);
+	else
+		r = 0;
+	kt_elf_info__free(info);
+	return r;
 }
 
 int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
@@ -272,18 +301,13 @@ static int initramfs_add_host_chain(struct kt_initramfs *b, const char *path,
 	return initramfs_add_host_file(b, cur, cur, 0, err);
 }
 
-/* The closure of an ELF program going to @guest. */
-static int initramfs_add_closure(struct kt_initramfs *b, const char *host,
-			const char *guest, struct kt_err *err)
+/* Adds what closure @c names: the interpreter and every library. */
+static int initramfs_add_deps(struct kt_initramfs *b, const struct kt_closure *c,
+			      struct kt_err *err)
 {
-	struct kt_closure *c = NULL;
-	const char *interp;
-	int r;
+	const char *interp = kt_closure__interp(c);
+	int r = 0;
 
-	r = kt_resolver__closure(b->res, host, guest, &c, err);
-	if (r)
-		return r;
-	interp = kt_closure__interp(c);
 	if (interp)
 		r = initramfs_add_host_chain(b, interp, err);
 	for (size_t i = 0; !r && i < kt_closure__count(c); i++) {
@@ -294,6 +318,32 @@ static int initramfs_add_closure(struct kt_initramfs *b, const char *host,
 		else
 			r = initramfs_add_host_file(b, d->path, d->guest_path, 0, err);
 	}
+	return r;
+}
+
+/* The closure of an ELF program going to @guest. */
+static int initramfs_add_closure(struct kt_initramfs *b, const char *host,
+				 const char *guest, struct kt_err *err)
+{
+	struct kt_closure *c = NULL;
+	int r;
+
+	r = kt_resolver__closure(b->res, host, guest, &c, err);
+	if (!r)
+		r = initramfs_add_deps(b, c, err);
+	kt_closure__free(c);
+	return r;
+}
+
+static int initramfs_add_closure_mem(struct kt_initramfs *b, const void *buf,
+				     size_t len, const char *guest, struct kt_err *err)
+{
+	struct kt_closure *c = NULL;
+	int r;
+
+	r = kt_resolver__closure_mem(b->res, buf, len, guest, &c, err);
+	if (!r)
+		r = initramfs_add_deps(b, c, err);
 	kt_closure__free(c);
 	return r;
 }
@@ -392,6 +442,15 @@ int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 	return initramfs_add_tree(b, host, guest, 0, err);
 }
 
+/* Whether an entry is named @name, sorted or not. */
+static bool initramfs_find_any(const struct kt_initramfs *b, const char *name)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!strcmp(b->e[i].name, name))
+			return true;
+	return false;
+}
+
 /* ---- layout ---------------------------------------------------------------------- */
 
 static int initramfs_cmp_entry(const void *a, const void *b)
@@ -473,7 +532,10 @@ static int initramfs_resolve_parents(struct kt_initramfs *b, bool *changed, stru
 
 static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
 {
-	if (a->kind != b->kind)
+	bool bytes = (a->kind == E_DATA || a->kind == E_MEM) &&
+		     (b->kind == E_DATA || b->kind == E_MEM);
+
+	if (a->kind != b->kind && !bytes)
 		return false;
 	switch (a->kind) {
 	case E_DIR:
@@ -482,7 +544,10 @@ static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
 	case E_LINK:
 		return !strcmp(a->src, b->src) && (a->kind == E_LINK || a->mode == b->mode);
 	case E_DATA:
-		return a->len == b->len && a->mode == b->mode && !memcmp(a->data, b->data, a->len);
+	case E_MEM:
+		return a->len == b->len && a->mode == b->mode &&
+		       !memcmp(a->kind == E_DATA ? a->data : a->mem,
+			       b->kind == E_DATA ? b->data : b->mem, a->len);
 	case E_NODE:
 		return a->mode == b->mode && a->major == b->major && a->minor == b->minor;
 	}
@@ -495,7 +560,9 @@ static int initramfs_layout(struct kt_initramfs *b, struct kt_err *err)
 	bool changed = true;
 	int r;
 
-	if (b->dev_console) {
+	if (b->laid_out)
+		return 0;
+	if (b->dev_console && !initramfs_find_any(b, "dev/console")) {
 		struct kt_entry c = {
 			.kind = E_NODE, .mode = S_IFCHR | 0600, .major = 5, .minor = 1,
 		};
@@ -560,6 +627,7 @@ static int initramfs_layout(struct kt_initramfs *b, struct kt_err *err)
 					  "guest path '/%s' is inside '/%.*s', which is not a folder",
 					  b->e[i].name, (int)(s - b->e[i].name), b->e[i].name);
 	}
+	b->laid_out = true;
 	return 0;
 }
 
@@ -583,6 +651,9 @@ static int initramfs_write_entry(struct kt_cpio *w, const struct kt_entry *e,
 		break;
 	case E_DATA:
 		r = kt_cpio__add_data(w, e->name, e->mode, e->data, e->len);
+		break;
+	case E_MEM:
+		r = kt_cpio__add_data(w, e->name, e->mode, e->mem, e->len);
 		break;
 	case E_FILE:
 		fd = open(e->src, O_RDONLY | O_CLOEXEC);
@@ -653,35 +724,168 @@ int kt_initramfs__write(struct kt_initramfs *b, const char *path,
 	return r;
 }
 
-int kt_initramfs__write_after(struct kt_initramfs *b, const char *base,
+int kt_initramfs__write_after(struct kt_initramfs *b, int base_fd,
 			      const char *path, struct kt_err *err)
 {
 	struct stat st;
-	int in, out, r;
+	int out, r;
 
-	in = open(base, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st)) {
-		r = kt_err_set(err, -errno, "cannot open '%s': %s", base, strerror(errno));
-		if (in >= 0)
-			close(in);
-		return r;
-	}
+	if (fstat(base_fd, &st))
+		return kt_err_set(err, -errno, "cannot read the base archive: %s",
+				  strerror(errno));
 	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (out < 0) {
-		r = kt_err_set(err, -errno, "cannot create '%s': %s", path, strerror(errno));
-		close(in);
-		return r;
-	}
-	r = kt_copy_fd(in, out, (uint64_t)st.st_size);
+	if (out < 0)
+		return kt_err_set(err, -errno, "cannot create '%s': %s", path, strerror(errno));
+	r = kt_copy_fd_at(base_fd, 0, out, (uint64_t)st.st_size);
 	if (r)
-		kt_err_set(err, r, "cannot copy '%s' to '%s': %s", base, path,
+		kt_err_set(err, r, "cannot copy the base archive to '%s': %s", path,
 			   r == -EIO ? "it changed while it was read" : strerror(-r));
 	else
 		r = kt_initramfs__write_fd(b, out, err);
 	if (close(out) && !r)
 		r = kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
-	close(in);
 	if (r)
 		unlink(path);
 	return r;
+}
+
+/* ---- identity of the inputs ------------------------------------------------------ */
+
+/* 64-bit FNV-1a: a cache key over what is packed, not a security boundary
+ * (the cache folder is private). */
+static void initramfs_fnv(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++) {
+		*h ^= c[i];
+		*h *= 0x100000001b3ULL;
+	}
+}
+
+static uint64_t initramfs_pad4(uint64_t n)
+{
+	return (4 - n % 4) % 4;
+}
+
+/* The newc bytes of one entry: header, name, data, both padded. */
+static uint64_t initramfs_entry_size(const char *name, uint64_t data)
+{
+	uint64_t hn = 110 + strlen(name) + 1;
+
+	return hn + initramfs_pad4(hn) + data + initramfs_pad4(data);
+}
+
+/* Adds entry @e to the key (and its archive bytes to *@size). */
+static int initramfs_key_entry(const struct kt_entry *e, uint64_t *h, uint64_t *size,
+			       struct kt_err *err)
+{
+	uint64_t data = 0;
+	struct stat st;
+
+	initramfs_fnv(h, e->name, strlen(e->name) + 1);
+	initramfs_fnv(h, &e->kind, sizeof(e->kind));
+	initramfs_fnv(h, &e->mode, sizeof(e->mode));
+	switch (e->kind) {
+	case E_FILE:
+		/* A file changed in place keeps its inode but not its ctime. */
+		if (stat(e->src, &st))
+			return kt_err_set(err, -errno, "cannot stat '%s': %s", e->src,
+					  strerror(errno));
+		initramfs_fnv(h, e->src, strlen(e->src) + 1);
+		initramfs_fnv(h, &st.st_dev, sizeof(st.st_dev));
+		initramfs_fnv(h, &st.st_ino, sizeof(st.st_ino));
+		initramfs_fnv(h, &st.st_size, sizeof(st.st_size));
+		initramfs_fnv(h, &st.st_mtim, sizeof(st.st_mtim));
+		initramfs_fnv(h, &st.st_ctim, sizeof(st.st_ctim));
+		data = (uint64_t)st.st_size;
+		break;
+	case E_DATA:
+		initramfs_fnv(h, e->data, e->len);
+		data = e->len;
+		break;
+	case E_MEM:
+		/* Identified by the caller's seed (a digest computed at build
+		 * time): hashing megabytes on every run would cost more than
+		 * the cache saves. */
+		initramfs_fnv(h, &e->len, sizeof(e->len));
+		data = e->len;
+		break;
+	case E_LINK:
+		initramfs_fnv(h, e->src, strlen(e->src) + 1);
+		data = strlen(e->src);
+		break;
+	case E_DIR:
+	case E_NODE:
+		initramfs_fnv(h, &e->major, sizeof(e->major));
+		initramfs_fnv(h, &e->minor, sizeof(e->minor));
+		break;
+	}
+	*size += initramfs_entry_size(e->name, data);
+	return 0;
+}
+
+int kt_initramfs__key(struct kt_initramfs *b, const char *seed, uint64_t *key,
+		      uint64_t *size, struct kt_err *err)
+{
+	uint64_t h = 0xcbf29ce484222325ULL, sz = 0;
+	int r;
+
+	r = initramfs_layout(b, err);
+	if (r)
+		return r;
+	initramfs_fnv(&h, seed, strlen(seed) + 1);
+	initramfs_fnv(&h, &b->compress, sizeof(b->compress));
+	initramfs_fnv(&h, &b->mtime, sizeof(b->mtime));
+	for (size_t i = 0; i < b->n; i++) {
+		r = initramfs_key_entry(&b->e[i], &h, &sz, err);
+		if (r)
+			return r;
+	}
+	sz += initramfs_entry_size("TRAILER!!!", 0);
+	*key = h;
+	/* Only an uncompressed archive's size is known in advance. */
+	*size = b->compress == KT_COMPRESS_NONE ? sz + (512 - sz % 512) % 512 : 0;
+	return 0;
+}
+
+/* ---- --include ---------------------------------------------------------------------- */
+
+int kt_include_split(const char *spec, char *host, char *guest, size_t sz)
+{
+	const char *colon = NULL;
+
+	for (const char *p = spec; (p = strchr(p, ':')); p++)
+		if (p[1] == '/')
+			colon = p;
+	if (colon) {
+		if ((size_t)(colon - spec) >= sz || colon == spec)
+			return -EINVAL;
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		return kt_snprintf(guest, sz, "%s", colon + 1);
+	}
+	if (!*spec || kt_snprintf(host, sz, "%s", spec))
+		return -EINVAL;
+	if (spec[0] == '/')
+		return kt_snprintf(guest, sz, "%s", spec);
+	if (!getcwd(guest, sz))
+		return -errno;
+	return kt_snprintf(guest + strlen(guest), sz - strlen(guest), "/%s", spec);
+}
+
+int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
+			      struct kt_err *err)
+{
+	char host[PATH_MAX], guest[PATH_MAX];
+	struct stat st;
+
+	if (kt_include_split(spec, host, guest, sizeof(host)))
+		return kt_err_set(err, -EINVAL, "invalid --include '%s': expected HOST[:GUEST]",
+				  spec);
+	if (stat(host, &st))
+		return kt_err_set(err, -errno, "cannot include '%s': %s", host,
+				  strerror(errno));
+	return S_ISDIR(st.st_mode) ? kt_initramfs__add_tree(b, host, guest, err)
+				   : kt_initramfs__add_file(b, host, guest, 0, err);
 }

@@ -8,9 +8,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
+#include <ktpack/blob.h>
 #include <ktpack/common.h>
+
+/* The library's own blobs ("init", the guest's /init), made by the build. */
+extern const struct kt_blob_table kt_guest_blobs;
 
 #define KT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -31,6 +36,17 @@ void kt_strv_free(char **v);
 /* Deep copy of @n strings into a NULL-terminated vector. */
 char **kt_strv_dup(const char *const *v, size_t n);
 
+/*
+ * @prefix, then the @n strings of @v with @sep between them, into a new
+ * NUL-terminated string the caller frees; *@len (may be NULL) is its
+ * length without the NUL.  With @sep '\0' and an empty prefix it is argv as
+ * /proc/PID/cmdline holds it (*@len + 1 bytes).  0, -E2BIG or -ENOMEM.
+ */
+int kt_join(const char *prefix, const char *const *v, size_t n, char sep,
+	    char **out, size_t *len);
+/* The NULL-terminated @v that way; an empty string for a NULL @v. */
+int kt_strv_join0(const char *const *v, char **out, size_t *len);
+
 /* write(2)/pwrite(2) until done; EINTR retried.  0 or -errno. */
 int kt_write_all(int fd, const void *buf, size_t len);
 int kt_pwrite_all(int fd, const void *buf, size_t len, off_t off);
@@ -43,6 +59,8 @@ ssize_t kt_pread_full(int fd, void *buf, size_t len, off_t off);
  * ".." is an -EINVAL error when @refuse_dotdot is set.
  */
 int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot);
+/* @path made absolute against the working folder, then normalized. */
+int kt_path_absolute(const char *path, char *out, size_t sz);
 
 /*
  * Copies @size bytes from @in's position to @out's, in the kernel:
@@ -51,6 +69,43 @@ int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot);
  * early.
  */
 int kt_copy_fd(int in, int out, uint64_t size);
+/* The same from offset @off of @in, which is left where it was. */
+int kt_copy_fd_at(int in, uint64_t off, int out, uint64_t size);
+
+/* A message to @log at @level (nothing when @log or its fn is NULL). */
+void kt_log(const struct kt_log *log, enum kt_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Makes room for @need elements of @elsz bytes in *@v, whose capacity is
+ * *@cap elements: doubles the capacity, overflow-checked.  0 or -ENOMEM
+ * (*@v is unchanged then).
+ */
+int kt_grow(void **v, size_t *cap, size_t need, size_t elsz);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t kt_now_ms(void);
+
+/* snprintf that cuts a long result short, for messages only. */
+void kt_snprintf_cut(char *buf, size_t sz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Opens @path read-only if it is a regular file (@what, e.g. "kernel",
+ * names it in messages: "cannot open kernel 'x': ...").  O_NONBLOCK keeps
+ * a FIFO from hanging the open; it is cleared before *@fd is returned.
+ */
+int kt_open_regular(const char *path, const char *what, int *fd,
+		    struct kt_err *err);
+
+/* @path names an executable regular file; messages start "@label='@path'". */
+int kt_check_program(const char *path, struct kt_err *err, const char *label);
+
+/*
+ * A new private folder "$TMPDIR/@prefix.XXXXXX" (or under /tmp when TMPDIR
+ * is unset or relative), mode 0700, its path in @out.  0 or -errno.
+ */
+int kt_mkdtemp(char *out, size_t sz, const char *prefix);
 
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)

@@ -1,11 +1,17 @@
 /* util.c - error record and shared helpers (see internal.h). */
 #include "internal.h"
 
+#include <ktpack/ktpack.h>
+
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int kt_err_set(struct kt_err *e, int code, const char *fmt, ...)
@@ -233,12 +239,26 @@ int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot)
 
 int kt_copy_fd(int in, int out, uint64_t size)
 {
+	off_t pos = lseek(in, 0, SEEK_CUR);
+	int r;
+
+	if (pos < 0)
+		return -errno;
+	r = kt_copy_fd_at(in, (uint64_t)pos, out, size);
+	if (!r && lseek(in, pos + (off_t)size, SEEK_SET) < 0)
+		return -errno;
+	return r;
+}
+
+int kt_copy_fd_at(int in, uint64_t off, int out, uint64_t size)
+{
 	bool use_cfr = true;
+	off_t pos = (off_t)off;
 
 	for (uint64_t done = 0; done < size; ) {
 		size_t want = size - done > (1u << 30) ? (1u << 30) : (size_t)(size - done);
-		ssize_t n = use_cfr ? copy_file_range(in, NULL, out, NULL, want, 0)
-				    : sendfile(out, in, NULL, want);
+		ssize_t n = use_cfr ? copy_file_range(in, &pos, out, NULL, want, 0)
+				    : sendfile(out, in, &pos, want);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -257,4 +277,167 @@ int kt_copy_fd(int in, int out, uint64_t size)
 		done += (uint64_t)n;
 	}
 	return 0;
+}
+
+void kt_log(const struct kt_log *log, enum kt_log_level level, const char *fmt, ...)
+{
+	char msg[8192];
+	va_list ap;
+
+	if (!log || !log->fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log->fn(log->ctx, level, msg);
+}
+
+int kt_grow(void **v, size_t *cap, size_t need, size_t elsz)
+{
+	size_t ncap = *cap ? *cap : 8, bytes;
+	void *nv;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		if (__builtin_mul_overflow(ncap, 2, &ncap))
+			return -ENOMEM;
+	if (__builtin_mul_overflow(ncap, elsz, &bytes))
+		return -ENOMEM;
+	nv = realloc(*v, bytes);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+uint64_t kt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void kt_snprintf_cut(char *buf, size_t sz, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sz, fmt, ap);
+	va_end(ap);
+}
+
+int kt_open_regular(const char *path, const char *what, int *fd,
+		    struct kt_err *err)
+{
+	const char *sp = *what ? " " : "";
+	struct stat st;
+	int f, r;
+
+	f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (f < 0)
+		return kt_err_set(err, -errno, "cannot open %s%s'%s': %s", what, sp,
+				  path, strerror(errno));
+	if (fstat(f, &st)) {
+		r = kt_err_set(err, -errno, "cannot stat %s%s'%s': %s", what, sp,
+			       path, strerror(errno));
+		close(f);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(f);
+		return kt_err_set(err, -EINVAL, "%s%s'%s': not a regular file", what,
+				  sp, path);
+	}
+	fcntl(f, F_SETFL, 0);
+	*fd = f;
+	return 0;
+}
+
+int kt_check_program(const char *path, struct kt_err *err, const char *label)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return kt_err_set(err, -errno, "%s='%s': %s", label, path,
+				  strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return kt_err_set(err, -EINVAL, "%s='%s': not a regular file",
+				  label, path);
+	if (access(path, X_OK))
+		return kt_err_set(err, -errno, "%s='%s': not executable (%s)",
+				  label, path, strerror(errno));
+	return 0;
+}
+
+int kt_mkdtemp(char *out, size_t sz, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (!tmp || *tmp != '/')
+		tmp = "/tmp";
+	if (kt_snprintf(out, sz, "%s/%s.XXXXXX", tmp, prefix))
+		return -ENAMETOOLONG;
+	return mkdtemp(out) ? 0 : -errno;
+}
+
+int kt_join(const char *prefix, const char *const *v, size_t n, char sep,
+	    char **out, size_t *len)
+{
+	size_t total = strlen(prefix), off;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		if (__builtin_add_overflow(total, strlen(v[i]) + (i != 0), &total))
+			return -E2BIG;
+	if (total == SIZE_MAX || !(s = malloc(total + 1)))
+		return total == SIZE_MAX ? -E2BIG : -ENOMEM;
+	off = strlen(prefix);
+	memcpy(s, prefix, off);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i]);
+
+		if (i)
+			s[off++] = sep;
+		memcpy(s + off, v[i], l);
+		off += l;
+	}
+	s[off] = '\0';
+	*out = s;
+	if (len)
+		*len = off;
+	return 0;
+}
+
+int kt_strv_join0(const char *const *v, char **out, size_t *len)
+{
+	size_t n = 0;
+	int r;
+
+	while (v && v[n])
+		n++;
+	r = kt_join("", v, n, '\0', out, len);
+	if (!r && len && n)
+		(*len)++;	/* the last argument's NUL */
+	return r;
+}
+
+const char *kt_version(void)
+{
+	return KTPACK_VERSION;
+}
+
+int kt_path_absolute(const char *path, char *out, size_t sz)
+{
+	char buf[PATH_MAX * 2];
+
+	if (path[0] == '/')
+		return kt_path_normalize(path, out, sz, false);
+	if (!getcwd(buf, PATH_MAX))
+		return -errno;
+	if (kt_snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "/%s", path))
+		return -ENAMETOOLONG;
+	return kt_path_normalize(buf, out, sz, false);
 }

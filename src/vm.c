@@ -3,7 +3,8 @@
  * Starts QEMU with the console on the first serial port (a pipe to us) and
  * the trace on the second (a file in the run's work folder), watches the
  * console for init's start, a kernel panic and the exit marker, and stops
- * the VM at the timeout.  Writes only the work folder and the trace output.
+ * the VM at the timeout.  Writes only its private work folder and the
+ * trace output.  QEMU dies with this process (PR_SET_PDEATHSIG).
  */
 #include <ktpack/vm.h>
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,30 +46,6 @@ int kt_accel_parse(const char *s, enum kt_accel *out)
 const char *kt_accel_name(enum kt_accel a)
 {
 	return a == KT_ACCEL_KVM ? "KVM" : a == KT_ACCEL_TCG ? "TCG" : "auto";
-}
-
-static uint64_t vm_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void vm_note(const struct kt_vm_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void vm_note(const struct kt_vm_opts *o, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (!o->note)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	o->note(o->ctx, msg);
 }
 
 int kt_find_program(const char *name, char *out, size_t sz)
@@ -99,24 +77,33 @@ int kt_find_program(const char *name, char *out, size_t sz)
 int kt_kernel_check(const char *path, struct kt_err *err)
 {
 	unsigned char hdr[0x206];
-	struct stat st;
 	ssize_t n;
-	int fd;
+	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return kt_err_set(err, -errno, "cannot open kernel '%s': %s", path,
-				  strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return kt_err_set(err, -EINVAL, "kernel '%s': not a regular file", path);
-	}
+	r = kt_open_regular(path, "kernel", &fd, err);
+	if (r)
+		return r;
 	n = kt_pread_full(fd, hdr, sizeof(hdr), 0);
 	close(fd);
 	/* x86 boot protocol: "HdrS" at 0x202. */
 	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr + 0x202, "HdrS", 4))
 		return kt_err_set(err, -ENOEXEC,
 				  "'%s' is not a Linux kernel image (no bzImage header)", path);
+	return 0;
+}
+
+int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
+		    struct kt_err *err)
+{
+	const char *q = o->qemu ? o->qemu : KT_QEMU;
+	int r = kt_kernel_check(o->kernel, err);
+
+	if (r)
+		return r;
+	if (kt_find_program(q, qemu, sz))
+		return kt_err_set(err, -ENOENT,
+				  "%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
+				  q);
 	return 0;
 }
 
@@ -130,6 +117,7 @@ struct kt_proc {
 
 static int vm_spawn(char *const argv[], bool inherit_stdin, struct kt_proc *p)
 {
+	pid_t parent = getpid();
 	int out[2], errp[2];
 
 	if (pipe2(out, O_CLOEXEC))
@@ -150,6 +138,9 @@ static int vm_spawn(char *const argv[], bool inherit_stdin, struct kt_proc *p)
 		return r;
 	}
 	if (!p->pid) {
+		/* QEMU must not outlive us, whatever kills us. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(127);
 		if (!inherit_stdin) {
 			int nul = open("/dev/null", O_RDONLY);
 
@@ -201,13 +192,86 @@ static const char *vm_last_line(char *s)
 
 /* ---- the KVM probe --------------------------------------------------------------- */
 
-int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz)
+/* "file=IMG,format=raw,if=ide": QEMU splits options on ',', so a comma in
+ * the path is doubled. */
+static int vm_drive_arg(char *out, size_t sz, const char *img)
+{
+	size_t o = 0;
+
+	if (kt_snprintf(out, sz, "file="))
+		return -ENAMETOOLONG;
+	o = strlen(out);
+	for (const char *p = img; *p; p++) {
+		if (o + 3 >= sz)
+			return -ENAMETOOLONG;
+		if (*p == ',')
+			out[o++] = ',';
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+	return kt_snprintf(out + o, sz - o, ",format=raw,if=ide");
+}
+
+/* Writes the boot sector the probe runs into @img. */
+static int vm_probe_image(const char *img)
 {
 	/* mov al, 0x2a; out 0xf4, al; hlt; jmp $-1: isa-debug-exit makes
 	 * QEMU exit with (0x2a << 1) | 1 = 85 once the sector has run. */
 	static const unsigned char code[] = { 0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd };
 	unsigned char mbr[512] = { 0 };
-	char img[PATH_MAX], drive[PATH_MAX + 32], errs[ERR_KEPT] = "";
+	int fd, r;
+
+	memcpy(mbr, code, sizeof(code));
+	mbr[510] = 0x55;
+	mbr[511] = 0xaa;
+	fd = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	r = kt_write_all(fd, mbr, sizeof(mbr));
+	if (close(fd) && !r)
+		r = -errno;
+	return r;
+}
+
+/* Waits for the probe's QEMU until its deadline; its stderr kept in @errs. */
+static int vm_probe_wait(struct kt_proc *p, char *errs, size_t errsz,
+			 struct kt_err *err)
+{
+	uint64_t deadline = kt_now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
+	size_t elen = 0;
+	int st = 0;
+
+	for (;;) {
+		struct pollfd pf = { .fd = p->err, .events = POLLIN };
+		uint64_t now = kt_now_ms();
+		char buf[512];
+		ssize_t n;
+
+		if (now >= deadline) {
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, &st, 0);
+			return kt_err_set(err, -ETIMEDOUT,
+					  "a QEMU guest under KVM did not run within %d s",
+					  KT_KVM_PROBE_TIMEOUT_S);
+		}
+		if (poll(&pf, 1, (int)(deadline - now)) <= 0)
+			continue;
+		n = read(p->err, buf, sizeof(buf));
+		if (n > 0) {
+			vm_keep(errs, errsz, &elen, buf, (size_t)n);
+			continue;
+		}
+		waitpid(p->pid, &st, 0);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 85)
+			return 0;
+		return kt_err_set(err, -EIO, "QEMU with -accel kvm failed: %s",
+				  *errs ? vm_last_line(errs) : "no message");
+	}
+}
+
+int kt_kvm_probe(const char *qemu, struct kt_err *err)
+{
+	char dir[PATH_MAX], img[PATH_MAX], drive[PATH_MAX + 32], errs[ERR_KEPT] = "";
 	char *argv[] = {
 		/* The same CPU model as a real run: on nested hosts it is what
 		 * breaks (MSRs the outer hypervisor refuses). */
@@ -216,71 +280,35 @@ int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz)
 		"-drive", drive, NULL,
 	};
 	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
-	size_t elen = 0;
-	uint64_t deadline;
-	int fd, st = 0, r;
+	int r;
 
-	if (access("/dev/kvm", R_OK | W_OK)) {
-		snprintf(why, whysz, "/dev/kvm: %s", strerror(errno));
-		return -ENODEV;
+	if (access("/dev/kvm", R_OK | W_OK))
+		return kt_err_set(err, -ENODEV, "/dev/kvm: %s", strerror(errno));
+	r = kt_mkdtemp(dir, sizeof(dir), "ktpack-kvm");
+	if (r)
+		return kt_err_set(err, r, "cannot create a folder for the KVM probe: %s",
+				  strerror(-r));
+	if (kt_snprintf(img, sizeof(img), "%s/probe.img", dir) ||
+	    vm_drive_arg(drive, sizeof(drive), img)) {
+		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir);
+		goto out;
 	}
-	memcpy(mbr, code, sizeof(code));
-	mbr[510] = 0x55;
-	mbr[511] = 0xaa;
-	if (kt_snprintf(img, sizeof(img), "%s/kvm-probe.img", workdir))
-		return -ENAMETOOLONG;
-	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || kt_write_all(fd, mbr, sizeof(mbr))) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
-		snprintf(why, whysz, "cannot write the probe image: %s", strerror(-r));
-		return r;
+	r = vm_probe_image(img);
+	if (r) {
+		kt_err_set(err, r, "cannot write the probe image: %s", strerror(-r));
+		goto out;
 	}
-	close(fd);
-	snprintf(drive, sizeof(drive), "file=%s,format=raw,if=ide", img);
-
 	r = vm_spawn(argv, false, &p);
 	if (r) {
-		snprintf(why, whysz, "cannot start %s: %s", qemu, strerror(-r));
-		unlink(img);
-		return r;
+		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
+		goto out;
 	}
 	close(p.out);
-	deadline = vm_now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
-	for (;;) {
-		struct pollfd pf = { .fd = p.err, .events = POLLIN };
-		uint64_t now = vm_now_ms();
-		char buf[512];
-		ssize_t n;
-
-		if (now >= deadline) {
-			kill(p.pid, SIGKILL);
-			waitpid(p.pid, &st, 0);
-			snprintf(why, whysz, "a QEMU guest under KVM did not run within %d s",
-				 KT_KVM_PROBE_TIMEOUT_S);
-			r = -ETIMEDOUT;
-			break;
-		}
-		if (poll(&pf, 1, (int)(deadline - now)) <= 0)
-			continue;
-		n = read(p.err, buf, sizeof(buf));
-		if (n > 0) {
-			vm_keep(errs, sizeof(errs), &elen, buf, (size_t)n);
-			continue;
-		}
-		waitpid(p.pid, &st, 0);
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 85) {
-			r = 0;
-		} else {
-			snprintf(why, whysz, "QEMU with -accel kvm failed: %s",
-				 *errs ? vm_last_line(errs) : "no message");
-			r = -EIO;
-		}
-		break;
-	}
+	r = vm_probe_wait(&p, errs, sizeof(errs), err);
 	close(p.err);
+out:
 	unlink(img);
+	rmdir(dir);
 	return r;
 }
 
@@ -313,7 +341,8 @@ static void vm_line(struct kt_watch *w)
 		snprintf(w->panic, sizeof(w->panic), "%s", m);
 		return;
 	}
-	m = strstr(w->line, KT_EXIT_MARKER);
+	/* The first marker counts: init prints it before anything else can. */
+	m = w->ended ? NULL : strstr(w->line, KT_EXIT_MARKER);
 	if (m && w->o->nonce && !strncmp(m + ml, w->o->nonce, strlen(w->o->nonce)) &&
 	    m[ml + strlen(w->o->nonce)] == ':') {
 		uint64_t v;
@@ -328,8 +357,8 @@ static void vm_line(struct kt_watch *w)
 
 static void vm_console(struct kt_watch *w, const char *buf, size_t n)
 {
-	if (w->o->console)
-		w->o->console(w->o->ctx, buf, n);
+	if (w->o->console_fd >= 0)
+		kt_write_all(w->o->console_fd ? w->o->console_fd : STDOUT_FILENO, buf, n);
 	for (size_t i = 0; i < n; i++) {
 		if (w->len < sizeof(w->line) - 1)
 			w->line[w->len++] = buf[i];
@@ -457,130 +486,159 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 
 /* Chooses the accelerator: KVM when asked or when the probe passes. */
 static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
-		       enum kt_accel *out, struct kt_err *err)
+			 enum kt_accel *out, struct kt_err *err)
 {
-	char why[512] = "";
+	struct kt_err why = { 0 };
 
-	if (o->accel == KT_ACCEL_TCG) {
-		*out = KT_ACCEL_TCG;
+	*out = KT_ACCEL_TCG;
+	if (o->accel == KT_ACCEL_TCG)
 		return 0;
-	}
-	if (!kt_kvm_probe(qemu, o->workdir, why, sizeof(why))) {
+	if (!kt_kvm_probe(qemu, &why)) {
 		*out = KT_ACCEL_KVM;
 		return 0;
 	}
 	if (o->accel == KT_ACCEL_KVM)
-		return kt_err_set(err, -ENODEV, "KVM does not work here: %s", why);
-	vm_note(o, "warning: KVM is not usable (%s): falling back to TCG, which is much slower", why);
-	*out = KT_ACCEL_TCG;
+		return kt_err_set(err, -ENODEV, "KVM does not work here: %s", why.msg);
+	kt_log(&o->log, KT_LOG_WARN,
+	       "KVM is not usable (%s): falling back to TCG, which is much slower", why.msg);
 	return 0;
+}
+
+/* QEMU with the console on the first serial port (our pipe) and the trace
+ * on the second (a file in the work folder). */
+static int vm_start(const struct kt_vm_opts *o, const char *qemu, enum kt_accel accel,
+		    const char *serial, struct kt_proc *p)
+{
+	char serial_arg[PATH_MAX + 8], mem[32], smp[16];
+	char *argv[] = {
+		(char *)qemu, "-accel", accel == KT_ACCEL_KVM ? "kvm" : "tcg",
+		"-cpu", accel == KT_ACCEL_KVM ? "host" : "max",
+		"-m", mem, "-smp", smp,
+		"-kernel", (char *)o->kernel, "-initrd", (char *)o->initrd,
+		"-append", (char *)o->cmdline,
+		"-nographic", "-nodefaults", "-no-reboot", "-monitor", "none",
+		/* SeaBIOS: no banner and screen codes on the console */
+		"-fw_cfg", "name=etc/sercon-port,string=0",
+		"-serial", "stdio", "-serial", serial_arg, NULL,
+	};
+
+	if (kt_snprintf(serial_arg, sizeof(serial_arg), "file:%s", serial))
+		return -ENAMETOOLONG;
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)o->memory_mib);
+	snprintf(smp, sizeof(smp), "%u", o->cpus ? o->cpus : 1);
+	return vm_spawn(argv, o->interactive, p);
+}
+
+/* Reads the console and QEMU's stderr until QEMU ends, a deadline passes
+ * or the caller asks to stop. */
+static int vm_watch(struct kt_watch *w, struct kt_proc *p, char *errs, size_t errsz,
+		    struct kt_err *err)
+{
+	const struct kt_vm_opts *o = w->o;
+	uint64_t deadline = 0, boot_deadline;
+	bool out_open = true, err_open = true;
+	size_t elen = 0;
+
+	w->t0 = kt_now_ms();
+	if (o->timeout_s)
+		deadline = w->t0 + o->timeout_s * 1000ULL;
+	boot_deadline = w->t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
+	while (out_open || err_open) {
+		struct pollfd pf[2] = {
+			{ .fd = out_open ? p->out : -1, .events = POLLIN },
+			{ .fd = err_open ? p->err : -1, .events = POLLIN },
+		};
+		uint64_t now = kt_now_ms(), until = w->started ? deadline : boot_deadline;
+		char buf[4096];
+		ssize_t n;
+
+		if (o->stop && *o->stop)
+			return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
+		if (!w->started && deadline && deadline < until)
+			until = deadline;
+		if (until && now >= until) {
+			if (!w->started)
+				return kt_err_set(err, -ETIMEDOUT,
+						  "the guest did not reach /init within %llu s: the VM was stopped",
+						  (unsigned long long)((until - w->t0) / 1000));
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the guest command did not finish within %u s: the VM was stopped",
+					  o->timeout_s);
+		}
+		if (poll(pf, 2, until ? (int)(until - now < 1000 ? until - now : 1000) : 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			return kt_err_set(err, -errno, "poll: %s", strerror(errno));
+		}
+		if (out_open && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			n = read(p->out, buf, sizeof(buf));
+			if (n > 0)
+				vm_console(w, buf, (size_t)n);
+			else if (n == 0 || errno != EINTR)
+				out_open = false;
+		}
+		if (err_open && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			n = read(p->err, buf, sizeof(buf));
+			if (n > 0)
+				vm_keep(errs, errsz, &elen, buf, (size_t)n);
+			else if (n == 0 || errno != EINTR)
+				err_open = false;
+		}
+	}
+	return 0;
+}
+
+/* What the guest's end says, once QEMU is gone. */
+static int vm_outcome(const struct kt_watch *w, int st, char *errs,
+		      struct kt_err *err)
+{
+	/* A command may print a panic-looking line and still end well:
+	 * init's marker says it did. */
+	if (w->ended)
+		return 0;
+	if (*w->panic)
+		return kt_err_set(err, -EPIPE, "the guest kernel panicked: %s", w->panic);
+	if (!w->started)
+		return kt_err_set(err, -EIO, "the guest never reached /init (QEMU exited with status %d%s%s)",
+				  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+				  *errs ? ": " : "", *errs ? vm_last_line(errs) : "");
+	return kt_err_set(err, -EIO, "the VM stopped before the guest command finished%s%s",
+			  *errs ? ": " : "", *errs ? vm_last_line(errs) : "");
 }
 
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err)
 {
-	char qemu[PATH_MAX], serial[PATH_MAX], serial_arg[PATH_MAX + 8];
-	char mem[32], smp[16], errs[ERR_KEPT] = "";
+	char qemu[PATH_MAX], dir[PATH_MAX], serial[PATH_MAX], errs[ERR_KEPT] = "";
 	struct kt_watch w = { .o = o };
-	enum kt_accel accel = KT_ACCEL_TCG;
 	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
-	uint64_t deadline = 0, boot_deadline;
-	size_t elen = 0;
-	bool out_open = true, err_open = true;
+	enum kt_accel accel;
 	int st = 0, r;
 
 	res->exit_status = -1;
 	res->trace_written = false;
-	if (kt_find_program(o->qemu ? o->qemu : KT_QEMU, qemu, sizeof(qemu)))
-		return kt_err_set(err, -ENOENT,
-				  "%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
-				  o->qemu ? o->qemu : KT_QEMU);
-	r = kt_kernel_check(o->kernel, err);
-	if (r)
-		return r;
-	r = vm_pick_accel(o, qemu, &accel, err);
+	res->end = KT_VM_FAILED;
+	r = kt_vm_preflight(o, qemu, sizeof(qemu), err);
+	if (!r)
+		r = vm_pick_accel(o, qemu, &accel, err);
 	if (r)
 		return r;
 	res->accel = accel;
-
-	if (kt_snprintf(serial, sizeof(serial), "%s/ttyS1", o->workdir))
-		return kt_err_set(err, -ENAMETOOLONG, "work folder path too long");
-	unlink(serial);
-	snprintf(serial_arg, sizeof(serial_arg), "file:%s", serial);
-	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)o->memory_mib);
-	snprintf(smp, sizeof(smp), "%u", o->cpus ? o->cpus : 1);
-	{
-		char *argv[] = {
-			qemu, "-accel", accel == KT_ACCEL_KVM ? "kvm" : "tcg",
-			"-cpu", accel == KT_ACCEL_KVM ? "host" : "max",
-			"-m", mem, "-smp", smp,
-			"-kernel", (char *)o->kernel, "-initrd", (char *)o->initrd,
-			"-append", (char *)o->cmdline,
-			"-nographic", "-nodefaults", "-no-reboot", "-monitor", "none",
-			/* SeaBIOS: no banner and screen codes on the console */
-			"-fw_cfg", "name=etc/sercon-port,string=0",
-			"-serial", "stdio", "-serial", serial_arg, NULL,
-		};
-
-		r = vm_spawn(argv, o->interactive, &p);
-	}
+	r = kt_mkdtemp(dir, sizeof(dir), "ktpack-vm");
 	if (r)
-		return kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
-	vm_note(o, "booting %s: %u CPUs, %llu MiB, %s", o->kernel, o->cpus ? o->cpus : 1,
-	      (unsigned long long)o->memory_mib, kt_accel_name(accel));
-
-	w.t0 = vm_now_ms();
-	if (o->timeout_s)
-		deadline = w.t0 + o->timeout_s * 1000ULL;
-	boot_deadline = w.t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
-	r = 0;
-	while (out_open || err_open) {
-		struct pollfd pf[2] = {
-			{ .fd = out_open ? p.out : -1, .events = POLLIN },
-			{ .fd = err_open ? p.err : -1, .events = POLLIN },
-		};
-		uint64_t now = vm_now_ms(), until = w.started ? deadline : boot_deadline;
-		char buf[4096];
-		ssize_t n;
-
-		if (o->stop && *o->stop) {
-			r = kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
-			break;
-		}
-		if (!w.started && until == boot_deadline && deadline && deadline < until)
-			until = deadline;
-		if (until && now >= until) {
-			if (!w.started)
-				r = kt_err_set(err, -ETIMEDOUT,
-					       "the guest did not reach /init within %llu s: the VM was stopped",
-					       (unsigned long long)((until - w.t0) / 1000));
-			else
-				r = kt_err_set(err, -ETIMEDOUT,
-					       "the guest command did not finish within %u s: the VM was stopped",
-					       o->timeout_s);
-			break;
-		}
-		if (poll(pf, 2, until ? (int)(until - now < 1000 ? until - now : 1000) : 1000) < 0) {
-			if (errno == EINTR)
-				continue;
-			r = kt_err_set(err, -errno, "poll: %s", strerror(errno));
-			break;
-		}
-		if (out_open && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			n = read(p.out, buf, sizeof(buf));
-			if (n > 0)
-				vm_console(&w, buf, (size_t)n);
-			else if (n == 0 || errno != EINTR)
-				out_open = false;
-		}
-		if (err_open && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-			n = read(p.err, buf, sizeof(buf));
-			if (n > 0)
-				vm_keep(errs, sizeof(errs), &elen, buf, (size_t)n);
-			else if (n == 0 || errno != EINTR)
-				err_open = false;
-		}
+		return kt_err_set(err, r, "cannot create a work folder: %s", strerror(-r));
+	if (kt_snprintf(serial, sizeof(serial), "%s/ttyS1", dir)) {
+		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir);
+		goto out;
 	}
+	r = vm_start(o, qemu, accel, serial, &p);
+	if (r) {
+		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
+		goto out;
+	}
+	kt_log(&o->log, KT_LOG_INFO, "booting %s: %u CPUs, %llu MiB, %s", o->kernel,
+	       o->cpus ? o->cpus : 1, (unsigned long long)o->memory_mib, kt_accel_name(accel));
+	r = vm_watch(&w, &p, errs, sizeof(errs), err);
 	if (r)
 		kill(p.pid, SIGKILL);
 	close(p.out);
@@ -588,24 +646,20 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	waitpid(p.pid, &st, 0);
 	if (w.len)
 		vm_line(&w);
-	if (r)
-		return r;
-
-	if (*w.panic)
-		return kt_err_set(err, -EIO, "the guest kernel panicked: %s", w.panic);
-	if (!w.started)
-		return kt_err_set(err, -EIO, "the guest never reached /init (QEMU exited with status %d%s%s)",
-				  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-				  *errs ? ": " : "", *errs ? vm_last_line(errs) : "");
-	if (!w.ended)
-		return kt_err_set(err, -EIO, "the VM stopped before the guest command finished%s%s",
-				  *errs ? ": " : "", *errs ? vm_last_line(errs) : "");
-	res->exit_status = w.status;
-	if (o->trace_out) {
-		r = kt_vm_take_trace(serial, o->trace_out, &res->trace_bytes, err);
-		if (r)
-			return r;
-		res->trace_written = true;
+	if (!r)
+		r = vm_outcome(&w, st, errs, err);
+	res->end = r == -ETIMEDOUT && w.started ? KT_VM_TIMEOUT :
+		   r == -EINTR ? KT_VM_STOPPED : r == -EPIPE ? KT_VM_PANIC :
+		   r ? KT_VM_FAILED : KT_VM_EXITED;
+	if (!r) {
+		res->exit_status = w.status;
+		if (o->trace_out) {
+			r = kt_vm_take_trace(serial, o->trace_out, &res->trace_bytes, err);
+			res->trace_written = !r;
+		}
 	}
-	return 0;
+out:
+	unlink(serial);
+	rmdir(dir);
+	return r;
 }

@@ -38,31 +38,26 @@ int kt_derive_test_memory_mib(const struct kt_memory_opts *o, uint64_t *mib,
 int kt_vm_cmdline(const char *base, const char *const *tokens, size_t n,
 		  char **out, struct kt_err *err)
 {
-	size_t len = strlen(base), off;
-	char *s;
+	const char **v = calloc(n + 1, sizeof(*v));
+	size_t len, k = 0;
+	int r;
 
-	/* Counted as it is joined below: a blank before every piece but the first. */
+	if (!v)
+		return kt_err_set(err, -ENOMEM, "cannot render the kernel command line");
+	if (*base)
+		v[k++] = base;
 	for (size_t i = 0; i < n; i++)
-		if (__builtin_add_overflow(len, strlen(tokens[i]) + (len != 0), &len))
-			return kt_err_set(err, -E2BIG, "kernel command line too long");
-	if (len + 1 > KT_CMDLINE_MAX)
+		v[k++] = tokens[i];
+	r = kt_join("", v, k, ' ', out, &len);
+	free(v);
+	if (r)
+		return kt_err_set(err, r, "kernel command line too long");
+	if (len + 1 > KT_CMDLINE_MAX) {
+		free(*out);
+		*out = NULL;
 		return kt_err_set(err, -E2BIG,
 				  "kernel command line is %zu bytes, over the kernel's limit of %d",
 				  len, KT_CMDLINE_MAX - 1);
-	s = malloc(len + 1);
-	if (!s)
-		return kt_err_set(err, -ENOMEM, "cannot render the kernel command line");
-	off = strlen(base);
-	memcpy(s, base, off);
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(tokens[i]);
-
-		if (off)
-			s[off++] = ' ';
-		memcpy(s + off, tokens[i], l);
-		off += l;
 	}
-	s[off] = '\0';
-	*out = s;
 	return 0;
 }

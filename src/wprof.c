@@ -41,10 +41,10 @@ int kt_wprof_config__new(const char *path, struct kt_wprof_config **out)
 	if (!c)
 		return -ENOMEM;
 	def = kt_wprof_default_args(&n);
-	c->path = strdup(path);
+	c->path = path ? strdup(path) : NULL;
 	c->args = kt_strv_dup(def, n);
 	c->nargs = n;
-	if (!c->path || !c->args) {
+	if ((path && !c->path) || !c->args) {
 		kt_wprof_config__free(c);
 		return -ENOMEM;
 	}
@@ -59,7 +59,7 @@ int kt_wprof_config__from_env(struct kt_wprof_config **out, struct kt_err *err)
 
 	if (!p || !*p)
 		return kt_err_set(err, -ENOENT,
-				  "%s is not set: run through 'ktpack', which exports it, or set it to a wprof binary",
+				  "%s is not set: no wprof was installed (set it to a wprof binary)",
 				  KT_WPROF_PATH_ENV);
 	r = kt_wprof_config__new(p, out);
 	if (r)
@@ -142,30 +142,14 @@ int kt_wprof_args_check(const char *const *args, size_t n, struct kt_err *err)
 int kt_wprof_args_cmdline(const char *const *args, size_t n, char **out,
 			  struct kt_err *err)
 {
-	size_t len = strlen(KT_WPROF_ARGS_KEY) + 2, off;
-	char *s;
 	int r;
 
 	r = kt_wprof_args_check(args, n, err);
 	if (r)
 		return r;
-	for (size_t i = 0; i < n; i++)
-		if (__builtin_add_overflow(len, strlen(args[i]) + 1, &len))
-			return kt_err_set(err, -E2BIG, "wprof arguments too long");
-	s = malloc(len);
-	if (!s)
-		return kt_err_set(err, -ENOMEM, "cannot render the wprof args");
-	off = (size_t)sprintf(s, "%s=", KT_WPROF_ARGS_KEY);
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(args[i]);
-
-		if (i)
-			s[off++] = KT_WPROF_ARG_SEP;
-		memcpy(s + off, args[i], l);
-		off += l;
-	}
-	s[off] = '\0';
-	*out = s;
+	r = kt_join(KT_WPROF_ARGS_KEY "=", args, n, KT_WPROF_ARG_SEP, out, NULL);
+	if (r)
+		return kt_err_set(err, r, "cannot render the wprof args: %s", strerror(-r));
 	return 0;
 }
 

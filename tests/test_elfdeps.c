@@ -45,7 +45,7 @@ static void test_closure_of_ls(void **state)
 
 static void test_without_cache(void **state)
 {
-	struct kt_elfdeps_opts o = { .sz = sizeof(o), .ldcache_path = "" };
+	struct kt_elfdeps_opts o = { .ldcache_path = "" };
 	struct kt_resolver *r = NULL;
 	struct kt_closure *c = NULL;
 

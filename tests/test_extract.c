@@ -72,7 +72,7 @@ static void assert_file_is_blob(const char *path)
 
 static int install(const char *exe)
 {
-	struct kt_install_opts o = { .sz = sizeof(o), .exe_path = exe };
+	struct kt_install_opts o = { .exe_path = exe };
 
 	return kt_install_env(&table, &o, NULL);
 }
@@ -161,20 +161,22 @@ static void test_bad_table(void **state)
 	assert_str_contains(e.msg, "blob table");
 }
 
-static void warn_cb(void *ctx, const char *msg)
+static void warn_cb(void *ctx, enum kt_log_level level, const char *msg)
 {
-	snprintf(ctx, 512, "%s", msg);
+	if (level == KT_LOG_WARN)
+		snprintf(ctx, 512, "%s", msg);
 }
 
 static void test_symlinked_cache_is_skipped(void **state)
 {
 	char real[160], xdg[160], got[512] = "", path[300];
-	struct kt_install_opts o = { .sz = sizeof(o), .warn = warn_cb, .warn_ctx = got };
+	struct kt_install_opts o = { .log = { warn_cb, got } };
 
 	(void)state;
 	snprintf(real, sizeof(real), "%s/real", root);
 	snprintf(xdg, sizeof(xdg), "%s/xdg", root);
 	assert_int_equal(mkdir(real, 0700), 0);
+	assert_int_equal(mkdir(xdg, 0700), 0);
 	assert_int_equal(symlink(real, cache), 0);
 	setenv("XDG_CACHE_HOME", xdg, 1);
 	assert_int_equal(kt_install_env(&table, &o, NULL), 0);
@@ -205,8 +207,8 @@ static void test_sweep(void **state)
 
 	(void)state;
 	assert_int_equal(mkdir(cache, 0700), 0);
-	snprintf(dead, sizeof(dead), "%s/.tblob-%s.AbCdEf", cache, SHA);
-	snprintf(live, sizeof(live), "%s/.tblob-%s.GhIjKl", cache, SHA);
+	snprintf(dead, sizeof(dead), "%s/.kt-tblob-%s.AbCdEf", cache, SHA);
+	snprintf(live, sizeof(live), "%s/.kt-tblob-%s.GhIjKl", cache, SHA);
 	snprintf(old, sizeof(old), "%s/tblob-%s", cache, OLD);
 	snprintf(young, sizeof(young), "%s/tblob-1%s", cache, OLD + 1);
 	touch_at(dead, 0);
@@ -226,36 +228,66 @@ static void test_sweep(void **state)
 	close(lfd);
 }
 
-static void test_prune(void **state)
+/* Started through the loader, /proc/self/exe is ld.so: its bytes at the
+ * blob's offset must never be published, and a published file that holds
+ * them (same size) is replaced. */
+static void test_foreign_exe_is_not_copied(void **state)
 {
-	char p[256];
+	char ld[256], bad[256];
+	int fd;
 
 	(void)state;
-	assert_int_equal(mkdir(cache, 0700), 0);
-	for (int i = 0; i < 5; i++) {
-		snprintf(p, sizeof(p), "%s/initramfs-%d.cpio", cache, i);
-		touch_at(p, 100 * (5 - i));	/* 4 is the newest */
+	assert_true(realpath("/lib64/ld-linux-x86-64.so.2", ld) != NULL);
+	assert_int_equal(install(ld), 0);
+	assert_file_is_blob(want);
+	unsetenv(ENV);
+
+	/* A cached file of the right name, size and mode but other bytes. */
+	snprintf(bad, sizeof(bad), "%s", want);
+	fd = open(bad, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	{
+		static unsigned char junk[BLOB_SIZE];
+
+		memset(junk, 0x11, sizeof(junk));
+		assert_int_equal(kt_write_all(fd, junk, sizeof(junk)), 0);
 	}
-	snprintf(p, sizeof(p), "%s/initramfs-9.cpio.AbC123", cache);
-	touch_at(p, 2 * KT_GC_MIN_AGE_S);	/* a dead run's temporary file */
-	snprintf(p, sizeof(p), "%s/initramfs-8.cpio.XyZ789", cache);
-	touch_at(p, 10);			/* a live run's */
-	snprintf(p, sizeof(p), "%s/other", cache);
-	touch_at(p, 10000);
-	assert_int_equal(kt_cache_prune(cache, "initramfs-", 2), 4);
-	snprintf(p, sizeof(p), "%s/initramfs-4.cpio", cache);
-	assert_int_equal(access(p, F_OK), 0);
-	snprintf(p, sizeof(p), "%s/initramfs-3.cpio", cache);
-	assert_int_equal(access(p, F_OK), 0);
-	snprintf(p, sizeof(p), "%s/initramfs-2.cpio", cache);
-	assert_int_equal(access(p, F_OK), -1);
-	snprintf(p, sizeof(p), "%s/initramfs-9.cpio.AbC123", cache);
-	assert_int_equal(access(p, F_OK), -1);
-	snprintf(p, sizeof(p), "%s/initramfs-8.cpio.XyZ789", cache);
-	assert_int_equal(access(p, F_OK), 0);
-	snprintf(p, sizeof(p), "%s/other", cache);
-	assert_int_equal(access(p, F_OK), 0);
-	assert_int_equal(kt_cache_prune("/nonexistent", "x", 1), -ENOENT);
+	close(fd);
+	assert_int_equal(install(NULL), 0);
+	assert_file_is_blob(want);
+}
+
+static void test_install_reports_without_exporting(void **state)
+{
+	struct kt_installed *in = NULL;
+	struct kt_install_opts o = { 0 };
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_install(&table, &o, &in, &e), 0);
+	assert_string_equal(kt_installed__path(in, "tblob"), want);
+	assert_null(kt_installed__path(in, "empty"));
+	assert_string_equal(kt_installed__cache_dir(in), cache);
+	assert_null(getenv(ENV));
+	assert_int_equal(kt_installed__export(in, &e), 0);
+	assert_string_equal(getenv(ENV), want);
+	kt_installed__free(in);
+	unsetenv(ENV);
+}
+
+static void test_relative_preset_is_made_absolute(void **state)
+{
+	char cwd[256], want_abs[300];
+
+	(void)state;
+	assert_true(getcwd(cwd, sizeof(cwd)) != NULL);
+	assert_int_equal(chdir("/usr/bin"), 0);
+	setenv(ENV, "./true", 1);
+	assert_int_equal(kt_install_env(&table, NULL, NULL), 0);
+	snprintf(want_abs, sizeof(want_abs), "/usr/bin/true");
+	assert_string_equal(getenv(ENV), want_abs);
+	assert_int_equal(chdir(cwd), 0);
+	unsetenv(ENV);
 }
 
 int main(void)
@@ -269,7 +301,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinked_cache_is_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_exe_is_not_copied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_install_reports_without_exporting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relative_preset_is_made_absolute, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -148,7 +148,7 @@ static void test_write_after(void **state)
 	struct kt_err e;
 	struct stat sb, so;
 	unsigned char head[512];
-	int fd;
+	int fd, bfd;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -161,7 +161,9 @@ static void test_write_after(void **state)
 
 	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
 	assert_int_equal(kt_initramfs__add_data(b, "/run/cmd", "c", 1, 0644, NULL), 0);
-	assert_int_equal(kt_initramfs__write_after(b, base, out, &e), 0);
+	bfd = open(base, O_RDONLY | O_CLOEXEC);
+	assert_true(bfd >= 0);
+	assert_int_equal(kt_initramfs__write_after(b, bfd, out, &e), 0);
 	assert_int_equal(stat(base, &sb), 0);
 	assert_int_equal(stat(out, &so), 0);
 	assert_true(so.st_size > sb.st_size);
@@ -171,10 +173,75 @@ static void test_write_after(void **state)
 	assert_memory_equal(head, "070701", 6);	/* the suffix starts there */
 	close(fd);
 	/* never over an existing file; a missing base leaves nothing */
-	assert_int_equal(kt_initramfs__write_after(b, base, out, &e), -EEXIST);
+	assert_int_equal(kt_initramfs__write_after(b, bfd, out, &e), -EEXIST);
 	unlink(out);
-	assert_int_equal(kt_initramfs__write_after(b, "/nonexistent", out, &e), -ENOENT);
+	/* a base that is not readable leaves nothing */
+	close(bfd);
+	bfd = open(base, O_WRONLY | O_CLOEXEC);
+	assert_true(kt_initramfs__write_after(b, bfd, out, &e) < 0);
 	assert_int_equal(access(out, F_OK), -1);
+	close(bfd);
+	kt_initramfs__free(b);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The cache key follows what is packed: content of a host file (even with
+ * its mtime put back), a symlink's target, and the seed of memory bytes. */
+static void test_key(void **state)
+{
+	char dir[] = "/tmp/kt-test-key.XXXXXX", f[64], l[64], cmd[256];
+	uint64_t k1, k2, k3, k4, k5, size;
+	struct kt_initramfs *b;
+	struct kt_err e;
+	struct stat st;
+	struct timespec ts[2];
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(f, sizeof(f), "%s/f", dir);
+	snprintf(l, sizeof(l), "%s/l", dir);
+	fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_int_equal(kt_write_all(fd, "one", 3), 0);
+	close(fd);
+	assert_int_equal(symlink("f", l), 0);
+#define KEY(seed, out) do { \
+		assert_int_equal(kt_initramfs__new(NULL, &b), 0); \
+		assert_int_equal(kt_initramfs__add_file(b, l, "/x", 0, &e), 0); \
+		assert_int_equal(kt_initramfs__add_mem(b, "/m", "mem", 3, 0644, &e), 0); \
+		assert_int_equal(kt_initramfs__key(b, (seed), &(out), &size, &e), 0); \
+		kt_initramfs__free(b); \
+	} while (0)
+	KEY("s", k1);
+	KEY("s", k2);
+	assert_true(k1 == k2);
+	KEY("t", k3);
+	assert_true(k3 != k1);
+	/* same size, mtime restored: ctime still tells */
+	assert_int_equal(stat(f, &st), 0);
+	fd = open(f, O_WRONLY | O_CLOEXEC);
+	assert_int_equal(kt_write_all(fd, "two", 3), 0);
+	close(fd);
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, f, ts, 0), 0);
+	KEY("s", k4);
+	assert_true(k4 != k1);
+	/* the link now points elsewhere */
+	snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s/g' && ln -sf g '%s'", f, dir, l);
+	assert_int_equal(system(cmd), 0);
+	KEY("s", k5);
+	assert_true(k5 != k4);
+#undef KEY
+	/* the size is the archive's, exactly */
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_file(b, f, "/x", 0, &e), 0);
+	assert_int_equal(kt_initramfs__key(b, "s", &k1, &size, &e), 0);
+	snprintf(cmd, sizeof(cmd), "%s/a.cpio", dir);
+	assert_int_equal(kt_initramfs__write(b, cmd, &e), 0);
+	assert_int_equal(stat(cmd, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, size);
 	kt_initramfs__free(b);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	assert_int_equal(system(cmd), 0);
@@ -187,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_elf_brings_its_closure),
 		cmocka_unit_test(test_write_after),
+		cmocka_unit_test(test_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

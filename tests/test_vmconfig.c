@@ -11,7 +11,7 @@ static uint64_t derive(unsigned cpus, uint64_t req, uint64_t floor,
 		       uint64_t over, bool *below)
 {
 	struct kt_memory_opts o = {
-		.sz = sizeof(o), .cpus = cpus, .requested_mib = req,
+		.cpus = cpus, .requested_mib = req,
 		.wprof_floor_mib = floor, .override_mib = over,
 	};
 	uint64_t mib = 0;
@@ -52,7 +52,7 @@ static void test_override(void **state)
 
 static void test_derive_errors(void **state)
 {
-	struct kt_memory_opts o = { .sz = sizeof(o) };
+	struct kt_memory_opts o = { 0 };
 	struct kt_err e;
 	uint64_t mib;
 

@@ -201,7 +201,7 @@ static void test_from_env(void **state)
 	assert_int_equal(kt_wprof_config__from_env(&c, &e), -ENOENT);
 	assert_null(c);
 	assert_str_contains(e.msg, "KTSTR_WPROF_PATH is not set");
-	assert_str_contains(e.msg, "ktpack");
+	assert_str_contains(e.msg, "set it to a wprof binary");
 	setenv(KT_WPROF_PATH_ENV, "", 1);
 	assert_int_equal(kt_wprof_config__from_env(&c, NULL), -ENOENT);
 

@@ -29,8 +29,13 @@ struct kt_blob_table {
 	size_t count;
 };
 
-/* Defined only in binaries that link the generated table. */
+/* A front end's own blobs: defined by the table its build generates
+ * (build/gen-blobtab.sh, or the installed ktpack-embed.mk). */
 extern const struct kt_blob_table kt_embedded_blobs;
+
+/* The library's own blobs: "init", the guest's /init, which kt_run packs.
+ * It is an archive input, never installed or run on the host. */
+const struct kt_blob_table *kt_library_blobs(void);
 
 /* NULL (errno ENOENT) when no blob has that name. */
 const struct kt_blob *kt_blob_table__find(const struct kt_blob_table *t,

@@ -1,6 +1,6 @@
 /* elfdeps.h - the closure of an ELF program: its interpreter and every
  * shared library the loader will map, found in glibc's order without
- * running anything (see DESIGN.md, "ELF closure"). */
+ * running anything (see the README, "ELF closure"). */
 #ifndef KTPACK_ELFDEPS_H
 #define KTPACK_ELFDEPS_H
 
@@ -14,7 +14,6 @@ extern "C" {
 #endif
 
 struct kt_elfdeps_opts {
-	size_t sz;		/* sizeof(struct kt_elfdeps_opts) */
 	/* Searched after DT_RPATH, as the loader would with this
 	 * LD_LIBRARY_PATH; NULL for none.  Ignored for a guest. */
 	const char *ld_library_path;
@@ -59,6 +58,13 @@ void kt_resolver__free(struct kt_resolver *r);
 int kt_resolver__closure(struct kt_resolver *r, const char *path,
 			 const char *guest_path, struct kt_closure **out,
 			 struct kt_err *err);
+/*
+ * The same for a program held in memory (an embedded blob) that goes to
+ * @guest_path; its $ORIGIN is the folder of @guest_path on both sides.
+ */
+int kt_resolver__closure_mem(struct kt_resolver *r, const void *buf, size_t len,
+			     const char *guest_path, struct kt_closure **out,
+			     struct kt_err *err);
 /* PT_INTERP as written, or NULL for a static program or a library. */
 const char *kt_closure__interp(const struct kt_closure *c);
 /* Libraries in load order (breadth-first), the interpreter not included. */

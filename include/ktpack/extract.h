@@ -1,11 +1,13 @@
-/* extract.h - install_env: every embedded blob as an executable file in a
- * private cache folder, its path exported in the blob's env var. */
+/* ktpack/extract.h - install_env: every embedded blob as an executable file
+ * in the private cache folder; the paths come back in a struct, and only
+ * the front end's main exports them. */
 #ifndef KTPACK_EXTRACT_H
 #define KTPACK_EXTRACT_H
 
 #include <stddef.h>
 
 #include <ktpack/blob.h>
+#include <ktpack/cache.h>
 #include <ktpack/common.h>
 
 #ifdef __cplusplus
@@ -13,48 +15,54 @@ extern "C" {
 #endif
 
 /* Old versions of a blob younger than this are kept: a run of another
- * ktpack build may still be about to exec them. */
+ * build may still be about to exec them. */
 #define KT_GC_MIN_AGE_S 3600
 /* At most this many old versions are removed per run. */
 #define KT_GC_MAX 16
 
 struct kt_install_opts {
-	size_t sz;		/* sizeof(struct kt_install_opts) */
 	/* The file that holds the blobs' bytes at their load offsets, for
-	 * copy_file_range; default "/proc/self/exe".  When it cannot be used
-	 * the bytes are written from memory. */
+	 * copy_file_range; NULL: "/proc/self/exe".  It is used only when
+	 * what it holds there is the blob; else the bytes are written from
+	 * memory. */
 	const char *exe_path;
-	/* Called for each cache folder that was skipped, with the reason;
-	 * may be NULL. */
-	void (*warn)(void *ctx, const char *msg);
-	void *warn_ctx;
+	/* The cache folder to install into; NULL: kt_install opens one with
+	 * kt_cache__open() (and the log below). */
+	struct kt_cache *cache;
+	struct kt_log log;
 };
 
+struct kt_installed;
+
 /*
- * Installs every embedded blob of @t and exports its path (see DESIGN.md,
- * "Run time: install_env").  A variable the user already set wins, after a
- * check that it names an executable regular file; empty slots are skipped
- * and their variable stays unset.  Calls setenv(), so it must run before the
- * process starts threads.  0 or -errno, with @err filled.
+ * Installs every embedded blob of @t (see the README, "Installing at
+ * start-up").  A KTSTR_*_PATH the user already set wins, after a check
+ * that it names an executable regular file (an absolute path is
+ * recorded); empty slots are skipped.  Nothing is exported.  The result is
+ * freed with kt_installed__free().
  */
+int kt_install(const struct kt_blob_table *t, const struct kt_install_opts *o,
+	       struct kt_installed **out, struct kt_err *err);
+void kt_installed__free(struct kt_installed *in);
+/* The cache folder used, or NULL when no blob needed one. */
+const char *kt_installed__cache_dir(const struct kt_installed *in);
+/* The path of blob @name (installed or preset), or NULL for an empty slot
+ * or an unknown name. */
+const char *kt_installed__path(const struct kt_installed *in, const char *name);
+/* setenv() of each blob's variable: for main, before any thread exists. */
+int kt_installed__export(const struct kt_installed *in, struct kt_err *err);
+
+/*
+ * The path the user set in @b's variable, made absolute, once checked to
+ * name an executable regular file: what wins over the embedded bytes.
+ * *@path is NULL when the variable is unset or empty; else the caller
+ * frees it.
+ */
+int kt_blob_preset(const struct kt_blob *b, char **path, struct kt_err *err);
+
+/* kt_install() and kt_installed__export(): what ktstr's install_env does. */
 int kt_install_env(const struct kt_blob_table *t,
-		   const struct kt_install_opts *opts, struct kt_err *err);
-
-/*
- * The cache folder install_env uses (the first candidate that works), for
- * other cached files; written to @out.  0 or -errno with @err filled.
- */
-int kt_cache_dir(char *out, size_t sz, const struct kt_install_opts *opts,
-		 struct kt_err *err);
-
-/*
- * Bounded clean-up of other cached files named @prefix*: keeps the @keep
- * most recently modified, removes the rest, and removes temporary files
- * "@prefix*.XXXXXX" left for over an hour by a run that died.  Only
- * regular files of the effective uid are touched.  Returns how many were
- * removed.
- */
-int kt_cache_prune(const char *dir, const char *prefix, size_t keep);
+		   const struct kt_install_opts *o, struct kt_err *err);
 
 #ifdef __cplusplus
 }

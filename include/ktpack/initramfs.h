@@ -16,7 +16,6 @@ extern "C" {
 #endif
 
 struct kt_initramfs_opts {
-	size_t sz;		/* sizeof(struct kt_initramfs_opts) */
 	enum kt_compress compress;
 	uint32_t mtime;		/* every entry's mtime (SOURCE_DATE_EPOCH) */
 	/* How closures are resolved; .guest is forced on. */
@@ -47,6 +46,13 @@ int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 int kt_initramfs__add_data(struct kt_initramfs *b, const char *guest,
 			   const void *buf, size_t len, uint32_t mode,
 			   struct kt_err *err);
+/*
+ * @len bytes at @buf (not copied: they must outlive the write, as an
+ * embedded blob does) at @guest; an ELF program brings its closure.
+ */
+int kt_initramfs__add_mem(struct kt_initramfs *b, const char *guest,
+			  const void *buf, size_t len, uint32_t mode,
+			  struct kt_err *err);
 int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
 			      const char *target, struct kt_err *err);
 
@@ -60,13 +66,33 @@ int kt_initramfs__write(struct kt_initramfs *b, const char *path,
 /* The same, appended to an open descriptor. */
 int kt_initramfs__write_fd(struct kt_initramfs *b, int fd, struct kt_err *err);
 /*
- * Creates @path (it must not exist) as a copy of the archive @base with
- * this archive appended: the kernel unpacks concatenated archives in
- * order, so a cached base and a small per-run suffix make one initramfs.
- * @path is removed again on failure.
+ * Creates @path (it must not exist) as a copy of the archive open at
+ * @base_fd with this archive appended: the kernel unpacks concatenated
+ * archives in order, so a cached base and a small per-run suffix make one
+ * initramfs.  @path is removed again on failure.
  */
-int kt_initramfs__write_after(struct kt_initramfs *b, const char *base,
+int kt_initramfs__write_after(struct kt_initramfs *b, int base_fd,
 			      const char *path, struct kt_err *err);
+
+/*
+ * A key for caching the archive: it covers every entry that will be
+ * written, each host file by its path, inode, size, mtime and ctime (the
+ * closures' libraries and the targets of symlinks included), and @seed,
+ * which must identify the bytes added with kt_initramfs__add_mem().  *@size
+ * is the archive's exact size when it is not compressed, else 0.
+ */
+int kt_initramfs__key(struct kt_initramfs *b, const char *seed, uint64_t *key,
+		      uint64_t *size, struct kt_err *err);
+
+/*
+ * HOST[:GUEST] -> the two paths; GUEST defaults to HOST made absolute.
+ * The split is at the last ':' followed by '/', so a HOST may hold ':'.
+ * -EINVAL for an empty HOST.
+ */
+int kt_include_split(const char *spec, char *host, char *guest, size_t sz);
+/* Adds the include @spec: a folder whole, a file with its ELF closure. */
+int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
+			      struct kt_err *err);
 
 #ifdef __cplusplus
 }

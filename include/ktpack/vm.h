@@ -26,13 +26,21 @@ enum kt_accel { KT_ACCEL_AUTO, KT_ACCEL_KVM, KT_ACCEL_TCG };
 int kt_accel_parse(const char *s, enum kt_accel *out);
 const char *kt_accel_name(enum kt_accel a);
 
+/* How a VM run ended. */
+enum kt_vm_end {
+	KT_VM_EXITED,		/* the command ended; its status is known */
+	KT_VM_FAILED,		/* ktpack or QEMU failed; nothing ran or it broke */
+	KT_VM_TIMEOUT,		/* the timeout passed */
+	KT_VM_PANIC,		/* the guest kernel panicked */
+	KT_VM_STOPPED,		/* the caller asked to stop */
+};
+
 struct kt_vm_opts {
-	size_t sz;		/* sizeof(struct kt_vm_opts) */
 	const char *qemu;	/* NULL: KT_QEMU from PATH */
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;
-	unsigned cpus;
+	unsigned cpus;		/* 0: 1 */
 	uint64_t memory_mib;
 	enum kt_accel accel;
 	unsigned timeout_s;	/* the whole run; 0: none */
@@ -40,17 +48,17 @@ struct kt_vm_opts {
 	bool interactive;	/* the guest console reads this process's stdin */
 	const char *nonce;	/* the exit marker's, as in the per-run archive */
 	const char *trace_out;	/* where the trace goes; NULL: none expected */
-	const char *workdir;	/* private folder for run files */
-	/* Console bytes as they come; NULL drops them. */
-	void (*console)(void *ctx, const char *buf, size_t len);
-	/* One-line notes for the user (the accelerator, a fallback). */
-	void (*note)(void *ctx, const char *msg);
-	void *ctx;
+	/* Where the guest console's bytes are written as they come: 0 means
+	 * standard output, -1 drops them. */
+	int console_fd;
+	/* The accelerator chosen, a fallback to TCG, the boot. */
+	struct kt_log log;
 	/* Set (by a signal handler) to stop the VM early. */
 	volatile sig_atomic_t *stop;
 };
 
 struct kt_vm_result {
+	enum kt_vm_end end;
 	enum kt_accel accel;	/* what ran */
 	int exit_status;	/* the guest command's; -1 when it never ended */
 	bool trace_written;
@@ -58,8 +66,8 @@ struct kt_vm_result {
 };
 
 /*
- * Finds @name in PATH (or takes it as a path when it holds a '/').
- * -ENOENT when it is nowhere.
+ * Finds @name in PATH (or takes it as a path when it holds a '/'): an
+ * executable regular file.  -ENOENT when it is nowhere.
  */
 int kt_find_program(const char *name, char *out, size_t sz);
 
@@ -68,15 +76,23 @@ int kt_find_program(const char *name, char *out, size_t sz);
 int kt_kernel_check(const char *path, struct kt_err *err);
 
 /*
- * Whether QEMU can run a guest under KVM here: /dev/kvm must exist and a
- * 512-byte boot sector must run to its end under QEMU with -accel kvm
- * within KT_KVM_PROBE_TIMEOUT_S.  0 when it works; else -errno and @why.
+ * What can be checked before anything is built: the kernel is a kernel
+ * and QEMU is installed.  The QEMU binary found goes to @qemu.
  */
-int kt_kvm_probe(const char *qemu, const char *workdir, char *why, size_t whysz);
+int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
+		    struct kt_err *err);
 
 /*
- * Checks the trace frame (see guest/proto.h) in @serial, the bytes the
- * guest wrote to its second serial port, and writes the trace to @out
+ * Whether QEMU can run a guest under KVM here: /dev/kvm must exist and a
+ * 512-byte boot sector must run to its end under QEMU with -accel kvm
+ * within KT_KVM_PROBE_TIMEOUT_S.  0 when it works; else -errno with @err
+ * saying why.  Its scratch file goes to a private folder of its own.
+ */
+int kt_kvm_probe(const char *qemu, struct kt_err *err);
+
+/*
+ * Checks the trace frame (see the README, "Booting") in @serial, the bytes
+ * the guest wrote to its second serial port, and writes the trace to @out
  * through a temporary name.  -ENOENT: no frame; -EIO: truncated or a
  * CRC-32 mismatch.  Nothing is left at @out on failure.
  */
@@ -84,10 +100,11 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 		     struct kt_err *err);
 
 /*
- * Boots the VM and waits for it.  0 when the guest ran to its exit marker
- * (the command's status is in @res), else -errno with @err saying what
- * happened: QEMU missing or failing, a kernel panic, a guest that never
- * reached /init, the timeout, a corrupt trace.
+ * Boots the VM and waits for it.  Its own files live in a private folder
+ * it makes under $TMPDIR (or /tmp) and removes.  0 when the guest ran to
+ * its exit marker (the command's status is in @res), else -errno with @err
+ * saying what happened: QEMU missing or failing, a kernel panic, a guest
+ * that never reached /init, the timeout, a corrupt trace.
  */
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err);

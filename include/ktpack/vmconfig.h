@@ -23,7 +23,6 @@ extern "C" {
 #define KT_VM_BASE_CMDLINE	"console=ttyS0 panic=-1 rdinit=/init quiet edd=off"
 
 struct kt_memory_opts {
-	size_t sz;		/* sizeof(struct kt_memory_opts) */
 	unsigned cpus;		/* at least 1 */
 	uint64_t requested_mib;	/* 0: none */
 	uint64_t wprof_floor_mib; /* 0: wprof off */

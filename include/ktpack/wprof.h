@@ -31,12 +31,13 @@ extern "C" {
 struct kt_wprof_config;
 
 /*
- * Reads KTSTR_WPROF_PATH (exported by ktpack's install_env) into a new
- * config with the default arguments.  -ENOENT when the variable is unset or
+ * kt_wprof_config__new() with KTSTR_WPROF_PATH, which kt_install_env()
+ * exports (ktstr's config loader).  -ENOENT when the variable is unset or
  * empty.  The caller frees the config with kt_wprof_config__free().
  */
 int kt_wprof_config__from_env(struct kt_wprof_config **out, struct kt_err *err);
-/* A config for @path with the default arguments. */
+/* A config for the wprof installed at @path, with the default arguments.
+ * A NULL @path stands for the wprof a blob table embeds (see kt_run). */
 int kt_wprof_config__new(const char *path, struct kt_wprof_config **out);
 void kt_wprof_config__free(struct kt_wprof_config *c);
 /* Replaces the arguments with a copy of @args; they are checked with

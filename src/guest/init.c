@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -31,6 +32,9 @@
 #include <ktpack/wprof.h>
 
 #define CMDLINE_MAX	4096
+/* The root of an initramfs: rootfs is ramfs or tmpfs. */
+#define RAMFS_MAGIC_	0x858458f6
+#define TMPFS_MAGIC_	0x01021994
 #define CMD_MAX		(64u << 10)
 #define MAX_ARGS	256
 
@@ -357,15 +361,42 @@ static void finish_wprof(pid_t pid, uint64_t deadline)
 	wait_for(pid);
 }
 
+/*
+ * Whether this is PID 1 of a guest booted from an initramfs: anywhere else
+ * (a host, a container, a PID namespace) init would mount over the host's
+ * folders and power it off.  Checked before anything is touched: a guest's
+ * initramfs root is ramfs or tmpfs and has no /proc mounted yet.
+ */
+static const char *not_a_guest(void)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (getpid() != 1)
+		return "not PID 1";
+	if (statfs("/", &sf) || (sf.f_type != RAMFS_MAGIC_ && sf.f_type != TMPFS_MAGIC_))
+		return "the root is not an initramfs";
+	if (!stat("/proc/self", &st))
+		return "/proc is already mounted";
+	return NULL;
+}
+
 int main(void)
 {
 	char *cmdline, *wargs = NULL, *grace, *cmd, *nonce;
+	const char *why;
 	char *wargv[MAX_ARGS + 4], *cargv[MAX_ARGS + 1];
 	size_t len, clen, nlen;
 	uint64_t dur_ms = 0, grace_ms = KT_WPROF_DEFAULT_GRACE_MS, wdeadline = 0;
 	pid_t wpid = -1, cpid;
 	int status;
 
+	why = not_a_guest();
+	if (why) {
+		fprintf(stderr, "ktpack-init: refusing to run: %s (this is a guest's /init, not a host program)\n",
+			why);
+		return 2;
+	}
 	setup_system();
 	say("started");
 	install_applets();
@@ -399,6 +430,8 @@ int main(void)
 	/* The command of the per-run archive: NUL-separated argv. */
 	cmd = slurp(KT_GUEST_CMD, CMD_MAX, &clen);
 	nonce = slurp(KT_GUEST_NONCE, 64, &nlen);
+	/* The command must not read the nonce and forge a marker. */
+	unlink(KT_GUEST_NONCE);
 	if (cmd && clen) {
 		size_t n = 0;
 

@@ -1,0 +1,96 @@
+/* ktpack/run.h - the whole run stage in one call: the guest's initramfs
+ * (a cached base and a per-run part), its memory and kernel command line,
+ * the VM, the command's status and the wprof trace. */
+#ifndef KTPACK_RUN_H
+#define KTPACK_RUN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ktpack/blob.h>
+#include <ktpack/cache.h>
+#include <ktpack/common.h>
+#include <ktpack/vm.h>
+#include <ktpack/wprof.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KT_RUN_DEFAULT_CPUS	2
+/* Base archives kept in the cache folder, most recently used first. */
+#define KT_RUN_BASE_KEEP	8
+/* wprof_grace_s meaning "no grace at all" (0 means the default). */
+#define KT_RUN_GRACE_NONE	(~0u)
+/* Where the trace goes when trace_out is NULL. */
+#define KT_RUN_DEFAULT_TRACE	"wprof.pb"
+
+struct kt_run_opts {
+	const char *kernel;		/* required: a bzImage */
+	unsigned cpus;			/* 0: KT_RUN_DEFAULT_CPUS */
+	uint64_t memory_mib;		/* requested; 0: none */
+	uint64_t memory_override_mib;	/* used as given; 0: none */
+	/* wprof runs in the guest when this is set, with its args; its path
+	 * (kt_wprof_config__path) is packed as /bin/wprof, or the blob
+	 * table's wprof when the path is NULL. */
+	const struct kt_wprof_config *wprof;
+	/* How long wprof may run past its -d duration; 0: the default
+	 * (KT_WPROF_DEFAULT_GRACE_MS), KT_RUN_GRACE_NONE: none. */
+	unsigned wprof_grace_s;
+	const char *trace_out;		/* NULL: KT_RUN_DEFAULT_TRACE */
+	/* The front end's embedded blobs: "busybox" becomes /bin/busybox and
+	 * "wprof" /bin/wprof (in every guest that can have it), from memory.
+	 * NULL: none. */
+	const struct kt_blob_table *blobs;
+	/* A busybox file to pack instead of the table's; NULL: the table's. */
+	const char *busybox_path;
+	/* HOST[:GUEST] specs (see kt_include_split), each with its closure. */
+	const char *const *includes;
+	size_t nincludes;
+	/* The command, NULL-terminated; NULL: an interactive shell on the
+	 * console, which reads this process's stdin. */
+	const char *const *cmd;
+	unsigned timeout_s;		/* 0: none */
+	enum kt_accel accel;
+	const char *qemu;		/* NULL: KT_QEMU from PATH */
+	/* Where the base archive is cached; NULL: kt_cache__open() with
+	 * the log below. */
+	struct kt_cache *cache;
+	/* Where the guest console's bytes go: 0 means standard output, -1
+	 * drops them. */
+	int console_fd;
+	/* Warnings (a memory override under the wprof floor, a fallback to
+	 * TCG) and progress (the boot). */
+	struct kt_log log;
+	/* Set it (from a signal handler) to stop the run: the VM is killed
+	 * and every file of the run removed. */
+	volatile sig_atomic_t *stop;
+};
+
+struct kt_run_result {
+	enum kt_vm_end end;		/* how it ended */
+	int status;			/* the command's, when end is KT_VM_EXITED */
+	enum kt_accel accel;		/* what ran */
+	uint64_t memory_mib;		/* what the guest got */
+	bool trace_written;
+	uint64_t trace_bytes;
+	const char *trace_out;		/* where it went (points into the opts) */
+};
+
+/*
+ * Boots the kernel with the command and waits for it.  0 when the command
+ * ran to its end (its status in @res); else -errno, @err says what failed
+ * and @res->end how far it got (a missing or invalid option is -EINVAL
+ * before anything is built).  Every file of the run is removed on every
+ * path; the base archive stays in the cache.
+ */
+int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
+	   struct kt_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,77 @@
+/* cmd-blobs.c - ktpack blobs: what the binary carries. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+struct blobs_args {
+	bool json;
+};
+
+static void blobs_print(const struct kt_blob *b, bool guest_only)
+{
+	const char *env = guest_only ? "(guest only)" : b->env;
+
+	if (kt_blob__embedded(b))
+		printf("%-8s %10" PRIu64 "  %s  %s\n", b->name, b->size, b->sha256, env);
+	else
+		printf("%-8s %10d  %-64s  %s  (make %s=...)\n", b->name, 0,
+		       "not embedded", env, b->make_var);
+}
+
+static void blobs_json(const struct kt_blob *b, bool guest_only, bool first)
+{
+	printf("%s{\"name\":", first ? "" : ",");
+	cli_json_str(b->name);
+	printf(",\"embedded\":%s,\"size\":%" PRIu64 ",\"sha256\":",
+	       kt_blob__embedded(b) ? "true" : "false", b->size);
+	if (kt_blob__embedded(b))
+		cli_json_str(b->sha256);
+	else
+		fputs("null", stdout);
+	fputs(",\"env\":", stdout);
+	if (guest_only)
+		fputs("null", stdout);
+	else
+		cli_json_str(b->env);
+	fputs(",\"make_var\":", stdout);
+	cli_json_str(b->make_var);
+	printf(",\"guest_only\":%s}", guest_only ? "true" : "false");
+}
+
+int cmd_blobs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
+{
+	struct blobs_args a = { 0 };
+	const struct cli_opt opts[] = {
+		OPT_BOOL("json", &a.json),
+		OPT_END,
+	};
+	const struct kt_blob_table *tabs[] = { &kt_embedded_blobs, kt_library_blobs() };
+	bool first = true;
+	int i;
+
+	(void)ctx;
+	i = cli_parse(c, argc, argv, opts);
+	if (i < 0)
+		return i;
+	if (i < argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	for (size_t t = 0; t < KT_ARRAY_SIZE(tabs); t++)
+		if (kt_blob_table__check(tabs[t]))
+			return cli_error("the blob table does not match the embedded objects");
+
+	if (a.json)
+		putchar('[');
+	for (size_t t = 0; t < KT_ARRAY_SIZE(tabs); t++) {
+		for (size_t k = 0; k < tabs[t]->count; k++) {
+			if (a.json)
+				blobs_json(&tabs[t]->blobs[k], t == 1, first);
+			else
+				blobs_print(&tabs[t]->blobs[k], t == 1);
+			first = false;
+		}
+	}
+	if (a.json)
+		puts("]");
+	return cli_flush();
+}

@@ -1,0 +1,97 @@
+/* cmd-cmdline.c - ktpack cmdline and ktpack memory: what a guest gets,
+ * computed without booting anything. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+
+int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
+{
+	struct cli_wprof w = { 0 };
+	const struct cli_opt opts[] = {
+		OPT_FN_FLAG("wprof", &w, cli_opt_wprof),
+		OPT_FN("wprof-args", &w, cli_opt_wprof_args),
+		OPT_END,
+	};
+	struct kt_wprof_config *cfg = NULL;
+	struct kt_err err = { 0 };
+	char *tok = NULL, *line = NULL;
+	int i, ret;
+
+	i = cli_parse(c, argc, argv, opts);
+	if (i < 0)
+		return i;
+	if (i < argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	ret = w.on ? cli_load_wprof(&w, ctx, &cfg) : 0;
+	if (!ret && cfg) {
+		size_t n;
+		const char *const *args = kt_wprof_config__args(cfg, &n);
+
+		if (kt_wprof_args_cmdline(args, n, &tok, &err))
+			ret = cli_error("%s", err.msg);
+	}
+	if (!ret && kt_vm_cmdline(KT_VM_BASE_CMDLINE, (const char *const *)&tok,
+				  tok ? 1 : 0, &line, &err))
+		ret = cli_error("%s", err.msg);
+	if (!ret) {
+		puts(line);
+		ret = cli_flush();
+	}
+	free(line);
+	free(tok);
+	kt_wprof_config__free(cfg);
+	return ret;
+}
+
+struct memory_args {
+	struct kt_memory_opts m;
+	struct cli_wprof w;
+};
+
+int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
+{
+	struct memory_args a = { 0 };
+	const struct cli_opt opts[] = {
+		OPT_UINT("cpus", &a.m.cpus, 1, 4096),
+		OPT_U64("memory", &a.m.requested_mib, 1, UINT32_MAX),
+		OPT_U64("override", &a.m.override_mib, 1, UINT32_MAX),
+		OPT_FN_FLAG("wprof", &a.w, cli_opt_wprof),
+		OPT_FN("wprof-args", &a.w, cli_opt_wprof_args),
+		OPT_END,
+	};
+	struct kt_wprof_config *cfg = NULL;
+	struct kt_err err = { 0 };
+	uint64_t mib = 0;
+	bool below;
+	int i, ret;
+
+	i = cli_parse(c, argc, argv, opts);
+	if (i < 0)
+		return i;
+	if (i < argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	if (!a.m.cpus)
+		return cli_usage_error(c, "--cpus is required");
+	ret = a.w.on ? cli_load_wprof(&a.w, ctx, &cfg) : 0;
+	if (!ret && cfg) {
+		size_t n;
+		const char *const *args = kt_wprof_config__args(cfg, &n);
+
+		if (kt_wprof_memory_floor_mib(args, n, a.m.cpus, &a.m.wprof_floor_mib, &err))
+			ret = cli_error("%s", err.msg);
+	}
+	if (!ret && kt_derive_test_memory_mib(&a.m, &mib, &below, &err))
+		ret = cli_error("%s", err.msg);
+	if (!ret && below)
+		fprintf(stderr, "ktpack: warning: --override %" PRIu64 " MiB is below the %" PRIu64
+			" MiB that wprof's ring buffers need\n", a.m.override_mib, a.m.wprof_floor_mib);
+	if (!ret) {
+		printf("%" PRIu64 "\n", mib);
+		ret = cli_flush();
+	}
+	kt_wprof_config__free(cfg);
+	return ret;
+}

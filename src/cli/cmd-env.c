@@ -1,0 +1,60 @@
+/* cmd-env.c - ktpack env and ktpack exec: the installed blobs' paths, as
+ * export lines or in a command's environment. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A value in single quotes, as sh reads it back. */
+static void env_sh_quote(const char *s)
+{
+	putchar('\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
+{
+	const struct kt_blob_table *t = &kt_embedded_blobs;
+	const struct cli_opt opts[] = { OPT_END };
+	int i = cli_parse(c, argc, argv, opts);
+
+	if (i < 0)
+		return i;
+	if (i < argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	for (size_t k = 0; k < t->count; k++) {
+		const char *v = kt_installed__path(ctx->installed, t->blobs[k].name);
+
+		if (!v)
+			continue;
+		printf("export %s=", t->blobs[k].env);
+		env_sh_quote(v);
+		putchar('\n');
+	}
+	return cli_flush();
+}
+
+int cmd_exec(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
+{
+	const struct cli_opt opts[] = { OPT_END };
+	int i = cli_parse(c, argc, argv, opts), e;
+
+	(void)ctx;
+	if (i < 0)
+		return i;
+	if (i >= argc)
+		return cli_usage_error(c, "no command given");
+	fflush(NULL);
+	execvp(argv[i], argv + i);
+	e = errno;
+	cli_error("cannot run '%s': %s", argv[i], strerror(e));
+	return e == ENOENT ? 127 : 126;
+}

@@ -1,0 +1,151 @@
+/* cmd-run.c - ktpack run and ktpack shell: parse the options into
+ * kt_run_opts, call kt_run(), report. */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#define RUN_DEFAULT_TIMEOUT_S 600
+
+struct run_args {
+	const char *kernel;
+	unsigned cpus;
+	uint64_t memory, override;
+	struct cli_wprof w;
+	unsigned grace_s;
+	bool grace_set;
+	const char *trace_out;
+	struct cli_list inc;
+	unsigned timeout_s;
+	const char *accel;
+};
+
+static volatile sig_atomic_t run_stop;
+
+static void run_on_signal(int sig)
+{
+	(void)sig;
+	run_stop = 1;
+}
+
+static int run_opt_grace(const struct kt_cmd *c, const char *arg, void *value)
+{
+	struct run_args *a = value;
+	uint64_t v;
+
+	if (kt_parse_u64(arg, &v) || v > 86400)
+		return cli_usage_error(c, "invalid --wprof-grace '%s': expected a number from 0 to 86400",
+				       arg);
+	a->grace_s = (unsigned)v;
+	a->grace_set = true;
+	return 0;
+}
+
+/* The busybox and wprof to pack: a KTSTR_*_PATH the user set, else the
+ * embedded bytes (kt_run takes them from the table). */
+static int run_blobs(const struct run_args *a, struct kt_run_opts *o, char **bb,
+		     struct kt_wprof_config **cfg, struct cli_ctx *ctx)
+{
+	const struct kt_blob *b = kt_blob_table__find(&kt_embedded_blobs, "busybox");
+	struct kt_err err = { 0 };
+
+	if (b && kt_blob_preset(b, bb, &err))
+		return cli_error("%s", err.msg);
+	if (!*bb && (!b || !kt_blob__embedded(b)))
+		return cli_error("busybox is not embedded: rebuild with 'make %s=/path/to/busybox' or set %s",
+				 b ? b->make_var : "BUSYBOX", b ? b->env : "KTSTR_BUSYBOX_PATH");
+	o->busybox_path = *bb;
+	if (a->w.on && cli_load_wprof(&a->w, ctx, cfg))
+		return -1;
+	o->wprof = *cfg;
+	return 0;
+}
+
+static int run_report(const struct kt_run_result *res)
+{
+	if (res->trace_written)
+		fprintf(stderr, "ktpack: wrote the wprof trace to '%s' (%llu bytes)\n",
+			res->trace_out, (unsigned long long)res->trace_bytes);
+	return res->status;
+}
+
+static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd,
+		  struct cli_ctx *ctx)
+{
+	struct kt_run_opts o = {
+		.kernel = a->kernel, .cpus = a->cpus, .memory_mib = a->memory,
+		.memory_override_mib = a->override, .trace_out = a->trace_out,
+		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
+		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
+		.log = cli_log, .stop = &run_stop,
+		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
+	};
+	struct sigaction sa = { .sa_handler = run_on_signal };
+	struct kt_wprof_config *cfg = NULL;
+	struct kt_run_result res;
+	struct kt_err err = { 0 };
+	char *bb = NULL;
+	int ret;
+
+	if (a->accel && kt_accel_parse(a->accel, &o.accel))
+		return cli_usage_error(c, "invalid --accel '%s': expected kvm, tcg or auto", a->accel);
+	ret = run_blobs(a, &o, &bb, &cfg, ctx);
+	if (!ret) {
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		ret = kt_run(&o, &res, &err) ? cli_error("%s", err.msg) : run_report(&res);
+	}
+	kt_wprof_config__free(cfg);
+	free(bb);
+	return ret;
+}
+
+static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
+		   struct cli_ctx *ctx)
+{
+	struct run_args a = {
+		.kernel = getenv("KTSTR_KERNEL"), .cpus = KT_RUN_DEFAULT_CPUS,
+		.timeout_s = shell ? 0 : RUN_DEFAULT_TIMEOUT_S,
+	};
+	const struct cli_opt opts[] = {
+		OPT_STR(0, "kernel", &a.kernel),
+		OPT_UINT("cpus", &a.cpus, 1, 4096),
+		OPT_U64("memory", &a.memory, 1, UINT32_MAX),
+		OPT_U64("override", &a.override, 1, UINT32_MAX),
+		OPT_FN_FLAG("wprof", &a.w, cli_opt_wprof),
+		OPT_FN("wprof-args", &a.w, cli_opt_wprof_args),
+		OPT_FN("wprof-grace", &a, run_opt_grace),
+		OPT_STR(0, "trace-out", &a.trace_out),
+		OPT_FN("include", &a.inc, cli_opt_include),
+		OPT_UINT("timeout", &a.timeout_s, 0, 86400 * 7),
+		OPT_STR(0, "accel", &a.accel),
+		OPT_END,
+	};
+	int i, ret;
+
+	i = cli_parse(c, argc, argv, opts);
+	if (i >= 0 && (!a.kernel || !*a.kernel))
+		i = cli_usage_error(c, "--kernel FILE is required (or set KTSTR_KERNEL)");
+	else if (i >= 0 && a.trace_out && !a.w.on)
+		i = cli_usage_error(c, "--trace-out needs --wprof");
+	else if (i >= 0 && shell && i < argc)
+		i = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	else if (i >= 0 && !shell && i >= argc)
+		i = cli_usage_error(c, "no command given: ktpack run [OPTIONS] -- CMD [ARG...]");
+	ret = i < 0 ? i : run_vm(c, &a, shell ? NULL : argv + i, ctx);
+	cli_list_release(&a.inc);
+	return ret;
+}
+
+int cmd_run(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
+{
+	return run_cmd(c, argc, argv, false, ctx);
+}
+
+int cmd_shell(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
+{
+	return run_cmd(c, argc, argv, true, ctx);
+}

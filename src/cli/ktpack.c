@@ -1,0 +1,138 @@
+/* ktpack.c - ktpack's entry: finds the command, installs the blobs first
+ * when it needs them (before any thread exists: setenv is not
+ * thread-safe), then runs it.  The command table is the CLI's index. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct kt_cmd kt_cmds[] = {
+	{ "blobs", cmd_blobs, false,
+	  "ktpack blobs [--json]\n\n"
+	  "Lists the embedded blobs: name, size in bytes, SHA-256, env var.\n" },
+	{ "env", cmd_env, true,
+	  "ktpack env\n\n"
+	  "Installs the blobs in the cache folder and prints export lines:\n"
+	  "  eval \"$(ktpack env)\"\n" },
+	{ "exec", cmd_exec, true,
+	  "ktpack exec -- CMD [ARG...]\n\n"
+	  "Installs the blobs and runs CMD with their paths exported;\n"
+	  "exits with CMD's status.\n" },
+	{ "cmdline", cmd_cmdline, false,
+	  "ktpack cmdline [--wprof] [--wprof-args ARGS]\n\n"
+	  "Prints the kernel command line a guest gets.  With --wprof it carries\n"
+	  "KTSTR_WPROF_ARGS=<args joined with 0x1F>; ARGS is one string split on\n"
+	  "whitespace (default: -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8).\n" },
+	{ "ldd", cmd_ldd, false,
+	  "ktpack ldd [--json] [--ldcache FILE] ELF...\n\n"
+	  "Prints the interpreter and the shared libraries each ELF program needs,\n"
+	  "in load order, found as glibc's loader would, without running it\n"
+	  "(LD_LIBRARY_PATH is honoured; --ldcache replaces /etc/ld.so.cache).\n" },
+	{ "initramfs", cmd_initramfs, false,
+	  "ktpack initramfs -o FILE [--init FILE] [--compress none|gzip|zstd]\n"
+	  "                 [--no-busybox] [--no-wprof] [--include HOST[:GUEST]]...\n"
+	  "                 [--ldcache FILE]\n\n"
+	  "Packs a guest initramfs: /init (ktpack's guest init unless --init is\n"
+	  "given), /bin/busybox, /bin/wprof (when embedded),\n"
+	  "each --include at its guest path (a folder is taken whole), and for every\n"
+	  "ELF program among them its interpreter and shared libraries where the\n"
+	  "guest's loader looks for them (the guest has no LD_LIBRARY_PATH and no\n"
+	  "ld.so.cache).  Honours SOURCE_DATE_EPOCH.  Example:\n"
+	  "  ktpack initramfs -o initrd.zst --compress zstd --init init.sh \\\n"
+	  "      --include ./mytest:/usr/bin/mytest\n" },
+	{ "run", cmd_run, false,
+	  "ktpack run --kernel FILE [--cpus N] [--memory MIB] [--override MIB]\n"
+	  "           [--wprof] [--wprof-args ARGS] [--wprof-grace SECONDS] [--trace-out FILE]\n"
+	  "           [--include HOST[:GUEST]]... [--timeout SECONDS] [--accel kvm|tcg|auto]\n"
+	  "           -- CMD [ARG...]\n\n"
+	  "Boots FILE (default $KTSTR_KERNEL) under QEMU with an initramfs holding\n"
+	  "busybox, wprof and the includes, runs CMD in the guest and exits with its\n"
+	  "status.  With --wprof, /bin/wprof traces the run and the trace comes back\n"
+	  "to --trace-out (default ./wprof.pb); it may run --wprof-grace seconds\n"
+	  "(default 30) past its -d duration.  KVM is used when a probe shows it\n"
+	  "works, TCG otherwise.  --timeout (default 600, 0 for none) stops the VM.\n"
+	  "Example:\n"
+	  "  ktpack run --kernel /boot/vmlinuz --wprof -- /bin/busybox echo hello\n" },
+	{ "shell", cmd_shell, false,
+	  "ktpack shell --kernel FILE [same options as run, without CMD]\n\n"
+	  "An interactive busybox shell in the same guest, wprof and its libraries\n"
+	  "present.  'poweroff -f' or exit ends it.  --timeout defaults to none.\n" },
+	{ "memory", cmd_memory, false,
+	  "ktpack memory --cpus N [--memory MIB] [--wprof] [--wprof-args ARGS] [--override MIB]\n\n"
+	  "Prints the guest memory in MiB: max(N*64, 256, MIB), raised to what\n"
+	  "wprof's ring buffers need with --wprof; --override is used as given.\n" },
+};
+
+static void cli_main_usage(FILE *f)
+{
+	fputs("usage: ktpack [--version] [--help] COMMAND [ARGS]\n\n"
+	      "Carries helper binaries (wprof, busybox) inside one executable and\n"
+	      "installs them for guest VMs.  Commands:\n", f);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(kt_cmds); i++) {
+		const char *u = kt_cmds[i].usage;
+
+		fprintf(f, "  %.*s\n", (int)strcspn(u, "\n"), u);
+	}
+	fputs("\n'ktpack COMMAND --help' tells more.\n", f);
+}
+
+static const struct kt_cmd *cli_lookup(const char *name)
+{
+	for (size_t i = 0; i < KT_ARRAY_SIZE(kt_cmds); i++)
+		if (!strcmp(name, kt_cmds[i].name))
+			return &kt_cmds[i];
+	return NULL;
+}
+
+/* --help among the command's own options only prints: nothing to install.
+ * Only options count: the guest command's "-h" is not ours. */
+static bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 2; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
+
+static int cli_install(struct cli_ctx *ctx)
+{
+	struct kt_install_opts o = { .log = cli_log };
+	struct kt_err err = { 0 };
+
+	if (kt_install(&kt_embedded_blobs, &o, &ctx->installed, &err) ||
+	    kt_installed__export(ctx->installed, &err))
+		return cli_error("%s", err.msg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_ctx ctx = { 0 };
+	const struct kt_cmd *cmd;
+	int ret;
+
+	if (argc < 2) {
+		cli_main_usage(stderr);
+		return KT_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		cli_main_usage(stdout);
+		return KT_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("ktpack %s\n", kt_version());
+		return KT_EXIT_OK;
+	}
+	cmd = cli_lookup(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "ktpack: unknown command '%s' (see 'ktpack --help')\n", argv[1]);
+		return KT_EXIT_USAGE;
+	}
+	if (cmd->needs_env && !cli_wants_help(argc, argv) && cli_install(&ctx))
+		return KT_EXIT_FAIL;
+	ret = cmd->fn(cmd, argc - 1, argv + 1, &ctx);
+	kt_installed__free(ctx.installed);
+	return cli_exit_code(ret);
+}

@@ -1,0 +1,256 @@
+/* parse.c - option parsing, error reporting and the helpers several
+ * commands share (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+#define CLI_MAX_OPTS 32
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("ktpack: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+int cli_usage_error(const struct kt_cmd *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ktpack %s: ", c->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'ktpack %s --help')\n", c->name);
+	return -2;
+}
+
+int cli_exit_code(int ret)
+{
+	return ret == CLI_HELP ? KT_EXIT_OK : ret == -2 ? KT_EXIT_USAGE :
+	       ret < 0 ? KT_EXIT_FAIL : ret;
+}
+
+int cli_flush(void)
+{
+	if (fflush(stdout) || ferror(stdout))
+		return cli_error("cannot write output: %s", strerror(errno));
+	return 0;
+}
+
+static void cli_log_fn(void *ctx, enum kt_log_level level, const char *msg)
+{
+	(void)ctx;
+	if (level == KT_LOG_DEBUG)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "ktpack: %s%s\n", level == KT_LOG_WARN ? "warning: " : "", msg);
+}
+
+const struct kt_log cli_log = { .fn = cli_log_fn };
+
+/* ---- the option table ------------------------------------------------------------ */
+
+static int cli_take(const struct kt_cmd *c, const struct cli_opt *o, const char *arg)
+{
+	uint64_t v;
+
+	switch (o->kind) {
+	case CLI_BOOL:
+		*(bool *)o->value = true;
+		return 0;
+	case CLI_STR:
+		*(const char **)o->value = arg;
+		return 0;
+	case CLI_U64:
+	case CLI_UINT:
+		if (kt_parse_u64(arg, &v) || v < o->min || v > o->max)
+			return cli_usage_error(c, "invalid --%s '%s': expected a number from %" PRIu64
+					       " to %" PRIu64, o->name, arg, o->min, o->max);
+		if (o->kind == CLI_U64)
+			*(uint64_t *)o->value = v;
+		else
+			*(unsigned *)o->value = (unsigned)v;
+		return 0;
+	case CLI_LIST: {
+		struct cli_list *l = o->value;
+		const char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+
+		if (!nv)
+			return cli_error("out of memory");
+		nv[l->n++] = arg;
+		l->v = nv;
+		return 0;
+	}
+	case CLI_FN:
+		return o->fn(c, arg, o->value);
+	}
+	return -1;
+}
+
+void cli_list_release(struct cli_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* The option getopt stopped at, as the user typed it. */
+static const char *cli_bad_opt(char **argv, char *buf, size_t sz)
+{
+	if (optopt && optopt != '?') {
+		snprintf(buf, sz, "-%c", optopt);
+		return buf;
+	}
+	return argv[optind - 1];
+}
+
+int cli_parse(const struct kt_cmd *c, int argc, char **argv,
+	      const struct cli_opt *opts)
+{
+	struct option lo[CLI_MAX_OPTS + 2];
+	char shorts[2 * CLI_MAX_OPTS + 4] = ":h", buf[8];
+	size_t n = 0, sl = 2;
+	int o, idx, r;
+
+	for (; opts[n].name; n++) {
+		bool arg = opts[n].kind != CLI_BOOL && !(opts[n].kind == CLI_FN && opts[n].flag);
+
+		lo[n] = (struct option){ opts[n].name, arg ? required_argument : no_argument, NULL, 256 + (int)n };
+		if (opts[n].short_name) {
+			shorts[sl++] = (char)opts[n].short_name;
+			if (arg)
+				shorts[sl++] = ':';
+		}
+	}
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[n] = (struct option){ NULL, 0, NULL, 0 };
+	shorts[sl] = '\0';
+	/* "+": options stop at the first operand (the guest command's own). */
+	memmove(shorts + 1, shorts, sl + 1);
+	shorts[0] = '+';
+
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, shorts, lo, &idx)) != -1) {
+		const struct cli_opt *op = NULL;
+
+		if (o == 'h') {
+			printf("usage: %s", c->usage);
+			return CLI_HELP;
+		}
+		if (o == ':')
+			return cli_usage_error(c, "option '%s' needs a value",
+					       cli_bad_opt(argv, buf, sizeof(buf)));
+		if (o == '?')
+			return cli_usage_error(c, "invalid option '%s'",
+					       cli_bad_opt(argv, buf, sizeof(buf)));
+		if (o >= 256)
+			op = &opts[o - 256];
+		for (size_t i = 0; !op && opts[i].name; i++)
+			if (opts[i].short_name == o)
+				op = &opts[i];
+		r = cli_take(c, op, optarg);
+		if (r)
+			return r;
+	}
+	return optind;
+}
+
+/* ---- shared options -------------------------------------------------------------- */
+
+int cli_opt_wprof(const struct kt_cmd *c, const char *arg, void *value)
+{
+	(void)c;
+	(void)arg;
+	((struct cli_wprof *)value)->on = true;
+	return 0;
+}
+
+int cli_opt_wprof_args(const struct kt_cmd *c, const char *arg, void *value)
+{
+	struct cli_wprof *w = value;
+
+	(void)c;
+	w->on = true;
+	w->args = arg;
+	return 0;
+}
+
+int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value)
+{
+	char host[PATH_MAX], guest[PATH_MAX];
+	struct cli_opt o = { .kind = CLI_LIST, .value = value };
+
+	if (kt_include_split(arg, host, guest, sizeof(host)))
+		return cli_usage_error(c, "invalid --include '%s': expected HOST[:GUEST]", arg);
+	return cli_take(c, &o, arg);
+}
+
+int cli_load_wprof(const struct cli_wprof *w, const struct cli_ctx *ctx,
+		   struct kt_wprof_config **out)
+{
+	const struct kt_blob *b = kt_blob_table__find(&kt_embedded_blobs, "wprof");
+	const char *path = ctx->installed ? kt_installed__path(ctx->installed, "wprof") :
+			   getenv(KT_WPROF_PATH_ENV);
+	struct kt_wprof_config *cfg = NULL;
+	struct kt_err err = { 0 };
+	char **argv = NULL;
+	size_t n;
+	int r;
+
+	if (path && !*path)
+		path = NULL;
+	if (!path && !ctx->installed && b && kt_blob__embedded(b))
+		path = NULL;	/* the embedded one: only its args are used */
+	else if (!path)
+		return cli_error("wprof is not embedded: rebuild with 'make %s=/path/to/wprof' or set %s",
+				 b ? b->make_var : "WPROF", KT_WPROF_PATH_ENV);
+	if (kt_wprof_config__new(path, &cfg))
+		return cli_error("out of memory");
+	r = 0;
+	if (w->args) {
+		r = kt_split_ws(w->args, &argv, &n);
+		if (r)
+			r = cli_error("cannot split --wprof-args: %s", strerror(-r));
+		else if (kt_wprof_config__set_args(cfg, (const char *const *)argv, n, &err))
+			r = cli_error("%s", err.msg);
+	}
+	kt_strv_free(argv);
+	if (r) {
+		kt_wprof_config__free(cfg);
+		return r;
+	}
+	*out = cfg;
+	return 0;
+}
+
+void cli_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}

@@ -1,0 +1,353 @@
+/* run.c - the whole run stage (see ktpack/run.h and the README, "Booting").
+ *
+ * Reads the blobs from memory and the includes from the host; writes the
+ * base archive into the cache folder (published durably, checked on a hit)
+ * and the per-run archive into a private work folder that is removed on
+ * every path.
+ */
+#include <ktpack/run.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ktpack/initramfs.h>
+#include <ktpack/ktpack.h>
+#include <ktpack/vmconfig.h>
+
+#include "guest/proto.h"
+#include "internal.h"
+
+struct run_ctx {
+	const struct kt_run_opts *o;
+	struct kt_cache *cache;
+	struct kt_cache *own_cache;	/* opened here, closed here */
+	char work[PATH_MAX];		/* "" until made */
+	char initrd[PATH_MAX];
+	char nonce[17];
+	char *cmdline;
+	uint64_t memory_mib;
+	int base_fd;
+};
+
+static bool run_stopped(const struct run_ctx *x)
+{
+	return x->o->stop && *x->o->stop;
+}
+
+/* ---- what can be checked first ------------------------------------------------------ */
+
+static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
+{
+	char host[PATH_MAX], guest[PATH_MAX];
+
+	if (!o->kernel || !*o->kernel)
+		return kt_err_set(err, -EINVAL, "no kernel given");
+	if (o->cmd && !o->cmd[0])
+		return kt_err_set(err, -EINVAL, "the command is empty");
+	for (size_t i = 0; i < o->nincludes; i++)
+		if (kt_include_split(o->includes[i], host, guest, sizeof(host)))
+			return kt_err_set(err, -EINVAL,
+					  "invalid include '%s': expected HOST[:GUEST]",
+					  o->includes[i]);
+	return 0;
+}
+
+/* max(cpus*64, 256, requested), the wprof floor, or the override. */
+static int run_memory(const struct kt_run_opts *o, uint64_t *mib, struct kt_err *err)
+{
+	struct kt_memory_opts m = {
+		.cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
+		.requested_mib = o->memory_mib,
+		.override_mib = o->memory_override_mib,
+	};
+	bool below;
+	int r;
+
+	if (o->wprof) {
+		size_t n;
+		const char *const *args = kt_wprof_config__args(o->wprof, &n);
+
+		r = kt_wprof_memory_floor_mib(args, n, m.cpus, &m.wprof_floor_mib, err);
+		if (r)
+			return r;
+	}
+	r = kt_derive_test_memory_mib(&m, mib, &below, err);
+	if (!r && below)
+		kt_log(&o->log, KT_LOG_WARN,
+		       "the memory override of %llu MiB is below the %llu MiB that wprof's ring buffers need",
+		       (unsigned long long)m.override_mib,
+		       (unsigned long long)m.wprof_floor_mib);
+	return r;
+}
+
+/* The base command line, and with wprof its args and grace. */
+static int run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
+{
+	const char *tokens[2];
+	char grace[64], *tok = NULL;
+	size_t ntok = 0;
+	int r;
+
+	if (o->wprof) {
+		size_t n;
+		const char *const *args = kt_wprof_config__args(o->wprof, &n);
+		uint64_t ms = o->wprof_grace_s == KT_RUN_GRACE_NONE ? 0 :
+			      o->wprof_grace_s ? o->wprof_grace_s * 1000ULL :
+			      KT_WPROF_DEFAULT_GRACE_MS;
+
+		r = kt_wprof_args_cmdline(args, n, &tok, err);
+		if (r)
+			return r;
+		tokens[ntok++] = tok;
+		snprintf(grace, sizeof(grace), "%s=%llu", KT_WPROF_GRACE_KEY,
+			 (unsigned long long)ms);
+		tokens[ntok++] = grace;
+	}
+	r = kt_vm_cmdline(KT_VM_BASE_CMDLINE, tokens, ntok, out, err);
+	free(tok);
+	return r;
+}
+
+/* ---- the base archive ----------------------------------------------------------------- */
+
+static const struct kt_blob *run_blob(const struct kt_blob_table *t, const char *name)
+{
+	const struct kt_blob *b = t ? kt_blob_table__find(t, name) : NULL;
+
+	return b && kt_blob__embedded(b) ? b : NULL;
+}
+
+/* init, busybox and wprof (from memory, or the files named instead) and
+ * the includes.  @seed collects what identifies the bytes from memory. */
+static int run_fill_base(const struct kt_run_opts *o, struct kt_initramfs *b,
+			 char *seed, size_t seedsz, struct kt_err *err)
+{
+	const struct kt_blob *init = run_blob(&kt_guest_blobs, "init");
+	const struct kt_blob *bb = run_blob(o->blobs, "busybox");
+	const struct kt_blob *wp = run_blob(o->blobs, "wprof");
+	const char *wpath = o->wprof ? kt_wprof_config__path(o->wprof) : NULL;
+	int r;
+
+	if (!init)
+		return kt_err_set(err, -ENOENT, "this libktpack was built without the guest init");
+	kt_snprintf_cut(seed, seedsz, "%s init=%s busybox=%s wprof=%s", KTPACK_VERSION,
+			init->sha256, bb && !o->busybox_path ? bb->sha256 : "",
+			wp && !wpath ? wp->sha256 : "");
+	r = kt_initramfs__add_mem(b, "/init", init->start, (size_t)init->size, 0755, err);
+	if (!r && o->busybox_path)
+		r = kt_initramfs__add_file(b, o->busybox_path, "/bin/busybox", 0755, err);
+	else if (!r && bb)
+		r = kt_initramfs__add_mem(b, "/bin/busybox", bb->start, (size_t)bb->size, 0755, err);
+	/* wprof is in every guest that can have it (a shell offers it);
+	 * the config only makes init start it. */
+	if (!r && wpath)
+		r = kt_initramfs__add_file(b, wpath, KT_GUEST_WPROF, 0755, err);
+	else if (!r && wp)
+		r = kt_initramfs__add_mem(b, KT_GUEST_WPROF, wp->start, (size_t)wp->size, 0755, err);
+	else if (!r && o->wprof)
+		r = kt_err_set(err, -ENOENT, "wprof is not embedded and its config names no file");
+	for (size_t i = 0; !r && i < o->nincludes; i++)
+		r = kt_initramfs__add_include(b, o->includes[i], err);
+	return r;
+}
+
+/* A cached base must end with its trailer: a torn file does not. */
+static bool run_base_complete(int fd, uint64_t size)
+{
+	char tail[1024];
+	size_t len = size < sizeof(tail) ? (size_t)size : sizeof(tail);
+
+	return kt_pread_full(fd, tail, len, (off_t)(size - len)) == (ssize_t)len &&
+	       memmem(tail, len, "TRAILER!!!", 10);
+}
+
+static int run_write_base(void *ctx, int fd, struct kt_err *err)
+{
+	return kt_initramfs__write_fd(ctx, fd, err);
+}
+
+/*
+ * Opens the base archive of these inputs from the cache, building and
+ * publishing it on a miss.  The descriptor is held before old bases are
+ * pruned, so a concurrent run's pruning cannot take it away.
+ */
+static int run_base(struct run_ctx *x, struct kt_err *err)
+{
+	struct kt_initramfs_opts io = { .dev_console = true };
+	struct kt_initramfs *b = NULL;
+	char seed[512], name[64];
+	uint64_t key, size;
+	int r;
+
+	r = kt_initramfs__new(&io, &b);
+	if (r)
+		return kt_err_set(err, r, "out of memory");
+	r = run_fill_base(x->o, b, seed, sizeof(seed), err);
+	if (!r)
+		r = kt_initramfs__key(b, seed, &key, &size, err);
+	if (r)
+		goto out;
+	snprintf(name, sizeof(name), "initramfs-%016llx.cpio", (unsigned long long)key);
+	for (int tries = 0; tries < 3; tries++) {
+		r = kt_cache__open_file(x->cache, name, 0644, size, &x->base_fd);
+		if (!r && !run_base_complete(x->base_fd, size)) {
+			close(x->base_fd);
+			x->base_fd = -1;
+			r = -ESTALE;
+		}
+		if (!r)
+			break;
+		if (r == -ESTALE && unlinkat(kt_cache__fd(x->cache), name, 0) && errno != ENOENT) {
+			r = kt_err_set(err, -errno, "cannot remove stale '%s/%s': %s",
+				       kt_cache__path(x->cache), name, strerror(errno));
+			goto out;
+		}
+		if (r != -ENOENT && r != -ESTALE) {
+			kt_err_set(err, r, "cannot open '%s/%s': %s", kt_cache__path(x->cache),
+				   name, strerror(-r));
+			goto out;
+		}
+		r = kt_cache__publish(x->cache, name, 0644, size, run_write_base, b, err);
+		if (r)
+			goto out;
+		/* Published (by us or a concurrent run): open it again. */
+		r = -ENOENT;
+	}
+	if (r) {
+		kt_err_set(err, r, "cannot open '%s/%s': %s", kt_cache__path(x->cache), name,
+			   strerror(-r));
+		goto out;
+	}
+	/* Recently used: pruning keeps it. */
+	futimens(x->base_fd, NULL);
+	kt_cache__prune(x->cache, "initramfs-", KT_RUN_BASE_KEEP, NULL);
+out:
+	kt_initramfs__free(b);
+	return r;
+}
+
+/* ---- the per-run archive ------------------------------------------------------------ */
+
+/* The command (NUL-separated argv) and the nonce, after the base. */
+static int run_suffix(struct run_ctx *x, struct kt_err *err)
+{
+	struct kt_initramfs *b = NULL;
+	unsigned char rnd[8];
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return kt_err_set(err, -errno, "getrandom: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(x->nonce + 2 * i, 3, "%02x", rnd[i]);
+	r = kt_mkdtemp(x->work, sizeof(x->work), "ktpack-run");
+	if (r) {
+		x->work[0] = '\0';
+		return kt_err_set(err, r, "cannot create a work folder: %s", strerror(-r));
+	}
+	if (kt_snprintf(x->initrd, sizeof(x->initrd), "%s/initrd", x->work))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", x->work);
+	r = kt_strv_join0(x->o->cmd, &buf, &len);
+	if (!r)
+		r = kt_initramfs__new(NULL, &b);
+	if (r) {
+		free(buf);
+		return kt_err_set(err, r, "out of memory");
+	}
+	if (x->o->cmd)
+		r = kt_initramfs__add_data(b, KT_GUEST_CMD, buf, len, 0644, err);
+	if (!r)
+		r = kt_initramfs__add_data(b, KT_GUEST_NONCE, x->nonce, strlen(x->nonce),
+					   0600, err);
+	if (!r)
+		r = kt_initramfs__write_after(b, x->base_fd, x->initrd, err);
+	kt_initramfs__free(b);
+	free(buf);
+	return r;
+}
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_err *err)
+{
+	const struct kt_run_opts *o = x->o;
+	struct kt_vm_opts vo = { .kernel = o->kernel, .qemu = o->qemu };
+	char qemu[PATH_MAX];
+	int r;
+
+	r = run_check_opts(o, err);
+	if (!r)
+		r = kt_vm_preflight(&vo, qemu, sizeof(qemu), err);
+	if (!r)
+		r = run_memory(o, &x->memory_mib, err);
+	if (!r)
+		r = run_cmdline(o, &x->cmdline, err);
+	if (r)
+		return r;
+	res->memory_mib = x->memory_mib;
+	x->cache = o->cache;
+	if (!x->cache) {
+		struct kt_cache_opts co = { .log = o->log };
+
+		r = kt_cache__open(&co, &x->own_cache, err);
+		if (r)
+			return r;
+		x->cache = x->own_cache;
+	}
+	r = run_base(x, err);
+	if (!r && run_stopped(x))
+		r = kt_err_set(err, -EINTR, "interrupted: nothing was booted");
+	if (!r)
+		r = run_suffix(x, err);
+	return r;
+}
+
+int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
+	   struct kt_err *err)
+{
+	struct run_ctx x = { .o = o, .base_fd = -1 };
+	struct kt_vm_result vr = { 0 };
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->end = KT_VM_FAILED;
+	res->trace_out = o->wprof ? (o->trace_out ? o->trace_out : KT_RUN_DEFAULT_TRACE) : NULL;
+	r = run_prepare(&x, res, err);
+	if (!r) {
+		struct kt_vm_opts vo = {
+			.qemu = o->qemu, .kernel = o->kernel, .initrd = x.initrd,
+			.cmdline = x.cmdline, .cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
+			.memory_mib = x.memory_mib, .accel = o->accel,
+			.timeout_s = o->timeout_s, .interactive = !o->cmd,
+			.nonce = x.nonce, .trace_out = res->trace_out,
+			.console_fd = o->console_fd, .log = o->log, .stop = o->stop,
+		};
+
+		r = kt_vm_run(&vo, &vr, err);
+		res->end = vr.end;
+		res->accel = vr.accel;
+		res->status = vr.exit_status;
+		res->trace_written = vr.trace_written;
+		res->trace_bytes = vr.trace_bytes;
+	} else if (r == -EINTR) {
+		res->end = KT_VM_STOPPED;
+	}
+	if (x.initrd[0])
+		unlink(x.initrd);
+	if (x.work[0])
+		rmdir(x.work);
+	if (x.base_fd >= 0)
+		close(x.base_fd);
+	kt_cache__close(x.own_cache);
+	free(x.cmdline);
+	return r;
+}
