@@ -239,17 +239,19 @@ static int extract_blob(struct extract_ctx *x, const struct kt_blob *b,
 	}
 	if (r == -ENOENT) {
 		r = kt_cache__publish(x->cache, name, 0755, b->size, extract_fill, &f, err);
+		if (r)
+			return kt_err_set(err, r, "cannot extract %s to '%s': %s", b->name,
+					  final, strerror(-r));
 		/* Another run may have won the race: check what is there. */
-		if (!r && (r = extract_lookup(x, name, b)))
+		r = extract_lookup(x, name, b);
+		if (r)
 			return kt_err_set(err, r == -ESTALE ? -EIO : r,
 					  "cannot extract %s to '%s': another writer's file does not hold it",
 					  b->name, final);
-		x->wrote = !r;
+		x->wrote = true;
 	} else if (r) {
 		return kt_err_set(err, r, "cannot open '%s': %s", final, strerror(-r));
 	}
-	if (r)
-		return r;
 	*path = strdup(final);
 	return *path ? 0 : kt_err_set(err, -ENOMEM, "out of memory");
 }
