@@ -16,8 +16,16 @@ PKG_CONFIG ?= pkg-config
 OBJCOPY ?= objcopy
 OBJDUMP ?= objdump
 AR ?= ar
+# GNU install folders; DESTDIR stages them.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+SCDOC ?= scdoc
 # The version lives in the public header, which front ends compile against.
 VERSION := $(shell sed -n 's/^\#define KTPACK_VERSION[[:space:]]*"\(.*\)"/\1/p' include/ktpack/ktpack.h)
 
@@ -55,7 +63,13 @@ $(OUT)/guest/init: $(GUEST_SRCS) src/guest/proto.h src/internal.h include/ktpack
 		-Werror -Iinclude -Isrc -static -o $@.tmp $(GUEST_SRCS) -lz
 	mv -f $@.tmp $@
 
-include build/blob.mk
+# The blobs, with the fragment front ends use too: ktpack's own
+# (busybox, wprof) for the CLI, the guest init for the library.
+KT_EMBED_CFLAGS = $(CFLAGS) $(KT_CFLAGS)
+include build/ktpack-embed.mk
+$(eval $(call kt_embed,$(OUT)/blobs,kt_embedded_blobs,$(BLOBS)))
+$(eval $(call kt_embed,$(OUT)/libblobs,kt_guest_blobs,$(LIB_BLOBS)))
+$(OUT)/blobs/kt_embedded_blobs.o $(OUT)/libblobs/kt_guest_blobs.o: $(OUT)/gen/flags
 
 # Rebuild everything when the flags change.
 $(OUT)/gen/flags: FORCE
@@ -65,17 +79,13 @@ $(OUT)/obj/%.o: src/%.c $(OUT)/gen/flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(OUT)/obj/%tab.o: $(OUT)/gen/%tab.c $(OUT)/gen/flags
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(KT_CFLAGS) -c -o $@ $<
-
-$(OUT)/libktpack.a: $(LIB_OBJS) $(OUT)/obj/guesttab.o $(LIB_BLOB_OBJS)
+$(OUT)/libktpack.a: $(LIB_OBJS) $(kt_guest_blobs_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(OUT)/ktpack: $(CLI_OBJS) $(OUT)/obj/blobtab.o $(BLOB_OBJS) $(OUT)/libktpack.a
+$(OUT)/ktpack: $(CLI_OBJS) $(kt_embedded_blobs_OBJS) $(OUT)/libktpack.a
 	$(CC) $(CFLAGS) $(KT_LDFLAGS) $(LDFLAGS) -o $@.tmp \
-		$(CLI_OBJS) $(OUT)/obj/blobtab.o $(BLOB_OBJS) $(OUT)/libktpack.a $(LIBS)
+		$(CLI_OBJS) $(kt_embedded_blobs_OBJS) $(OUT)/libktpack.a $(LIBS)
 	mv -f $@.tmp $@
 
 -include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/cli/*.d $(OUT)/tests/*.d)
@@ -83,12 +93,44 @@ $(OUT)/ktpack: $(CLI_OBJS) $(OUT)/obj/blobtab.o $(BLOB_OBJS) $(OUT)/libktpack.a
 deps:
 	build/deps.sh
 
-install: $(OUT)/ktpack
-	install -d $(DESTDIR)$(BINDIR)
+# Man pages from their scdoc sources.
+MANPAGES := $(OUT)/man/ktpack.1 $(OUT)/man/libktpack.3
+$(OUT)/man/%: doc/%.scd
+	@mkdir -p $(@D)
+	$(SCDOC) < $< > $@.tmp
+	mv -f $@.tmp $@
+man: $(MANPAGES)
+
+$(OUT)/libktpack.pc: build/libktpack.pc.in include/ktpack/ktpack.h FORCE
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@DATADIR@|$(DATADIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' $< > $@.tmp
+	mv -f $@.tmp $@
+
+PUBLIC_HEADERS := $(wildcard include/ktpack/*.h)
+EMBED_FILES := build/ktpack-embed.mk build/gen-blobtab.sh build/update-if-changed.sh \
+	build/probe.c
+
+install: $(OUT)/ktpack $(OUT)/libktpack.a $(OUT)/libktpack.pc $(MANPAGES)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/ktpack \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(DATADIR)/ktpack $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(OUT)/ktpack $(DESTDIR)$(BINDIR)/ktpack
+	install -m 0644 $(OUT)/libktpack.a $(DESTDIR)$(LIBDIR)/libktpack.a
+	install -m 0644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/ktpack/
+	install -m 0644 $(OUT)/libktpack.pc $(DESTDIR)$(PKGCONFIGDIR)/libktpack.pc
+	install -m 0644 $(OUT)/man/ktpack.1 $(DESTDIR)$(MANDIR)/man1/ktpack.1
+	install -m 0644 $(OUT)/man/libktpack.3 $(DESTDIR)$(MANDIR)/man3/libktpack.3
+	install -m 0644 build/ktpack-embed.mk build/probe.c $(DESTDIR)$(DATADIR)/ktpack/
+	install -m 0755 build/gen-blobtab.sh build/update-if-changed.sh $(DESTDIR)$(DATADIR)/ktpack/
+	install -m 0644 completion/ktpack.bash $(DESTDIR)$(BASHCOMPDIR)/ktpack
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/ktpack
+	rm -f $(DESTDIR)$(BINDIR)/ktpack $(DESTDIR)$(LIBDIR)/libktpack.a \
+		$(DESTDIR)$(PKGCONFIGDIR)/libktpack.pc $(DESTDIR)$(MANDIR)/man1/ktpack.1 \
+		$(DESTDIR)$(MANDIR)/man3/libktpack.3 $(DESTDIR)$(BASHCOMPDIR)/ktpack
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/ktpack $(DESTDIR)$(DATADIR)/ktpack
 
 clean:
 	rm -rf $(OUT)
@@ -98,5 +140,5 @@ include tests/fuzz/fuzz.mk
 include bench/bench.mk
 
 FORCE:
-.PHONY: all deps install uninstall clean FORCE
+.PHONY: all deps install uninstall clean man FORCE
 .DELETE_ON_ERROR:

@@ -1,8 +1,9 @@
 # The blob manifest: every helper binary that ktpack carries.
 #
-# One row per blob: NAME_ENV is the variable install_env exports, NAME_VAR the
-# make variable that names the source file.  A source that does not exist
-# gives an empty slot (size 0): the binary builds and says "not embedded".
+# One row per blob: NAME_SRC the file, NAME_ENV the variable install_env
+# exports, NAME_VAR the make variable that names the source file.  No
+# source gives an empty slot (size 0): the binary builds and says "not
+# embedded".
 #
 #   make WPROF=/path/to/wprof      embeds a wprof built elsewhere
 #   cp /path/to/wprof blobs/wprof  does the same for every later build
@@ -16,13 +17,17 @@ busybox_ENV := KTSTR_BUSYBOX_PATH
 busybox_VAR := BUSYBOX
 # Debian's busybox-static installs its binary here.
 BUSYBOX ?= $(wildcard /bin/busybox)
+busybox_SRC = $(BUSYBOX)
 
 wprof_ENV := KTSTR_WPROF_PATH
 wprof_VAR := WPROF
 WPROF ?= $(wildcard blobs/wprof)
+wprof_SRC = $(WPROF)
 
 # The guest's /init, built here from src/guest/init.c (static).  It is an
 # archive input, never installed or exported as a host program.
 init_ENV := -
 init_VAR := INIT
 INIT ?= $(OUT)/guest/init
+init_SRC = $(INIT)
+init_GENERATED = $(filter $(OUT)/%,$(INIT))

@@ -6,7 +6,7 @@ set -eu
 
 PKGS="make gcc clang pkg-config binutils
 libelf-dev zlib1g-dev libzstd-dev
-busybox-static libcmocka-dev libclang-rt-14-dev
+busybox-static libcmocka-dev libclang-rt-14-dev scdoc man-db g++
 cpio libarchive-tools gzip zstd python3
 qemu-system-x86 hyperfine"
 

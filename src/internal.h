@@ -14,6 +14,15 @@
 #include <ktpack/blob.h>
 #include <ktpack/common.h>
 
+struct kt_run_opts;
+struct kt_cache;
+/*
+ * kt_run's base archive for @o in @cache: opened (*@fd), built and
+ * published on a miss, its name in @name.  For the unit tests.
+ */
+int kt_run_base(const struct kt_run_opts *o, struct kt_cache *cache, int *fd,
+		char *name, size_t namesz, struct kt_err *err);
+
 /* The library's own blobs ("init", the guest's /init), made by the build. */
 extern const struct kt_blob_table kt_guest_blobs;
 

@@ -174,16 +174,29 @@ static int run_write_base(void *ctx, int fd, struct kt_err *err)
 	return kt_initramfs__write_fd(ctx, fd, err);
 }
 
+static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err);
+
+int kt_run_base(const struct kt_run_opts *o, struct kt_cache *cache, int *fd,
+		char *name, size_t namesz, struct kt_err *err)
+{
+	struct run_ctx x = { .o = o, .cache = cache, .base_fd = -1 };
+	int r = run_base(&x, name, namesz, err);
+
+	if (!r)
+		*fd = x.base_fd;
+	return r;
+}
+
 /*
  * Opens the base archive of these inputs from the cache, building and
  * publishing it on a miss.  The descriptor is held before old bases are
  * pruned, so a concurrent run's pruning cannot take it away.
  */
-static int run_base(struct run_ctx *x, struct kt_err *err)
+static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err)
 {
 	struct kt_initramfs_opts io = { .dev_console = true };
 	struct kt_initramfs *b = NULL;
-	char seed[512], name[64];
+	char seed[512];
 	uint64_t key, size;
 	int r;
 
@@ -195,7 +208,7 @@ static int run_base(struct run_ctx *x, struct kt_err *err)
 		r = kt_initramfs__key(b, seed, &key, &size, err);
 	if (r)
 		goto out;
-	snprintf(name, sizeof(name), "initramfs-%016llx.cpio", (unsigned long long)key);
+	snprintf(name, namesz, "initramfs-%016llx.cpio", (unsigned long long)key);
 	for (int tries = 0; tries < 3; tries++) {
 		r = kt_cache__open_file(x->cache, name, 0644, size, &x->base_fd);
 		if (!r && !run_base_complete(x->base_fd, size)) {
@@ -281,7 +294,7 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 {
 	const struct kt_run_opts *o = x->o;
 	struct kt_vm_opts vo = { .kernel = o->kernel, .qemu = o->qemu };
-	char qemu[PATH_MAX];
+	char qemu[PATH_MAX], name[64];
 	int r;
 
 	r = run_check_opts(o, err);
@@ -303,7 +316,7 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 			return r;
 		x->cache = x->own_cache;
 	}
-	r = run_base(x, err);
+	r = run_base(x, name, sizeof(name), err);
 	if (!r && run_stopped(x))
 		r = kt_err_set(err, -EINTR, "interrupted: nothing was booted");
 	if (!r)

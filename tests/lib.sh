@@ -1,7 +1,12 @@
 # Shell test library, sourced by tests/t*.sh.
 #
-#   test_expect_success 'title' 'commands'   runs commands under set -e in a
-#                                            subshell, in a fresh $TRASH
+#   test_expect_success [PREREQ] 'title' 'commands'
+#                                            runs commands under set -e in a
+#                                            subshell, in a fresh $TRASH; a
+#                                            case whose PREREQ (NAME,NAME...)
+#                                            is absent is skipped, named
+#   test_lazy_prereq NAME 'commands'         NAME holds when commands succeed
+#                                            (checked once, on first use)
 #   test_skip 'title' 'why'
 #   test_done                                prints the tally
 #
@@ -34,7 +39,35 @@ _fresh() {
 	unset XDG_CACHE_HOME KTSTR_WPROF_PATH KTSTR_BUSYBOX_PATH
 }
 
+# test_lazy_prereq NAME SCRIPT: the prerequisite NAME, checked on first use.
+test_lazy_prereq() {
+	eval "_prereq_script_$1=\$2"
+}
+
+# 0 when every prerequisite of the comma-separated list holds; the first
+# missing one goes to $_missing.
+_have_prereqs() {
+	_missing=
+	for _p in $(echo "$1" | tr , ' '); do
+		eval "_state=\${_prereq_state_$_p:-}"
+		if [ -z "$_state" ]; then
+			eval "_script=\${_prereq_script_$_p:-false}"
+			if (eval "$_script") > /dev/null 2>&1; then _state=yes; else _state=no; fi
+			eval "_prereq_state_$_p=$_state"
+		fi
+		[ "$_state" = yes ] || { _missing=$_p; return 1; }
+	done
+	return 0
+}
+
 test_expect_success() {
+	if [ $# -eq 3 ]; then
+		if ! _have_prereqs "$1"; then
+			test_skip "$2" "missing prerequisite $_missing"
+			return 0
+		fi
+		shift
+	fi
 	_n=$((_n + 1))
 	_fresh
 	# Not inside an if: set -e is ignored in a tested context.
@@ -98,8 +131,10 @@ app_missing_lib() {
 	gcc -o app app.c -Wl,--no-as-needed -L gone -lgone
 	rm -r gone
 }
-can_mount() {
-	mkdir -p "$TRASH_ROOT/probe" &&
-	mount -t tmpfs -o size=4k tmpfs "$TRASH_ROOT/probe" 2>/dev/null &&
-	umount "$TRASH_ROOT/probe"
-}
+# Prerequisites every test file may name.
+test_lazy_prereq KERNEL 'test -r "${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}"'
+test_lazy_prereq QEMU 'command -v qemu-system-x86_64'
+test_lazy_prereq ROOT 'test "$(id -u)" -eq 0'
+
+test_lazy_prereq MOUNT 'mkdir -p "$TRASH_ROOT/probe" &&
+	mount -t tmpfs -o size=4k tmpfs "$TRASH_ROOT/probe" && umount "$TRASH_ROOT/probe"'

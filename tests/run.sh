@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every test of `make check` and closes with "N passed, N failed".
 #   tests/run.sh OUT
-# Unit tests run as built and under ASan/UBSan (OUT/asan); shell tests
+# Unit tests run as built, under ASan/UBSan (OUT/asan) and built by clang
+# (OUT/clang); shell tests
 # (tests/t*.sh) run against OUT/ktpack and OUT/fixture/ktpack.
 set -u
 OUT=${1:-out}
@@ -16,7 +17,7 @@ tally() { # name, passed, failed
 	[ "$3" -eq 0 ] || failed="$failed $1"
 }
 
-for t in "$OUT"/tests/test_* "$OUT"/asan/tests/test_*; do
+for t in "$OUT"/tests/test_* "$OUT"/asan/tests/test_* "$OUT"/clang/tests/test_*; do
 	[ -x "$t" ] || continue
 	log=$("$t" 2>&1)
 	rc=$?

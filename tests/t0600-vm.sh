@@ -11,11 +11,7 @@ guest_args() { sed -n 's/^wprof-fixture: arg\[[1-9][0-9]*\]=\([0-9a-f]*\).*/\1/p
 # The hex lines the fixture prints for these args.
 want_args() { for a in "$@"; do hexof "$a"; echo; done; }
 
-if [ ! -r "$KERNEL" ]; then
-	echo "# no kernel at $KERNEL: run 'make deps' (or set KTSTR_KERNEL)"
-fi
-
-test_expect_success 'run prints the guest command'"'"'s output and exits 0' '
+test_expect_success KERNEL,QEMU 'run prints the guest command'"'"'s output and exits 0' '
 	vmrun -- /bin/busybox echo hello > out 2> err
 	grep -q "^hello.\?\$" out
 	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\)\$" err
@@ -28,7 +24,7 @@ test_expect_success 'run prints the guest command'"'"'s output and exits 0' '
 	test "$(cat n)" -eq 1
 '
 
-test_expect_success 'the command'"'"'s exit status is ktpack'"'"'s, the base archive reused' '
+test_expect_success KERNEL,QEMU 'the command'"'"'s exit status is ktpack'"'"'s, the base archive reused' '
 	expect_exit 3 vmrun --accel tcg -- /bin/busybox sh -c "exit 3"
 	# a command that exits at once: its output must not be dropped
 	expect_exit 0 vmrun --accel tcg -- /bin/busybox uname -s > out
@@ -39,7 +35,7 @@ test_expect_success 'the command'"'"'s exit status is ktpack'"'"'s, the base arc
 	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 2
 '
 
-test_expect_success 'a command that never ends is stopped at --timeout' '
+test_expect_success KERNEL,QEMU 'a command that never ends is stopped at --timeout' '
 	start=$(date +%s)
 	expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 20 -- /bin/busybox sleep 1000 > out 2> err
 	expect_grep "^ktpack: the guest command did not finish within 20 s: the VM was stopped\$" err
@@ -47,7 +43,7 @@ test_expect_success 'a command that never ends is stopped at --timeout' '
 	test -z "$(ls "$TMPDIR")"
 '
 
-test_expect_success 'wprof gets the default args byte for byte; the trace comes back' '
+test_expect_success KERNEL,QEMU 'wprof gets the default args byte for byte; the trace comes back' '
 	vmrun --wprof --trace-out t.pb -- /bin/busybox echo traced > out 2> err
 	expect_grep "^traced" out
 	guest_args out > got
@@ -58,7 +54,7 @@ test_expect_success 'wprof gets the default args byte for byte; the trace comes 
 	expect_grep "^ktpack: wrote the wprof trace to .t.pb. (65536 bytes)\$" err
 '
 
-test_expect_success '--wprof-args reach the guest as typed; ./wprof.pb by default' '
+test_expect_success KERNEL,QEMU '--wprof-args reach the guest as typed; ./wprof.pb by default' '
 	vmrun --wprof-args "-d 50 -e sched --x=a,b:c/d%" -- /bin/busybox true > out 2> err
 	guest_args out > got
 	want_args -d 50 -e sched --x=a,b:c/d% -T /tmp/wprof.pb > want
@@ -67,7 +63,7 @@ test_expect_success '--wprof-args reach the guest as typed; ./wprof.pb by defaul
 	cmp wprof.pb host.pb
 '
 
-test_expect_success 'a wprof that hangs is stopped at its deadline and reported' '
+test_expect_success KERNEL,QEMU 'a wprof that hangs is stopped at its deadline and reported' '
 	expect_exit 1 vmrun --wprof-args "-d 100 --fixture-stubborn" --wprof-grace 1 -- /bin/busybox true > out 2> err
 	expect_grep "ktpack-init: wprof did not finish in time: sending SIGTERM" out
 	expect_grep "ktpack-init: wprof ignored SIGTERM: sending SIGKILL" out
@@ -76,7 +72,7 @@ test_expect_success 'a wprof that hangs is stopped at its deadline and reported'
 	test ! -e wprof.pb
 '
 
-test_expect_success 'the guest gets the derived memory, with the wprof floor' '
+test_expect_success KERNEL,QEMU 'the guest gets the derived memory, with the wprof floor' '
 	vmrun --wprof -- /bin/busybox awk "/MemTotal/ { print \"mem=\" \$2 }" /proc/meminfo > out 2> err
 	expect_grep "2 CPUs, 2048 MiB" err
 	kb=$(sed -n "s/^mem=\([0-9]*\).*/\1/p" out)
@@ -89,7 +85,7 @@ test_expect_success 'the guest gets the derived memory, with the wprof floor' '
 	test "$kb" -le $((512 * 1024))
 '
 
-test_expect_success 'errors before anything boots: one line each' '
+test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
 	expect_exit 1 "$KTPACK_FIX" run --kernel /nonexistent/vmlinuz -- true 2> err
 	expect_grep "^ktpack: cannot open kernel ./nonexistent/vmlinuz.: No such file or directory\$" err
 	test "$(wc -l < err)" -eq 1
@@ -111,12 +107,12 @@ test_expect_success 'errors before anything boots: one line each' '
 	expect_grep "no command given" err
 '
 
-test_expect_success 'a kernel panic ends the run at once with a clear error' '
+test_expect_success KERNEL,QEMU 'a kernel panic ends the run at once with a clear error' '
 	expect_exit 1 vmrun -- /bin/busybox sh -c "echo c > /proc/sysrq-trigger" > out 2> err
 	expect_grep "^ktpack: the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash" err
 '
 
-test_expect_success 'shell: an interactive busybox shell with wprof and its libraries' '
+test_expect_success KERNEL,QEMU 'shell: an interactive busybox shell with wprof and its libraries' '
 	mkfifo in
 	"$KTPACK_FIX" shell --kernel "$KERNEL" < in > out 2> err &
 	pid=$!

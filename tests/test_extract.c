@@ -210,7 +210,7 @@ static void test_sweep(void **state)
 	snprintf(dead, sizeof(dead), "%s/.kt-tblob-%s.AbCdEf", cache, SHA);
 	snprintf(live, sizeof(live), "%s/.kt-tblob-%s.GhIjKl", cache, SHA);
 	snprintf(old, sizeof(old), "%s/tblob-%s", cache, OLD);
-	snprintf(young, sizeof(young), "%s/tblob-1%s", cache, OLD + 1);
+	snprintf(young, sizeof(young), "%s/tblob-1%s", cache, &OLD[1]);
 	touch_at(dead, 0);
 	touch_at(live, 0);
 	touch_at(old, 2 * KT_GC_MIN_AGE_S);

@@ -3,7 +3,7 @@
 
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
-UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs vm
+UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs vm run
 UNIT_BINS := $(UNIT_TESTS:%=$(OUT)/tests/test_%)
 
 $(OUT)/tests/test_%: tests/test_%.c tests/unit.h $(OUT)/libktpack.a
@@ -44,6 +44,7 @@ check-build: all unit-tests $(OUT)/tests/wprof-fixture \
 	$(OUT)/tests/faultinject.so $(OUT)/tests/dyntag $(OUT)/fixture/ktpack \
 	$(OUT)/static/ktpack fuzz-build
 	$(MAKE) --no-print-directory OUT=$(OUT)/asan SAN=1 unit-tests
+	$(MAKE) --no-print-directory OUT=$(OUT)/clang CC=clang unit-tests
 
 check: check-build
 	tests/run.sh $(OUT)

@@ -1,0 +1,86 @@
+# ktpack-embed.mk - embeds files into a program as linker blobs made with
+# objcopy, with the table that libktpack reads (struct kt_blob_table).
+# ktpack's own build uses it; it is installed for front ends, found with
+# `pkg-config --variable=embedmk libktpack`.
+#
+#   wprof_SRC := /path/to/wprof        # empty: an empty slot (size 0)
+#   wprof_ENV := KTSTR_WPROF_PATH      # what kt_install_env() exports
+#   wprof_VAR := WPROF                 # the make variable to name in messages
+#   include $(shell pkg-config --variable=embedmk libktpack)
+#   $(eval $(call kt_embed,out/embed,kt_embedded_blobs,wprof busybox))
+#   prog: main.o $(kt_embedded_blobs_OBJS)
+#
+# kt_embed,DIR,SYMBOL,NAMES makes DIR/<name>.o for each blob and DIR/SYMBOL.o
+# for the table named SYMBOL (kt_embedded_blobs is what kt_run and the
+# ktpack CLI read), listed in $(SYMBOL_OBJS).  KT_EMBED_CFLAGS must let
+# $(CC) find <ktpack/blob.h> (pkg-config --cflags libktpack).
+#
+# objcopy -I binary names its symbols after the input path, so it runs from
+# the folder that holds the blob under its own name: the symbols are
+# _binary_<name>_start/_end whatever the source path was.  The _size symbol
+# is stripped: it is an absolute symbol, which PIE does not relocate, so
+# its "address" is not the size in a PIE (the table uses end - start).
+
+KT_EMBED_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+KT_OBJCOPY ?= objcopy
+KT_OBJDUMP ?= objdump
+KT_EMBED_CFLAGS ?=
+
+# A blob whose source is set but missing is a typo, not an empty slot.
+# <name>_GENERATED marks a source that make itself builds.
+kt_embed_check = $(if $($(1)_SRC),$(if $(wildcard $($(1)_SRC))$($(1)_GENERATED),,\
+	$(error $(or $($(1)_VAR),$(1))=$($(1)_SRC): no such file)))
+
+define kt_embed_blob
+# The .src stamp changes when the variable names another file.
+$(1)/$(2).src: FORCE
+	@mkdir -p $$(@D)
+	@$(KT_EMBED_DIR)/update-if-changed.sh $$@ '$($(2)_SRC)'
+
+$(1)/$(2): $($(2)_SRC) $(1)/$(2).src
+	@mkdir -p $$(@D)
+	$(if $($(2)_SRC),cp -f $($(2)_SRC) $$@.tmp,: > $$@.tmp)
+	mv -f $$@.tmp $$@
+
+# .rodata.<name>: read-only data.  The alignment is set on objcopy's *input*
+# section name (.data), and 4096 keeps the blob's file offset page-aligned,
+# which lets copy_file_range reflink it.  The empty .note.GNU-stack tells
+# the linker this object needs no executable stack.
+$(1)/$(2).o: $(1)/$(2) $(1)/objfmt
+	cd $(1) && $(KT_OBJCOPY) -I binary \
+		-O "$$$$(sed -n 1p objfmt)" -B "$$$$(sed -n 2p objfmt)" \
+		--rename-section .data=.rodata.$(2),alloc,load,readonly,data,contents \
+		--set-section-alignment .data=4096 \
+		--add-section .note.GNU-stack=/dev/null \
+		--set-section-flags .note.GNU-stack=contents,readonly \
+		--strip-symbol _binary_$(2)_size \
+		$(2) $(2).o.tmp
+	mv -f $$@.tmp $$@
+endef
+
+define kt_embed
+$(foreach b,$(3),$(call kt_embed_check,$(b)))
+$(2)_OBJS := $(foreach b,$(3),$(if $($(b)_SRC),$(1)/$(b).o)) $(1)/$(2).o
+
+# objcopy's output format and architecture are read off an object the
+# compiler itself produced, so nothing here names an architecture.
+$(1)/objfmt: $(KT_EMBED_DIR)/probe.c
+	@mkdir -p $$(@D)
+	$$(CC) $(KT_EMBED_CFLAGS) -c -o $$(@D)/probe.o $$<
+	$(KT_OBJDUMP) -f $$(@D)/probe.o | sed -n -e 's/.*file format //p' \
+		-e 's/^architecture: \([^,]*\).*/\1/p' > $$@.tmp
+	test "$$$$(wc -l < $$@.tmp)" -eq 2
+	mv -f $$@.tmp $$@
+
+$(foreach b,$(3),$(eval $(call kt_embed_blob,$(1),$(b))))
+
+$(1)/$(2).c: $(KT_EMBED_DIR)/gen-blobtab.sh $(3:%=$(1)/%)
+	$(KT_EMBED_DIR)/gen-blobtab.sh $$@ $(2) \
+		$(foreach b,$(3),$(b):$($(b)_ENV):$(or $($(b)_VAR),$(b)):$(1)/$(b))
+
+$(1)/$(2).o: $(1)/$(2).c
+	$$(CC) $(KT_EMBED_CFLAGS) -c -o $$@ $$<
+endef
+
+FORCE:
+.PHONY: FORCE
