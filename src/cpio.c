@@ -39,14 +39,12 @@ struct kt_cpio {
 int kt_compress_parse(const char *s, enum kt_compress *out)
 {
 	static const char *const names[] = { "none", "gzip", "zstd" };
+	int i = kt_name_index(names, KT_ARRAY_SIZE(names), s);
 
-	for (size_t i = 0; i < KT_ARRAY_SIZE(names); i++) {
-		if (!strcmp(s, names[i])) {
-			*out = (enum kt_compress)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return i;
+	*out = (enum kt_compress)i;
+	return 0;
 }
 
 int kt_cpio_check_name(const char *name)

@@ -58,17 +58,20 @@ struct kt_obj {
 	dev_t dev;
 	ino_t ino;
 	char **names;		/* its soname and the names that resolved to it */
-	size_t nnames;
+	size_t nnames, capnames;
 	const char *dep_name;	/* the DT_NEEDED name that first found it */
 	bool is_interp;
 };
 
 struct kt_closure {
 	char *interp;
+	/* $LIB and $PLATFORM of this program's ABI (or the resolver's). */
+	char *lib;
+	char *platform;
 	struct kt_obj *objs;	/* [0] the input, then the interpreter, then libs */
 	size_t nobjs, cap;
 	struct kt_dep *deps;
-	size_t ndeps;
+	size_t ndeps, capdeps;
 };
 
 /* Where the machine keeps its libraries: Debian's multiarch triplet. */
@@ -233,7 +236,7 @@ static char *elfdeps_dirname_dup(const char *path)
  * element.  -ENOENT when $ORIGIN is needed but unknown: glibc drops such an
  * element.
  */
-static int elfdeps_expand(const struct kt_resolver *r, const char *s, size_t len,
+static int elfdeps_expand(const struct kt_closure *c, const char *s, size_t len,
 		   const char *origin, char *out, size_t sz)
 {
 	static const char *const names[] = { "ORIGIN", "LIB", "PLATFORM" };
@@ -246,7 +249,7 @@ static int elfdeps_expand(const struct kt_resolver *r, const char *s, size_t len
 		if (s[i] == '$') {
 			for (size_t k = 0; k < KT_ARRAY_SIZE(names) && !val; k++) {
 				size_t nl = strlen(names[k]);
-				const char *v = k == 0 ? origin : k == 1 ? r->lib : r->platform;
+				const char *v = k == 0 ? origin : k == 1 ? c->lib : c->platform;
 
 				if (len - i - 1 >= nl && !strncmp(s + i + 1, names[k], nl) &&
 				    (i + 1 + nl == len || !(s[i + 1 + nl] == '_' ||
@@ -309,7 +312,7 @@ static bool elfdeps_try(struct kt_resolver *r, const struct kt_elf_info *main,
 }
 
 /* Tries NAME in each element of a colon-separated list. */
-static bool elfdeps_try_list(struct kt_resolver *r, const struct kt_elf_info *main,
+static bool elfdeps_try_list(struct kt_resolver *r, const struct kt_closure *c,
 		      const char *list, const struct kt_obj *owner,
 		      const char *name, struct kt_found *f)
 {
@@ -322,10 +325,10 @@ static bool elfdeps_try_list(struct kt_resolver *r, const struct kt_elf_info *ma
 
 		/* An empty element means the working folder to glibc; the
 		 * guest has no meaningful one, so it is skipped. */
-		if (len && !elfdeps_expand(r, p, len, owner ? owner->origin : NULL, dir, sizeof(dir)) &&
-		    !elfdeps_expand(r, p, len, owner ? owner->guest_origin : NULL, gdir, sizeof(gdir)) &&
+		if (len && !elfdeps_expand(c, p, len, owner ? owner->origin : NULL, dir, sizeof(dir)) &&
+		    !elfdeps_expand(c, p, len, owner ? owner->guest_origin : NULL, gdir, sizeof(gdir)) &&
 		    !kt_snprintf(cand, sizeof(cand), "%s/%s", dir, name) &&
-		    elfdeps_try(r, main, cand, f)) {
+		    elfdeps_try(r, c->objs[0].info, cand, f)) {
 			char g[PATH_MAX];
 
 			if (!kt_snprintf(g, sizeof(g), "%s/%s", gdir, name) &&
@@ -370,29 +373,65 @@ static bool elfdeps_in_sysdir(const char *path, char dirs[][64], size_t n)
 	return false;
 }
 
+/* A DT_NEEDED name with a '/' is a path, relative to nothing but $ORIGIN. */
+static bool elfdeps_search_path(struct kt_resolver *r, const struct kt_closure *c,
+				const struct kt_obj *rq, const char *name, struct kt_found *f)
+{
+	char p[PATH_MAX];
+
+	if (elfdeps_expand(c, name, strlen(name), rq->origin, p, sizeof(p)) ||
+	    !elfdeps_try(r, c->objs[0].info, p, f))
+		return false;
+	if (elfdeps_expand(c, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
+	    kt_path_normalize(p, f->guest, sizeof(f->guest), false)) {
+		f->info = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* The ld.so.cache entry for @name, as the loader takes it. */
+static bool elfdeps_search_cache(struct kt_resolver *r, const struct kt_closure *c,
+				 const struct kt_obj *rq, const char *name,
+				 char dirs[][64], size_t ndirs, struct kt_found *f)
+{
+	const struct kt_elf_info *main = c->objs[0].info;
+	const struct kt_ldcache *cache = elfdeps_cache(r);
+	const char *hit;
+	char g[PATH_MAX];
+
+	hit = cache ? kt_ldcache__lookup(cache, name, kt_ldcache_flags(main->ei_class, main->machine)) : NULL;
+	/* DF_1_NODEFLIB refuses cache entries in the system folders too. */
+	if (!hit || ((rq->info->flags_1 & DF_1_NODEFLIB) && elfdeps_in_sysdir(hit, dirs, ndirs)) ||
+	    !elfdeps_try(r, main, hit, f))
+		return false;
+	/* No cache in the guest: a library outside the system folders goes
+	 * where the guest's loader looks, the first system folder (as the
+	 * host spells it, without symlinked parents). */
+	if (r->guest && !elfdeps_in_sysdir(hit, dirs, ndirs)) {
+		char real[PATH_MAX];
+
+		if (!realpath(dirs[0], real) || kt_snprintf(g, sizeof(g), "%s/%s", real, name))
+			snprintf(g, sizeof(g), "%s/%s", dirs[0], name);
+	} else {
+		snprintf(g, sizeof(g), "%s", hit);
+	}
+	if (!kt_path_normalize(g, f->guest, sizeof(f->guest), false))
+		return true;
+	f->info = NULL;
+	return false;
+}
+
 static bool elfdeps_search(struct kt_resolver *r, struct kt_closure *c, size_t req,
-		    const char *name, struct kt_found *f)
+			   const char *name, struct kt_found *f)
 {
 	const struct kt_elf_info *main = c->objs[0].info;
 	const struct kt_obj *rq = &c->objs[req];
 	char dirs[6][64];
 	size_t ndirs = elfdeps_sysdirs(main, dirs, 6);
-	const struct kt_ldcache *cache;
-	const char *hit;
 
-	if (strchr(name, '/')) {
-		char p[PATH_MAX];
-
-		if (elfdeps_expand(r, name, strlen(name), rq->origin, p, sizeof(p)) ||
-		    !elfdeps_try(r, main, p, f))
-			return false;
-		if (elfdeps_expand(r, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
-		    kt_path_normalize(p, f->guest, sizeof(f->guest), false)) {
-			f->info = NULL;
-			return false;
-		}
-		return true;
-	}
+	if (strchr(name, '/'))
+		return elfdeps_search_path(r, c, rq, name, f);
 	/* DT_RPATH of the requester, then of whatever loaded it, up to the
 	 * program: only when the requester has no DT_RUNPATH, and an object
 	 * with a DT_RUNPATH contributes no DT_RPATH. */
@@ -401,38 +440,17 @@ static bool elfdeps_search(struct kt_resolver *r, struct kt_closure *c, size_t r
 			const struct kt_obj *o = &c->objs[l];
 
 			if (o->info->rpath && !o->info->runpath &&
-			    elfdeps_try_list(r, main, o->info->rpath, o, name, f))
+			    elfdeps_try_list(r, c, o->info->rpath, o, name, f))
 				return true;
 		}
 	}
 	if (r->ld_library_path &&
-	    elfdeps_try_list(r, main, r->ld_library_path, &c->objs[0], name, f))
+	    elfdeps_try_list(r, c, r->ld_library_path, &c->objs[0], name, f))
 		return true;
-	if (rq->info->runpath && elfdeps_try_list(r, main, rq->info->runpath, rq, name, f))
+	if (rq->info->runpath && elfdeps_try_list(r, c, rq->info->runpath, rq, name, f))
 		return true;
-
-	cache = elfdeps_cache(r);
-	hit = cache ? kt_ldcache__lookup(cache, name, kt_ldcache_flags(main->ei_class, main->machine)) : NULL;
-	/* DF_1_NODEFLIB refuses cache entries in the system folders too. */
-	if (hit && !((rq->info->flags_1 & DF_1_NODEFLIB) && elfdeps_in_sysdir(hit, dirs, ndirs)) &&
-	    elfdeps_try(r, main, hit, f)) {
-		char g[PATH_MAX];
-
-		/* No cache in the guest: a library outside the system folders
-		 * goes where the guest's loader looks, the first system folder
-		 * (as the host spells it, without symlinked parents). */
-		if (r->guest && !elfdeps_in_sysdir(hit, dirs, ndirs)) {
-			char real[PATH_MAX];
-
-			if (!realpath(dirs[0], real) || kt_snprintf(g, sizeof(g), "%s/%s", real, name))
-				snprintf(g, sizeof(g), "%s/%s", dirs[0], name);
-		} else {
-			snprintf(g, sizeof(g), "%s", hit);
-		}
-		if (!kt_path_normalize(g, f->guest, sizeof(f->guest), false))
-			return true;
-		f->info = NULL;
-	}
+	if (elfdeps_search_cache(r, c, rq, name, dirs, ndirs, f))
+		return true;
 	if (rq->info->flags_1 & DF_1_NODEFLIB)
 		return false;
 	for (size_t i = 0; i < ndirs; i++) {
@@ -469,6 +487,8 @@ void kt_closure__free(struct kt_closure *c)
 	free(c->objs);
 	free(c->deps);
 	free(c->interp);
+	free(c->lib);
+	free(c->platform);
 	free(c);
 }
 
@@ -489,12 +509,8 @@ const struct kt_dep *kt_closure__dep(const struct kt_closure *c, size_t i)
 
 static int elfdeps_add_name(struct kt_obj *o, const char *name)
 {
-	char **v = realloc(o->names, (o->nnames + 1) * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	o->names = v;
-	if (!(v[o->nnames] = strdup(name)))
+	if (kt_grow((void **)&o->names, &o->capnames, o->nnames + 1, sizeof(*o->names)) ||
+	    !(o->names[o->nnames] = strdup(name)))
 		return -ENOMEM;
 	o->nnames++;
 	return 0;
@@ -510,17 +526,10 @@ static int elfdeps_add_obj(struct kt_closure *c, const char *path, const char *g
 
 	if (c->nobjs >= KT_MAX_OBJECTS)
 		return -E2BIG;
-	if (c->nobjs == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct kt_obj *v = realloc(c->objs, cap * sizeof(*v));
-
-		if (!v) {
-			if (!c->nobjs)
-				kt_elf_info__free((struct kt_elf_info *)info);
-			return -ENOMEM;
-		}
-		c->objs = v;
-		c->cap = cap;
+	if (kt_grow((void **)&c->objs, &c->cap, c->nobjs + 1, sizeof(*c->objs))) {
+		if (!c->nobjs)
+			kt_elf_info__free((struct kt_elf_info *)info);
+		return -ENOMEM;
 	}
 	o = &c->objs[c->nobjs++];
 	memset(o, 0, sizeof(*o));
@@ -561,12 +570,9 @@ static ssize_t elfdeps_find_by_inode(const struct kt_closure *c, const struct st
 static int elfdeps_add_dep(struct kt_closure *c, const struct kt_obj *o,
 		    const char *name, const char *needed_by)
 {
-	struct kt_dep *v = realloc(c->deps, (c->ndeps + 1) * sizeof(*v));
-
-	if (!v)
+	if (kt_grow((void **)&c->deps, &c->capdeps, c->ndeps + 1, sizeof(*c->deps)))
 		return -ENOMEM;
-	c->deps = v;
-	v[c->ndeps++] = (struct kt_dep){
+	c->deps[c->ndeps++] = (struct kt_dep){
 		.name = name, .path = o->path, .guest_path = o->guest_path,
 		.needed_by = needed_by,
 	};
@@ -602,24 +608,23 @@ static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 	return elfdeps_add_name(o, c->interp);
 }
 
-/* Sets $LIB and $PLATFORM, unless given, from the program's ABI. */
-static int elfdeps_abi_defaults(struct kt_resolver *r, const struct kt_elf_info *info)
+/* $LIB and $PLATFORM of this closure: the resolver's when given, else
+ * what the program's ABI gives (an i386 program after an x86-64 one gets
+ * its own). */
+static int elfdeps_abi_defaults(const struct kt_resolver *r, struct kt_closure *c,
+				const struct kt_elf_info *info)
 {
 	const struct kt_abi *abi = elfdeps_abi(info);
 	char lib[64];
 	struct stat st;
+	struct utsname u;
 
 	snprintf(lib, sizeof(lib), "/lib/%s", abi ? abi->triplet : "");
-	if (!r->lib)
-		r->lib = strdup(abi && !stat(lib, &st) ? lib + 1 :
-				info->ei_class == ELFCLASS64 ? "lib64" : "lib");
-	if (!r->platform) {
-		struct utsname u;
-
-		r->platform = strdup(abi ? abi->platform :
-				     uname(&u) ? "" : u.machine);
-	}
-	return r->lib && r->platform ? 0 : -ENOMEM;
+	c->lib = strdup(r->lib ? r->lib : abi && !stat(lib, &st) ? lib + 1 :
+			info->ei_class == ELFCLASS64 ? "lib64" : "lib");
+	c->platform = strdup(r->platform ? r->platform : abi ? abi->platform :
+			     uname(&u) ? "" : u.machine);
+	return c->lib && c->platform ? 0 : -ENOMEM;
 }
 
 /* Breadth-first over DT_NEEDED: the loader's load order. */
@@ -685,7 +690,7 @@ static int elfdeps_closure(struct kt_resolver *r, struct kt_elf_info *info,
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = elfdeps_abi_defaults(r, info);
+	ret = elfdeps_abi_defaults(r, c, info);
 	if (!ret && info->interp)
 		ret = elfdeps_add_interp(r, c, err);
 	if (!ret)

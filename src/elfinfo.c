@@ -96,17 +96,22 @@ static int elfinfo_read_interp(struct kt_elf_parse *p, const GElf_Phdr *ph,
 	return info->interp ? 0 : -ENOMEM;
 }
 
-static int elfinfo_read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
-			 struct kt_elf_info *info, struct kt_err *err)
+/* The dynamic tags the loader reads, as offsets into the string table. */
+struct elfinfo_dyn {
+	uint64_t strtab, strsz, soname, rpath, runpath;
+	bool has_strtab, has_soname, has_rpath, has_runpath;
+	uint64_t *needed;	/* KT_ELF_MAX_NEEDED at most */
+	size_t nneeded;
+};
+
+/* Walks the PT_DYNAMIC entries up to DT_NULL. */
+static int elfinfo_scan_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
+				struct elfinfo_dyn *dy, struct kt_elf_info *info,
+				struct kt_err *err)
 {
-	uint64_t strtab = 0, strsz = 0, stroff, soname = 0, rpath = 0, runpath = 0;
-	bool has_strtab = false, has_soname = false, has_rpath = false,
-	     has_runpath = false;
-	uint64_t *needed = NULL;
 	size_t entsz = gelf_fsize(p->e, ELF_T_DYN, 1, EV_CURRENT);
-	size_t n, nneeded = 0;
+	size_t n;
 	Elf_Data *d;
-	int r = 0;
 
 	if (!entsz || !elfinfo_in_file(p, ph->p_offset, ph->p_filesz))
 		return elfinfo_corrupt(p, err, "PT_DYNAMIC out of bounds");
@@ -116,79 +121,87 @@ static int elfinfo_read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
 	d = elf_getdata_rawchunk(p->e, (int64_t)ph->p_offset, n * entsz, ELF_T_DYN);
 	if (!d)
 		return elfinfo_corrupt(p, err, elf_errmsg(-1));
-	needed = calloc(n < KT_ELF_MAX_NEEDED ? n : KT_ELF_MAX_NEEDED, sizeof(*needed));
-	if (!needed)
+	dy->needed = calloc(n < KT_ELF_MAX_NEEDED ? n : KT_ELF_MAX_NEEDED, sizeof(*dy->needed));
+	if (!dy->needed)
 		return -ENOMEM;
-
 	for (size_t i = 0; i < n; i++) {
 		GElf_Dyn dyn;
 
-		if (!gelf_getdyn(d, (int)i, &dyn)) {
-			r = elfinfo_corrupt(p, err, elf_errmsg(-1));
-			goto out;
-		}
-		if (dyn.d_tag == DT_NULL)
-			break;
+		if (!gelf_getdyn(d, (int)i, &dyn))
+			return elfinfo_corrupt(p, err, elf_errmsg(-1));
 		switch (dyn.d_tag) {
+		case DT_NULL:
+			return 0;
 		case DT_NEEDED:
-			if (nneeded >= KT_ELF_MAX_NEEDED) {
-				r = elfinfo_corrupt(p, err, "too many DT_NEEDED");
-				goto out;
-			}
-			needed[nneeded++] = dyn.d_un.d_val;
+			if (dy->nneeded >= KT_ELF_MAX_NEEDED)
+				return elfinfo_corrupt(p, err, "too many DT_NEEDED");
+			dy->needed[dy->nneeded++] = dyn.d_un.d_val;
 			break;
 		case DT_STRTAB:
-			strtab = dyn.d_un.d_ptr;
-			has_strtab = true;
+			dy->strtab = dyn.d_un.d_ptr;
+			dy->has_strtab = true;
 			break;
 		case DT_STRSZ:
-			strsz = dyn.d_un.d_val;
+			dy->strsz = dyn.d_un.d_val;
 			break;
 		case DT_SONAME:
-			soname = dyn.d_un.d_val;
-			has_soname = true;
+			dy->soname = dyn.d_un.d_val;
+			dy->has_soname = true;
 			break;
 		case DT_RPATH:
-			rpath = dyn.d_un.d_val;
-			has_rpath = true;
+			dy->rpath = dyn.d_un.d_val;
+			dy->has_rpath = true;
 			break;
 		case DT_RUNPATH:
-			runpath = dyn.d_un.d_val;
-			has_runpath = true;
+			dy->runpath = dyn.d_un.d_val;
+			dy->has_runpath = true;
 			break;
 		case DT_FLAGS_1:
 			info->flags_1 = dyn.d_un.d_val;
 			break;
 		}
 	}
+	return 0;
+}
 
-	if (nneeded || has_soname || has_rpath || has_runpath) {
-		if (!has_strtab || !strsz || elfinfo_vaddr_to_off(p, strtab, strsz, &stroff)) {
-			r = elfinfo_corrupt(p, err, "DT_STRTAB out of bounds");
-			goto out;
-		}
+/* The strings the tags point at, through DT_STRTAB mapped by a PT_LOAD. */
+static int elfinfo_dyn_strings(struct kt_elf_parse *p, const struct elfinfo_dyn *dy,
+			       struct kt_elf_info *info, struct kt_err *err)
+{
+	uint64_t stroff;
+
+	if (dy->nneeded || dy->has_soname || dy->has_rpath || dy->has_runpath) {
+		if (!dy->has_strtab || !dy->strsz ||
+		    elfinfo_vaddr_to_off(p, dy->strtab, dy->strsz, &stroff))
+			return elfinfo_corrupt(p, err, "DT_STRTAB out of bounds");
 		p->strtab = p->raw + stroff;
-		p->strsz = (size_t)strsz;
+		p->strsz = (size_t)dy->strsz;
 	}
-	info->needed = calloc(nneeded + 1, sizeof(*info->needed));
-	if (!info->needed) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < nneeded; i++) {
-		info->needed[i] = elfinfo_dynstr(p, needed[i]);
-		if (!info->needed[i]) {
-			r = elfinfo_corrupt(p, err, "bad DT_NEEDED string");
-			goto out;
-		}
+	info->needed = calloc(dy->nneeded + 1, sizeof(*info->needed));
+	if (!info->needed)
+		return -ENOMEM;
+	for (size_t i = 0; i < dy->nneeded; i++) {
+		info->needed[i] = elfinfo_dynstr(p, dy->needed[i]);
+		if (!info->needed[i])
+			return elfinfo_corrupt(p, err, "bad DT_NEEDED string");
 		info->nneeded++;
 	}
-	if ((has_soname && !(info->soname = elfinfo_dynstr(p, soname))) ||
-	    (has_rpath && !(info->rpath = elfinfo_dynstr(p, rpath))) ||
-	    (has_runpath && !(info->runpath = elfinfo_dynstr(p, runpath))))
-		r = elfinfo_corrupt(p, err, "bad dynamic string");
-out:
-	free(needed);
+	if ((dy->has_soname && !(info->soname = elfinfo_dynstr(p, dy->soname))) ||
+	    (dy->has_rpath && !(info->rpath = elfinfo_dynstr(p, dy->rpath))) ||
+	    (dy->has_runpath && !(info->runpath = elfinfo_dynstr(p, dy->runpath))))
+		return elfinfo_corrupt(p, err, "bad dynamic string");
+	return 0;
+}
+
+static int elfinfo_read_dynamic(struct kt_elf_parse *p, const GElf_Phdr *ph,
+				struct kt_elf_info *info, struct kt_err *err)
+{
+	struct elfinfo_dyn dy = { 0 };
+	int r = elfinfo_scan_dynamic(p, ph, &dy, info, err);
+
+	if (!r)
+		r = elfinfo_dyn_strings(p, &dy, info, err);
+	free(dy.needed);
 	return r;
 }
 
@@ -278,17 +291,13 @@ int kt_elf_info__read(const char *path, struct kt_elf_info **out,
 		      struct kt_err *err)
 {
 	struct kt_elf_parse p = { .name = path };
-	struct stat st;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return kt_err_set(err, -errno, "cannot open '%s': %s", path,
-				  strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
+	r = kt_open_regular(path, "", &fd, err);
+	if (r == -EINVAL)	/* a folder, a FIFO: not an ELF file */
 		return kt_err_set(err, -ENOEXEC, "'%s': not a regular file", path);
-	}
+	if (r)
+		return r;
 	elf_version(EV_CURRENT);
 	p.e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!p.e) {

@@ -100,16 +100,9 @@ int kt_initramfs__new(const struct kt_initramfs_opts *o,
 static int initramfs_push(struct kt_initramfs *b, struct kt_entry *e)
 {
 	b->laid_out = false;
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct kt_entry *v = realloc(b->e, cap * sizeof(*v));
-
-		if (!v) {
-			initramfs_entry_free(e);
-			return -ENOMEM;
-		}
-		b->e = v;
-		b->cap = cap;
+	if (kt_grow((void **)&b->e, &b->cap, b->n + 1, sizeof(*b->e))) {
+		initramfs_entry_free(e);
+		return -ENOMEM;
 	}
 	b->e[b->n++] = *e;
 	return 0;
@@ -554,9 +547,74 @@ static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
 	return false;
 }
 
+/* Every parent folder that is not there yet, gathered apart so that the
+ * sorted entries stay searchable; duplicates merge later. */
+static int initramfs_add_parents(struct kt_initramfs *b, struct kt_err *err)
+{
+	size_t n0 = b->n;
+
+	for (size_t i = 0; i < n0; i++) {
+		for (char *sl = strchr(b->e[i].name, '/'); sl; sl = strchr(sl + 1, '/')) {
+			size_t plen = (size_t)(sl - b->e[i].name);
+			struct kt_entry d = { .kind = E_DIR, .mode = 0755 };
+			struct kt_initramfs tmp = { .e = b->e, .n = n0 };
+
+			if (initramfs_find(&tmp, b->e[i].name, plen))
+				continue;
+			d.name = strndup(b->e[i].name, plen);
+			if (!d.name || initramfs_push(b, &d))
+				return kt_err_set(err, -ENOMEM, "out of memory");
+		}
+	}
+	initramfs_sort(b);
+	return 0;
+}
+
+/* The same path twice: one entry if they agree, else an error. */
+static int initramfs_merge(struct kt_initramfs *b, struct kt_err *err)
+{
+	size_t o = 0;
+	int r;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (o && !strcmp(b->e[i].name, b->e[o - 1].name)) {
+			if (initramfs_same(&b->e[i], &b->e[o - 1])) {
+				initramfs_entry_free(&b->e[i]);
+				continue;
+			}
+			r = kt_err_set(err, -EEXIST,
+				       "guest path '/%s' is given twice, with different contents",
+				       b->e[i].name);
+			/* Keep every entry exactly once for kt_initramfs__free(). */
+			memmove(&b->e[o], &b->e[i], (b->n - i) * sizeof(*b->e));
+			b->n = o + (b->n - i);
+			return r;
+		}
+		b->e[o++] = b->e[i];
+	}
+	b->n = o;
+	return 0;
+}
+
+/* Parents first is what sorting gives; they must be folders. */
+static int initramfs_check_parents(struct kt_initramfs *b, struct kt_err *err)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		char *s = strrchr(b->e[i].name, '/');
+		struct kt_entry *p = s ? initramfs_find(b, b->e[i].name, (size_t)(s - b->e[i].name)) : NULL;
+
+		if (s && (!p || p->kind != E_DIR))
+			return kt_err_set(err, -ENOTDIR,
+					  "guest path '/%s' is inside '/%.*s', which is not a folder",
+					  b->e[i].name, (int)(s - b->e[i].name), b->e[i].name);
+	}
+	return 0;
+}
+
+/* Lays the entries out as they will be written: /dev/console, guest
+ * symlinks resolved in parent paths, parents added, sorted, merged. */
 static int initramfs_layout(struct kt_initramfs *b, struct kt_err *err)
 {
-	size_t n0, o;
 	bool changed = true;
 	int r;
 
@@ -579,56 +637,13 @@ static int initramfs_layout(struct kt_initramfs *b, struct kt_err *err)
 		if (r)
 			return r;
 	}
-
-	/* Every parent folder that is not there yet, gathered apart so that
-	 * the sorted entries stay searchable; duplicates merge below. */
-	n0 = b->n;
-	for (size_t i = 0; i < n0; i++) {
-		for (char *sl = strchr(b->e[i].name, '/'); sl; sl = strchr(sl + 1, '/')) {
-			size_t plen = (size_t)(sl - b->e[i].name);
-			struct kt_entry d = { .kind = E_DIR, .mode = 0755 };
-			struct kt_initramfs tmp = { .e = b->e, .n = n0 };
-
-			if (initramfs_find(&tmp, b->e[i].name, plen))
-				continue;
-			d.name = strndup(b->e[i].name, plen);
-			if (!d.name || initramfs_push(b, &d))
-				return kt_err_set(err, -ENOMEM, "out of memory");
-		}
-	}
-	initramfs_sort(b);
-
-	/* The same path twice: one entry if they agree, else an error. */
-	o = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		if (o && !strcmp(b->e[i].name, b->e[o - 1].name)) {
-			if (initramfs_same(&b->e[i], &b->e[o - 1])) {
-				initramfs_entry_free(&b->e[i]);
-				continue;
-			}
-			r = kt_err_set(err, -EEXIST,
-				       "guest path '/%s' is given twice, with different contents",
-				       b->e[i].name);
-			/* Keep every entry exactly once for kt_initramfs__free(). */
-			memmove(&b->e[o], &b->e[i], (b->n - i) * sizeof(*b->e));
-			b->n = o + (b->n - i);
-			return r;
-		}
-		b->e[o++] = b->e[i];
-	}
-	b->n = o;
-	/* Parents first is what sorting gives; they must be folders. */
-	for (size_t i = 0; i < b->n; i++) {
-		char *s = strrchr(b->e[i].name, '/');
-		struct kt_entry *p = s ? initramfs_find(b, b->e[i].name, (size_t)(s - b->e[i].name)) : NULL;
-
-		if (s && (!p || p->kind != E_DIR))
-			return kt_err_set(err, -ENOTDIR,
-					  "guest path '/%s' is inside '/%.*s', which is not a folder",
-					  b->e[i].name, (int)(s - b->e[i].name), b->e[i].name);
-	}
-	b->laid_out = true;
-	return 0;
+	r = initramfs_add_parents(b, err);
+	if (!r)
+		r = initramfs_merge(b, err);
+	if (!r)
+		r = initramfs_check_parents(b, err);
+	b->laid_out = !r;
+	return r;
 }
 
 /* ---- output ------------------------------------------------------------------------ */
@@ -656,13 +671,14 @@ static int initramfs_write_entry(struct kt_cpio *w, const struct kt_entry *e,
 		r = kt_cpio__add_data(w, e->name, e->mode, e->mem, e->len);
 		break;
 	case E_FILE:
-		fd = open(e->src, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return kt_err_set(err, -errno, "cannot open '%s': %s", e->src,
-					  strerror(errno));
-		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		r = kt_open_regular(e->src, "", &fd, err);
+		if (r)
+			return r;
+		if (fstat(fd, &st)) {
+			r = kt_err_set(err, -errno, "cannot stat '%s': %s", e->src,
+				       strerror(errno));
 			close(fd);
-			return kt_err_set(err, -EINVAL, "'%s': not a regular file", e->src);
+			return r;
 		}
 		r = kt_cpio__add_file(w, e->name, e->mode, fd, (uint64_t)st.st_size);
 		close(fd);

@@ -81,6 +81,9 @@ int kt_copy_fd(int in, int out, uint64_t size);
 /* The same from offset @off of @in, which is left where it was. */
 int kt_copy_fd_at(int in, uint64_t off, int out, uint64_t size);
 
+/* The index of @s in the @n strings of @names, or -EINVAL. */
+int kt_name_index(const char *const *names, size_t n, const char *s);
+
 /* A message to @log at @level (nothing when @log or its fn is NULL). */
 void kt_log(const struct kt_log *log, enum kt_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -105,15 +105,11 @@ static int ldcache_bad(struct kt_err *err, const char *name, const char *why)
 	return kt_err_set(err, -EINVAL, "'%s': corrupt ld.so.cache: %s", name, why);
 }
 
-int kt_ldcache__parse(const void *buf, size_t len, const char *name,
-		      struct kt_ldcache **out, struct kt_err *err)
+/* Where the new-format header starts: at 0, or after the old table. */
+static int ldcache_new_offset(const void *buf, size_t len, const char *name,
+			      size_t *off, struct kt_err *err)
 {
-	const unsigned char *hdr;
-	struct kt_ldcache *c;
-	size_t off = 0, area, nlibs;
-	bool big;
-	int r;
-
+	*off = 0;
 	if (len > KT_LDCACHE_MAX_SIZE)
 		return ldcache_bad(err, name, "too large");
 	if (len >= OLD_HDR_SIZE && !memcmp(buf, OLD_MAGIC, strlen(OLD_MAGIC))) {
@@ -122,23 +118,24 @@ int kt_ldcache__parse(const void *buf, size_t len, const char *name,
 		/* The old table is only skipped; its size is bounded first. */
 		if (n > (len - OLD_HDR_SIZE) / OLD_ENTRY_SIZE)
 			return ldcache_bad(err, name, "old table out of bounds");
-		off = OLD_HDR_SIZE + (size_t)n * OLD_ENTRY_SIZE;
-		off = (off + NEW_ALIGN - 1) & ~(size_t)(NEW_ALIGN - 1);
+		*off = OLD_HDR_SIZE + (size_t)n * OLD_ENTRY_SIZE;
+		*off = (*off + NEW_ALIGN - 1) & ~(size_t)(NEW_ALIGN - 1);
 	}
-	if (off > len || len - off < NEW_HDR_SIZE ||
-	    memcmp((const char *)buf + off, NEW_MAGIC, strlen(NEW_MAGIC)))
+	if (*off > len || len - *off < NEW_HDR_SIZE ||
+	    memcmp((const char *)buf + *off, NEW_MAGIC, strlen(NEW_MAGIC)))
 		return kt_err_set(err, -ENOEXEC,
 				  "'%s': not a glibc-ld.so.cache1.1 file", name);
+	return 0;
+}
 
-	c = calloc(1, sizeof(*c));
-	if (!c || !(c->data = malloc(len ? len : 1))) {
-		free(c);
-		return kt_err_set(err, -ENOMEM, "'%s': out of memory", name);
-	}
-	memcpy(c->data, buf, len);
-	c->size = len;
-	hdr = (const unsigned char *)c->data + off;
-	area = len - off;
+/* The entries of the new-format area @hdr (@area bytes), every string
+ * offset checked. */
+static int ldcache_entries(struct kt_ldcache *c, const unsigned char *hdr, size_t area,
+			   const char *name, struct kt_err *err)
+{
+	size_t nlibs;
+	bool big;
+
 	switch (hdr[28]) {
 	case ENDIAN_UNSET:
 	case ENDIAN_LITTLE:
@@ -148,19 +145,14 @@ int kt_ldcache__parse(const void *buf, size_t len, const char *name,
 		big = true;
 		break;
 	default:
-		r = ldcache_bad(err, name, "unknown byte order");
-		goto fail;
+		return ldcache_bad(err, name, "unknown byte order");
 	}
 	nlibs = ldcache_u32(hdr + 20, big);
-	if (nlibs > (area - NEW_HDR_SIZE) / NEW_ENTRY_SIZE) {
-		r = ldcache_bad(err, name, "entry count out of bounds");
-		goto fail;
-	}
+	if (nlibs > (area - NEW_HDR_SIZE) / NEW_ENTRY_SIZE)
+		return ldcache_bad(err, name, "entry count out of bounds");
 	c->e = calloc(nlibs ? nlibs : 1, sizeof(*c->e));
-	if (!c->e) {
-		r = kt_err_set(err, -ENOMEM, "'%s': out of memory", name);
-		goto fail;
-	}
+	if (!c->e)
+		return kt_err_set(err, -ENOMEM, "'%s': out of memory", name);
 	for (size_t i = 0; i < nlibs; i++) {
 		const unsigned char *p = hdr + NEW_HDR_SIZE + i * NEW_ENTRY_SIZE;
 		struct kt_ldentry *e = &c->e[i];
@@ -170,19 +162,39 @@ int kt_ldcache__parse(const void *buf, size_t len, const char *name,
 		e->value = ldcache_str((const char *)hdr, area, ldcache_u32(p + 8, big));
 		e->hwcap = ldcache_u64(p + 16, big);
 		e->order = i;
-		if (!e->key || !e->value) {
-			r = ldcache_bad(err, name, "string offset out of bounds");
-			goto fail;
-		}
+		if (!e->key || !e->value)
+			return ldcache_bad(err, name, "string offset out of bounds");
 	}
 	c->n = nlibs;
+	return 0;
+}
+
+int kt_ldcache__parse(const void *buf, size_t len, const char *name,
+		      struct kt_ldcache **out, struct kt_err *err)
+{
+	struct kt_ldcache *c;
+	size_t off;
+	int r;
+
+	r = ldcache_new_offset(buf, len, name, &off, err);
+	if (r)
+		return r;
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->data = malloc(len ? len : 1))) {
+		free(c);
+		return kt_err_set(err, -ENOMEM, "'%s': out of memory", name);
+	}
+	memcpy(c->data, buf, len);
+	c->size = len;
+	r = ldcache_entries(c, (const unsigned char *)c->data + off, len - off, name, err);
+	if (r) {
+		kt_ldcache__free(c);
+		return r;
+	}
 	/* Looked up by name many times per closure: sort once. */
 	qsort(c->e, c->n, sizeof(*c->e), ldcache_cmp_entry);
 	*out = c;
 	return 0;
-fail:
-	kt_ldcache__free(c);
-	return r;
 }
 
 int kt_ldcache__open(const char *path, struct kt_ldcache **out,
@@ -193,16 +205,17 @@ int kt_ldcache__open(const char *path, struct kt_ldcache **out,
 	ssize_t got;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return kt_err_set(err, -errno, "cannot open '%s': %s", path,
-				  strerror(errno));
+	r = kt_open_regular(path, "", &fd, err);
+	if (r == -EINVAL)
+		return ldcache_bad(err, path, "not a regular file of a sane size");
+	if (r)
+		return r;
 	if (fstat(fd, &st)) {
 		r = kt_err_set(err, -errno, "cannot stat '%s': %s", path,
 			       strerror(errno));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > KT_LDCACHE_MAX_SIZE) {
+	if ((uint64_t)st.st_size > KT_LDCACHE_MAX_SIZE) {
 		r = ldcache_bad(err, path, "not a regular file of a sane size");
 		goto out;
 	}

@@ -52,6 +52,13 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 		return kt_err_set(err, -EINVAL, "no kernel given");
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
+	for (size_t i = 0, len = 0; o->cmd && o->cmd[i]; i++) {
+		len += strlen(o->cmd[i]) + 1;
+		if (len > KT_GUEST_CMD_MAX)
+			return kt_err_set(err, -E2BIG,
+					  "the command is over the guest's limit of %u bytes (its arguments with their NULs)",
+					  KT_GUEST_CMD_MAX);
+	}
 	for (size_t i = 0; i < o->nincludes; i++)
 		if (kt_include_split(o->includes[i], host, guest, sizeof(host)))
 			return kt_err_set(err, -EINVAL,
@@ -100,8 +107,7 @@ static int run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *e
 		size_t n;
 		const char *const *args = kt_wprof_config__args(o->wprof, &n);
 		uint64_t ms = o->wprof_grace_s == KT_RUN_GRACE_NONE ? 0 :
-			      o->wprof_grace_s ? o->wprof_grace_s * 1000ULL :
-			      KT_WPROF_DEFAULT_GRACE_MS;
+			      (o->wprof_grace_s ? o->wprof_grace_s : KT_RUN_DEFAULT_GRACE_S) * 1000ULL;
 
 		r = kt_wprof_args_cmdline(args, n, &tok, err);
 		if (r)

@@ -89,15 +89,8 @@ int kt_split_ws(const char *s, char ***argv, size_t *n)
 		b = s;
 		while (*s && !common_is_blank(*s))
 			s++;
-		if (cnt + 2 > cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			char **nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv)
-				goto nomem;
-			v = nv;
-			cap = ncap;
-		}
+		if (kt_grow((void **)&v, &cap, cnt + 2, sizeof(*v)))
+			goto nomem;
 		v[cnt] = strndup(b, (size_t)(s - b));
 		if (!v[cnt])
 			goto nomem;
@@ -440,4 +433,12 @@ int kt_path_absolute(const char *path, char *out, size_t sz)
 	if (kt_snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "/%s", path))
 		return -ENAMETOOLONG;
 	return kt_path_normalize(buf, out, sz, false);
+}
+
+int kt_name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, names[i]))
+			return (int)i;
+	return -EINVAL;
 }

@@ -33,14 +33,12 @@
 int kt_accel_parse(const char *s, enum kt_accel *out)
 {
 	static const char *const names[] = { "auto", "kvm", "tcg" };
+	int i = kt_name_index(names, KT_ARRAY_SIZE(names), s);
 
-	for (size_t i = 0; i < KT_ARRAY_SIZE(names); i++) {
-		if (!strcmp(s, names[i])) {
-			*out = (enum kt_accel)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return i;
+	*out = (enum kt_accel)i;
+	return 0;
 }
 
 const char *kt_accel_name(enum kt_accel a)

@@ -4,6 +4,7 @@
 #ifndef KTPACK_INITRAMFS_H
 #define KTPACK_INITRAMFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -5,8 +5,9 @@
  * (extract.h, cache.h), configures wprof (wprof.h), finds ELF closures
  * (elfdeps.h, elfinfo.h, ldcache.h), writes initramfs archives (cpio.h,
  * initramfs.h), and boots a kernel under QEMU with a command and brings
- * back its status and trace (vm.h, run.h).  Every call returns 0 or a
- * negative errno with a struct kt_err, and never prints or exits (see
+ * back its status and trace (vm.h, run.h).  A call that can fail returns
+ * 0 or a negative errno (a pointer call NULL and errno), most with a
+ * struct kt_err that says what failed; none prints or exits (see
  * common.h).  The README is the contract.
  */
 #ifndef KTPACK_KTPACK_H

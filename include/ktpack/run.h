@@ -22,6 +22,8 @@ extern "C" {
 #define KT_RUN_DEFAULT_CPUS	2
 /* Base archives kept in the cache folder, most recently used first. */
 #define KT_RUN_BASE_KEEP	8
+/* How long wprof may run past its -d duration by default, in seconds. */
+#define KT_RUN_DEFAULT_GRACE_S	30
 /* wprof_grace_s meaning "no grace at all" (0 means the default). */
 #define KT_RUN_GRACE_NONE	(~0u)
 /* Where the trace goes when trace_out is NULL. */
@@ -32,17 +34,18 @@ struct kt_run_opts {
 	unsigned cpus;			/* 0: KT_RUN_DEFAULT_CPUS */
 	uint64_t memory_mib;		/* requested; 0: none */
 	uint64_t memory_override_mib;	/* used as given; 0: none */
-	/* wprof runs in the guest when this is set, with its args; its path
-	 * (kt_wprof_config__path) is packed as /bin/wprof, or the blob
-	 * table's wprof when the path is NULL. */
+	/* wprof runs in the guest when this is set, with its args.  The
+	 * file its config names (kt_wprof_config__path) is /bin/wprof when
+	 * not NULL; else the blob table's wprof is. */
 	const struct kt_wprof_config *wprof;
 	/* How long wprof may run past its -d duration; 0: the default
-	 * (KT_WPROF_DEFAULT_GRACE_MS), KT_RUN_GRACE_NONE: none. */
+	 * (KT_RUN_DEFAULT_GRACE_S), KT_RUN_GRACE_NONE: none. */
 	unsigned wprof_grace_s;
 	const char *trace_out;		/* NULL: KT_RUN_DEFAULT_TRACE */
-	/* The front end's embedded blobs: "busybox" becomes /bin/busybox and
-	 * "wprof" /bin/wprof (in every guest that can have it), from memory.
-	 * NULL: none. */
+	/* The front end's embedded blobs, packed from memory: "busybox" as
+	 * /bin/busybox (unless busybox_path is set), "wprof" as /bin/wprof
+	 * (unless the wprof config names a file), also when wprof is not
+	 * started, so that a shell can run it.  NULL: none. */
 	const struct kt_blob_table *blobs;
 	/* A busybox file to pack instead of the table's; NULL: the table's. */
 	const char *busybox_path;
@@ -76,7 +79,9 @@ struct kt_run_result {
 	uint64_t memory_mib;		/* what the guest got */
 	bool trace_written;
 	uint64_t trace_bytes;
-	const char *trace_out;		/* where it went (points into the opts) */
+	/* Where the trace went: the opts' trace_out, or
+	 * KT_RUN_DEFAULT_TRACE; NULL without wprof. */
+	const char *trace_out;
 };
 
 /*

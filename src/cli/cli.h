@@ -54,7 +54,7 @@ enum cli_opt_kind { CLI_BOOL, CLI_STR, CLI_U64, CLI_UINT, CLI_LIST, CLI_FN };
 /* A repeatable option's values, in order. */
 struct cli_list {
 	const char **v;
-	size_t n;
+	size_t n, cap;
 };
 
 struct cli_opt {

@@ -88,12 +88,10 @@ static int cli_take(const struct kt_cmd *c, const struct cli_opt *o, const char 
 		return 0;
 	case CLI_LIST: {
 		struct cli_list *l = o->value;
-		const char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
 
-		if (!nv)
+		if (kt_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
 			return cli_error("out of memory");
-		nv[l->n++] = arg;
-		l->v = nv;
+		l->v[l->n++] = arg;
 		return 0;
 	}
 	case CLI_FN:
@@ -106,7 +104,7 @@ void cli_list_release(struct cli_list *l)
 {
 	free(l->v);
 	l->v = NULL;
-	l->n = 0;
+	l->n = l->cap = 0;
 }
 
 /* The option getopt stopped at, as the user typed it. */

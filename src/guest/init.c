@@ -35,8 +35,6 @@
 /* The root of an initramfs: rootfs is ramfs or tmpfs. */
 #define RAMFS_MAGIC_	0x858458f6
 #define TMPFS_MAGIC_	0x01021994
-#define CMD_MAX		(64u << 10)
-#define MAX_ARGS	256
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -61,14 +59,6 @@ static __attribute__((noreturn)) void power_off(void)
 	/* Not reached on a working kernel; pid 1 must not exit. */
 	for (;;)
 		pause();
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(unsigned ms)
@@ -214,14 +204,15 @@ static char *cmdline_value(const char *cmdline, const char *key)
 	return NULL;
 }
 
-/* Splits @s (modified) on 0x1F into @argv[first...]; returns the count. */
-static size_t split_args(char *s, char **argv, size_t first, size_t max)
+/* Splits @s (modified) on 0x1F into @argv[first...]; returns the count.
+ * @argv has room for every piece (count_args). */
+static size_t split_args(char *s, char **argv, size_t first)
 {
 	size_t n = first;
 
 	if (!*s)
 		return n;
-	for (char *p = s; n < max; ) {
+	for (char *p = s; ; ) {
 		char *sep = strchr(p, KT_WPROF_ARG_SEP);
 
 		argv[n++] = p;
@@ -344,14 +335,14 @@ static void finish_wprof(pid_t pid, uint64_t deadline)
 				say("wprof exited with status %d", exit_code(st));
 			return;
 		}
-		if (now_ms() >= deadline)
+		if (kt_now_ms() >= deadline)
 			break;
 		sleep_ms(50);
 	}
 	say("wprof did not finish in time: sending SIGTERM");
 	kill(pid, SIGTERM);
-	deadline = now_ms() + KT_WPROF_TERM_GRACE_MS;
-	while (now_ms() < deadline) {
+	deadline = kt_now_ms() + KT_WPROF_TERM_GRACE_MS;
+	while (kt_now_ms() < deadline) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return;
 		sleep_ms(50);
@@ -381,14 +372,95 @@ static const char *not_a_guest(void)
 	return NULL;
 }
 
+/* The kernel command line's settings for wprof. */
+static void read_cmdline(char **wargs, uint64_t *grace_ms)
+{
+	size_t len;
+	char *cmdline = slurp("/proc/cmdline", CMDLINE_MAX, &len), *grace;
+
+	*wargs = NULL;
+	if (!cmdline)
+		return;
+	*wargs = cmdline_value(cmdline, KT_WPROF_ARGS_KEY);
+	grace = cmdline_value(cmdline, KT_WPROF_GRACE_KEY);
+	if (grace && kt_parse_u64(grace, grace_ms))
+		say("ignoring %s='%s': not a number", KT_WPROF_GRACE_KEY, grace);
+	free(grace);
+	free(cmdline);
+}
+
+/* Starts /bin/wprof with @wargs split on 0x1F; its deadline in @deadline. */
+static pid_t start_wprof(char *wargs, uint64_t grace_ms, uint64_t *deadline)
+{
+	char **wargv;
+	uint64_t dur_ms;
+	size_t n = 1;
+	pid_t pid;
+
+	if (access(KT_GUEST_WPROF, X_OK)) {
+		say("%s is missing: running without wprof", KT_GUEST_WPROF);
+		return -1;
+	}
+	for (const char *p = wargs; *p; p++)
+		n += *p == KT_WPROF_ARG_SEP;
+	/* argv[0], the args, "-T", the trace, NULL */
+	wargv = calloc(n + 4, sizeof(*wargv));
+	if (!wargv) {
+		say("out of memory for wprof's %zu arguments", n);
+		return -1;
+	}
+	n = split_args(wargs, wargv, 1);
+	wargv[0] = KT_GUEST_WPROF;
+	if (kt_wprof_duration_ms((const char *const *)wargv + 1, n - 1, &dur_ms, NULL))
+		dur_ms = 1000;
+	wargv[n++] = "-T";
+	wargv[n++] = KT_GUEST_TRACE;
+	wargv[n] = NULL;
+	unlink(KT_GUEST_TRACE);
+	pid = spawn(wargv, false);
+	free(wargv);
+	*deadline = kt_now_ms() + dur_ms + grace_ms;
+	say("started wprof (deadline %llu ms)", (unsigned long long)(dur_ms + grace_ms));
+	return pid;
+}
+
+/* Runs the command of the per-run archive (NUL-separated argv, any
+ * number of arguments), or a shell when there is none; its status. */
+static int run_command(void)
+{
+	size_t clen, n = 0;
+	char *cmd = slurp(KT_GUEST_CMD, KT_GUEST_CMD_MAX, &clen), **cargv;
+	pid_t pid;
+
+	if (!cmd || !clen) {
+		char *sh[] = { "/bin/sh", NULL };
+
+		pid = spawn(sh, true);
+		return pid > 0 ? exit_code(wait_for(pid)) : 127;
+	}
+	for (size_t off = 0; off < clen; off += strlen(cmd + off) + 1)
+		n++;
+	cargv = calloc(n + 1, sizeof(*cargv));
+	if (!cargv) {
+		say("out of memory for the command's %zu arguments", n);
+		return 126;
+	}
+	n = 0;
+	for (size_t off = 0; off < clen; off += strlen(cmd + off) + 1)
+		cargv[n++] = cmd + off;
+	/* No controlling terminal: when a session leader exits, the console
+	 * is hung up and output it left queued is dropped. */
+	pid = spawn(cargv, false);
+	return pid > 0 ? exit_code(wait_for(pid)) : 127;
+}
+
 int main(void)
 {
-	char *cmdline, *wargs = NULL, *grace, *cmd, *nonce;
+	uint64_t grace_ms = KT_WPROF_DEFAULT_GRACE_MS, wdeadline = 0;
+	char *wargs, *nonce;
 	const char *why;
-	char *wargv[MAX_ARGS + 4], *cargv[MAX_ARGS + 1];
-	size_t len, clen, nlen;
-	uint64_t dur_ms = 0, grace_ms = KT_WPROF_DEFAULT_GRACE_MS, wdeadline = 0;
-	pid_t wpid = -1, cpid;
+	size_t nlen;
+	pid_t wpid = -1;
 	int status;
 
 	why = not_a_guest();
@@ -400,54 +472,13 @@ int main(void)
 	setup_system();
 	say("started");
 	install_applets();
-
-	cmdline = slurp("/proc/cmdline", CMDLINE_MAX, &len);
-	if (cmdline) {
-		wargs = cmdline_value(cmdline, KT_WPROF_ARGS_KEY);
-		grace = cmdline_value(cmdline, KT_WPROF_GRACE_KEY);
-		if (grace && kt_parse_u64(grace, &grace_ms))
-			say("ignoring %s='%s': not a number", KT_WPROF_GRACE_KEY, grace);
-		free(grace);
-	}
-
-	if (wargs && access(KT_GUEST_WPROF, X_OK)) {
-		say("%s is missing: running without wprof", KT_GUEST_WPROF);
-	} else if (wargs) {
-		size_t n = split_args(wargs, wargv, 1, MAX_ARGS);
-
-		wargv[0] = KT_GUEST_WPROF;
-		if (kt_wprof_duration_ms((const char *const *)wargv + 1, n - 1, &dur_ms, NULL))
-			dur_ms = 1000;
-		wargv[n++] = "-T";
-		wargv[n++] = KT_GUEST_TRACE;
-		wargv[n] = NULL;
-		unlink(KT_GUEST_TRACE);
-		wpid = spawn(wargv, false);
-		wdeadline = now_ms() + dur_ms + grace_ms;
-		say("started wprof (deadline %llu ms)", (unsigned long long)(dur_ms + grace_ms));
-	}
-
-	/* The command of the per-run archive: NUL-separated argv. */
-	cmd = slurp(KT_GUEST_CMD, CMD_MAX, &clen);
+	/* Nothing else may read the nonce and forge a marker. */
 	nonce = slurp(KT_GUEST_NONCE, 64, &nlen);
-	/* The command must not read the nonce and forge a marker. */
 	unlink(KT_GUEST_NONCE);
-	if (cmd && clen) {
-		size_t n = 0;
-
-		for (size_t off = 0; off < clen && n < MAX_ARGS; off += strlen(cmd + off) + 1)
-			cargv[n++] = cmd + off;
-		cargv[n] = NULL;
-		/* No controlling terminal: when a session leader exits, the
-		 * console is hung up and output it left queued is dropped. */
-		cpid = spawn(cargv, false);
-	} else {
-		char *sh[] = { "/bin/sh", NULL };
-
-		cpid = spawn(sh, true);
-	}
-	status = cpid > 0 ? exit_code(wait_for(cpid)) : 127;
-
+	read_cmdline(&wargs, &grace_ms);
+	if (wargs)
+		wpid = start_wprof(wargs, grace_ms, &wdeadline);
+	status = run_command();
 	if (wpid > 0) {
 		finish_wprof(wpid, wdeadline);
 		send_trace(KT_GUEST_TRACE);

@@ -20,6 +20,8 @@
  * that makes the exit marker unforgeable by the command's output. */
 #define KT_GUEST_CMD		"/ktpack/cmd"
 #define KT_GUEST_NONCE		"/ktpack/nonce"
+/* The command's size in the archive, NULs included: kt_run refuses more. */
+#define KT_GUEST_CMD_MAX	(1u << 20)
 #define KT_TRACE_TTY		"/dev/ttyS1"
 
 /* "ktpack-init: started" tells the host that the kernel reached /init. */
