@@ -51,7 +51,8 @@ int kt_cpio_check_name(const char *name)
 {
 	const char *p = name;
 
-	if (!*name || *name == '/')
+	/* The trailer's name would end the archive there. */
+	if (!*name || *name == '/' || !strcmp(name, "TRAILER!!!"))
 		return -EINVAL;
 	while (*p) {
 		const char *e = strchr(p, '/');

@@ -373,14 +373,21 @@ static bool elfdeps_in_sysdir(const char *path, char dirs[][64], size_t n)
 	return false;
 }
 
-/* A DT_NEEDED name with a '/' is a path, relative to nothing but $ORIGIN. */
+/* A DT_NEEDED name with a '/' is a path, relative to nothing but $ORIGIN.
+ * Pseudo-files are never libraries: /proc/self/exe would be ourselves. */
 static bool elfdeps_search_path(struct kt_resolver *r, const struct kt_closure *c,
 				const struct kt_obj *rq, const char *name, struct kt_found *f)
 {
-	char p[PATH_MAX];
+	static const char *const pseudo[] = { "/proc/", "/sys/", "/dev/" };
+	char p[PATH_MAX], n[PATH_MAX];
 
 	if (elfdeps_expand(c, name, strlen(name), rq->origin, p, sizeof(p)) ||
-	    !elfdeps_try(r, c->objs[0].info, p, f))
+	    kt_path_absolute(p, n, sizeof(n)))
+		return false;
+	for (size_t i = 0; i < KT_ARRAY_SIZE(pseudo); i++)
+		if (!strncmp(n, pseudo[i], strlen(pseudo[i])))
+			return false;
+	if (!elfdeps_try(r, c->objs[0].info, p, f))
 		return false;
 	if (elfdeps_expand(c, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
 	    kt_path_normalize(p, f->guest, sizeof(f->guest), false)) {
@@ -592,9 +599,13 @@ static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 	c->interp = strdup(main->interp);
 	if (!c->interp)
 		return -ENOMEM;
-	if (stat(c->interp, &st) || !(info = elfdeps_ec_get(r, c->interp, &st)))
+	if (stat(c->interp, &st))
 		return kt_err_set(err, -ENOENT,
 				  "%s: interpreter not found (needed by %s)",
+				  c->interp, c->objs[0].path);
+	if (!S_ISREG(st.st_mode) || !(info = elfdeps_ec_get(r, c->interp, &st)))
+		return kt_err_set(err, -ENOEXEC,
+				  "%s: interpreter is not an ELF file (needed by %s)",
 				  c->interp, c->objs[0].path);
 	if (info->ei_class != main->ei_class || info->machine != main->machine) {
 		return kt_err_set(err, -ENOEXEC,

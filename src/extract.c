@@ -27,6 +27,7 @@
 struct kt_installed_blob {
 	const struct kt_blob *blob;
 	char *path;		/* NULL: empty slot */
+	bool preset;		/* the user's file, not ours */
 };
 
 struct kt_installed {
@@ -343,6 +344,51 @@ const char *kt_installed__path(const struct kt_installed *in, const char *name)
 	return NULL;
 }
 
+/* Whether the file at @fd holds exactly @b's bytes. */
+static bool extract_same(int fd, const struct kt_blob *b)
+{
+	unsigned char buf[65536];
+	uint64_t off = 0;
+	struct stat st;
+
+	if (fstat(fd, &st) || (uint64_t)st.st_size != b->size)
+		return false;
+	while (off < b->size) {
+		size_t want = b->size - off < sizeof(buf) ? (size_t)(b->size - off) : sizeof(buf);
+
+		if (kt_pread_full(fd, buf, want, (off_t)off) != (ssize_t)want ||
+		    memcmp(buf, b->start + off, want))
+			return false;
+		off += want;
+	}
+	return true;
+}
+
+int kt_installed__verify(const struct kt_installed *in, struct kt_err *err)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		const struct kt_installed_blob *ib = &in->b[i];
+		bool same;
+		int fd;
+
+		if (!ib->path || ib->preset)
+			continue;
+		fd = open(ib->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return kt_err_set(err, -errno, "cannot open '%s': %s", ib->path,
+					  strerror(errno));
+		same = extract_same(fd, ib->blob);
+		close(fd);
+		if (!same) {
+			unlink(ib->path);
+			return kt_err_set(err, -EIO,
+					  "'%s' does not hold the embedded %s: removed, the next run writes it again",
+					  ib->path, ib->blob->name);
+		}
+	}
+	return 0;
+}
+
 int kt_installed__export(const struct kt_installed *in, struct kt_err *err)
 {
 	for (size_t i = 0; i < in->n; i++) {
@@ -366,6 +412,7 @@ static int extract_presets(struct kt_installed *in, bool *need_cache,
 
 		if (r)
 			return r;
+		in->b[i].preset = in->b[i].path != NULL;
 		if (!in->b[i].path && kt_blob__embedded(b))
 			*need_cache = true;
 	}

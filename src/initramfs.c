@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -357,6 +358,30 @@ static int initramfs_is_dynamic_elf(const char *host, bool *dyn, struct kt_err *
 	return 0;
 }
 
+/* Files of /proc, /sys and their kin say a size that is not their
+ * content (or none at all): they cannot be packed. */
+static bool initramfs_pseudo(const char *host)
+{
+	static const unsigned long magic[] = {
+		0x9fa0,		/* proc */
+		0x62656572,	/* sysfs */
+		0x64626720,	/* debugfs */
+		0x74726163,	/* tracefs */
+		0x27e0eb,	/* cgroup */
+		0x63677270,	/* cgroup2 */
+		0xcafe4a11,	/* bpf */
+		0x73636673,	/* securityfs */
+	};
+	struct statfs sf;
+
+	if (statfs(host, &sf))
+		return false;
+	for (size_t i = 0; i < KT_ARRAY_SIZE(magic); i++)
+		if ((unsigned long)sf.f_type == magic[i])
+			return true;
+	return false;
+}
+
 int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
 			   const char *guest, uint32_t mode, struct kt_err *err)
 {
@@ -369,6 +394,10 @@ int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
 				  strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
+	if (initramfs_pseudo(host))
+		return kt_err_set(err, -EINVAL,
+				  "'%s' is a pseudo-file (/proc, /sys): its content cannot be packed",
+				  host);
 	if ((uint64_t)st.st_size > KT_CPIO_MAX_FILE)
 		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", host);
 	r = initramfs_add_host_file(b, host, guest, mode, err);
@@ -718,25 +747,21 @@ int kt_initramfs__write_fd(struct kt_initramfs *b, int fd, struct kt_err *err)
 int kt_initramfs__write(struct kt_initramfs *b, const char *path,
 			struct kt_err *err)
 {
-	char tmp[PATH_MAX];
-	int fd, r;
+	struct kt_out o;
+	int r;
 
-	if (kt_snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path))
-		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return kt_err_set(err, -errno, "cannot create '%s': %s", tmp,
-				  strerror(errno));
-	r = kt_initramfs__write_fd(b, fd, err);
-	if (!r && fchmod(fd, 0644))
-		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", tmp, strerror(errno));
-	if (close(fd) && !r)
-		r = kt_err_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
-	if (!r && rename(tmp, path))
-		r = kt_err_set(err, -errno, "cannot rename '%s' to '%s': %s", tmp,
-			       path, strerror(errno));
+	/* The layout first: a bad input is refused before anything is
+	 * opened (a FIFO's reader would see an empty archive). */
+	r = initramfs_layout(b, err);
+	if (!r)
+		r = kt_out_open(&o, path, err);
 	if (r)
-		unlink(tmp);
+		return r;
+	r = kt_initramfs__write_fd(b, o.fd, err);
+	if (!r)
+		r = kt_out_commit(&o, 0644, err);
+	else
+		kt_out_abort(&o);
 	return r;
 }
 
@@ -883,11 +908,8 @@ int kt_include_split(const char *spec, char *host, char *guest, size_t sz)
 	}
 	if (!*spec || kt_snprintf(host, sz, "%s", spec))
 		return -EINVAL;
-	if (spec[0] == '/')
-		return kt_snprintf(guest, sz, "%s", spec);
-	if (!getcwd(guest, sz))
-		return -errno;
-	return kt_snprintf(guest + strlen(guest), sz - strlen(guest), "/%s", spec);
+	/* The guest path the user did not type: absolute, without "..". */
+	return kt_path_absolute(spec, guest, sz);
 }
 
 int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
@@ -896,12 +918,20 @@ int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
 	char host[PATH_MAX], guest[PATH_MAX];
 	struct stat st;
 
+	char real[PATH_MAX];
+
 	if (kt_include_split(spec, host, guest, sizeof(host)))
 		return kt_err_set(err, -EINVAL, "invalid --include '%s': expected HOST[:GUEST]",
 				  spec);
 	if (stat(host, &st))
 		return kt_err_set(err, -errno, "cannot include '%s': %s", host,
 				  strerror(errno));
-	return S_ISDIR(st.st_mode) ? kt_initramfs__add_tree(b, host, guest, err)
-				   : kt_initramfs__add_file(b, host, guest, 0, err);
+	if (!S_ISDIR(st.st_mode))
+		return kt_initramfs__add_file(b, host, guest, 0, err);
+	/* A symlink to a folder brings the folder, as one to a file brings
+	 * the file; links inside it stay links. */
+	if (!realpath(host, real))
+		return kt_err_set(err, -errno, "cannot include '%s': %s", host,
+				  strerror(errno));
+	return kt_initramfs__add_tree(b, real, guest, err);
 }

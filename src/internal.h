@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -118,6 +119,29 @@ int kt_check_program(const char *path, struct kt_err *err, const char *label);
  * is unset or relative), mode 0700, its path in @out.  0 or -errno.
  */
 int kt_mkdtemp(char *out, size_t sz, const char *prefix);
+
+/*
+ * An output file the user named: a regular file (or a new one, or one a
+ * symlink leads to) is written under a temporary name in its folder and
+ * renamed over it by kt_out_commit(), so that a failure leaves it as it
+ * was; a character or block device or a FIFO is written straight into
+ * (it must not be replaced by a regular file); "-" is standard output.
+ */
+struct kt_out {
+	int fd;
+	bool own;		/* fd is ours to close */
+	bool tmp;		/* written under tmpname, renamed at commit */
+	char final[PATH_MAX];
+	char tmpname[PATH_MAX];
+};
+int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err);
+/* Gives a temporary file @mode and renames it; closes. */
+int kt_out_commit(struct kt_out *o, mode_t mode, struct kt_err *err);
+/* Removes a temporary file, closes; a no-op after a commit. */
+void kt_out_abort(struct kt_out *o);
+/* What kt_out_open would refuse, found without opening anything (a FIFO
+ * is not opened: that waits for its reader). */
+int kt_out_check(const char *path, struct kt_err *err);
 
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)

@@ -306,6 +306,9 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	r = run_check_opts(o, err);
 	if (!r)
 		r = kt_vm_preflight(&vo, qemu, sizeof(qemu), err);
+	/* Where the trace goes is checked now, not after the whole run. */
+	if (!r && o->wprof)
+		r = kt_out_check(res->trace_out, err);
 	if (!r)
 		r = run_memory(o, &x->memory_mib, err);
 	if (!r)

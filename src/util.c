@@ -442,3 +442,119 @@ int kt_name_index(const char *const *names, size_t n, const char *s)
 			return (int)i;
 	return -EINVAL;
 }
+
+/* Where @path leads: itself, or the file a symlink (chain) names. */
+static int util_out_target(const char *path, char *final, size_t sz, struct stat *st,
+			   struct kt_err *err)
+{
+	if (lstat(path, st)) {
+		if (errno != ENOENT)
+			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
+					  strerror(errno));
+		st->st_mode = 0;	/* a new file */
+		return kt_snprintf(final, sz, "%s", path) ?
+		       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
+	}
+	if (S_ISLNK(st->st_mode)) {
+		char real[PATH_MAX];
+
+		if (!realpath(path, real) || stat(real, st))
+			return kt_err_set(err, -ENOENT, "cannot write '%s': a symlink to nothing",
+					  path);
+		return kt_snprintf(final, sz, "%s", real) ?
+		       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
+	}
+	return kt_snprintf(final, sz, "%s", path) ?
+	       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
+}
+
+int kt_out_check(const char *path, struct kt_err *err)
+{
+	char final[PATH_MAX], dir[PATH_MAX], *s;
+	struct stat st;
+	int r;
+
+	if (!strcmp(path, "-"))
+		return 0;
+	r = util_out_target(path, final, sizeof(final), &st, err);
+	if (r)
+		return r;
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode))
+		return access(final, W_OK) ?
+		       kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno)) : 0;
+	if (st.st_mode && !S_ISREG(st.st_mode))
+		return kt_err_set(err, -EINVAL, "cannot write '%s': %s", path,
+				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
+	memcpy(dir, final, sizeof(dir));
+	s = strrchr(dir, '/');
+	if (!s)
+		strcpy(dir, ".");
+	else
+		s[s == dir] = '\0';
+	if (access(dir, W_OK | X_OK))
+		return kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
+{
+	struct stat st;
+	int r;
+
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	if (!strcmp(path, "-")) {
+		o->fd = STDOUT_FILENO;
+		strcpy(o->final, "standard output");
+		return 0;
+	}
+	r = util_out_target(path, o->final, sizeof(o->final), &st, err);
+	if (r)
+		return r;
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+		o->fd = open(o->final, O_WRONLY | O_CLOEXEC);
+		if (o->fd < 0)
+			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
+					  strerror(errno));
+		o->own = true;
+		return 0;
+	}
+	if (st.st_mode && !S_ISREG(st.st_mode))
+		return kt_err_set(err, -EINVAL, "cannot write '%s': %s", path,
+				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
+	if (kt_snprintf(o->tmpname, sizeof(o->tmpname), "%s.XXXXXX", o->final))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+	o->fd = mkostemp(o->tmpname, O_CLOEXEC);
+	if (o->fd < 0)
+		return kt_err_set(err, -errno, "cannot create '%s': %s", o->tmpname,
+				  strerror(errno));
+	o->own = o->tmp = true;
+	return 0;
+}
+
+int kt_out_commit(struct kt_out *o, mode_t mode, struct kt_err *err)
+{
+	int r = 0;
+
+	if (o->tmp && fchmod(o->fd, mode))
+		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", o->tmpname, strerror(errno));
+	if (o->own && close(o->fd) && !r)
+		r = kt_err_set(err, -errno, "cannot write '%s': %s", o->final, strerror(errno));
+	o->own = false;
+	if (!r && o->tmp && rename(o->tmpname, o->final))
+		r = kt_err_set(err, -errno, "cannot rename '%s' to '%s': %s", o->tmpname,
+			       o->final, strerror(errno));
+	if (r && o->tmp)
+		unlink(o->tmpname);
+	o->tmp = false;
+	return r;
+}
+
+void kt_out_abort(struct kt_out *o)
+{
+	if (o->own)
+		close(o->fd);
+	if (o->tmp)
+		unlink(o->tmpname);
+	o->own = o->tmp = false;
+}

@@ -176,16 +176,27 @@ static void vm_keep(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 	buf[*len] = '\0';
 }
 
+/* Whether a line of QEMU's stderr says something about a failure: the
+ * fw_cfg name warning that our own -fw_cfg option causes does not. */
+static bool vm_telling(const char *line)
+{
+	return !strstr(line, "fw_cfg");
+}
+
 /* The last non-empty line of @s, for an error message. */
 static const char *vm_last_line(char *s)
 {
 	char *end = s + strlen(s);
 
-	while (end > s && (end[-1] == '\n' || end[-1] == '\r'))
-		*--end = '\0';
-	while (end > s && end[-1] != '\n')
-		end--;
-	return end;
+	for (;;) {
+		while (end > s && (end[-1] == '\n' || end[-1] == '\r'))
+			*--end = '\0';
+		while (end > s && end[-1] != '\n')
+			end--;
+		if (end == s || vm_telling(end))
+			return vm_telling(end) ? end : "";
+		*end = '\0';
+	}
 }
 
 /* ---- the KVM probe --------------------------------------------------------------- */
@@ -358,8 +369,13 @@ static void vm_console(struct kt_watch *w, const char *buf, size_t n)
 	if (w->o->console_fd >= 0)
 		kt_write_all(w->o->console_fd ? w->o->console_fd : STDOUT_FILENO, buf, n);
 	for (size_t i = 0; i < n; i++) {
-		if (w->len < sizeof(w->line) - 1)
-			w->line[w->len++] = buf[i];
+		/* A long line keeps its end, where a marker would be; a NUL
+		 * must not hide what follows it. */
+		if (w->len == sizeof(w->line) - 1) {
+			memmove(w->line, w->line + w->len / 2, w->len - w->len / 2);
+			w->len -= w->len / 2;
+		}
+		w->line[w->len++] = buf[i] ? buf[i] : ' ';
 		w->line[w->len] = '\0';
 		if (buf[i] == '\n') {
 			vm_line(w);
@@ -430,10 +446,10 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 		     struct kt_err *err)
 {
 	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL];
-	char tmp[PATH_MAX];
+	struct kt_out o;
 	struct stat st;
 	uint64_t zlen, len, fsize;
-	int in, fd = -1, r;
+	int in, r;
 
 	in = open(serial, O_RDONLY | O_CLOEXEC);
 	if (in < 0 || fstat(in, &st)) {
@@ -459,23 +475,16 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 				  "the trace from the guest is truncated (%llu bytes of a frame that announces %llu)",
 				  (unsigned long long)fsize, (unsigned long long)zlen);
 	}
-	if (kt_snprintf(tmp, sizeof(tmp), "%s.XXXXXX", out) ||
-	    (fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		r = errno ? -errno : -ENAMETOOLONG;
+	r = kt_out_open(&o, out, err);
+	if (r) {
 		close(in);
-		return kt_err_set(err, r, "cannot create a file next to '%s': %s",
-				  out, strerror(-r));
+		return r;
 	}
-	r = vm_inflate_trace(in, KT_TRACE_HDR, zlen, fd, len, kt_get_le32(tail), err);
-	if (!r && fchmod(fd, 0644))
-		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", tmp, strerror(errno));
-	if (close(fd) && !r)
-		r = kt_err_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
-	if (!r && rename(tmp, out))
-		r = kt_err_set(err, -errno, "cannot rename '%s' to '%s': %s", tmp, out,
-			       strerror(errno));
-	if (r)
-		unlink(tmp);
+	r = vm_inflate_trace(in, KT_TRACE_HDR, zlen, o.fd, len, kt_get_le32(tail), err);
+	if (!r)
+		r = kt_out_commit(&o, 0644, err);
+	else
+		kt_out_abort(&o);
 	close(in);
 	if (!r)
 		*bytes = len;

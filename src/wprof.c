@@ -84,7 +84,12 @@ int kt_wprof_config__set_args(struct kt_wprof_config *c,
 	char **v;
 	int r;
 
+	uint64_t ms;
+
 	r = kt_wprof_args_check(args, n, err);
+	/* A duration wprof would refuse fails here, not in the guest. */
+	if (!r)
+		r = kt_wprof_duration_ms(args, n, &ms, err);
 	if (r)
 		return r;
 	v = kt_strv_dup(args, n);

@@ -68,7 +68,7 @@ test_expect_success KERNEL,QEMU 'a wprof that hangs is stopped at its deadline a
 	expect_grep "ktpack-init: wprof did not finish in time: sending SIGTERM" out
 	expect_grep "ktpack-init: wprof ignored SIGTERM: sending SIGKILL" out
 	expect_grep "ktpack-init: wprof wrote no trace" out
-	expect_grep "^ktpack: no trace came back from the guest\$" err
+	expect_grep "^ktpack: no trace came back from the guest (the command exited with status 0)\$" err
 	test ! -e wprof.pb
 '
 
@@ -132,6 +132,53 @@ test_expect_success KERNEL,QEMU 'shell: an interactive busybox shell with wprof 
 	test $rc -eq 5
 	expect_grep "in-shell-42" out
 	expect_grep "^4.\?\$" out
+'
+
+test_expect_success KERNEL,QEMU 'the guest cannot forge its status; odd output, many arguments and a comma in TMPDIR keep it' '
+	cat > g.sh <<-\EOS
+	test ! -e /ktpack/nonce || echo NONCE-READABLE
+	echo "KTPACK-EXIT-0123456789abcdef: 0"
+	echo "Kernel panic - not syncing: only words"
+	echo "nargs=$#"
+	head -c 3000 /dev/zero | tr "\0" a
+	printf "x\0y"
+	exit 4
+	EOS
+	mkdir "$TRASH/a,b"
+	expect_exit 4 env TMPDIR="$TRASH/a,b" "$KTPACK" run --kernel "$KERNEL" --timeout 300 \
+		--include "$PWD/g.sh:/g.sh" -- /bin/busybox sh /g.sh $(seq 300) > out 2> err
+	expect_grep "^nargs=300" out
+	not grep -q NONCE-READABLE out
+	test -z "$(ls -A "$TRASH/a,b")"
+'
+
+test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'s files; QEMU dies with a killed ktpack' '
+	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sleep 1000 > out 2> err &
+	pid=$!
+	i=0
+	while ! grep -q "ktpack-init: started" out && [ $i -lt 600 ]; do sleep 0.5; i=$((i + 1)); done
+	kill -HUP $pid
+	expect_exit 1 wait $pid
+	expect_grep "^ktpack: interrupted: the VM was stopped\$" err
+	test -z "$(ls -A "$TMPDIR")"
+	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sleep 1000 > out 2> err &
+	pid=$!
+	i=0
+	while ! grep -q "ktpack-init: started" out && [ $i -lt 600 ]; do sleep 0.5; i=$((i + 1)); done
+	pgrep -f "$TMPDIR/ktpack-run" > /dev/null
+	kill -KILL $pid
+	i=0
+	while pgrep -f "$TMPDIR/ktpack-run" > /dev/null && [ $i -lt 20 ]; do sleep 0.5; i=$((i + 1)); done
+	not pgrep -f "$TMPDIR/ktpack-run"
+'
+
+test_expect_success KERNEL,QEMU 'where the trace goes is checked before anything boots' '
+	expect_exit 1 vmrun --wprof --trace-out /nonexistent/t.pb -- /bin/true 2> err
+	expect_grep "^ktpack: cannot write ./nonexistent/t.pb.: No such file or directory\$" err
+	not grep -q booting err
+	mkdir ro
+	expect_exit 1 vmrun --wprof --trace-out "$PWD" -- /bin/true 2> err
+	expect_grep "it is a folder" err
 '
 
 test_done

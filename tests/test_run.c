@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -190,12 +191,65 @@ static void test_torn_base_is_rebuilt(void **state)
 	assert_int_equal(system("cd /tmp/kt-test-run.* && test -z \"$(ls -A cache | grep -v '^initramfs-')\""), 0);
 }
 
+/* More distinct bases at once than the cache keeps: every run still gets
+ * a whole base, though others prune it while the run holds it. */
+static void test_concurrent_bases_survive_pruning(void **state)
+{
+	enum { RUNS = 2 * KT_RUN_BASE_KEEP };
+	pid_t pids[RUNS];
+
+	(void)state;
+	for (int i = 0; i < RUNS; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (!pids[i]) {
+			char file[160], spec_i[200], name[64], buf[4096];
+			const char *incs[] = { spec_i };
+			struct kt_run_opts o = { .blobs = &table, .includes = incs, .nincludes = 1 };
+			struct kt_err e;
+			struct stat st;
+			ssize_t n;
+			off_t off = 0;
+			int fd;
+
+			snprintf(file, sizeof(file), "%s/in%d", root, i);
+			snprintf(spec_i, sizeof(spec_i), "%s:/etc/in", file);
+			fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+			if (fd < 0 || dprintf(fd, "input %d\n", i) < 0)
+				_exit(2);
+			close(fd);
+			if (kt_run_base(&o, cache, &fd, name, sizeof(name), &e))
+				_exit(3);
+			usleep(300000);	/* the others build and prune meanwhile */
+			if (fstat(fd, &st))
+				_exit(4);
+			while ((n = pread(fd, buf, sizeof(buf), off)) > 0)
+				off += n;
+			if (off != st.st_size || st.st_size < 1024 ||
+			    pread(fd, buf, 1024, st.st_size - 1024) != 1024)
+				_exit(5);
+			_exit(memmem(buf, 1024, "TRAILER!!!", 10) ? 0 : 6);
+		}
+	}
+	for (int i = 0; i < RUNS; i++) {
+		int st;
+
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	/* Pruning kept what it should, and left no staging file. */
+	assert_int_equal(system("cd /tmp/kt-test-run.* && test $(ls -A cache | grep -c '^initramfs-') -le 16 && "
+				"test -z \"$(ls -A cache | grep -v '^initramfs-')\""), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_required_options),
 		cmocka_unit_test_setup_teardown(test_base_key_follows_the_inputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_base_is_rebuilt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_bases_survive_pruning, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,6 +49,12 @@ const char *kt_installed__cache_dir(const struct kt_installed *in);
 /* The path of blob @name (installed or preset), or NULL for an empty slot
  * or an unknown name. */
 const char *kt_installed__path(const struct kt_installed *in, const char *name);
+/*
+ * Compares every installed file (not presets) with its blob's bytes, all
+ * of them: a hit is only checked at both ends.  -EIO names a file that
+ * differs (it is removed, so that the next install writes it again).
+ */
+int kt_installed__verify(const struct kt_installed *in, struct kt_err *err);
 /* setenv() of each blob's variable: for main, before any thread exists. */
 int kt_installed__export(const struct kt_installed *in, struct kt_err *err);
 

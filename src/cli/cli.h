@@ -109,7 +109,6 @@ int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value);
 int cli_load_wprof(const struct cli_wprof *w, const struct cli_ctx *ctx,
 		   struct kt_wprof_config **out);
 
-/* A JSON string, escaped. */
 void cli_json_str(const char *s);
 
 

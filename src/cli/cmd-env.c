@@ -23,13 +23,20 @@ static void env_sh_quote(const char *s)
 int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 {
 	const struct kt_blob_table *t = &kt_embedded_blobs;
-	const struct cli_opt opts[] = { OPT_END };
+	bool verify = false;
+	const struct cli_opt opts[] = {
+		OPT_BOOL("verify", &verify),
+		OPT_END,
+	};
+	struct kt_err err = { 0 };
 	int i = cli_parse(c, argc, argv, opts);
 
 	if (i < 0)
 		return i;
 	if (i < argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	if (verify && kt_installed__verify(ctx->installed, &err))
+		return cli_error("%s", err.msg);
 	for (size_t k = 0; k < t->count; k++) {
 		const char *v = kt_installed__path(ctx->installed, t->blobs[k].name);
 

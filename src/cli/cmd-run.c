@@ -94,9 +94,20 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd,
 		return cli_usage_error(c, "invalid --accel '%s': expected kvm, tcg or auto", a->accel);
 	ret = run_blobs(a, &o, &bb, &cfg, ctx);
 	if (!ret) {
+		/* Whatever ends us ends the run, which then removes its files
+		 * (QEMU dies with us even on SIGKILL). */
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
-		ret = kt_run(&o, &res, &err) ? cli_error("%s", err.msg) : run_report(&res);
+		sigaction(SIGHUP, &sa, NULL);
+		sigaction(SIGQUIT, &sa, NULL);
+		sigaction(SIGPIPE, &sa, NULL);
+		if (!kt_run(&o, &res, &err))
+			ret = run_report(&res);
+		else if (res.end == KT_VM_EXITED)	/* the trace failed */
+			ret = cli_error("%s (the command exited with status %d)", err.msg,
+					res.status);
+		else
+			ret = cli_error("%s", err.msg);
 	}
 	kt_wprof_config__free(cfg);
 	free(bb);

@@ -12,9 +12,12 @@ static const struct kt_cmd kt_cmds[] = {
 	  "ktpack blobs [--json]\n\n"
 	  "Lists the embedded blobs: name, size in bytes, SHA-256, env var.\n" },
 	{ "env", cmd_env, true,
-	  "ktpack env\n\n"
+	  "ktpack env [--verify]\n\n"
 	  "Installs the blobs in the cache folder and prints export lines:\n"
-	  "  eval \"$(ktpack env)\"\n" },
+	  "  eval \"$(ktpack env)\"\n"
+	  "A file already installed is reused when it is ours, of the right size\n"
+	  "and mode, and holds the blob at both ends; --verify compares all of it\n"
+	  "(and removes one that differs).\n" },
 	{ "exec", cmd_exec, true,
 	  "ktpack exec -- CMD [ARG...]\n\n"
 	  "Installs the blobs and runs CMD with their paths exported;\n"

@@ -14,28 +14,47 @@
 
 #define CLI_MAX_OPTS 32
 
+/* One line on stderr, whatever a file name holds: control bytes are
+ * escaped. */
+static void cli_line(const char *prefix, const char *msg, const char *suffix)
+{
+	fflush(stdout);
+	fputs(prefix, stderr);
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", stderr);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
+	fputs(suffix, stderr);
+	fputc('\n', stderr);
+}
+
 int cli_error(const char *fmt, ...)
 {
+	char msg[16384];
 	va_list ap;
 
-	fflush(stdout);
-	fputs("ktpack: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	cli_line("ktpack: ", msg, "");
 	return -1;
 }
 
 int cli_usage_error(const struct kt_cmd *c, const char *fmt, ...)
 {
+	char prefix[64], suffix[64], msg[16384];
 	va_list ap;
 
-	fprintf(stderr, "ktpack %s: ", c->name);
+	snprintf(prefix, sizeof(prefix), "ktpack %s: ", c->name);
+	snprintf(suffix, sizeof(suffix), " (see 'ktpack %s --help')", c->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'ktpack %s --help')\n", c->name);
+	cli_line(prefix, msg, suffix);
 	return -2;
 }
 
@@ -57,8 +76,7 @@ static void cli_log_fn(void *ctx, enum kt_log_level level, const char *msg)
 	(void)ctx;
 	if (level == KT_LOG_DEBUG)
 		return;
-	fflush(stdout);
-	fprintf(stderr, "ktpack: %s%s\n", level == KT_LOG_WARN ? "warning: " : "", msg);
+	cli_line(level == KT_LOG_WARN ? "ktpack: warning: " : "ktpack: ", msg, "");
 }
 
 const struct kt_log cli_log = { .fn = cli_log_fn };
@@ -107,10 +125,11 @@ void cli_list_release(struct cli_list *l)
 	l->n = l->cap = 0;
 }
 
-/* The option getopt stopped at, as the user typed it. */
+/* The option getopt stopped at, as the user typed it: a short one by its
+ * letter (it may sit in a cluster, "-xy"), a long one as typed. */
 static const char *cli_bad_opt(char **argv, char *buf, size_t sz)
 {
-	if (optopt && optopt != '?') {
+	if (optopt > 0 && optopt < 256 && optopt != '?') {
 		snprintf(buf, sz, "-%c", optopt);
 		return buf;
 	}
@@ -237,18 +256,46 @@ int cli_load_wprof(const struct cli_wprof *w, const struct cli_ctx *ctx,
 	return 0;
 }
 
+/* The length of the valid UTF-8 sequence at @p, or 0. */
+static size_t cli_utf8_len(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+
+	if (p[0] >= 0xf5)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	/* overlong three-byte forms, surrogates, beyond U+10FFFF */
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/* A JSON string: escaped, and valid UTF-8 whatever the bytes (a byte that
+ * is not part of a valid sequence becomes U+FFFD). */
 void cli_json_str(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
 
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
+	putchar('"');
+	while (*p) {
+		size_t n;
+
+		if (*p == '"' || *p == '\\') {
+			printf("\\%c", *p++);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			printf("\\u%04x", *p++);
+		} else if (*p < 0x80) {
+			putchar(*p++);
+		} else if ((n = cli_utf8_len(p))) {
+			fwrite(p, 1, n, stdout);
+			p += n;
+		} else {
+			fputs("\\ufffd", stdout);
+			p++;
+		}
 	}
 	putchar('"');
 }

@@ -483,6 +483,7 @@ int main(void)
 		finish_wprof(wpid, wdeadline);
 		send_trace(KT_GUEST_TRACE);
 	}
-	printf("%s%s: %d\n", KT_EXIT_MARKER, nonce ? nonce : "", status);
+	/* On a line of its own, whatever the command left unfinished. */
+	printf("\n%s%s: %d\n", KT_EXIT_MARKER, nonce ? nonce : "", status);
 	power_off();
 }

@@ -1,0 +1,199 @@
+#!/bin/sh
+# Hostile conditions without a VM: other users on the machine, odd ways of
+# starting ktpack, FIFOs and devices as paths, odd names, truncation.  The
+# cases that need another user run as uid 65534 with setpriv.
+. "$(dirname "$0")/lib.sh"
+INIT="$KT_OUT/guest/init"
+test_lazy_prereq SETPRIV 'command -v setpriv && test "$(id -u)" -eq 0'
+as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
+# A program whose PT_INTERP is $2 (at most 27 bytes), from /bin/true.
+with_interp() {
+	python3 -c "
+import sys
+b = open('/bin/true', 'rb').read()
+old = b'/lib64/ld-linux-x86-64.so.2'
+new = sys.argv[2].encode()
+assert len(new) <= len(old) and old in b
+open(sys.argv[1], 'wb').write(b.replace(old, new + bytes(len(old) - len(new)), 1))
+" "$1" "$2"
+	chmod +x "$1"
+}
+
+test_expect_success SETPRIV 'a cache folder inside a folder other users can write is never used' '
+	mkdir -m 0777 shared
+	KTSTR_CACHE_DIR="$PWD/shared/cache" "$KTPACK" env > out 2> err
+	expect_grep "skipping cache folder .$PWD/shared/cache.: its parent .shared. is writable by other users" err
+	not grep -q shared out
+	test ! -e shared/cache
+	# sticky, as /tmp: another user cannot move our folder away
+	chmod 1777 shared
+	KTSTR_CACHE_DIR="$PWD/shared/cache" "$KTPACK" env > out
+	expect_grep "$PWD/shared/cache/busybox-" out
+	not as_nobody mv shared/cache shared/moved 2> /dev/null
+	test -d shared/cache
+'
+
+test_expect_success 'a symlink among the parents is not followed' '
+	mkdir -m 0700 real
+	ln -s "$PWD/real" link
+	KTSTR_CACHE_DIR="$PWD/link/cache" "$KTPACK" env > out 2> err
+	expect_grep "its parent .link. is a symlink" err
+	test -z "$(ls -A real)"
+'
+
+test_expect_success 'only the last folder is ever created' '
+	KTSTR_CACHE_DIR="$PWD/typo/deeper/cache" HOME="$PWD/nohome" "$KTPACK" env > out 2> err
+	test ! -e typo
+	test ! -e nohome
+	expect_grep "$TMPDIR/ktstr-$(id -u)/busybox-" out
+	# no TMPDIR at all: /tmp is never made
+	expect_exit 1 env -u KTSTR_CACHE_DIR HOME=/nonexistent-home TMPDIR=/nonexistent-tmp "$KTPACK" env 2> err
+	test ! -e /nonexistent-home
+	test ! -e /nonexistent-tmp
+	expect_grep "set KTSTR_CACHE_DIR to a private folder" err
+'
+
+test_expect_success SETPRIV 'the guest init refuses to run anywhere but as a guest'"'"'s PID 1' '
+	# As nobody: even a broken check could not touch the host.
+	expect_exit 2 as_nobody "$INIT" 2> err
+	expect_grep "^ktpack-init: refusing to run: not PID 1 " err
+	test "$(wc -l < err)" -eq 1
+	# and it is never installed or exported on the host
+	"$KTPACK" env > out
+	not grep -q INIT out
+	test -z "$(ls "$KTSTR_CACHE_DIR" | grep "^init")"
+	"$KTPACK" blobs > out
+	expect_grep "^init .*(guest only)\$" out
+'
+
+test_expect_success 'started through the loader, the cache gets the blob, not the loader' '
+	/lib64/ld-linux-x86-64.so.2 "$KTPACK" env > out
+	eval "$(cat out)"
+	cmp "$KTSTR_BUSYBOX_PATH" /bin/busybox
+	# a cached file of the right name, size and mode but other bytes
+	head -c "$(stat -c %s /bin/busybox)" /dev/zero > "$KTSTR_BUSYBOX_PATH"
+	unset KTSTR_BUSYBOX_PATH
+	"$KTPACK" env > /dev/null
+	cmp "$KTSTR_CACHE_DIR"/busybox-* /bin/busybox
+	# the middle of it: env --verify finds it, a later run writes it again
+	f=$(ls "$KTSTR_CACHE_DIR"/busybox-*)
+	printf X | dd of="$f" bs=1 seek=100000 conv=notrunc 2> /dev/null
+	expect_exit 1 "$KTPACK" env --verify > /dev/null 2> err
+	expect_grep "does not hold the embedded busybox" err
+	"$KTPACK" env --verify > /dev/null
+	cmp "$f" /bin/busybox
+'
+
+test_expect_success 'a preset path is exported absolute' '
+	cp "$FIXTURE" wp
+	KTSTR_WPROF_PATH=./wp "$KTPACK" env > out
+	expect_grep "^export KTSTR_WPROF_PATH=.$PWD/wp.\$" out
+'
+
+test_expect_success '-o writes into devices, FIFOs and stdout, follows a symlink' '
+	"$KTPACK" initramfs -o /dev/null --no-busybox
+	test -c /dev/null
+	"$KTPACK" initramfs -o - --no-busybox | cpio -it 2> /dev/null > list
+	expect_grep "^init\$" list
+	mkfifo fifo
+	cat fifo > from-fifo &
+	"$KTPACK" initramfs -o fifo --no-busybox
+	wait
+	test -p fifo
+	cpio -it < from-fifo 2> /dev/null | grep -q "^init\$"
+	: > real.cpio
+	ln -s real.cpio link.cpio
+	"$KTPACK" initramfs -o link.cpio --no-busybox
+	test -L link.cpio
+	cpio -it < real.cpio 2> /dev/null | grep -q "^init\$"
+	expect_exit 1 "$KTPACK" initramfs -o "$PWD" --no-busybox 2> err
+	expect_grep "cannot write .$PWD.: it is a folder" err
+'
+
+test_expect_success 'FIFOs never hang a reader: ldd, --ldcache, --kernel, PT_INTERP' '
+	mkfifo f
+	expect_exit 1 timeout 10 "$KTPACK" ldd f 2> err
+	expect_grep "not a regular file" err
+	expect_exit 1 timeout 10 "$KTPACK" ldd --ldcache f /bin/true 2> err
+	expect_grep "not a regular file" err
+	expect_exit 1 timeout 10 "$KTPACK" run --kernel f -- /bin/true 2> err
+	expect_grep "^ktpack: kernel .f.: not a regular file\$" err
+	ff=/tmp/ktfifo.$$
+	mkfifo "$ff"
+	with_interp app "$ff"
+	expect_exit 1 timeout 10 "$KTPACK" ldd app 2> err
+	rm -f "$ff"
+	expect_grep "interpreter is not an ELF file (needed by app)" err
+	with_interp app2 /etc/passwd
+	expect_exit 1 "$KTPACK" ldd app2 2> err
+	expect_grep "^ktpack: /etc/passwd: interpreter is not an ELF file (needed by app2)\$" err
+'
+
+test_expect_success 'a DT_NEEDED path into /proc is never packed' '
+	echo "int f(void) { return 1; }" > x.c
+	gcc -shared -fPIC -o libx.so x.c -Wl,-soname,/proc/self/exe
+	echo "int main(void) { return 0; }" > app.c
+	gcc -o app app.c -Wl,--no-as-needed "$PWD/libx.so"
+	expect_exit 1 "$KTPACK" ldd app 2> err
+	expect_grep "^ktpack: /proc/self/exe: not found (needed by app)\$" err
+'
+
+test_expect_success 'includes: a symlink to a folder brings the folder; pseudo-files and the trailer name are refused' '
+	mkdir -p d/sub
+	echo data > d/sub/file
+	ln -s "$PWD/d" dl
+	"$KTPACK" initramfs -o a.cpio --no-busybox --include "$PWD/dl:/opt/d"
+	cpio -it < a.cpio 2> /dev/null > list
+	expect_grep "^opt/d/sub/file\$" list
+	expect_exit 1 "$KTPACK" initramfs -o b.cpio --no-busybox --include /proc/cpuinfo:/cpuinfo 2> err
+	expect_grep "is a pseudo-file" err
+	expect_exit 1 "$KTPACK" initramfs -o b.cpio --no-busybox --include "$PWD/d/sub/file:/TRAILER!!!" 2> err
+	expect_grep "invalid guest path ./TRAILER!!!." err
+	test ! -e b.cpio
+	# a relative HOST gets an absolute guest path without ".."
+	mkdir w
+	(cd w && "$KTPACK" initramfs -o ../c.cpio --no-busybox --include ../d/sub/file)
+	cpio -it < c.cpio 2> /dev/null | grep -q "^${PWD#/}/d/sub/file\$"
+'
+
+test_expect_success 'messages point at what the user typed, on one line' '
+	expect_exit 2 "$KTPACK" blobs -xy 2> err
+	expect_grep "^ktpack blobs: invalid option .-x." err
+	expect_exit 2 "$KTPACK" memory --cpus 2> err
+	expect_grep "^ktpack memory: option .--cpus. needs a value" err
+	expect_exit 1 "$KTPACK" run --kernel /nonexistent -- ls -h 2> err
+	expect_grep "cannot open kernel ./nonexistent." err
+	expect_exit 1 "$KTPACK" ldd "$(printf "a\nb")" 2> err
+	test "$(wc -l < err)" -eq 1
+	expect_grep "a\\\\nb" err
+	long=$(printf "%0200d" 0)
+	p="$PWD/$long/$long/$long/$long/$long/x"
+	expect_exit 1 "$KTPACK" ldd "$p" 2> err
+	expect_grep "No such file or directory\$" err
+'
+
+test_expect_success 'ldd --json stays valid JSON for any file name' '
+	f=$(printf "bad\377name")
+	cp /bin/true "$f"
+	"$KTPACK" ldd --json "$f" > out
+	python3 -c "import json; json.load(open(\"out\", encoding=\"utf-8\"))"
+'
+
+test_expect_success 'cmdline and memory need no cache folder; bad wprof args stop at once' '
+	export KTSTR_CACHE_DIR="$PWD/no/such" HOME=/nonexistent-home TMPDIR=/nonexistent-tmp
+	test "$("$KTPACK_FIX" memory --cpus 2 --wprof)" = 2048
+	"$KTPACK_FIX" cmdline --wprof > out
+	expect_grep "KTSTR_WPROF_ARGS=" out
+	expect_exit 1 "$KTPACK_FIX" cmdline --wprof-args "-d -1" 2> err
+	expect_grep "^ktpack: wprof option .-d.: invalid duration .-1.\$" err
+'
+
+test_expect_success 'a guest command over the limit is refused before anything starts' '
+	# 20 arguments of 60000 bytes: within execve'"'"'s limits, over the guest'"'"'s
+	a=$(head -c 60000 /dev/zero | tr "\0" a)
+	set -- "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a"
+	expect_exit 1 "$KTPACK" run --kernel /nonexistent -- echo "$@" "$@" 2> err
+	expect_grep "over the guest.s limit of 1048576 bytes" err
+'
+
+test_done
