@@ -9,7 +9,8 @@ _ktpack_opts()
 {
 	case $1 in
 	blobs) echo "--json --help" ;;
-	env | exec) echo "--help" ;;
+	env) echo "--verify --help" ;;
+	exec) echo "--help" ;;
 	cmdline) echo "--wprof --wprof-args --help" ;;
 	memory) echo "--cpus --memory --override --wprof --wprof-args --help" ;;
 	ldd) echo "--json --ldcache --help" ;;
