@@ -32,12 +32,13 @@ VERSION := $(shell sed -n 's/^\#define KTPACK_VERSION[[:space:]]*"\(.*\)"/\1/p' 
 include blobs/blobs.mk
 
 CFLAGS ?= -O2 -g
-PKGS := libelf zlib libzstd
+PKGS := libelf zlib libzstd liblzma liblz4 nettle
 KT_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Iinclude -Isrc \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS))
-LIBS := $(shell $(PKG_CONFIG) $(if $(STATIC),--static) --libs $(PKGS))
+# libbz2 has no pkg-config file.
+LIBS := $(shell $(PKG_CONFIG) $(if $(STATIC),--static) --libs $(PKGS)) -lbz2
 KT_LDFLAGS := $(if $(STATIC),-static)
 
 ifneq ($(SAN),)
@@ -47,7 +48,7 @@ KT_LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRCS := src/util.c src/blob.c src/cache.c src/extract.c src/wprof.c src/vmconfig.c \
-	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c src/vm.c src/run.c
+	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c src/kernel.c src/vm.c src/run.c
 CLI_SRCS := src/cli/ktpack.c src/cli/parse.c src/cli/cmd-blobs.c src/cli/cmd-env.c \
 	src/cli/cmd-cmdline.c src/cli/cmd-ldd.c src/cli/cmd-initramfs.c src/cli/cmd-run.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(OUT)/obj/%.o)

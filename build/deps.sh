@@ -5,9 +5,9 @@
 set -eu
 
 PKGS="make gcc clang pkg-config binutils
-libelf-dev zlib1g-dev libzstd-dev
+libelf-dev zlib1g-dev libzstd-dev liblzma-dev liblz4-dev libbz2-dev nettle-dev
 busybox-static libcmocka-dev libclang-rt-14-dev scdoc man-db g++
-cpio libarchive-tools gzip zstd python3
+cpio libarchive-tools gzip zstd xz-utils lz4 bzip2 python3
 qemu-system-x86 hyperfine"
 
 # The Debian kernel the boot tests run (make check) is unpacked here, not

@@ -35,6 +35,7 @@ struct run_ctx {
 	char *cmdline;
 	uint64_t memory_mib;
 	int base_fd;
+	struct kt_kernel_boot kernel;
 };
 
 static bool run_stopped(const struct run_ctx *x)
@@ -299,13 +300,19 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_err *err)
 {
 	const struct kt_run_opts *o = x->o;
-	struct kt_vm_opts vo = { .kernel = o->kernel, .qemu = o->qemu };
+	const char *q = o->qemu ? o->qemu : KT_QEMU;
 	char qemu[PATH_MAX], name[64];
+	struct stat st;
 	int r;
 
 	r = run_check_opts(o, err);
-	if (!r)
-		r = kt_vm_preflight(&vo, qemu, sizeof(qemu), err);
+	/* A file is checked now; a build tree when it is resolved below. */
+	if (!r && (stat(o->kernel, &st) || !S_ISDIR(st.st_mode)))
+		r = kt_kernel_check(o->kernel, err);
+	if (!r && kt_find_program(q, qemu, sizeof(qemu)))
+		r = kt_err_set(err, -ENOENT,
+			       "%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
+			       q);
 	/* Where the trace goes is checked now, not after the whole run. */
 	if (!r && o->wprof)
 		r = kt_out_check(res->trace_out, err);
@@ -325,6 +332,16 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 			return r;
 		x->cache = x->own_cache;
 	}
+	{
+		struct kt_kernel_opts ko = {
+			.cache = x->cache, .no_pvh = o->no_pvh, .log = o->log,
+		};
+
+		r = kt_kernel_resolve(o->kernel, &ko, &x->kernel, err);
+		if (r)
+			return r;
+		res->pvh = x->kernel.pvh;
+	}
 	r = run_base(x, name, sizeof(name), err);
 	if (!r && run_stopped(x))
 		r = kt_err_set(err, -EINTR, "interrupted: nothing was booted");
@@ -336,7 +353,7 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	   struct kt_err *err)
 {
-	struct run_ctx x = { .o = o, .base_fd = -1 };
+	struct run_ctx x = { .o = o, .base_fd = -1, .kernel = { .fd = -1 } };
 	struct kt_vm_result vr = { 0 };
 	int r;
 
@@ -346,7 +363,9 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	r = run_prepare(&x, res, err);
 	if (!r) {
 		struct kt_vm_opts vo = {
-			.qemu = o->qemu, .kernel = o->kernel, .initrd = x.initrd,
+			.qemu = o->qemu, .kernel = x.kernel.path, .kernel_fd = x.kernel.fd,
+			.kernel_label = o->kernel, .pvh = x.kernel.pvh, .cache = x.cache,
+			.initrd = x.initrd,
 			.cmdline = x.cmdline, .cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
 			.memory_mib = x.memory_mib, .accel = o->accel,
 			.timeout_s = o->timeout_s, .interactive = !o->cmd,
@@ -369,6 +388,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 		rmdir(x.work);
 	if (x.base_fd >= 0)
 		close(x.base_fd);
+	kt_kernel_boot__close(&x.kernel);
 	kt_cache__close(x.own_cache);
 	free(x.cmdline);
 	return r;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,24 +73,6 @@ int kt_find_program(const char *name, char *out, size_t sz)
 	return -ENOENT;
 }
 
-int kt_kernel_check(const char *path, struct kt_err *err)
-{
-	unsigned char hdr[0x206];
-	ssize_t n;
-	int fd, r;
-
-	r = kt_open_regular(path, "kernel", &fd, err);
-	if (r)
-		return r;
-	n = kt_pread_full(fd, hdr, sizeof(hdr), 0);
-	close(fd);
-	/* x86 boot protocol: "HdrS" at 0x202. */
-	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr + 0x202, "HdrS", 4))
-		return kt_err_set(err, -ENOEXEC,
-				  "'%s' is not a Linux kernel image (no bzImage header)", path);
-	return 0;
-}
-
 int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err)
 {
@@ -113,7 +96,9 @@ struct kt_proc {
 	int err;	/* its stderr */
 };
 
-static int vm_spawn(char *const argv[], bool inherit_stdin, struct kt_proc *p)
+/* Starts @argv with its stdout and stderr on pipes to us; @keep_fd (when
+ * above 2) is inherited. */
+static int vm_spawn(char *const argv[], bool inherit_stdin, int keep_fd, struct kt_proc *p)
 {
 	pid_t parent = getpid();
 	int out[2], errp[2];
@@ -147,6 +132,8 @@ static int vm_spawn(char *const argv[], bool inherit_stdin, struct kt_proc *p)
 		}
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
+		if (keep_fd > 2)
+			fcntl(keep_fd, F_SETFD, 0);
 		execv(argv[0], argv);
 		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -307,7 +294,7 @@ int kt_kvm_probe(const char *qemu, struct kt_err *err)
 		kt_err_set(err, r, "cannot write the probe image: %s", strerror(-r));
 		goto out;
 	}
-	r = vm_spawn(argv, false, &p);
+	r = vm_spawn(argv, false, -1, &p);
 	if (r) {
 		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
 		goto out;
@@ -491,23 +478,95 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 	return r;
 }
 
-/* Chooses the accelerator: KVM when asked or when the probe passes. */
+/* The probe's cache entry: this QEMU binary, this /dev/kvm, this host
+ * kernel.  A change of any of them probes again. */
+static int vm_probe_name(const char *qemu, char *name, size_t sz)
+{
+	struct stat q, k = { 0 };
+	struct utsname u;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const void *parts[5];
+	size_t lens[5];
+
+	if (stat(qemu, &q) || uname(&u))
+		return -errno;
+	stat("/dev/kvm", &k);
+	parts[0] = &q.st_ino, lens[0] = sizeof(q.st_ino);
+	parts[1] = &q.st_mtim, lens[1] = sizeof(q.st_mtim);
+	parts[2] = &q.st_size, lens[2] = sizeof(q.st_size);
+	parts[3] = &k.st_rdev, lens[3] = sizeof(k.st_rdev);
+	parts[4] = u.release, lens[4] = strlen(u.release);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(parts); i++)
+		for (size_t b = 0; b < lens[i]; b++)
+			h = (h ^ ((const unsigned char *)parts[i])[b]) * 0x100000001b3ULL;
+	return kt_snprintf(name, sz, "kvm-probe-%016llx", (unsigned long long)h);
+}
+
+
+static int vm_probe_fill(void *ctx, int fd, struct kt_err *err)
+{
+	const struct kt_err *why = ctx;
+	int r = kt_write_all(fd, why->code ? why->msg : "ok", strlen(why->code ? why->msg : "ok"));
+
+	return r ? kt_err_set(err, r, "cannot record the KVM probe: %s", strerror(-r)) : 0;
+}
+
+/*
+ * The probe's result, from the cache when a recent one is there (0, or
+ * -ENODEV with its reason in @why); 1 when there is none.
+ */
+static int vm_probe_cached(struct kt_cache *c, const char *name, struct kt_err *why)
+{
+	struct stat st;
+	char buf[sizeof(why->msg)];
+	ssize_t n;
+	int fd;
+
+	if (!c || kt_cache__open_file(c, name, 0600, UINT64_MAX, &fd))
+		return 1;
+	n = fstat(fd, &st) ? -1 : kt_pread_full(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0 || time(NULL) - st.st_mtime > KT_KVM_PROBE_CACHE_S ||
+	    time(NULL) < st.st_mtime) {
+		unlinkat(kt_cache__fd(c), name, 0);
+		return 1;
+	}
+	buf[n] = '\0';
+	if (!strcmp(buf, "ok"))
+		return 0;
+	return kt_err_set(why, -ENODEV, "%s", buf);
+}
+
+/* Chooses the accelerator: KVM when asked or when the probe passes.  The
+ * probe's result is kept in the cache for a while: a run does not pay it,
+ * or repeat its warning, every time. */
 static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
 			 enum kt_accel *out, struct kt_err *err)
 {
 	struct kt_err why = { 0 };
+	char name[64];
+	int r = 1;
 
 	*out = KT_ACCEL_TCG;
 	if (o->accel == KT_ACCEL_TCG)
 		return 0;
-	if (!kt_kvm_probe(qemu, &why)) {
+	if (!vm_probe_name(qemu, name, sizeof(name)))
+		r = vm_probe_cached(o->cache, name, &why);
+	if (r == 1) {
+		r = kt_kvm_probe(qemu, &why);
+		if (o->cache && !vm_probe_name(qemu, name, sizeof(name)))
+			kt_cache__publish(o->cache, name, 0600, 0, vm_probe_fill, &why, NULL);
+		if (r && o->accel != KT_ACCEL_KVM)
+			kt_log(&o->log, KT_LOG_WARN,
+			       "KVM is not usable (%s): falling back to TCG, which is much slower",
+			       why.msg);
+	}
+	if (!r) {
 		*out = KT_ACCEL_KVM;
 		return 0;
 	}
 	if (o->accel == KT_ACCEL_KVM)
 		return kt_err_set(err, -ENODEV, "KVM does not work here: %s", why.msg);
-	kt_log(&o->log, KT_LOG_WARN,
-	       "KVM is not usable (%s): falling back to TCG, which is much slower", why.msg);
 	return 0;
 }
 
@@ -533,7 +592,7 @@ static int vm_start(const struct kt_vm_opts *o, const char *qemu, enum kt_accel 
 		return -ENAMETOOLONG;
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)o->memory_mib);
 	snprintf(smp, sizeof(smp), "%u", o->cpus ? o->cpus : 1);
-	return vm_spawn(argv, o->interactive, p);
+	return vm_spawn(argv, o->interactive, o->kernel_fd, p);
 }
 
 /* Reads the console and QEMU's stderr until QEMU ends, a deadline passes
@@ -643,8 +702,10 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
 		goto out;
 	}
-	kt_log(&o->log, KT_LOG_INFO, "booting %s: %u CPUs, %llu MiB, %s", o->kernel,
-	       o->cpus ? o->cpus : 1, (unsigned long long)o->memory_mib, kt_accel_name(accel));
+	kt_log(&o->log, KT_LOG_INFO, "booting %s: %u CPUs, %llu MiB, %s%s",
+	       o->kernel_label ? o->kernel_label : o->kernel, o->cpus ? o->cpus : 1,
+	       (unsigned long long)o->memory_mib, kt_accel_name(accel),
+	       o->pvh ? ", vmlinux through PVH" : "");
 	r = vm_watch(&w, &p, errs, sizeof(errs), err);
 	if (r)
 		kill(p.pid, SIGKILL);

@@ -14,7 +14,7 @@ want_args() { for a in "$@"; do hexof "$a"; echo; done; }
 test_expect_success KERNEL,QEMU 'run prints the guest command'"'"'s output and exits 0' '
 	vmrun -- /bin/busybox echo hello > out 2> err
 	grep -q "^hello.\?\$" out
-	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\)\$" err
+	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\), vmlinux through PVH\$" err
 	if grep -q "falling back to TCG" err; then
 		# what made auto fall back makes an explicit --accel kvm fail
 		expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --accel kvm -- /bin/true 2> err2
@@ -89,8 +89,9 @@ test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
 	expect_exit 1 "$KTPACK_FIX" run --kernel /nonexistent/vmlinuz -- true 2> err
 	expect_grep "^ktpack: cannot open kernel ./nonexistent/vmlinuz.: No such file or directory\$" err
 	test "$(wc -l < err)" -eq 1
-	expect_exit 1 "$KTPACK_FIX" run --kernel /bin/true -- true 2> err
-	expect_grep "^ktpack: ./bin/true. is not a Linux kernel image (no bzImage header)\$" err
+	head -c 4096 /dev/zero > notkernel
+	expect_exit 1 "$KTPACK_FIX" run --kernel notkernel -- true 2> err
+	expect_grep "^ktpack: .notkernel. is not a Linux kernel image (no bzImage header)\$" err
 	test "$(wc -l < err)" -eq 1
 	app_missing_lib
 	expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --include "$PWD/app:/bin/app" -- /bin/app 2> err
@@ -110,6 +111,48 @@ test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
 test_expect_success KERNEL,QEMU 'a kernel panic ends the run at once with a clear error' '
 	expect_exit 1 vmrun -- /bin/busybox sh -c "echo c > /proc/sysrq-trigger" > out 2> err
 	expect_grep "^ktpack: the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash" err
+'
+
+test_expect_success KERNEL,QEMU 'the vmlinux through PVH and the bzImage boot alike; the probe is asked once' '
+	expect_exit 6 vmrun -- /bin/busybox sh -c "echo pvh; exit 6" > out 2> err
+	expect_grep "^pvh" out
+	expect_grep "vmlinux through PVH\$" err
+	ls "$KTSTR_CACHE_DIR" | grep -q "^kvm-probe-"
+	expect_exit 7 vmrun --no-pvh -- /bin/busybox sh -c "echo bz; exit 7" > out 2> err
+	expect_grep "^bz" out
+	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\)\$" err
+	# the probe answered once; its warning is not repeated
+	not grep -q "KVM is not usable" err
+'
+
+test_expect_success KERNEL,QEMU 'two cold runs at once extract the vmlinux once and leave no staging file' '
+	vmrun -- /bin/busybox echo one > out1 2> err1 &
+	p1=$!
+	vmrun -- /bin/busybox echo two > out2 2> err2 &
+	p2=$!
+	wait $p1
+	wait $p2
+	expect_grep "^one" out1
+	expect_grep "^two" out2
+	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^vmlinux-[0-9a-f]\{64\}\$")" -eq 1
+	test -z "$(ls -A "$KTSTR_CACHE_DIR" | grep "^\.")"
+'
+
+test_expect_success KERNEL,QEMU '--kernel and KTSTR_KERNEL take a vmlinux and a kernel build tree' '
+	vmrun -- /bin/true
+	mkdir -p tree/arch/x86/boot
+	cp "$KTSTR_CACHE_DIR"/vmlinux-* tree/vmlinux
+	"$KTPACK" run --kernel tree -- /bin/busybox echo from-tree > out 2> err
+	expect_grep "^from-tree" out
+	expect_grep "booting tree: .*vmlinux through PVH\$" err
+	KTSTR_KERNEL="$PWD/tree/vmlinux" "$KTPACK" run -- /bin/busybox echo from-elf > out 2> err
+	expect_grep "^from-elf" out
+	rm tree/vmlinux
+	cp "$KERNEL" tree/arch/x86/boot/bzImage
+	"$KTPACK" run --kernel tree --no-pvh -- /bin/busybox echo from-bz > out 2> err
+	expect_grep "^from-bz" out
+	expect_exit 1 "$KTPACK" run --kernel /bin/true -- /bin/true 2> err
+	expect_grep "an ELF kernel without a PVH entry point cannot be booted" err
 '
 
 test_expect_success KERNEL,QEMU 'shell: an interactive busybox shell with wprof and its libraries' '

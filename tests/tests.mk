@@ -3,7 +3,7 @@
 
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
-UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs vm run
+UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs kernel vm run
 UNIT_BINS := $(UNIT_TESTS:%=$(OUT)/tests/test_%)
 
 $(OUT)/tests/test_%: tests/test_%.c tests/unit.h $(OUT)/libktpack.a

@@ -30,7 +30,9 @@ extern "C" {
 #define KT_RUN_DEFAULT_TRACE	"wprof.pb"
 
 struct kt_run_opts {
-	const char *kernel;		/* required: a bzImage */
+	/* Required: a bzImage, a vmlinux with a PVH entry or a kernel build
+	 * tree (see kt_kernel_resolve). */
+	const char *kernel;
 	unsigned cpus;			/* 0: KT_RUN_DEFAULT_CPUS */
 	uint64_t memory_mib;		/* requested; 0: none */
 	uint64_t memory_override_mib;	/* used as given; 0: none */
@@ -57,6 +59,8 @@ struct kt_run_opts {
 	const char *const *cmd;
 	unsigned timeout_s;		/* 0: none */
 	enum kt_accel accel;
+	/* Boot the bzImage even when its vmlinux could boot through PVH. */
+	bool no_pvh;
 	const char *qemu;		/* NULL: KT_QEMU from PATH */
 	/* Where the base archive is cached; NULL: kt_cache__open() with
 	 * the log below. */
@@ -76,6 +80,7 @@ struct kt_run_result {
 	enum kt_vm_end end;		/* how it ended */
 	int status;			/* the command's, when end is KT_VM_EXITED */
 	enum kt_accel accel;		/* what ran */
+	bool pvh;			/* a vmlinux booted through PVH */
 	uint64_t memory_mib;		/* what the guest got */
 	bool trace_written;
 	uint64_t trace_bytes;

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ktpack/cache.h>
 #include <ktpack/common.h>
+#include <ktpack/kernel.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,6 +21,8 @@ extern "C" {
 #define KT_VM_BOOT_TIMEOUT_S	180
 /* The KVM probe must finish by then, or KVM counts as broken. */
 #define KT_KVM_PROBE_TIMEOUT_S	10
+/* How long a probe's result is trusted (the cache folder keeps it). */
+#define KT_KVM_PROBE_CACHE_S	(24 * 3600)
 
 enum kt_accel { KT_ACCEL_AUTO, KT_ACCEL_KVM, KT_ACCEL_TCG };
 
@@ -38,6 +42,15 @@ enum kt_vm_end {
 struct kt_vm_opts {
 	const char *qemu;	/* NULL: KT_QEMU from PATH */
 	const char *kernel;
+	/* A descriptor @kernel names as /proc/self/fd/N, which QEMU must
+	 * inherit; values below 3 mean none. */
+	int kernel_fd;
+	/* What the boot line calls the kernel; NULL: @kernel. */
+	const char *kernel_label;
+	bool pvh;		/* @kernel is a vmlinux with a PVH entry */
+	/* Where the KVM probe's result is kept for a while; NULL: probed on
+	 * every run. */
+	struct kt_cache *cache;
 	const char *initrd;
 	const char *cmdline;
 	unsigned cpus;		/* 0: 1 */
@@ -71,9 +84,6 @@ struct kt_vm_result {
  */
 int kt_find_program(const char *name, char *out, size_t sz);
 
-/* Checks that @path is a bzImage (the "HdrS" boot header), before QEMU
- * says something less clear. */
-int kt_kernel_check(const char *path, struct kt_err *err);
 
 /*
  * What can be checked before anything is built: the kernel is a kernel

@@ -21,6 +21,7 @@ struct run_args {
 	struct cli_list inc;
 	unsigned timeout_s;
 	const char *accel;
+	bool no_pvh;
 };
 
 static volatile sig_atomic_t run_stop;
@@ -80,7 +81,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd,
 		.memory_override_mib = a->override, .trace_out = a->trace_out,
 		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
 		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
-		.log = cli_log, .stop = &run_stop,
+		.log = cli_log, .stop = &run_stop, .no_pvh = a->no_pvh,
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
 	};
 	struct sigaction sa = { .sa_handler = run_on_signal };
@@ -133,6 +134,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 		OPT_FN("include", &a.inc, cli_opt_include),
 		OPT_UINT("timeout", &a.timeout_s, 0, 86400 * 7),
 		OPT_STR(0, "accel", &a.accel),
+		OPT_BOOL("no-pvh", &a.no_pvh),
 		OPT_END,
 	};
 	int i, ret;

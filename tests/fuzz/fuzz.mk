@@ -4,14 +4,15 @@
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := elfinfo ldcache trace
+FUZZ_TARGETS := elfinfo ldcache trace bzimage
 FUZZ_DIR := $(OUT)/fuzz
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -Iinclude -Isrc \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 $(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/util.c
 $(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/util.c
-$(FUZZ_DIR)/fuzz_trace: tests/fuzz/fuzz_trace.c src/vm.c src/util.c
+$(FUZZ_DIR)/fuzz_trace: tests/fuzz/fuzz_trace.c src/vm.c src/util.c src/kernel.c src/cache.c
+$(FUZZ_DIR)/fuzz_bzimage: tests/fuzz/fuzz_bzimage.c src/kernel.c src/util.c src/cache.c
 $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%):
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
@@ -24,6 +25,12 @@ $(FUZZ_DIR)/seed-elfinfo/.done:
 $(FUZZ_DIR)/seed-ldcache/.done:
 	@mkdir -p $(@D)
 	cp /etc/ld.so.cache $(@D)/ 2>/dev/null || printf 'glibc-ld.so.cache1.1' > $(@D)/min
+	touch $@
+
+# Small bzImages, one per payload compression.
+$(FUZZ_DIR)/seed-bzimage/.done: tests/fuzz/seed_bzimage.sh
+	@mkdir -p $(@D)
+	tests/fuzz/seed_bzimage.sh $(@D)
 	touch $@
 
 # A valid frame of a small trace, made by the test program's own zlib.

@@ -1,0 +1,103 @@
+/* ktpack/kernel.h - kernel images: the x86 bzImage's setup header, its
+ * compressed payload, the uncompressed vmlinux inside it and its PVH entry
+ * point (which lets QEMU skip the bzImage's self-decompression, half of
+ * every boot under TCG), cached like a blob. */
+#ifndef KTPACK_KERNEL_H
+#define KTPACK_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ktpack/cache.h>
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the payload of a bzImage is compressed with (its magic says). */
+enum kt_kcomp {
+	KT_KCOMP_NONE,		/* an ELF as it is */
+	KT_KCOMP_GZIP,
+	KT_KCOMP_XZ,
+	KT_KCOMP_ZSTD,
+	KT_KCOMP_LZ4,		/* lz4's legacy frame, as the kernel makes it */
+	KT_KCOMP_BZIP2,
+	KT_KCOMP_LZMA,
+	KT_KCOMP_LZO,		/* recognised, not supported */
+	KT_KCOMP_UNKNOWN,
+};
+
+/* "gzip", "xz", ... */
+const char *kt_kcomp_name(enum kt_kcomp c);
+
+/* What the setup header says, every offset checked against the file. */
+struct kt_bzimage {
+	uint16_t version;	/* boot protocol, 0x20f for 2.15 */
+	uint64_t setup_size;	/* bytes before the protected-mode code */
+	uint64_t payload_off;	/* in the file */
+	uint64_t payload_len;
+	enum kt_kcomp comp;
+	char release[65];	/* "6.1.0-56-amd64": the version string's first word */
+};
+
+/*
+ * Reads the setup header of the bzImage in @buf (@len bytes of the file;
+ * @name labels messages).  -ENOEXEC when it is not a bzImage, -EINVAL when
+ * a length or offset lies.
+ */
+int kt_bzimage__parse(const void *buf, size_t len, const char *name,
+		      struct kt_bzimage *out, struct kt_err *err);
+
+/*
+ * Decompresses @len bytes at @in compressed with @c into @fd, at most
+ * @max bytes (a larger result is -EFBIG).  -ENOTSUP for LZO or unknown.
+ */
+int kt_kernel_decompress(const void *in, size_t len, enum kt_kcomp c, int fd,
+			 uint64_t max, struct kt_err *err);
+
+/*
+ * Whether the ELF in @buf has the PVH entry point (the Xen ELF note
+ * XEN_ELFNOTE_PHYS32_ENTRY) QEMU boots a vmlinux through.  0 with *@entry,
+ * -ENOENT when it has none, -ENOEXEC when it is not ELF.
+ */
+int kt_elf_pvh_entry(const void *buf, size_t len, uint64_t *entry);
+
+/* Checks that @path is a kernel QEMU boots: a bzImage (its setup header)
+ * or an ELF with a PVH entry, before QEMU says something less clear. */
+int kt_kernel_check(const char *path, struct kt_err *err);
+
+/* What the runner boots. */
+struct kt_kernel_boot {
+	char path[4096];	/* the file for QEMU's -kernel */
+	int fd;			/* held open (a cached vmlinux), or -1 */
+	bool pvh;		/* a vmlinux booted through its PVH entry */
+	bool extracted;		/* this call decompressed it (a cold cache) */
+	char release[65];	/* from the bzImage, "" when unknown */
+};
+
+struct kt_kernel_opts {
+	/* Where the vmlinux is cached; NULL: the bzImage is booted. */
+	struct kt_cache *cache;
+	bool no_pvh;		/* boot the bzImage even when a vmlinux could be */
+	/* One line when the bzImage is booted instead, saying why. */
+	struct kt_log log;
+};
+
+/*
+ * Resolves @kernel, a bzImage, a vmlinux ELF or a kernel build tree (its
+ * vmlinux, else arch/x86/boot/bzImage), into what QEMU boots: the
+ * vmlinux inside a bzImage when it has a PVH entry, extracted once and
+ * cached under the bzImage's SHA-256 (published as blobs are, old ones
+ * pruned), else the bzImage.  Release @b's fd with kt_kernel_boot__close().
+ */
+int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
+		      struct kt_kernel_boot *b, struct kt_err *err);
+void kt_kernel_boot__close(struct kt_kernel_boot *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

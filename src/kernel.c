@@ -1,0 +1,605 @@
+/* kernel.c - bzImage setup header, payload decompression, PVH entry and
+ * the cached vmlinux (see ktpack/kernel.h and the README, "Booting").
+ *
+ * Reads the kernel the user named; writes only the cache folder (through
+ * kt_cache__publish).  The bzImage is untrusted: every length and offset
+ * of its header is checked against the file, and decompression stops at a
+ * bound.
+ */
+#include <ktpack/kernel.h>
+
+#include <bzlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <limits.h>
+#include <lz4.h>
+#include <lzma.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "internal.h"
+
+/* x86 boot protocol (Documentation/arch/x86/boot.rst): setup header fields
+ * by their file offsets. */
+#define HDR_SETUP_SECTS	0x1f1
+#define HDR_BOOT_FLAG	0x1fe
+#define HDR_MAGIC	0x202
+#define HDR_VERSION	0x206
+#define HDR_KVERSION	0x20e
+#define HDR_PAYLOAD_OFF	0x248
+#define HDR_PAYLOAD_LEN	0x24c
+#define HDR_END		0x250
+/* payload_offset and payload_length exist from protocol 2.08 on. */
+#define HDR_MIN_VERSION	0x208
+
+/* A vmlinux is tens of MB; a payload that inflates past this is a bomb. */
+#define KT_VMLINUX_MAX	(1ULL << 30)
+/* The kernel's xz_wrap.sh uses a 32 MiB dictionary; a header that asks
+ * for gigabytes is hostile, not a kernel. */
+#define KT_XZ_MEMLIMIT	(256ULL << 20)
+/* vmlinux files kept in the cache folder, most recently used first. */
+#define KT_VMLINUX_KEEP	4
+/* lz4's legacy frame: blocks of at most 8 MiB, each after its LE size. */
+#define LZ4_LEGACY_BLOCK (8u << 20)
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+
+static const char *const kernel_comp_names[] = {
+	[KT_KCOMP_NONE] = "none", [KT_KCOMP_GZIP] = "gzip", [KT_KCOMP_XZ] = "xz",
+	[KT_KCOMP_ZSTD] = "zstd", [KT_KCOMP_LZ4] = "lz4", [KT_KCOMP_BZIP2] = "bzip2",
+	[KT_KCOMP_LZMA] = "lzma", [KT_KCOMP_LZO] = "lzo", [KT_KCOMP_UNKNOWN] = "unknown",
+};
+
+const char *kt_kcomp_name(enum kt_kcomp c)
+{
+	return (size_t)c < KT_ARRAY_SIZE(kernel_comp_names) ? kernel_comp_names[c] : "unknown";
+}
+
+/* ---- the setup header --------------------------------------------------------------- */
+
+static uint32_t kernel_le(const unsigned char *p, int bytes)
+{
+	uint32_t v = 0;
+
+	for (int i = bytes - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static enum kt_kcomp kernel_magic(const unsigned char *p, size_t len)
+{
+	static const struct { const char *m; size_t n; enum kt_kcomp c; } tab[] = {
+		{ "\x1f\x8b", 2, KT_KCOMP_GZIP },
+		{ "\xfd" "7zXZ\0", 6, KT_KCOMP_XZ },
+		{ "\x28\xb5\x2f\xfd", 4, KT_KCOMP_ZSTD },
+		{ "\x02\x21\x4c\x18", 4, KT_KCOMP_LZ4 },
+		{ "BZh", 3, KT_KCOMP_BZIP2 },
+		{ "\x5d\0\0", 3, KT_KCOMP_LZMA },
+		{ "\x89LZO", 4, KT_KCOMP_LZO },
+		{ "\x7f" "ELF", 4, KT_KCOMP_NONE },
+	};
+
+	for (size_t i = 0; i < KT_ARRAY_SIZE(tab); i++)
+		if (len >= tab[i].n && !memcmp(p, tab[i].m, tab[i].n))
+			return tab[i].c;
+	return KT_KCOMP_UNKNOWN;
+}
+
+/* The first word of the version string the header points at. */
+static void kernel_release(const unsigned char *b, size_t len, struct kt_bzimage *out)
+{
+	uint64_t off = (uint64_t)kernel_le(b + HDR_KVERSION, 2) + 0x200;
+	size_t n = 0;
+
+	out->release[0] = '\0';
+	if (kernel_le(b + HDR_KVERSION, 2) == 0 || off >= len)
+		return;
+	while (off + n < len && n < sizeof(out->release) - 1 &&
+	       b[off + n] > ' ' && b[off + n] < 0x7f)
+		n++;
+	memcpy(out->release, b + off, n);
+	out->release[n] = '\0';
+}
+
+int kt_bzimage__parse(const void *buf, size_t len, const char *name,
+		      struct kt_bzimage *out, struct kt_err *err)
+{
+	const unsigned char *b = buf;
+	uint64_t sects, off, plen;
+
+	if (len < HDR_END || kernel_le(b + HDR_BOOT_FLAG, 2) != 0xaa55 ||
+	    memcmp(b + HDR_MAGIC, "HdrS", 4))
+		return kt_err_set(err, -ENOEXEC,
+				  "'%s' is not a Linux kernel image (no bzImage header)", name);
+	memset(out, 0, sizeof(*out));
+	out->version = (uint16_t)kernel_le(b + HDR_VERSION, 2);
+	if (out->version < HDR_MIN_VERSION)
+		return kt_err_set(err, -ENOEXEC,
+				  "'%s': boot protocol %u.%02u is older than 2.08", name,
+				  out->version >> 8, out->version & 0xff);
+	sects = b[HDR_SETUP_SECTS] ? b[HDR_SETUP_SECTS] : 4;
+	out->setup_size = (sects + 1) * 512;
+	off = kernel_le(b + HDR_PAYLOAD_OFF, 4);
+	plen = kernel_le(b + HDR_PAYLOAD_LEN, 4);
+	/* sz <= len && off <= len - sz, never off + sz <= len */
+	if (out->setup_size > len || off > len - out->setup_size)
+		return kt_err_set(err, -EINVAL, "'%s': corrupt bzImage: payload offset out of bounds",
+				  name);
+	out->payload_off = out->setup_size + off;
+	if (!plen || plen > len - out->payload_off)
+		return kt_err_set(err, -EINVAL, "'%s': corrupt bzImage: payload length out of bounds",
+				  name);
+	out->payload_len = plen;
+	out->comp = kernel_magic(b + out->payload_off, (size_t)plen);
+	kernel_release(b, len, out);
+	return 0;
+}
+
+/* ---- decompression ------------------------------------------------------------------ */
+
+struct kernel_sink {
+	int fd;
+	uint64_t done, max;
+};
+
+static int kernel_put(struct kernel_sink *s, const void *buf, size_t n)
+{
+	if (n > s->max - s->done)
+		return -EFBIG;
+	s->done += n;
+	return kt_write_all(s->fd, buf, n);
+}
+
+/* Handwritten framing only: zlib, liblzma, libzstd and libbz2 read their
+ * own streams; lz4's legacy frame (which the kernel's build makes) is a
+ * sequence of blocks that liblz4's frame reader does not accept, so the
+ * blocks are walked here and each is given to LZ4_decompress_safe. */
+static int kernel_lz4(const unsigned char *in, size_t len, struct kernel_sink *s)
+{
+	char *out = malloc(LZ4_LEGACY_BLOCK);
+	size_t off = 4;
+	int r = 0;
+
+	if (!out)
+		return -ENOMEM;
+	/* The kernel appends the size of the result; it reads as a block
+	 * larger than what is left, which ends the walk. */
+	while (!r && len - off >= 4) {
+		uint32_t bl = kernel_le(in + off, 4);
+		int n;
+
+		if (bl == 0x184c2102) {		/* another frame follows */
+			off += 4;
+			continue;
+		}
+		if (bl > len - off - 4 || bl > (uint32_t)LZ4_compressBound(LZ4_LEGACY_BLOCK))
+			break;
+		n = LZ4_decompress_safe((const char *)in + off + 4, out, (int)bl,
+					LZ4_LEGACY_BLOCK);
+		if (n < 0)
+			r = -EINVAL;
+		else
+			r = kernel_put(s, out, (size_t)n);
+		off += 4 + bl;
+	}
+	free(out);
+	return r;
+}
+
+static int kernel_gzip(const unsigned char *in, size_t len, struct kernel_sink *s)
+{
+	unsigned char out[65536];
+	z_stream z = { 0 };
+	int zr = Z_OK, r = 0;
+
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = len > UINT_MAX ? UINT_MAX : (uInt)len;
+	while (!r && zr != Z_STREAM_END) {
+		z.next_out = out;
+		z.avail_out = sizeof(out);
+		zr = inflate(&z, Z_NO_FLUSH);
+		if (zr != Z_OK && zr != Z_STREAM_END)
+			r = -EINVAL;
+		else
+			r = kernel_put(s, out, sizeof(out) - z.avail_out);
+	}
+	inflateEnd(&z);
+	return r;
+}
+
+static int kernel_xz(const unsigned char *in, size_t len, bool alone, struct kernel_sink *s)
+{
+	unsigned char out[65536];
+	lzma_stream z = LZMA_STREAM_INIT;
+	lzma_ret lr = alone ? lzma_alone_decoder(&z, KT_XZ_MEMLIMIT) :
+			      lzma_stream_decoder(&z, KT_XZ_MEMLIMIT, 0);
+	int r = 0;
+
+	if (lr != LZMA_OK)
+		return -ENOMEM;
+	z.next_in = in;
+	z.avail_in = len;
+	/* The size the kernel appends after the stream is left unread. */
+	while (!r && lr != LZMA_STREAM_END) {
+		z.next_out = out;
+		z.avail_out = sizeof(out);
+		lr = lzma_code(&z, LZMA_FINISH);
+		if (lr != LZMA_OK && lr != LZMA_STREAM_END)
+			r = -EINVAL;
+		else
+			r = kernel_put(s, out, sizeof(out) - z.avail_out);
+	}
+	lzma_end(&z);
+	return r;
+}
+
+static int kernel_zstd(const unsigned char *in, size_t len, struct kernel_sink *s)
+{
+	unsigned char out[65536];
+	ZSTD_DStream *z = ZSTD_createDStream();
+	ZSTD_inBuffer ib = { in, len, 0 };
+	size_t zr = 1;
+	int r = 0;
+
+	if (!z)
+		return -ENOMEM;
+	while (!r && zr) {
+		ZSTD_outBuffer ob = { out, sizeof(out), 0 };
+
+		zr = ZSTD_decompressStream(z, &ob, &ib);
+		if (ZSTD_isError(zr) || (!ob.pos && ib.pos == ib.size && zr))
+			r = -EINVAL;
+		else
+			r = kernel_put(s, out, ob.pos);
+	}
+	ZSTD_freeDStream(z);
+	return r;
+}
+
+static int kernel_bzip2(const unsigned char *in, size_t len, struct kernel_sink *s)
+{
+	char out[65536];
+	bz_stream z = { 0 };
+	int br = BZ_OK, r = 0;
+
+	if (BZ2_bzDecompressInit(&z, 0, 0) != BZ_OK)
+		return -ENOMEM;
+	z.next_in = (char *)(uintptr_t)in;
+	z.avail_in = len > UINT_MAX ? UINT_MAX : (unsigned)len;
+	while (!r && br != BZ_STREAM_END) {
+		z.next_out = out;
+		z.avail_out = sizeof(out);
+		br = BZ2_bzDecompress(&z);
+		if (br != BZ_OK && br != BZ_STREAM_END)
+			r = -EINVAL;
+		else if (br == BZ_OK && !z.avail_in && z.avail_out == sizeof(out))
+			r = -EINVAL;	/* ran out of input mid-stream */
+		else
+			r = kernel_put(s, out, sizeof(out) - z.avail_out);
+	}
+	BZ2_bzDecompressEnd(&z);
+	return r;
+}
+
+int kt_kernel_decompress(const void *in, size_t len, enum kt_kcomp c, int fd,
+			 uint64_t max, struct kt_err *err)
+{
+	struct kernel_sink s = { .fd = fd, .max = max };
+	int r;
+
+	switch (c) {
+	case KT_KCOMP_NONE:
+		r = kernel_put(&s, in, len);
+		break;
+	case KT_KCOMP_GZIP:
+		r = kernel_gzip(in, len, &s);
+		break;
+	case KT_KCOMP_XZ:
+	case KT_KCOMP_LZMA:
+		r = kernel_xz(in, len, c == KT_KCOMP_LZMA, &s);
+		break;
+	case KT_KCOMP_ZSTD:
+		r = kernel_zstd(in, len, &s);
+		break;
+	case KT_KCOMP_LZ4:
+		r = kernel_lz4(in, len, &s);
+		break;
+	case KT_KCOMP_BZIP2:
+		r = kernel_bzip2(in, len, &s);
+		break;
+	default:
+		return kt_err_set(err, -ENOTSUP, "%s-compressed kernels are not supported",
+				  kt_kcomp_name(c));
+	}
+	if (r == -EFBIG)
+		return kt_err_set(err, r, "the kernel's payload inflates past %llu MiB",
+				  (unsigned long long)(max >> 20));
+	if (r == -EINVAL)
+		return kt_err_set(err, r, "the kernel's %s payload is corrupt", kt_kcomp_name(c));
+	if (r)
+		return kt_err_set(err, r, "cannot decompress the kernel: %s", strerror(-r));
+	if (!s.done)
+		return kt_err_set(err, -EINVAL, "the kernel's %s payload is empty", kt_kcomp_name(c));
+	return 0;
+}
+
+/* ---- the PVH entry ------------------------------------------------------------------ */
+
+/* Looks through one PT_NOTE for the Xen note QEMU's PVH loader reads. */
+static bool kernel_pvh_note(Elf *e, const GElf_Phdr *ph, uint64_t *entry)
+{
+	Elf_Data *d = elf_getdata_rawchunk(e, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_NHDR);
+	size_t off = 0, noff, doff;
+	GElf_Nhdr nh;
+
+	while (d && off < d->d_size && (off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+		const char *name = (const char *)d->d_buf + noff;
+
+		if (nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY && nh.n_namesz == 4 &&
+		    !memcmp(name, "Xen", 4) && (nh.n_descsz == 4 || nh.n_descsz == 8)) {
+			const unsigned char *p = (const unsigned char *)d->d_buf + doff;
+
+			*entry = kernel_le(p, 4);
+			return true;
+		}
+	}
+	return false;
+}
+
+int kt_elf_pvh_entry(const void *buf, size_t len, uint64_t *entry)
+{
+	size_t phnum;
+	int r = -ENOENT;
+	Elf *e;
+
+	elf_version(EV_CURRENT);
+	e = elf_memory((char *)(uintptr_t)buf, len);
+	if (!e || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &phnum)) {
+		elf_end(e);
+		return -ENOEXEC;
+	}
+	for (size_t i = 0; i < phnum && r; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_NOTE &&
+		    ph.p_filesz <= len && ph.p_offset <= len - ph.p_filesz &&
+		    kernel_pvh_note(e, &ph, entry))
+			r = 0;
+	}
+	elf_end(e);
+	return r;
+}
+
+/* ---- resolving what to boot ------------------------------------------------------------ */
+
+struct kernel_map {
+	void *p;
+	size_t len;
+};
+
+static int kernel_map(const char *path, struct kernel_map *m, struct kt_err *err)
+{
+	struct stat st;
+	int fd, r;
+
+	r = kt_open_regular(path, "kernel", &fd, err);
+	if (r)
+		return r;
+	if (fstat(fd, &st) || st.st_size <= 0) {
+		close(fd);
+		return kt_err_set(err, -ENOEXEC, "'%s' is not a Linux kernel image (empty)", path);
+	}
+	m->len = (size_t)st.st_size;
+	m->p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m->p == MAP_FAILED)
+		return kt_err_set(err, -errno, "cannot read kernel '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+static void kernel_unmap(struct kernel_map *m)
+{
+	if (m->p && m->p != MAP_FAILED)
+		munmap(m->p, m->len);
+}
+
+static void kernel_sha256(const struct kernel_map *m, char hex[65])
+{
+	uint8_t d[SHA256_DIGEST_SIZE];
+	struct sha256_ctx c;
+
+	sha256_init(&c);
+	sha256_update(&c, m->len, m->p);
+	sha256_digest(&c, sizeof(d), d);
+	for (size_t i = 0; i < sizeof(d); i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+struct kernel_fill {
+	const struct kernel_map *m;
+	const struct kt_bzimage *h;
+};
+
+/* Writes the vmlinux, and refuses one QEMU could not boot through PVH. */
+static int kernel_fill(void *ctx, int fd, struct kt_err *err)
+{
+	const struct kernel_fill *f = ctx;
+	struct kernel_map out = { 0 };
+	uint64_t entry;
+	struct stat st;
+	int r;
+
+	r = kt_kernel_decompress((const unsigned char *)f->m->p + f->h->payload_off,
+				 (size_t)f->h->payload_len, f->h->comp, fd, KT_VMLINUX_MAX, err);
+	if (r)
+		return r;
+	if (fstat(fd, &st))
+		return kt_err_set(err, -errno, "cannot read the vmlinux: %s", strerror(errno));
+	out.len = (size_t)st.st_size;
+	out.p = mmap(NULL, out.len, PROT_READ, MAP_SHARED, fd, 0);
+	if (out.p == MAP_FAILED)
+		return kt_err_set(err, -errno, "cannot read the vmlinux: %s", strerror(errno));
+	r = kt_elf_pvh_entry(out.p, out.len, &entry);
+	munmap(out.p, out.len);
+	if (r == -ENOEXEC)
+		return kt_err_set(err, r, "its payload is not an ELF file");
+	if (r)
+		return kt_err_set(err, r, "its vmlinux has no PVH entry point");
+	return 0;
+}
+
+static int kernel_empty_fill(void *ctx, int fd, struct kt_err *err)
+{
+	(void)ctx;
+	(void)fd;
+	(void)err;
+	return 0;
+}
+
+/* The cached vmlinux of @m, extracted on a miss.  -ENOENT/-ENOTSUP/...
+ * with @err saying why it cannot be had: then the bzImage boots. */
+static int kernel_cached_vmlinux(const struct kt_kernel_opts *o, const struct kernel_map *m,
+				 const struct kt_bzimage *h, struct kt_kernel_boot *b,
+				 struct kt_err *err)
+{
+	struct kernel_fill f = { .m = m, .h = h };
+	char sha[65], name[96], neg[104];
+	int r, fd;
+
+	kernel_sha256(m, sha);
+	snprintf(name, sizeof(name), "vmlinux-%s", sha);
+	snprintf(neg, sizeof(neg), "vmlinux-%s.nopvh", sha);
+	/* A kernel found once to have no usable vmlinux is not tried again. */
+	if (!kt_cache__open_file(o->cache, neg, 0644, 0, &fd)) {
+		close(fd);
+		return kt_err_set(err, -ENOENT, "it has no vmlinux with a PVH entry point");
+	}
+	r = kt_cache__open_file(o->cache, name, 0644, UINT64_MAX, &b->fd);
+	if (r == -ENOENT || r == -ESTALE) {
+		if (r == -ESTALE)
+			unlinkat(kt_cache__fd(o->cache), name, 0);
+		r = kt_cache__publish(o->cache, name, 0644, 0, kernel_fill, &f, err);
+		if (r == -ENOENT || r == -ENOEXEC || r == -ENOTSUP || r == -EINVAL ||
+		    r == -EFBIG)
+			kt_cache__publish(o->cache, neg, 0644, 0, kernel_empty_fill, NULL, NULL);
+		if (r)
+			return r;
+		b->extracted = true;
+		r = kt_cache__open_file(o->cache, name, 0644, UINT64_MAX, &b->fd);
+	}
+	if (r)
+		return kt_err_set(err, r, "cannot open '%s/%s': %s", kt_cache__path(o->cache),
+				  name, strerror(-r));
+	/* QEMU opens it through our descriptor: pruning cannot take it. */
+	futimens(b->fd, NULL);
+	kt_cache__prune(o->cache, "vmlinux-", KT_VMLINUX_KEEP, NULL);
+	snprintf(b->path, sizeof(b->path), "/proc/self/fd/%d", b->fd);
+	b->pvh = true;
+	return 0;
+}
+
+int kt_kernel_check(const char *path, struct kt_err *err)
+{
+	struct kernel_map m = { 0 };
+	struct kt_bzimage h;
+	uint64_t entry;
+	int r;
+
+	r = kernel_map(path, &m, err);
+	if (r)
+		return r;
+	if (kernel_magic(m.p, m.len) == KT_KCOMP_NONE)
+		r = kt_elf_pvh_entry(m.p, m.len, &entry) ?
+		    kt_err_set(err, -ENOEXEC, "'%s': an ELF kernel without a PVH entry point cannot be booted",
+			       path) : 0;
+	else
+		r = kt_bzimage__parse(m.p, m.len, path, &h, err);
+	kernel_unmap(&m);
+	return r;
+}
+
+/* A build tree: its vmlinux when it can boot through PVH, else its bzImage. */
+static int kernel_tree(const char *dir, char *path, size_t sz, struct kt_err *err)
+{
+	struct kernel_map m = { 0 };
+	uint64_t entry;
+	int r;
+
+	if (!kt_snprintf(path, sz, "%s/vmlinux", dir) && !access(path, R_OK) &&
+	    !kernel_map(path, &m, NULL)) {
+		r = kt_elf_pvh_entry(m.p, m.len, &entry);
+		kernel_unmap(&m);
+		if (!r)
+			return 0;
+	}
+	if (kt_snprintf(path, sz, "%s/arch/x86/boot/bzImage", dir) || access(path, R_OK))
+		return kt_err_set(err, -ENOENT,
+				  "kernel build tree '%s' has neither a vmlinux with a PVH entry nor arch/x86/boot/bzImage",
+				  dir);
+	return 0;
+}
+
+int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
+		      struct kt_kernel_boot *b, struct kt_err *err)
+{
+	struct kernel_map m = { 0 };
+	struct kt_err why = { 0 };
+	struct kt_bzimage h;
+	struct stat st;
+	uint64_t entry;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	if (!stat(kernel, &st) && S_ISDIR(st.st_mode)) {
+		r = kernel_tree(kernel, b->path, sizeof(b->path), err);
+		if (r)
+			return r;
+	} else if (kt_snprintf(b->path, sizeof(b->path), "%s", kernel)) {
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", kernel);
+	}
+	r = kernel_map(b->path, &m, err);
+	if (r)
+		return r;
+	/* A vmlinux given as it is boots through PVH, or not at all. */
+	if (kernel_magic(m.p, m.len) == KT_KCOMP_NONE) {
+		r = kt_elf_pvh_entry(m.p, m.len, &entry);
+		kernel_unmap(&m);
+		b->pvh = !r;
+		return r ? kt_err_set(err, -ENOEXEC,
+				      "'%s': an ELF kernel without a PVH entry point cannot be booted",
+				      b->path) : 0;
+	}
+	r = kt_bzimage__parse(m.p, m.len, b->path, &h, err);
+	if (!r) {
+		snprintf(b->release, sizeof(b->release), "%s", h.release);
+		if (o && o->no_pvh)
+			kt_err_set(&why, -ECANCELED, "as asked");
+		else if (!o || !o->cache)
+			kt_err_set(&why, -ENOENT, "no cache folder for its vmlinux");
+		else if (!kernel_cached_vmlinux(o, &m, &h, b, &why))
+			why.code = 0;
+		if (why.code && !(o && o->no_pvh))
+			kt_log(o ? &o->log : NULL, KT_LOG_INFO,
+			       "booting the bzImage '%s' (slower under TCG): %s", b->path, why.msg);
+	}
+	kernel_unmap(&m);
+	return r;
+}
+
+void kt_kernel_boot__close(struct kt_kernel_boot *b)
+{
+	if (b && b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+	}
+}

@@ -1,0 +1,256 @@
+/* Unit tests of kernel.c: the bzImage setup header (real and generated,
+ * truncated and lying), each payload compression the build supports, the
+ * PVH note, and byte-identical extraction of the Debian kernel. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "internal.h"
+#include <ktpack/kernel.h>
+
+#define DEBIAN_KERNEL "/var/cache/ktpack/vmlinuz"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/kt-test-kernel.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A minimal ELF64 with one PT_NOTE: the Xen PHYS32_ENTRY note. */
+static size_t tiny_elf(unsigned char *b, uint32_t entry)
+{
+	const size_t ph = 64, note = 64 + 56;
+
+	memset(b, 0, 256);
+	memcpy(b, "\x7f" "ELF\x02\x01\x01", 7);
+	b[16] = 2;			/* ET_EXEC */
+	b[18] = 62;			/* EM_X86_64 */
+	b[20] = 1;			/* EV_CURRENT */
+	b[32] = (unsigned char)ph;	/* e_phoff */
+	b[52] = 64;			/* e_ehsize */
+	b[54] = 56;			/* e_phentsize */
+	b[56] = 1;			/* e_phnum */
+	put32(b + ph, 4);		/* PT_NOTE */
+	b[ph + 8] = (unsigned char)note; /* p_offset */
+	b[ph + 32] = 20;		/* p_filesz */
+	b[ph + 48] = 4;			/* p_align */
+	put32(b + note, 4);		/* namesz */
+	put32(b + note + 4, 4);		/* descsz */
+	put32(b + note + 8, 18);	/* XEN_ELFNOTE_PHYS32_ENTRY */
+	memcpy(b + note + 12, "Xen", 4);
+	put32(b + note + 16, entry);
+	return note + 20;
+}
+
+/* A bzImage: 1024 bytes of setup header, then @payload. */
+static size_t tiny_bzimage(unsigned char *b, const unsigned char *payload, size_t len,
+			   uint32_t lie)
+{
+	memset(b, 0, 1024);
+	b[0x1f1] = 1;
+	b[0x1fe] = 0x55;
+	b[0x1ff] = 0xaa;
+	memcpy(b + 0x202, "HdrS", 4);
+	b[0x206] = 0x0f;
+	b[0x207] = 0x02;
+	b[0x20e] = 0x00;		/* version string at 0x200 + 0x100 */
+	b[0x20f] = 0x01;
+	memcpy(b + 0x300, "6.9.0-test (x@y) #1", 20);
+	put32(b + 0x248, 0);
+	put32(b + 0x24c, (uint32_t)len + lie);
+	memcpy(b + 1024, payload, len);
+	return 1024 + len;
+}
+
+static size_t slurp(const char *path, unsigned char *buf, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = kt_pread_full(fd, buf, max, 0);
+	close(fd);
+	assert_true(n >= 0);
+	return (size_t)n;
+}
+
+static void test_each_compression(void **state)
+{
+	static const struct { const char *cmd; enum kt_kcomp c; } tools[] = {
+		{ "gzip -9nc", KT_KCOMP_GZIP }, { "xz --check=crc32 -c", KT_KCOMP_XZ },
+		{ "zstd -qc", KT_KCOMP_ZSTD }, { "lz4 -lqc", KT_KCOMP_LZ4 },
+		{ "bzip2 -c", KT_KCOMP_BZIP2 }, { "xz --format=lzma -c", KT_KCOMP_LZMA },
+		{ "cat", KT_KCOMP_NONE },
+	};
+	unsigned char elf[256], z[4096], bz[8192], back[4096];
+	size_t elen = tiny_elf(elf, 0x1000000);
+	char raw[128], comp[128], out[128], cmd[512];
+	struct kt_bzimage h;
+	uint64_t entry = 0;
+	struct kt_err e;
+
+	(void)state;
+	snprintf(raw, sizeof(raw), "%s/vmlinux", dir);
+	snprintf(comp, sizeof(comp), "%s/payload", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	assert_int_equal(kt_elf_pvh_entry(elf, elen, &entry), 0);
+	assert_int_equal(entry, 0x1000000);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(tools); i++) {
+		size_t zlen, blen, n;
+		int fd;
+
+		fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		assert_int_equal(kt_write_all(fd, elf, elen), 0);
+		close(fd);
+		snprintf(cmd, sizeof(cmd), "%s < '%s' > '%s'", tools[i].cmd, raw, comp);
+		assert_int_equal(system(cmd), 0);
+		zlen = slurp(comp, z, sizeof(z));
+		/* the kernel's build appends the uncompressed size to a
+		 * compressed payload */
+		if (tools[i].c != KT_KCOMP_NONE) {
+			put32(z + zlen, (uint32_t)elen);
+			zlen += 4;
+		}
+		blen = tiny_bzimage(bz, z, zlen, 0);
+		assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), 0);
+		assert_int_equal(h.comp, tools[i].c);
+		assert_int_equal(h.version, 0x20f);
+		assert_string_equal(h.release, "6.9.0-test");
+		assert_int_equal(h.payload_off, 1024);
+		fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (kt_kernel_decompress(bz + h.payload_off, (size_t)h.payload_len, h.comp,
+					 fd, 1 << 20, &e))
+			fail_msg("%s: %s", tools[i].cmd, e.msg);
+		close(fd);
+		n = slurp(out, back, sizeof(back));
+		assert_int_equal(n, elen);
+		assert_memory_equal(back, elf, elen);
+	}
+}
+
+static void test_bad_headers(void **state)
+{
+	unsigned char elf[256], bz[4096];
+	size_t elen = tiny_elf(elf, 1), blen;
+	struct kt_bzimage h;
+	struct kt_err e;
+	int fd;
+
+	(void)state;
+	blen = tiny_bzimage(bz, elf, elen, 0);
+	assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), 0);
+	/* truncated: no room for the header */
+	assert_int_equal(kt_bzimage__parse(bz, 0x240, "t", &h, &e), -ENOEXEC);
+	assert_str_contains(e.msg, "not a Linux kernel image");
+	/* a payload_length past the end of the file */
+	tiny_bzimage(bz, elf, elen, 1);
+	assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), -EINVAL);
+	assert_str_contains(e.msg, "payload length out of bounds");
+	/* a payload_offset past the end */
+	tiny_bzimage(bz, elf, elen, 0);
+	put32(bz + 0x248, 0xfffffff0);
+	assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), -EINVAL);
+	assert_str_contains(e.msg, "payload offset out of bounds");
+	/* setup_sects that reach past the file */
+	tiny_bzimage(bz, elf, elen, 0);
+	bz[0x1f1] = 200;
+	assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), -EINVAL);
+	/* an old boot protocol */
+	tiny_bzimage(bz, elf, elen, 0);
+	bz[0x206] = 0x04;
+	assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), -ENOEXEC);
+	assert_str_contains(e.msg, "older than 2.08");
+	/* a corrupt payload and a bomb are errors, not crashes */
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_int_equal(kt_kernel_decompress("\x1f\x8b\x08\x00garbage", 12, KT_KCOMP_GZIP, fd,
+					      1 << 20, &e), -EINVAL);
+	{
+		static unsigned char zeros[1 << 20];
+		char cmd[256], z[128];
+		unsigned char *buf = malloc(1 << 20);
+		size_t n;
+
+		snprintf(z, sizeof(z), "%s/zeros.gz", dir);
+		snprintf(cmd, sizeof(cmd), "head -c 4194304 /dev/zero | gzip -c > '%s'", z);
+		assert_int_equal(system(cmd), 0);
+		n = slurp(z, buf, 1 << 20);
+		assert_int_equal(kt_kernel_decompress(buf, n, KT_KCOMP_GZIP, fd, sizeof(zeros), &e),
+				 -EFBIG);
+		free(buf);
+	}
+	assert_int_equal(kt_kernel_decompress("\x89LZO", 4, KT_KCOMP_LZO, fd, 1 << 20, &e), -ENOTSUP);
+	close(fd);
+	/* an ELF without the note */
+	elf[64 + 56 + 8] = 17;
+	assert_int_equal(kt_elf_pvh_entry(elf, elen, &(uint64_t){ 0 }), -ENOENT);
+	assert_int_equal(kt_elf_pvh_entry("nonsense", 8, &(uint64_t){ 0 }), -ENOEXEC);
+}
+
+/* The Debian kernel, where make deps unpacked it: its header, and the
+ * vmlinux decompressed here equal to what xz makes of the payload. */
+static void test_debian_kernel(void **state)
+{
+	struct kt_bzimage h;
+	struct kt_err e;
+	struct stat st;
+	unsigned char *buf;
+	char out[128], ref[128], cmd[512];
+	size_t n;
+	int fd;
+
+	(void)state;
+	if (stat(DEBIAN_KERNEL, &st)) {
+		print_message("skipped: no %s\n", DEBIAN_KERNEL);
+		skip();
+	}
+	buf = malloc((size_t)st.st_size);
+	n = slurp(DEBIAN_KERNEL, buf, (size_t)st.st_size);
+	assert_int_equal(kt_bzimage__parse(buf, n, DEBIAN_KERNEL, &h, &e), 0);
+	assert_true(h.version >= 0x20c);
+	assert_int_equal(h.comp, KT_KCOMP_XZ);
+	assert_non_null(strstr(h.release, "-amd64"));
+	snprintf(out, sizeof(out), "%s/vmlinux", dir);
+	snprintf(ref, sizeof(ref), "%s/ref", dir);
+	fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_int_equal(kt_kernel_decompress(buf + h.payload_off, (size_t)h.payload_len,
+					      h.comp, fd, 1ULL << 30, &e), 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "tail -c +%llu '%s' | head -c %llu | xz -dc --single-stream > '%s' && cmp '%s' '%s'",
+		 (unsigned long long)h.payload_off + 1, DEBIAN_KERNEL,
+		 (unsigned long long)h.payload_len, ref, ref, out);
+	assert_int_equal(system(cmd), 0);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_each_compression, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debian_kernel, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
