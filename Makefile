@@ -102,10 +102,13 @@ $(OUT)/man/%: doc/%.scd
 	mv -f $@.tmp $@
 man: $(MANPAGES)
 
+# A value for the replacement side of sed's s|||, as a shell word.
+kt_sed = $(subst ','\'',$(subst |,\|,$(subst &,\&,$(subst \,\\,$(1)))))
 $(OUT)/libktpack.pc: build/libktpack.pc.in include/ktpack/ktpack.h FORCE
 	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@DATADIR@|$(DATADIR)|' \
+	sed -e 's|@PREFIX@|$(call kt_sed,$(PREFIX))|' -e 's|@LIBDIR@|$(call kt_sed,$(LIBDIR))|' \
+		-e 's|@INCLUDEDIR@|$(call kt_sed,$(INCLUDEDIR))|' \
+		-e 's|@DATADIR@|$(call kt_sed,$(DATADIR))|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@.tmp
 	mv -f $@.tmp $@
 
@@ -114,24 +117,24 @@ EMBED_FILES := build/ktpack-embed.mk build/gen-blobtab.sh build/update-if-change
 	build/probe.c
 
 install: $(OUT)/ktpack $(OUT)/libktpack.a $(OUT)/libktpack.pc $(MANPAGES)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/ktpack \
-		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
-		$(DESTDIR)$(DATADIR)/ktpack $(DESTDIR)$(BASHCOMPDIR)
-	install -m 0755 $(OUT)/ktpack $(DESTDIR)$(BINDIR)/ktpack
-	install -m 0644 $(OUT)/libktpack.a $(DESTDIR)$(LIBDIR)/libktpack.a
-	install -m 0644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/ktpack/
-	install -m 0644 $(OUT)/libktpack.pc $(DESTDIR)$(PKGCONFIGDIR)/libktpack.pc
-	install -m 0644 $(OUT)/man/ktpack.1 $(DESTDIR)$(MANDIR)/man1/ktpack.1
-	install -m 0644 $(OUT)/man/libktpack.3 $(DESTDIR)$(MANDIR)/man3/libktpack.3
-	install -m 0644 build/ktpack-embed.mk build/probe.c $(DESTDIR)$(DATADIR)/ktpack/
-	install -m 0755 build/gen-blobtab.sh build/update-if-changed.sh $(DESTDIR)$(DATADIR)/ktpack/
-	install -m 0644 completion/ktpack.bash $(DESTDIR)$(BASHCOMPDIR)/ktpack
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)/ktpack" \
+		"$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man3" \
+		"$(DESTDIR)$(DATADIR)/ktpack" "$(DESTDIR)$(BASHCOMPDIR)"
+	install -m 0755 $(OUT)/ktpack "$(DESTDIR)$(BINDIR)/ktpack"
+	install -m 0644 $(OUT)/libktpack.a "$(DESTDIR)$(LIBDIR)/libktpack.a"
+	install -m 0644 $(PUBLIC_HEADERS) "$(DESTDIR)$(INCLUDEDIR)/ktpack/"
+	install -m 0644 $(OUT)/libktpack.pc "$(DESTDIR)$(PKGCONFIGDIR)/libktpack.pc"
+	install -m 0644 $(OUT)/man/ktpack.1 "$(DESTDIR)$(MANDIR)/man1/ktpack.1"
+	install -m 0644 $(OUT)/man/libktpack.3 "$(DESTDIR)$(MANDIR)/man3/libktpack.3"
+	install -m 0644 build/ktpack-embed.mk build/probe.c "$(DESTDIR)$(DATADIR)/ktpack/"
+	install -m 0755 build/gen-blobtab.sh build/update-if-changed.sh "$(DESTDIR)$(DATADIR)/ktpack/"
+	install -m 0644 completion/ktpack.bash "$(DESTDIR)$(BASHCOMPDIR)/ktpack"
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/ktpack $(DESTDIR)$(LIBDIR)/libktpack.a \
-		$(DESTDIR)$(PKGCONFIGDIR)/libktpack.pc $(DESTDIR)$(MANDIR)/man1/ktpack.1 \
-		$(DESTDIR)$(MANDIR)/man3/libktpack.3 $(DESTDIR)$(BASHCOMPDIR)/ktpack
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/ktpack $(DESTDIR)$(DATADIR)/ktpack
+	rm -f "$(DESTDIR)$(BINDIR)/ktpack" "$(DESTDIR)$(LIBDIR)/libktpack.a" \
+		"$(DESTDIR)$(PKGCONFIGDIR)/libktpack.pc" "$(DESTDIR)$(MANDIR)/man1/ktpack.1" \
+		"$(DESTDIR)$(MANDIR)/man3/libktpack.3" "$(DESTDIR)$(BASHCOMPDIR)/ktpack"
+	rm -rf "$(DESTDIR)$(INCLUDEDIR)/ktpack" "$(DESTDIR)$(DATADIR)/ktpack"
 
 clean:
 	rm -rf $(OUT)

@@ -22,13 +22,18 @@
 # its "address" is not the size in a PIE (the table uses end - start).
 
 KT_EMBED_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+# Including this file must not change the including Makefile's default goal.
+kt_embed_goal := $(.DEFAULT_GOAL)
 KT_OBJCOPY ?= objcopy
 KT_OBJDUMP ?= objdump
 KT_EMBED_CFLAGS ?=
 
 # A blob whose source is set but missing is a typo, not an empty slot.
-# <name>_GENERATED marks a source that make itself builds.
-kt_embed_check = $(if $($(1)_SRC),$(if $(wildcard $($(1)_SRC))$($(1)_GENERATED),,\
+# <name>_GENERATED marks a source that make itself builds.  A name becomes
+# C symbols: letters, digits and '_' only.
+kt_embed_check = $(if $(shell printf '%s' '$(1)' | tr -d 'A-Za-z0-9_'),\
+	$(error blob name '$(1)': only letters, digits and '_' make a C symbol))\
+	$(if $($(1)_SRC),$(if $(wildcard $($(1)_SRC))$($(1)_GENERATED),,\
 	$(error $(or $($(1)_VAR),$(1))=$($(1)_SRC): no such file)))
 
 define kt_embed_blob
@@ -84,3 +89,4 @@ endef
 
 FORCE:
 .PHONY: FORCE
+.DEFAULT_GOAL := $(kt_embed_goal)

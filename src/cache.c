@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -58,7 +59,7 @@ static const char *cache_untrusted(const struct stat *st)
  * that exists.  Returns the last folder's descriptor.
  */
 static int cache_walk(const char *path, int create, const char **why,
-		      char *bad, size_t badsz)
+		      char *bad, size_t badsz, bool *created)
 {
 	char buf[PATH_MAX], *p, *c;
 	int fd, ncomp = 0, i = 0, r;
@@ -96,13 +97,21 @@ static int cache_walk(const char *path, int create, const char **why,
 		}
 		next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0 && errno == ENOENT && i > ncomp - create) {
-			if (mkdirat(fd, c, 0700) && errno != EEXIST) {
+			bool made = !mkdirat(fd, c, 0700);
+
+			if (!made && errno != EEXIST) {
 				r = -errno;
 				*why = strerror(-r);
 				close(fd);
 				return r;
 			}
 			next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			/* 0700 whatever the umask; the caller removes it again
+			 * if it refuses it. */
+			if (made && next >= 0) {
+				fchmod(next, 0700);
+				*created |= i == ncomp;
+			}
 		}
 		if (next < 0) {
 			r = -errno;
@@ -136,17 +145,20 @@ static int cache_try(const char *path, int create, struct kt_cache *c,
 	struct stat st;
 	const char *w = NULL;
 	char bad[NAME_MAX + 1] = "";
+	bool created = false;
 	int fd, r;
 
 	if (path[0] != '/') {
 		snprintf(why, whysz, "not an absolute path");
 		return -EINVAL;
 	}
-	fd = cache_walk(path, create, &w, bad, sizeof(bad));
+	fd = cache_walk(path, create, &w, bad, sizeof(bad), &created);
 	if (fd < 0) {
-		/* Name the component only when it is not the folder itself. */
+		/* Name the component only when it is not the folder itself;
+		 * a reason of our own reads on, errno's after a colon. */
 		if (*bad && strcmp(bad, strrchr(path, '/') + 1))
-			snprintf(why, whysz, "its parent '%s' %s", bad, w);
+			snprintf(why, whysz, "its parent '%s'%s%s", bad,
+				 strncmp(w, "is ", 3) ? ": " : " ", w);
 		else
 			snprintf(why, whysz, "%s", w);
 		return fd;
@@ -173,6 +185,9 @@ static int cache_try(const char *path, int create, struct kt_cache *c,
 	if (r) {
 		snprintf(why, whysz, "%s", w);
 		close(fd);
+		/* A folder made here and refused (a noexec mount) goes. */
+		if (created)
+			rmdir(path);
 		return r;
 	}
 	c->dfd = fd;
@@ -268,16 +283,25 @@ int kt_cache__fd(const struct kt_cache *c)
 
 /* ---- files in it ---------------------------------------------------------------- */
 
+/* A name in the folder itself: no '/', not "." or "..". */
+static bool cache_name_ok(const char *name)
+{
+	return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
 int kt_cache__open_file(struct kt_cache *c, const char *name, mode_t mode,
 			uint64_t size, int *fd)
 {
 	struct stat st;
 	int f;
 
+	if (!cache_name_ok(name))
+		return -EINVAL;
 	/* O_NONBLOCK: a FIFO planted under the name must not hang us. */
 	f = openat(c->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	/* A link, a socket, a file we may not read: not ours to trust. */
 	if (f < 0)
-		return errno == ELOOP ? -ESTALE : -errno;
+		return errno == ELOOP || errno == ENXIO || errno == EACCES ? -ESTALE : -errno;
 	if (fstat(f, &st)) {
 		int r = -errno;
 
@@ -344,6 +368,8 @@ int kt_cache__publish(struct kt_cache *c, const char *name, mode_t mode,
 	const char *base;
 	int fd = -1, r;
 
+	if (!cache_name_ok(name))
+		return kt_err_set(err, -EINVAL, "invalid cache file name '%s'", name);
 	r = cache_staging(c, name, staging, sizeof(staging), &fd);
 	if (r)
 		return kt_err_set(err, r, "cannot create a staging file for '%s/%s': %s",
@@ -351,8 +377,9 @@ int kt_cache__publish(struct kt_cache *c, const char *name, mode_t mode,
 	base = strrchr(staging, '/') + 1;
 	/* ENOSPC shows here, before any data is written. */
 	if (size) {
-		r = -posix_fallocate(fd, 0, (off_t)size);
-		if (r && r != -EOPNOTSUPP && r != -EINVAL) {
+		/* Reserved, not sized: what the filler writes is the file. */
+		r = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) ? -errno : 0;
+		if (r && r != -EOPNOTSUPP && r != -EINVAL && r != -ENOSYS) {
 			kt_err_set(err, r, "cannot write '%s/%s': %s", c->path, name,
 				   strerror(-r));
 			goto out;

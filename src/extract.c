@@ -210,6 +210,9 @@ static int extract_lookup(struct extract_ctx *x, const char *name,
 	if (r)
 		return r;
 	r = extract_verify_ends(b, fd) ? -ESTALE : 0;
+	/* Used now: the collection of old versions goes by last use. */
+	if (!r)
+		futimens(fd, NULL);
 	close(fd);
 	return r;
 }
@@ -300,6 +303,17 @@ static void extract_gc_one(void *ctx, int dfd, const char *n)
 
 /* ---- install --------------------------------------------------------------------- */
 
+/* "<dir>/<b's name>-<64 hex>" with another digest than @b's. */
+static bool extract_is_old_version_of(const struct kt_blob *b, const char *path)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t bl = strlen(b->name);
+	const char *h = base + bl + 1;
+
+	return kt_blob__embedded(b) && !strncmp(base, b->name, bl) && base[bl] == '-' &&
+	       strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64 && strcmp(h, b->sha256);
+}
+
 int kt_blob_preset(const struct kt_blob *b, char **out, struct kt_err *err)
 {
 	const char *path = getenv(b->env);
@@ -309,11 +323,20 @@ int kt_blob_preset(const struct kt_blob *b, char **out, struct kt_err *err)
 	*out = NULL;
 	if (!path || !*path)
 		return 0;
+	/* A path an older build exported ("<name>-<other digest>", what
+	 * eval "$(ktpack env)" leaves) is not the user's choice: the current
+	 * blob is installed instead. */
+	if (extract_is_old_version_of(b, path))
+		return 0;
 	r = kt_check_program(path, err, b->env);
 	if (r)
 		return r;
-	/* Absolute, so that a child in another folder finds it too. */
-	r = kt_path_absolute(path, abs, sizeof(abs));
+	/* Absolute, so that a child in another folder finds it too: the
+	 * file that was checked, links and ".." resolved by the kernel. */
+	if (path[0] == '/' && !strstr(path, "/./") && !strstr(path, "/../"))
+		r = kt_snprintf(abs, sizeof(abs), "%s", path);
+	else if (!realpath(path, abs))
+		r = -errno;
 	if (r)
 		return kt_err_set(err, r, "%s='%s': %s", b->env, path, strerror(-r));
 	*out = strdup(abs);

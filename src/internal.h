@@ -115,10 +115,20 @@ int kt_open_regular(const char *path, const char *what, int *fd,
 int kt_check_program(const char *path, struct kt_err *err, const char *label);
 
 /*
- * A new private folder "$TMPDIR/@prefix.XXXXXX" (or under /tmp when TMPDIR
- * is unset or relative), mode 0700, its path in @out.  0 or -errno.
+ * A run's private folder "$TMPDIR/@prefix.XXXXXX" (or under /tmp when
+ * TMPDIR is unset or relative), mode 0700, holding a ".lock" file that
+ * this process keeps locked: a later run can tell the folder of a killed
+ * run (kt_workdir_reap) from a live one's.
  */
-int kt_mkdtemp(char *out, size_t sz, const char *prefix);
+struct kt_workdir {
+	char path[PATH_MAX];
+	int lock;		/* -1: none */
+};
+int kt_workdir_new(struct kt_workdir *w, const char *prefix);
+/* Removes the folder and the regular files in it; a no-op when not made. */
+void kt_workdir_remove(struct kt_workdir *w);
+/* Removes the @prefix folders of dead runs of ours in $TMPDIR. */
+void kt_workdir_reap(const char *prefix);
 
 /*
  * An output file the user named: a regular file (or a new one, or one a
@@ -131,6 +141,7 @@ struct kt_out {
 	int fd;
 	bool own;		/* fd is ours to close */
 	bool tmp;		/* written under tmpname, renamed at commit */
+	bool unnamed;		/* an O_TMPFILE file, named at commit */
 	char final[PATH_MAX];
 	char tmpname[PATH_MAX];
 };

@@ -29,7 +29,7 @@ struct run_ctx {
 	const struct kt_run_opts *o;
 	struct kt_cache *cache;
 	struct kt_cache *own_cache;	/* opened here, closed here */
-	char work[PATH_MAX];		/* "" until made */
+	struct kt_workdir work;		/* path "" until made */
 	char initrd[PATH_MAX];
 	char nonce[17];
 	char *cmdline;
@@ -149,6 +149,8 @@ static int run_fill_base(const struct kt_run_opts *o, struct kt_initramfs *b,
 			init->sha256, bb && !o->busybox_path ? bb->sha256 : "",
 			wp && !wpath ? wp->sha256 : "");
 	r = kt_initramfs__add_mem(b, "/init", init->start, (size_t)init->size, 0755, err);
+	if (!o->busybox_path && !bb)
+		kt_log(&o->log, KT_LOG_WARN, "no busybox: the guest has no shell and no applets");
 	if (!r && o->busybox_path)
 		r = kt_initramfs__add_file(b, o->busybox_path, "/bin/busybox", 0755, err);
 	else if (!r && bb)
@@ -269,13 +271,11 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		return kt_err_set(err, -errno, "getrandom: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(x->nonce + 2 * i, 3, "%02x", rnd[i]);
-	r = kt_mkdtemp(x->work, sizeof(x->work), "ktpack-run");
-	if (r) {
-		x->work[0] = '\0';
+	r = kt_workdir_new(&x->work, "ktpack-run");
+	if (r)
 		return kt_err_set(err, r, "cannot create a work folder: %s", strerror(-r));
-	}
-	if (kt_snprintf(x->initrd, sizeof(x->initrd), "%s/initrd", x->work))
-		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", x->work);
+	if (kt_snprintf(x->initrd, sizeof(x->initrd), "%s/initrd", x->work.path))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", x->work.path);
 	r = kt_strv_join0(x->o->cmd, &buf, &len);
 	if (!r)
 		r = kt_initramfs__new(NULL, &b);
@@ -332,6 +332,12 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 			return r;
 		x->cache = x->own_cache;
 	}
+	/* What killed runs left (a staging base or vmlinux, work folders)
+	 * goes now. */
+	kt_cache__sweep(x->cache, NULL, NULL);
+	kt_workdir_reap("ktpack-run");
+	kt_workdir_reap("ktpack-vm");
+	kt_workdir_reap("ktpack-kvm");
 	{
 		struct kt_kernel_opts ko = {
 			.cache = x->cache, .no_pvh = o->no_pvh, .log = o->log,
@@ -353,7 +359,7 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	   struct kt_err *err)
 {
-	struct run_ctx x = { .o = o, .base_fd = -1, .kernel = { .fd = -1 } };
+	struct run_ctx x = { .o = o, .base_fd = -1, .kernel = { .fd = -1 }, .work = { .lock = -1 } };
 	struct kt_vm_result vr = { 0 };
 	int r;
 
@@ -382,10 +388,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;
 	}
-	if (x.initrd[0])
-		unlink(x.initrd);
-	if (x.work[0])
-		rmdir(x.work);
+	kt_workdir_remove(&x.work);
 	if (x.base_fd >= 0)
 		close(x.base_fd);
 	kt_kernel_boot__close(&x.kernel);

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -365,15 +368,118 @@ int kt_check_program(const char *path, struct kt_err *err, const char *label)
 	return 0;
 }
 
-int kt_mkdtemp(char *out, size_t sz, const char *prefix)
+static const char *util_tmpdir(void)
 {
 	const char *tmp = getenv("TMPDIR");
 
-	if (!tmp || *tmp != '/')
-		tmp = "/tmp";
-	if (kt_snprintf(out, sz, "%s/%s.XXXXXX", tmp, prefix))
+	return tmp && *tmp == '/' ? tmp : "/tmp";
+}
+
+/* Removes the regular files in folder @dfd (one level), then the folder
+ * @name in @parent. */
+static void util_rmdir_files(int parent, const char *name, int dfd)
+{
+	struct dirent *de;
+	DIR *d = fdopendir(dfd);
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) && !S_ISDIR(st.st_mode))
+			unlinkat(dfd, de->d_name, 0);
+	}
+	closedir(d);
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+int kt_workdir_new(struct kt_workdir *w, const char *prefix)
+{
+	int dfd, r;
+
+	w->lock = -1;
+	if (kt_snprintf(w->path, sizeof(w->path), "%s/%s.XXXXXX", util_tmpdir(), prefix))
 		return -ENAMETOOLONG;
-	return mkdtemp(out) ? 0 : -errno;
+	if (!mkdtemp(w->path)) {
+		r = -errno;
+		w->path[0] = '\0';
+		return r;
+	}
+	dfd = open(w->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0) {
+		w->lock = openat(dfd, ".lock", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		close(dfd);
+	}
+	if (w->lock < 0 || flock(w->lock, LOCK_EX | LOCK_NB)) {
+		r = -errno;
+		kt_workdir_remove(w);
+		return r;
+	}
+	return 0;
+}
+
+void kt_workdir_remove(struct kt_workdir *w)
+{
+	char *slash;
+	int parent, dfd;
+
+	if (!w->path[0])
+		return;
+	slash = strrchr(w->path, '/');
+	*slash = '\0';
+	parent = open(w->path[0] ? w->path : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*slash = '/';
+	if (parent >= 0) {
+		dfd = openat(parent, slash + 1, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd >= 0)
+			util_rmdir_files(parent, slash + 1, dfd);
+		close(parent);
+	}
+	if (w->lock >= 0)
+		close(w->lock);
+	w->lock = -1;
+	w->path[0] = '\0';
+}
+
+void kt_workdir_reap(const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	int parent = open(util_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (parent < 0)
+		return;
+	d = fdopendir(dup(parent));
+	while (d && (de = readdir(d))) {
+		struct stat st;
+		int dfd, lock;
+
+		if (strncmp(de->d_name, prefix, pl) || de->d_name[pl] != '.' ||
+		    strlen(de->d_name + pl + 1) != 6)
+			continue;
+		dfd = openat(parent, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		/* Ours, and its lock free: its run is gone.  A folder without
+		 * a lock yet may belong to a run starting right now. */
+		lock = openat(dfd, ".lock", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (lock >= 0 && !fstat(dfd, &st) && st.st_uid == geteuid() &&
+		    !flock(lock, LOCK_EX | LOCK_NB)) {
+			close(lock);
+			util_rmdir_files(parent, de->d_name, dfd);
+			continue;
+		}
+		if (lock >= 0)
+			close(lock);
+		close(dfd);
+	}
+	if (d)
+		closedir(d);
+	close(parent);
 }
 
 int kt_join(const char *prefix, const char *const *v, size_t n, char sep,
@@ -458,9 +564,17 @@ static int util_out_target(const char *path, char *final, size_t sz, struct stat
 	if (S_ISLNK(st->st_mode)) {
 		char real[PATH_MAX];
 
-		if (!realpath(path, real) || stat(real, st))
+		if (stat(path, st))
 			return kt_err_set(err, -ENOENT, "cannot write '%s': a symlink to nothing",
 					  path);
+		/* /dev/stdout leads to a pipe or a terminal: write through the
+		 * link; to a regular file, replace that file. */
+		if (!S_ISREG(st->st_mode))
+			return kt_snprintf(final, sz, "%s", path) ?
+			       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
+		if (!realpath(path, real))
+			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
+					  strerror(errno));
 		return kt_snprintf(final, sz, "%s", real) ?
 		       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
 	}
@@ -479,7 +593,8 @@ int kt_out_check(const char *path, struct kt_err *err)
 	r = util_out_target(path, final, sizeof(final), &st, err);
 	if (r)
 		return r;
-	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode))
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
+	    S_ISSOCK(st.st_mode))
 		return access(final, W_OK) ?
 		       kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno)) : 0;
 	if (st.st_mode && !S_ISREG(st.st_mode))
@@ -511,7 +626,10 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 	r = util_out_target(path, o->final, sizeof(o->final), &st, err);
 	if (r)
 		return r;
-	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+	if (!*path)
+		return kt_err_set(err, -EINVAL, "cannot write '': an empty path");
+	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
+	    S_ISSOCK(st.st_mode)) {
 		o->fd = open(o->final, O_WRONLY | O_CLOEXEC);
 		if (o->fd < 0)
 			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
@@ -524,6 +642,26 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
 	if (kt_snprintf(o->tmpname, sizeof(o->tmpname), "%s.XXXXXX", o->final))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+	/* An unnamed file first: a run killed while writing leaves nothing;
+	 * it gets a name only at the commit. */
+	{
+		char dir[PATH_MAX], *s;
+
+		memcpy(dir, o->final, sizeof(dir));
+		s = strrchr(dir, '/');
+		if (!s)
+			strcpy(dir, ".");
+		else
+			s[s == dir] = '\0';
+		/* It is named through /proc/self/fd: without /proc, a
+		 * named temporary file it is. */
+		o->fd = access("/proc/self/fd", X_OK) ? -1 :
+			open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	}
+	if (o->fd >= 0) {
+		o->own = o->tmp = o->unnamed = true;
+		return 0;
+	}
 	o->fd = mkostemp(o->tmpname, O_CLOEXEC);
 	if (o->fd < 0)
 		return kt_err_set(err, -errno, "cannot create '%s': %s", o->tmpname,
@@ -532,12 +670,39 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 	return 0;
 }
 
+/* Gives an O_TMPFILE file its temporary name, to be renamed over the
+ * final one (linkat cannot replace). */
+static int util_out_name(struct kt_out *o)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->fd);
+	for (int tries = 0; tries < 64; tries++) {
+		char *x = o->tmpname + strlen(o->tmpname) - 6;
+		static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+		unsigned char rnd[6];
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -errno;
+		for (int i = 0; i < 6; i++)
+			x[i] = set[rnd[i] % (sizeof(set) - 1)];
+		if (!linkat(AT_FDCWD, proc, AT_FDCWD, o->tmpname, AT_SYMLINK_FOLLOW))
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
 int kt_out_commit(struct kt_out *o, mode_t mode, struct kt_err *err)
 {
 	int r = 0;
 
 	if (o->tmp && fchmod(o->fd, mode))
 		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", o->tmpname, strerror(errno));
+	if (!r && o->unnamed && (r = util_out_name(o)))
+		kt_err_set(err, r, "cannot write '%s': %s", o->final, strerror(-r));
+	o->unnamed = false;
 	if (o->own && close(o->fd) && !r)
 		r = kt_err_set(err, -errno, "cannot write '%s': %s", o->final, strerror(errno));
 	o->own = false;
@@ -554,7 +719,7 @@ void kt_out_abort(struct kt_out *o)
 {
 	if (o->own)
 		close(o->fd);
-	if (o->tmp)
+	if (o->tmp && !o->unnamed)
 		unlink(o->tmpname);
-	o->own = o->tmp = false;
+	o->own = o->tmp = o->unnamed = false;
 }

@@ -267,7 +267,8 @@ static int vm_probe_wait(struct kt_proc *p, char *errs, size_t errsz,
 
 int kt_kvm_probe(const char *qemu, struct kt_err *err)
 {
-	char dir[PATH_MAX], img[PATH_MAX], drive[PATH_MAX + 32], errs[ERR_KEPT] = "";
+	char img[PATH_MAX], drive[PATH_MAX + 32], errs[ERR_KEPT] = "";
+	struct kt_workdir dir;
 	char *argv[] = {
 		/* The same CPU model as a real run: on nested hosts it is what
 		 * breaks (MSRs the outer hypervisor refuses). */
@@ -280,13 +281,13 @@ int kt_kvm_probe(const char *qemu, struct kt_err *err)
 
 	if (access("/dev/kvm", R_OK | W_OK))
 		return kt_err_set(err, -ENODEV, "/dev/kvm: %s", strerror(errno));
-	r = kt_mkdtemp(dir, sizeof(dir), "ktpack-kvm");
+	r = kt_workdir_new(&dir, "ktpack-kvm");
 	if (r)
 		return kt_err_set(err, r, "cannot create a folder for the KVM probe: %s",
 				  strerror(-r));
-	if (kt_snprintf(img, sizeof(img), "%s/probe.img", dir) ||
+	if (kt_snprintf(img, sizeof(img), "%s/probe.img", dir.path) ||
 	    vm_drive_arg(drive, sizeof(drive), img)) {
-		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir);
+		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir.path);
 		goto out;
 	}
 	r = vm_probe_image(img);
@@ -303,8 +304,7 @@ int kt_kvm_probe(const char *qemu, struct kt_err *err)
 	r = vm_probe_wait(&p, errs, sizeof(errs), err);
 	close(p.err);
 out:
-	unlink(img);
-	rmdir(dir);
+	kt_workdir_remove(&dir);
 	return r;
 }
 
@@ -675,7 +675,8 @@ static int vm_outcome(const struct kt_watch *w, int st, char *errs,
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err)
 {
-	char qemu[PATH_MAX], dir[PATH_MAX], serial[PATH_MAX], errs[ERR_KEPT] = "";
+	char qemu[PATH_MAX], serial[PATH_MAX], errs[ERR_KEPT] = "";
+	struct kt_workdir dir;
 	struct kt_watch w = { .o = o };
 	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
 	enum kt_accel accel;
@@ -690,11 +691,11 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	if (r)
 		return r;
 	res->accel = accel;
-	r = kt_mkdtemp(dir, sizeof(dir), "ktpack-vm");
+	r = kt_workdir_new(&dir, "ktpack-vm");
 	if (r)
 		return kt_err_set(err, r, "cannot create a work folder: %s", strerror(-r));
-	if (kt_snprintf(serial, sizeof(serial), "%s/ttyS1", dir)) {
-		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir);
+	if (kt_snprintf(serial, sizeof(serial), "%s/ttyS1", dir.path)) {
+		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir.path);
 		goto out;
 	}
 	r = vm_start(o, qemu, accel, serial, &p);
@@ -727,7 +728,6 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 		}
 	}
 out:
-	unlink(serial);
-	rmdir(dir);
+	kt_workdir_remove(&dir);
 	return r;
 }

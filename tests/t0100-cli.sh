@@ -92,7 +92,7 @@ test_expect_success 'cmdline refuses an arg with a quote, naming it' '
 
 test_expect_success 'cmdline refuses args over the kernel limit' '
 	long=$(head -c 2100 /dev/zero | tr "\0" a)
-	expect_exit 1 "$KTPACK_FIX" cmdline --wprof-args "-d $long" 2> err
+	expect_exit 1 "$KTPACK_FIX" cmdline --wprof-args "-e $long" 2> err
 	expect_grep "over the kernel.s limit of 2047" err
 '
 
@@ -146,6 +146,9 @@ test_expect_success 'every subcommand has --help and it exits 0' '
 	done
 	"$KTPACK" --help > out
 	expect_grep "^usage: ktpack" out
+	"$KTPACK" help run > out
+	expect_grep "^usage: ktpack run --kernel" out
+	expect_exit 2 "$KTPACK" help frobnicate 2> err
 '
 
 test_expect_success '--help does not install anything' '

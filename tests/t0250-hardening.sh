@@ -84,10 +84,34 @@ test_expect_success 'started through the loader, the cache gets the blob, not th
 	cmp "$f" /bin/busybox
 '
 
-test_expect_success 'a preset path is exported absolute' '
+test_expect_success 'a preset path is exported absolute, as the file that was checked' '
 	cp "$FIXTURE" wp
 	KTSTR_WPROF_PATH=./wp "$KTPACK" env > out
 	expect_grep "^export KTSTR_WPROF_PATH=.$PWD/wp.\$" out
+	# "ln/../bb" is real/bb to the kernel, not ./bb
+	mkdir -p real/sub
+	cp /bin/true real/bb
+	printf "#!/bin/sh\necho WRONG\n" > bb
+	chmod +x bb
+	ln -s real/sub ln
+	KTSTR_BUSYBOX_PATH=ln/../bb "$KTPACK" env > out
+	expect_grep "^export KTSTR_BUSYBOX_PATH=.$PWD/real/bb.\$" out
+	# a preset wprof is checked by the commands that only compute too
+	expect_exit 1 env KTSTR_WPROF_PATH=/etc/passwd "$KTPACK" cmdline --wprof 2> err
+	expect_grep "not executable" err
+'
+
+test_expect_success 'a path an older build exported is not taken for the user'"'"'s choice' '
+	mkdir -m 0700 old
+	cp /bin/true "old/busybox-$(printf "%064d" 7)"
+	KTSTR_BUSYBOX_PATH="$PWD/old/busybox-$(printf "%064d" 7)" "$KTPACK" env > out
+	expect_grep "^export KTSTR_BUSYBOX_PATH=.$KTSTR_CACHE_DIR/busybox-" out
+'
+
+test_expect_success 'the cache folder is 0700 whatever the umask' '
+	(umask 0777; KTSTR_CACHE_DIR="$PWD/um" "$KTPACK" env > out)
+	test "$(stat -c %a um)" = 700
+	expect_grep "$PWD/um/busybox-" out
 '
 
 test_expect_success '-o writes into devices, FIFOs and stdout, follows a symlink' '
@@ -106,6 +130,8 @@ test_expect_success '-o writes into devices, FIFOs and stdout, follows a symlink
 	"$KTPACK" initramfs -o link.cpio --no-busybox
 	test -L link.cpio
 	cpio -it < real.cpio 2> /dev/null | grep -q "^init\$"
+	"$KTPACK" initramfs -o /dev/stdout --no-busybox | cpio -it 2> /dev/null | grep -q "^init\$"
+	expect_exit 2 "$KTPACK" initramfs -o "" --no-busybox 2> err
 	expect_exit 1 "$KTPACK" initramfs -o "$PWD" --no-busybox 2> err
 	expect_grep "cannot write .$PWD.: it is a folder" err
 '

@@ -213,6 +213,10 @@ test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'
 	i=0
 	while pgrep -f "$TMPDIR/ktpack-run" > /dev/null && [ $i -lt 20 ]; do sleep 0.5; i=$((i + 1)); done
 	not pgrep -f "$TMPDIR/ktpack-run"
+	# the next run removes what the killed one left
+	test -n "$(ls -A "$TMPDIR")"
+	vmrun -- /bin/true
+	test -z "$(ls -A "$TMPDIR")"
 '
 
 test_expect_success KERNEL,QEMU 'where the trace goes is checked before anything boots' '

@@ -58,7 +58,7 @@ static void test_creates_only_the_last_folder(void **state)
 	/* A typo in a parent creates nothing. */
 	snprintf(deep, sizeof(deep), "%s/typo/cache", root);
 	assert_int_equal(open_dir(deep, &c, &e), -ENOENT);
-	assert_str_contains(e.msg, "its parent 'typo' No such file or directory");
+	assert_str_contains(e.msg, "its parent 'typo': No such file or directory");
 	assert_str_contains(e.msg, "set KTSTR_CACHE_DIR");
 	snprintf(deep, sizeof(deep), "%s/typo", root);
 	assert_int_equal(access(deep, F_OK), -1);

@@ -122,6 +122,8 @@ static void test_kernel_check(void **state)
 
 	(void)state;
 	assert_int_equal(kt_kernel_check("/bin/true", &e), -ENOEXEC);
+	assert_str_contains(e.msg, "an ELF kernel without a PVH entry point");
+	assert_int_equal(kt_kernel_check("/etc/passwd", &e), -ENOEXEC);
 	assert_str_contains(e.msg, "not a Linux kernel image");
 	assert_int_equal(kt_kernel_check("/nonexistent", &e), -ENOENT);
 	assert_int_equal(kt_kernel_check("/tmp", &e), -EINVAL);

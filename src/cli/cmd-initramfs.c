@@ -96,7 +96,7 @@ int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx 
 	i = cli_parse(c, argc, argv, opts);
 	if (i >= 0 && i < argc)
 		i = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
-	else if (i >= 0 && !a.out)
+	else if (i >= 0 && (!a.out || !*a.out))
 		i = cli_usage_error(c, "-o FILE is required");
 	else if (i >= 0 && a.compress && kt_compress_parse(a.compress, &io.compress))
 		i = cli_usage_error(c, "invalid --compress '%s': expected none, gzip or zstd",

@@ -124,7 +124,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 	};
 	const struct cli_opt opts[] = {
 		OPT_STR(0, "kernel", &a.kernel),
-		OPT_UINT("cpus", &a.cpus, 1, 4096),
+		/* QEMU's pc machine takes at most 255. */
+		OPT_UINT("cpus", &a.cpus, 1, 255),
 		OPT_U64("memory", &a.memory, 1, UINT32_MAX),
 		OPT_U64("override", &a.override, 1, UINT32_MAX),
 		OPT_FN_FLAG("wprof", &a.w, cli_opt_wprof),
@@ -144,6 +145,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 		i = cli_usage_error(c, "--kernel FILE is required (or set KTSTR_KERNEL)");
 	else if (i >= 0 && a.trace_out && !a.w.on)
 		i = cli_usage_error(c, "--trace-out needs --wprof");
+	else if (i >= 0 && a.grace_set && !a.w.on)
+		i = cli_usage_error(c, "--wprof-grace needs --wprof");
 	else if (i >= 0 && shell && i < argc)
 		i = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	else if (i >= 0 && !shell && i >= argc)

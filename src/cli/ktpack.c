@@ -123,14 +123,24 @@ int main(int argc, char **argv)
 		cli_main_usage(stderr);
 		return KT_EXIT_USAGE;
 	}
+	if (!strcmp(argv[1], "help") && argc > 2) {
+		/* "ktpack help run" is "ktpack run --help" */
+		cmd = cli_lookup(argv[2]);
+		if (!cmd) {
+			fprintf(stderr, "ktpack: unknown command '%s' (see 'ktpack --help')\n", argv[2]);
+			return KT_EXIT_USAGE;
+		}
+		printf("usage: %s", cmd->usage);
+		return cli_exit_code(cli_flush());
+	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		cli_main_usage(stdout);
-		return KT_EXIT_OK;
+		return cli_exit_code(cli_flush());
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("ktpack %s\n", kt_version());
-		return KT_EXIT_OK;
+		return cli_exit_code(cli_flush());
 	}
 	cmd = cli_lookup(argv[1]);
 	if (!cmd) {

@@ -168,7 +168,7 @@ int cli_parse(const struct kt_cmd *c, int argc, char **argv,
 
 		if (o == 'h') {
 			printf("usage: %s", c->usage);
-			return CLI_HELP;
+			return cli_flush() ? -1 : CLI_HELP;
 		}
 		if (o == ':')
 			return cli_usage_error(c, "option '%s' needs a value",
@@ -222,22 +222,27 @@ int cli_load_wprof(const struct cli_wprof *w, const struct cli_ctx *ctx,
 		   struct kt_wprof_config **out)
 {
 	const struct kt_blob *b = kt_blob_table__find(&kt_embedded_blobs, "wprof");
-	const char *path = ctx->installed ? kt_installed__path(ctx->installed, "wprof") :
-			   getenv(KT_WPROF_PATH_ENV);
 	struct kt_wprof_config *cfg = NULL;
 	struct kt_err err = { 0 };
-	char **argv = NULL;
+	char **argv = NULL, *preset = NULL;
+	const char *path = NULL;
 	size_t n;
 	int r;
 
-	if (path && !*path)
-		path = NULL;
-	if (!path && !ctx->installed && b && kt_blob__embedded(b))
-		path = NULL;	/* the embedded one: only its args are used */
-	else if (!path)
+	/* Installed (or preset) by main; else a preset, checked as
+	 * install_env checks it, or the embedded bytes. */
+	if (ctx->installed)
+		path = kt_installed__path(ctx->installed, "wprof");
+	else if (b && kt_blob_preset(b, &preset, &err))
+		return cli_error("%s", err.msg);
+	else
+		path = preset;
+	if (!path && !(!ctx->installed && b && kt_blob__embedded(b)))
 		return cli_error("wprof is not embedded: rebuild with 'make %s=/path/to/wprof' or set %s",
 				 b ? b->make_var : "WPROF", KT_WPROF_PATH_ENV);
-	if (kt_wprof_config__new(path, &cfg))
+	r = kt_wprof_config__new(path, &cfg);
+	free(preset);
+	if (r)
 		return cli_error("out of memory");
 	r = 0;
 	if (w->args) {
