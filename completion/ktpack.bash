@@ -19,7 +19,7 @@ _ktpack_opts()
 		;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel --help"
+			"--trace-out --include --timeout --accel --no-pvh --help"
 		;;
 	esac
 }
@@ -34,7 +34,7 @@ _ktpack_valued()
 	initramfs) echo "-o --output --init --compress --include --ldcache" ;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel"
+			"--trace-out --include --timeout --accel --no-pvh"
 		;;
 	esac
 }
