@@ -82,6 +82,14 @@ int kt_copy_fd(int in, int out, uint64_t size);
 /* The same from offset @off of @in, which is left where it was. */
 int kt_copy_fd_at(int in, uint64_t off, int out, uint64_t size);
 
+/*
+ * Why @a cannot be one token of the kernel command line intact (the
+ * kernel's parser splits on blanks and unquotes), or NULL: empty,
+ * whitespace, another control byte, a quote or a backslash, or @sep
+ * (when not 0).
+ */
+const char *kt_token_why(const char *a, char sep);
+
 /* The index of @s in the @n strings of @names, or -EINVAL. */
 int kt_name_index(const char *const *names, size_t n, const char *s);
 

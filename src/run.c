@@ -90,19 +90,29 @@ static int run_memory(const struct kt_run_opts *o, uint64_t *mib, struct kt_err 
 	r = kt_derive_test_memory_mib(&m, mib, &below, err);
 	if (!r && below)
 		kt_log(&o->log, KT_LOG_WARN,
-		       "the memory override of %llu MiB is below the %llu MiB that wprof's ring buffers need",
+		       "the exact memory of %llu MiB is below the %llu MiB that wprof's ring buffers need",
 		       (unsigned long long)m.override_mib,
 		       (unsigned long long)m.wprof_floor_mib);
 	return r;
 }
 
-/* The base command line, and with wprof its args and grace. */
-static int run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
+/* The base command line, the appended tokens, and with wprof its args
+ * and grace. */
+int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
 {
-	const char *tokens[2];
+	const char **tokens;
 	char grace[64], *tok = NULL;
 	size_t ntok = 0;
 	int r;
+
+	r = kt_cmdline_tokens_check(o->append, o->nappend, "kernel argument", err);
+	if (r)
+		return r;
+	tokens = calloc(o->nappend + 2, sizeof(*tokens));
+	if (!tokens)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < o->nappend; i++)
+		tokens[ntok++] = o->append[i];
 
 	if (o->wprof) {
 		size_t n;
@@ -111,8 +121,10 @@ static int run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *e
 			      (o->wprof_grace_s ? o->wprof_grace_s : KT_RUN_DEFAULT_GRACE_S) * 1000ULL;
 
 		r = kt_wprof_args_cmdline(args, n, &tok, err);
-		if (r)
+		if (r) {
+			free(tokens);
 			return r;
+		}
 		tokens[ntok++] = tok;
 		snprintf(grace, sizeof(grace), "%s=%llu", KT_WPROF_GRACE_KEY,
 			 (unsigned long long)ms);
@@ -120,6 +132,7 @@ static int run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *e
 	}
 	r = kt_vm_cmdline(KT_VM_BASE_CMDLINE, tokens, ntok, out, err);
 	free(tok);
+	free(tokens);
 	return r;
 }
 
@@ -319,7 +332,7 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	if (!r)
 		r = run_memory(o, &x->memory_mib, err);
 	if (!r)
-		r = run_cmdline(o, &x->cmdline, err);
+		r = kt_run_cmdline(o, &x->cmdline, err);
 	if (r)
 		return r;
 	res->memory_mib = x->memory_mib;
@@ -371,7 +384,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 		struct kt_vm_opts vo = {
 			.qemu = o->qemu, .kernel = x.kernel.path, .kernel_fd = x.kernel.fd,
 			.kernel_label = o->kernel, .pvh = x.kernel.pvh, .cache = x.cache,
-			.initrd = x.initrd,
+			.initrd = x.initrd, .qemu_opts = o->qemu_opts, .nqemu_opts = o->nqemu_opts,
 			.cmdline = x.cmdline, .cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
 			.memory_mib = x.memory_mib, .accel = o->accel,
 			.timeout_s = o->timeout_s, .interactive = !o->cmd,

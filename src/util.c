@@ -723,3 +723,20 @@ void kt_out_abort(struct kt_out *o)
 		unlink(o->tmpname);
 	o->own = o->tmp = o->unnamed = false;
 }
+
+const char *kt_token_why(const char *a, char sep)
+{
+	if (!*a)
+		return "is empty";
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++) {
+		if (sep && *p == (unsigned char)sep)
+			return "holds the 0x1F separator";
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			return "holds whitespace";
+		if (*p < 0x20 || *p == 0x7f)
+			return "holds a control byte";
+		if (*p == '"' || *p == '\'' || *p == '\\')
+			return "holds a quote";
+	}
+	return NULL;
+}

@@ -590,14 +590,26 @@ static int vm_start(const struct kt_vm_opts *o, const char *qemu, enum kt_accel 
 		"-nographic", "-nodefaults", "-no-reboot", "-monitor", "none",
 		/* SeaBIOS: no banner and screen codes on the console */
 		"-fw_cfg", "name=etc/sercon-port,string=0",
-		"-serial", "stdio", "-serial", serial_arg, NULL,
+		"-serial", "stdio", "-serial", serial_arg,
 	};
+	size_t n = KT_ARRAY_SIZE(argv);
+	char **v;
+	int r;
 
 	if (kt_snprintf(serial_arg, sizeof(serial_arg), "file:%s", serial))
 		return -ENAMETOOLONG;
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)o->memory_mib);
 	snprintf(smp, sizeof(smp), "%u", o->cpus ? o->cpus : 1);
-	return vm_spawn(argv, o->interactive, o->kernel_fd, p);
+	/* The caller's own options last: QEMU lets a later one win. */
+	v = calloc(n + o->nqemu_opts + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, argv, sizeof(argv));
+	for (size_t i = 0; i < o->nqemu_opts; i++)
+		v[n + i] = (char *)o->qemu_opts[i];
+	r = vm_spawn(v, o->interactive, o->kernel_fd, p);
+	free(v);
+	return r;
 }
 
 /* Reads the console and QEMU's stderr until QEMU ends, a deadline passes

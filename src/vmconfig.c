@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ktpack/wprof.h>
 
@@ -33,6 +34,50 @@ int kt_derive_test_memory_mib(const struct kt_memory_opts *o, uint64_t *mib,
 		m = o->requested_mib;
 	*mib = kt_apply_wprof_memory_floor(m, o->wprof_floor_mib);
 	return 0;
+}
+
+int kt_cmdline_tokens_check(const char *const *tokens, size_t n, const char *what,
+			    struct kt_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *why = kt_token_why(tokens[i], 0);
+
+		if (why)
+			return kt_err_set(err, -EINVAL, "%s %zu '%s' %s", what, i + 1,
+					  tokens[i], why);
+	}
+	return 0;
+}
+
+int kt_parse_size_mib(const char *s, uint64_t *mib)
+{
+	static const struct { const char *sfx; unsigned shift; } units[] = {
+		{ "", 20 }, { "k", 10 }, { "kib", 10 }, { "m", 20 }, { "mib", 20 },
+		{ "g", 30 }, { "gib", 30 }, { "t", 40 }, { "tib", 40 },
+	};
+	size_t digits = strspn(s, "0123456789");
+	char num[24];
+	uint64_t v;
+
+	if (!digits || digits >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, digits);
+	num[digits] = '\0';
+	if (kt_parse_u64(num, &v))
+		return -ERANGE;
+	for (size_t i = 0; i < KT_ARRAY_SIZE(units); i++) {
+		uint64_t bytes;
+
+		if (strcasecmp(s + digits, units[i].sfx))
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			return -ERANGE;
+		bytes = v << units[i].shift;
+		/* a size in KiB rounds up to whole MiB */
+		*mib = bytes / (1ULL << 20) + (bytes % (1ULL << 20) != 0);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 int kt_vm_cmdline(const char *base, const char *const *tokens, size_t n,

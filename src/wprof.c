@@ -115,26 +115,10 @@ const char *const *kt_wprof_config__args(const struct kt_wprof_config *c,
 
 /* ---- the command-line token ---------------------------------------------- */
 
-/* Bytes the kernel's command-line parser would split on or unquote. */
-static const char *wprof_bad_byte(const char *a)
-{
-	for (const unsigned char *p = (const unsigned char *)a; *p; p++) {
-		if (*p == (unsigned char)KT_WPROF_ARG_SEP)
-			return "holds the 0x1F separator";
-		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-			return "holds whitespace";
-		if (*p < 0x20 || *p == 0x7f)
-			return "holds a control byte";
-		if (*p == '"' || *p == '\'' || *p == '\\')
-			return "holds a quote";
-	}
-	return NULL;
-}
-
 int kt_wprof_args_check(const char *const *args, size_t n, struct kt_err *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *why = *args[i] ? wprof_bad_byte(args[i]) : "is empty";
+		const char *why = kt_token_why(args[i], KT_WPROF_ARG_SEP);
 
 		if (why)
 			return kt_err_set(err, -EINVAL,

@@ -69,13 +69,13 @@ test_expect_success 'the extracted wprof runs: the fixture records its argv' '
 
 test_expect_success 'cmdline --wprof carries the default args joined with 0x1F' '
 	"$KTPACK_FIX" cmdline --wprof > out
-	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off KTSTR_WPROF_ARGS=-d\037500\037-e\037sched\037--ringbuf-size=256000\037--ringbuf-cnt=8\n" > want
+	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off KTSTR_WPROF_ARGS=-d\037500\037-e\037sched\037--ringbuf-size=256000\037--ringbuf-cnt=8 KTPACK_WPROF_GRACE_MS=30000\n" > want
 	cmp want out
 '
 
 test_expect_success 'cmdline --wprof-args splits on whitespace' '
 	"$KTPACK_FIX" cmdline --wprof-args "  -d 100	-e sched " > out
-	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off KTSTR_WPROF_ARGS=-d\037100\037-e\037sched\n" > want
+	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off KTSTR_WPROF_ARGS=-d\037100\037-e\037sched KTPACK_WPROF_GRACE_MS=30000\n" > want
 	cmp want out
 '
 
@@ -125,7 +125,8 @@ test_expect_success 'memory --wprof-args computes the floor from those args' '
 
 test_expect_success 'memory --override is verbatim and warns below the floor' '
 	test "$("$KTPACK_FIX" memory --cpus 2 --wprof --override 300 2> err)" = 300
-	expect_grep "^ktpack: warning: --override 300 MiB is below the 2048 MiB" err
+	expect_grep "^ktpack: warning: the exact memory of 300 MiB is below the 2048 MiB" err
+	test "$("$KTPACK_FIX" memory --cpus 2 --wprof --exact-memory 300 2> /dev/null)" = 300
 '
 
 test_expect_success 'memory without --cpus is a usage error' '
@@ -167,6 +168,66 @@ test_expect_success 'unknown commands and options exit 2' '
 	expect_exit 2 "$KTPACK" blobs --bogus 2> err
 	expect_grep "invalid option .--bogus." err
 	expect_exit 2 "$KTPACK" 2> err
+'
+
+test_expect_success 'memory sizes take K, M, G and T; the old --override stays' '
+	test "$("$KTPACK" memory --cpus 2 --memory 2G)" = 2048
+	test "$("$KTPACK" memory --cpus 2 -m 3000M)" = 3000
+	test "$("$KTPACK" memory --cpus 2 -m 1gib)" = 1024
+	test "$("$KTPACK" memory --cpus 2 --exact-memory 1536K)" = 2
+	test "$("$KTPACK" memory --cpus 2 --override 700)" = 700
+	expect_exit 2 "$KTPACK" memory --cpus 2 --memory 2X 2> err
+	expect_grep "invalid --memory .2X.: expected MiB, or a size with K, M, G or T" err
+	expect_exit 2 "$KTPACK" memory --cpus 2 --memory 0 2> err
+	expect_exit 2 "$KTPACK" memory --cpus 2 --memory 99999999999T 2> err
+'
+
+test_expect_success 'cmdline --append adds kernel arguments, checked like the wprof args' '
+	"$KTPACK" cmdline --append "loglevel=7  sched_debug" --append "x=1" > out
+	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off loglevel=7 sched_debug x=1" > want
+	cmp want out
+	expect_exit 1 "$KTPACK" cmdline --append "a=\"b c\"" 2> err
+	expect_grep "^ktpack: kernel argument 1 .a=\"b. holds a quote\$" err
+'
+
+test_expect_success '-V and version print the version; ldd --json keeps a failing file in the JSON' '
+	"$KTPACK" -V > a
+	"$KTPACK" version > b
+	"$KTPACK" --version > c
+	cmp a b
+	cmp a c
+	expect_grep "^ktpack [0-9][0-9.]*\$" a
+	expect_exit 1 "$KTPACK" ldd --json /bin/true /nonexistent > out 2> err
+	python3 -c "
+import json
+d = json.load(open(\"out\"))
+assert d[0][\"file\"] == \"/bin/true\" and d[0][\"interpreter\"]
+assert d[1][\"file\"] == \"/nonexistent\" and d[1][\"error\"].endswith(\"No such file or directory\"), d
+"
+'
+
+test_expect_success 'run --qemu, --qemu-opt and --append reach QEMU' '
+	cat > fakeqemu <<-\EOF
+	#!/bin/sh
+	printf "%s\n" "$@" > "$(dirname "$0")/args"
+	exit 1
+	EOF
+	chmod +x fakeqemu
+	head -c 4096 /dev/zero > k
+	printf "HdrS" | dd of=k bs=1 seek=514 conv=notrunc 2> /dev/null
+	printf "\125\252" | dd of=k bs=1 seek=510 conv=notrunc 2> /dev/null
+	printf "\017\002" | dd of=k bs=1 seek=518 conv=notrunc 2> /dev/null
+	printf "\001" | dd of=k bs=1 seek=497 conv=notrunc 2> /dev/null
+	printf "\000\000\000\000\000\010\000\000" | dd of=k bs=1 seek=584 conv=notrunc 2> /dev/null
+	expect_exit 1 "$KTPACK" run --kernel k --accel tcg --no-pvh --qemu "$PWD/fakeqemu" \
+		--qemu-opt -no-hpet --qemu-opt "-rtc" --qemu-opt base=utc \
+		--append "loglevel=7" -- /bin/true 2> err
+	tail -n 3 args > tail
+	printf -- "-no-hpet\n-rtc\nbase=utc\n" > want
+	cmp want tail
+	grep -q "^console=ttyS0 .* loglevel=7\$" args
+	expect_exit 1 "$KTPACK" run --kernel k --qemu /nonexistent/qemu -- /bin/true 2> err
+	expect_grep "/nonexistent/qemu not found" err
 '
 
 test_done

@@ -62,6 +62,13 @@ struct kt_run_opts {
 	/* Boot the bzImage even when its vmlinux could boot through PVH. */
 	bool no_pvh;
 	const char *qemu;		/* NULL: KT_QEMU from PATH */
+	/* More QEMU arguments, after ktpack's own (a later one wins). */
+	const char *const *qemu_opts;
+	size_t nqemu_opts;
+	/* More kernel command-line tokens, each checked as the wprof args
+	 * are (no blank, quote or control byte). */
+	const char *const *append;
+	size_t nappend;
 	/* Where the base archive is cached; NULL: kt_cache__open() with
 	 * the log below. */
 	struct kt_cache *cache;
@@ -88,6 +95,13 @@ struct kt_run_result {
 	 * KT_RUN_DEFAULT_TRACE; NULL without wprof. */
 	const char *trace_out;
 };
+
+/*
+ * The kernel command line kt_run() gives the guest for @o: the base, the
+ * appended tokens, and with wprof KTSTR_WPROF_ARGS and its grace.  A new
+ * string the caller frees.
+ */
+int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err);
 
 /*
  * Boots the kernel with the command and waits for it.  0 when the command

@@ -53,6 +53,9 @@ struct kt_vm_opts {
 	struct kt_cache *cache;
 	const char *initrd;
 	const char *cmdline;
+	/* More QEMU arguments, after ktpack's own. */
+	const char *const *qemu_opts;
+	size_t nqemu_opts;
 	unsigned cpus;		/* 0: 1 */
 	uint64_t memory_mib;
 	enum kt_accel accel;

@@ -38,6 +38,21 @@ int kt_derive_test_memory_mib(const struct kt_memory_opts *o, uint64_t *mib,
 			      bool *below_floor, struct kt_err *err);
 
 /*
+ * Refuses a token that could not cross the kernel command line intact
+ * (empty, whitespace, a control byte, a quote or a backslash): -EINVAL with
+ * @err saying "@what N 'token' holds ...".
+ */
+int kt_cmdline_tokens_check(const char *const *tokens, size_t n, const char *what,
+			    struct kt_err *err);
+
+/*
+ * A memory size in MiB: digits, then nothing (MiB), or K, M, G, T with an
+ * optional "iB" (any case; powers of 1024; KiB round up).  -EINVAL for
+ * another form, -ERANGE when it overflows.
+ */
+int kt_parse_size_mib(const char *s, uint64_t *mib);
+
+/*
  * Joins @base and the @n tokens with spaces into a new string the caller
  * frees; -E2BIG when it would not fit the kernel's limit.
  */

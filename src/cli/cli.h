@@ -49,7 +49,7 @@ extern const struct kt_log cli_log;
 
 /* ---- options ---------------------------------------------------------------- */
 
-enum cli_opt_kind { CLI_BOOL, CLI_STR, CLI_U64, CLI_UINT, CLI_LIST, CLI_FN };
+enum cli_opt_kind { CLI_BOOL, CLI_STR, CLI_U64, CLI_UINT, CLI_LIST, CLI_FN, CLI_MIB };
 
 /* A repeatable option's values, in order. */
 struct cli_list {
@@ -74,6 +74,8 @@ struct cli_opt {
 #define OPT_U64(l, v, lo, hi)	{ (l), 0, CLI_U64, (v), (lo), (hi), NULL, false }
 #define OPT_UINT(l, v, lo, hi)	{ (l), 0, CLI_UINT, (v), (lo), (hi), NULL, false }
 #define OPT_LIST(l, v)		{ (l), 0, CLI_LIST, (v), 0, 0, NULL, false }
+/* A memory size: MiB, or with K, M, G, T (kt_parse_size_mib), into a uint64_t. */
+#define OPT_MIB(s, l, v)	{ (l), (s), CLI_MIB, (v), 1, UINT32_MAX, NULL, false }
 #define OPT_FN(l, v, f)		{ (l), 0, CLI_FN, (v), 0, 0, (f), false }
 #define OPT_FN_FLAG(l, v, f)	{ (l), 0, CLI_FN, (v), 0, 0, (f), true }
 #define OPT_END			{ NULL, 0, CLI_BOOL, NULL, 0, 0, NULL, false }
@@ -97,6 +99,10 @@ struct cli_wprof {
 };
 int cli_opt_wprof(const struct kt_cmd *c, const char *arg, void *value);
 int cli_opt_wprof_args(const struct kt_cmd *c, const char *arg, void *value);
+/* Words of one string split on blanks, each appended to a cli_list of
+ * strings the list owns (cli_list_free_strings). */
+int cli_opt_words(const struct kt_cmd *c, const char *arg, void *value);
+void cli_list_free_strings(struct cli_list *l);
 /* --include HOST[:GUEST], checked and appended to a cli_list. */
 int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value);
 

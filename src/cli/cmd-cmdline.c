@@ -10,39 +10,40 @@
 int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct cli_wprof w = { 0 };
+	struct cli_list append = { 0 };
 	const struct cli_opt opts[] = {
 		OPT_FN_FLAG("wprof", &w, cli_opt_wprof),
 		OPT_FN("wprof-args", &w, cli_opt_wprof_args),
+		OPT_FN("append", &append, cli_opt_words),
 		OPT_END,
 	};
 	struct kt_wprof_config *cfg = NULL;
 	struct kt_err err = { 0 };
-	char *tok = NULL, *line = NULL;
+	char *line = NULL;
 	int i, ret;
 
 	i = cli_parse(c, argc, argv, opts);
 	if (i < 0)
-		return i;
-	if (i < argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
-	ret = w.on ? cli_load_wprof(&w, ctx, &cfg) : 0;
-	if (!ret && cfg) {
-		size_t n;
-		const char *const *args = kt_wprof_config__args(cfg, &n);
+		ret = i;
+	else if (i < argc)
+		ret = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	else
+		ret = w.on ? cli_load_wprof(&w, ctx, &cfg) : 0;
+	if (!ret) {
+		struct kt_run_opts o = {
+			.wprof = cfg, .append = append.v, .nappend = append.n,
+		};
 
-		if (kt_wprof_args_cmdline(args, n, &tok, &err))
+		if (kt_run_cmdline(&o, &line, &err))
 			ret = cli_error("%s", err.msg);
 	}
-	if (!ret && kt_vm_cmdline(KT_VM_BASE_CMDLINE, (const char *const *)&tok,
-				  tok ? 1 : 0, &line, &err))
-		ret = cli_error("%s", err.msg);
 	if (!ret) {
 		puts(line);
 		ret = cli_flush();
 	}
 	free(line);
-	free(tok);
 	kt_wprof_config__free(cfg);
+	cli_list_free_strings(&append);
 	return ret;
 }
 
@@ -56,8 +57,9 @@ int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ct
 	struct memory_args a = { 0 };
 	const struct cli_opt opts[] = {
 		OPT_UINT("cpus", &a.m.cpus, 1, 4096),
-		OPT_U64("memory", &a.m.requested_mib, 1, UINT32_MAX),
-		OPT_U64("override", &a.m.override_mib, 1, UINT32_MAX),
+		OPT_MIB('m', "memory", &a.m.requested_mib),
+		OPT_MIB(0, "exact-memory", &a.m.override_mib),
+		OPT_MIB(0, "override", &a.m.override_mib),	/* the old name */
 		OPT_FN_FLAG("wprof", &a.w, cli_opt_wprof),
 		OPT_FN("wprof-args", &a.w, cli_opt_wprof_args),
 		OPT_END,
@@ -86,8 +88,9 @@ int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ct
 	if (!ret && kt_derive_test_memory_mib(&a.m, &mib, &below, &err))
 		ret = cli_error("%s", err.msg);
 	if (!ret && below)
-		fprintf(stderr, "ktpack: warning: --override %" PRIu64 " MiB is below the %" PRIu64
-			" MiB that wprof's ring buffers need\n", a.m.override_mib, a.m.wprof_floor_mib);
+		fprintf(stderr, "ktpack: warning: the exact memory of %" PRIu64 " MiB is below the %"
+			PRIu64 " MiB that wprof's ring buffers need\n", a.m.override_mib,
+			a.m.wprof_floor_mib);
 	if (!ret) {
 		printf("%" PRIu64 "\n", mib);
 		ret = cli_flush();

@@ -91,6 +91,15 @@ int cmd_ldd(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 
 		if (kt_resolver__closure(r, argv[k], NULL, &cl, &err)) {
 			ret = cli_error("%s", err.msg);
+			/* JSON says which file failed and why, in its place. */
+			if (a.json) {
+				printf("%s{\"file\":", first ? "" : ",");
+				cli_json_str(argv[k]);
+				fputs(",\"error\":", stdout);
+				cli_json_str(err.msg);
+				putchar('}');
+				first = false;
+			}
 			continue;
 		}
 		if (a.json && !first)

@@ -22,6 +22,9 @@ struct run_args {
 	unsigned timeout_s;
 	const char *accel;
 	bool no_pvh;
+	const char *qemu;
+	struct cli_list qemu_opts;
+	struct cli_list append;		/* owns its strings */
 };
 
 static volatile sig_atomic_t run_stop;
@@ -81,7 +84,9 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd,
 		.memory_override_mib = a->override, .trace_out = a->trace_out,
 		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
 		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
-		.log = cli_log, .stop = &run_stop, .no_pvh = a->no_pvh,
+		.log = cli_log, .stop = &run_stop, .no_pvh = a->no_pvh, .qemu = a->qemu,
+		.qemu_opts = a->qemu_opts.v, .nqemu_opts = a->qemu_opts.n,
+		.append = a->append.v, .nappend = a->append.n,
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
 	};
 	struct sigaction sa = { .sa_handler = run_on_signal };
@@ -126,8 +131,9 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 		OPT_STR(0, "kernel", &a.kernel),
 		/* QEMU's pc machine takes at most 255. */
 		OPT_UINT("cpus", &a.cpus, 1, 255),
-		OPT_U64("memory", &a.memory, 1, UINT32_MAX),
-		OPT_U64("override", &a.override, 1, UINT32_MAX),
+		OPT_MIB('m', "memory", &a.memory),
+		OPT_MIB(0, "exact-memory", &a.override),
+		OPT_MIB(0, "override", &a.override),	/* the old name */
 		OPT_FN_FLAG("wprof", &a.w, cli_opt_wprof),
 		OPT_FN("wprof-args", &a.w, cli_opt_wprof_args),
 		OPT_FN("wprof-grace", &a, run_opt_grace),
@@ -136,6 +142,9 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 		OPT_UINT("timeout", &a.timeout_s, 0, 86400 * 7),
 		OPT_STR(0, "accel", &a.accel),
 		OPT_BOOL("no-pvh", &a.no_pvh),
+		OPT_STR(0, "qemu", &a.qemu),
+		OPT_LIST("qemu-opt", &a.qemu_opts),
+		OPT_FN("append", &a.append, cli_opt_words),
 		OPT_END,
 	};
 	int i, ret;
@@ -153,6 +162,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 		i = cli_usage_error(c, "no command given: ktpack run [OPTIONS] -- CMD [ARG...]");
 	ret = i < 0 ? i : run_vm(c, &a, shell ? NULL : argv + i, ctx);
 	cli_list_release(&a.inc);
+	cli_list_release(&a.qemu_opts);
+	cli_list_free_strings(&a.append);
 	return ret;
 }
 

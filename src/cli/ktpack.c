@@ -23,9 +23,10 @@ static const struct kt_cmd kt_cmds[] = {
 	  "Installs the blobs and runs CMD with their paths exported;\n"
 	  "exits with CMD's status.\n" },
 	{ "cmdline", cmd_cmdline, false,
-	  "ktpack cmdline [--wprof] [--wprof-args ARGS]\n\n"
-	  "Prints the kernel command line a guest gets.  With --wprof it carries\n"
-	  "KTSTR_WPROF_ARGS=<args joined with 0x1F>; ARGS is one string split on\n"
+	  "ktpack cmdline [--wprof] [--wprof-args ARGS] [--append ARGS]\n\n"
+	  "Prints the kernel command line a guest of 'ktpack run' gets, with the\n"
+	  "--append tokens.  With --wprof it carries KTSTR_WPROF_ARGS=<args joined\n"
+	  "with 0x1F> and KTPACK_WPROF_GRACE_MS; ARGS is one string split on\n"
 	  "whitespace (default: -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8).\n" },
 	{ "ldd", cmd_ldd, false,
 	  "ktpack ldd [--json] [--ldcache FILE] ELF...\n\n"
@@ -45,10 +46,11 @@ static const struct kt_cmd kt_cmds[] = {
 	  "  ktpack initramfs -o initrd.zst --compress zstd --init init.sh \\\n"
 	  "      --include ./mytest:/usr/bin/mytest\n" },
 	{ "run", cmd_run, false,
-	  "ktpack run --kernel FILE [--cpus N] [--memory MIB] [--override MIB]\n"
+	  "ktpack run --kernel FILE [--cpus N] [-m|--memory SIZE] [--exact-memory SIZE]\n"
 	  "           [--wprof] [--wprof-args ARGS] [--wprof-grace SECONDS] [--trace-out FILE]\n"
 	  "           [--include HOST[:GUEST]]... [--timeout SECONDS] [--accel kvm|tcg|auto]\n"
-	  "           [--no-pvh] -- CMD [ARG...]\n\n"
+	  "           [--no-pvh] [--append ARGS] [--qemu PATH] [--qemu-opt ARG]...\n"
+	  "           -- CMD [ARG...]\n\n"
 	  "Boots FILE (default $KTSTR_KERNEL: a bzImage, a vmlinux or a kernel build\n"
 	  "tree) under QEMU with an initramfs holding\n"
 	  "busybox, wprof and the includes, runs CMD in the guest and exits with its\n"
@@ -58,7 +60,9 @@ static const struct kt_cmd kt_cmds[] = {
 	  "works, TCG otherwise (the probe's result is kept for a day).  A bzImage's\n"
 	  "vmlinux is extracted once and booted through its PVH entry, which halves\n"
 	  "a boot under TCG; --no-pvh boots the bzImage.  --timeout (default 600, 0\n"
-	  "for none) stops the VM.\n"
+	  "for none) stops the VM.  SIZE is MiB, or with K, M, G or T (2G);\n"
+	  "--exact-memory (or --override) is used as given.  --append adds kernel\n"
+	  "arguments; --qemu names the QEMU binary, --qemu-opt adds one argument.\n"
 	  "Example:\n"
 	  "  ktpack run --kernel /boot/vmlinuz --wprof -- /bin/busybox echo hello\n" },
 	{ "shell", cmd_shell, false,
@@ -66,14 +70,17 @@ static const struct kt_cmd kt_cmds[] = {
 	  "An interactive busybox shell in the same guest, wprof and its libraries\n"
 	  "present.  'poweroff -f' or exit ends it.  --timeout defaults to none.\n" },
 	{ "memory", cmd_memory, false,
-	  "ktpack memory --cpus N [--memory MIB] [--wprof] [--wprof-args ARGS] [--override MIB]\n\n"
-	  "Prints the guest memory in MiB: max(N*64, 256, MIB), raised to what\n"
-	  "wprof's ring buffers need with --wprof; --override is used as given.\n" },
+	  "ktpack memory --cpus N [-m|--memory SIZE] [--wprof] [--wprof-args ARGS]\n"
+	  "              [--exact-memory SIZE]\n\n"
+	  "Prints the guest memory in MiB: max(N*64, 256, SIZE), raised to what\n"
+	  "wprof's ring buffers need with --wprof; --exact-memory (or --override)\n"
+	  "is used as given.  SIZE is MiB, or with K, M, G or T: 512M, 2G.\n" },
 };
 
 static void cli_main_usage(FILE *f)
 {
-	fputs("usage: ktpack [--version] [--help] COMMAND [ARGS]\n\n"
+	fputs("usage: ktpack [-V|--version] [-h|--help] COMMAND [ARGS]\n"
+	      "       ktpack help COMMAND, ktpack version\n\n"
 	      "Carries helper binaries (wprof, busybox) inside one executable and\n"
 	      "installs them for guest VMs.  Commands:\n", f);
 	for (size_t i = 0; i < KT_ARRAY_SIZE(kt_cmds); i++) {
@@ -138,7 +145,8 @@ int main(int argc, char **argv)
 		cli_main_usage(stdout);
 		return cli_exit_code(cli_flush());
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") ||
+	    !strcmp(argv[1], "version")) {
 		printf("ktpack %s\n", kt_version());
 		return cli_exit_code(cli_flush());
 	}

@@ -114,6 +114,12 @@ static int cli_take(const struct kt_cmd *c, const struct cli_opt *o, const char 
 	}
 	case CLI_FN:
 		return o->fn(c, arg, o->value);
+	case CLI_MIB:
+		if (kt_parse_size_mib(arg, &v) || v < o->min || v > o->max)
+			return cli_usage_error(c, "invalid --%s '%s': expected MiB, or a size with K, M, G or T, from 1 MiB to 4 PiB",
+					       o->name, arg);
+		*(uint64_t *)o->value = v;
+		return 0;
 	}
 	return -1;
 }
@@ -206,6 +212,35 @@ int cli_opt_wprof_args(const struct kt_cmd *c, const char *arg, void *value)
 	w->on = true;
 	w->args = arg;
 	return 0;
+}
+
+int cli_opt_words(const struct kt_cmd *c, const char *arg, void *value)
+{
+	struct cli_list *l = value;
+	char **words = NULL;
+	size_t n;
+
+	if (kt_split_ws(arg, &words, &n))
+		return cli_error("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (kt_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v))) {
+			while (i < n)
+				free(words[i++]);
+			free(words);
+			return cli_error("out of memory");
+		}
+		l->v[l->n++] = words[i];
+	}
+	(void)c;
+	free(words);	/* the strings now belong to the list */
+	return 0;
+}
+
+void cli_list_free_strings(struct cli_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free((char *)l->v[i]);
+	cli_list_release(l);
 }
 
 int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value)
