@@ -209,6 +209,24 @@ int kt_run_base(const struct kt_run_opts *o, struct kt_cache *cache, int *fd,
 	return r;
 }
 
+/* Without a cache folder the base is built for this run, in its folder. */
+static int run_base_uncached(struct run_ctx *x, struct kt_initramfs *b, struct kt_err *err)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (kt_snprintf(path, sizeof(path), "%s/base", x->work.path))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", x->work.path);
+	r = kt_initramfs__write(b, path, err);
+	if (r)
+		return r;
+	x->base_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (x->base_fd < 0)
+		return kt_err_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+	unlink(path);
+	return 0;
+}
+
 /*
  * Opens the base archive of these inputs from the cache, building and
  * publishing it on a miss.  The descriptor is held before old bases are
@@ -226,9 +244,11 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 	if (r)
 		return kt_err_set(err, r, "out of memory");
 	r = run_fill_base(x->o, b, seed, sizeof(seed), err);
-	if (!r)
+	if (!r && !x->cache)
+		r = run_base_uncached(x, b, err);
+	if (!r && x->cache)
 		r = kt_initramfs__key(b, seed, &key, &size, err);
-	if (r)
+	if (r || !x->cache)
 		goto out;
 	snprintf(name, namesz, "initramfs-%016llx.cpio", (unsigned long long)key);
 	for (int tries = 0; tries < 3; tries++) {
@@ -284,9 +304,6 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		return kt_err_set(err, -errno, "getrandom: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(x->nonce + 2 * i, 3, "%02x", rnd[i]);
-	r = kt_workdir_new(&x->work, "ktpack-run");
-	if (r)
-		return kt_err_set(err, r, "cannot create a work folder: %s", strerror(-r));
 	if (kt_snprintf(x->initrd, sizeof(x->initrd), "%s/initrd", x->work.path))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", x->work.path);
 	r = kt_strv_join0(x->o->cmd, &buf, &len);
@@ -336,21 +353,27 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	if (r)
 		return r;
 	res->memory_mib = x->memory_mib;
-	x->cache = o->cache;
-	if (!x->cache) {
-		struct kt_cache_opts co = { .log = o->log };
-
-		r = kt_cache__open(&co, &x->own_cache, err);
-		if (r)
-			return r;
-		x->cache = x->own_cache;
-	}
-	/* What killed runs left (a staging base or vmlinux, work folders)
-	 * goes now. */
-	kt_cache__sweep(x->cache, NULL, NULL);
+	/* What killed runs left in $TMPDIR goes now. */
 	kt_workdir_reap("ktpack-run");
 	kt_workdir_reap("ktpack-vm");
 	kt_workdir_reap("ktpack-kvm");
+	r = kt_workdir_new(&x->work, "ktpack-run");
+	if (r)
+		return kt_err_set(err, r, "cannot create a work folder: %s", strerror(-r));
+	x->cache = o->cache;
+	if (!x->cache) {
+		struct kt_cache_opts co = { .log = o->log };
+		struct kt_err why = { 0 };
+
+		/* A read-only host still runs: nothing is kept, that is all. */
+		if (kt_cache__open(&co, &x->own_cache, &why))
+			kt_log(&o->log, KT_LOG_WARN,
+			       "%s: nothing is cached, the bzImage boots", why.msg);
+		x->cache = x->own_cache;
+	}
+	/* Staging files of killed runs (a base, a vmlinux) go now. */
+	if (x->cache)
+		kt_cache__sweep(x->cache, NULL, NULL);
 	{
 		struct kt_kernel_opts ko = {
 			.cache = x->cache, .no_pvh = o->no_pvh, .log = o->log,

@@ -205,9 +205,13 @@ test_expect_success 'ldd --json stays valid JSON for any file name' '
 	python3 -c "import json; json.load(open(\"out\", encoding=\"utf-8\"))"
 '
 
-test_expect_success 'cmdline and memory need no cache folder; bad wprof args stop at once' '
+test_expect_success 'cmdline, memory and initramfs need no cache folder; env says how to get one' '
 	export KTSTR_CACHE_DIR="$PWD/no/such" HOME=/nonexistent-home TMPDIR=/nonexistent-tmp
 	test "$("$KTPACK_FIX" memory --cpus 2 --wprof)" = 2048
+	"$KTPACK_FIX" initramfs -o a.cpio
+	cpio -it < a.cpio 2> /dev/null | grep -q "^bin/wprof\$"
+	expect_exit 1 "$KTPACK_FIX" env 2> err
+	expect_grep "^ktpack: no usable cache folder (first tried .$PWD/no/such.: its parent .no.: No such file or directory); set KTSTR_CACHE_DIR to a private folder\$" err
 	"$KTPACK_FIX" cmdline --wprof > out
 	expect_grep "KTSTR_WPROF_ARGS=" out
 	expect_exit 1 "$KTPACK_FIX" cmdline --wprof-args "-d -1" 2> err

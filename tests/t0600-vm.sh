@@ -219,6 +219,16 @@ test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'
 	test -z "$(ls -A "$TMPDIR")"
 '
 
+test_expect_success KERNEL,QEMU 'a run needs no cache folder: it keeps nothing and says so' '
+	echo not-a-folder > "$TMPDIR/ktstr-$(id -u)"
+	env KTSTR_CACHE_DIR="$PWD/no/such" HOME=/nonexistent-home \
+		"$KTPACK_FIX" run --kernel "$KERNEL" --wprof -- /bin/busybox echo uncached > out 2> err
+	expect_grep "^uncached" out
+	expect_grep "^ktpack: warning: no usable cache folder .*: nothing is cached, the bzImage boots\$" err
+	test -s wprof.pb
+	test "$(ls -A "$TMPDIR")" = "ktstr-$(id -u)"
+'
+
 test_expect_success KERNEL,QEMU 'where the trace goes is checked before anything boots' '
 	expect_exit 1 vmrun --wprof --trace-out /nonexistent/t.pb -- /bin/true 2> err
 	expect_grep "^ktpack: cannot write ./nonexistent/t.pb.: No such file or directory\$" err
