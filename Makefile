@@ -8,9 +8,24 @@
 #   make install   PREFIX=/usr/local DESTDIR=
 #
 # OUT=dir builds into another folder (the tests build variants this way),
-# STATIC=1 links ktpack fully static, WPROF=/BUSYBOX= pick the blobs.
+# STATIC=1 links ktpack fully static, WPROF=/BUSYBOX= pick the blobs.  Those
+# switches are remembered in OUT: a later `make install` builds what `make
+# STATIC=1 WPROF=...` built, until they are given again.
 
+MAKEFLAGS += -r
 OUT ?= out
+
+# OUT holds only what make builds: never the sources.
+KT_SRC_DIRS := . blobs build src include tests doc examples bench completion .ci
+ifneq ($(filter $(abspath $(KT_SRC_DIRS)),$(abspath $(OUT))),)
+$(error OUT=$(OUT) is a folder of the sources: 'make clean' would remove them)
+endif
+
+# Switches given on the command line are saved; the others come back.
+KT_SWITCHES := STATIC SAN WPROF BUSYBOX
+-include $(OUT)/gen/switches.mk
+$(foreach v,$(KT_SWITCHES),$(if $(filter command line,$(origin $(v))),,\
+	$(if $(filter-out undefined,$(origin KT_SAVED_$(v))),$(eval $(v) := $(KT_SAVED_$(v))))))
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 OBJCOPY ?= objcopy
@@ -33,18 +48,23 @@ include blobs/blobs.mk
 
 CFLAGS ?= -O2 -g
 PKGS := libelf zlib libzstd liblzma liblz4 nettle
-KT_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Iinclude -Isrc \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS))
+# What every C file of ktpack is compiled with: the library, the CLI, the
+# guest init, the tests, the fuzzers; -MMD -MP keeps header dependencies.
+KT_BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iinclude -Isrc -MMD -MP
+KT_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# pkg-config runs when a recipe first needs it, never for `make deps` on a
+# machine that has no libraries yet.
+kt_once = $(eval $(1) := $(2))$($(1))
+KT_PKG_CFLAGS = $(call kt_once,KT_PKG_CFLAGS,$(shell $(PKG_CONFIG) --cflags $(PKGS)))
 # libbz2 has no pkg-config file.
-LIBS := $(shell $(PKG_CONFIG) $(if $(STATIC),--static) --libs $(PKGS)) -lbz2
-KT_LDFLAGS := $(if $(STATIC),-static)
+LIBS = $(call kt_once,LIBS,$(shell $(PKG_CONFIG) $(if $(STATIC),--static) --libs $(PKGS)) -lbz2)
+KT_CFLAGS = $(KT_BASE_CFLAGS) $(KT_WARN) $(KT_PKG_CFLAGS) $(KT_SAN_CFLAGS)
+KT_LDFLAGS = $(if $(STATIC),-static) $(KT_SAN_LDFLAGS)
 
 ifneq ($(SAN),)
-KT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
+KT_SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-KT_LDFLAGS += -fsanitize=address,undefined
+KT_SAN_LDFLAGS := -fsanitize=address,undefined
 endif
 
 LIB_SRCS := src/util.c src/blob.c src/cache.c src/extract.c src/wprof.c src/vmconfig.c \
@@ -56,12 +76,17 @@ CLI_OBJS := $(CLI_SRCS:src/%.c=$(OUT)/obj/%.o)
 
 all: $(OUT)/ktpack
 
-# The guest init: static, with only what it needs of the library.
+# The guest init: static, with only what it needs of the library, stripped
+# and with the checkout's path mapped away, so that its digest (and the
+# archives that hold it) do not depend on where the sources are.
 GUEST_SRCS := src/guest/init.c src/util.c src/wprof.c
-$(OUT)/guest/init: $(GUEST_SRCS) src/guest/proto.h src/internal.h include/ktpack/wprof.h
+GUEST_OBJS := $(GUEST_SRCS:src/%.c=$(OUT)/guest/obj/%.o)
+$(OUT)/guest/obj/%.o: src/%.c $(OUT)/gen/flags
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra \
-		-Werror -Iinclude -Isrc -static -o $@.tmp $(GUEST_SRCS) -lz
+	$(CC) $(CFLAGS) $(KT_BASE_CFLAGS) -Wall -Wextra -Werror \
+		'-ffile-prefix-map=$(call kt_shq,$(CURDIR))=.' -c -o $@ $<
+$(OUT)/guest/init: $(GUEST_OBJS)
+	$(CC) -static -s -o $@.tmp $(GUEST_OBJS) -lz
 	mv -f $@.tmp $@
 
 # The blobs, with the fragment front ends use too: ktpack's own
@@ -72,13 +97,21 @@ $(eval $(call kt_embed,$(OUT)/blobs,kt_embedded_blobs,$(BLOBS)))
 $(eval $(call kt_embed,$(OUT)/libblobs,kt_guest_blobs,$(LIB_BLOBS)))
 $(OUT)/blobs/kt_embedded_blobs.o $(OUT)/libblobs/kt_guest_blobs.o: $(OUT)/gen/flags
 
-# Rebuild everything when the flags change.
+# Rebuild everything when the flags change; remember the switches.
 $(OUT)/gen/flags: FORCE
 	@build/update-if-changed.sh $@ '$(CC) $(CFLAGS) $(KT_CFLAGS) $(KT_LDFLAGS) $(LIBS)'
+	@printf '%s\n' '# switches given to make for $(OUT), kept for later runs' \
+		$(foreach v,$(KT_SWITCHES),$(if $(filter command line,$(origin $(v)))$(filter-out undefined,$(origin KT_SAVED_$(v))),\
+		'KT_SAVED_$(v) := $(call kt_shq,$($(v)))')) > $(OUT)/gen/switches.tmp
+	@cmp -s $(OUT)/gen/switches.tmp $(OUT)/gen/switches.mk || \
+		mv -f $(OUT)/gen/switches.tmp $(OUT)/gen/switches.mk
+	@rm -f $(OUT)/gen/switches.tmp
+# A value inside single quotes for the shell.
+kt_shq = $(subst ','\'',$(1))
 
 $(OUT)/obj/%.o: src/%.c $(OUT)/gen/flags
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(KT_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -c -o $@ $<
 
 $(OUT)/libktpack.a: $(LIB_OBJS) $(kt_guest_blobs_OBJS)
 	@rm -f $@
@@ -89,7 +122,9 @@ $(OUT)/ktpack: $(CLI_OBJS) $(kt_embedded_blobs_OBJS) $(OUT)/libktpack.a
 		$(CLI_OBJS) $(kt_embedded_blobs_OBJS) $(OUT)/libktpack.a $(LIBS)
 	mv -f $@.tmp $@
 
--include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/cli/*.d $(OUT)/tests/*.d)
+-include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/cli/*.d $(OUT)/tests/*.d \
+	$(OUT)/guest/obj/*.d $(OUT)/guest/obj/guest/*.d $(OUT)/blobs/*.d $(OUT)/libblobs/*.d \
+	$(OUT)/fuzz/*.d)
 
 deps:
 	build/deps.sh
@@ -127,7 +162,8 @@ install: $(OUT)/ktpack $(OUT)/libktpack.a $(OUT)/libktpack.pc $(MANPAGES)
 	install -m 0644 $(OUT)/man/ktpack.1 "$(DESTDIR)$(MANDIR)/man1/ktpack.1"
 	install -m 0644 $(OUT)/man/libktpack.3 "$(DESTDIR)$(MANDIR)/man3/libktpack.3"
 	install -m 0644 build/ktpack-embed.mk build/probe.c "$(DESTDIR)$(DATADIR)/ktpack/"
-	install -m 0755 build/gen-blobtab.sh build/update-if-changed.sh "$(DESTDIR)$(DATADIR)/ktpack/"
+	install -m 0755 build/gen-blobtab.sh build/update-if-changed.sh build/check-elf.sh \
+		"$(DESTDIR)$(DATADIR)/ktpack/"
 	install -m 0644 completion/ktpack.bash "$(DESTDIR)$(BASHCOMPDIR)/ktpack"
 
 uninstall:

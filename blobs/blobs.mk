@@ -15,12 +15,14 @@ LIB_BLOBS := init
 
 busybox_ENV := KTSTR_BUSYBOX_PATH
 busybox_VAR := BUSYBOX
+busybox_ELF := 1
 # Debian's busybox-static installs its binary here.
 BUSYBOX ?= $(wildcard /bin/busybox)
 busybox_SRC = $(BUSYBOX)
 
 wprof_ENV := KTSTR_WPROF_PATH
 wprof_VAR := WPROF
+wprof_ELF := 1
 WPROF ?= $(wildcard blobs/wprof)
 wprof_SRC = $(WPROF)
 

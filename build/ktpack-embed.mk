@@ -28,30 +28,42 @@ KT_OBJCOPY ?= objcopy
 KT_OBJDUMP ?= objdump
 KT_EMBED_CFLAGS ?=
 
+# A value inside single quotes for the shell.
+kt_embed_q = '$(subst ','\'',$(1))'
+
 # A blob whose source is set but missing is a typo, not an empty slot.
 # <name>_GENERATED marks a source that make itself builds.  A name becomes
-# C symbols: letters, digits and '_' only.
+# C symbols: letters, digits and '_' only.  (The source's name may hold
+# blanks and quotes: it is only ever used quoted, never as a make target.)
 kt_embed_check = $(if $(shell printf '%s' '$(1)' | tr -d 'A-Za-z0-9_'),\
 	$(error blob name '$(1)': only letters, digits and '_' make a C symbol))\
-	$(if $($(1)_SRC),$(if $(wildcard $($(1)_SRC))$($(1)_GENERATED),,\
+	$(if $($(1)_SRC),$(if $($(1)_GENERATED)$(shell test -e $(call kt_embed_q,$($(1)_SRC)) && echo y),,\
 	$(error $(or $($(1)_VAR),$(1))=$($(1)_SRC): no such file)))
 
 define kt_embed_blob
-# The .src stamp changes when the variable names another file.
-$(1)/$(2).src: FORCE
+# The stamp holds the source's name and its content's digest: a new file,
+# a symlink pointed elsewhere, or new bytes under an old mtime (cp -p, tar,
+# rsync) all rebuild.
+$(1)/$(2).src: FORCE $(if $($(2)_GENERATED),$($(2)_SRC))
 	@mkdir -p $$(@D)
-	@$(KT_EMBED_DIR)/update-if-changed.sh $$@ '$($(2)_SRC)'
+	@$(KT_EMBED_DIR)/update-if-changed.sh $$@ \
+		"$(if $($(2)_SRC),$$$$(readlink -f $(call kt_embed_q,$($(2)_SRC))) $$$$(sha256sum < $(call kt_embed_q,$($(2)_SRC))))"
 
-$(1)/$(2): $($(2)_SRC) $(1)/$(2).src
+# A link to the source, not a copy: a big blob is in the build once, in
+# its object.  An ELF blob (<name>_ELF) must be one for this machine.
+$(1)/$(2): $(1)/$(2).src $(if $($(2)_ELF),$(1)/objfmt)
 	@mkdir -p $$(@D)
-	$(if $($(2)_SRC),cp -f $($(2)_SRC) $$@.tmp,: > $$@.tmp)
-	mv -f $$@.tmp $$@
+	$(if $($(2)_SRC),$(if $($(2)_ELF),$(KT_EMBED_DIR)/check-elf.sh $(1)/probe.o \
+		$(call kt_embed_q,$($(2)_SRC)) $(or $($(2)_VAR),$(2)) &&) \
+		ln -sfn "$$$$(readlink -f $(call kt_embed_q,$($(2)_SRC)))" $$@.tmp,: > $$@.tmp)
+	mv -Tf $$@.tmp $$@
 
 # .rodata.<name>: read-only data.  The alignment is set on objcopy's *input*
 # section name (.data), and 4096 keeps the blob's file offset page-aligned,
 # which lets copy_file_range reflink it.  The empty .note.GNU-stack tells
 # the linker this object needs no executable stack.
-$(1)/$(2).o: $(1)/$(2) $(1)/objfmt
+# The stamp, not the link (make reads a link's target's mtime), says when.
+$(1)/$(2).o: $(1)/$(2) $(1)/$(2).src $(1)/objfmt
 	cd $(1) && $(KT_OBJCOPY) -I binary \
 		-O "$$$$(sed -n 1p objfmt)" -B "$$$$(sed -n 2p objfmt)" \
 		--rename-section .data=.rodata.$(2),alloc,load,readonly,data,contents \
@@ -79,12 +91,12 @@ $(1)/objfmt: $(KT_EMBED_DIR)/probe.c
 
 $(foreach b,$(3),$(eval $(call kt_embed_blob,$(1),$(b))))
 
-$(1)/$(2).c: $(KT_EMBED_DIR)/gen-blobtab.sh $(3:%=$(1)/%)
+$(1)/$(2).c: $(KT_EMBED_DIR)/gen-blobtab.sh $(3:%=$(1)/%) $(3:%=$(1)/%.src)
 	$(KT_EMBED_DIR)/gen-blobtab.sh $$@ $(2) \
 		$(foreach b,$(3),$(b):$($(b)_ENV):$(or $($(b)_VAR),$(b)):$(1)/$(b))
 
 $(1)/$(2).o: $(1)/$(2).c
-	$$(CC) $(KT_EMBED_CFLAGS) -c -o $$@ $$<
+	$$(CC) $(KT_EMBED_CFLAGS) -MMD -MP -c -o $$@ $$<
 endef
 
 FORCE:

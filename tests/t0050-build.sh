@@ -39,16 +39,98 @@ test_expect_success 'the static build needs no loader and installs its blobs' '
 	cmp "$KTSTR_BUSYBOX_PATH" /bin/busybox
 '
 
-test_expect_success 'changing the blob file rebuilds with its new digest' '
-	printf "#!/bin/sh\necho one\n" > w
-	make -C "$TOP" -s OUT="$TRASH/o" WPROF="$TRASH/w" BUSYBOX= "$TRASH/o/ktpack" > /dev/null
-	"$TRASH/o/ktpack" blobs | grep -q "$(sha256sum w | cut -d" " -f1)"
-	echo "echo two" >> w
-	make -C "$TOP" -s OUT="$TRASH/o" WPROF="$TRASH/w" BUSYBOX= "$TRASH/o/ktpack" > /dev/null
-	"$TRASH/o/ktpack" blobs | grep -q "$(sha256sum w | cut -d" " -f1)"
+# prog NAME WORD: an ELF program printing WORD.
+prog() {
+	echo "int puts(const char *); int main(void) { puts(\"$2\"); return 0; }" > "$1.c"
+	gcc -o "$1" "$1.c"
+}
+# build OUT [VAR=VALUE...]: ktpack built into OUT.
+build() {
+	_o=$1
+	shift
+	make -C "$TOP" -s OUT="$_o" "$@" "$_o/ktpack" > /dev/null
+}
+digest() { "$1" blobs | sed -n "s/^$2 *[0-9]* *\([0-9a-f]\{64\}\).*/\1/p"; }
+
+test_expect_success 'a blob follows its content: new bytes, an older mtime, a symlink retargeted' '
+	prog one one
+	prog two two
+	cp one w
+	build "$TRASH/o" WPROF="$TRASH/w" BUSYBOX=
+	test "$(digest "$TRASH/o/ktpack" wprof)" = "$(sha256sum < one | cut -d" " -f1)"
 	"$TRASH/o/ktpack" blobs | grep -q "^busybox .*not embedded"
-	test "$("$TRASH/o/ktpack" exec -- sh -c "\"\$KTSTR_WPROF_PATH\"")" = "one
-two"
+	# new bytes with an mtime older than the last build (cp -p, tar, rsync)
+	touch -d "2 days ago" two
+	cp -p two w
+	build "$TRASH/o" WPROF="$TRASH/w" BUSYBOX=
+	test "$(digest "$TRASH/o/ktpack" wprof)" = "$(sha256sum < two | cut -d" " -f1)"
+	test "$("$TRASH/o/ktpack" exec -- sh -c "\"\$KTSTR_WPROF_PATH\"")" = two
+	# a symlink pointed at another file
+	ln -sf "$PWD/one" l
+	build "$TRASH/o" WPROF="$TRASH/l" BUSYBOX=
+	test "$(digest "$TRASH/o/ktpack" wprof)" = "$(sha256sum < one | cut -d" " -f1)"
+	ln -sf "$PWD/two" l
+	build "$TRASH/o" WPROF="$TRASH/l" BUSYBOX=
+	test "$(digest "$TRASH/o/ktpack" wprof)" = "$(sha256sum < two | cut -d" " -f1)"
+'
+
+test_expect_success 'a blob path may hold blanks and quotes; a non-ELF or foreign blob is refused' '
+	mkdir "a b'"'"'c"
+	prog "a b'"'"'c/w" spaced
+	build "$TRASH/o" WPROF="$TRASH/a b'"'"'c/w" BUSYBOX=
+	test "$("$TRASH/o/ktpack" exec -- sh -c "\"\$KTSTR_WPROF_PATH\"")" = spaced
+	printf x > tiny
+	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/o2" WPROF="$TRASH/tiny" BUSYBOX= "$TRASH/o2/ktpack" 2> err
+	expect_grep "WPROF=$TRASH/tiny: not an ELF file" err
+	test ! -e "$TRASH/o2/ktpack"
+'
+
+test_expect_success 'the switches are remembered: install after STATIC=1 installs what was built' '
+	build "$TRASH/s" STATIC=1
+	make -C "$TOP" -s OUT="$TRASH/s" install DESTDIR="$TRASH/d" PREFIX=/p > /dev/null
+	readelf -lW "$TRASH/d/p/bin/ktpack" > ph
+	not grep -q INTERP ph
+	cmp "$TRASH/s/ktpack" "$TRASH/d/p/bin/ktpack"
+	build "$TRASH/s" STATIC=
+	readelf -lW "$TRASH/s/ktpack" | grep -q INTERP
+'
+
+test_expect_success 'OUT must not be a folder of the sources' '
+	for o in . "$TOP" src blobs; do
+		expect_exit 2 make -C "$TOP" -n OUT="$o" clean 2> err
+		expect_grep "is a folder of the sources" err
+	done
+	test -f "$TOP/blobs/blobs.mk"
+'
+
+test_expect_success 'headers and flags rebuild what depends on them' '
+	build "$TRASH/h"
+	# a header the blob table includes
+	touch "$TRASH/h/stamp"
+	sleep 1.1
+	touch -r "$TOP/include/ktpack/blob.h" "$TRASH/h/saved-time"
+	touch "$TOP/include/ktpack/blob.h"
+	make -C "$TOP" -n OUT="$TRASH/h" "$TRASH/h/ktpack" > plan
+	touch -r "$TRASH/h/saved-time" "$TOP/include/ktpack/blob.h"
+	grep -q "kt_embedded_blobs.o" plan
+	grep -q "kt_guest_blobs.o" plan
+	# CFLAGS reach the guest init too
+	make -C "$TOP" -n OUT="$TRASH/h" CFLAGS="-O1 -g" "$TRASH/h/ktpack" > plan
+	grep -q "guest/obj/guest/init.o" plan
+	# the tests and fixtures track their headers
+	make -C "$TOP" -s OUT="$TRASH/h" "$TRASH/h/tests/test_blob" > /dev/null
+	ls "$TRASH/h/tests/test_blob.d"
+'
+
+test_expect_success 'the guest init does not depend on where the sources are' '
+	n=0
+	for d in x "y y/deeper"; do
+		n=$((n + 1))
+		mkdir -p "$d"
+		git -C "$TOP" archive HEAD | tar -x -C "$d"
+		make -C "$d" -s OUT="$TRASH/out$n" "$TRASH/out$n/guest/init" > /dev/null
+	done
+	cmp "$TRASH/out1/guest/init" "$TRASH/out2/guest/init"
 '
 
 test_expect_success 'a blob variable naming a missing file stops the build' '

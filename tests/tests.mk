@@ -1,12 +1,12 @@
 # make check: unit tests (cmocka), the same under ASan/UBSan, and the
 # shell-level tests of the built binaries.  Included by the top Makefile.
 
-CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka)
-CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
+CMOCKA_CFLAGS = $(call kt_once,CMOCKA_CFLAGS,$(shell $(PKG_CONFIG) --cflags cmocka))
+CMOCKA_LIBS = $(call kt_once,CMOCKA_LIBS,$(shell $(PKG_CONFIG) --libs cmocka))
 UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs kernel vm run
 UNIT_BINS := $(UNIT_TESTS:%=$(OUT)/tests/test_%)
 
-$(OUT)/tests/test_%: tests/test_%.c tests/unit.h $(OUT)/libktpack.a
+$(OUT)/tests/test_%: tests/test_%.c $(OUT)/libktpack.a $(OUT)/gen/flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-prototypes \
 		$(KT_LDFLAGS) -o $@ $< $(OUT)/libktpack.a $(LIBS) $(CMOCKA_LIBS)
@@ -26,7 +26,7 @@ $(OUT)/tests/dyntag: tests/fixtures/dyntag.c
 # LD_PRELOAD fault injector for the CLI tests (kills a run mid-copy).
 $(OUT)/tests/faultinject.so: tests/fixtures/faultinject.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared \
+	$(CC) $(CFLAGS) -D_GNU_SOURCE -MMD -MP -Wall -Wextra -Werror -fPIC -shared \
 		-o $@ $< -ldl
 
 unit-tests: $(UNIT_BINS)

@@ -6,7 +6,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := elfinfo ldcache trace bzimage
 FUZZ_DIR := $(OUT)/fuzz
-FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -Iinclude -Isrc \
+FUZZ_FLAGS := $(KT_BASE_CFLAGS) -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 $(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/util.c
@@ -36,7 +36,7 @@ $(FUZZ_DIR)/seed-bzimage/.done: tests/fuzz/seed_bzimage.sh
 # A valid frame of a small trace, made by the test program's own zlib.
 $(FUZZ_DIR)/seed-trace/.done: tests/fuzz/seed_trace.c
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -o $(FUZZ_DIR)/seed-trace-gen $< -lz
+	$(CC) $(KT_BASE_CFLAGS) -o $(FUZZ_DIR)/seed-trace-gen $< -lz
 	$(FUZZ_DIR)/seed-trace-gen > $(@D)/frame
 	touch $@
 

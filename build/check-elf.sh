@@ -1,0 +1,24 @@
+#!/bin/sh
+# Refuses a blob that is not an ELF program for the machine the build
+# targets: the same class and machine as an object the compiler made, and
+# an executable or a PIE.  Says why, naming the make variable.
+#   check-elf.sh PROBE.o FILE VAR
+set -eu
+probe=$1 file=$2 var=$3
+field() { LC_ALL=C readelf -h "$2" 2> /dev/null | sed -n "s/^ *$1: *//p"; }
+if ! LC_ALL=C readelf -h "$file" > /dev/null 2>&1; then
+	echo "$var=$file: not an ELF file" >&2
+	exit 1
+fi
+for f in Class Machine; do
+	want=$(field "$f" "$probe")
+	got=$(field "$f" "$file")
+	if [ "$want" != "$got" ]; then
+		echo "$var=$file: an ELF file for $got, not $want" >&2
+		exit 1
+	fi
+done
+case $(field Type "$file") in
+EXEC*|DYN*) ;;
+*) echo "$var=$file: not an executable ELF file ($(field Type "$file"))" >&2; exit 1 ;;
+esac
