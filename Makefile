@@ -97,6 +97,14 @@ $(eval $(call kt_embed,$(OUT)/blobs,kt_embedded_blobs,$(BLOBS)))
 $(eval $(call kt_embed,$(OUT)/libblobs,kt_guest_blobs,$(LIB_BLOBS)))
 $(OUT)/blobs/kt_embedded_blobs.o $(OUT)/libblobs/kt_guest_blobs.o: $(OUT)/gen/flags
 
+# wprof's closure, made by a tool built from the library first.
+$(OUT)/build/closure: build/closure.c $(OUT)/libktpack.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< $(OUT)/libktpack.a $(LIBS)
+$(OUT)/gen/wprof-libs.cpio: $(OUT)/build/closure $(OUT)/blobs/wprof.src
+	@mkdir -p $(@D)
+	$(OUT)/build/closure $@ $(call kt_embed_q,$(WPROF)) /bin/wprof
+
 # Rebuild everything when the flags change; remember the switches.
 $(OUT)/gen/flags: FORCE
 	@build/update-if-changed.sh $@ '$(CC) $(CFLAGS) $(KT_CFLAGS) $(KT_LDFLAGS) $(LIBS)'
@@ -122,7 +130,7 @@ $(OUT)/ktpack: $(CLI_OBJS) $(kt_embedded_blobs_OBJS) $(OUT)/libktpack.a
 		$(CLI_OBJS) $(kt_embedded_blobs_OBJS) $(OUT)/libktpack.a $(LIBS)
 	mv -f $@.tmp $@
 
--include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/cli/*.d $(OUT)/tests/*.d \
+-include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/cli/*.d $(OUT)/tests/*.d $(OUT)/build/*.d \
 	$(OUT)/guest/obj/*.d $(OUT)/guest/obj/guest/*.d $(OUT)/blobs/*.d $(OUT)/libblobs/*.d \
 	$(OUT)/fuzz/*.d)
 

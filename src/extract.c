@@ -316,7 +316,7 @@ static bool extract_is_old_version_of(const struct kt_blob *b, const char *path)
 
 int kt_blob_preset(const struct kt_blob *b, char **out, struct kt_err *err)
 {
-	const char *path = getenv(b->env);
+	const char *path = kt_blob__guest_only(b) ? NULL : getenv(b->env);
 	char abs[PATH_MAX];
 	int r;
 
@@ -436,7 +436,7 @@ static int extract_presets(struct kt_installed *in, bool *need_cache,
 		if (r)
 			return r;
 		in->b[i].preset = in->b[i].path != NULL;
-		if (!in->b[i].path && kt_blob__embedded(b))
+		if (!in->b[i].path && kt_blob__embedded(b) && !kt_blob__guest_only(b))
 			*need_cache = true;
 	}
 	return 0;
@@ -481,7 +481,8 @@ int kt_install(const struct kt_blob_table *t, const struct kt_install_opts *o,
 		goto out;
 	}
 	for (size_t i = 0; i < in->n && !r; i++)
-		if (!in->b[i].path && kt_blob__embedded(in->b[i].blob))
+		if (!in->b[i].path && kt_blob__embedded(in->b[i].blob) &&
+		    !kt_blob__guest_only(in->b[i].blob))
 			r = extract_blob(&x, in->b[i].blob, &in->b[i].path, err);
 	if (!r) {
 		struct extract_gc g = { .t = t, .now = time(NULL) };

@@ -166,6 +166,21 @@ int kt_initramfs__add_data(struct kt_initramfs *b, const char *guest,
 static int initramfs_add_closure_mem(struct kt_initramfs *b, const void *buf,
 				     size_t len, const char *guest, struct kt_err *err);
 
+int kt_initramfs__add_program(struct kt_initramfs *b, const char *guest,
+			      const void *buf, size_t len, const void *closure,
+			      size_t closure_len, struct kt_err *err)
+{
+	struct kt_entry e = { .kind = E_MEM, .mode = 0755, .len = len, .mem = buf };
+	int r;
+
+	if (!closure_len)
+		return kt_initramfs__add_mem(b, guest, buf, len, 0755, err);
+	if ((uint64_t)len > KT_CPIO_MAX_FILE)
+		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", guest);
+	r = initramfs_add(b, guest, &e, err);
+	return r ? r : kt_initramfs__add_cpio(b, closure, closure_len, err);
+}
+
 int kt_initramfs__add_mem(struct kt_initramfs *b, const char *guest,
 			  const void *buf, size_t len, uint32_t mode,
 			  struct kt_err *err)
@@ -458,6 +473,17 @@ static int initramfs_add_tree(struct kt_initramfs *b, const char *host, const ch
 	return r;
 }
 
+int kt_initramfs__add_closure(struct kt_initramfs *b, const char *host,
+			      const char *guest, struct kt_err *err)
+{
+	bool dyn;
+	int r = initramfs_is_dynamic_elf(host, &dyn, err);
+
+	if (!r && dyn)
+		r = initramfs_add_closure(b, host, guest, err);
+	return r;
+}
+
 int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 			   const char *guest, struct kt_err *err)
 {
@@ -552,11 +578,47 @@ static int initramfs_resolve_parents(struct kt_initramfs *b, bool *changed, stru
 	return 0;
 }
 
+static const unsigned char *initramfs_bytes(const struct kt_entry *e)
+{
+	return e->kind == E_DATA ? e->data : e->mem;
+}
+
+/* A host file @f holds the bytes of @m (E_DATA or E_MEM)? */
+static bool initramfs_file_is(const struct kt_entry *f, const struct kt_entry *m)
+{
+	unsigned char buf[65536];
+	struct stat st;
+	size_t off = 0;
+	bool same = false;
+	int fd;
+
+	if (f->mode != m->mode || kt_open_regular(f->src, "", &fd, NULL))
+		return false;
+	if (!fstat(fd, &st) && (uint64_t)st.st_size == m->len) {
+		same = true;
+		while (same && off < m->len) {
+			size_t want = m->len - off < sizeof(buf) ? m->len - off : sizeof(buf);
+
+			same = kt_pread_full(fd, buf, want, (off_t)off) == (ssize_t)want &&
+			       !memcmp(buf, initramfs_bytes(m) + off, want);
+			off += want;
+		}
+	}
+	close(fd);
+	return same;
+}
+
 static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
 {
 	bool bytes = (a->kind == E_DATA || a->kind == E_MEM) &&
 		     (b->kind == E_DATA || b->kind == E_MEM);
 
+	/* An embedded library and the host's at one path agree when their
+	 * bytes do. */
+	if (a->kind == E_FILE && (b->kind == E_DATA || b->kind == E_MEM))
+		return initramfs_file_is(a, b);
+	if (b->kind == E_FILE && (a->kind == E_DATA || a->kind == E_MEM))
+		return initramfs_file_is(b, a);
 	if (a->kind != b->kind && !bytes)
 		return false;
 	switch (a->kind) {
@@ -568,8 +630,7 @@ static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
 	case E_DATA:
 	case E_MEM:
 		return a->len == b->len && a->mode == b->mode &&
-		       !memcmp(a->kind == E_DATA ? a->data : a->mem,
-			       b->kind == E_DATA ? b->data : b->mem, a->len);
+		       !memcmp(initramfs_bytes(a), initramfs_bytes(b), a->len);
 	case E_NODE:
 		return a->mode == b->mode && a->major == b->major && a->minor == b->minor;
 	}
@@ -934,4 +995,88 @@ int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
 		return kt_err_set(err, -errno, "cannot include '%s': %s", host,
 				  strerror(errno));
 	return kt_initramfs__add_tree(b, real, guest, err);
+}
+
+/* ---- an embedded archive -------------------------------------------------------------- */
+
+/* One newc header field: eight hex digits. */
+static int initramfs_hex8(const unsigned char *p, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 8; i++) {
+		int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' :
+			p[i] >= 'A' && p[i] <= 'F' ? p[i] - 'A' + 10 :
+			p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+
+		if (d < 0)
+			return -EINVAL;
+		*v = *v << 4 | (uint32_t)d;
+	}
+	return 0;
+}
+
+/* Adds one entry of the archive; its bytes stay borrowed. */
+static int initramfs_cpio_entry(struct kt_initramfs *b, const char *name, uint32_t mode,
+				const unsigned char *data, size_t len, struct kt_err *err)
+{
+	char guest[PATH_MAX], target[PATH_MAX];
+
+	if (kt_snprintf(guest, sizeof(guest), "/%s", name))
+		return kt_err_set(err, -ENAMETOOLONG, "embedded archive: name too long");
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		return initramfs_add(b, guest, &(struct kt_entry){ .kind = E_DIR, .mode = mode & 07777 }, err);
+	case S_IFLNK:
+		if (!len || len >= sizeof(target))
+			return kt_err_set(err, -EINVAL, "embedded archive: bad link '%s'", name);
+		memcpy(target, data, len);
+		target[len] = '\0';
+		return kt_initramfs__add_symlink(b, guest, target, err);
+	case S_IFREG: {
+		struct kt_entry e = { .kind = E_MEM, .mode = mode & 07777, .len = len, .mem = data };
+
+		return initramfs_add(b, guest, &e, err);
+	}
+	}
+	return kt_err_set(err, -EINVAL, "embedded archive: '%s' is of a kind it may not hold", name);
+}
+
+int kt_initramfs__add_cpio(struct kt_initramfs *b, const void *buf, size_t len,
+			   struct kt_err *err)
+{
+	const unsigned char *p = buf;
+	size_t off = 0;
+
+	/* The bytes come from our own build; read them as untrusted anyway. */
+	while (len - off >= 110) {
+		uint32_t f[13];
+		size_t nlen, dlen, doff;
+		const char *name;
+		int r;
+
+		if (memcmp(p + off, "070701", 6))
+			return kt_err_set(err, -EINVAL, "embedded archive: bad magic at %zu", off);
+		for (int i = 0; i < 13; i++)
+			if (initramfs_hex8(p + off + 6 + 8 * i, &f[i]))
+				return kt_err_set(err, -EINVAL, "embedded archive: bad header at %zu", off);
+		nlen = f[11];		/* c_namesize, NUL included */
+		dlen = f[6];		/* c_filesize */
+		if (!nlen || nlen > len - off - 110 || p[off + 110 + nlen - 1])
+			return kt_err_set(err, -EINVAL, "embedded archive: bad name at %zu", off);
+		name = (const char *)p + off + 110;
+		doff = off + 110 + nlen;
+		doff += (4 - doff % 4) % 4;
+		if (doff > len || dlen > len - doff)
+			return kt_err_set(err, -EINVAL, "embedded archive: '%s' out of bounds", name);
+		if (!strcmp(name, "TRAILER!!!"))
+			return 0;
+		r = initramfs_cpio_entry(b, name, f[1], p + doff, dlen, err);
+		if (r)
+			return r;
+		off = doff + dlen;
+		off += (4 - off % 4) % 4;
+		if (off > len)
+			break;
+	}
+	return kt_err_set(err, -EINVAL, "embedded archive: no trailer");
 }

@@ -39,6 +39,27 @@ test_expect_success 'the static build needs no loader and installs its blobs' '
 	cmp "$KTSTR_BUSYBOX_PATH" /bin/busybox
 '
 
+test_expect_success ROOT 'alone in a busybox root, the static ktpack packs a wprof that runs on its own libraries' '
+	mkdir -p root/bin root/tmp
+	cp /bin/busybox root/bin/busybox
+	ln -s busybox root/bin/sh
+	cp "$KT_OUT/static/ktpack" root/ktpack
+	# no /proc, no /lib, no HOME: nothing of the host
+	chroot=$(command -v chroot)
+	env -i "$chroot" root /ktpack blobs > out
+	expect_grep "^wprof_libs .*(guest only)\$" out
+	env -i TMPDIR=/tmp "$chroot" root /ktpack env > out
+	expect_grep "^export KTSTR_WPROF_PATH=./tmp/ktstr-0/wprof-" out
+	env -i "$chroot" root /ktpack initramfs -o /x.cpio
+	mkdir un
+	(cd un && cpio -id < ../root/x.cpio 2> /dev/null)
+	# its wprof (the fixture, dynamic) runs in the archive alone, which
+	# got its libraries from the build, not from this root
+	test -e un/usr/lib/x86_64-linux-gnu/libelf.so.1
+	env -i "$chroot" un /bin/wprof -d 1 offline > out
+	expect_grep "^wprof-fixture: done\$" out
+'
+
 # prog NAME WORD: an ELF program printing WORD.
 prog() {
 	echo "int puts(const char *); int main(void) { puts(\"$2\"); return 0; }" > "$1.c"

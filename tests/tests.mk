@@ -36,9 +36,11 @@ $(OUT)/fixture/ktpack: $(OUT)/tests/wprof-fixture FORCE
 	$(MAKE) --no-print-directory OUT=$(OUT)/fixture \
 		WPROF=$(OUT)/tests/wprof-fixture $(OUT)/fixture/ktpack
 
-# The same, fully static: what gets copied to an offline runner.
-$(OUT)/static/ktpack: FORCE
-	$(MAKE) --no-print-directory OUT=$(OUT)/static STATIC=1 $(OUT)/static/ktpack
+# The same, fully static: what gets copied to an offline runner, with the
+# dynamic fixture as its wprof (and so its libraries embedded).
+$(OUT)/static/ktpack: $(OUT)/tests/wprof-fixture FORCE
+	$(MAKE) --no-print-directory OUT=$(OUT)/static STATIC=1 \
+		WPROF=$(OUT)/tests/wprof-fixture $(OUT)/static/ktpack
 
 check-build: all unit-tests $(OUT)/tests/wprof-fixture \
 	$(OUT)/tests/faultinject.so $(OUT)/tests/dyntag $(OUT)/fixture/ktpack \

@@ -55,6 +55,13 @@ static inline bool kt_blob__embedded(const struct kt_blob *b)
 	return b->start && b->size > 0;
 }
 
+/* A blob for guest archives only (its env is "-" or empty): never
+ * installed or exported on the host. */
+static inline bool kt_blob__guest_only(const struct kt_blob *b)
+{
+	return !b->env[0] || (b->env[0] == '-' && !b->env[1]);
+}
+
 #ifdef __cplusplus
 }
 #endif

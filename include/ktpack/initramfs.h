@@ -40,6 +40,19 @@ void kt_initramfs__free(struct kt_initramfs *b);
  */
 int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
 			   const char *guest, uint32_t mode, struct kt_err *err);
+/*
+ * Only the closure of the ELF program @host that goes to @guest (its
+ * interpreter and libraries, not the program): nothing for a static one.
+ */
+int kt_initramfs__add_closure(struct kt_initramfs *b, const char *host,
+			      const char *guest, struct kt_err *err);
+/*
+ * The entries of the newc archive in @buf (folders, symlinks, regular
+ * files; not copied: the bytes must outlive the write), as an embedded
+ * closure holds them.  A file given twice agrees when its bytes do.
+ */
+int kt_initramfs__add_cpio(struct kt_initramfs *b, const void *buf, size_t len,
+			   struct kt_err *err);
 /* A host folder, recursively, at @guest; symlinks stay symlinks. */
 int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 			   const char *guest, struct kt_err *err);
@@ -54,6 +67,16 @@ int kt_initramfs__add_data(struct kt_initramfs *b, const char *guest,
 int kt_initramfs__add_mem(struct kt_initramfs *b, const char *guest,
 			  const void *buf, size_t len, uint32_t mode,
 			  struct kt_err *err);
+/*
+ * An embedded program at @guest (mode 0755) with the closure the build
+ * embedded beside it (a newc archive: see kt_initramfs__add_cpio), so the
+ * guest gets the build machine's libraries, not this host's.  Without one
+ * (@closure_len 0), the closure is resolved here as kt_initramfs__add_mem
+ * does.
+ */
+int kt_initramfs__add_program(struct kt_initramfs *b, const char *guest,
+			      const void *buf, size_t len, const void *closure,
+			      size_t closure_len, struct kt_err *err);
 int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
 			      const char *target, struct kt_err *err);
 

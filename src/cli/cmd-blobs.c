@@ -13,9 +13,9 @@ static void blobs_print(const struct kt_blob *b, bool guest_only)
 	const char *env = guest_only ? "(guest only)" : b->env;
 
 	if (kt_blob__embedded(b))
-		printf("%-8s %10" PRIu64 "  %s  %s\n", b->name, b->size, b->sha256, env);
+		printf("%-10s %10" PRIu64 "  %s  %s\n", b->name, b->size, b->sha256, env);
 	else
-		printf("%-8s %10d  %-64s  %s  (make %s=...)\n", b->name, 0,
+		printf("%-10s %10d  %-64s  %s  (make %s=...)\n", b->name, 0,
 		       "not embedded", env, b->make_var);
 }
 
@@ -65,9 +65,9 @@ int cmd_blobs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx
 	for (size_t t = 0; t < KT_ARRAY_SIZE(tabs); t++) {
 		for (size_t k = 0; k < tabs[t]->count; k++) {
 			if (a.json)
-				blobs_json(&tabs[t]->blobs[k], t == 1, first);
+				blobs_json(&tabs[t]->blobs[k], kt_blob__guest_only(&tabs[t]->blobs[k]), first);
 			else
-				blobs_print(&tabs[t]->blobs[k], t == 1);
+				blobs_print(&tabs[t]->blobs[k], kt_blob__guest_only(&tabs[t]->blobs[k]));
 			first = false;
 		}
 	}

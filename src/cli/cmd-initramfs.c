@@ -42,10 +42,20 @@ static int initramfs_blob(struct kt_initramfs *b, const struct kt_blob_table *t,
 
 	if (bl && t != kt_library_blobs() && kt_blob_preset(bl, &path, &err))
 		return cli_error("%s", err.msg);
-	if (path)
+	if (path) {
 		r = kt_initramfs__add_file(b, path, guest, 0755, &err);
-	else if (bl && kt_blob__embedded(bl))
-		r = kt_initramfs__add_mem(b, guest, bl->start, (size_t)bl->size, 0755, &err);
+	} else if (bl && kt_blob__embedded(bl)) {
+		/* its closure as the build embedded it, when it did */
+		char libs[64];
+		const struct kt_blob *l;
+
+		snprintf(libs, sizeof(libs), "%s_libs", name);
+		l = kt_blob_table__find(t, libs);
+		r = l && kt_blob__embedded(l) ?
+		    kt_initramfs__add_program(b, guest, bl->start, (size_t)bl->size,
+					      l->start, (size_t)l->size, &err) :
+		    kt_initramfs__add_mem(b, guest, bl->start, (size_t)bl->size, 0755, &err);
+	}
 	else if (!skip_opt)
 		return 0;
 	else

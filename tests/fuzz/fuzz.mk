@@ -6,16 +6,18 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := elfinfo ldcache trace bzimage
 FUZZ_DIR := $(OUT)/fuzz
-FUZZ_FLAGS := $(KT_BASE_CFLAGS) -g -O1 \
+# One compiler call per target, several sources: no -MMD (it cannot name
+# one file per source then); every header counts instead.
+FUZZ_FLAGS := $(filter-out -MMD -MP,$(KT_BASE_CFLAGS)) -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 $(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/util.c
 $(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/util.c
 $(FUZZ_DIR)/fuzz_trace: tests/fuzz/fuzz_trace.c src/vm.c src/util.c src/kernel.c src/cache.c
 $(FUZZ_DIR)/fuzz_bzimage: tests/fuzz/fuzz_bzimage.c src/kernel.c src/util.c src/cache.c
-$(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%):
+$(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%): $(wildcard include/ktpack/*.h src/*.h src/guest/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LIBS)
 
 # Seeds: real files of the machine.
 $(FUZZ_DIR)/seed-elfinfo/.done:
