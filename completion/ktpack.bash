@@ -11,15 +11,15 @@ _ktpack_opts()
 	blobs) echo "--json --help" ;;
 	env) echo "--verify --help" ;;
 	exec) echo "--help" ;;
-	cmdline) echo "--wprof --wprof-args --help" ;;
-	memory) echo "--cpus --memory --override --wprof --wprof-args --help" ;;
+	cmdline) echo "--wprof --wprof-args --append --help" ;;
+	memory) echo "--cpus --memory --exact-memory --override --wprof --wprof-args --help" ;;
 	ldd) echo "--json --ldcache --help" ;;
 	initramfs)
 		echo "--output --init --compress --no-busybox --no-wprof --include --ldcache --help"
 		;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel --no-pvh --help"
+			"--trace-out --include --timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory --help"
 		;;
 	esac
 }
@@ -28,13 +28,13 @@ _ktpack_opts()
 _ktpack_valued()
 {
 	case $1 in
-	cmdline) echo "--wprof-args" ;;
-	memory) echo "--cpus --memory --override --wprof-args" ;;
+	cmdline) echo "--wprof-args --append" ;;
+	memory) echo "--cpus --memory --exact-memory --override --wprof-args" ;;
 	ldd) echo "--ldcache" ;;
 	initramfs) echo "-o --output --init --compress --include --ldcache" ;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel --no-pvh"
+			"--trace-out --include --timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory"
 		;;
 	esac
 }
@@ -107,7 +107,7 @@ _ktpack_value()
 	case $(_ktpack_resolve "$1" "$2") in
 	--compress) _ktpack_words "none gzip zstd" "$3" ;;
 	--accel) _ktpack_words "kvm tcg auto" "$3" ;;
-	--kernel | -o | --output | --init | --ldcache | --trace-out | --include)
+	--kernel | -o | --output | --init | --ldcache | --trace-out | --include | --qemu)
 		_ktpack_files "$3"
 		;;
 	*) COMPREPLY=() ;;	# a number or an argument string
