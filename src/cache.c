@@ -81,14 +81,9 @@ static int cache_walk(const char *path, int create, const char **why,
 		struct stat st;
 		int next;
 
-		while (*p == '/')
-			p++;
-		if (!*p)
+		c = kt_path_next(&p);
+		if (!c)
 			break;
-		c = p;
-		p += strcspn(p, "/");
-		if (*p)
-			*p++ = '\0';
 		i++;
 		if (!strcmp(c, ".") || !strcmp(c, "..")) {
 			*why = "holds '.' or '..'";
@@ -431,19 +426,31 @@ static void cache_reap_one(int dfd, const char *n)
 	close(fd);
 }
 
-int kt_cache__sweep(struct kt_cache *c, kt_cache_sweep_fn fn, void *ctx)
+/* A listing of the folder through its descriptor (NULL and errno). */
+static DIR *cache_opendir(const struct kt_cache *c)
 {
-	struct dirent *de;
 	int fd = dup(c->dfd);
 	DIR *d;
 
 	if (fd < 0)
-		return -errno;
+		return NULL;
 	d = fdopendir(fd);
 	if (!d) {
+		int e = errno;
+
 		close(fd);
-		return -errno;
+		errno = e;
 	}
+	return d;
+}
+
+int kt_cache__sweep(struct kt_cache *c, kt_cache_sweep_fn fn, void *ctx)
+{
+	struct dirent *de;
+	DIR *d = cache_opendir(c);
+
+	if (!d)
+		return -errno;
 	while ((de = readdir(d))) {
 		if (cache_is_staging(de->d_name))
 			cache_reap_one(c->dfd, de->d_name);
@@ -475,16 +482,11 @@ int kt_cache__prune(struct kt_cache *c, const char *prefix, size_t keep,
 	struct cache_aged *v = NULL;
 	size_t n = 0, cap = 0, pl = strlen(prefix), gone = 0;
 	struct dirent *de;
-	int fd = dup(c->dfd), r = 0;
-	DIR *d;
+	DIR *d = cache_opendir(c);
+	int r = 0;
 
-	if (fd < 0)
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d))) {
 		struct stat st;
 

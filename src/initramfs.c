@@ -256,14 +256,9 @@ static int initramfs_add_host_chain(struct kt_initramfs *b, const char *path,
 		char *c;
 		ssize_t tl;
 
-		while (*p == '/')
-			p++;
-		if (!*p)
+		c = kt_path_next(&p);
+		if (!c)
 			break;
-		c = p;
-		p += strcspn(p, "/");
-		if (*p)
-			*p++ = '\0';
 		if (!strcmp(c, "."))
 			continue;
 		if (!strcmp(c, "..")) {

@@ -37,6 +37,16 @@ int kt_err_set(struct kt_err *e, int code, const char *fmt, ...)
 /* Strict unsigned decimal: digits only, no sign, no blanks, no overflow. */
 int kt_parse_u64(const char *s, uint64_t *out);
 
+/* A number and its unit, "512M": the digits shifted left by the shift of
+ * the unit whose suffix follows them (any case; "" may be one).  -EINVAL
+ * for another form, -ERANGE on overflow. */
+struct kt_unit {
+	const char *sfx;
+	unsigned shift;
+};
+int kt_parse_scaled(const char *s, const struct kt_unit *units, size_t n,
+		    uint64_t *out);
+
 /*
  * Splits @s on blanks (space, tab, newline) into a NULL-terminated vector,
  * as a user types arguments.  *@argv is freed with kt_strv_free().
@@ -69,6 +79,9 @@ ssize_t kt_pread_full(int fd, void *buf, size_t len, off_t off);
  * ".." is an -EINVAL error when @refuse_dotdot is set.
  */
 int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot);
+/* The next component of the path at *@p (cut there, *@p moved past it),
+ * or NULL at its end; slashes are skipped. */
+char *kt_path_next(char **p);
 /* @path made absolute against the working folder, then normalized. */
 int kt_path_absolute(const char *path, char *out, size_t sz);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -739,4 +740,43 @@ const char *kt_token_why(const char *a, char sep)
 			return "holds a quote";
 	}
 	return NULL;
+}
+
+int kt_parse_scaled(const char *s, const struct kt_unit *units, size_t n,
+		    uint64_t *out)
+{
+	size_t digits = strspn(s, "0123456789");
+	char num[24];
+	uint64_t v;
+
+	if (!digits || digits >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, digits);
+	num[digits] = '\0';
+	if (kt_parse_u64(num, &v))
+		return -ERANGE;
+	for (size_t i = 0; i < n; i++) {
+		if (strcasecmp(s + digits, units[i].sfx))
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			return -ERANGE;
+		*out = v << units[i].shift;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+char *kt_path_next(char **p)
+{
+	char *c;
+
+	while (**p == '/')
+		(*p)++;
+	if (!**p)
+		return NULL;
+	c = *p;
+	*p += strcspn(*p, "/");
+	if (**p)
+		*(*p)++ = '\0';
+	return c;
 }

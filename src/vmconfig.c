@@ -51,33 +51,18 @@ int kt_cmdline_tokens_check(const char *const *tokens, size_t n, const char *wha
 
 int kt_parse_size_mib(const char *s, uint64_t *mib)
 {
-	static const struct { const char *sfx; unsigned shift; } units[] = {
+	static const struct kt_unit units[] = {
 		{ "", 20 }, { "k", 10 }, { "kib", 10 }, { "m", 20 }, { "mib", 20 },
 		{ "g", 30 }, { "gib", 30 }, { "t", 40 }, { "tib", 40 },
 	};
-	size_t digits = strspn(s, "0123456789");
-	char num[24];
-	uint64_t v;
+	uint64_t bytes;
+	int r = kt_parse_scaled(s, units, KT_ARRAY_SIZE(units), &bytes);
 
-	if (!digits || digits >= sizeof(num))
-		return -EINVAL;
-	memcpy(num, s, digits);
-	num[digits] = '\0';
-	if (kt_parse_u64(num, &v))
-		return -ERANGE;
-	for (size_t i = 0; i < KT_ARRAY_SIZE(units); i++) {
-		uint64_t bytes;
-
-		if (strcasecmp(s + digits, units[i].sfx))
-			continue;
-		if (v > (UINT64_MAX >> units[i].shift))
-			return -ERANGE;
-		bytes = v << units[i].shift;
-		/* a size in KiB rounds up to whole MiB */
-		*mib = bytes / (1ULL << 20) + (bytes % (1ULL << 20) != 0);
-		return 0;
-	}
-	return -EINVAL;
+	if (r)
+		return r;
+	/* a size in KiB rounds up to whole MiB */
+	*mib = bytes / (1ULL << 20) + (bytes % (1ULL << 20) != 0);
+	return 0;
 }
 
 int kt_vm_cmdline(const char *base, const char *const *tokens, size_t n,

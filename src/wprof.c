@@ -189,28 +189,12 @@ static int wprof_opt_value(const char *const *args, size_t n, char shrt,
 /* "256000" (KB), "4096b", "512kb", "256mb", "1gb"; any case. */
 static int wprof_parse_size(const char *s, uint64_t *bytes)
 {
-	static const struct { const char *sfx; unsigned shift; } units[] = {
+	static const struct kt_unit units[] = {
 		{ "", 10 }, { "b", 0 }, { "kb", 10 }, { "mb", 20 }, { "gb", 30 },
 	};
-	size_t digits = strspn(s, "0123456789");
-	char num[24];
-	uint64_t v;
+	int r = kt_parse_scaled(s, units, KT_ARRAY_SIZE(units), bytes);
 
-	if (!digits || digits >= sizeof(num))
-		return -EINVAL;
-	memcpy(num, s, digits);
-	num[digits] = '\0';
-	if (kt_parse_u64(num, &v) || !v)
-		return -EINVAL;
-	for (size_t i = 0; i < KT_ARRAY_SIZE(units); i++) {
-		if (strcasecmp(s + digits, units[i].sfx))
-			continue;
-		if (v > (UINT64_MAX >> units[i].shift))
-			return -ERANGE;
-		*bytes = v << units[i].shift;
-		return 0;
-	}
-	return -EINVAL;
+	return r ? r : *bytes ? 0 : -EINVAL;
 }
 
 static int wprof_round_pow2(uint64_t v, uint64_t *out)

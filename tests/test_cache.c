@@ -172,19 +172,6 @@ static void test_open_file_checks(void **state)
 	kt_cache__close(c);
 }
 
-static void touch_at(const char *path, time_t age)
-{
-	struct timeval tv[2];
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	close(fd);
-	gettimeofday(&tv[0], NULL);
-	tv[0].tv_sec -= age;
-	tv[1] = tv[0];
-	assert_int_equal(utimes(path, tv), 0);
-}
-
 static void count_cb(void *ctx, int dfd, const char *name)
 {
 	(void)dfd;

@@ -189,19 +189,6 @@ static void test_symlinked_cache_is_skipped(void **state)
 	unsetenv("XDG_CACHE_HOME");
 }
 
-static void touch_at(const char *path, time_t age)
-{
-	struct timeval tv[2];
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	close(fd);
-	gettimeofday(&tv[0], NULL);
-	tv[0].tv_sec -= age;
-	tv[1] = tv[0];
-	assert_int_equal(utimes(path, tv), 0);
-}
-
 static void test_sweep(void **state)
 {
 	char dead[256], live[256], old[256], young[256];

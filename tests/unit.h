@@ -8,11 +8,28 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #define assert_str_contains(s, sub) \
 	do { \
 		if (!strstr((s), (sub))) \
 			fail_msg("'%s' does not contain '%s'", (s), (sub)); \
 	} while (0)
+
+/* Creates @path (empty, when missing) with an mtime @age seconds ago. */
+static inline void touch_at(const char *path, time_t age)
+{
+	struct timeval tv[2];
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	close(fd);
+	gettimeofday(&tv[0], NULL);
+	tv[0].tv_sec -= age;
+	tv[1] = tv[0];
+	assert_int_equal(utimes(path, tv), 0);
+}
 
 #endif
