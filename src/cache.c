@@ -58,6 +58,41 @@ static const char *cache_untrusted(const struct stat *st)
  * @create components may be made (0700) when missing, each inside a parent
  * that exists.  Returns the last folder's descriptor.
  */
+/*
+ * Opens component @c inside folder @fd without following a link; when
+ * @may_create, makes it (0700 whatever the umask) if missing, and says so
+ * in *@made.  The descriptor, or -errno with @why.
+ */
+static int cache_step(int fd, const char *c, bool may_create, bool *made,
+		      const char **why)
+{
+	struct stat st;
+	int next, r;
+
+	*made = false;
+	next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (next < 0 && errno == ENOENT && may_create) {
+		*made = !mkdirat(fd, c, 0700);
+		if (!*made && errno != EEXIST) {
+			*why = strerror(errno);
+			return -errno;
+		}
+		next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (*made && next >= 0)
+			fchmod(next, 0700);
+	}
+	if (next >= 0)
+		return next;
+	r = -errno;
+	if (r == -ELOOP || (r == -ENOTDIR && !fstatat(fd, c, &st, AT_SYMLINK_NOFOLLOW) &&
+			    S_ISLNK(st.st_mode))) {
+		*why = "is a symlink";
+		return -ELOOP;
+	}
+	*why = strerror(-r);
+	return r;
+}
+
 static int cache_walk(const char *path, int create, const char **why,
 		      char *bad, size_t badsz, bool *created)
 {
@@ -77,50 +112,25 @@ static int cache_walk(const char *path, int create, const char **why,
 		*why = strerror(errno);
 		return -errno;
 	}
-	for (p = buf; ; ) {
+	for (p = buf; (c = kt_path_next(&p)); ) {
 		struct stat st;
+		bool made;
 		int next;
 
-		c = kt_path_next(&p);
-		if (!c)
-			break;
 		i++;
 		if (!strcmp(c, ".") || !strcmp(c, "..")) {
 			*why = "holds '.' or '..'";
 			close(fd);
 			return -EINVAL;
 		}
-		next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0 && errno == ENOENT && i > ncomp - create) {
-			bool made = !mkdirat(fd, c, 0700);
-
-			if (!made && errno != EEXIST) {
-				r = -errno;
-				*why = strerror(-r);
-				close(fd);
-				return r;
-			}
-			next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			/* 0700 whatever the umask; the caller removes it again
-			 * if it refuses it. */
-			if (made && next >= 0) {
-				fchmod(next, 0700);
-				*created |= i == ncomp;
-			}
-		}
-		if (next < 0) {
-			r = -errno;
-			if (r == -ELOOP || (r == -ENOTDIR && !fstatat(fd, c, &st, AT_SYMLINK_NOFOLLOW) &&
-					    S_ISLNK(st.st_mode))) {
-				*why = "is a symlink";
-				r = -ELOOP;
-			} else
-				*why = strerror(-r);
-			close(fd);
-			kt_snprintf_cut(bad, badsz, "%s", c);
-			return r;
-		}
+		next = cache_step(fd, c, i > ncomp - create, &made, why);
 		close(fd);
+		if (next < 0) {
+			kt_snprintf_cut(bad, badsz, "%s", c);
+			return next;
+		}
+		/* The caller removes the folder again if it refuses it. */
+		*created |= made && i == ncomp;
 		fd = next;
 		/* The last component gets the stricter checks of the caller. */
 		if (i < ncomp && !fstat(fd, &st) && (*why = cache_untrusted(&st))) {
