@@ -436,10 +436,12 @@ static void cache_reap_one(int dfd, const char *n)
 	close(fd);
 }
 
-/* A listing of the folder through its descriptor (NULL and errno). */
+/* A listing of the folder (NULL and errno).  A new open file, not a dup:
+ * a dup shares the read position, and one listing would leave the next
+ * at the end. */
 static DIR *cache_opendir(const struct kt_cache *c)
 {
-	int fd = dup(c->dfd);
+	int fd = openat(c->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 
 	if (fd < 0)

@@ -404,8 +404,7 @@ int kt_installed__verify(const struct kt_installed *in, struct kt_err *err)
 		close(fd);
 		if (!same) {
 			unlink(ib->path);
-			return kt_err_set(err, -EIO,
-					  "'%s' does not hold the embedded %s: removed, the next run writes it again",
+			return kt_err_set(err, -EIO, "'%s' did not hold the embedded %s: removed",
 					  ib->path, ib->blob->name);
 		}
 	}

@@ -163,6 +163,7 @@ struct kt_out {
 	bool own;		/* fd is ours to close */
 	bool tmp;		/* written under tmpname, renamed at commit */
 	bool unnamed;		/* an O_TMPFILE file, named at commit */
+	mode_t mode;		/* the replaced file's; 0 for a new one */
 	char final[PATH_MAX];
 	char tmpname[PATH_MAX];
 };

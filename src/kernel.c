@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@
 #include <zstd.h>
 
 #include "internal.h"
+
+#include <ktpack/ktpack.h>
 
 /* x86 boot protocol (Documentation/arch/x86/boot.rst): setup header fields
  * by their file offsets. */
@@ -233,7 +236,9 @@ static int kernel_xz(const unsigned char *in, size_t len, bool alone, struct ker
 		z.next_out = out;
 		z.avail_out = sizeof(out);
 		lr = lzma_code(&z, LZMA_FINISH);
-		if (lr != LZMA_OK && lr != LZMA_STREAM_END)
+		if (lr == LZMA_MEMLIMIT_ERROR)
+			r = -E2BIG;
+		else if (lr != LZMA_OK && lr != LZMA_STREAM_END)
 			r = -EINVAL;
 		else
 			r = kernel_put(s, out, sizeof(out) - z.avail_out);
@@ -325,6 +330,10 @@ int kt_kernel_decompress(const void *in, size_t len, enum kt_kcomp c, int fd,
 				  (unsigned long long)(max >> 20));
 	if (r == -EINVAL)
 		return kt_err_set(err, r, "the kernel's %s payload is corrupt", kt_kcomp_name(c));
+	if (r == -E2BIG)
+		return kt_err_set(err, -EFBIG,
+				  "the kernel's %s payload asks for more than %llu MiB to decompress",
+				  kt_kcomp_name(c), (unsigned long long)(KT_XZ_MEMLIMIT >> 20));
 	if (r)
 		return kt_err_set(err, r, "cannot decompress the kernel: %s", strerror(-r));
 	if (!s.done)
@@ -355,6 +364,28 @@ static bool kernel_pvh_note(Elf *e, const GElf_Phdr *ph, uint64_t *entry)
 	return false;
 }
 
+/* Whether every PT_LOAD and the section header table lie inside @len: a
+ * truncated vmlinux does not pass. */
+static bool kernel_elf_whole(Elf *e, size_t len)
+{
+	GElf_Ehdr eh;
+	size_t phnum, shnum;
+
+	if (!gelf_getehdr(e, &eh) || elf_getphdrnum(e, &phnum) || elf_getshdrnum(e, &shnum))
+		return false;
+	if (shnum && (eh.e_shoff > len || shnum > (len - eh.e_shoff) / (eh.e_shentsize ? eh.e_shentsize : 1)))
+		return false;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e, (int)i, &ph))
+			return false;
+		if (ph.p_type == PT_LOAD && (ph.p_filesz > len || ph.p_offset > len - ph.p_filesz))
+			return false;
+	}
+	return true;
+}
+
 int kt_elf_pvh_entry(const void *buf, size_t len, uint64_t *entry)
 {
 	size_t phnum;
@@ -363,7 +394,8 @@ int kt_elf_pvh_entry(const void *buf, size_t len, uint64_t *entry)
 
 	elf_version(EV_CURRENT);
 	e = elf_memory((char *)(uintptr_t)buf, len);
-	if (!e || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &phnum)) {
+	if (!e || elf_kind(e) != ELF_K_ELF || elf_getphdrnum(e, &phnum) ||
+	    !kernel_elf_whole(e, len)) {
 		elf_end(e);
 		return -ENOEXEC;
 	}
@@ -386,30 +418,44 @@ struct kernel_map {
 	size_t len;
 };
 
+/* The whole file, read (not mapped: a kernel rewritten while we read it,
+ * by a build in its tree, must not kill us with SIGBUS, and its digest
+ * and payload must be of the same bytes). */
 static int kernel_map(const char *path, struct kernel_map *m, struct kt_err *err)
 {
 	struct stat st;
+	ssize_t n;
 	int fd, r;
 
 	r = kt_open_regular(path, "kernel", &fd, err);
 	if (r)
 		return r;
-	if (fstat(fd, &st) || st.st_size <= 0) {
+	if (fstat(fd, &st) || st.st_size <= 0 || (uint64_t)st.st_size > KT_VMLINUX_MAX) {
 		close(fd);
-		return kt_err_set(err, -ENOEXEC, "'%s' is not a Linux kernel image (empty)", path);
+		return kt_err_set(err, -ENOEXEC, "'%s' is not a Linux kernel image (%s)", path,
+				  st.st_size <= 0 ? "empty" : "too large");
 	}
 	m->len = (size_t)st.st_size;
-	m->p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	m->p = malloc(m->len);
+	if (!m->p) {
+		close(fd);
+		return kt_err_set(err, -ENOMEM, "out of memory for kernel '%s'", path);
+	}
+	n = kt_pread_full(fd, m->p, m->len, 0);
 	close(fd);
-	if (m->p == MAP_FAILED)
-		return kt_err_set(err, -errno, "cannot read kernel '%s': %s", path, strerror(errno));
+	if (n != (ssize_t)m->len) {
+		free(m->p);
+		m->p = NULL;
+		return kt_err_set(err, n < 0 ? (int)n : -EIO, "cannot read kernel '%s': %s", path,
+				  n < 0 ? strerror((int)-n) : "it changed while it was read");
+	}
 	return 0;
 }
 
 static void kernel_unmap(struct kernel_map *m)
 {
-	if (m->p && m->p != MAP_FAILED)
-		munmap(m->p, m->len);
+	free(m->p);
+	m->p = NULL;
 }
 
 static void kernel_sha256(const struct kernel_map *m, char hex[65])
@@ -457,49 +503,142 @@ static int kernel_fill(void *ctx, int fd, struct kt_err *err)
 	return 0;
 }
 
-static int kernel_empty_fill(void *ctx, int fd, struct kt_err *err)
+/* The marker of a kernel with no vmlinux to boot: why, and which ktpack
+ * said so (a later one may support its compression). */
+static int kernel_marker_fill(void *ctx, int fd, struct kt_err *err)
 {
-	(void)ctx;
-	(void)fd;
-	(void)err;
-	return 0;
+	char text[sizeof(((struct kt_err *)0)->msg) + 64];
+	int r;
+
+	snprintf(text, sizeof(text), "%s\n%s\n", KTPACK_VERSION, (const char *)ctx);
+	r = kt_write_all(fd, text, strlen(text));
+	return r ? kt_err_set(err, r, "cannot write a marker: %s", strerror(-r)) : 0;
+}
+
+/* The reason a marker of this ktpack records, into @err; false when there
+ * is none (or one of another version, which is removed). */
+static bool kernel_marker(struct kt_cache *c, const char *neg, struct kt_err *err)
+{
+	char text[sizeof(err->msg) + 64], *nl;
+	ssize_t n;
+	int fd;
+
+	if (kt_cache__open_file(c, neg, 0644, UINT64_MAX, &fd))
+		return false;
+	n = kt_pread_full(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	nl = strchr(text, '\n');
+	if (!nl || (size_t)(nl - text) != strlen(KTPACK_VERSION) ||
+	    strncmp(text, KTPACK_VERSION, strlen(KTPACK_VERSION))) {
+		unlinkat(kt_cache__fd(c), neg, 0);
+		return false;
+	}
+	kt_err_set(err, -ENOENT, "%.*s", (int)strcspn(nl + 1, "\n"), nl + 1);
+	return true;
+}
+
+/* A cached vmlinux is used when it is a whole ELF with a PVH entry. */
+static int kernel_check_cached(int fd)
+{
+	struct kernel_map m = { 0 };
+	struct stat st;
+	uint64_t entry;
+	int r;
+
+	if (fstat(fd, &st) || st.st_size <= 0)
+		return -ESTALE;
+	m.len = (size_t)st.st_size;
+	m.p = mmap(NULL, m.len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m.p == MAP_FAILED)
+		return -ESTALE;
+	r = kt_elf_pvh_entry(m.p, m.len, &entry) ? -ESTALE : 0;
+	munmap(m.p, m.len);
+	return r;
+}
+
+/* Opens the cached vmlinux @name if it is good; removes a bad one. */
+static int kernel_open_cached(struct kt_cache *c, const char *name, int *fd)
+{
+	int r = kt_cache__open_file(c, name, 0644, UINT64_MAX, fd);
+
+	if (!r && kernel_check_cached(*fd)) {
+		close(*fd);
+		r = -ESTALE;
+	}
+	if (r == -ESTALE && !unlinkat(kt_cache__fd(c), name, 0))
+		r = -ENOENT;
+	return r;
+}
+
+/* Extracts and publishes the vmlinux under a lock, so that cold runs at
+ * once decompress it once; the others find it published. */
+static int kernel_extract(const struct kt_kernel_opts *o, struct kernel_fill *f,
+			  const char *name, const char *neg, struct kt_kernel_boot *b,
+			  struct kt_err *err)
+{
+	char lockname[128];
+	int lock, r;
+
+	snprintf(lockname, sizeof(lockname), ".kt-%s.lock", name);
+	lock = openat(kt_cache__fd(o->cache), lockname,
+		      O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lock >= 0)
+		flock(lock, LOCK_EX);
+	r = kernel_open_cached(o->cache, name, &b->fd);
+	if (r == -ENOENT) {
+		r = kt_cache__publish(o->cache, name, 0644, 0, kernel_fill, f, err);
+		/* No vmlinux to boot here: remembered, with why. */
+		if (r == -ENOENT || r == -ENOEXEC || r == -ENOTSUP)
+			kt_cache__publish(o->cache, neg, 0644, 0, kernel_marker_fill, err->msg, NULL);
+		if (!r) {
+			b->extracted = true;
+			r = kernel_open_cached(o->cache, name, &b->fd);
+		}
+	}
+	if (lock >= 0) {
+		unlinkat(kt_cache__fd(o->cache), lockname, 0);
+		close(lock);
+	}
+	return r;
 }
 
 /* The cached vmlinux of @m, extracted on a miss.  -ENOENT/-ENOTSUP/...
- * with @err saying why it cannot be had: then the bzImage boots. */
+ * with @err saying why it cannot be had: then the bzImage boots; -EINVAL
+ * or -EFBIG: the kernel is broken. */
 static int kernel_cached_vmlinux(const struct kt_kernel_opts *o, const struct kernel_map *m,
 				 const struct kt_bzimage *h, struct kt_kernel_boot *b,
 				 struct kt_err *err)
 {
 	struct kernel_fill f = { .m = m, .h = h };
 	char sha[65], name[96], neg[104];
-	int r, fd;
+	int r;
 
 	kernel_sha256(m, sha);
 	snprintf(name, sizeof(name), "vmlinux-%s", sha);
-	snprintf(neg, sizeof(neg), "vmlinux-%s.nopvh", sha);
-	/* A kernel found once to have no usable vmlinux is not tried again. */
-	if (!kt_cache__open_file(o->cache, neg, 0644, 0, &fd)) {
-		close(fd);
-		return kt_err_set(err, -ENOENT, "it has no vmlinux with a PVH entry point");
-	}
-	r = kt_cache__open_file(o->cache, name, 0644, UINT64_MAX, &b->fd);
-	if (r == -ENOENT || r == -ESTALE) {
-		if (r == -ESTALE)
-			unlinkat(kt_cache__fd(o->cache), name, 0);
-		r = kt_cache__publish(o->cache, name, 0644, 0, kernel_fill, &f, err);
-		if (r == -ENOENT || r == -ENOEXEC || r == -ENOTSUP || r == -EINVAL ||
-		    r == -EFBIG)
-			kt_cache__publish(o->cache, neg, 0644, 0, kernel_empty_fill, NULL, NULL);
-		if (r)
-			return r;
-		b->extracted = true;
-		r = kt_cache__open_file(o->cache, name, 0644, UINT64_MAX, &b->fd);
-	}
+	snprintf(neg, sizeof(neg), "nopvh-%s", sha);
+	/* A kernel found by this ktpack to have no usable vmlinux is not
+	 * tried again. */
+	if (kernel_marker(o->cache, neg, err))
+		return -ENOENT;
+	r = kernel_open_cached(o->cache, name, &b->fd);
+	if (r == -ENOENT)
+		r = kernel_extract(o, &f, name, neg, b, err);
+	if (r == -ENOENT && !err->msg[0])
+		kt_err_set(err, r, "cannot open '%s/%s'", kt_cache__path(o->cache), name);
 	if (r)
-		return kt_err_set(err, r, "cannot open '%s/%s': %s", kt_cache__path(o->cache),
-				  name, strerror(-r));
-	/* QEMU opens it through our descriptor: pruning cannot take it. */
+		return r;
+	/* QEMU inherits this descriptor (not 0 to 2, which it gets anew)
+	 * and opens it as /proc/self/fd/N: pruning cannot take it. */
+	if (b->fd < 3) {
+		int high = fcntl(b->fd, F_DUPFD_CLOEXEC, 3);
+
+		close(b->fd);
+		b->fd = high;
+		if (high < 0)
+			return kt_err_set(err, -errno, "cannot keep the vmlinux open: %s",
+					  strerror(errno));
+	}
 	futimens(b->fd, NULL);
 	kt_cache__prune(o->cache, "vmlinux-", KT_VMLINUX_KEEP, NULL);
 	snprintf(b->path, sizeof(b->path), "/proc/self/fd/%d", b->fd);
@@ -527,14 +666,16 @@ int kt_kernel_check(const char *path, struct kt_err *err)
 	return r;
 }
 
-/* A build tree: its vmlinux when it can boot through PVH, else its bzImage. */
-static int kernel_tree(const char *dir, char *path, size_t sz, struct kt_err *err)
+/* A build tree: its vmlinux when it can boot through PVH (unless @no_pvh),
+ * else its bzImage. */
+static int kernel_tree(const char *dir, bool no_pvh, char *path, size_t sz,
+		       struct kt_err *err)
 {
 	struct kernel_map m = { 0 };
 	uint64_t entry;
 	int r;
 
-	if (!kt_snprintf(path, sz, "%s/vmlinux", dir) && !access(path, R_OK) &&
+	if (!no_pvh && !kt_snprintf(path, sz, "%s/vmlinux", dir) && !access(path, R_OK) &&
 	    !kernel_map(path, &m, NULL)) {
 		r = kt_elf_pvh_entry(m.p, m.len, &entry);
 		kernel_unmap(&m);
@@ -561,7 +702,7 @@ int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
 	memset(b, 0, sizeof(*b));
 	b->fd = -1;
 	if (!stat(kernel, &st) && S_ISDIR(st.st_mode)) {
-		r = kernel_tree(kernel, b->path, sizeof(b->path), err);
+		r = kernel_tree(kernel, o && o->no_pvh, b->path, sizeof(b->path), err);
 		if (r)
 			return r;
 	} else if (kt_snprintf(b->path, sizeof(b->path), "%s", kernel)) {
@@ -575,6 +716,9 @@ int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
 		r = kt_elf_pvh_entry(m.p, m.len, &entry);
 		kernel_unmap(&m);
 		b->pvh = !r;
+		if (!r && o && o->no_pvh)
+			return kt_err_set(err, -EINVAL,
+					  "'%s' is a vmlinux: --no-pvh needs a bzImage", b->path);
 		return r ? kt_err_set(err, -ENOEXEC,
 				      "'%s': an ELF kernel without a PVH entry point cannot be booted",
 				      b->path) : 0;
@@ -588,7 +732,11 @@ int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
 			kt_err_set(&why, -ENOENT, "no cache folder for its vmlinux");
 		else if (!kernel_cached_vmlinux(o, &m, &h, b, &why))
 			why.code = 0;
-		if (why.code && !(o && o->no_pvh))
+		/* A payload that is corrupt or a bomb is a broken kernel: its
+		 * own decompressor would fail in the guest, after minutes. */
+		if (why.code == -EINVAL || why.code == -EFBIG)
+			r = kt_err_set(err, why.code, "kernel '%s': %s", b->path, why.msg);
+		else if (why.code && !(o && o->no_pvh))
 			kt_log(o ? &o->log : NULL, KT_LOG_INFO,
 			       "booting the bzImage '%s' (slower under TCG): %s", b->path, why.msg);
 	}

@@ -45,12 +45,34 @@ static bool run_stopped(const struct run_ctx *x)
 
 /* ---- what can be checked first ------------------------------------------------------ */
 
+/* The folder of @guest that the guest init mounts a file system over,
+ * or NULL. */
+static const char *run_mounted_over(const char *guest)
+{
+	static const char *const over[] = { "/proc", "/sys", "/dev", "/tmp", "/run" };
+	char norm[PATH_MAX];
+
+	if (kt_path_normalize(guest, norm, sizeof(norm), false))
+		return NULL;
+	for (size_t i = 0; i < KT_ARRAY_SIZE(over); i++) {
+		size_t l = strlen(over[i]);
+
+		if (!strncmp(norm, over[i], l) && (!norm[l] || norm[l] == '/'))
+			return over[i];
+	}
+	return NULL;
+}
+
 static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 {
 	char host[PATH_MAX], guest[PATH_MAX];
 
 	if (!o->kernel || !*o->kernel)
 		return kt_err_set(err, -EINVAL, "no kernel given");
+	if (o->wprof && o->trace_out && o->console_fd >= 0 &&
+	    (!strcmp(o->trace_out, "-") || !strcmp(o->trace_out, "/dev/stdout")))
+		return kt_err_set(err, -EINVAL,
+				  "the trace cannot go to standard output: the guest console goes there");
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
 	for (size_t i = 0, len = 0; o->cmd && o->cmd[i]; i++) {
@@ -60,11 +82,19 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 					  "the command is over the guest's limit of %u bytes (its arguments with their NULs)",
 					  KT_GUEST_CMD_MAX);
 	}
-	for (size_t i = 0; i < o->nincludes; i++)
+	for (size_t i = 0; i < o->nincludes; i++) {
+		const char *under;
+
 		if (kt_include_split(o->includes[i], host, guest, sizeof(host)))
 			return kt_err_set(err, -EINVAL,
 					  "invalid include '%s': expected HOST[:GUEST]",
 					  o->includes[i]);
+		under = run_mounted_over(guest);
+		if (under)
+			return kt_err_set(err, -EINVAL,
+					  "include '%s': the guest mounts over %s, which would hide it",
+					  o->includes[i], under);
+	}
 	return 0;
 }
 

@@ -409,13 +409,21 @@ int kt_workdir_new(struct kt_workdir *w, const char *prefix)
 		w->path[0] = '\0';
 		return r;
 	}
+	/* Locked before it gets the name a reaper looks for: a ".lock" is
+	 * never free while its run lives. */
 	dfd = open(w->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd >= 0) {
-		w->lock = openat(dfd, ".lock", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		w->lock = openat(dfd, ".lock.new", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				 0600);
+		if (w->lock >= 0 && (flock(w->lock, LOCK_EX | LOCK_NB) ||
+				     renameat(dfd, ".lock.new", dfd, ".lock"))) {
+			close(w->lock);
+			w->lock = -1;
+		}
 		close(dfd);
 	}
-	if (w->lock < 0 || flock(w->lock, LOCK_EX | LOCK_NB)) {
-		r = -errno;
+	if (w->lock < 0) {
+		r = errno ? -errno : -EIO;
 		kt_workdir_remove(w);
 		return r;
 	}
@@ -466,11 +474,14 @@ void kt_workdir_reap(const char *prefix)
 		if (dfd < 0)
 			continue;
 		/* Ours, and its lock free: its run is gone.  A folder without
-		 * a lock yet may belong to a run starting right now. */
+		 * a lock yet may belong to a run starting right now, unless it
+		 * is an hour old. */
 		lock = openat(dfd, ".lock", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (lock >= 0 && !fstat(dfd, &st) && st.st_uid == geteuid() &&
-		    !flock(lock, LOCK_EX | LOCK_NB)) {
-			close(lock);
+		if (!fstat(dfd, &st) && st.st_uid == geteuid() &&
+		    (lock >= 0 ? !flock(lock, LOCK_EX | LOCK_NB) :
+				 time(NULL) - st.st_mtime > 3600)) {
+			if (lock >= 0)
+				close(lock);
 			util_rmdir_files(parent, de->d_name, dfd);
 			continue;
 		}
@@ -551,9 +562,50 @@ int kt_name_index(const char *const *names, size_t n, const char *s)
 }
 
 /* Where @path leads: itself, or the file a symlink (chain) names. */
+/* In a folder others may write to (a sticky /tmp), a link or a FIFO that
+ * another user owns is theirs to point anywhere: never written through
+ * (what the kernel's protected_symlinks and protected_fifos do). */
+static bool util_out_foreign(const char *path, const struct stat *st)
+{
+	char dir[PATH_MAX], *s;
+	struct stat d;
+
+	if (st->st_uid == geteuid() || kt_snprintf(dir, sizeof(dir), "%s", path))
+		return false;
+	s = strrchr(dir, '/');
+	if (!s)
+		strcpy(dir, ".");
+	else
+		s[s == dir] = '\0';
+	return !stat(dir, &d) && (d.st_mode & S_IWOTH) && (d.st_mode & S_ISVTX) &&
+	       st->st_uid != d.st_uid;
+}
+
+/* /dev/stdout, /dev/fd/N and their kin: the descriptor itself, so that a
+ * redirection with >> keeps appending.  -1 when @path is none of them. */
+static int util_out_fdpath(const char *path)
+{
+	static const char *const names[] = { "/dev/stdout", "/dev/stderr" };
+	uint64_t n;
+
+	for (size_t i = 0; i < KT_ARRAY_SIZE(names); i++)
+		if (!strcmp(path, names[i]))
+			return (int)i + 1;
+	if (!strncmp(path, "/dev/fd/", 8) && !kt_parse_u64(path + 8, &n) && n < INT_MAX)
+		return (int)n;
+	if (!strncmp(path, "/proc/self/fd/", 14) && !kt_parse_u64(path + 14, &n) && n < INT_MAX)
+		return (int)n;
+	return -1;
+}
+
 static int util_out_target(const char *path, char *final, size_t sz, struct stat *st,
 			   struct kt_err *err)
 {
+	if (!lstat(path, st) && (S_ISLNK(st->st_mode) || S_ISFIFO(st->st_mode)) &&
+	    util_out_foreign(path, st))
+		return kt_err_set(err, -EPERM,
+				  "cannot write '%s': another user's %s in a shared folder", path,
+				  S_ISLNK(st->st_mode) ? "symlink" : "FIFO");
 	if (lstat(path, st)) {
 		if (errno != ENOENT)
 			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
@@ -619,9 +671,12 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
-	if (!strcmp(path, "-")) {
-		o->fd = STDOUT_FILENO;
-		strcpy(o->final, "standard output");
+	if (!strcmp(path, "-") || util_out_fdpath(path) >= 0) {
+		o->fd = !strcmp(path, "-") ? STDOUT_FILENO : util_out_fdpath(path);
+		if (fcntl(o->fd, F_GETFD) < 0)
+			return kt_err_set(err, -EBADF, "cannot write '%s': not an open descriptor",
+					  path);
+		kt_snprintf_cut(o->final, sizeof(o->final), "%s", path);
 		return 0;
 	}
 	r = util_out_target(path, o->final, sizeof(o->final), &st, err);
@@ -641,6 +696,8 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 	if (st.st_mode && !S_ISREG(st.st_mode))
 		return kt_err_set(err, -EINVAL, "cannot write '%s': %s", path,
 				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
+	/* A file replaced keeps its permissions. */
+	o->mode = st.st_mode ? st.st_mode & 07777 : 0;
 	if (kt_snprintf(o->tmpname, sizeof(o->tmpname), "%s.XXXXXX", o->final))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
 	/* An unnamed file first: a run killed while writing leaves nothing;
@@ -657,7 +714,7 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 		/* It is named through /proc/self/fd: without /proc, a
 		 * named temporary file it is. */
 		o->fd = access("/proc/self/fd", X_OK) ? -1 :
-			open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+			open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
 	}
 	if (o->fd >= 0) {
 		o->own = o->tmp = o->unnamed = true;
@@ -665,8 +722,7 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 	}
 	o->fd = mkostemp(o->tmpname, O_CLOEXEC);
 	if (o->fd < 0)
-		return kt_err_set(err, -errno, "cannot create '%s': %s", o->tmpname,
-				  strerror(errno));
+		return kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
 	o->own = o->tmp = true;
 	return 0;
 }
@@ -699,7 +755,9 @@ int kt_out_commit(struct kt_out *o, mode_t mode, struct kt_err *err)
 {
 	int r = 0;
 
-	if (o->tmp && fchmod(o->fd, mode))
+	/* A replaced file keeps its mode; a new unnamed one has what the
+	 * umask left of 0666; a named temporary one gets @mode. */
+	if (o->tmp && (o->mode || !o->unnamed) && fchmod(o->fd, o->mode ? o->mode : mode))
 		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", o->tmpname, strerror(errno));
 	if (!r && o->unnamed && (r = util_out_name(o)))
 		kt_err_set(err, r, "cannot write '%s': %s", o->final, strerror(-r));

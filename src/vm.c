@@ -77,7 +77,8 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err)
 {
 	const char *q = o->qemu ? o->qemu : KT_QEMU;
-	int r = kt_kernel_check(o->kernel, err);
+	/* A kernel the caller resolved and holds open was checked then. */
+	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
 
 	if (r)
 		return r;
@@ -230,8 +231,8 @@ static int vm_probe_image(const char *img)
 }
 
 /* Waits for the probe's QEMU until its deadline; its stderr kept in @errs. */
-static int vm_probe_wait(struct kt_proc *p, char *errs, size_t errsz,
-			 struct kt_err *err)
+static int vm_probe_wait(struct kt_proc *p, volatile sig_atomic_t *stop, char *errs,
+			 size_t errsz, struct kt_err *err)
 {
 	uint64_t deadline = kt_now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
 	size_t elen = 0;
@@ -243,14 +244,16 @@ static int vm_probe_wait(struct kt_proc *p, char *errs, size_t errsz,
 		char buf[512];
 		ssize_t n;
 
-		if (now >= deadline) {
+		if (now >= deadline || (stop && *stop)) {
 			kill(p->pid, SIGKILL);
 			waitpid(p->pid, &st, 0);
+			if (stop && *stop)
+				return kt_err_set(err, -EINTR, "interrupted: the KVM probe was stopped");
 			return kt_err_set(err, -ETIMEDOUT,
 					  "a QEMU guest under KVM did not run within %d s",
 					  KT_KVM_PROBE_TIMEOUT_S);
 		}
-		if (poll(&pf, 1, (int)(deadline - now)) <= 0)
+		if (poll(&pf, 1, deadline - now < 200 ? (int)(deadline - now) : 200) <= 0)
 			continue;
 		n = read(p->err, buf, sizeof(buf));
 		if (n > 0) {
@@ -265,7 +268,7 @@ static int vm_probe_wait(struct kt_proc *p, char *errs, size_t errsz,
 	}
 }
 
-int kt_kvm_probe(const char *qemu, struct kt_err *err)
+int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *err)
 {
 	char img[PATH_MAX], drive[PATH_MAX + 32], errs[ERR_KEPT] = "";
 	struct kt_workdir dir;
@@ -301,7 +304,7 @@ int kt_kvm_probe(const char *qemu, struct kt_err *err)
 		goto out;
 	}
 	close(p.out);
-	r = vm_probe_wait(&p, errs, sizeof(errs), err);
+	r = vm_probe_wait(&p, stop, errs, sizeof(errs), err);
 	close(p.err);
 out:
 	kt_workdir_remove(&dir);
@@ -337,8 +340,9 @@ static void vm_line(struct kt_watch *w)
 		snprintf(w->panic, sizeof(w->panic), "%s", m);
 		return;
 	}
-	/* The first marker counts: init prints it before anything else can. */
-	m = w->ended ? NULL : strstr(w->line, KT_EXIT_MARKER);
+	/* The last marker counts: init prints it once every other process of
+	 * the guest is dead, so nothing can print one after it. */
+	m = strstr(w->line, KT_EXIT_MARKER);
 	if (m && w->o->nonce && !strncmp(m + ml, w->o->nonce, strlen(w->o->nonce)) &&
 	    m[ml + strlen(w->o->nonce)] == ':') {
 		uint64_t v;
@@ -429,15 +433,60 @@ static int vm_inflate_trace(int in, off_t off, uint64_t zlen, int fd, uint64_t l
 	return r;
 }
 
-int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
+/*
+ * Where init's frame starts: the last one that ends exactly where the file
+ * does (init sends it last, once everything else in the guest is dead;
+ * bytes a command wrote to the port before are skipped).  -ENOENT without
+ * a frame, -EIO when none ends there.
+ */
+static int vm_find_frame(int in, uint64_t fsize, uint64_t *at, uint64_t *announced)
+{
+	unsigned char buf[65536 + 8];
+	bool seen = false;
+	uint64_t off = 0;
+
+	while (off < fsize) {
+		ssize_t n = kt_pread_full(in, buf, sizeof(buf), (off_t)off);
+
+		if (n <= 0)
+			break;
+		for (unsigned char *p = buf; (p = memmem(p, (size_t)n - (size_t)(p - buf),
+						       KT_TRACE_MAGIC, 8)); p++) {
+			uint64_t pos = off + (uint64_t)(p - buf);
+			unsigned char hdr[KT_TRACE_HDR];
+			uint64_t zlen;
+
+			if (kt_pread_full(in, hdr, sizeof(hdr), (off_t)pos) != (ssize_t)sizeof(hdr))
+				continue;
+			zlen = kt_get_le64(hdr + 8);
+			if (!seen)
+				*announced = zlen;
+			seen = true;
+			if (zlen <= fsize - pos - KT_TRACE_HDR - KT_TRACE_TAIL - 0 &&
+			    fsize - pos >= KT_TRACE_HDR + KT_TRACE_TAIL &&
+			    pos + KT_TRACE_HDR + zlen + KT_TRACE_TAIL == fsize) {
+				*at = pos;
+				return 0;
+			}
+		}
+		if ((size_t)n < sizeof(buf))
+			break;
+		off += (uint64_t)n - 8;	/* a magic across the seam is seen */
+	}
+	return seen ? -EIO : -ENOENT;
+}
+
+int kt_vm_take_trace(const char *serial, const char *out, uint64_t max, uint64_t *bytes,
 		     struct kt_err *err)
 {
 	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL];
 	struct kt_out o;
 	struct stat st;
-	uint64_t zlen, len, fsize;
+	uint64_t zlen, len, fsize, at = 0, announced = 0;
 	int in, r;
 
+	if (!max || max > KT_TRACE_MAX)
+		max = KT_TRACE_MAX;
 	in = open(serial, O_RDONLY | O_CLOEXEC);
 	if (in < 0 || fstat(in, &st)) {
 		r = -errno;
@@ -446,28 +495,37 @@ int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
 		return kt_err_set(err, r, "no trace came back from the guest");
 	}
 	fsize = (uint64_t)st.st_size;
-	if (fsize < KT_TRACE_HDR + KT_TRACE_TAIL ||
-	    kt_pread_full(in, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    memcmp(hdr, KT_TRACE_MAGIC, 8)) {
+	r = fsize < KT_TRACE_HDR + KT_TRACE_TAIL ? -ENOENT :
+	    vm_find_frame(in, fsize, &at, &announced);
+	if (r) {
 		close(in);
-		return kt_err_set(err, -ENOENT, "no trace came back from the guest");
+		if (r == -ENOENT)
+			return kt_err_set(err, r, "no trace came back from the guest");
+		return kt_err_set(err, -EIO,
+				  "the trace from the guest is truncated (%llu bytes of a frame that announces %llu)",
+				  (unsigned long long)fsize, (unsigned long long)announced);
+	}
+	if (kt_pread_full(in, hdr, sizeof(hdr), (off_t)at) != (ssize_t)sizeof(hdr)) {
+		close(in);
+		return kt_err_set(err, -EIO, "cannot read the trace from the guest");
 	}
 	zlen = kt_get_le64(hdr + 8);
 	len = kt_get_le64(hdr + 16);
-	if (zlen > fsize - KT_TRACE_HDR - KT_TRACE_TAIL || len > KT_TRACE_MAX ||
-	    kt_pread_full(in, tail, sizeof(tail), (off_t)(KT_TRACE_HDR + zlen)) !=
+	/* The trace lived in the guest's memory: it cannot be larger. */
+	if (len > max ||
+	    kt_pread_full(in, tail, sizeof(tail), (off_t)(at + KT_TRACE_HDR + zlen)) !=
 	    (ssize_t)sizeof(tail)) {
 		close(in);
 		return kt_err_set(err, -EIO,
-				  "the trace from the guest is truncated (%llu bytes of a frame that announces %llu)",
-				  (unsigned long long)fsize, (unsigned long long)zlen);
+				  "the trace from the guest announces %llu bytes, more than its %llu MiB of memory",
+				  (unsigned long long)len, (unsigned long long)(max >> 20));
 	}
 	r = kt_out_open(&o, out, err);
 	if (r) {
 		close(in);
 		return r;
 	}
-	r = vm_inflate_trace(in, KT_TRACE_HDR, zlen, o.fd, len, kt_get_le32(tail), err);
+	r = vm_inflate_trace(in, (off_t)(at + KT_TRACE_HDR), zlen, o.fd, len, kt_get_le32(tail), err);
 	if (!r)
 		r = kt_out_commit(&o, 0644, err);
 	else
@@ -485,8 +543,9 @@ static int vm_probe_name(const char *qemu, char *name, size_t sz)
 	struct stat q, k = { 0 };
 	struct utsname u;
 	uint64_t h = 0xcbf29ce484222325ULL;
-	const void *parts[5];
-	size_t lens[5];
+	int usable = !access("/dev/kvm", R_OK | W_OK);
+	const void *parts[9];
+	size_t lens[9];
 
 	if (stat(qemu, &q) || uname(&u))
 		return -errno;
@@ -495,7 +554,12 @@ static int vm_probe_name(const char *qemu, char *name, size_t sz)
 	parts[1] = &q.st_mtim, lens[1] = sizeof(q.st_mtim);
 	parts[2] = &q.st_size, lens[2] = sizeof(q.st_size);
 	parts[3] = &k.st_rdev, lens[3] = sizeof(k.st_rdev);
-	parts[4] = u.release, lens[4] = strlen(u.release);
+	/* who may use it: a user added to the kvm group probes again */
+	parts[4] = &k.st_mode, lens[4] = sizeof(k.st_mode);
+	parts[5] = &k.st_uid, lens[5] = sizeof(k.st_uid);
+	parts[6] = &k.st_gid, lens[6] = sizeof(k.st_gid);
+	parts[7] = &usable, lens[7] = sizeof(usable);
+	parts[8] = u.release, lens[8] = strlen(u.release);
 	for (size_t i = 0; i < KT_ARRAY_SIZE(parts); i++)
 		for (size_t b = 0; b < lens[i]; b++)
 			h = (h ^ ((const unsigned char *)parts[i])[b]) * 0x100000001b3ULL;
@@ -552,10 +616,18 @@ static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
 		return 0;
 	if (!vm_probe_name(qemu, name, sizeof(name)))
 		r = vm_probe_cached(o->cache, name, &why);
+	/* --accel kvm asks again: a failure it remembers may be gone. */
+	if (r && o->accel == KT_ACCEL_KVM)
+		r = 1;
 	if (r == 1) {
-		r = kt_kvm_probe(qemu, &why);
-		if (o->cache && !vm_probe_name(qemu, name, sizeof(name)))
+		r = kt_kvm_probe(qemu, o->stop, &why);
+		/* Only an answer is kept: a probe that timed out, or could not
+		 * start, says nothing about KVM. */
+		if ((!r || r == -EIO || r == -ENODEV) && o->cache &&
+		    !vm_probe_name(qemu, name, sizeof(name))) {
+			unlinkat(kt_cache__fd(o->cache), name, 0);
 			kt_cache__publish(o->cache, name, 0600, 0, vm_probe_fill, &why, NULL);
+		}
 		if (r && o->accel != KT_ACCEL_KVM)
 			kt_log(&o->log, KT_LOG_WARN,
 			       "KVM is not usable (%s): falling back to TCG, which is much slower",
@@ -565,6 +637,8 @@ static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
 		*out = KT_ACCEL_KVM;
 		return 0;
 	}
+	if (r == -EINTR)
+		return kt_err_set(err, r, "%s", why.msg);
 	if (o->accel == KT_ACCEL_KVM)
 		return kt_err_set(err, -ENODEV, "KVM does not work here: %s", why.msg);
 	return 0;
@@ -740,7 +814,8 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	if (!r) {
 		res->exit_status = w.status;
 		if (o->trace_out) {
-			r = kt_vm_take_trace(serial, o->trace_out, &res->trace_bytes, err);
+			r = kt_vm_take_trace(serial, o->trace_out, o->memory_mib << 20,
+					     &res->trace_bytes, err);
 			res->trace_written = !r;
 		}
 	}

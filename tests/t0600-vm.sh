@@ -219,6 +219,34 @@ test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'
 	test -z "$(ls -A "$TMPDIR")"
 '
 
+test_expect_success KERNEL,QEMU 'the guest has what tracing tools need' '
+	cat > g.sh <<-\EOF
+	echo "switch-id=$(cat /sys/kernel/tracing/events/sched/sched_switch/id)"
+	echo "controllers=$(cat /sys/fs/cgroup/cgroup.controllers)"
+	echo "enabled=$(cat /sys/fs/cgroup/cgroup.subtree_control)"
+	for d in /sys/fs/bpf /dev/pts /dev/shm /run /sys/kernel/debug; do
+		grep -q " $d " /proc/mounts && echo "have $d"
+	done
+	test -e /dev/pts/ptmx && echo have-ptmx
+	readlink /dev/fd
+	echo "user=$(id -un) host=$(hostname) memlock=$(ulimit -l)"
+	ping -c1 -W5 localhost > /dev/null && echo lo-up
+	EOF
+	vmrun --include "$PWD/g.sh:/g.sh" -- /bin/busybox sh /g.sh > out 2> err
+	expect_grep "^switch-id=[0-9][0-9]*" out
+	expect_grep "^controllers=.*memory" out
+	ctl=$(sed -n "s/^controllers=//p" out)
+	expect_grep "^enabled=$ctl" out
+	for d in /sys/fs/bpf /dev/pts /dev/shm /run /sys/kernel/debug; do
+		expect_grep "^have $d.\?\$" out
+	done
+	expect_grep "^have-ptmx" out
+	expect_grep "^/proc/self/fd.\?\$" out
+	expect_grep "^user=root host=ktpack memlock=unlimited" out
+	expect_grep "^lo-up" out
+	not grep -q "cannot mount" out
+'
+
 test_expect_success KERNEL,QEMU 'a run needs no cache folder: it keeps nothing and says so' '
 	echo not-a-folder > "$TMPDIR/ktstr-$(id -u)"
 	env KTSTR_CACHE_DIR="$PWD/no/such" HOME=/nonexistent-home \

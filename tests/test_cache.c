@@ -221,6 +221,8 @@ static void test_prune(void **state)
 	}
 	snprintf(p, sizeof(p), "%s/other", dir);
 	touch_at(p, 10000);
+	/* after a listing of the same folder, as a run sweeps first */
+	assert_int_equal(kt_cache__sweep(c, NULL, NULL), 0);
 	assert_int_equal(kt_cache__prune(c, "initramfs-", 2, &removed), 0);
 	assert_int_equal(removed, 3);
 	snprintf(p, sizeof(p), "%s/initramfs-4.cpio", dir);

@@ -244,12 +244,107 @@ static void test_debian_kernel(void **state)
 	free(buf);
 }
 
+/* A bzImage file at @path: the tiny ELF compressed by @tool ("" for a
+ * payload of @raw bytes as they are). */
+static void bz_file(const char *path, const char *tool, const void *raw, size_t rawlen)
+{
+	unsigned char elf[256], z[8192], bz[16384];
+	size_t elen = tiny_elf(elf, 0x1000000), zlen, blen;
+	char src[160], comp[160], cmd[512];
+	int fd;
+
+	snprintf(src, sizeof(src), "%s.elf", path);
+	snprintf(comp, sizeof(comp), "%s.z", path);
+	fd = open(src, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_int_equal(kt_write_all(fd, elf, elen), 0);
+	close(fd);
+	if (*tool) {
+		snprintf(cmd, sizeof(cmd), "%s < '%s' > '%s'", tool, src, comp);
+		assert_int_equal(system(cmd), 0);
+		zlen = slurp(comp, z, sizeof(z));
+	} else {
+		memcpy(z, raw, rawlen);
+		zlen = rawlen;
+	}
+	blen = tiny_bzimage(bz, z, zlen, 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_int_equal(kt_write_all(fd, bz, blen), 0);
+	close(fd);
+}
+
+/* What the runner boots: the vmlinux extracted once, checked on a hit
+ * and extracted again when it was damaged; a corrupt payload is an
+ * error; an unsupported one boots the bzImage, and says why again. */
+static void test_resolve(void **state)
+{
+	struct kt_cache_opts co = { 0 };
+	struct kt_kernel_opts ko = { 0 };
+	struct kt_kernel_boot b;
+	struct kt_cache *c = NULL;
+	struct kt_err e;
+	char bz[160], cdir[160], vm[400], cmd[600];
+
+	(void)state;
+	snprintf(cdir, sizeof(cdir), "%s/cache", dir);
+	co.dir = cdir;
+	assert_int_equal(kt_cache__open(&co, &c, &e), 0);
+	ko.cache = c;
+	snprintf(bz, sizeof(bz), "%s/bz", dir);
+	bz_file(bz, "xz --check=crc32 -c", NULL, 0);
+	/* stdin closed: the vmlinux must not land on descriptor 0 */
+	close(0);
+	assert_int_equal(kt_kernel_resolve(bz, &ko, &b, &e), 0);
+	assert_true(b.pvh && b.extracted && b.fd > 2);
+	assert_string_equal(b.release, "6.9.0-test");
+	kt_kernel_boot__close(&b);
+	assert_int_equal(open("/dev/null", O_RDONLY), 0);
+	assert_int_equal(kt_kernel_resolve(bz, &ko, &b, &e), 0);
+	assert_true(b.pvh && !b.extracted);
+	kt_kernel_boot__close(&b);
+	/* damaged: truncated, then another file of the same size */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && f=$(ls vmlinux-*) && truncate -s 100 \"$f\"", cdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(kt_kernel_resolve(bz, &ko, &b, &e), 0);
+	assert_true(b.pvh && b.extracted);
+	kt_kernel_boot__close(&b);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && f=$(ls vmlinux-*) && s=$(stat -c %%s \"$f\") && "
+		 "head -c $s /dev/zero > z && chmod 644 z && mv z \"$f\"", cdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(kt_kernel_resolve(bz, &ko, &b, &e), 0);
+	assert_true(b.pvh && b.extracted);
+	kt_kernel_boot__close(&b);
+	/* --no-pvh: the bzImage */
+	ko.no_pvh = true;
+	assert_int_equal(kt_kernel_resolve(bz, &ko, &b, &e), 0);
+	assert_false(b.pvh);
+	assert_string_equal(b.path, bz);
+	/* and a vmlinux with --no-pvh is a mistake said */
+	snprintf(vm, sizeof(vm), "%s.elf", bz);
+	assert_int_equal(kt_kernel_resolve(vm, &ko, &b, &e), -EINVAL);
+	assert_str_contains(e.msg, "--no-pvh needs a bzImage");
+	ko.no_pvh = false;
+	/* a corrupt payload is a broken kernel */
+	bz_file(bz, "", "\x1f\x8b\x08\x00garbagegarbage", 18);
+	assert_int_equal(kt_kernel_resolve(bz, &ko, &b, &e), -EINVAL);
+	assert_str_contains(e.msg, "payload is corrupt");
+	/* LZO: the bzImage boots, and the second run says why again */
+	bz_file(bz, "", "\x89LZO\0\r\n\x1a\n", 9);
+	assert_int_equal(kt_kernel_resolve(bz, &ko, &b, &e), 0);
+	assert_false(b.pvh);
+	assert_int_equal(kt_kernel_resolve(bz, &ko, &b, &e), 0);
+	assert_false(b.pvh);
+	snprintf(cmd, sizeof(cmd), "grep -q 'lzo-compressed kernels are not supported' '%s'/nopvh-*", cdir);
+	assert_int_equal(system(cmd), 0);
+	kt_cache__close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_each_compression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debian_kernel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,6 +65,65 @@ static void write_frame(const unsigned char *data, size_t len, bool cut, bool fl
 	free(all);
 }
 
+/* Appends @len bytes to the serial file. */
+static void append_serial(const void *p, size_t len)
+{
+	int fd = open(serial, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(kt_write_all(fd, p, len), 0);
+	close(fd);
+}
+
+/* What a guest command writes to the port itself comes before init's
+ * frame: the frame that ends the file is the one taken. */
+static void test_trace_frame_is_the_last(void **state)
+{
+	unsigned char forged[1000], real[2000], back[2001], *prefix;
+	size_t plen;
+	uint64_t n = 0;
+	struct kt_err e;
+	int fd;
+
+	(void)state;
+	memset(forged, 'F', sizeof(forged));
+	memset(real, 'R', sizeof(real));
+	/* a forged frame and junk, then the real one */
+	write_frame(forged, sizeof(forged), false, false, 0);
+	fd = open(serial, O_RDONLY | O_CLOEXEC);
+	prefix = malloc(1 << 16);
+	plen = (size_t)kt_pread_full(fd, prefix, 1 << 16, 0);
+	close(fd);
+	write_frame(real, sizeof(real), false, false, 0);
+	fd = open(serial, O_RDONLY | O_CLOEXEC);
+	{
+		unsigned char *rf = malloc(1 << 16);
+		size_t rlen = (size_t)kt_pread_full(fd, rf, 1 << 16, 0);
+
+		close(fd);
+		fd = open(serial, O_WRONLY | O_TRUNC | O_CLOEXEC);
+		close(fd);
+		append_serial(prefix, plen);
+		append_serial("hello\n", 6);
+		append_serial(rf, rlen);
+		free(rf);
+	}
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), 0);
+	assert_int_equal(n, sizeof(real));
+	fd = open(out, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(read(fd, back, sizeof(back)), (ssize_t)sizeof(real));
+	assert_memory_equal(back, real, sizeof(real));
+	close(fd);
+	/* bytes after the frame: not init's last word */
+	append_serial("x", 1);
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), -EIO);
+	/* more than the guest's memory could hold */
+	write_frame(real, sizeof(real), false, false, 0);
+	assert_int_equal(kt_vm_take_trace(serial, out, 1000, &n, &e), -EIO);
+	assert_str_contains(e.msg, "more than its");
+	free(prefix);
+}
+
 static void test_trace_frame(void **state)
 {
 	unsigned char data[100000], back[100001];
@@ -76,7 +135,7 @@ static void test_trace_frame(void **state)
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (unsigned char)(i * 7 + i / 251);
 	write_frame(data, sizeof(data), false, false, 0);
-	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), 0);
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), 0);
 	assert_int_equal(n, sizeof(data));
 	fd = open(out, O_RDONLY | O_CLOEXEC);
 	assert_int_equal(kt_pread_full(fd, back, sizeof(back), 0), sizeof(data));
@@ -85,33 +144,33 @@ static void test_trace_frame(void **state)
 	unlink(out);
 
 	write_frame(data, sizeof(data), false, true, 0);
-	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), -EIO);
 	assert_str_contains(e.msg, "corrupt");
 	assert_int_equal(access(out, F_OK), -1);
 
 	write_frame(data, sizeof(data), true, false, 0);
-	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), -EIO);
 	assert_str_contains(e.msg, "truncated");
 	assert_int_equal(access(out, F_OK), -1);
 
 	/* more bytes than announced, fewer than announced */
 	write_frame(data, sizeof(data), false, false, -1);
-	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), -EIO);
 	assert_str_contains(e.msg, "longer than announced");
 	write_frame(data, sizeof(data), false, false, 1);
-	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), -EIO);
 	assert_str_contains(e.msg, "truncated");
 	assert_int_equal(access(out, F_OK), -1);
 
 	unlink(serial);
-	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -ENOENT);
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), -ENOENT);
 	assert_str_contains(e.msg, "no trace came back");
 	/* a frame length that claims more than the file */
 	write_frame(data, 10, false, false, 0);
 	fd = open(serial, O_WRONLY | O_CLOEXEC);
 	assert_int_equal(kt_pwrite_all(fd, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8, 8), 0);
 	close(fd);
-	assert_int_equal(kt_vm_take_trace(serial, out, &n, &e), -EIO);
+	assert_int_equal(kt_vm_take_trace(serial, out, 0, &n, &e), -EIO);
 	assert_int_equal(access(out, F_OK), -1);
 	(void)dir;
 }
@@ -166,6 +225,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_trace_frame, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trace_frame_is_the_last, setup, teardown),
 		cmocka_unit_test(test_kernel_check),
 		cmocka_unit_test(test_find_program),
 		cmocka_unit_test(test_accel),

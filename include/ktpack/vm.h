@@ -99,17 +99,21 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
  * Whether QEMU can run a guest under KVM here: /dev/kvm must exist and a
  * 512-byte boot sector must run to its end under QEMU with -accel kvm
  * within KT_KVM_PROBE_TIMEOUT_S.  0 when it works; else -errno with @err
- * saying why.  Its scratch file goes to a private folder of its own.
+ * saying why (-EIO: QEMU failed under KVM; -ENODEV: no usable /dev/kvm;
+ * -ETIMEDOUT; -EINTR when @stop, which may be NULL, was set).  Its
+ * scratch file goes to a private folder of its own.
  */
-int kt_kvm_probe(const char *qemu, struct kt_err *err);
+int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *err);
 
 /*
  * Checks the trace frame (see the README, "Booting") in @serial, the bytes
- * the guest wrote to its second serial port, and writes the trace to @out
- * through a temporary name.  -ENOENT: no frame; -EIO: truncated or a
- * CRC-32 mismatch.  Nothing is left at @out on failure.
+ * the guest wrote to its second serial port: the last frame, which must
+ * end where the file does, announcing at most @max bytes (the guest's
+ * memory; 0: KT_TRACE_MAX).  Writes the trace to @out (see kt_out rules in
+ * the README).  -ENOENT: no frame; -EIO: truncated, too large or a CRC-32
+ * mismatch.  Nothing is left at @out on failure.
  */
-int kt_vm_take_trace(const char *serial, const char *out, uint64_t *bytes,
+int kt_vm_take_trace(const char *serial, const char *out, uint64_t max, uint64_t *bytes,
 		     struct kt_err *err);
 
 /*

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,8 +36,24 @@ int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 		return i;
 	if (i < argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
-	if (verify && kt_installed__verify(ctx->installed, &err))
-		return cli_error("%s", err.msg);
+	/* A file that differs is removed by the check and written again. */
+	if (verify && kt_installed__verify(ctx->installed, &err)) {
+		struct kt_install_opts o = { .log = cli_log };
+		struct kt_installed *again = NULL;
+
+		fprintf(stderr, "ktpack: warning: %s\n", err.msg);
+		/* what main exported is ours, not the user's: install anew */
+		for (size_t k = 0; k < t->count; k++)
+			if (!kt_blob__guest_only(&t->blobs[k]))
+				unsetenv(t->blobs[k].env);
+		if (kt_install(&kt_embedded_blobs, &o, &again, &err) ||
+		    kt_installed__verify(again, &err)) {
+			kt_installed__free(again);
+			return cli_error("%s", err.msg);
+		}
+		kt_installed__free(ctx->installed);
+		ctx->installed = again;
+	}
 	for (size_t k = 0; k < t->count; k++) {
 		const char *v = kt_installed__path(ctx->installed, t->blobs[k].name);
 

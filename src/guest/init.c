@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -68,12 +71,109 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static void mount_one(const char *src, const char *dir, const char *type,
-		      const char *opts)
+/* What a distribution mounts, in order (a parent before what is in it):
+ * tracing tools need tracefs, debugfs, bpffs and cgroup2.  A mount that
+ * fails is said on the console, and the guest goes on without it. */
+static const struct guest_mount {
+	const char *src, *dir, *type, *opts;
+	unsigned long flags;
+} guest_mounts[] = {
+	{ "proc", "/proc", "proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "sysfs", "/sys", "sysfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "devtmpfs", "/dev", "devtmpfs", "mode=0755", MS_NOSUID },
+	{ "devpts", "/dev/pts", "devpts", "mode=0620,ptmxmode=0666", MS_NOSUID | MS_NOEXEC },
+	{ "tmpfs", "/dev/shm", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV },
+	{ "tmpfs", "/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV },
+	{ "tmpfs", "/run", "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV },
+	{ "tracefs", "/sys/kernel/tracing", "tracefs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "debugfs", "/sys/kernel/debug", "debugfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "bpf", "/sys/fs/bpf", "bpf", "mode=0700", MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+};
+
+static void mount_all(void)
 {
-	mkdir(dir, 0755);
-	if (mount(src, dir, type, MS_NOSUID, opts) && errno != EBUSY)
-		say("cannot mount %s on %s: %s", type, dir, strerror(errno));
+	for (size_t i = 0; i < KT_ARRAY_SIZE(guest_mounts); i++) {
+		const struct guest_mount *m = &guest_mounts[i];
+
+		mkdir(m->dir, 0755);
+		if (mount(m->src, m->dir, m->type, m->flags, m->opts) && errno != EBUSY)
+			say("cannot mount %s on %s: %s", m->type, m->dir, strerror(errno));
+	}
+}
+
+/* The whole of a file written, unless something is there already (the
+ * archive may bring its own /etc). */
+static void write_new(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+
+	if (fd < 0)
+		return;
+	if (kt_write_all(fd, text, strlen(text)))
+		say("cannot write %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* The links every program expects in /dev, root's account, a host name,
+ * loopback up, no limit on locked memory (BPF maps are charged to it). */
+static void setup_userland(void)
+{
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
+		{ "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
+	};
+	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	struct ifreq ifr = { 0 };
+	int s;
+
+	for (size_t i = 0; i < KT_ARRAY_SIZE(links); i++)
+		symlink(links[i][0], links[i][1]);
+	mkdir("/etc", 0755);
+	write_new("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
+		  "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", 0644);
+	write_new("/etc/group", "root:x:0:\nnogroup:x:65534:\n", 0644);
+	write_new("/etc/hosts", "127.0.0.1\tlocalhost ktpack\n::1\tlocalhost ip6-localhost\n", 0644);
+	write_new("/etc/hostname", "ktpack\n", 0644);
+	mkdir("/root", 0700);
+	if (sethostname("ktpack", 6))
+		say("cannot set the host name: %s", strerror(errno));
+	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
+		say("cannot lift RLIMIT_MEMLOCK: %s", strerror(errno));
+	/* lo up with an ioctl: no ip or ifconfig needed in the guest. */
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) ||
+	    (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(s, SIOCSIFFLAGS, &ifr)))
+		say("cannot bring lo up: %s", strerror(errno));
+	if (s >= 0)
+		close(s);
+}
+
+static char *slurp(const char *path, size_t max, size_t *len);
+
+/* Every controller the kernel has, enabled for the root's children. */
+static void enable_controllers(void)
+{
+	size_t len;
+	char *avail = slurp("/sys/fs/cgroup/cgroup.controllers", 4096, &len), *tok, *save;
+	int fd;
+
+	if (!avail)
+		return;
+	fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+	for (tok = strtok_r(avail, " \n", &save); fd >= 0 && tok;
+	     tok = strtok_r(NULL, " \n", &save)) {
+		char word[64];
+
+		snprintf(word, sizeof(word), "+%s", tok);
+		/* one at a time: one the kernel refuses must not stop the rest */
+		if (write(fd, word, strlen(word)) < 0)
+			say("cannot enable the %s controller: %s", tok, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	free(avail);
 }
 
 static void setup_system(void)
@@ -81,10 +181,7 @@ static void setup_system(void)
 	static const char *const dirs[] = { "/sbin", "/usr", "/usr/bin", "/usr/sbin" };
 	int fd;
 
-	mount_one("proc", "/proc", "proc", NULL);
-	mount_one("sysfs", "/sys", "sysfs", NULL);
-	mount_one("devtmpfs", "/dev", "devtmpfs", "mode=0755");
-	mount_one("tmpfs", "/tmp", "tmpfs", "mode=1777");
+	mount_all();
 	/* The kernel gave us the archive's /dev/console; devtmpfs has its own. */
 	fd = open("/dev/console", O_RDWR | O_NOCTTY);
 	if (fd >= 0) {
@@ -97,9 +194,11 @@ static void setup_system(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (size_t i = 0; i < KT_ARRAY_SIZE(dirs); i++)
 		mkdir(dirs[i], 0755);
+	setup_userland();
+	enable_controllers();
 	clearenv();
 	setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin", 1);
-	setenv("HOME", "/", 1);
+	setenv("HOME", "/root", 1);
 	setenv("TERM", "linux", 1);
 }
 
@@ -479,10 +578,15 @@ int main(void)
 	if (wargs)
 		wpid = start_wprof(wargs, grace_ms, &wdeadline);
 	status = run_command();
-	if (wpid > 0) {
+	if (wpid > 0)
 		finish_wprof(wpid, wdeadline);
+	/* Nothing the command left behind may write to the ports after
+	 * this: the trace and the marker are init's last words. */
+	kill(-1, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	if (wpid > 0)
 		send_trace(KT_GUEST_TRACE);
-	}
 	/* On a line of its own, whatever the command left unfinished. */
 	printf("\n%s%s: %d\n", KT_EXIT_MARKER, nonce ? nonce : "", status);
 	power_off();

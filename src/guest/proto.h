@@ -17,7 +17,8 @@
 #define KT_GUEST_WPROF		"/bin/wprof"
 #define KT_GUEST_TRACE		"/tmp/wprof.pb"
 /* The per-run archive: the command's argv, NUL-separated, and a nonce
- * that makes the exit marker unforgeable by the command's output. */
+ * that a command's output cannot guess (a root command that reads init's
+ * memory can; init's own marker, printed last, is the one taken). */
 #define KT_GUEST_CMD		"/ktpack/cmd"
 #define KT_GUEST_NONCE		"/ktpack/nonce"
 /* The command's size in the archive, NULs included: kt_run refuses more. */

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0 || kt_write_all(fd, data, size))
 		abort();
 	snprintf(serial, sizeof(serial), "/proc/self/fd/%d", fd);
-	if (!kt_vm_take_trace(serial, out, &n, NULL))
+	if (!kt_vm_take_trace(serial, out, 0, &n, NULL))
 		unlink(out);
 	close(fd);
 	return 0;
