@@ -219,14 +219,14 @@ test_expect_success 'run --qemu, --qemu-opt and --append reach QEMU' '
 	printf "\017\002" | dd of=k bs=1 seek=518 conv=notrunc 2> /dev/null
 	printf "\001" | dd of=k bs=1 seek=497 conv=notrunc 2> /dev/null
 	printf "\000\000\000\000\000\010\000\000" | dd of=k bs=1 seek=584 conv=notrunc 2> /dev/null
-	expect_exit 1 "$KTPACK" run --kernel k --accel tcg --no-pvh --qemu "$PWD/fakeqemu" \
+	expect_exit 125 "$KTPACK" run --kernel k --accel tcg --no-pvh --qemu "$PWD/fakeqemu" \
 		--qemu-opt -no-hpet --qemu-opt "-rtc" --qemu-opt base=utc \
 		--append "loglevel=7" -- /bin/true 2> err
 	tail -n 3 args > tail
 	printf -- "-no-hpet\n-rtc\nbase=utc\n" > want
 	cmp want tail
 	grep -q "^console=ttyS0 .* loglevel=7\$" args
-	expect_exit 1 "$KTPACK" run --kernel k --qemu /nonexistent/qemu -- /bin/true 2> err
+	expect_exit 125 "$KTPACK" run --kernel k --qemu /nonexistent/qemu -- /bin/true 2> err
 	expect_grep "/nonexistent/qemu not found" err
 '
 

@@ -142,7 +142,7 @@ test_expect_success 'FIFOs never hang a reader: ldd, --ldcache, --kernel, PT_INT
 	expect_grep "not a regular file" err
 	expect_exit 1 timeout 10 "$KTPACK" ldd --ldcache f /bin/true 2> err
 	expect_grep "not a regular file" err
-	expect_exit 1 timeout 10 "$KTPACK" run --kernel f -- /bin/true 2> err
+	expect_exit 125 timeout 10 "$KTPACK" run --kernel f -- /bin/true 2> err
 	expect_grep "^ktpack: kernel .f.: not a regular file\$" err
 	ff=/tmp/ktfifo.$$
 	mkfifo "$ff"
@@ -187,7 +187,7 @@ test_expect_success 'messages point at what the user typed, on one line' '
 	expect_grep "^ktpack blobs: invalid option .-x." err
 	expect_exit 2 "$KTPACK" memory --cpus 2> err
 	expect_grep "^ktpack memory: option .--cpus. needs a value" err
-	expect_exit 1 "$KTPACK" run --kernel /nonexistent -- ls -h 2> err
+	expect_exit 125 "$KTPACK" run --kernel /nonexistent -- ls -h 2> err
 	expect_grep "cannot open kernel ./nonexistent." err
 	expect_exit 1 "$KTPACK" ldd "$(printf "a\nb")" 2> err
 	test "$(wc -l < err)" -eq 1
@@ -220,10 +220,10 @@ test_expect_success 'cmdline, memory and initramfs need no cache folder; env say
 
 test_expect_success 'an include the guest would mount over is refused before anything starts' '
 	for g in /tmp/x /proc /sys/kernel/y /dev/z /run/a /run/../tmp/b; do
-		expect_exit 1 "$KTPACK" run --kernel /nonexistent --include "/etc/hostname:$g" -- true 2> err
+		expect_exit 125 "$KTPACK" run --kernel /nonexistent --include "/etc/hostname:$g" -- true 2> err
 		expect_grep "the guest mounts over /[a-z]*, which would hide it" err
 	done
-	expect_exit 1 "$KTPACK" run --kernel /nonexistent --include /etc/hostname:/runner -- true 2> err
+	expect_exit 125 "$KTPACK" run --kernel /nonexistent --include /etc/hostname:/runner -- true 2> err
 	expect_grep "cannot open kernel" err
 '
 
@@ -231,7 +231,7 @@ test_expect_success 'a guest command over the limit is refused before anything s
 	# 20 arguments of 60000 bytes: within execve'"'"'s limits, over the guest'"'"'s
 	a=$(head -c 60000 /dev/zero | tr "\0" a)
 	set -- "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a"
-	expect_exit 1 "$KTPACK" run --kernel /nonexistent -- echo "$@" "$@" 2> err
+	expect_exit 125 "$KTPACK" run --kernel /nonexistent -- echo "$@" "$@" 2> err
 	expect_grep "over the guest.s limit of 1048576 bytes" err
 '
 

@@ -17,7 +17,7 @@ test_expect_success KERNEL,QEMU 'run prints the guest command'"'"'s output and e
 	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\), vmlinux through PVH\$" err
 	if grep -q "falling back to TCG" err; then
 		# what made auto fall back makes an explicit --accel kvm fail
-		expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --accel kvm -- /bin/true 2> err2
+		expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL" --accel kvm -- /bin/true 2> err2
 		expect_grep "^ktpack: KVM does not work here: " err2
 	fi
 	ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-" > n
@@ -26,6 +26,10 @@ test_expect_success KERNEL,QEMU 'run prints the guest command'"'"'s output and e
 
 test_expect_success KERNEL,QEMU 'the command'"'"'s exit status is ktpack'"'"'s, the base archive reused' '
 	expect_exit 3 vmrun --accel tcg -- /bin/busybox sh -c "exit 3"
+	# as timeout(1): 128+N for a signal, 127 not found, 126 not runnable
+	expect_exit 137 vmrun -- /bin/busybox sh -c "kill -9 \$\$"
+	expect_exit 127 vmrun -- /nonexistent/cmd
+	expect_exit 126 vmrun -- /etc/passwd
 	# a command that exits at once: its output must not be dropped
 	expect_exit 0 vmrun --accel tcg -- /bin/busybox uname -s > out
 	grep -q "^Linux.\?\$" out
@@ -37,7 +41,7 @@ test_expect_success KERNEL,QEMU 'the command'"'"'s exit status is ktpack'"'"'s, 
 
 test_expect_success KERNEL,QEMU 'a command that never ends is stopped at --timeout' '
 	start=$(date +%s)
-	expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 20 -- /bin/busybox sleep 1000 > out 2> err
+	expect_exit 124 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 20 -- /bin/busybox sleep 1000 > out 2> err
 	expect_grep "^ktpack: the guest command did not finish within 20 s: the VM was stopped\$" err
 	test $(($(date +%s) - start)) -lt 120
 	test -z "$(ls "$TMPDIR")"
@@ -64,7 +68,7 @@ test_expect_success KERNEL,QEMU '--wprof-args reach the guest as typed; ./wprof.
 '
 
 test_expect_success KERNEL,QEMU 'a wprof that hangs is stopped at its deadline and reported' '
-	expect_exit 1 vmrun --wprof-args "-d 100 --fixture-stubborn" --wprof-grace 1 -- /bin/busybox true > out 2> err
+	expect_exit 125 vmrun --wprof-args "-d 100 --fixture-stubborn" --wprof-grace 1 -- /bin/busybox true > out 2> err
 	expect_grep "ktpack-init: wprof did not finish in time: sending SIGTERM" out
 	expect_grep "ktpack-init: wprof ignored SIGTERM: sending SIGKILL" out
 	expect_grep "ktpack-init: wprof wrote no trace" out
@@ -86,20 +90,20 @@ test_expect_success KERNEL,QEMU 'the guest gets the derived memory, with the wpr
 '
 
 test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
-	expect_exit 1 "$KTPACK_FIX" run --kernel /nonexistent/vmlinuz -- true 2> err
+	expect_exit 125 "$KTPACK_FIX" run --kernel /nonexistent/vmlinuz -- true 2> err
 	expect_grep "^ktpack: cannot open kernel ./nonexistent/vmlinuz.: No such file or directory\$" err
 	test "$(wc -l < err)" -eq 1
 	head -c 4096 /dev/zero > notkernel
-	expect_exit 1 "$KTPACK_FIX" run --kernel notkernel -- true 2> err
+	expect_exit 125 "$KTPACK_FIX" run --kernel notkernel -- true 2> err
 	expect_grep "^ktpack: .notkernel. is not a Linux kernel image (no bzImage header)\$" err
 	test "$(wc -l < err)" -eq 1
 	app_missing_lib
-	expect_exit 1 "$KTPACK_FIX" run --kernel "$KERNEL" --include "$PWD/app:/bin/app" -- /bin/app 2> err
+	expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL" --include "$PWD/app:/bin/app" -- /bin/app 2> err
 	expect_grep "^ktpack: libgone.so: not found (needed by $PWD/app)\$" err
 	test "$(wc -l < err)" -eq 1
 	mkdir bin
 	ln -s "$(command -v gcc)" bin/gcc
-	expect_exit 1 env PATH="$PWD/bin" "$KTPACK_FIX" run --kernel "$KERNEL" -- /bin/true 2> err
+	expect_exit 125 env PATH="$PWD/bin" "$KTPACK_FIX" run --kernel "$KERNEL" -- /bin/true 2> err
 	expect_grep "^ktpack: qemu-system-x86_64 not found in PATH: install QEMU" err
 	test "$(wc -l < err)" -eq 1
 	expect_exit 2 "$KTPACK_FIX" run -- /bin/true 2> err
@@ -109,7 +113,7 @@ test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
 '
 
 test_expect_success KERNEL,QEMU 'a kernel panic ends the run at once with a clear error' '
-	expect_exit 1 vmrun -- /bin/busybox sh -c "echo c > /proc/sysrq-trigger" > out 2> err
+	expect_exit 125 vmrun -- /bin/busybox sh -c "echo c > /proc/sysrq-trigger" > out 2> err
 	expect_grep "^ktpack: the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash" err
 '
 
@@ -151,7 +155,7 @@ test_expect_success KERNEL,QEMU '--kernel and KTSTR_KERNEL take a vmlinux and a 
 	cp "$KERNEL" tree/arch/x86/boot/bzImage
 	"$KTPACK" run --kernel tree --no-pvh -- /bin/busybox echo from-bz > out 2> err
 	expect_grep "^from-bz" out
-	expect_exit 1 "$KTPACK" run --kernel /bin/true -- /bin/true 2> err
+	expect_exit 125 "$KTPACK" run --kernel /bin/true -- /bin/true 2> err
 	expect_grep "an ELF kernel without a PVH entry point cannot be booted" err
 '
 
@@ -201,7 +205,7 @@ test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'
 	i=0
 	while ! grep -q "ktpack-init: started" out && [ $i -lt 600 ]; do sleep 0.5; i=$((i + 1)); done
 	kill -HUP $pid
-	expect_exit 1 wait $pid
+	expect_exit 129 wait $pid
 	expect_grep "^ktpack: interrupted: the VM was stopped\$" err
 	test -z "$(ls -A "$TMPDIR")"
 	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sleep 1000 > out 2> err &
@@ -258,11 +262,11 @@ test_expect_success KERNEL,QEMU 'a run needs no cache folder: it keeps nothing a
 '
 
 test_expect_success KERNEL,QEMU 'where the trace goes is checked before anything boots' '
-	expect_exit 1 vmrun --wprof --trace-out /nonexistent/t.pb -- /bin/true 2> err
+	expect_exit 125 vmrun --wprof --trace-out /nonexistent/t.pb -- /bin/true 2> err
 	expect_grep "^ktpack: cannot write ./nonexistent/t.pb.: No such file or directory\$" err
 	not grep -q booting err
 	mkdir ro
-	expect_exit 1 vmrun --wprof --trace-out "$PWD" -- /bin/true 2> err
+	expect_exit 125 vmrun --wprof --trace-out "$PWD" -- /bin/true 2> err
 	expect_grep "it is a folder" err
 '
 

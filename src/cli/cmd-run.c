@@ -27,12 +27,32 @@ struct run_args {
 	struct cli_list append;		/* owns its strings */
 };
 
+/* Exit statuses of run and shell, as timeout(1) and env(1) have them;
+ * the command's own status otherwise (128+N when a signal killed it, 126
+ * and 127 when it could not be run or found, as the guest init says). */
+#define RUN_EXIT_TIMEOUT	124
+#define RUN_EXIT_FAILED		125
+
 static volatile sig_atomic_t run_stop;
 
 static void run_on_signal(int sig)
 {
-	(void)sig;
-	run_stop = 1;
+	run_stop = sig;
+}
+
+/* The exit status for a run that did not end with the command's. */
+static int run_failed(const struct kt_run_result *res, const struct kt_err *err)
+{
+	if (res->end == KT_VM_EXITED)	/* the trace failed */
+		cli_error("%s (the command exited with status %d)", err->msg, res->status);
+	else
+		cli_error("%s", err->msg);
+	if (res->end == KT_VM_TIMEOUT)
+		return RUN_EXIT_TIMEOUT;
+	/* Stopped by a signal: as if it had killed us. */
+	if (res->end == KT_VM_STOPPED && run_stop > 0)
+		return 128 + run_stop;
+	return RUN_EXIT_FAILED;
 }
 
 static int run_opt_grace(const struct kt_cmd *c, const char *arg, void *value)
@@ -107,13 +127,9 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd,
 		sigaction(SIGHUP, &sa, NULL);
 		sigaction(SIGQUIT, &sa, NULL);
 		sigaction(SIGPIPE, &sa, NULL);
-		if (!kt_run(&o, &res, &err))
-			ret = run_report(&res);
-		else if (res.end == KT_VM_EXITED)	/* the trace failed */
-			ret = cli_error("%s (the command exited with status %d)", err.msg,
-					res.status);
-		else
-			ret = cli_error("%s", err.msg);
+		ret = kt_run(&o, &res, &err) ? run_failed(&res, &err) : run_report(&res);
+	} else if (ret == -1) {
+		ret = RUN_EXIT_FAILED;
 	}
 	kt_wprof_config__free(cfg);
 	free(bb);
