@@ -15,12 +15,19 @@
 MAKEFLAGS += -r
 OUT ?= out
 
-# OUT holds only what make builds: never the sources.
-KT_SRC_DIRS := . blobs build src include tests doc examples bench completion .ci
-ifneq ($(filter $(abspath $(KT_SRC_DIRS)),$(abspath $(OUT))),)
-$(error OUT=$(OUT) is a folder of the sources: 'make clean' would remove them)
+# OUT holds only what make builds: never the sources (build/check-out.sh).
+# Make splits names at blanks, so neither path may hold one.
+ifneq ($(words $(CURDIR)),1)
+$(error the checkout's path '$(CURDIR)' holds a blank: make cannot build there)
 endif
-
+ifneq ($(words $(OUT)),1)
+$(error OUT='$(OUT)': a folder name without blanks, please)
+endif
+KT_SRC_DIRS := .git blobs build src include tests doc examples bench completion .ci
+KT_OUT_BAD := $(shell build/check-out.sh '$(subst ','\'',$(OUT))' $(KT_SRC_DIRS))
+ifneq ($(KT_OUT_BAD),)
+$(error OUT=$(OUT): $(KT_OUT_BAD); OUT holds only what make builds)
+endif
 # Switches given on the command line are saved; the others come back.
 KT_SWITCHES := STATIC SAN WPROF BUSYBOX
 -include $(OUT)/gen/switches.mk
@@ -101,9 +108,12 @@ $(OUT)/blobs/kt_embedded_blobs.o $(OUT)/libblobs/kt_guest_blobs.o: $(OUT)/gen/fl
 $(OUT)/build/closure: build/closure.c $(OUT)/libktpack.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< $(OUT)/libktpack.a $(LIBS)
-$(OUT)/gen/wprof-libs.cpio: $(OUT)/build/closure $(OUT)/blobs/wprof.src
+# Made on every run (the libraries may change under the same wprof, with
+# a libc upgrade); replaced only when its bytes changed.
+$(OUT)/gen/wprof-libs.cpio: $(OUT)/build/closure $(OUT)/blobs/wprof.src FORCE
 	@mkdir -p $(@D)
-	$(OUT)/build/closure $@ $(call kt_embed_q,$(WPROF)) /bin/wprof
+	@$(OUT)/build/closure $@.new $(call kt_embed_q,$(WPROF)) /bin/wprof
+	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
 
 # Rebuild everything when the flags change; remember the switches.
 $(OUT)/gen/flags: FORCE
@@ -180,8 +190,13 @@ uninstall:
 		"$(DESTDIR)$(MANDIR)/man3/libktpack.3" "$(DESTDIR)$(BASHCOMPDIR)/ktpack"
 	rm -rf "$(DESTDIR)$(INCLUDEDIR)/ktpack" "$(DESTDIR)$(DATADIR)/ktpack"
 
+# Only what the build makes, then OUT if that left it empty: a mistyped
+# OUT loses nothing of its own.
+KT_BUILT := obj gen blobs libblobs guest build tests fuzz man asan clang static \
+	fixture bench ktpack libktpack.a libktpack.pc
 clean:
-	rm -rf $(OUT)
+	rm -rf -- $(foreach f,$(KT_BUILT),'$(call kt_shq,$(OUT))/$(f)')
+	rmdir -- '$(call kt_shq,$(OUT))' 2>/dev/null || :
 
 include tests/tests.mk
 include tests/fuzz/fuzz.mk

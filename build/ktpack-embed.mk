@@ -6,6 +6,8 @@
 #   wprof_SRC := /path/to/wprof        # empty: an empty slot (size 0)
 #   wprof_ENV := KTSTR_WPROF_PATH      # what kt_install_env() exports
 #   wprof_VAR := WPROF                 # the make variable to name in messages
+#   wprof_ELF := 1                     # must be an ELF program for this machine
+#   wprof_GENERATED := 1               # make builds the source (a rule of yours)
 #   include $(shell pkg-config --variable=embedmk libktpack)
 #   $(eval $(call kt_embed,out/embed,kt_embedded_blobs,wprof busybox))
 #   prog: main.o $(kt_embedded_blobs_OBJS)
@@ -34,9 +36,17 @@ kt_embed_q = '$(subst ','\'',$(1))'
 # A blob whose source is set but missing is a typo, not an empty slot.
 # <name>_GENERATED marks a source that make itself builds.  A name becomes
 # C symbols: letters, digits and '_' only.  (The source's name may hold
-# blanks and quotes: it is only ever used quoted, never as a make target.)
-kt_embed_check = $(if $(shell printf '%s' '$(1)' | tr -d 'A-Za-z0-9_'),\
+# blanks and quotes: it is only ever used quoted, never as a make target;
+# not '#' or '$$', which make itself would read.)  Goals that build nothing
+# (clean, deps, uninstall) check nothing.
+KT_EMBED_NOCHECK := clean deps uninstall
+kt_embed_hash := \#
+kt_embed_check = $(if $(MAKECMDGOALS),$(if $(filter-out $(KT_EMBED_NOCHECK),$(MAKECMDGOALS)),\
+	$(call kt_embed_check1,$(1))),$(call kt_embed_check1,$(1)))
+kt_embed_check1 = $(if $(shell printf '%s' '$(1)' | tr -d 'A-Za-z0-9_'),\
 	$(error blob name '$(1)': only letters, digits and '_' make a C symbol))\
+	$(if $(findstring $$,$($(1)_SRC))$(findstring $(kt_embed_hash),$($(1)_SRC)),\
+	$(error $(or $($(1)_VAR),$(1))=$($(1)_SRC): a path with '#' or '$$' cannot be embedded))\
 	$(if $($(1)_SRC),$(if $($(1)_GENERATED)$(shell test -e $(call kt_embed_q,$($(1)_SRC)) && echo y),,\
 	$(error $(or $($(1)_VAR),$(1))=$($(1)_SRC): no such file)))
 
@@ -63,27 +73,31 @@ $(1)/$(2): $(1)/$(2).src $(if $($(2)_ELF),$(1)/objfmt)
 # which lets copy_file_range reflink it.  The empty .note.GNU-stack tells
 # the linker this object needs no executable stack.
 # The stamp, not the link (make reads a link's target's mtime), says when.
+# A generated source may come out empty (a static program has no
+# closure): that is an empty slot, and objcopy refuses empty input.
 $(1)/$(2).o: $(1)/$(2) $(1)/$(2).src $(1)/objfmt
-	cd $(1) && $(KT_OBJCOPY) -I binary \
+	cd $(1) && if test -s $(2); then $(KT_OBJCOPY) -I binary \
 		-O "$$$$(sed -n 1p objfmt)" -B "$$$$(sed -n 2p objfmt)" \
 		--rename-section .data=.rodata.$(2),alloc,load,readonly,data,contents \
 		--set-section-alignment .data=4096 \
 		--add-section .note.GNU-stack=/dev/null \
 		--set-section-flags .note.GNU-stack=contents,readonly \
 		--strip-symbol _binary_$(2)_size \
-		$(2) $(2).o.tmp
+		$(2) $(2).o.tmp; \
+	else : | $$(CC) -x c -c -o $(2).o.tmp -; fi
 	mv -f $$@.tmp $$@
 endef
 
 define kt_embed
 $(foreach b,$(3),$(call kt_embed_check,$(b)))
+$(eval kt_embed_goal := $(.DEFAULT_GOAL))
 $(2)_OBJS := $(foreach b,$(3),$(if $($(b)_SRC),$(1)/$(b).o)) $(1)/$(2).o
 
 # objcopy's output format and architecture are read off an object the
 # compiler itself produced, so nothing here names an architecture.
 $(1)/objfmt: $(KT_EMBED_DIR)/probe.c
 	@mkdir -p $$(@D)
-	$$(CC) $(KT_EMBED_CFLAGS) -c -o $$(@D)/probe.o $$<
+	$$(CC) $$(KT_EMBED_CFLAGS) -c -o $$(@D)/probe.o $$<
 	$(KT_OBJDUMP) -f $$(@D)/probe.o | sed -n -e 's/.*file format //p' \
 		-e 's/^architecture: \([^,]*\).*/\1/p' > $$@.tmp
 	test "$$$$(wc -l < $$@.tmp)" -eq 2
@@ -96,7 +110,9 @@ $(1)/$(2).c: $(KT_EMBED_DIR)/gen-blobtab.sh $(3:%=$(1)/%) $(3:%=$(1)/%.src)
 		$(foreach b,$(3),$(b):$($(b)_ENV):$(or $($(b)_VAR),$(b)):$(1)/$(b))
 
 $(1)/$(2).o: $(1)/$(2).c
-	$$(CC) $(KT_EMBED_CFLAGS) -MMD -MP -c -o $$@ $$<
+	$$(CC) $$(KT_EMBED_CFLAGS) -c -o $$@ $$<
+# The rules above must not become the including Makefile's default goal.
+.DEFAULT_GOAL := $$(kt_embed_goal)
 endef
 
 FORCE:

@@ -116,12 +116,55 @@ test_expect_success 'the switches are remembered: install after STATIC=1 install
 	readelf -lW "$TRASH/s/ktpack" | grep -q INTERP
 '
 
-test_expect_success 'OUT must not be a folder of the sources' '
-	for o in . "$TOP" src blobs; do
+test_expect_success 'OUT must not be, hold or sit in a folder of the sources' '
+	ln -s "$TOP" top
+	for o in . "$TOP" "$TOP/" src blobs src/guest .. / "$TRASH/top" "$TRASH/top/" \
+		"$TRASH/top/src" out/../src; do
 		expect_exit 2 make -C "$TOP" -n OUT="$o" clean 2> err
-		expect_grep "is a folder of the sources" err
+		expect_grep "OUT holds only what make builds" err
 	done
+	expect_exit 2 make -C "$TOP" -n OUT="$TRASH/a b" clean 2> err
+	expect_grep "without blanks" err
 	test -f "$TOP/blobs/blobs.mk"
+'
+
+test_expect_success 'make clean removes what the build made and nothing else of OUT' '
+	mkdir keep && echo mine > keep/mine
+	make -C "$TOP" -s OUT="$TRASH/keep" "$TRASH/keep/libktpack.a" > /dev/null
+	make -C "$TOP" -s OUT="$TRASH/keep" clean
+	test "$(ls keep)" = mine
+	build "$TRASH/gone"
+	make -C "$TOP" -s OUT="$TRASH/gone" clean
+	test ! -e gone
+'
+
+test_expect_success 'a static wprof has an empty closure; new libraries rebuild the closure' '
+	echo "int f(void) { return 1; }" > lib.c
+	echo "int puts(const char *); int f(void); int main(void) { return f() - 1 + !!puts(\"x\") - 1; }" > m.c
+	gcc -static -o st m.c lib.c
+	build "$TRASH/c" WPROF="$TRASH/st"
+	"$TRASH/c/ktpack" blobs | grep -q "^wprof_libs  *0 "
+	gcc -shared -fPIC -o libr.so lib.c
+	gcc -o dy m.c -L. -lr -Wl,-rpath,"$TRASH"
+	build "$TRASH/c" WPROF="$TRASH/dy"
+	d1=$(digest "$TRASH/c/ktpack" wprof_libs)
+	test -n "$d1"
+	echo "int f(void) { return 2; }" > lib.c
+	gcc -shared -fPIC -o libr.so lib.c
+	build "$TRASH/c"
+	d2=$(digest "$TRASH/c/ktpack" wprof_libs)
+	test -n "$d2" && test "$d1" != "$d2"
+'
+
+test_expect_success 'a blob path with # or $ is refused; clean needs no blob' '
+	prog "h#x" hash
+	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/hx" WPROF="$TRASH/h#x" 2> err
+	expect_grep "a path with .#. or .\$. cannot be embedded" err
+	prog vanish v
+	build "$TRASH/v" WPROF="$TRASH/vanish"
+	rm vanish
+	make -C "$TOP" -s OUT="$TRASH/v" clean
+	test ! -e v
 '
 
 test_expect_success 'headers and flags rebuild what depends on them' '

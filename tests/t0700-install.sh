@@ -69,6 +69,17 @@ test_expect_success 'the example front end builds from the installed tree alone'
 	expect_exit 2 "$TRASH/ex/frontend" > /dev/null 2>&1
 '
 
+test_expect_success 'the README make snippet builds its front end with a plain make' '
+	install_to "" "$TRASH/inst"
+	mkdir snip && cp "$TOP/examples/frontend.c" snip/ &&
+	sed -n "/^EMBEDMK := /,/^\`\`\`/p" "$TOP/README.md" | sed "/^\`\`\`/d" |
+		sed "s|/path/to/wprof|$FIXTURE|" > snip/Makefile
+	expect_grep "^frontend: " snip/Makefile
+	PKG_CONFIG_PATH="$TRASH/inst/lib/pkgconfig" make -s -C snip > /dev/null
+	expect_exit 2 snip/frontend 2> err
+	expect_grep "^usage: frontend KERNEL PROGRAM" err
+'
+
 test_expect_success KERNEL,QEMU 'the example front end boots a program with wprof: status and trace' '
 	install_to "" "$TRASH/inst"
 	cp -r "$TOP/examples" src
