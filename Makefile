@@ -16,10 +16,7 @@ MAKEFLAGS += -r
 OUT ?= out
 
 # OUT holds only what make builds: never the sources (build/check-out.sh).
-# Make splits names at blanks, so neither path may hold one.
-ifneq ($(words $(CURDIR)),1)
-$(error the checkout's path '$(CURDIR)' holds a blank: make cannot build there)
-endif
+# Make splits names at blanks: OUT may not hold one.
 ifneq ($(words $(OUT)),1)
 $(error OUT='$(OUT)': a folder name without blanks, please)
 endif

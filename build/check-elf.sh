@@ -1,7 +1,8 @@
 #!/bin/sh
 # Refuses a blob that is not an ELF program for the machine the build
 # targets: the same class and machine as an object the compiler made, and
-# an executable or a PIE.  Says why, naming the make variable.
+# an executable or a PIE with an entry point.  Says why, naming the make
+# variable.
 #   check-elf.sh PROBE.o FILE VAR
 set -eu
 probe=$1 file=$2 var=$3
@@ -21,4 +22,11 @@ done
 case $(field Type "$file") in
 EXEC*|DYN*) ;;
 *) echo "$var=$file: not an executable ELF file ($(field Type "$file"))" >&2; exit 1 ;;
+esac
+# A shared library has no entry point (libc.so.6, which runs, has one).
+case $(field "Entry point address" "$file") in
+0x0|0)
+	echo "$var=$file: a shared library (no entry point), not a program" >&2
+	exit 1
+	;;
 esac

@@ -175,8 +175,10 @@ static int cache_try(const char *path, int create, struct kt_cache *c,
 		r = -EPERM;
 		w = "owned by another user";
 	} else if ((st.st_mode & 07777) != 0700) {
-		r = -EPERM;
-		w = "mode is not 0700";
+		snprintf(why, whysz, "mode is %04o, not 0700 (chmod 700 it)",
+			 (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return -EPERM;
 	} else if (vfs.f_flag & ST_NOEXEC) {
 		r = -EPERM;
 		w = "on a noexec mount";

@@ -134,6 +134,9 @@ int kt_open_regular(const char *path, const char *what, int *fd,
 
 /* @path names an executable regular file; messages start "@label='@path'". */
 int kt_check_program(const char *path, struct kt_err *err, const char *label);
+/* The QEMU program @q (NULL: the default) as a path, in @qemu; an error
+ * names it and why (empty, not executable, not in PATH). */
+int kt_find_qemu(const char *q, char *qemu, size_t sz, struct kt_err *err);
 
 /*
  * A run's private folder "$TMPDIR/@prefix.XXXXXX" (or under /tmp when
@@ -145,7 +148,7 @@ struct kt_workdir {
 	char path[PATH_MAX];
 	int lock;		/* -1: none */
 };
-int kt_workdir_new(struct kt_workdir *w, const char *prefix);
+int kt_workdir_new(struct kt_workdir *w, const char *prefix, struct kt_err *err);
 /* Removes the folder and the regular files in it; a no-op when not made. */
 void kt_workdir_remove(struct kt_workdir *w);
 /* Removes the @prefix folders of dead runs of ours in $TMPDIR. */

@@ -362,7 +362,6 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_err *err)
 {
 	const struct kt_run_opts *o = x->o;
-	const char *q = o->qemu ? o->qemu : KT_QEMU;
 	char qemu[PATH_MAX], name[64];
 	struct stat st;
 	int r;
@@ -371,10 +370,8 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	/* A file is checked now; a build tree when it is resolved below. */
 	if (!r && (stat(o->kernel, &st) || !S_ISDIR(st.st_mode)))
 		r = kt_kernel_check(o->kernel, err);
-	if (!r && kt_find_program(q, qemu, sizeof(qemu)))
-		r = kt_err_set(err, -ENOENT,
-			       "%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
-			       q);
+	if (!r)
+		r = kt_find_qemu(o->qemu, qemu, sizeof(qemu), err);
 	/* Where the trace goes is checked now, not after the whole run. */
 	if (!r && o->wprof)
 		r = kt_out_check(res->trace_out, err);
@@ -389,9 +386,9 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	kt_workdir_reap("ktpack-run");
 	kt_workdir_reap("ktpack-vm");
 	kt_workdir_reap("ktpack-kvm");
-	r = kt_workdir_new(&x->work, "ktpack-run");
+	r = kt_workdir_new(&x->work, "ktpack-run", err);
 	if (r)
-		return kt_err_set(err, r, "cannot create a work folder: %s", strerror(-r));
+		return r;
 	x->cache = o->cache;
 	if (!x->cache) {
 		struct kt_cache_opts co = { .log = o->log };

@@ -397,17 +397,19 @@ static void util_rmdir_files(int parent, const char *name, int dfd)
 	unlinkat(parent, name, AT_REMOVEDIR);
 }
 
-int kt_workdir_new(struct kt_workdir *w, const char *prefix)
+int kt_workdir_new(struct kt_workdir *w, const char *prefix, struct kt_err *err)
 {
 	int dfd, r;
 
 	w->lock = -1;
 	if (kt_snprintf(w->path, sizeof(w->path), "%s/%s.XXXXXX", util_tmpdir(), prefix))
-		return -ENAMETOOLONG;
+		return kt_err_set(err, -ENAMETOOLONG, "TMPDIR '%s': path too long",
+				  util_tmpdir());
 	if (!mkdtemp(w->path)) {
 		r = -errno;
 		w->path[0] = '\0';
-		return r;
+		return kt_err_set(err, r, "cannot create a work folder in '%s' (TMPDIR): %s",
+				  util_tmpdir(), strerror(-r));
 	}
 	/* Locked before it gets the name a reaper looks for: a ".lock" is
 	 * never free while its run lives. */
@@ -424,6 +426,8 @@ int kt_workdir_new(struct kt_workdir *w, const char *prefix)
 	}
 	if (w->lock < 0) {
 		r = errno ? -errno : -EIO;
+		kt_err_set(err, r, "cannot lock the work folder '%s': %s", w->path,
+			   strerror(-r));
 		kt_workdir_remove(w);
 		return r;
 	}
@@ -794,8 +798,10 @@ const char *kt_token_why(const char *a, char sep)
 			return "holds whitespace";
 		if (*p < 0x20 || *p == 0x7f)
 			return "holds a control byte";
-		if (*p == '"' || *p == '\'' || *p == '\\')
+		if (*p == '"' || *p == '\'')
 			return "holds a quote";
+		if (*p == '\\')
+			return "holds a backslash";
 	}
 	return NULL;
 }

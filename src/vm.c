@@ -73,20 +73,31 @@ int kt_find_program(const char *name, char *out, size_t sz)
 	return -ENOENT;
 }
 
-int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
-		    struct kt_err *err)
+int kt_find_qemu(const char *q, char *qemu, size_t sz, struct kt_err *err)
 {
-	const char *q = o->qemu ? o->qemu : KT_QEMU;
-	/* A kernel the caller resolved and holds open was checked then. */
-	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
+	int r;
 
+	if (!q)
+		q = KT_QEMU;
+	if (!*q)
+		return kt_err_set(err, -EINVAL, "the QEMU program's name is empty");
+	r = kt_find_program(q, qemu, sz);
+	if (r && strchr(q, '/'))
+		return kt_err_set(err, r, "QEMU '%s': %s", q, strerror(-r));
 	if (r)
-		return r;
-	if (kt_find_program(q, qemu, sz))
 		return kt_err_set(err, -ENOENT,
 				  "%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
 				  q);
 	return 0;
+}
+
+int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
+		    struct kt_err *err)
+{
+	/* A kernel the caller resolved and holds open was checked then. */
+	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
+
+	return r ? r : kt_find_qemu(o->qemu, qemu, sz, err);
 }
 
 /* ---- a child process with pipes ----------------------------------------------- */
@@ -284,10 +295,9 @@ int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *e
 
 	if (access("/dev/kvm", R_OK | W_OK))
 		return kt_err_set(err, -ENODEV, "/dev/kvm: %s", strerror(errno));
-	r = kt_workdir_new(&dir, "ktpack-kvm");
+	r = kt_workdir_new(&dir, "ktpack-kvm", err);
 	if (r)
-		return kt_err_set(err, r, "cannot create a folder for the KVM probe: %s",
-				  strerror(-r));
+		return r;
 	if (kt_snprintf(img, sizeof(img), "%s/probe.img", dir.path) ||
 	    vm_drive_arg(drive, sizeof(drive), img)) {
 		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir.path);
@@ -782,9 +792,9 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	if (r)
 		return r;
 	res->accel = accel;
-	r = kt_workdir_new(&dir, "ktpack-vm");
+	r = kt_workdir_new(&dir, "ktpack-vm", err);
 	if (r)
-		return kt_err_set(err, r, "cannot create a work folder: %s", strerror(-r));
+		return r;
 	if (kt_snprintf(serial, sizeof(serial), "%s/ttyS1", dir.path)) {
 		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir.path);
 		goto out;

@@ -104,6 +104,9 @@ test_expect_success 'a blob path may hold blanks and quotes; a non-ELF or foreig
 	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/o2" WPROF="$TRASH/tiny" BUSYBOX= "$TRASH/o2/ktpack" 2> err
 	expect_grep "WPROF=$TRASH/tiny: not an ELF file" err
 	test ! -e "$TRASH/o2/ktpack"
+	echo "int f(void) { return 0; }" > so.c && gcc -shared -fPIC -o so.so so.c
+	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/o2" WPROF="$TRASH/so.so" BUSYBOX= "$TRASH/o2/ktpack" 2> err
+	expect_grep "WPROF=$TRASH/so.so: a shared library (no entry point), not a program" err
 '
 
 test_expect_success 'the switches are remembered: install after STATIC=1 installs what was built' '

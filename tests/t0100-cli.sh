@@ -186,8 +186,22 @@ test_expect_success 'cmdline --append adds kernel arguments, checked like the wp
 	"$KTPACK" cmdline --append "loglevel=7  sched_debug" --append "x=1" > out
 	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off loglevel=7 sched_debug x=1" > want
 	cmp want out
-	expect_exit 1 "$KTPACK" cmdline --append "a=\"b c\"" 2> err
-	expect_grep "^ktpack: kernel argument 1 .a=\"b. holds a quote\$" err
+	expect_exit 2 "$KTPACK" cmdline --append "a=\"b c\"" 2> err
+	expect_grep "^ktpack cmdline: invalid --append .a=\"b c\".: word 1 .a=\"b. holds a quote " err
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --append "x a\\b" -- true 2> err
+	expect_grep "^ktpack run: invalid --append .x a.b.: word 2 .a.b. holds a backslash " err
+'
+
+test_expect_success 'version and help take no extra arguments; an empty --qemu is a usage error' '
+	expect_exit 2 "$KTPACK" version extra 2> err
+	expect_grep "^ktpack version: unexpected argument .extra.\$" err
+	expect_exit 2 "$KTPACK" -V extra 2> err
+	expect_exit 2 "$KTPACK" help ldd extra 2> err
+	expect_grep "^ktpack help: unexpected argument .extra.\$" err
+	"$KTPACK" help help > out
+	expect_grep "^usage: ktpack " out
+	expect_exit 2 "$KTPACK" run --qemu "" --kernel /nonexistent -- true 2> err
+	expect_grep "^ktpack run: --qemu: an empty program name " err
 '
 
 test_expect_success '-V and version print the version; ldd --json keeps a failing file in the JSON' '
@@ -227,7 +241,7 @@ test_expect_success 'run --qemu, --qemu-opt and --append reach QEMU' '
 	cmp want tail
 	grep -q "^console=ttyS0 .* loglevel=7\$" args
 	expect_exit 125 "$KTPACK" run --kernel k --qemu /nonexistent/qemu -- /bin/true 2> err
-	expect_grep "/nonexistent/qemu not found" err
+	expect_grep "QEMU ./nonexistent/qemu.: No such file or directory" err
 '
 
 test_done

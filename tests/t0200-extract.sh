@@ -133,7 +133,7 @@ test_expect_success 'a symlinked cache folder is skipped for the next one' '
 test_expect_success 'a cache folder with the wrong mode is skipped' '
 	mkdir -m 0755 open
 	KTSTR_CACHE_DIR="$PWD/open" "$KTPACK" env > out 2> err
-	expect_grep "skipping cache folder .$PWD/open.: mode is not 0700" err
+	expect_grep "skipping cache folder .$PWD/open.: mode is 0755, not 0700 (chmod 700 it)" err
 	expect_grep "$HOME/.cache/ktstr/busybox-" out
 	test -z "$(ls -A open)"
 '
@@ -157,7 +157,7 @@ test_expect_success 'no usable folder at all is one clear error' '
 	mkdir -p -m 0755 a b/ktstr c/.cache/ktstr "$TMPDIR/ktstr-$(id -u)"
 	chmod 0755 b/ktstr c/.cache/ktstr "$TMPDIR/ktstr-$(id -u)"
 	expect_exit 1 env KTSTR_CACHE_DIR="$PWD/a" XDG_CACHE_HOME="$PWD/b" HOME="$PWD/c" "$KTPACK" env 2> err
-	expect_grep "^ktpack: no usable cache folder (first tried .$PWD/a.: mode is not 0700); set KTSTR_CACHE_DIR to a private folder\$" err
+	expect_grep "^ktpack: no usable cache folder (first tried .$PWD/a.: mode is 0755, not 0700 (chmod 700 it)); set KTSTR_CACHE_DIR to a private folder\$" err
 '
 
 test_expect_success MOUNT 'a cache folder on a noexec mount is skipped' '

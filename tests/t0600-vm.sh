@@ -106,6 +106,8 @@ test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
 	expect_exit 125 env PATH="$PWD/bin" "$KTPACK_FIX" run --kernel "$KERNEL" -- /bin/true 2> err
 	expect_grep "^ktpack: qemu-system-x86_64 not found in PATH: install QEMU" err
 	test "$(wc -l < err)" -eq 1
+	expect_exit 125 env TMPDIR=/proc/self "$KTPACK_FIX" run --kernel "$KERNEL" -- /bin/true 2> err
+	expect_grep "^ktpack: cannot create a work folder in ./proc/self. (TMPDIR): " err
 	expect_exit 2 "$KTPACK_FIX" run -- /bin/true 2> err
 	expect_grep "kernel FILE is required (or set KTSTR_KERNEL)" err
 	expect_exit 2 "$KTPACK_FIX" run --kernel "$KERNEL" 2> err

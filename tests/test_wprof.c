@@ -61,7 +61,7 @@ static void test_refused_args(void **state)
 		{ "a\x7f", "holds a control byte" },
 		{ "a\"b", "holds a quote" },
 		{ "a'b", "holds a quote" },
-		{ "a\\b", "holds a quote" },
+		{ "a\\b", "holds a backslash" },
 	};
 	struct kt_err e;
 	char *tok = NULL;

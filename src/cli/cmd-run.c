@@ -168,6 +168,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 	i = cli_parse(c, argc, argv, opts);
 	if (i >= 0 && (!a.kernel || !*a.kernel))
 		i = cli_usage_error(c, "--kernel FILE is required (or set KTSTR_KERNEL)");
+	else if (i >= 0 && a.qemu && !*a.qemu)
+		i = cli_usage_error(c, "--qemu: an empty program name");
 	else if (i >= 0 && a.trace_out && !a.w.on)
 		i = cli_usage_error(c, "--trace-out needs --wprof");
 	else if (i >= 0 && a.grace_set && !a.w.on)

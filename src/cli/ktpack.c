@@ -132,6 +132,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "help") && argc > 2) {
 		/* "ktpack help run" is "ktpack run --help" */
+		if (argc > 3) {
+			fprintf(stderr, "ktpack help: unexpected argument '%s'\n", argv[3]);
+			return KT_EXIT_USAGE;
+		}
+		if (!strcmp(argv[2], "help") || !strcmp(argv[2], "version")) {
+			cli_main_usage(stdout);
+			return cli_exit_code(cli_flush());
+		}
 		cmd = cli_lookup(argv[2]);
 		if (!cmd) {
 			fprintf(stderr, "ktpack: unknown command '%s' (see 'ktpack --help')\n", argv[2]);
@@ -147,6 +155,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") ||
 	    !strcmp(argv[1], "version")) {
+		if (argc > 2) {
+			fprintf(stderr, "ktpack %s: unexpected argument '%s'\n", argv[1], argv[2]);
+			return KT_EXIT_USAGE;
+		}
 		printf("ktpack %s\n", kt_version());
 		return cli_exit_code(cli_flush());
 	}

@@ -116,7 +116,7 @@ static int cli_take(const struct kt_cmd *c, const struct cli_opt *o, const char 
 		return o->fn(c, arg, o->value);
 	case CLI_MIB:
 		if (kt_parse_size_mib(arg, &v) || v < o->min || v > o->max)
-			return cli_usage_error(c, "invalid --%s '%s': expected MiB, or a size with K, M, G or T, from 1 MiB to 4 PiB",
+			return cli_usage_error(c, "invalid --%s '%s': expected MiB, or a size with K, M, G or T (rounded up to whole MiB), above 0 and below 4 PiB",
 					       o->name, arg);
 		*(uint64_t *)o->value = v;
 		return 0;
@@ -220,8 +220,17 @@ int cli_opt_words(const struct kt_cmd *c, const char *arg, void *value)
 	char **words = NULL;
 	size_t n;
 
+	struct kt_err err = { 0 };
+
 	if (kt_split_ws(arg, &words, &n))
 		return cli_error("out of memory");
+	/* A word the kernel would read otherwise is a usage error, now. */
+	if (kt_cmdline_tokens_check((const char *const *)words, n, "word", &err)) {
+		for (size_t i = 0; i < n; i++)
+			free(words[i]);
+		free(words);
+		return cli_usage_error(c, "invalid --append '%s': %s", arg, err.msg);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (kt_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v))) {
 			while (i < n)
@@ -231,7 +240,6 @@ int cli_opt_words(const struct kt_cmd *c, const char *arg, void *value)
 		}
 		l->v[l->n++] = words[i];
 	}
-	(void)c;
 	free(words);	/* the strings now belong to the list */
 	return 0;
 }
