@@ -16,9 +16,13 @@ MAKEFLAGS += -r
 OUT ?= out
 
 # OUT holds only what make builds: never the sources (build/check-out.sh).
-# Make splits names at blanks: OUT may not hold one.
+# Recipes use OUT unquoted, and make splits names at blanks: OUT holds
+# only characters that neither make nor the shell reads.
 ifneq ($(words $(OUT)),1)
 $(error OUT='$(OUT)': a folder name without blanks, please)
+endif
+ifneq ($(shell printf '%s' '$(subst ','\'',$(OUT))' | tr -d 'A-Za-z0-9_./+@-'),)
+$(error OUT=$(OUT): letters, digits and _ . / + @ - only)
 endif
 KT_SRC_DIRS := .git blobs build src include tests doc examples bench completion .ci
 KT_OUT_BAD := $(shell build/check-out.sh '$(subst ','\'',$(OUT))' $(KT_SRC_DIRS))
@@ -114,6 +118,7 @@ $(OUT)/gen/wprof-libs.cpio: $(OUT)/build/closure $(OUT)/blobs/wprof.src FORCE
 
 # Rebuild everything when the flags change; remember the switches.
 $(OUT)/gen/flags: FORCE
+	@mkdir -p $(@D) && touch $(OUT)/.ktpack-out
 	@build/update-if-changed.sh $@ '$(CC) $(CFLAGS) $(KT_CFLAGS) $(KT_LDFLAGS) $(LIBS)'
 	@printf '%s\n' '# switches given to make for $(OUT), kept for later runs' \
 		$(foreach v,$(KT_SWITCHES),$(if $(filter command line,$(origin $(v)))$(filter-out undefined,$(origin KT_SAVED_$(v))),\
@@ -187,13 +192,16 @@ uninstall:
 		"$(DESTDIR)$(MANDIR)/man3/libktpack.3" "$(DESTDIR)$(BASHCOMPDIR)/ktpack"
 	rm -rf "$(DESTDIR)$(INCLUDEDIR)/ktpack" "$(DESTDIR)$(DATADIR)/ktpack"
 
-# Only what the build makes, then OUT if that left it empty: a mistyped
-# OUT loses nothing of its own.
+# Only what the build makes, in a folder a build marked as its own, then
+# OUT if that left it empty: a mistyped OUT loses nothing.
 KT_BUILT := obj gen blobs libblobs guest build tests fuzz man asan clang static \
-	fixture bench ktpack libktpack.a libktpack.pc
+	fixture bench ktpack libktpack.a libktpack.pc .ktpack-out
 clean:
-	rm -rf -- $(foreach f,$(KT_BUILT),'$(call kt_shq,$(OUT))/$(f)')
-	rmdir -- '$(call kt_shq,$(OUT))' 2>/dev/null || :
+	@if [ -d $(OUT) ] && [ ! -e $(OUT)/.ktpack-out ] && [ -n "$$(ls -A $(OUT))" ]; then \
+		echo "make clean: OUT=$(OUT) holds no build of ktpack (no .ktpack-out): nothing removed" >&2; \
+		exit 1; fi
+	rm -rf -- $(addprefix $(OUT)/,$(KT_BUILT))
+	rmdir -- $(OUT) 2>/dev/null || :
 
 include tests/tests.mk
 include tests/fuzz/fuzz.mk

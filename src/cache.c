@@ -149,7 +149,7 @@ static int cache_try(const char *path, int create, struct kt_cache *c,
 	struct statvfs vfs;
 	struct stat st;
 	const char *w = NULL;
-	char bad[NAME_MAX + 1] = "";
+	char bad[NAME_MAX + 1] = "", mode[48];
 	bool created = false;
 	int fd, r;
 
@@ -175,10 +175,10 @@ static int cache_try(const char *path, int create, struct kt_cache *c,
 		r = -EPERM;
 		w = "owned by another user";
 	} else if ((st.st_mode & 07777) != 0700) {
-		snprintf(why, whysz, "mode is %04o, not 0700 (chmod 700 it)",
+		r = -EPERM;
+		snprintf(mode, sizeof(mode), "mode is %04o, not 0700 (chmod 700 it)",
 			 (unsigned)(st.st_mode & 07777));
-		close(fd);
-		return -EPERM;
+		w = mode;
 	} else if (vfs.f_flag & ST_NOEXEC) {
 		r = -EPERM;
 		w = "on a noexec mount";

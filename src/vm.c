@@ -52,8 +52,12 @@ int kt_find_program(const char *name, char *out, size_t sz)
 	const char *path = getenv("PATH");
 
 	if (strchr(name, '/')) {
-		if (access(name, X_OK))
+		struct stat st;
+
+		if (stat(name, &st) || access(name, X_OK))
 			return -errno;
+		if (!S_ISREG(st.st_mode))
+			return S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
 		return kt_snprintf(out, sz, "%s", name);
 	}
 	if (!path)

@@ -139,6 +139,16 @@ test_expect_success 'make clean removes what the build made and nothing else of 
 	build "$TRASH/gone"
 	make -C "$TOP" -s OUT="$TRASH/gone" clean
 	test ! -e gone
+	# a folder no build marked loses nothing, even with names a build uses
+	mkdir -p home/tests && echo mine > home/tests/mine && echo x > home/ktpack
+	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/home" clean 2> err
+	expect_grep "OUT=$TRASH/home holds no build of ktpack (no .ktpack-out): nothing removed" err
+	test "$(cat home/tests/mine home/ktpack)" = "mine
+x"
+	for o in "q'"'"'x" "h#x" "p(x" "pc%x"; do
+		expect_exit 2 make -C "$TOP" -n OUT="$TRASH/$o" 2> err
+		expect_grep "letters, digits and _ . / + @ - only" err
+	done
 '
 
 test_expect_success 'a static wprof has an empty closure; new libraries rebuild the closure' '
@@ -146,7 +156,7 @@ test_expect_success 'a static wprof has an empty closure; new libraries rebuild 
 	echo "int puts(const char *); int f(void); int main(void) { return f() - 1 + !!puts(\"x\") - 1; }" > m.c
 	gcc -static -o st m.c lib.c
 	build "$TRASH/c" WPROF="$TRASH/st"
-	"$TRASH/c/ktpack" blobs | grep -q "^wprof_libs  *0 "
+	"$TRASH/c/ktpack" blobs | grep -q "^wprof_libs  *0  *empty  *(guest only)\$"
 	gcc -shared -fPIC -o libr.so lib.c
 	gcc -o dy m.c -L. -lr -Wl,-rpath,"$TRASH"
 	build "$TRASH/c" WPROF="$TRASH/dy"

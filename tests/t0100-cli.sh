@@ -200,6 +200,8 @@ test_expect_success 'version and help take no extra arguments; an empty --qemu i
 	expect_grep "^ktpack help: unexpected argument .extra.\$" err
 	"$KTPACK" help help > out
 	expect_grep "^usage: ktpack " out
+	expect_exit 2 "$KTPACK" --help x 2> err
+	expect_grep "^ktpack --help: unexpected argument .x.\$" err
 	expect_exit 2 "$KTPACK" run --qemu "" --kernel /nonexistent -- true 2> err
 	expect_grep "^ktpack run: --qemu: an empty program name " err
 '
@@ -242,6 +244,8 @@ test_expect_success 'run --qemu, --qemu-opt and --append reach QEMU' '
 	grep -q "^console=ttyS0 .* loglevel=7\$" args
 	expect_exit 125 "$KTPACK" run --kernel k --qemu /nonexistent/qemu -- /bin/true 2> err
 	expect_grep "QEMU ./nonexistent/qemu.: No such file or directory" err
+	expect_exit 125 "$KTPACK" run --kernel k --qemu / -- /bin/true 2> err
+	expect_grep "QEMU ./.: Is a directory" err
 '
 
 test_done

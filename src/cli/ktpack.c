@@ -150,6 +150,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
+		if (argc > 2) {
+			fprintf(stderr, "ktpack %s: unexpected argument '%s'\n", argv[1], argv[2]);
+			return KT_EXIT_USAGE;
+		}
 		cli_main_usage(stdout);
 		return cli_exit_code(cli_flush());
 	}
