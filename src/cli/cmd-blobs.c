@@ -14,7 +14,7 @@ static void blobs_print(const struct kt_blob *b, bool guest_only)
 
 	if (kt_blob__embedded(b))
 		printf("%-10s %10" PRIu64 "  %s  %s\n", b->name, b->size, b->sha256, env);
-	else if (guest_only)	/* made by the build: nothing to set (a static wprof has no closure) */
+	else if (guest_only)	/* made by the build (a static wprof has no closure) */
 		printf("%-10s %10d  %-64s  %s\n", b->name, 0, "empty", env);
 	else
 		printf("%-10s %10d  %-64s  %s  (make %s=...)\n", b->name, 0,

@@ -217,10 +217,9 @@ int cli_opt_wprof_args(const struct kt_cmd *c, const char *arg, void *value)
 int cli_opt_words(const struct kt_cmd *c, const char *arg, void *value)
 {
 	struct cli_list *l = value;
+	struct kt_err err = { 0 };
 	char **words = NULL;
 	size_t n;
-
-	struct kt_err err = { 0 };
 
 	if (kt_split_ws(arg, &words, &n))
 		return cli_error("out of memory");
