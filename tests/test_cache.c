@@ -27,11 +27,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	return system(cmd);
+	return rm_tree(root);
 }
 
 static int open_dir(const char *path, struct kt_cache **c, struct kt_err *e)

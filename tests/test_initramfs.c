@@ -143,7 +143,7 @@ static void test_elf_brings_its_closure(void **state)
 
 static void test_write_after(void **state)
 {
-	char dir[] = "/tmp/kt-test-after.XXXXXX", base[64], out[64], cmd[96];
+	char dir[] = "/tmp/kt-test-after.XXXXXX", base[64], out[64];
 	struct kt_initramfs *b = NULL;
 	struct kt_err e;
 	struct stat sb, so;
@@ -182,8 +182,7 @@ static void test_write_after(void **state)
 	assert_int_equal(access(out, F_OK), -1);
 	close(bfd);
 	kt_initramfs__free(b);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rm_tree(dir), 0);
 }
 
 /* The cache key follows what is packed: content of a host file (even with
@@ -243,8 +242,7 @@ static void test_key(void **state)
 	assert_int_equal(stat(cmd, &st), 0);
 	assert_int_equal((uint64_t)st.st_size, size);
 	kt_initramfs__free(b);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rm_tree(dir), 0);
 }
 
 int main(void)

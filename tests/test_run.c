@@ -49,12 +49,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	kt_cache__close(cache);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	return system(cmd);
+	return rm_tree(root);
 }
 
 static void test_required_options(void **state)

@@ -2,11 +2,14 @@
 #ifndef KT_TEST_UNIT_H
 #define KT_TEST_UNIT_H
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/time.h>
@@ -30,6 +33,15 @@ static inline void touch_at(const char *path, time_t age)
 	tv[0].tv_sec -= age;
 	tv[1] = tv[0];
 	assert_int_equal(utimes(path, tv), 0);
+}
+
+/* Removes the tree at @path, a test's own mkdtemp folder; 0 when done. */
+static inline int rm_tree(const char *path)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	return system(cmd);
 }
 
 #endif
