@@ -54,11 +54,6 @@ static const char *cache_untrusted(const struct stat *st)
 }
 
 /*
- * Walks @path from "/" with O_NOFOLLOW, checking every parent.  The last
- * @create components may be made (0700) when missing, each inside a parent
- * that exists.  Returns the last folder's descriptor.
- */
-/*
  * Opens component @c inside folder @fd without following a link; when
  * @may_create, makes it (0700 whatever the umask) if missing, and says so
  * in *@made.  The descriptor, or -errno with @why.
@@ -93,6 +88,11 @@ static int cache_step(int fd, const char *c, bool may_create, bool *made,
 	return r;
 }
 
+/*
+ * Walks @path from "/" with O_NOFOLLOW, checking every parent.  The last
+ * @create components may be made (0700) when missing, each inside a parent
+ * that exists.  Returns the last folder's descriptor.
+ */
 static int cache_walk(const char *path, int create, const char **why,
 		      char *bad, size_t badsz, bool *created)
 {

@@ -41,7 +41,6 @@ struct extract_ctx {
 	struct kt_cache *cache;
 	int exe_fd;		/* -1: not opened yet, -2: unusable */
 	bool wrote;		/* a blob was written: time to collect old ones */
-	const struct kt_blob_table *table;
 };
 
 /* ---- the executable's own file ---------------------------------------------- */
@@ -140,23 +139,11 @@ static int extract_exe_fd(struct extract_ctx *x)
 static bool extract_copy_from_exe(struct extract_ctx *x, const struct kt_blob *b,
 				  int out_fd)
 {
-	uint64_t done = 0;
 	off_t src;
 	int in = extract_exe_fd(x);
 
-	if (in < 0 || extract_file_offset(b, &src))
-		return false;
-	while (done < b->size) {
-		ssize_t n = copy_file_range(in, &src, out_fd, NULL,
-					    (size_t)(b->size - done), 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += (uint64_t)n;
-	}
-	return done == b->size;
+	return in >= 0 && !extract_file_offset(b, &src) &&
+	       !kt_copy_fd_at(in, (uint64_t)src, out_fd, b->size);
 }
 
 /* The file must hold the blob's bytes: compare its two ends with memory. */
@@ -262,20 +249,23 @@ static int extract_blob(struct extract_ctx *x, const struct kt_blob *b,
 
 /* ---- old versions --------------------------------------------------------------- */
 
+/* "<dir>/<b's name>-<64 hex>" with another digest than @b's. */
+static bool extract_is_old_version_of(const struct kt_blob *b, const char *path)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t bl = strlen(b->name);
+	const char *h = base + bl + 1;
+
+	return kt_blob__embedded(b) && !strncmp(base, b->name, bl) && base[bl] == '-' &&
+	       strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64 && strcmp(h, b->sha256);
+}
+
 /* "<name>-<64 hex>" with another digest than the current one. */
 static bool extract_is_old_version(const struct kt_blob_table *t, const char *n)
 {
-	for (size_t i = 0; i < t->count; i++) {
-		const struct kt_blob *b = &t->blobs[i];
-		size_t bl = strlen(b->name);
-		const char *h = n + bl + 1;
-
-		if (!kt_blob__embedded(b) || strncmp(n, b->name, bl) ||
-		    n[bl] != '-' || strlen(h) != 64 || !strcmp(h, b->sha256))
-			continue;
-		if (strspn(h, "0123456789abcdef") == 64)
+	for (size_t i = 0; i < t->count; i++)
+		if (extract_is_old_version_of(&t->blobs[i], n))
 			return true;
-	}
 	return false;
 }
 
@@ -302,17 +292,6 @@ static void extract_gc_one(void *ctx, int dfd, const char *n)
 }
 
 /* ---- install --------------------------------------------------------------------- */
-
-/* "<dir>/<b's name>-<64 hex>" with another digest than @b's. */
-static bool extract_is_old_version_of(const struct kt_blob *b, const char *path)
-{
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	size_t bl = strlen(b->name);
-	const char *h = base + bl + 1;
-
-	return kt_blob__embedded(b) && !strncmp(base, b->name, bl) && base[bl] == '-' &&
-	       strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64 && strcmp(h, b->sha256);
-}
 
 int kt_blob_preset(const struct kt_blob *b, char **out, struct kt_err *err)
 {
@@ -444,7 +423,7 @@ static int extract_presets(struct kt_installed *in, bool *need_cache,
 int kt_install(const struct kt_blob_table *t, const struct kt_install_opts *o,
 	       struct kt_installed **out, struct kt_err *err)
 {
-	struct extract_ctx x = { .opts = o, .exe_fd = -1, .table = t };
+	struct extract_ctx x = { .opts = o, .exe_fd = -1 };
 	struct kt_cache *own = NULL;
 	struct kt_installed *in;
 	bool need_cache;

@@ -577,16 +577,27 @@ static int kernel_extract(const struct kt_kernel_opts *o, struct kernel_fill *f,
 			  const char *name, const char *neg, struct kt_kernel_boot *b,
 			  struct kt_err *err)
 {
+	int dfd = kt_cache__fd(o->cache), lock, r;
 	char lockname[128];
-	int lock, r;
+	bool marked;
 
 	snprintf(lockname, sizeof(lockname), ".kt-%s.lock", name);
-	lock = openat(kt_cache__fd(o->cache), lockname,
-		      O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lock >= 0)
-		flock(lock, LOCK_EX);
-	r = kernel_open_cached(o->cache, name, &b->fd);
-	if (r == -ENOENT) {
+	/* The holder removes the lock file when done: a waiter that then
+	 * holds a removed file's lock takes the new one. */
+	for (;;) {
+		struct stat held, named;
+
+		lock = openat(dfd, lockname, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (lock < 0 || flock(lock, LOCK_EX) ||
+		    (!fstat(lock, &held) && !fstatat(dfd, lockname, &named, AT_SYMLINK_NOFOLLOW) &&
+		     held.st_dev == named.st_dev && held.st_ino == named.st_ino))
+			break;
+		close(lock);
+	}
+	/* The run that held the lock may have found no vmlinux. */
+	marked = kernel_marker(o->cache, neg, err);
+	r = marked ? -ENOENT : kernel_open_cached(o->cache, name, &b->fd);
+	if (r == -ENOENT && !marked) {
 		r = kt_cache__publish(o->cache, name, 0644, 0, kernel_fill, f, err);
 		/* No vmlinux to boot here: remembered, with why. */
 		if (r == -ENOENT || r == -ENOEXEC || r == -ENOTSUP)
@@ -597,7 +608,7 @@ static int kernel_extract(const struct kt_kernel_opts *o, struct kernel_fill *f,
 		}
 	}
 	if (lock >= 0) {
-		unlinkat(kt_cache__fd(o->cache), lockname, 0);
+		unlinkat(dfd, lockname, 0);
 		close(lock);
 	}
 	return r;

@@ -462,11 +462,15 @@ void kt_workdir_reap(const char *prefix)
 	size_t pl = strlen(prefix);
 	int parent = open(util_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
+	int dfd0;
 	DIR *d;
 
 	if (parent < 0)
 		return;
-	d = fdopendir(dup(parent));
+	dfd0 = dup(parent);
+	d = dfd0 >= 0 ? fdopendir(dfd0) : NULL;
+	if (!d && dfd0 >= 0)
+		close(dfd0);
 	while (d && (de = readdir(d))) {
 		struct stat st;
 		int dfd, lock;
@@ -565,7 +569,6 @@ int kt_name_index(const char *const *names, size_t n, const char *s)
 	return -EINVAL;
 }
 
-/* Where @path leads: itself, or the file a symlink (chain) names. */
 /* In a folder others may write to (a sticky /tmp), a link or a FIFO that
  * another user owns is theirs to point anywhere: never written through
  * (what the kernel's protected_symlinks and protected_fifos do). */
@@ -602,14 +605,10 @@ static int util_out_fdpath(const char *path)
 	return -1;
 }
 
+/* Where @path leads: itself, or the file a symlink (chain) names. */
 static int util_out_target(const char *path, char *final, size_t sz, struct stat *st,
 			   struct kt_err *err)
 {
-	if (!lstat(path, st) && (S_ISLNK(st->st_mode) || S_ISFIFO(st->st_mode)) &&
-	    util_out_foreign(path, st))
-		return kt_err_set(err, -EPERM,
-				  "cannot write '%s': another user's %s in a shared folder", path,
-				  S_ISLNK(st->st_mode) ? "symlink" : "FIFO");
 	if (lstat(path, st)) {
 		if (errno != ENOENT)
 			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
@@ -618,6 +617,10 @@ static int util_out_target(const char *path, char *final, size_t sz, struct stat
 		return kt_snprintf(final, sz, "%s", path) ?
 		       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
 	}
+	if ((S_ISLNK(st->st_mode) || S_ISFIFO(st->st_mode)) && util_out_foreign(path, st))
+		return kt_err_set(err, -EPERM,
+				  "cannot write '%s': another user's %s in a shared folder", path,
+				  S_ISLNK(st->st_mode) ? "symlink" : "FIFO");
 	if (S_ISLNK(st->st_mode)) {
 		char real[PATH_MAX];
 
@@ -763,18 +766,24 @@ int kt_out_commit(struct kt_out *o, mode_t mode, struct kt_err *err)
 	 * umask left of 0666; a named temporary one gets @mode. */
 	if (o->tmp && (o->mode || !o->unnamed) && fchmod(o->fd, o->mode ? o->mode : mode))
 		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", o->tmpname, strerror(errno));
-	if (!r && o->unnamed && (r = util_out_name(o)))
-		kt_err_set(err, r, "cannot write '%s': %s", o->final, strerror(-r));
-	o->unnamed = false;
+	if (!r && o->unnamed) {
+		r = util_out_name(o);
+		if (r)
+			kt_err_set(err, r, "cannot write '%s': %s", o->final, strerror(-r));
+		else
+			o->unnamed = false;
+	}
 	if (o->own && close(o->fd) && !r)
 		r = kt_err_set(err, -errno, "cannot write '%s': %s", o->final, strerror(errno));
 	o->own = false;
 	if (!r && o->tmp && rename(o->tmpname, o->final))
 		r = kt_err_set(err, -errno, "cannot rename '%s' to '%s': %s", o->tmpname,
 			       o->final, strerror(errno));
-	if (r && o->tmp)
+	/* An unnamed file that got no name has nothing to remove: tmpname
+	 * is then a template, or the name of someone else's file. */
+	if (r && o->tmp && !o->unnamed)
 		unlink(o->tmpname);
-	o->tmp = false;
+	o->tmp = o->unnamed = false;
 	return r;
 }
 

@@ -456,7 +456,7 @@ static int vm_inflate_trace(int in, off_t off, uint64_t zlen, int fd, uint64_t l
 static int vm_find_frame(int in, uint64_t fsize, uint64_t *at, uint64_t *announced)
 {
 	unsigned char buf[65536 + 8];
-	bool seen = false;
+	bool seen = false, found = false;
 	uint64_t off = 0;
 
 	while (off < fsize) {
@@ -473,21 +473,19 @@ static int vm_find_frame(int in, uint64_t fsize, uint64_t *at, uint64_t *announc
 			if (kt_pread_full(in, hdr, sizeof(hdr), (off_t)pos) != (ssize_t)sizeof(hdr))
 				continue;
 			zlen = kt_get_le64(hdr + 8);
-			if (!seen)
-				*announced = zlen;
+			*announced = zlen;
 			seen = true;
-			if (zlen <= fsize - pos - KT_TRACE_HDR - KT_TRACE_TAIL - 0 &&
-			    fsize - pos >= KT_TRACE_HDR + KT_TRACE_TAIL &&
-			    pos + KT_TRACE_HDR + zlen + KT_TRACE_TAIL == fsize) {
+			if (fsize - pos >= KT_TRACE_HDR + KT_TRACE_TAIL &&
+			    zlen == fsize - pos - KT_TRACE_HDR - KT_TRACE_TAIL) {
 				*at = pos;
-				return 0;
+				found = true;
 			}
 		}
 		if ((size_t)n < sizeof(buf))
 			break;
 		off += (uint64_t)n - 8;	/* a magic across the seam is seen */
 	}
-	return seen ? -EIO : -ENOENT;
+	return found ? 0 : seen ? -EIO : -ENOENT;
 }
 
 int kt_vm_take_trace(const char *serial, const char *out, uint64_t max, uint64_t *bytes,
@@ -623,22 +621,24 @@ static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
 {
 	struct kt_err why = { 0 };
 	char name[64];
+	bool named;
 	int r = 1;
 
 	*out = KT_ACCEL_TCG;
 	if (o->accel == KT_ACCEL_TCG)
 		return 0;
-	if (!vm_probe_name(qemu, name, sizeof(name)))
+	named = !vm_probe_name(qemu, name, sizeof(name));
+	if (named)
 		r = vm_probe_cached(o->cache, name, &why);
 	/* --accel kvm asks again: a failure it remembers may be gone. */
 	if (r && o->accel == KT_ACCEL_KVM)
 		r = 1;
 	if (r == 1) {
+		why = (struct kt_err){ 0 };	/* not the remembered failure */
 		r = kt_kvm_probe(qemu, o->stop, &why);
 		/* Only an answer is kept: a probe that timed out, or could not
 		 * start, says nothing about KVM. */
-		if ((!r || r == -EIO || r == -ENODEV) && o->cache &&
-		    !vm_probe_name(qemu, name, sizeof(name))) {
+		if ((!r || r == -EIO || r == -ENODEV) && o->cache && named) {
 			unlinkat(kt_cache__fd(o->cache), name, 0);
 			kt_cache__publish(o->cache, name, 0600, 0, vm_probe_fill, &why, NULL);
 		}
