@@ -78,10 +78,13 @@ test_expect_success 'started through the loader, the cache gets the blob, not th
 	# the middle of it: env --verify finds it and writes it again
 	f=$(ls "$KTSTR_CACHE_DIR"/busybox-*)
 	printf X | dd of="$f" bs=1 seek=100000 conv=notrunc 2> /dev/null
-	"$KTPACK" env --verify > out 2> err
+	cp "$FIXTURE" mywprof
+	KTSTR_WPROF_PATH="$PWD/mywprof" "$KTPACK_FIX" env --verify > out 2> err
 	expect_grep "^ktpack: warning: .$f. did not hold the embedded busybox: removed\$" err
 	cmp "$f" /bin/busybox
 	expect_grep "^export KTSTR_BUSYBOX_PATH=.$f.\$" out
+	# a path the user chose is still theirs after the reinstall
+	expect_grep "^export KTSTR_WPROF_PATH=.$PWD/mywprof.\$" out
 '
 
 test_expect_success 'a preset path is exported absolute, as the file that was checked' '

@@ -40,12 +40,19 @@ int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 	if (verify && kt_installed__verify(ctx->installed, &err)) {
 		struct kt_install_opts o = { .log = cli_log };
 		struct kt_installed *again = NULL;
+		const char *dir = kt_installed__cache_dir(ctx->installed);
+		size_t dl = dir ? strlen(dir) : 0;
 
 		fprintf(stderr, "ktpack: warning: %s\n", err.msg);
-		/* what main exported is ours, not the user's: install anew */
-		for (size_t k = 0; k < t->count; k++)
-			if (!kt_blob__guest_only(&t->blobs[k]))
+		/* What main exported from the cache is ours: install anew.
+		 * A path the user set stays theirs. */
+		for (size_t k = 0; k < t->count; k++) {
+			const char *v = kt_installed__path(ctx->installed, t->blobs[k].name);
+
+			if (!kt_blob__guest_only(&t->blobs[k]) && v && dl &&
+			    !strncmp(v, dir, dl) && v[dl] == '/')
 				unsetenv(t->blobs[k].env);
+		}
 		if (kt_install(&kt_embedded_blobs, &o, &again, &err) ||
 		    kt_installed__verify(again, &err)) {
 			kt_installed__free(again);
