@@ -168,8 +168,6 @@ $(OUT)/libktpack.pc: build/libktpack.pc.in include/ktpack/ktpack.h FORCE
 	mv -f $@.tmp $@
 
 PUBLIC_HEADERS := $(wildcard include/ktpack/*.h)
-EMBED_FILES := build/ktpack-embed.mk build/gen-blobtab.sh build/update-if-changed.sh \
-	build/probe.c
 
 install: $(OUT)/ktpack $(OUT)/libktpack.a $(OUT)/libktpack.pc $(MANPAGES)
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)/ktpack" \

@@ -49,7 +49,7 @@ extern const struct kt_log cli_log;
 
 /* ---- options ---------------------------------------------------------------- */
 
-enum cli_opt_kind { CLI_BOOL, CLI_STR, CLI_U64, CLI_UINT, CLI_LIST, CLI_FN, CLI_MIB };
+enum cli_opt_kind { CLI_BOOL, CLI_STR, CLI_UINT, CLI_LIST, CLI_FN, CLI_MIB };
 
 /* A repeatable option's values, in order. */
 struct cli_list {
@@ -71,7 +71,6 @@ struct cli_opt {
 
 #define OPT_BOOL(l, v)		{ (l), 0, CLI_BOOL, (v), 0, 0, NULL, true }
 #define OPT_STR(s, l, v)	{ (l), (s), CLI_STR, (v), 0, 0, NULL, false }
-#define OPT_U64(l, v, lo, hi)	{ (l), 0, CLI_U64, (v), (lo), (hi), NULL, false }
 #define OPT_UINT(l, v, lo, hi)	{ (l), 0, CLI_UINT, (v), (lo), (hi), NULL, false }
 #define OPT_LIST(l, v)		{ (l), 0, CLI_LIST, (v), 0, 0, NULL, false }
 /* A memory size: MiB, or with K, M, G, T (kt_parse_size_mib), into a uint64_t. */
@@ -107,13 +106,11 @@ void cli_list_free_strings(struct cli_list *l);
 int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value);
 
 /*
- * The wprof config for the selection: the installed (or preset) wprof, or
- * with no installation the embedded one (for commands that only compute
- * with its args), and the chosen args.  Says which make variable embeds
- * wprof when the binary carries none.
+ * The wprof config for the selection: a preset wprof, or the embedded one,
+ * and the chosen args.  Says which make variable embeds wprof when the
+ * binary carries none.
  */
-int cli_load_wprof(const struct cli_wprof *w, const struct cli_ctx *ctx,
-		   struct kt_wprof_config **out);
+int cli_load_wprof(const struct cli_wprof *w, struct kt_wprof_config **out);
 
 void cli_json_str(const char *s);
 

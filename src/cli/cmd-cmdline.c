@@ -22,13 +22,14 @@ int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *c
 	char *line = NULL;
 	int i, ret;
 
+	(void)ctx;
 	i = cli_parse(c, argc, argv, opts);
 	if (i < 0)
 		ret = i;
 	else if (i < argc)
 		ret = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	else
-		ret = w.on ? cli_load_wprof(&w, ctx, &cfg) : 0;
+		ret = w.on ? cli_load_wprof(&w, &cfg) : 0;
 	if (!ret) {
 		struct kt_run_opts o = {
 			.wprof = cfg, .append = append.v, .nappend = append.n,
@@ -70,6 +71,7 @@ int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ct
 	bool below;
 	int i, ret;
 
+	(void)ctx;
 	i = cli_parse(c, argc, argv, opts);
 	if (i < 0)
 		return i;
@@ -77,7 +79,7 @@ int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ct
 		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	if (!a.m.cpus)
 		return cli_usage_error(c, "--cpus is required");
-	ret = a.w.on ? cli_load_wprof(&a.w, ctx, &cfg) : 0;
+	ret = a.w.on ? cli_load_wprof(&a.w, &cfg) : 0;
 	if (!ret && cfg) {
 		size_t n;
 		const char *const *args = kt_wprof_config__args(cfg, &n);

@@ -71,7 +71,7 @@ static int run_opt_grace(const struct kt_cmd *c, const char *arg, void *value)
 /* The busybox and wprof to pack: a KTSTR_*_PATH the user set, else the
  * embedded bytes (kt_run takes them from the table). */
 static int run_blobs(const struct run_args *a, struct kt_run_opts *o, char **bb,
-		     struct kt_wprof_config **cfg, struct cli_ctx *ctx)
+		     struct kt_wprof_config **cfg)
 {
 	const struct kt_blob *b = kt_blob_table__find(&kt_embedded_blobs, "busybox");
 	struct kt_err err = { 0 };
@@ -82,7 +82,7 @@ static int run_blobs(const struct run_args *a, struct kt_run_opts *o, char **bb,
 		return cli_error("busybox is not embedded: rebuild with 'make %s=/path/to/busybox' or set %s",
 				 b ? b->make_var : "BUSYBOX", b ? b->env : "KTSTR_BUSYBOX_PATH");
 	o->busybox_path = *bb;
-	if (a->w.on && cli_load_wprof(&a->w, ctx, cfg))
+	if (a->w.on && cli_load_wprof(&a->w, cfg))
 		return -1;
 	o->wprof = *cfg;
 	return 0;
@@ -96,8 +96,7 @@ static int run_report(const struct kt_run_result *res)
 	return res->status;
 }
 
-static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd,
-		  struct cli_ctx *ctx)
+static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 {
 	struct kt_run_opts o = {
 		.kernel = a->kernel, .cpus = a->cpus, .memory_mib = a->memory,
@@ -118,7 +117,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd,
 
 	if (a->accel && kt_accel_parse(a->accel, &o.accel))
 		return cli_usage_error(c, "invalid --accel '%s': expected kvm, tcg or auto", a->accel);
-	ret = run_blobs(a, &o, &bb, &cfg, ctx);
+	ret = run_blobs(a, &o, &bb, &cfg);
 	if (!ret) {
 		/* Whatever ends us ends the run, which then removes its files
 		 * (QEMU dies with us even on SIGKILL). */
@@ -136,8 +135,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd,
 	return ret;
 }
 
-static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
-		   struct cli_ctx *ctx)
+static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 {
 	struct run_args a = {
 		.kernel = getenv("KTSTR_KERNEL"), .cpus = KT_RUN_DEFAULT_CPUS,
@@ -178,7 +176,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 		i = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	else if (i >= 0 && !shell && i >= argc)
 		i = cli_usage_error(c, "no command given: ktpack run [OPTIONS] -- CMD [ARG...]");
-	ret = i < 0 ? i : run_vm(c, &a, shell ? NULL : argv + i, ctx);
+	ret = i < 0 ? i : run_vm(c, &a, shell ? NULL : argv + i);
 	cli_list_release(&a.inc);
 	cli_list_release(&a.qemu_opts);
 	cli_list_free_strings(&a.append);
@@ -187,10 +185,12 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell,
 
 int cmd_run(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 {
-	return run_cmd(c, argc, argv, false, ctx);
+	(void)ctx;
+	return run_cmd(c, argc, argv, false);
 }
 
 int cmd_shell(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 {
-	return run_cmd(c, argc, argv, true, ctx);
+	(void)ctx;
+	return run_cmd(c, argc, argv, true);
 }

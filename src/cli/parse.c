@@ -94,15 +94,11 @@ static int cli_take(const struct kt_cmd *c, const struct cli_opt *o, const char 
 	case CLI_STR:
 		*(const char **)o->value = arg;
 		return 0;
-	case CLI_U64:
 	case CLI_UINT:
 		if (kt_parse_u64(arg, &v) || v < o->min || v > o->max)
 			return cli_usage_error(c, "invalid --%s '%s': expected a number from %" PRIu64
 					       " to %" PRIu64, o->name, arg, o->min, o->max);
-		if (o->kind == CLI_U64)
-			*(uint64_t *)o->value = v;
-		else
-			*(unsigned *)o->value = (unsigned)v;
+		*(unsigned *)o->value = (unsigned)v;
 		return 0;
 	case CLI_LIST: {
 		struct cli_list *l = o->value;
@@ -260,29 +256,22 @@ int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value)
 	return cli_take(c, &o, arg);
 }
 
-int cli_load_wprof(const struct cli_wprof *w, const struct cli_ctx *ctx,
-		   struct kt_wprof_config **out)
+int cli_load_wprof(const struct cli_wprof *w, struct kt_wprof_config **out)
 {
 	const struct kt_blob *b = kt_blob_table__find(&kt_embedded_blobs, "wprof");
 	struct kt_wprof_config *cfg = NULL;
 	struct kt_err err = { 0 };
 	char **argv = NULL, *preset = NULL;
-	const char *path = NULL;
 	size_t n;
 	int r;
 
-	/* Installed (or preset) by main; else a preset, checked as
-	 * install_env checks it, or the embedded bytes. */
-	if (ctx->installed)
-		path = kt_installed__path(ctx->installed, "wprof");
-	else if (b && kt_blob_preset(b, &preset, &err))
+	/* A preset, checked as install_env checks it, or the embedded bytes. */
+	if (b && kt_blob_preset(b, &preset, &err))
 		return cli_error("%s", err.msg);
-	else
-		path = preset;
-	if (!path && !(!ctx->installed && b && kt_blob__embedded(b)))
+	if (!preset && !(b && kt_blob__embedded(b)))
 		return cli_error("wprof is not embedded: rebuild with 'make %s=/path/to/wprof' or set %s",
 				 b ? b->make_var : "WPROF", KT_WPROF_PATH_ENV);
-	r = kt_wprof_config__new(path, &cfg);
+	r = kt_wprof_config__new(preset, &cfg);
 	free(preset);
 	if (r)
 		return cli_error("out of memory");
