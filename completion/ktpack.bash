@@ -29,12 +29,12 @@ _ktpack_valued()
 {
 	case $1 in
 	cmdline) echo "--wprof-args --append" ;;
-	memory) echo "--cpus --memory --exact-memory --override --wprof-args" ;;
+	memory) echo "--cpus -m --memory --exact-memory --override --wprof-args" ;;
 	ldd) echo "--ldcache" ;;
 	initramfs) echo "-o --output --init --compress --include --ldcache" ;;
 	run | shell)
-		echo "--kernel --cpus --memory --override --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory"
+		echo "--kernel --cpus -m --memory --override --wprof-args --wprof-grace" \
+			"--trace-out --include --timeout --accel --append --qemu --qemu-opt --exact-memory"
 		;;
 	esac
 }
@@ -45,7 +45,7 @@ _ktpack_resolve()
 {
 	local o match= n=0
 
-	for o in $(_ktpack_opts "$1") -o -h; do
+	for o in $(_ktpack_opts "$1") -o -h -m; do
 		if [[ $o == "$2" ]]; then
 			echo "$o"
 			return
@@ -114,6 +114,8 @@ _ktpack_value()
 	esac
 }
 
+_ktpack_cmds="blobs env exec cmdline memory ldd initramfs run shell"
+
 _ktpack()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]}
@@ -122,10 +124,14 @@ _ktpack()
 	COMPREPLY=()
 	if ((COMP_CWORD <= 1)); then
 		if [[ $cur == -* ]]; then
-			_ktpack_words "--help --version" "$cur"
+			_ktpack_words "--help -h --version -V" "$cur"
 		else
-			_ktpack_words "blobs env exec cmdline memory ldd initramfs run shell help" "$cur"
+			_ktpack_words "$_ktpack_cmds help version" "$cur"
 		fi
+		return 0
+	fi
+	if [[ $cmd == help ]]; then
+		((COMP_CWORD == 2)) && _ktpack_words "$_ktpack_cmds" "$cur"
 		return 0
 	fi
 	[[ -n $(_ktpack_opts "$cmd") ]] || return 0

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The CLI of out/ktpack: blobs, env, exec, cmdline, memory, usage errors.
 . "$(dirname "$0")/lib.sh"
+TOP=$(pwd)
 
 test_expect_success 'blobs lists busybox with its size and sha256' '
 	"$KTPACK" blobs > out
@@ -246,6 +247,20 @@ test_expect_success 'run --qemu, --qemu-opt and --append reach QEMU' '
 	expect_grep "QEMU ./nonexistent/qemu.: No such file or directory" err
 	expect_exit 125 "$KTPACK" run --kernel k --qemu / -- /bin/true 2> err
 	expect_grep "QEMU ./.: Is a directory" err
+'
+
+test_expect_success 'bash completion: commands, help CMD, -m and flags' '
+	cat > c.bash <<-\EOF
+	. "$1"
+	comp() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _ktpack; printf "%s\n" "${COMPREPLY[@]}" "--"; }
+	comp ktpack ver
+	comp ktpack help ru
+	comp ktpack memory -m 512 --cp
+	comp ktpack run --no-pvh --ti
+	EOF
+	bash c.bash "$TOP/completion/ktpack.bash" > out
+	printf "%s\n" version -- run -- --cpus -- --timeout -- > want
+	cmp want out
 '
 
 test_done

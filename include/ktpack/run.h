@@ -66,7 +66,7 @@ struct kt_run_opts {
 	const char *const *qemu_opts;
 	size_t nqemu_opts;
 	/* More kernel command-line tokens, each checked as the wprof args
-	 * are (no blank, quote or control byte). */
+	 * are (kt_cmdline_tokens_check). */
 	const char *const *append;
 	size_t nappend;
 	/* Where the base archive is cached; NULL: kt_cache__open() with
