@@ -211,7 +211,7 @@ struct cache_cand {
  * the XDG default) is ever created, inside a parent that exists. */
 static size_t cache_candidates(const struct kt_cache_opts *o, struct cache_cand *cand)
 {
-	const char *v, *tmp;
+	const char *v;
 	size_t n = 0;
 
 	if (o && o->dir) {
@@ -227,10 +227,7 @@ static size_t cache_candidates(const struct kt_cache_opts *o, struct cache_cand 
 	if ((v = getenv("HOME")) && *v == '/' &&
 	    !kt_snprintf(cand[n].path, PATH_MAX, "%s/.cache/ktstr", v))
 		cand[n++].create = 2;
-	tmp = getenv("TMPDIR");
-	if (!tmp || *tmp != '/')
-		tmp = "/tmp";
-	if (!kt_snprintf(cand[n].path, PATH_MAX, "%s/ktstr-%u", tmp, (unsigned)geteuid()))
+	if (!kt_snprintf(cand[n].path, PATH_MAX, "%s/ktstr-%u", kt_tmpdir(), (unsigned)geteuid()))
 		cand[n++].create = 1;
 	return n;
 }

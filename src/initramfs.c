@@ -181,6 +181,26 @@ int kt_initramfs__add_program(struct kt_initramfs *b, const char *guest,
 	return r ? r : kt_initramfs__add_cpio(b, closure, closure_len, err);
 }
 
+int kt_initramfs__add_blob(struct kt_initramfs *b, const struct kt_blob_table *t,
+			   const char *name, const char *guest, const char *path,
+			   struct kt_err *err)
+{
+	const struct kt_blob *bl = t ? kt_blob_table__find(t, name) : NULL, *libs;
+	char lname[128];
+
+	if (path)
+		return kt_initramfs__add_file(b, path, guest, 0755, err);
+	if (!bl || !kt_blob__embedded(bl))
+		return -ENOENT;
+	libs = kt_snprintf(lname, sizeof(lname), "%s_libs", name) ? NULL :
+	       kt_blob_table__find(t, lname);
+	if (libs && !kt_blob__embedded(libs))
+		libs = NULL;
+	return kt_initramfs__add_program(b, guest, bl->start, (size_t)bl->size,
+					 libs ? libs->start : NULL, libs ? (size_t)libs->size : 0,
+					 err);
+}
+
 int kt_initramfs__add_mem(struct kt_initramfs *b, const char *guest,
 			  const void *buf, size_t len, uint32_t mode,
 			  struct kt_err *err)

@@ -138,6 +138,9 @@ int kt_check_program(const char *path, struct kt_err *err, const char *label);
  * names it and why (empty, not executable, not in PATH). */
 int kt_find_qemu(const char *q, char *qemu, size_t sz, struct kt_err *err);
 
+/* $TMPDIR when it is an absolute path, else "/tmp". */
+const char *kt_tmpdir(void);
+
 /*
  * A run's private folder "$TMPDIR/@prefix.XXXXXX" (or under /tmp when
  * TMPDIR is unset or relative), mode 0700, holding a ".lock" file that

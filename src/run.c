@@ -184,6 +184,8 @@ static int run_fill_base(const struct kt_run_opts *o, struct kt_initramfs *b,
 	const struct kt_blob *bb = run_blob(o->blobs, "busybox");
 	const struct kt_blob *wp = run_blob(o->blobs, "wprof");
 	const struct kt_blob *wl = run_blob(o->blobs, "wprof_libs");
+	/* the files named instead of the blobs */
+	const char *bpath = o->busybox_path;
 	const char *wpath = o->wprof ? kt_wprof_config__path(o->wprof) : NULL;
 	int r;
 
@@ -192,20 +194,15 @@ static int run_fill_base(const struct kt_run_opts *o, struct kt_initramfs *b,
 	kt_snprintf_cut(seed, seedsz, "%s init=%s busybox=%s wprof=%s libs=%s", KTPACK_VERSION,
 			init->sha256, bb && !o->busybox_path ? bb->sha256 : "",
 			wp && !wpath ? wp->sha256 : "", wl && !wpath ? wl->sha256 : "");
-	r = kt_initramfs__add_mem(b, "/init", init->start, (size_t)init->size, 0755, err);
-	if (!o->busybox_path && !bb)
+	r = kt_initramfs__add_blob(b, &kt_guest_blobs, "init", "/init", NULL, err);
+	if (!bpath && !bb)
 		kt_log(&o->log, KT_LOG_WARN, "no busybox: the guest has no shell and no applets");
-	if (!r && o->busybox_path)
-		r = kt_initramfs__add_file(b, o->busybox_path, "/bin/busybox", 0755, err);
-	else if (!r && bb)
-		r = kt_initramfs__add_mem(b, "/bin/busybox", bb->start, (size_t)bb->size, 0755, err);
+	if (!r && (bpath || bb))
+		r = kt_initramfs__add_blob(b, o->blobs, "busybox", "/bin/busybox", bpath, err);
 	/* wprof is in every guest that can have it (a shell offers it);
 	 * the config only makes init start it. */
-	if (!r && wpath)
-		r = kt_initramfs__add_file(b, wpath, KT_GUEST_WPROF, 0755, err);
-	else if (!r && wp)
-		r = kt_initramfs__add_program(b, KT_GUEST_WPROF, wp->start, (size_t)wp->size,
-					      wl ? wl->start : NULL, wl ? (size_t)wl->size : 0, err);
+	if (!r && (wpath || wp))
+		r = kt_initramfs__add_blob(b, o->blobs, "wprof", KT_GUEST_WPROF, wpath, err);
 	else if (!r && o->wprof)
 		r = kt_err_set(err, -ENOENT, "wprof is not embedded and its config names no file");
 	for (size_t i = 0; !r && i < o->nincludes; i++)

@@ -369,7 +369,7 @@ int kt_check_program(const char *path, struct kt_err *err, const char *label)
 	return 0;
 }
 
-static const char *util_tmpdir(void)
+const char *kt_tmpdir(void)
 {
 	const char *tmp = getenv("TMPDIR");
 
@@ -402,14 +402,14 @@ int kt_workdir_new(struct kt_workdir *w, const char *prefix, struct kt_err *err)
 	int dfd, r;
 
 	w->lock = -1;
-	if (kt_snprintf(w->path, sizeof(w->path), "%s/%s.XXXXXX", util_tmpdir(), prefix))
+	if (kt_snprintf(w->path, sizeof(w->path), "%s/%s.XXXXXX", kt_tmpdir(), prefix))
 		return kt_err_set(err, -ENAMETOOLONG, "TMPDIR '%s': path too long",
-				  util_tmpdir());
+				  kt_tmpdir());
 	if (!mkdtemp(w->path)) {
 		r = -errno;
 		w->path[0] = '\0';
 		return kt_err_set(err, r, "cannot create a work folder in '%s' (TMPDIR): %s",
-				  util_tmpdir(), strerror(-r));
+				  kt_tmpdir(), strerror(-r));
 	}
 	/* Locked before it gets the name a reaper looks for: a ".lock" is
 	 * never free while its run lives. */
@@ -460,7 +460,7 @@ void kt_workdir_remove(struct kt_workdir *w)
 void kt_workdir_reap(const char *prefix)
 {
 	size_t pl = strlen(prefix);
-	int parent = open(util_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int parent = open(kt_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	int dfd0;
 	DIR *d;

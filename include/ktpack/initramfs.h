@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ktpack/blob.h>
 #include <ktpack/common.h>
 #include <ktpack/cpio.h>
 #include <ktpack/elfdeps.h>
@@ -77,6 +78,15 @@ int kt_initramfs__add_mem(struct kt_initramfs *b, const char *guest,
 int kt_initramfs__add_program(struct kt_initramfs *b, const char *guest,
 			      const void *buf, size_t len, const void *closure,
 			      size_t closure_len, struct kt_err *err);
+/*
+ * The program blob @name of table @t at @guest (mode 0755): the file
+ * @path instead when it is set (a KTSTR_*_PATH the user chose), else the
+ * blob's bytes with the closure "<name>_libs" of @t when the build
+ * embedded one.  -ENOENT, @err untouched, when there is neither.
+ */
+int kt_initramfs__add_blob(struct kt_initramfs *b, const struct kt_blob_table *t,
+			   const char *name, const char *guest, const char *path,
+			   struct kt_err *err);
 int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
 			      const char *target, struct kt_err *err);
 

@@ -2,6 +2,7 @@
  * blobs (from memory, or the files a KTSTR_*_PATH names) and includes. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,26 +43,12 @@ static int initramfs_blob(struct kt_initramfs *b, const struct kt_blob_table *t,
 
 	if (bl && t != kt_library_blobs() && kt_blob_preset(bl, &path, &err))
 		return cli_error("%s", err.msg);
-	if (path) {
-		r = kt_initramfs__add_file(b, path, guest, 0755, &err);
-	} else if (bl && kt_blob__embedded(bl)) {
-		/* its closure as the build embedded it, when it did */
-		char libs[64];
-		const struct kt_blob *l;
-
-		snprintf(libs, sizeof(libs), "%s_libs", name);
-		l = kt_blob_table__find(t, libs);
-		r = l && kt_blob__embedded(l) ?
-		    kt_initramfs__add_program(b, guest, bl->start, (size_t)bl->size,
-					      l->start, (size_t)l->size, &err) :
-		    kt_initramfs__add_mem(b, guest, bl->start, (size_t)bl->size, 0755, &err);
-	}
-	else if (!skip_opt)
-		return 0;
-	else
-		return cli_error("%s is not embedded: rebuild with 'make %s=/path/to/%s' or set %s, or pass %s",
-				 name, bl ? bl->make_var : "?", name, bl ? bl->env : "?", skip_opt);
+	r = kt_initramfs__add_blob(b, t, name, guest, path, &err);
 	free(path);
+	if (r == -ENOENT && !err.msg[0])
+		return skip_opt ?
+		       cli_error("%s is not embedded: rebuild with 'make %s=/path/to/%s' or set %s, or pass %s",
+				 name, bl ? bl->make_var : "?", name, bl ? bl->env : "?", skip_opt) : 0;
 	return r ? cli_error("%s", err.msg) : 0;
 }
 
