@@ -6,8 +6,10 @@
  *   frontend KERNEL PROGRAM [ARG...]
  *
  * packs PROGRAM (and every library it links) at /usr/bin/<its name>, runs
- * it in the guest under wprof, writes the trace to ./frontend.pb and exits
- * with the program's status.  Built from the installed tree only, through
+ * it in the guest under wprof with its stdin, stdout and stderr as ours
+ * and the guest console live on stderr, writes the trace to
+ * ./frontend.pb and exits with the program's status (or 124, 125 as
+ * ktpack run does).  Built from the installed tree only, through
  * pkg-config (examples/Makefile); it compiles as C and as C++.
  */
 #include <signal.h>
@@ -116,13 +118,15 @@ int main(int argc, char **argv)
 
 	if (kt_run(&o, &res, &err)) {
 		fprintf(stderr, "frontend: %s\n", err.msg);
+		ret = kt_run_exit_status(&res, err.code, 0);
 		goto out;
 	}
 	if (res.trace_written)
 		fprintf(stderr, "frontend: trace in %s (%llu bytes), %llu MiB, %s\n",
 			res.trace_out, (unsigned long long)res.trace_bytes,
 			(unsigned long long)res.memory_mib, kt_accel_name(res.accel));
-	printf("status %d\n", res.status);
+	fprintf(stderr, "frontend: status %d over the %s channel\n", res.status,
+		kt_channel_name(res.channel));
 	ret = res.status;
 out:
 	free(cmd);

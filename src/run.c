@@ -36,6 +36,11 @@ struct run_ctx {
 	uint64_t memory_mib;
 	int base_fd;
 	struct kt_kernel_boot kernel;
+	/* What the guest runs: the command, a shell reading the host's
+	 * stdin when that is not a terminal, NULL for a console shell. */
+	const char *const *cmd;
+	struct kt_modules *mods;	/* NULL: none to load */
+	enum kt_channel channel;	/* what QEMU gets */
 };
 
 static bool run_stopped(const struct run_ctx *x)
@@ -69,9 +74,10 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 
 	if (!o->kernel || !*o->kernel)
 		return kt_err_set(err, -EINVAL, "no kernel given");
-	if (o->wprof && o->trace_out && o->console_fd >= 0 &&
+	if (o->wprof && o->trace_out &&
 	    (!strcmp(o->trace_out, "-") || !strcmp(o->trace_out, "/dev/stdout")))
 		return kt_err_set(err, -EINVAL,
+				  o->cmd ? "the trace cannot go to standard output: the command's output goes there" :
 				  "the trace cannot go to standard output: the guest console goes there");
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
@@ -210,6 +216,45 @@ static int run_fill_base(const struct kt_run_opts *o, struct kt_initramfs *b,
 	return r;
 }
 
+/*
+ * The module tree and the load order: the modules asked for, and with a
+ * virtio channel what gives the guest its port when the kernel has it as
+ * modules.  Without a tree, a virtio channel relies on a built-in driver
+ * (init falls back to the serial port at once when there is none).
+ */
+static int run_modules(struct run_ctx *x, struct kt_err *err)
+{
+	const struct kt_run_opts *o = x->o;
+	struct kt_err why = { 0 };
+	char dir[PATH_MAX];
+	int r, has;
+
+	x->channel = o->channel;
+	r = kt_modules_find(o->modules_dir, o->kernel, x->kernel.release, dir, sizeof(dir), &why);
+	if (r && (o->nmodules || o->modules_dir))
+		return kt_err_set(err, r, "%s", why.msg);
+	if (r)
+		return 0;
+	r = kt_modules__open(dir, &x->mods, err);
+	for (size_t i = 0; !r && i < o->nmodules; i++)
+		r = kt_modules__want(x->mods, o->modules[i], err);
+	if (r || o->channel == KT_CHANNEL_SERIAL)
+		return r;
+	has = kt_modules__has(x->mods, "virtio_console");
+	if (!has && o->channel == KT_CHANNEL_VIRTIO)
+		return kt_err_set(err, -ENODEV,
+				  "--channel virtio: the kernel %s has no virtio_console (%s/modules.dep, modules.builtin)",
+				  x->kernel.release, dir);
+	if (!has) {
+		x->channel = KT_CHANNEL_SERIAL;
+		return 0;
+	}
+	r = kt_modules__want(x->mods, "virtio_pci", err);
+	if (!r)
+		r = kt_modules__want(x->mods, "virtio_console", err);
+	return r;
+}
+
 /* A cached base must end with its trailer: a torn file does not. */
 static bool run_base_complete(int fd, uint64_t size)
 {
@@ -273,6 +318,8 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 	if (r)
 		return kt_err_set(err, r, "out of memory");
 	r = run_fill_base(x->o, b, seed, sizeof(seed), err);
+	if (!r && x->mods)
+		r = kt_modules__pack(x->mods, x->kernel.release, b, err);
 	if (!r && !x->cache)
 		r = run_base_uncached(x, b, err);
 	if (!r && x->cache)
@@ -335,15 +382,19 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		snprintf(x->nonce + 2 * i, 3, "%02x", rnd[i]);
 	if (kt_snprintf(x->initrd, sizeof(x->initrd), "%s/initrd", x->work.path))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", x->work.path);
-	r = kt_strv_join0(x->o->cmd, &buf, &len);
+	r = kt_strv_join0(x->cmd, &buf, &len);
 	if (!r)
 		r = kt_initramfs__new(NULL, &b);
 	if (r) {
 		free(buf);
 		return kt_err_set(err, r, "out of memory");
 	}
-	if (x->o->cmd)
+	if (x->cmd)
 		r = kt_initramfs__add_data(b, KT_GUEST_CMD, buf, len, 0644, err);
+	else
+		r = kt_initramfs__add_data(b, KT_GUEST_SHELL, "", 0, 0644, err);
+	/* Last in the archive (entries are sorted: "nonce" after "cmd" and
+	 * "interactive"): present only when everything before it unpacked. */
 	if (!r)
 		r = kt_initramfs__add_data(b, KT_GUEST_NONCE, x->nonce, strlen(x->nonce),
 					   0600, err);
@@ -355,6 +406,34 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 }
 
 /* ---- the run ------------------------------------------------------------------------------ */
+
+/*
+ * Memory that holds the archive: the kernel keeps the initrd while it
+ * unpacks it into a rootfs that may fill half of the memory (tmpfs), and
+ * the command needs room to run.  An exact memory is used as given: too
+ * little of it ends the run at once (the kernel says so on the console).
+ */
+static int run_fit_memory(struct run_ctx *x, struct kt_run_result *res, struct kt_err *err)
+{
+	struct stat st;
+	uint64_t mib, need;
+
+	if (x->o->memory_override_mib)
+		return 0;
+	if (stat(x->initrd, &st))
+		return kt_err_set(err, -errno, "cannot stat '%s': %s", x->initrd, strerror(errno));
+	mib = ((uint64_t)st.st_size + (1 << 20) - 1) >> 20;
+	need = 3 * mib + KT_RUN_MEMORY_ROOM_MIB;
+	need = (need + 63) / 64 * 64;
+	if (need > x->memory_mib) {
+		kt_log(&x->o->log, KT_LOG_INFO,
+		       "the guest gets %llu MiB to unpack its %llu MiB archive", (unsigned long long)need,
+		       (unsigned long long)mib);
+		x->memory_mib = need;
+		res->memory_mib = need;
+	}
+	return 0;
+}
 
 static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_err *err)
 {
@@ -410,11 +489,17 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 			return r;
 		res->pvh = x->kernel.pvh;
 	}
-	r = run_base(x, name, sizeof(name), err);
+	r = run_modules(x, err);
+	if (!r) {
+		res->modules = x->mods ? kt_modules__count(x->mods) : 0;
+		r = run_base(x, name, sizeof(name), err);
+	}
 	if (!r && run_stopped(x))
 		r = kt_err_set(err, -EINTR, "interrupted: nothing was booted");
 	if (!r)
 		r = run_suffix(x, err);
+	if (!r)
+		r = run_fit_memory(x, res, err);
 	return r;
 }
 
@@ -425,8 +510,15 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	struct kt_vm_result vr = { 0 };
 	int r;
 
+	static const char *const sh[] = { "/bin/sh", NULL };
+	int in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
+
 	memset(res, 0, sizeof(*res));
 	res->end = KT_VM_FAILED;
+	/* A shell's input that is not a terminal (a script, a pipe, /dev/null)
+	 * is read as sh reads it: its end ends the shell, and its output
+	 * comes back as a command's. */
+	x.cmd = o->cmd ? o->cmd : in >= 0 && isatty(in) ? NULL : sh;
 	res->trace_out = o->wprof ? (o->trace_out ? o->trace_out : KT_RUN_DEFAULT_TRACE) : NULL;
 	r = run_prepare(&x, res, err);
 	if (!r) {
@@ -436,9 +528,11 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 			.initrd = x.initrd, .qemu_opts = o->qemu_opts, .nqemu_opts = o->nqemu_opts,
 			.cmdline = x.cmdline, .cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
 			.memory_mib = x.memory_mib, .accel = o->accel,
-			.timeout_s = o->timeout_s, .interactive = !o->cmd,
-			.nonce = x.nonce, .trace_out = res->trace_out,
-			.console_fd = o->console_fd, .log = o->log, .stop = o->stop,
+			.timeout_s = o->timeout_s, .interactive = !x.cmd,
+			.channel = x.channel, .nonce = x.nonce, .trace_out = res->trace_out,
+			.console_fd = o->console_fd == 0 && x.cmd ? -1 : o->console_fd,
+			.out_fd = o->out_fd, .err_fd = o->err_fd, .stdin_fd = o->stdin_fd,
+			.log = o->log, .stop = o->stop,
 		};
 
 		r = kt_vm_run(&vo, &vr, err);
@@ -447,6 +541,8 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 		res->status = vr.exit_status;
 		res->trace_written = vr.trace_written;
 		res->trace_bytes = vr.trace_bytes;
+		res->channel = vr.channel;
+		memcpy(res->console_tail, vr.console_tail, sizeof(res->console_tail));
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;
 	}
@@ -454,7 +550,20 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	if (x.base_fd >= 0)
 		close(x.base_fd);
 	kt_kernel_boot__close(&x.kernel);
+	kt_modules__free(x.mods);
 	kt_cache__close(x.own_cache);
 	free(x.cmdline);
 	return r;
+}
+
+int kt_run_exit_status(const struct kt_run_result *res, int r, int sig)
+{
+	if (!r)
+		return res->status;
+	if (res->end == KT_VM_TIMEOUT)
+		return KT_RUN_EXIT_TIMEOUT;
+	/* Stopped by a signal: as if it had killed us. */
+	if (res->end == KT_VM_STOPPED && sig > 0)
+		return 128 + sig;
+	return KT_RUN_EXIT_FAILED;
 }

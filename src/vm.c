@@ -1,10 +1,12 @@
 /* vm.c - the QEMU runner (see vm.h).
  *
- * Starts QEMU with the console on the first serial port (a pipe to us) and
- * the trace on the second (a file in the run's work folder), watches the
- * console for init's start, a kernel panic and the exit marker, and stops
- * the VM at the timeout.  Writes only its private work folder and the
- * trace output.  QEMU dies with this process (PR_SET_PDEATHSIG).
+ * Starts QEMU with the console on the first serial port and the framed
+ * channel (ktpack/channel.h) on a virtio-serial port and on the second
+ * serial port, each a socket pair with us; watches the console for init's
+ * start, a kernel panic and an archive that did not unpack; forwards the
+ * host's stdin; stops the VM at the timeout.  Writes nothing but the
+ * command's output and the trace.  QEMU dies with this process
+ * (PR_SET_PDEATHSIG).
  */
 #include <ktpack/vm.h>
 
@@ -18,13 +20,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+
+#include <ktpack/channel.h>
 
 #include "guest/proto.h"
 
@@ -45,6 +51,22 @@ int kt_accel_parse(const char *s, enum kt_accel *out)
 const char *kt_accel_name(enum kt_accel a)
 {
 	return a == KT_ACCEL_KVM ? "KVM" : a == KT_ACCEL_TCG ? "TCG" : "auto";
+}
+
+int kt_channel_parse(const char *s, enum kt_channel *out)
+{
+	static const char *const names[] = { "auto", "virtio", "serial" };
+	int i = kt_name_index(names, KT_ARRAY_SIZE(names), s);
+
+	if (i < 0)
+		return i;
+	*out = (enum kt_channel)i;
+	return 0;
+}
+
+const char *kt_channel_name(enum kt_channel c)
+{
+	return c == KT_CHANNEL_VIRTIO ? "virtio" : c == KT_CHANNEL_SERIAL ? "serial" : "auto";
 }
 
 int kt_find_program(const char *name, char *out, size_t sz)
@@ -112,9 +134,9 @@ struct kt_proc {
 	int err;	/* its stderr */
 };
 
-/* Starts @argv with its stdout and stderr on pipes to us; @keep_fd (when
- * above 2) is inherited. */
-static int vm_spawn(char *const argv[], bool inherit_stdin, int keep_fd, struct kt_proc *p)
+/* Starts @argv with its stdout and stderr on pipes to us, its stdin on
+ * /dev/null; the @nkeep descriptors @keep (those above 2) are inherited. */
+static int vm_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_proc *p)
 {
 	pid_t parent = getpid();
 	int out[2], errp[2];
@@ -140,16 +162,15 @@ static int vm_spawn(char *const argv[], bool inherit_stdin, int keep_fd, struct 
 		/* QEMU must not outlive us, whatever kills us. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 			_exit(127);
-		if (!inherit_stdin) {
-			int nul = open("/dev/null", O_RDONLY);
+		int nul = open("/dev/null", O_RDONLY);
 
-			if (nul >= 0)
-				dup2(nul, 0);
-		}
+		if (nul >= 0)
+			dup2(nul, 0);
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
-		if (keep_fd > 2)
-			fcntl(keep_fd, F_SETFD, 0);
+		for (size_t i = 0; i < nkeep; i++)
+			if (keep[i] > 2)
+				fcntl(keep[i], F_SETFD, 0);
 		execv(argv[0], argv);
 		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -312,7 +333,7 @@ int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *e
 		kt_err_set(err, r, "cannot write the probe image: %s", strerror(-r));
 		goto out;
 	}
-	r = vm_spawn(argv, false, -1, &p);
+	r = vm_spawn(argv, NULL, 0, &p);
 	if (r) {
 		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
 		goto out;
@@ -322,229 +343,6 @@ int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *e
 	close(p.err);
 out:
 	kt_workdir_remove(&dir);
-	return r;
-}
-
-/* ---- the run ------------------------------------------------------------------------ */
-
-struct kt_watch {
-	const struct kt_vm_opts *o;
-	char line[LINE_MAX_KEPT];
-	size_t len;
-	bool started;		/* /init is running */
-	bool ended;		/* the exit marker was seen */
-	int status;
-	char panic[LINE_MAX_KEPT];
-	uint64_t t0;
-};
-
-/* Looks at one complete console line. */
-static void vm_line(struct kt_watch *w)
-{
-	const char *m;
-	size_t ml = strlen(KT_EXIT_MARKER);
-
-	while (w->len && (w->line[w->len - 1] == '\r' || w->line[w->len - 1] == '\n'))
-		w->line[--w->len] = '\0';
-	if (!w->started && strstr(w->line, KT_INIT_STARTED)) {
-		w->started = true;
-		return;
-	}
-	if (!*w->panic && (m = strstr(w->line, "Kernel panic - not syncing"))) {
-		snprintf(w->panic, sizeof(w->panic), "%s", m);
-		return;
-	}
-	/* The last marker counts: init prints it once every other process of
-	 * the guest is dead, so nothing can print one after it. */
-	m = strstr(w->line, KT_EXIT_MARKER);
-	if (m && w->o->nonce && !strncmp(m + ml, w->o->nonce, strlen(w->o->nonce)) &&
-	    m[ml + strlen(w->o->nonce)] == ':') {
-		uint64_t v;
-
-		if (!kt_parse_u64(m + ml + strlen(w->o->nonce) + 2, &v) && v <= 255) {
-			w->ended = true;
-			w->status = (int)v;
-		}
-		return;
-	}
-}
-
-static void vm_console(struct kt_watch *w, const char *buf, size_t n)
-{
-	if (w->o->console_fd >= 0)
-		kt_write_all(w->o->console_fd ? w->o->console_fd : STDOUT_FILENO, buf, n);
-	for (size_t i = 0; i < n; i++) {
-		/* A long line keeps its end, where a marker would be; a NUL
-		 * must not hide what follows it. */
-		if (w->len == sizeof(w->line) - 1) {
-			memmove(w->line, w->line + w->len / 2, w->len - w->len / 2);
-			w->len -= w->len / 2;
-		}
-		w->line[w->len++] = buf[i] ? buf[i] : ' ';
-		w->line[w->len] = '\0';
-		if (buf[i] == '\n') {
-			vm_line(w);
-			w->len = 0;
-		}
-	}
-}
-
-/* Inflates @zlen bytes at @off of @in into @fd: exactly @len bytes whose
- * CRC-32 is @crc, or an error. */
-static int vm_inflate_trace(int in, off_t off, uint64_t zlen, int fd, uint64_t len,
-			  uint32_t crc, struct kt_err *err)
-{
-	unsigned char ibuf[65536], obuf[65536];
-	uint32_t got_crc = (uint32_t)crc32(0L, Z_NULL, 0);
-	uint64_t got = 0, done = 0;
-	z_stream z = { 0 };
-	int zr = Z_OK, r = 0;
-
-	if (inflateInit(&z) != Z_OK)
-		return kt_err_set(err, -ENOMEM, "out of memory");
-	while (!r && zr != Z_STREAM_END && done < zlen) {
-		size_t want = zlen - done < sizeof(ibuf) ? (size_t)(zlen - done) : sizeof(ibuf);
-		ssize_t n = kt_pread_full(in, ibuf, want, off + (off_t)done);
-
-		if (n != (ssize_t)want) {
-			r = kt_err_set(err, -EIO, "cannot read the trace from the guest");
-			break;
-		}
-		done += want;
-		z.next_in = ibuf;
-		z.avail_in = (uInt)want;
-		do {
-			size_t have;
-
-			z.next_out = obuf;
-			z.avail_out = sizeof(obuf);
-			zr = inflate(&z, Z_NO_FLUSH);
-			if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-				r = kt_err_set(err, -EIO, "the trace from the guest is corrupt (%s)",
-					       z.msg ? z.msg : "bad zlib stream");
-				break;
-			}
-			have = sizeof(obuf) - z.avail_out;
-			/* Never more than announced: a corrupt stream cannot
-			 * fill the disk. */
-			if (have > len - got) {
-				r = kt_err_set(err, -EIO, "the trace from the guest is corrupt (longer than announced)");
-				break;
-			}
-			got_crc = (uint32_t)crc32(got_crc, obuf, (uInt)have);
-			got += have;
-			r = kt_write_all(fd, obuf, have);
-			if (r)
-				kt_err_set(err, r, "cannot write the trace: %s", strerror(-r));
-		} while (!r && z.avail_out == 0 && zr != Z_STREAM_END);
-	}
-	inflateEnd(&z);
-	if (!r && (zr != Z_STREAM_END || got != len))
-		r = kt_err_set(err, -EIO, "the trace from the guest is truncated (%llu of %llu bytes)",
-			       (unsigned long long)got, (unsigned long long)len);
-	if (!r && got_crc != crc)
-		r = kt_err_set(err, -EIO, "the trace from the guest is corrupt (CRC-32 mismatch)");
-	return r;
-}
-
-/*
- * Where init's frame starts: the last one that ends exactly where the file
- * does (init sends it last, once everything else in the guest is dead;
- * bytes a command wrote to the port before are skipped).  -ENOENT without
- * a frame, -EIO when none ends there.
- */
-static int vm_find_frame(int in, uint64_t fsize, uint64_t *at, uint64_t *announced)
-{
-	unsigned char buf[65536 + 8];
-	bool seen = false, found = false;
-	uint64_t off = 0;
-
-	while (off < fsize) {
-		ssize_t n = kt_pread_full(in, buf, sizeof(buf), (off_t)off);
-
-		if (n <= 0)
-			break;
-		for (unsigned char *p = buf; (p = memmem(p, (size_t)n - (size_t)(p - buf),
-						       KT_TRACE_MAGIC, 8)); p++) {
-			uint64_t pos = off + (uint64_t)(p - buf);
-			unsigned char hdr[KT_TRACE_HDR];
-			uint64_t zlen;
-
-			if (kt_pread_full(in, hdr, sizeof(hdr), (off_t)pos) != (ssize_t)sizeof(hdr))
-				continue;
-			zlen = kt_get_le64(hdr + 8);
-			*announced = zlen;
-			seen = true;
-			if (fsize - pos >= KT_TRACE_HDR + KT_TRACE_TAIL &&
-			    zlen == fsize - pos - KT_TRACE_HDR - KT_TRACE_TAIL) {
-				*at = pos;
-				found = true;
-			}
-		}
-		if ((size_t)n < sizeof(buf))
-			break;
-		off += (uint64_t)n - 8;	/* a magic across the seam is seen */
-	}
-	return found ? 0 : seen ? -EIO : -ENOENT;
-}
-
-int kt_vm_take_trace(const char *serial, const char *out, uint64_t max, uint64_t *bytes,
-		     struct kt_err *err)
-{
-	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL];
-	struct kt_out o;
-	struct stat st;
-	uint64_t zlen, len, fsize, at = 0, announced = 0;
-	int in, r;
-
-	if (!max || max > KT_TRACE_MAX)
-		max = KT_TRACE_MAX;
-	in = open(serial, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st)) {
-		r = -errno;
-		if (in >= 0)
-			close(in);
-		return kt_err_set(err, r, "no trace came back from the guest");
-	}
-	fsize = (uint64_t)st.st_size;
-	r = fsize < KT_TRACE_HDR + KT_TRACE_TAIL ? -ENOENT :
-	    vm_find_frame(in, fsize, &at, &announced);
-	if (r) {
-		close(in);
-		if (r == -ENOENT)
-			return kt_err_set(err, r, "no trace came back from the guest");
-		return kt_err_set(err, -EIO,
-				  "the trace from the guest is truncated (%llu bytes of a frame that announces %llu)",
-				  (unsigned long long)fsize, (unsigned long long)announced);
-	}
-	if (kt_pread_full(in, hdr, sizeof(hdr), (off_t)at) != (ssize_t)sizeof(hdr)) {
-		close(in);
-		return kt_err_set(err, -EIO, "cannot read the trace from the guest");
-	}
-	zlen = kt_get_le64(hdr + 8);
-	len = kt_get_le64(hdr + 16);
-	/* The trace lived in the guest's memory: it cannot be larger. */
-	if (len > max ||
-	    kt_pread_full(in, tail, sizeof(tail), (off_t)(at + KT_TRACE_HDR + zlen)) !=
-	    (ssize_t)sizeof(tail)) {
-		close(in);
-		return kt_err_set(err, -EIO,
-				  "the trace from the guest announces %llu bytes, more than its %llu MiB of memory",
-				  (unsigned long long)len, (unsigned long long)(max >> 20));
-	}
-	r = kt_out_open(&o, out, err);
-	if (r) {
-		close(in);
-		return r;
-	}
-	r = vm_inflate_trace(in, (off_t)(at + KT_TRACE_HDR), zlen, o.fd, len, kt_get_le32(tail), err);
-	if (!r)
-		r = kt_out_commit(&o, 0644, err);
-	else
-		kt_out_abort(&o);
-	close(in);
-	if (!r)
-		*bytes = len;
 	return r;
 }
 
@@ -658,137 +456,493 @@ static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
 	return 0;
 }
 
-/* QEMU with the console on the first serial port (our pipe) and the trace
- * on the second (a file in the work folder). */
-static int vm_start(const struct kt_vm_opts *o, const char *qemu, enum kt_accel accel,
-		    const char *serial, struct kt_proc *p)
+
+/* ---- the run ------------------------------------------------------------------------ */
+
+/* Bytes on their way to a socket that may not take them all at once. */
+struct vm_pend {
+	size_t len, off;
+	unsigned char buf[KT_CH_FRAME_MAX];
+};
+
+enum { PORT_VIRTIO, PORT_SERIAL, PORT_N };
+
+struct vm_run {
+	const struct kt_vm_opts *o;
+	struct kt_vm_result *res;
+	struct kt_proc p;
+	int con;			/* our end of the console */
+	int port[PORT_N];		/* our ends of the channel's ports */
+	struct kt_ch_host *h[PORT_N];
+	int active;			/* the port init said HELLO on, or -1 */
+	struct vm_pend to_con, to_port;
+	/* the console, watched a line at a time */
+	char line[LINE_MAX_KEPT];
+	size_t len;
+	bool started;			/* /init is running */
+	char panic[LINE_MAX_KEPT];
+	char unpack[LINE_MAX_KEPT];	/* the kernel could not unpack the archive */
+	/* the console's last bytes, for the caller to show on failure */
+	char tail[16384];
+	size_t tlen;
+	/* the host's stdin */
+	int in;				/* -1 once it ended */
+	bool tty;			/* it is a terminal, put in raw mode */
+	struct termios saved;
+	bool escape;			/* Ctrl-A was typed */
+	bool quit;			/* Ctrl-A x was typed */
+	struct winsize ws;
+	char errs[ERR_KEPT];		/* QEMU's stderr */
+	size_t elen;
+};
+
+/* The caller's descriptor: 0 means @std, -1 none. */
+static int vm_fd(int fd, int std)
 {
-	char serial_arg[PATH_MAX + 8], mem[32], smp[16];
-	char *argv[] = {
-		(char *)qemu, "-accel", accel == KT_ACCEL_KVM ? "kvm" : "tcg",
-		/* pc: microvm reaches the command sooner, but its second
-		 * serial port failed traces (the README, "Booting", has
-		 * the figures); max gives programs under test every CPU
-		 * feature TCG has. */
-		"-machine", "pc",
-		"-cpu", accel == KT_ACCEL_KVM ? "host" : "max",
-		"-m", mem, "-smp", smp,
-		"-kernel", (char *)o->kernel, "-initrd", (char *)o->initrd,
-		"-append", (char *)o->cmdline,
-		"-nographic", "-nodefaults", "-no-reboot", "-monitor", "none",
-		/* SeaBIOS: no banner and screen codes on the console */
-		"-fw_cfg", "name=etc/sercon-port,string=0",
-		"-serial", "stdio", "-serial", serial_arg,
-	};
-	size_t n = KT_ARRAY_SIZE(argv);
-	char **v;
+	return fd == 0 ? std : fd;
+}
+
+/* Looks at one complete console line. */
+static void vm_line(struct vm_run *v)
+{
+	const char *m;
+
+	while (v->len && (v->line[v->len - 1] == '\r' || v->line[v->len - 1] == '\n'))
+		v->line[--v->len] = '\0';
+	if (!v->started && strstr(v->line, KT_INIT_STARTED))
+		v->started = true;
+	else if (!*v->panic && (m = strstr(v->line, "Kernel panic - not syncing")))
+		snprintf(v->panic, sizeof(v->panic), "%s", m);
+	/* the kernel's, before init: a command cannot end a run with it */
+	else if (!v->started && v->active < 0 && !*v->unpack &&
+		 (m = strstr(v->line, "Initramfs unpacking failed")))
+		snprintf(v->unpack, sizeof(v->unpack), "%s", m);
+}
+
+static void vm_console(struct vm_run *v, const char *buf, size_t n)
+{
+	int fd = vm_fd(v->o->console_fd, STDOUT_FILENO);
+
+	if (fd >= 0)
+		kt_write_all(fd, buf, n);
+	vm_keep(v->tail, sizeof(v->tail), &v->tlen, buf, n);
+	for (size_t i = 0; i < n; i++) {
+		/* A long line keeps its end; a NUL must not hide what follows. */
+		if (v->len == sizeof(v->line) - 1) {
+			memmove(v->line, v->line + v->len / 2, v->len - v->len / 2);
+			v->len -= v->len / 2;
+		}
+		v->line[v->len++] = buf[i] ? buf[i] : ' ';
+		v->line[v->len] = '\0';
+		if (buf[i] == '\n') {
+			vm_line(v);
+			v->len = 0;
+		}
+	}
+}
+
+/* The console's last lines, printable, into the result. */
+static void vm_tail(struct vm_run *v)
+{
+	char *out = v->res->console_tail, *s = v->tail;
+	size_t cap = sizeof(v->res->console_tail), n = 0, lines = 0;
+	char *start = s + v->tlen;
+
+	while (start > s && lines <= KT_VM_TAIL_LINES && (size_t)(s + v->tlen - start) < cap - 1)
+		if (*--start == '\n')
+			lines++;
+	if (*start == '\n')
+		start++;
+	for (char *p = start; p < s + v->tlen && n < cap - 1; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '\r')
+			continue;
+		out[n++] = c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : '?';
+	}
+	out[n] = '\0';
+}
+
+static void vm_diag(void *ctx, const char *line, size_t len)
+{
+	struct vm_run *v = ctx;
+
+	kt_log(&v->o->log, KT_LOG_DEBUG, "guest init: %.*s", (int)(len < 512 ? len : 512), line);
+}
+
+/* Queues one frame for the active port. */
+static bool vm_frame(struct vm_run *v, enum kt_ch_type type, const void *p, size_t len)
+{
+	if (v->active < 0 || v->to_port.len)
+		return false;
+	v->to_port.len = kt_ch_encode(v->to_port.buf, type, p, len);
+	v->to_port.off = 0;
+	return true;
+}
+
+/* Writes what it can of @pd to @fd; false when the peer is gone. */
+static bool vm_flush(int fd, struct vm_pend *pd)
+{
+	while (pd->off < pd->len) {
+		/* a socket: no SIGPIPE when QEMU is gone */
+		ssize_t n = send(fd, pd->buf + pd->off, pd->len - pd->off, MSG_NOSIGNAL);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		pd->off += (size_t)n;
+	}
+	pd->len = pd->off = 0;
+	return true;
+}
+
+/* The terminal's size, to the guest when it changed. */
+static void vm_winsize(struct vm_run *v)
+{
+	struct winsize ws;
+	unsigned char p[4];
+
+	if (!v->tty || ioctl(v->in, TIOCGWINSZ, &ws) || !ws.ws_row ||
+	    (ws.ws_row == v->ws.ws_row && ws.ws_col == v->ws.ws_col))
+		return;
+	p[0] = (unsigned char)ws.ws_row;
+	p[1] = (unsigned char)(ws.ws_row >> 8);
+	p[2] = (unsigned char)ws.ws_col;
+	p[3] = (unsigned char)(ws.ws_col >> 8);
+	if (vm_frame(v, KT_CH_WINSZ, p, sizeof(p)))
+		v->ws = ws;
+}
+
+/*
+ * Reads the host's stdin into the next frame (a command's) or console
+ * bytes (a shell's).  On a terminal Ctrl-A x stops the VM and Ctrl-A
+ * Ctrl-A sends one Ctrl-A, as in QEMU; the end of a shell's input is a
+ * Ctrl-D, which ends the shell.
+ */
+static void vm_stdin(struct vm_run *v)
+{
+	struct vm_pend *pd = v->o->interactive ? &v->to_con : &v->to_port;
+	unsigned char buf[KT_CH_PAYLOAD_MAX];
+	ssize_t n = read(v->in, buf, v->o->interactive ? 4096 : sizeof(buf));
+	size_t k = 0;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		v->in = -1;
+		if (!v->o->interactive) {
+			vm_frame(v, KT_CH_STDIN, NULL, 0);
+		} else {
+			pd->buf[0] = 0x04;
+			pd->len = 1;
+			pd->off = 0;
+		}
+		return;
+	}
+	if (!v->o->interactive) {
+		vm_frame(v, KT_CH_STDIN, buf, (size_t)n);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		unsigned char c = buf[i];
+
+		if (v->tty && v->escape) {
+			v->escape = false;
+			if (c == 'x' || c == 'X') {
+				v->quit = true;
+				break;
+			}
+			if (c != 0x01)
+				pd->buf[k++] = 0x01;
+		} else if (v->tty && c == 0x01) {
+			v->escape = true;
+			continue;
+		}
+		pd->buf[k++] = c;
+	}
+	pd->len = k;
+	pd->off = 0;
+}
+
+/* Reads a port; init's HELLO on it makes it the channel. */
+static int vm_port(struct vm_run *v, int i, struct kt_err *err)
+{
+	unsigned char buf[65536];
+	ssize_t n = read(v->port[i], buf, sizeof(buf));
 	int r;
 
-	if (kt_snprintf(serial_arg, sizeof(serial_arg), "file:%s", serial))
-		return -ENAMETOOLONG;
-	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)o->memory_mib);
-	snprintf(smp, sizeof(smp), "%u", o->cpus ? o->cpus : 1);
-	/* The caller's own options last: QEMU lets a later one win. */
-	v = calloc(n + o->nqemu_opts + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	memcpy(v, argv, sizeof(argv));
-	for (size_t i = 0; i < o->nqemu_opts; i++)
-		v[n + i] = (char *)o->qemu_opts[i];
-	r = vm_spawn(v, o->interactive, o->kernel_fd, p);
-	free(v);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		close(v->port[i]);
+		v->port[i] = -1;
+		return 0;
+	}
+	/* Once init chose a port, the other one is not listened to. */
+	if (v->active >= 0 && v->active != i)
+		return 0;
+	r = kt_ch_host__feed(v->h[i], buf, (size_t)n, err);
+	if (!r && v->active < 0 && kt_ch_host__hello(v->h[i])) {
+		v->active = i;
+		v->res->channel = i == PORT_VIRTIO ? KT_CHANNEL_VIRTIO : KT_CHANNEL_SERIAL;
+		if (i != PORT_VIRTIO && v->o->channel == KT_CHANNEL_VIRTIO)
+			return kt_err_set(err, -ENODEV,
+					  "the guest has no virtio console for the channel (--channel virtio): its kernel needs virtio_console, built in or as a module");
+	}
 	return r;
 }
 
-/* Reads the console and QEMU's stderr until QEMU ends, a deadline passes
- * or the caller asks to stop. */
-static int vm_watch(struct kt_watch *w, struct kt_proc *p, char *errs, size_t errsz,
-		    struct kt_err *err)
+/* Whether the guest said how it ended. */
+static bool vm_ended(const struct vm_run *v)
 {
-	const struct kt_vm_opts *o = w->o;
-	uint64_t deadline = 0, boot_deadline;
-	bool out_open = true, err_open = true;
-	size_t elen = 0;
+	int st;
+	const char *why;
 
-	w->t0 = kt_now_ms();
+	return v->active >= 0 && kt_ch_host__end(v->h[v->active], &st, &why);
+}
+
+/* Reads the console, the ports and QEMU's stderr, and feeds stdin, until
+ * QEMU ends, a deadline passes or the caller asks to stop. */
+static int vm_watch(struct vm_run *v, struct kt_err *err)
+{
+	const struct kt_vm_opts *o = v->o;
+	uint64_t t0 = kt_now_ms(), deadline = 0, boot_deadline;
+
 	if (o->timeout_s)
-		deadline = w->t0 + o->timeout_s * 1000ULL;
-	boot_deadline = w->t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
-	while (out_open || err_open) {
-		struct pollfd pf[2] = {
-			{ .fd = out_open ? p->out : -1, .events = POLLIN },
-			{ .fd = err_open ? p->err : -1, .events = POLLIN },
+		deadline = t0 + o->timeout_s * 1000ULL;
+	boot_deadline = t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
+	while (v->con >= 0 || v->port[0] >= 0 || v->port[1] >= 0 || v->p.err >= 0) {
+		bool up = v->started || v->active >= 0;
+		/* stdin is read once the guest can take it, a frame at a time */
+		bool want_in = v->in >= 0 && (o->interactive ? !v->to_con.len :
+					      v->active >= 0 && !v->to_port.len && !vm_ended(v));
+		struct pollfd pf[6] = {
+			{ .fd = v->con, .events = POLLIN | (v->to_con.len ? POLLOUT : 0) },
+			{ .fd = v->port[0], .events = POLLIN |
+				(v->active == 0 && v->to_port.len ? POLLOUT : 0) },
+			{ .fd = v->port[1], .events = POLLIN |
+				(v->active == 1 && v->to_port.len ? POLLOUT : 0) },
+			{ .fd = v->p.err, .events = POLLIN },
+			{ .fd = v->p.out, .events = POLLIN },
+			{ .fd = want_in ? v->in : -1, .events = POLLIN },
 		};
-		uint64_t now = kt_now_ms(), until = w->started ? deadline : boot_deadline;
+		uint64_t now = kt_now_ms(), until = up ? deadline : boot_deadline;
 		char buf[4096];
 		ssize_t n;
+		int r;
 
 		if (o->stop && *o->stop)
 			return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
-		if (!w->started && deadline && deadline < until)
+		if (v->quit)
+			return kt_err_set(err, -EINTR, "stopped with Ctrl-A x");
+		if (*v->unpack)
+			return kt_err_set(err, -ENOSPC,
+					  "the guest could not unpack its initramfs (%s): give it more memory",
+					  v->unpack);
+		if (!up && deadline && deadline < until)
 			until = deadline;
 		if (until && now >= until) {
-			if (!w->started)
+			if (!up)
 				return kt_err_set(err, -ETIMEDOUT,
 						  "the guest did not reach /init within %llu s: the VM was stopped",
-						  (unsigned long long)((until - w->t0) / 1000));
+						  (unsigned long long)((until - t0) / 1000));
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s: the VM was stopped",
 					  o->timeout_s);
 		}
-		if (poll(pf, 2, until ? (int)(until - now < 1000 ? until - now : 1000) : 1000) < 0) {
+		if (poll(pf, KT_ARRAY_SIZE(pf), 200) < 0) {
 			if (errno == EINTR)
 				continue;
 			return kt_err_set(err, -errno, "poll: %s", strerror(errno));
 		}
-		if (out_open && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			n = read(p->out, buf, sizeof(buf));
+		if (pf[0].revents & POLLOUT && !vm_flush(v->con, &v->to_con))
+			v->to_con.len = 0;
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(v->con, buf, sizeof(buf));
 			if (n > 0)
-				vm_console(w, buf, (size_t)n);
-			else if (n == 0 || errno != EINTR)
-				out_open = false;
+				vm_console(v, buf, (size_t)n);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+				close(v->con);
+				v->con = -1;
+			}
 		}
-		if (err_open && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-			n = read(p->err, buf, sizeof(buf));
+		for (int i = 0; i < PORT_N; i++) {
+			if (pf[1 + i].revents & POLLOUT && !vm_flush(v->port[i], &v->to_port))
+				v->to_port.len = 0;
+			if (pf[1 + i].revents & (POLLIN | POLLHUP | POLLERR)) {
+				r = vm_port(v, i, err);
+				if (r)
+					return r;
+			}
+		}
+		for (int i = 3; i < 5; i++) {
+			int *fd = i == 3 ? &v->p.err : &v->p.out;
+
+			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(*fd, buf, sizeof(buf));
 			if (n > 0)
-				vm_keep(errs, errsz, &elen, buf, (size_t)n);
-			else if (n == 0 || errno != EINTR)
-				err_open = false;
+				vm_keep(v->errs, sizeof(v->errs), &v->elen, buf, (size_t)n);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+				close(*fd);
+				*fd = -1;
+			}
 		}
+		if (pf[5].revents)
+			vm_stdin(v);
+		if (v->active >= 0) {
+			vm_winsize(v);
+			if (v->to_port.len && !vm_flush(v->port[v->active], &v->to_port))
+				v->to_port.len = 0;
+		}
+		if (v->to_con.len && v->con >= 0 && !vm_flush(v->con, &v->to_con))
+			v->to_con.len = 0;
 	}
 	return 0;
 }
 
 /* What the guest's end says, once QEMU is gone. */
-static int vm_outcome(const struct kt_watch *w, int st, char *errs,
-		      struct kt_err *err)
+static int vm_outcome(struct vm_run *v, int st, struct kt_err *err)
 {
-	/* A command may print a panic-looking line and still end well:
-	 * init's marker says it did. */
-	if (w->ended)
+	const char *why = NULL;
+	int status = -1, end = v->active >= 0 ? kt_ch_host__end(v->h[v->active], &status, &why) : 0;
+
+	/* A command may print a panic-looking line and still end well: init's
+	 * status says it did. */
+	if (end > 0) {
+		v->res->end = KT_VM_EXITED;
+		v->res->exit_status = status;
 		return 0;
-	if (*w->panic)
-		return kt_err_set(err, -EPIPE, "the guest kernel panicked: %s", w->panic);
-	if (!w->started)
+	}
+	if (end < 0)
+		return kt_err_set(err, -EIO, "the guest init could not run the command: %s", why);
+	if (*v->panic) {
+		v->res->end = KT_VM_PANIC;
+		return kt_err_set(err, -EIO, "the guest kernel panicked: %s", v->panic);
+	}
+	if (!v->started)
 		return kt_err_set(err, -EIO, "the guest never reached /init (QEMU exited with status %d%s%s)",
 				  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-				  *errs ? ": " : "", *errs ? vm_last_line(errs) : "");
+				  *v->errs ? ": " : "", *v->errs ? vm_last_line(v->errs) : "");
 	return kt_err_set(err, -EIO, "the VM stopped before the guest command finished%s%s",
-			  *errs ? ": " : "", *errs ? vm_last_line(errs) : "");
+			  *v->errs ? ": " : "", *v->errs ? vm_last_line(v->errs) : "");
+}
+
+/* A socket pair: ours nonblocking, QEMU's to be inherited. */
+static int vm_socket(int *ours, int *theirs)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	*ours = sv[0];
+	*theirs = sv[1];
+	return 0;
+}
+
+/* QEMU with the console on the first serial port, the channel on a
+ * virtio-serial port and on the second serial port; each a socket pair
+ * whose other end is ours. */
+static int vm_start(struct vm_run *v, const char *qemu, enum kt_accel accel, const int qfd[3])
+{
+	const struct kt_vm_opts *o = v->o;
+	char mem[32], smp[16], con[64], ser[64], vio[64];
+	char *argv[64];
+	size_t n = 0;
+	char **full;
+	int r;
+
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)o->memory_mib);
+	snprintf(smp, sizeof(smp), "%u", o->cpus ? o->cpus : 1);
+	snprintf(con, sizeof(con), "socket,id=con,fd=%d", qfd[0]);
+	snprintf(ser, sizeof(ser), "socket,id=chs,fd=%d", qfd[1]);
+	snprintf(vio, sizeof(vio), "socket,id=chv,fd=%d", qfd[2]);
+	{
+		char *base[] = {
+			(char *)qemu, "-accel", accel == KT_ACCEL_KVM ? "kvm" : "tcg",
+			/* pc: microvm reaches the command sooner, but its
+			 * second serial port failed traces (the README,
+			 * "Booting", has the figures); max gives programs
+			 * under test every CPU feature TCG has. */
+			"-machine", "pc", "-cpu", accel == KT_ACCEL_KVM ? "host" : "max",
+			"-m", mem, "-smp", smp,
+			"-kernel", (char *)o->kernel, "-initrd", (char *)o->initrd,
+			"-append", (char *)o->cmdline,
+			"-display", "none", "-nodefaults", "-no-reboot", "-monitor", "none",
+			/* SeaBIOS: no banner and screen codes on the console */
+			"-fw_cfg", "name=etc/sercon-port,string=0",
+			"-chardev", con, "-serial", "chardev:con",
+			"-chardev", ser, "-serial", "chardev:chs",
+		};
+
+		memcpy(argv, base, sizeof(base));
+		n = KT_ARRAY_SIZE(base);
+	}
+	if (o->channel != KT_CHANNEL_SERIAL) {
+		argv[n++] = "-device";
+		argv[n++] = "virtio-serial-pci,id=ktvser";
+		argv[n++] = "-chardev";
+		argv[n++] = vio;
+		argv[n++] = "-device";
+		argv[n++] = "virtserialport,bus=ktvser.0,chardev=chv,name=" KT_CH_PORT_NAME;
+	}
+	/* The caller's own options last: QEMU lets a later one win. */
+	full = calloc(n + o->nqemu_opts + 1, sizeof(*full));
+	if (!full)
+		return -ENOMEM;
+	memcpy(full, argv, n * sizeof(*argv));
+	for (size_t i = 0; i < o->nqemu_opts; i++)
+		full[n + i] = (char *)o->qemu_opts[i];
+	{
+		int keep[] = { o->kernel_fd, qfd[0], qfd[1], qfd[2] };
+
+		r = vm_spawn(full, keep, KT_ARRAY_SIZE(keep), &v->p);
+	}
+	free(full);
+	return r;
+}
+
+/* The host's stdin for the guest: a terminal in raw mode for a shell. */
+static void vm_stdin_open(struct vm_run *v)
+{
+	const struct kt_vm_opts *o = v->o;
+
+	v->in = vm_fd(o->stdin_fd, STDIN_FILENO);
+	if (v->in < 0 || fcntl(v->in, F_GETFD) < 0) {
+		v->in = -1;
+		return;
+	}
+	if (isatty(v->in) && !tcgetattr(v->in, &v->saved)) {
+		struct termios t = v->saved;
+
+		v->tty = true;
+		if (o->interactive) {
+			cfmakeraw(&t);
+			/* the host's newlines stay as the guest's tty makes them */
+			t.c_oflag |= OPOST;
+			tcsetattr(v->in, TCSANOW, &t);
+		}
+	}
+}
+
+static void vm_stdin_close(struct vm_run *v)
+{
+	int fd = vm_fd(v->o->stdin_fd, STDIN_FILENO);
+
+	if (v->tty && v->o->interactive)
+		tcsetattr(fd, TCSANOW, &v->saved);
 }
 
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err)
 {
-	char qemu[PATH_MAX], serial[PATH_MAX], errs[ERR_KEPT] = "";
-	struct kt_workdir dir;
-	struct kt_watch w = { .o = o };
-	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
+	struct vm_run *v;
+	char qemu[PATH_MAX];
 	enum kt_accel accel;
-	int st = 0, r;
+	int qfd[3] = { -1, -1, -1 }, st = 0, r;
 
+	memset(res, 0, sizeof(*res));
 	res->exit_status = -1;
-	res->trace_written = false;
 	res->end = KT_VM_FAILED;
 	r = kt_vm_preflight(o, qemu, sizeof(qemu), err);
 	if (!r)
@@ -796,14 +950,34 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	if (r)
 		return r;
 	res->accel = accel;
-	r = kt_workdir_new(&dir, "ktpack-vm", err);
-	if (r)
-		return r;
-	if (kt_snprintf(serial, sizeof(serial), "%s/ttyS1", dir.path)) {
-		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir.path);
-		goto out;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	*v = (struct vm_run){
+		.o = o, .res = res, .p = { .pid = -1, .out = -1, .err = -1 }, .con = -1,
+		.port = { -1, -1 }, .active = -1, .in = -1,
+	};
+	for (int i = 0; i < PORT_N && !r; i++) {
+		struct kt_ch_host_opts ho = {
+			.out_fd = vm_fd(o->out_fd, STDOUT_FILENO),
+			.err_fd = vm_fd(o->err_fd, STDERR_FILENO),
+			.trace_out = o->trace_out, .trace_max = o->memory_mib << 20,
+			.nonce = o->nonce, .diag = vm_diag, .diag_ctx = v,
+		};
+
+		r = kt_ch_host__new(&ho, &v->h[i]);
 	}
-	r = vm_start(o, qemu, accel, serial, &p);
+	if (!r)
+		r = vm_socket(&v->con, &qfd[0]);
+	if (!r)
+		r = vm_socket(&v->port[PORT_SERIAL], &qfd[1]);
+	if (!r)
+		r = vm_socket(&v->port[PORT_VIRTIO], &qfd[2]);
+	if (!r)
+		r = vm_start(v, qemu, accel, qfd);
+	for (int i = 0; i < 3; i++)
+		if (qfd[i] >= 0)
+			close(qfd[i]);
 	if (r) {
 		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
 		goto out;
@@ -812,28 +986,40 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	       o->kernel_label ? o->kernel_label : o->kernel, o->cpus ? o->cpus : 1,
 	       (unsigned long long)o->memory_mib, kt_accel_name(accel),
 	       o->pvh ? ", vmlinux through PVH" : "");
-	r = vm_watch(&w, &p, errs, sizeof(errs), err);
+	vm_stdin_open(v);
+	r = vm_watch(v, err);
+	vm_stdin_close(v);
 	if (r)
-		kill(p.pid, SIGKILL);
-	close(p.out);
-	close(p.err);
-	waitpid(p.pid, &st, 0);
-	if (w.len)
-		vm_line(&w);
+		kill(v->p.pid, SIGKILL);
+	waitpid(v->p.pid, &st, 0);
+	if (v->len)
+		vm_line(v);
 	if (!r)
-		r = vm_outcome(&w, st, errs, err);
-	res->end = r == -ETIMEDOUT && w.started ? KT_VM_TIMEOUT :
-		   r == -EINTR ? KT_VM_STOPPED : r == -EPIPE ? KT_VM_PANIC :
-		   r ? KT_VM_FAILED : KT_VM_EXITED;
-	if (!r) {
-		res->exit_status = w.status;
-		if (o->trace_out) {
-			r = kt_vm_take_trace(serial, o->trace_out, o->memory_mib << 20,
-					     &res->trace_bytes, err);
-			res->trace_written = !r;
-		}
+		r = vm_outcome(v, st, err);
+	else if (r == -ETIMEDOUT && (v->started || v->active >= 0))
+		res->end = KT_VM_TIMEOUT;
+	else if (r == -EINTR)
+		res->end = KT_VM_STOPPED;
+	if (!r && o->trace_out) {
+		r = kt_ch_host__trace(v->h[v->active], &res->trace_bytes, err);
+		res->trace_written = !r;
 	}
+	if (kt_ch_host__skipped(v->h[v->active >= 0 ? v->active : 0]))
+		kt_log(&o->log, KT_LOG_WARN, "%llu bytes of corrupt frames from the guest were skipped",
+		       (unsigned long long)kt_ch_host__skipped(v->h[v->active >= 0 ? v->active : 0]));
 out:
-	kt_workdir_remove(&dir);
+	vm_tail(v);
+	for (int i = 0; i < PORT_N; i++) {
+		kt_ch_host__free(v->h[i]);
+		if (v->port[i] >= 0)
+			close(v->port[i]);
+	}
+	if (v->con >= 0)
+		close(v->con);
+	if (v->p.out >= 0)
+		close(v->p.out);
+	if (v->p.err >= 0)
+		close(v->p.err);
+	free(v);
 	return r;
 }

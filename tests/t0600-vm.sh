@@ -6,36 +6,64 @@ KERNEL=${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}
 
 vmrun() { "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 300 "$@"; }
 hexof() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
+MODTREE="$(dirname "$(readlink -f "$KERNEL")")/lib/modules"
+test_lazy_prereq MODULES 'test -s "$(ls -d "$MODTREE"/*/ | head -n 1)modules.dep"'
+test_lazy_prereq PYTHON 'command -v python3'
+test_lazy_prereq BPFTOOL 'test -x /usr/sbin/bpftool'
+# Waits until FILE has a line matching PATTERN (at most 5 minutes).
+wait_for() { i=0; while ! grep -q "$2" "$1" && [ $i -lt 600 ]; do sleep 0.5; i=$((i + 1)); done; }
 # The args the fixture printed, one hex string per line, argv[0] left out.
 guest_args() { sed -n 's/^wprof-fixture: arg\[[1-9][0-9]*\]=\([0-9a-f]*\).*/\1/p' "$1"; }
 # The hex lines the fixture prints for these args.
 want_args() { for a in "$@"; do hexof "$a"; echo; done; }
 
-test_expect_success KERNEL,QEMU 'run prints the guest command'"'"'s output and exits 0' '
-	vmrun -- /bin/busybox echo hello > out 2> err
-	grep -q "^hello.\?\$" out
+test_expect_success KERNEL,QEMU 'stdout and stderr come back byte for byte, apart, without a CR' '
+	vmrun -- /bin/busybox sh -c "echo out; echo err >&2; printf \"a\\0b\\r\\n\"" > out 2> err
+	printf "out\na\0b\r\n" > want
+	cmp want out
+	expect_grep "^err\$" err
 	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\), vmlinux through PVH\$" err
+	not grep -q "ktpack-init" err
 	if grep -q "falling back to TCG" err; then
 		# what made auto fall back makes an explicit --accel kvm fail
 		expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL" --accel kvm -- /bin/true 2> err2
 		expect_grep "^ktpack: KVM does not work here: " err2
 	fi
-	ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-" > n
-	test "$(cat n)" -eq 1
+	vmrun -- /bin/busybox cat /bin/busybox > got
+	test "$(sha256sum < got)" = "$(sha256sum < /bin/busybox)"
+	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 1
 '
 
-test_expect_success KERNEL,QEMU 'the command'"'"'s exit status is ktpack'"'"'s, the base archive reused' '
+test_expect_success KERNEL,QEMU,BPFTOOL 'bpftool -j prog list prints JSON a parser reads' '
+	vmrun --include /usr/sbin/bpftool:/bin/bpftool -- /bin/bpftool -j prog list > out 2> err
+	python3 -c "import json, sys; v = json.load(open(\"out\")); assert isinstance(v, list)"
+'
+
+test_expect_success KERNEL,QEMU 'stdin reaches the command, its end included' '
+	printf "b\na\nc\n" | vmrun -- /bin/busybox sort > out
+	printf "a\nb\nc\n" > want
+	cmp want out
+	head -c 5000000 /dev/urandom > big
+	vmrun -- /bin/busybox sha256sum < big > out
+	test "$(cut -d" " -f1 out)" = "$(sha256sum < big | cut -d" " -f1)"
+	# a command that reads none of it still ends
+	vmrun -- /bin/busybox true < big
+	vmrun -- /bin/busybox wc -c < /dev/null > out
+	test "$(cat out)" -eq 0
+'
+
+test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s, 128+N, 126, 127' '
 	expect_exit 3 vmrun --accel tcg -- /bin/busybox sh -c "exit 3"
-	# as timeout(1): 128+N for a signal, 127 not found, 126 not runnable
 	expect_exit 137 vmrun -- /bin/busybox sh -c "kill -9 \$\$"
-	expect_exit 127 vmrun -- /nonexistent/cmd
+	expect_exit 127 vmrun -- /nonexistent/cmd 2> err
+	expect_grep "cannot run ./nonexistent/cmd.: No such file or directory" err
 	expect_exit 126 vmrun -- /etc/passwd
 	# a command that exits at once: its output must not be dropped
-	expect_exit 0 vmrun --accel tcg -- /bin/busybox uname -s > out
-	grep -q "^Linux.\?\$" out
-	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 1
+	vmrun --accel tcg -- /bin/busybox uname -s > out
+	test "$(cat out)" = Linux
 	echo x > extra
-	expect_exit 0 vmrun --accel tcg --include "$PWD/extra:/extra" -- /bin/busybox cat /extra
+	vmrun --accel tcg --include "$PWD/extra:/extra" -- /bin/busybox cat /extra > out
+	test "$(cat out)" = x
 	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 2
 '
 
@@ -43,50 +71,135 @@ test_expect_success KERNEL,QEMU 'a command that never ends is stopped at --timeo
 	start=$(date +%s)
 	expect_exit 124 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 20 -- /bin/busybox sleep 1000 > out 2> err
 	expect_grep "^ktpack: the guest command did not finish within 20 s: the VM was stopped\$" err
+	expect_grep "^ktpack: the guest console.s last lines:" err
 	test $(($(date +%s) - start)) -lt 120
 	test -z "$(ls "$TMPDIR")"
 '
 
 test_expect_success KERNEL,QEMU 'wprof gets the default args byte for byte; the trace comes back' '
-	vmrun --wprof --trace-out t.pb -- /bin/busybox echo traced > out 2> err
-	expect_grep "^traced" out
-	guest_args out > got
+	vmrun --wprof --console --trace-out t.pb -- /bin/busybox echo traced > out 2> err
+	test "$(cat out)" = traced
+	guest_args err > got
 	want_args -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T /tmp/wprof.pb > want
 	diff want got
 	"$FIXTURE" -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T host.pb > /dev/null
-	test "$(sha256sum < t.pb)" = "$(sha256sum < host.pb)"
+	cmp t.pb host.pb
 	expect_grep "^ktpack: wrote the wprof trace to .t.pb. (65536 bytes)\$" err
-'
-
-test_expect_success KERNEL,QEMU '--wprof-args reach the guest as typed; ./wprof.pb by default' '
-	vmrun --wprof-args "-d 50 -e sched --x=a,b:c/d%" -- /bin/busybox true > out 2> err
-	guest_args out > got
+	vmrun --wprof-args "-d 50 -e sched --x=a,b:c/d%" --console -- /bin/busybox true > out 2> err
+	test ! -s out
+	guest_args err > got
 	want_args -d 50 -e sched --x=a,b:c/d% -T /tmp/wprof.pb > want
 	diff want got
 	"$FIXTURE" -d 50 -e sched --x=a,b:c/d% -T host.pb > /dev/null
 	cmp wprof.pb host.pb
 '
 
+test_expect_success KERNEL,QEMU,MODULES 'a 64 MiB trace comes back whole over virtio; serial is the fallback' '
+	vmrun --wprof-args "-d 1 --fixture-size=67108864" --trace-out t.pb -- /bin/true 2> err
+	"$FIXTURE" -d 1 --fixture-size=67108864 -T host.pb > /dev/null
+	cmp t.pb host.pb
+	vmrun --channel serial --console --wprof-args "-d 1 --fixture-size=200000" --trace-out s.pb \
+		-- /bin/busybox sh -c "ls /dev/vport* 2>&1; echo done" > out 2> err
+	"$FIXTURE" -d 1 --fixture-size=200000 -T host.pb > /dev/null
+	cmp s.pb host.pb
+	expect_grep "No such file" out
+	expect_exit 2 vmrun --channel usb -- /bin/true 2> err
+	expect_grep "invalid --channel .usb.: expected virtio, serial or auto" err
+'
+
 test_expect_success KERNEL,QEMU 'a wprof that hangs is stopped at its deadline and reported' '
 	expect_exit 125 vmrun --wprof-args "-d 100 --fixture-stubborn" --wprof-grace 1 -- /bin/busybox true > out 2> err
-	expect_grep "ktpack-init: wprof did not finish in time: sending SIGTERM" out
-	expect_grep "ktpack-init: wprof ignored SIGTERM: sending SIGKILL" out
-	expect_grep "ktpack-init: wprof wrote no trace" out
 	expect_grep "^ktpack: no trace came back from the guest (the command exited with status 0)\$" err
+	expect_grep "ktpack-init: wprof did not finish in time: sending SIGTERM" err
+	expect_grep "ktpack-init: wprof ignored SIGTERM: sending SIGKILL" err
+	expect_grep "ktpack-init: wprof wrote no trace" err
 	test ! -e wprof.pb
 '
 
-test_expect_success KERNEL,QEMU 'the guest gets the derived memory, with the wprof floor' '
-	vmrun --wprof -- /bin/busybox awk "/MemTotal/ { print \"mem=\" \$2 }" /proc/meminfo > out 2> err
+test_expect_success KERNEL,QEMU 'the guest gets the derived memory, with the wprof floor, and room for its archive' '
+	vmrun --wprof -- /bin/busybox awk "/MemTotal/ { print \$2 }" /proc/meminfo > out 2> err
 	expect_grep "2 CPUs, 2048 MiB" err
-	kb=$(sed -n "s/^mem=\([0-9]*\).*/\1/p" out)
+	kb=$(cat out)
 	test "$kb" -gt $((2048 * 1024 * 85 / 100))
 	test "$kb" -le $((2048 * 1024))
-	vmrun --cpus 8 -- /bin/busybox awk "/MemTotal/ { print \"mem=\" \$2 }" /proc/meminfo > out 2> err
+	vmrun --cpus 8 -- /bin/busybox awk "/MemTotal/ { print \$2 }" /proc/meminfo > out 2> err
 	expect_grep "8 CPUs, 512 MiB" err
-	kb=$(sed -n "s/^mem=\([0-9]*\).*/\1/p" out)
-	test "$kb" -gt $((512 * 1024 * 75 / 100))
-	test "$kb" -le $((512 * 1024))
+	# 150 MB to unpack: the default memory grows to hold it
+	head -c 150000000 /dev/urandom > big
+	vmrun --include "$PWD/big:/big" -- /bin/busybox stat -c %s /big > out 2> err
+	test "$(cat out)" -eq 150000000
+	expect_grep "^ktpack: the guest gets [0-9]* MiB to unpack its 14[0-9] MiB archive\$" err
+	# an exact memory is used as given: too little ends the run at once
+	start=$(date +%s)
+	expect_exit 125 vmrun --exact-memory 320 --include "$PWD/big:/big" -- /bin/true 2> err
+	expect_grep "^ktpack: the guest could not unpack its initramfs (Initramfs unpacking failed" err
+	test $(($(date +%s) - start)) -lt 60
+'
+
+test_expect_success KERNEL,QEMU,MODULES 'a module is loaded with what it needs; an unknown one fails before boot' '
+	vmrun --module dummy -- /bin/busybox sh -c "test -d /sys/module/dummy && ls /sys/class/net" > out 2> err
+	expect_grep "^dummy0\$" out
+	expect_exit 125 vmrun --module no_such_module -- /bin/true 2> err
+	expect_grep "^ktpack: unknown kernel module .no_such_module. (not in .*/modules.dep)\$" err
+	not grep -q booting err
+	mkdir -p other
+	expect_exit 125 vmrun --module dummy --modules "$PWD/other" -- /bin/true 2> err
+	expect_grep "is not a module tree: it has no modules.dep" err
+'
+
+test_expect_success KERNEL,QEMU,PYTHON 'shell: Ctrl-C reaches the guest, the terminal size follows, Ctrl-A x stops it' '
+	cat > drive.py <<-\EOF
+	import fcntl, os, pty, select, struct, sys, termios, time
+	pid, fd = pty.fork()
+	if pid == 0:
+	    os.execv(sys.argv[1], sys.argv[1:])
+	fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+	buf = b""
+	def upto(pat, t=300):
+	    global buf
+	    end = time.time() + t
+	    while time.time() < end:
+	        if select.select([fd], [], [], 0.2)[0]:
+	            try:
+	                d = os.read(fd, 4096)
+	            except OSError:
+	                break
+	            if not d:
+	                break
+	            buf += d
+	            if pat in buf:
+	                return
+	    sys.stdout.buffer.write(buf)
+	    sys.exit("no %r" % pat)
+	upto(b"# ")
+	os.write(fd, b"stty size; sleep 100\r")
+	upto(b"40 100")
+	time.sleep(2)
+	os.write(fd, b"\x03")
+	time.sleep(1)
+	fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+	time.sleep(1)
+	os.write(fd, b"stty size; echo alive-$((40 + 2))\r")
+	upto(b"alive-42")
+	upto(b"30 90")
+	os.write(fd, b"sleep 100\r\x01x")
+	upto(b"stopped with Ctrl-A x")
+	_, st = os.waitpid(pid, 0)
+	sys.stdout.buffer.write(buf)
+	print("\nstatus=%d" % os.waitstatus_to_exitcode(st))
+	EOF
+	python3 drive.py "$KTPACK" shell --kernel "$KERNEL" > out 2>&1
+	expect_grep "\^C" out
+	expect_grep "alive-42" out
+	expect_grep "stopped with Ctrl-A x" out
+	expect_grep "^status=125" out
+	test -z "$(ls "$TMPDIR")"
+	# a shell whose input is not a terminal reads it as sh does
+	printf "echo in-shell-\$((6 * 7)); /bin/wprof -d 1 probe | grep -c arg; exit 5\n" > script
+	expect_exit 5 "$KTPACK_FIX" shell --kernel "$KERNEL" < script > out 2> err
+	printf "in-shell-42\n4\n" > want
+	cmp want out
+	expect_exit 0 "$KTPACK" shell --kernel "$KERNEL" < /dev/null
 '
 
 test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
@@ -161,33 +274,13 @@ test_expect_success KERNEL,QEMU '--kernel and KTSTR_KERNEL take a vmlinux and a 
 	expect_grep "an ELF kernel without a PVH entry point cannot be booted" err
 '
 
-test_expect_success KERNEL,QEMU 'shell: an interactive busybox shell with wprof and its libraries' '
-	mkfifo in
-	"$KTPACK_FIX" shell --kernel "$KERNEL" < in > out 2> err &
-	pid=$!
-	exec 3> in
-	i=0
-	while ! grep -q "ktpack-init: started" out && [ $i -lt 600 ]; do
-		sleep 0.5
-		i=$((i + 1))
-	done
-	sleep 3
-	printf "echo in-shell-\$((6 * 7)); /bin/wprof -d 1 probe | grep -c arg; exit 5\n" >&3
-	set +e
-	wait $pid
-	rc=$?
-	set -e
-	exec 3>&-
-	test $rc -eq 5
-	expect_grep "in-shell-42" out
-	expect_grep "^4.\?\$" out
-'
-
 test_expect_success KERNEL,QEMU 'the guest cannot forge its status; odd output, many arguments and a comma in TMPDIR keep it' '
 	cat > g.sh <<-\EOS
 	test ! -e /ktpack/nonce || echo NONCE-READABLE
-	echo "KTPACK-EXIT-0123456789abcdef: 0"
-	echo "Kernel panic - not syncing: only words"
+	echo "Kernel panic - not syncing: only words" | tee /dev/console
+	echo "Initramfs unpacking failed: only words" | tee /dev/console
+	printf "KTCH\\012\\0\\0\\0\\004\\0\\0\\0\\0\\0\\0\\0" > /dev/ttyS1
+	printf "KTCH\\012\\0\\0\\0" > /dev/vport0p1 2> /dev/null
 	echo "nargs=$#"
 	head -c 3000 /dev/zero | tr "\0" a
 	printf "x\0y"
@@ -202,18 +295,16 @@ test_expect_success KERNEL,QEMU 'the guest cannot forge its status; odd output, 
 '
 
 test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'s files; QEMU dies with a killed ktpack' '
-	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sleep 1000 > out 2> err &
+	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sh -c "echo ready; exec sleep 1000" > out 2> err &
 	pid=$!
-	i=0
-	while ! grep -q "ktpack-init: started" out && [ $i -lt 600 ]; do sleep 0.5; i=$((i + 1)); done
+	wait_for out "^ready"
 	kill -HUP $pid
 	expect_exit 129 wait $pid
 	expect_grep "^ktpack: interrupted: the VM was stopped\$" err
 	test -z "$(ls -A "$TMPDIR")"
-	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sleep 1000 > out 2> err &
+	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sh -c "echo ready; exec sleep 1000" > out 2> err &
 	pid=$!
-	i=0
-	while ! grep -q "ktpack-init: started" out && [ $i -lt 600 ]; do sleep 0.5; i=$((i + 1)); done
+	wait_for out "^ready"
 	pgrep -f "$TMPDIR/ktpack-run" > /dev/null
 	kill -KILL $pid
 	i=0
@@ -250,7 +341,8 @@ test_expect_success KERNEL,QEMU 'the guest has what tracing tools need' '
 	expect_grep "^/proc/self/fd.\?\$" out
 	expect_grep "^user=root host=ktpack memlock=unlimited" out
 	expect_grep "^lo-up" out
-	not grep -q "cannot mount" out
+	vmrun --console -- /bin/true 2> err
+	not grep -q "cannot mount" err
 '
 
 test_expect_success KERNEL,QEMU 'a run needs no cache folder: it keeps nothing and says so' '

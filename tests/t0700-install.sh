@@ -86,8 +86,9 @@ test_expect_success KERNEL,QEMU 'the example front end boots a program with wpro
 	PKG_CONFIG_PATH="$TRASH/inst/lib/pkgconfig" make -s -C src OUT="$TRASH/ex" \
 		WPROF="$FIXTURE" "$TRASH/ex/frontend" > /dev/null
 	expect_exit 3 "$TRASH/ex/frontend" "$KERNEL" /bin/sh -c "echo from-guest; exit 3" > out 2> err
-	expect_grep "^status 3\$" out
-	expect_grep "from-guest" err
+	expect_grep "^frontend: status 3 over the virtio channel\$" err
+	test "$(cat out)" = from-guest
+	expect_grep "^wprof-fixture: done" err
 	expect_grep "^frontend: trace in frontend.pb (65536 bytes), 2048 MiB, " err
 	"$FIXTURE" -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T host.pb > /dev/null
 	cmp frontend.pb host.pb

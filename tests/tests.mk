@@ -3,7 +3,7 @@
 
 CMOCKA_CFLAGS = $(call kt_once,CMOCKA_CFLAGS,$(shell $(PKG_CONFIG) --cflags cmocka))
 CMOCKA_LIBS = $(call kt_once,CMOCKA_LIBS,$(shell $(PKG_CONFIG) --libs cmocka))
-UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs kernel vm run
+UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs kernel channel modules vm run
 UNIT_BINS := $(UNIT_TESTS:%=$(OUT)/tests/test_%)
 
 $(OUT)/tests/test_%: tests/test_%.c $(OUT)/libktpack.a $(OUT)/gen/flags
@@ -17,6 +17,13 @@ $(OUT)/tests/test_%: tests/test_%.c $(OUT)/libktpack.a $(OUT)/gen/flags
 $(OUT)/tests/wprof-fixture: tests/fixtures/wprof-fixture.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lelf -lz -lzstd
+
+# Module-shaped objects (tests/fixtures/module.c) for test_modules: this
+# kernel's and another's.
+$(OUT)/tests/module-fixture.o $(OUT)/tests/module-other.o: tests/fixtures/module.c
+	@mkdir -p $(@D)
+	$(CC) -c -o $@ $< $(if $(findstring other,$@),-DVERMAGIC='"5.10.0-other"')
+$(OUT)/tests/test_modules: $(OUT)/tests/module-fixture.o $(OUT)/tests/module-other.o
 
 # Rewrites a dynamic tag, to make a binary with both DT_RPATH and DT_RUNPATH.
 $(OUT)/tests/dyntag: tests/fixtures/dyntag.c

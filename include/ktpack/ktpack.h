@@ -29,6 +29,8 @@
 #include <ktpack/elfdeps.h>
 #include <ktpack/cpio.h>
 #include <ktpack/initramfs.h>
+#include <ktpack/modules.h>
+#include <ktpack/channel.h>
 #include <ktpack/vm.h>
 #include <ktpack/run.h>
 

@@ -11,6 +11,8 @@
 
 #include <ktpack/blob.h>
 #include <ktpack/cache.h>
+#include <ktpack/channel.h>
+#include <ktpack/modules.h>
 #include <ktpack/common.h>
 #include <ktpack/vm.h>
 #include <ktpack/wprof.h>
@@ -26,6 +28,8 @@ extern "C" {
 #define KT_RUN_DEFAULT_GRACE_S	30
 /* wprof_grace_s meaning "no grace at all" (0 means the default). */
 #define KT_RUN_GRACE_NONE	(~0u)
+/* Room for the command besides an archive of the guest's memory. */
+#define KT_RUN_MEMORY_ROOM_MIB	192
 /* Where the trace goes when trace_out is NULL. */
 #define KT_RUN_DEFAULT_TRACE	"wprof.pb"
 
@@ -72,9 +76,24 @@ struct kt_run_opts {
 	/* Where the base archive is cached; NULL: kt_cache__open() with
 	 * the log below. */
 	struct kt_cache *cache;
-	/* Where the guest console's bytes go: 0 means standard output, -1
-	 * drops them. */
+	/* Where the guest console's bytes go as they come: 0 means the
+	 * default (standard output for a shell, nowhere for a command: its
+	 * last lines are in the result), -1 nowhere. */
 	int console_fd;
+	/* The command's stdout and stderr: 0 means this process's, -1 drops
+	 * them.  Its stdin (or the shell's): 0 means this process's, -1 none
+	 * (an end of file at once). */
+	int out_fd, err_fd, stdin_fd;
+	/* Which port carries the channel; AUTO loads virtio_console (and
+	 * virtio_pci) when the kernel has them as modules. */
+	enum kt_channel channel;
+	/* Kernel modules to load in the guest, by name, each with what it
+	 * depends on (modules.dep). */
+	const char *const *modules;
+	size_t nmodules;
+	/* The kernel's module tree; NULL: found from its version (see
+	 * kt_modules_find). */
+	const char *modules_dir;
 	/* Warnings (a memory override under the wprof floor, a fallback to
 	 * TCG) and progress (the boot). */
 	struct kt_log log;
@@ -94,7 +113,18 @@ struct kt_run_result {
 	/* Where the trace went: the opts' trace_out, or
 	 * KT_RUN_DEFAULT_TRACE; NULL without wprof. */
 	const char *trace_out;
+	enum kt_channel channel;	/* the port the guest used */
+	size_t modules;			/* module files packed */
+	/* The console's last lines (see kt_vm_result): show them when the
+	 * run failed. */
+	char console_tail[4096];
 };
+
+/* Exit statuses of a run, as timeout(1) and env(1) have them; otherwise
+ * the command's own (128+N when signal N killed it, 126 when it could not
+ * be run, 127 when it was not found). */
+#define KT_RUN_EXIT_TIMEOUT	124
+#define KT_RUN_EXIT_FAILED	125
 
 /*
  * The kernel command line kt_run() gives the guest for @o: the base, the
@@ -112,6 +142,13 @@ int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err);
  */
 int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	   struct kt_err *err);
+
+/*
+ * The exit status for a kt_run() that returned @r: the command's status,
+ * KT_RUN_EXIT_TIMEOUT, 128+@sig when it was stopped because signal @sig
+ * came (0: none), KT_RUN_EXIT_FAILED otherwise.
+ */
+int kt_run_exit_status(const struct kt_run_result *res, int r, int sig);
 
 #ifdef __cplusplus
 }

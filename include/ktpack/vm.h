@@ -1,5 +1,6 @@
-/* vm.h - boots a kernel with an initramfs under QEMU, streams the guest
- * console, and brings back the command's exit status and the wprof trace. */
+/* vm.h - boots a kernel with an initramfs under QEMU, with the guest
+ * channel (ktpack/channel.h): the command's stdout and stderr, stdin, the
+ * exit status and the wprof trace; the console kept for a failure. */
 #ifndef KTPACK_VM_H
 #define KTPACK_VM_H
 
@@ -29,6 +30,20 @@ enum kt_accel { KT_ACCEL_AUTO, KT_ACCEL_KVM, KT_ACCEL_TCG };
 /* "auto", "kvm", "tcg" -> 0, or -EINVAL. */
 int kt_accel_parse(const char *s, enum kt_accel *out);
 const char *kt_accel_name(enum kt_accel a);
+
+/* The console lines a result keeps for a failure's report. */
+#define KT_VM_TAIL_LINES	20
+
+/* Which port carries the channel (see the README, "The channel"). */
+enum kt_channel {
+	KT_CHANNEL_AUTO,	/* virtio-serial when the guest has it, else serial */
+	KT_CHANNEL_VIRTIO,	/* virtio-serial, or a failure */
+	KT_CHANNEL_SERIAL,	/* the second serial port */
+};
+
+/* "auto", "virtio", "serial" -> 0, or -EINVAL. */
+int kt_channel_parse(const char *s, enum kt_channel *out);
+const char *kt_channel_name(enum kt_channel c);
 
 /* How a VM run ended. */
 enum kt_vm_end {
@@ -61,12 +76,19 @@ struct kt_vm_opts {
 	enum kt_accel accel;
 	unsigned timeout_s;	/* the whole run; 0: none */
 	unsigned boot_timeout_s; /* until /init starts; 0: KT_VM_BOOT_TIMEOUT_S */
-	bool interactive;	/* the guest console reads this process's stdin */
-	const char *nonce;	/* the exit marker's, as in the per-run archive */
+	/* A shell: stdin goes to the console (a terminal in raw mode, Ctrl-A
+	 * x stops the VM), not to a command. */
+	bool interactive;
+	enum kt_channel channel;
+	const char *nonce;	/* the status frame's, as in the per-run archive */
 	const char *trace_out;	/* where the trace goes; NULL: none expected */
 	/* Where the guest console's bytes are written as they come: 0 means
 	 * standard output, -1 drops them. */
 	int console_fd;
+	/* The command's stdout and stderr: 0 means this process's, -1 drops
+	 * them.  Its stdin (or the shell's): 0 means this process's, -1
+	 * none (an end of file at once). */
+	int out_fd, err_fd, stdin_fd;
 	/* The accelerator chosen, a fallback to TCG, the boot. */
 	struct kt_log log;
 	/* Set (by a signal handler) to stop the VM early. */
@@ -79,6 +101,10 @@ struct kt_vm_result {
 	int exit_status;	/* the guest command's; -1 when it never ended */
 	bool trace_written;
 	uint64_t trace_bytes;
+	enum kt_channel channel;	/* the port init used; AUTO when none */
+	/* The console's last KT_VM_TAIL_LINES lines, control bytes as '?':
+	 * what to show when the run failed. */
+	char console_tail[4096];
 };
 
 /*
@@ -106,22 +132,11 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *err);
 
 /*
- * Checks the trace frame (see the README, "Booting") in @serial, the bytes
- * the guest wrote to its second serial port: the last frame, which must
- * end where the file does, announcing at most @max bytes (the guest's
- * memory; 0: KT_TRACE_MAX).  Writes the trace to @out (see kt_out rules in
- * the README).  -ENOENT: no frame; -EIO: truncated, too large or a CRC-32
- * mismatch.  Nothing is left at @out on failure.
- */
-int kt_vm_take_trace(const char *serial, const char *out, uint64_t max, uint64_t *bytes,
-		     struct kt_err *err);
-
-/*
- * Boots the VM and waits for it.  Its own files live in a private folder
- * it makes under $TMPDIR (or /tmp) and removes.  0 when the guest ran to
- * its exit marker (the command's status is in @res), else -errno with @err
+ * Boots the VM and waits for it.  0 when the guest ran to
+ * its status frame (the command's status is in @res), else -errno with @err
  * saying what happened: QEMU missing or failing, a kernel panic, a guest
- * that never reached /init, the timeout, a corrupt trace.
+ * that never reached /init or could not unpack its archive (-ENOSPC), the
+ * timeout, a corrupt trace.
  */
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err);

@@ -25,13 +25,11 @@ struct run_args {
 	const char *qemu;
 	struct cli_list qemu_opts;
 	struct cli_list append;		/* owns its strings */
+	const char *channel;
+	struct cli_list modules;
+	const char *modules_dir;
+	bool console;
 };
-
-/* Exit statuses of run and shell, as timeout(1) and env(1) have them;
- * the command's own status otherwise (128+N when a signal killed it, 126
- * and 127 when it could not be run or found, as the guest init says). */
-#define RUN_EXIT_TIMEOUT	124
-#define RUN_EXIT_FAILED		125
 
 static volatile sig_atomic_t run_stop;
 
@@ -40,19 +38,24 @@ static void run_on_signal(int sig)
 	run_stop = sig;
 }
 
-/* The exit status for a run that did not end with the command's. */
-static int run_failed(const struct kt_run_result *res, const struct kt_err *err)
+/* The exit status for a run that did not end with the command's; the
+ * console's last lines when the guest failed (not shown live). */
+static int run_failed(const struct kt_run_result *res, const struct kt_err *err, bool shown)
 {
 	if (res->end == KT_VM_EXITED)	/* the trace failed */
 		cli_error("%s (the command exited with status %d)", err->msg, res->status);
 	else
 		cli_error("%s", err->msg);
-	if (res->end == KT_VM_TIMEOUT)
-		return RUN_EXIT_TIMEOUT;
-	/* Stopped by a signal: as if it had killed us. */
-	if (res->end == KT_VM_STOPPED && run_stop > 0)
-		return 128 + run_stop;
-	return RUN_EXIT_FAILED;
+	if (!shown && res->end != KT_VM_STOPPED && *res->console_tail) {
+		fprintf(stderr, "ktpack: the guest console's last lines:\n");
+		for (const char *p = res->console_tail; *p; ) {
+			size_t l = strcspn(p, "\n");
+
+			fprintf(stderr, "  | %.*s\n", (int)l, p);
+			p += l + (p[l] == '\n');
+		}
+	}
+	return kt_run_exit_status(res, err->code, run_stop);
 }
 
 static int run_opt_grace(const struct kt_cmd *c, const char *arg, void *value)
@@ -107,6 +110,9 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.qemu_opts = a->qemu_opts.v, .nqemu_opts = a->qemu_opts.n,
 		.append = a->append.v, .nappend = a->append.n,
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
+		.modules = a->modules.v, .nmodules = a->modules.n, .modules_dir = a->modules_dir,
+		/* a command's console live on stderr, a shell's on stdout */
+		.console_fd = cmd && a->console ? 2 : 0,
 	};
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	struct kt_wprof_config *cfg = NULL;
@@ -117,6 +123,9 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 
 	if (a->accel && kt_accel_parse(a->accel, &o.accel))
 		return cli_usage_error(c, "invalid --accel '%s': expected kvm, tcg or auto", a->accel);
+	if (a->channel && kt_channel_parse(a->channel, &o.channel))
+		return cli_usage_error(c, "invalid --channel '%s': expected virtio, serial or auto",
+				       a->channel);
 	ret = run_blobs(a, &o, &bb, &cfg);
 	if (!ret) {
 		/* Whatever ends us ends the run, which then removes its files
@@ -126,9 +135,10 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		sigaction(SIGHUP, &sa, NULL);
 		sigaction(SIGQUIT, &sa, NULL);
 		sigaction(SIGPIPE, &sa, NULL);
-		ret = kt_run(&o, &res, &err) ? run_failed(&res, &err) : run_report(&res);
+		ret = kt_run(&o, &res, &err) ? run_failed(&res, &err, o.console_fd > 0 || !cmd) :
+		      run_report(&res);
 	} else if (ret == -1) {
-		ret = RUN_EXIT_FAILED;
+		ret = KT_RUN_EXIT_FAILED;
 	}
 	kt_wprof_config__free(cfg);
 	free(bb);
@@ -159,6 +169,10 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_STR(0, "qemu", &a.qemu),
 		OPT_LIST("qemu-opt", &a.qemu_opts),
 		OPT_FN("append", &a.append, cli_opt_words),
+		OPT_STR(0, "channel", &a.channel),
+		OPT_LIST("module", &a.modules),
+		OPT_STR(0, "modules", &a.modules_dir),
+		OPT_BOOL("console", &a.console),
 		OPT_END,
 	};
 	int i, ret;
@@ -179,6 +193,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 	ret = i < 0 ? i : run_vm(c, &a, shell ? NULL : argv + i);
 	cli_list_release(&a.inc);
 	cli_list_release(&a.qemu_opts);
+	cli_list_release(&a.modules);
 	cli_list_free_strings(&a.append);
 	return ret;
 }

@@ -1,11 +1,13 @@
 /* init.c - the guest's /init, built static and embedded in ktpack.
  *
- * Mounts the pseudo file systems, installs the busybox applets, starts
- * /bin/wprof when the kernel command line carries KTSTR_WPROF_ARGS, runs
- * the command of the per-run archive (/ktpack/cmd) or a shell, sends the
- * trace to the host over /dev/ttyS1, prints the command's exit status in a
- * marker line and powers the VM off.  As pid 1 it must never exit: every
- * failure is reported on the console and ends in a power-off.
+ * Mounts the pseudo file systems, loads the modules the host packed,
+ * installs the busybox applets, opens the framed channel to the host (the
+ * virtio-serial port, else /dev/ttyS1), starts /bin/wprof when the kernel
+ * command line carries KTSTR_WPROF_ARGS, runs the command of the per-run
+ * archive with its stdin, stdout and stderr on the channel (or a shell on
+ * the console), streams the trace back, sends the exit status and powers
+ * the VM off.  As pid 1 it must never exit: every failure is reported and
+ * ends in a power-off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
+#include <poll.h>
+#include <dirent.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -32,6 +37,7 @@
 
 #include "internal.h"
 #include "guest/proto.h"
+#include <ktpack/channel.h>
 #include <ktpack/wprof.h>
 
 #define CMDLINE_MAX	4096
@@ -41,17 +47,36 @@
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* One line on the console, prefixed so the host and the user can tell
- * init's words from the command's. */
+/* The channel to the host, once open. */
+static int ch_fd = -1;
+
+/* Sends one frame on the channel; a payload over the cap is cut. */
+static int ch_send(enum kt_ch_type type, const void *p, size_t len)
+{
+	static unsigned char frame[KT_CH_FRAME_MAX];
+
+	if (ch_fd < 0)
+		return -1;
+	if (len > KT_CH_PAYLOAD_MAX)
+		len = KT_CH_PAYLOAD_MAX;
+	return kt_write_all(ch_fd, frame, kt_ch_encode(frame, type, p, len));
+}
+
+/* One line on the console, prefixed so the user can tell init's words
+ * from the kernel's, and on the channel for the host's log. */
 static void say(const char *fmt, ...)
 {
+	char line[1024];
 	va_list ap;
+	int n;
 
-	fputs("ktpack-init: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n < 0)
+		return;
+	fprintf(stderr, "ktpack-init: %s\n", line);
+	ch_send(KT_CH_LOG, line, strlen(line));
 }
 
 static __attribute__((noreturn)) void power_off(void)
@@ -202,16 +227,12 @@ static void setup_system(void)
 	setenv("TERM", "linux", 1);
 }
 
-static pid_t spawn(char *const argv[], bool ctty)
+static pid_t spawn(char *const argv[])
 {
 	pid_t pid = fork();
 
 	if (pid)
 		return pid;
-	if (ctty) {
-		setsid();
-		ioctl(0, TIOCSCTTY, 1);
-	}
 	execv(argv[0], argv);
 	if (errno == ENOENT || errno == EACCES)
 		execvp(argv[0], argv);
@@ -252,7 +273,7 @@ static void install_applets(void)
 		say("/bin/busybox is missing: no shell applets");
 		return;
 	}
-	pid = spawn(argv, false);
+	pid = spawn(argv);
 	if (pid > 0)
 		wait_for(pid);
 }
@@ -323,53 +344,16 @@ static size_t split_args(char *s, char **argv, size_t first)
 	return n;
 }
 
-/* Deflates @in into @out; the CRC-32 and size of what was read. */
-static int deflate_file(int in, int out, uint32_t *crc, uint64_t *len)
-{
-	unsigned char ibuf[65536], obuf[65536];
-	z_stream z = { 0 };
-	int flush, zr = Z_OK;
-
-	*crc = (uint32_t)crc32(0L, Z_NULL, 0);
-	*len = 0;
-	if (deflateInit(&z, Z_BEST_SPEED) != Z_OK)
-		return -1;
-	do {
-		ssize_t n = read(in, ibuf, sizeof(ibuf));
-
-		if (n < 0) {
-			deflateEnd(&z);
-			return -1;
-		}
-		*crc = (uint32_t)crc32(*crc, ibuf, (uInt)n);
-		*len += (uint64_t)n;
-		flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
-		z.next_in = ibuf;
-		z.avail_in = (uInt)n;
-		do {
-			z.next_out = obuf;
-			z.avail_out = sizeof(obuf);
-			zr = deflate(&z, flush);
-			if (zr == Z_STREAM_ERROR ||
-			    kt_write_all(out, obuf, sizeof(obuf) - z.avail_out)) {
-				deflateEnd(&z);
-				return -1;
-			}
-		} while (z.avail_out == 0);
-	} while (flush != Z_FINISH);
-	deflateEnd(&z);
-	return zr == Z_STREAM_END ? 0 : -1;
-}
-
+/* Streams the trace wprof wrote to the host in frames, never whole in
+ * memory: its size, its bytes, its CRC-32. */
 static int send_trace(const char *path)
 {
-	unsigned char hdr[KT_TRACE_HDR], tail[KT_TRACE_TAIL];
-	char zpath[64];
-	struct termios t;
+	static unsigned char buf[KT_CH_PAYLOAD_MAX];
+	unsigned char le[8];
+	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	uint64_t size, sent = 0;
 	struct stat st;
-	uint64_t len;
-	uint32_t crc;
-	int in, z = -1, out = -1, r = -1;
+	int in, r = 0;
 
 	in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
@@ -381,44 +365,30 @@ static int send_trace(const char *path)
 		close(in);
 		return -1;
 	}
-	snprintf(zpath, sizeof(zpath), "%s.z", path);
-	z = open(zpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (z < 0 || deflate_file(in, z, &crc, &len) || fstat(z, &st) ||
-	    lseek(z, 0, SEEK_SET)) {
-		say("cannot compress the trace: %s", strerror(errno));
-		goto out;
+	size = (uint64_t)st.st_size;
+	kt_put_le64(le, size);
+	r = ch_send(KT_CH_TRACE_BEGIN, le, 8);
+	while (!r && sent < size) {
+		size_t want = size - sent < sizeof(buf) ? (size_t)(size - sent) : sizeof(buf);
+		ssize_t n = read(in, buf, want);
+
+		if (n <= 0) {
+			say("cannot read the trace %s: %s", path, n ? strerror(errno) : "it shrank");
+			r = -1;
+			break;
+		}
+		crc = (uint32_t)crc32(crc, buf, (uInt)n);
+		sent += (uint64_t)n;
+		r = ch_send(KT_CH_TRACE, buf, (size_t)n);
 	}
-	out = open(KT_TRACE_TTY, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-	if (out < 0) {
-		say("cannot open %s: %s", KT_TRACE_TTY, strerror(errno));
-		goto out;
-	}
-	/* Raw: no newline translation, no flow control, 8 bits. */
-	if (!tcgetattr(out, &t)) {
-		cfmakeraw(&t);
-		cfsetspeed(&t, B115200);
-		tcsetattr(out, TCSANOW, &t);
-	}
-	kt_trace_header(hdr, (uint64_t)st.st_size, len);
-	kt_put_le32(tail, crc);
-	if (kt_write_all(out, hdr, sizeof(hdr)) ||
-	    kt_copy_fd(z, out, (uint64_t)st.st_size) ||
-	    kt_write_all(out, tail, sizeof(tail))) {
-		say("cannot send the trace: %s", strerror(errno));
-		goto out;
-	}
-	tcdrain(out);
-	say("sent the wprof trace (%llu bytes, %llu compressed)",
-	    (unsigned long long)len, (unsigned long long)st.st_size);
-	r = 0;
-out:
-	if (out >= 0)
-		close(out);
-	if (z >= 0)
-		close(z);
-	unlink(zpath);
 	close(in);
-	return r;
+	if (r)
+		return -1;
+	kt_put_le32(le, crc);
+	if (ch_send(KT_CH_TRACE_END, le, 4))
+		return -1;
+	say("sent the wprof trace (%llu bytes)", (unsigned long long)size);
+	return 0;
 }
 
 /* Waits for wprof until @deadline, then SIGTERM, then SIGKILL. */
@@ -516,49 +486,379 @@ static pid_t start_wprof(char *wargs, uint64_t grace_ms, uint64_t *deadline)
 	wargv[n++] = KT_GUEST_TRACE;
 	wargv[n] = NULL;
 	unlink(KT_GUEST_TRACE);
-	pid = spawn(wargv, false);
+	pid = spawn(wargv);
 	free(wargv);
 	*deadline = kt_now_ms() + dur_ms + grace_ms;
 	say("started wprof (deadline %llu ms)", (unsigned long long)(dur_ms + grace_ms));
 	return pid;
 }
 
-/* Runs the command of the per-run archive (NUL-separated argv, any
- * number of arguments), or a shell when there is none; its status. */
-static int run_command(void)
+/* ---- modules ------------------------------------------------------------------ */
+
+/* Loads the modules the host listed, in its order (dependencies first). */
+static void load_modules(void)
 {
-	size_t clen, n = 0;
-	char *cmd = slurp(KT_GUEST_CMD, KT_GUEST_CMD_MAX, &clen), **cargv;
-	pid_t pid;
+	size_t len;
+	char *list = slurp(KT_GUEST_MODULES, KT_GUEST_MODULES_MAX, &len), *save, *path;
 
-	if (!cmd || !clen) {
-		char *sh[] = { "/bin/sh", NULL };
+	if (!list)
+		return;
+	for (path = strtok_r(list, "\n", &save); path; path = strtok_r(NULL, "\n", &save)) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-		pid = spawn(sh, true);
-		return pid > 0 ? exit_code(wait_for(pid)) : 127;
+		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST))
+			say("cannot load the module %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 	}
+	free(list);
+}
+
+/* ---- the channel ----------------------------------------------------------------- */
+
+/* Whether a virtio console device (PCI 1af4:1003 or 1af4:1043) is there. */
+static bool virtio_console_device(void)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *e;
+	bool found = false;
+
+	while (d && !found && (e = readdir(d))) {
+		char path[300], *v, *dev;
+		size_t l;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", e->d_name);
+		v = slurp(path, 16, &l);
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", e->d_name);
+		dev = slurp(path, 16, &l);
+		found = v && dev && !strncmp(v, "0x1af4", 6) &&
+			(!strncmp(dev, "0x1003", 6) || !strncmp(dev, "0x1043", 6));
+		free(v);
+		free(dev);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* The /dev node of the virtio port named KT_CH_PORT_NAME, or -1. */
+static int open_virtio_port(void)
+{
+	DIR *d = opendir("/sys/class/virtio-ports");
+	struct dirent *e;
+	int fd = -1;
+
+	while (d && fd < 0 && (e = readdir(d))) {
+		char path[300], *name;
+		size_t l;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
+		name = slurp(path, 64, &l);
+		if (name && !strcmp(name, KT_CH_PORT_NAME "\n")) {
+			snprintf(path, sizeof(path), "/dev/%s", e->d_name);
+			fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		}
+		free(name);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
+/*
+ * The virtio port when the host gave the device (its driver may take a
+ * moment to announce the port), else the second serial port in raw mode.
+ */
+static void open_channel(void)
+{
+	struct termios t;
+
+	/* Without the driver (not built in, no module loaded) no port comes. */
+	if (virtio_console_device() && !access("/sys/bus/virtio/drivers/virtio_console", F_OK)) {
+		uint64_t until = kt_now_ms() + KT_CH_PORT_WAIT_MS;
+
+		while ((ch_fd = open_virtio_port()) < 0 && kt_now_ms() < until)
+			sleep_ms(20);
+		if (ch_fd >= 0)
+			return;
+		say("no virtio port '%s' (is virtio_console loaded?): using %s",
+		    KT_CH_PORT_NAME, KT_CH_SERIAL);
+	}
+	ch_fd = open(KT_CH_SERIAL, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (ch_fd < 0) {
+		say("cannot open %s: %s", KT_CH_SERIAL, strerror(errno));
+		return;
+	}
+	/* Raw: no newline translation, no flow control, 8 bits. */
+	if (!tcgetattr(ch_fd, &t)) {
+		cfmakeraw(&t);
+		cfsetspeed(&t, B115200);
+		tcsetattr(ch_fd, TCSANOW, &t);
+	}
+}
+
+/* Waits until what was sent has left: a UART drains, a virtio port's
+ * blocking write returned once the host took the bytes. */
+static void ch_drain(void)
+{
+	if (ch_fd >= 0 && isatty(ch_fd))
+		tcdrain(ch_fd);
+}
+
+/* ---- the command ----------------------------------------------------------------- */
+
+/* What the command's loop holds: stdin from the host on its way. */
+struct io {
+	struct kt_ch_reader *rd;
+	unsigned char *in;		/* bytes for the command's stdin */
+	size_t inlen;
+	bool in_eof;			/* the host's stdin ended */
+	int in_fd;			/* the write end of the command's stdin, or -1 */
+	int tty;			/* the shell's terminal, for its size, or -1 */
+};
+
+static int io_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, size_t len)
+{
+	struct io *io = ctx;
+
+	if (type == KT_CH_STDIN) {
+		if (!len)
+			io->in_eof = true;
+		else if (io->in_fd >= 0 && !io->in_eof) {
+			/* at most what one read of the port completes: bounded */
+			unsigned char *n = realloc(io->in, io->inlen + len);
+
+			if (!n)
+				return -1;
+			memcpy(n + io->inlen, p, len);
+			io->in = n;
+			io->inlen += len;
+		}
+	} else if (type == KT_CH_WINSZ && len == 4 && io->tty >= 0) {
+		struct winsize ws = {
+			.ws_row = (unsigned short)(p[0] | p[1] << 8),
+			.ws_col = (unsigned short)(p[2] | p[3] << 8),
+		};
+
+		ioctl(io->tty, TIOCSWINSZ, &ws);
+	}
+	return 0;
+}
+
+/* Writes what it can of the pending stdin; closes it at its end. */
+static void io_flush_stdin(struct io *io)
+{
+	ssize_t n = io->inlen ? write(io->in_fd, io->in, io->inlen) : 0;
+
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		/* the command closed its stdin: the rest goes nowhere */
+		io->inlen = 0;
+		io->in_eof = true;
+	} else if (n > 0) {
+		memmove(io->in, io->in + n, io->inlen - (size_t)n);
+		io->inlen -= (size_t)n;
+	}
+	if (!io->inlen && io->in_eof) {
+		close(io->in_fd);
+		io->in_fd = -1;
+	}
+}
+
+/* Sends what @fd has now as @type frames; false at its end. */
+static bool io_pump(int fd, enum kt_ch_type type)
+{
+	static unsigned char buf[KT_CH_PAYLOAD_MAX];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0)
+		return false;
+	ch_send(type, buf, (size_t)n);
+	return true;
+}
+
+/* Sends what @fd holds now, without waiting for more. */
+static void io_drain(int fd, enum kt_ch_type type)
+{
+	static unsigned char buf[KT_CH_PAYLOAD_MAX];
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0)
+			ch_send(type, buf, (size_t)n);
+}
+
+/*
+ * Forwards the channel to the command and its output to the channel until
+ * it exits; what its pipes hold then is sent too.  @out and @err are -1
+ * for a shell (its terminal is the console).
+ */
+static int io_loop(struct io *io, pid_t pid, int out, int err)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), st = 0;
+	bool alive = true, ch_open = ch_fd >= 0;
+
+	while (alive) {
+		struct pollfd pf[5] = {
+			{ .fd = out, .events = POLLIN },
+			{ .fd = err, .events = POLLIN },
+			/* the port is read only when the command took all before */
+			{ .fd = io->inlen || !ch_open ? -1 : ch_fd, .events = POLLIN },
+			{ .fd = io->inlen ? io->in_fd : -1, .events = POLLOUT },
+			{ .fd = pidfd, .events = POLLIN },
+		};
+
+		if (poll(pf, 5, pidfd < 0 ? 100 : -1) < 0 && errno != EINTR)
+			break;
+		if (pf[0].revents && !io_pump(out, KT_CH_STDOUT))
+			out = -1;
+		if (pf[1].revents && !io_pump(err, KT_CH_STDERR))
+			err = -1;
+		if (pf[2].revents) {
+			unsigned char buf[4096];
+			ssize_t n = read(ch_fd, buf, sizeof(buf));
+
+			if (n > 0)
+				kt_ch_reader__feed(io->rd, buf, (size_t)n, io_frame, io);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				ch_open = false;
+		}
+		if (io->in_fd >= 0 && (io->inlen || io->in_eof))
+			io_flush_stdin(io);
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			alive = false;
+	}
+	if (alive)
+		st = wait_for(pid);
+	/* What it wrote before it ended; not what a child it left writes. */
+	io_drain(out, KT_CH_STDOUT);
+	io_drain(err, KT_CH_STDERR);
+	if (pidfd >= 0)
+		close(pidfd);
+	return exit_code(st);
+}
+
+/* The command of the per-run archive (NUL-separated argv, any number of
+ * arguments) with its standard streams on pipes to the channel. */
+static int run_command(char *cmd, size_t clen)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	struct io io = { .in_fd = -1, .tty = -1 };
+	size_t n = 0;
+	char **cargv;
+	pid_t pid;
+	int status;
+
 	for (size_t off = 0; off < clen; off += strlen(cmd + off) + 1)
 		n++;
 	cargv = calloc(n + 1, sizeof(*cargv));
-	if (!cargv) {
-		say("out of memory for the command's %zu arguments", n);
-		return 126;
+	if (!cargv || kt_ch_reader__new(&io.rd) || pipe2(in, O_CLOEXEC) ||
+	    pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+		say("cannot start the command: %s", strerror(errno));
+		return -1;
 	}
 	n = 0;
 	for (size_t off = 0; off < clen; off += strlen(cmd + off) + 1)
 		cargv[n++] = cmd + off;
-	/* No controlling terminal: when a session leader exits, the console
-	 * is hung up and output it left queued is dropped. */
-	pid = spawn(cargv, false);
-	return pid > 0 ? exit_code(wait_for(pid)) : 127;
+	pid = fork();
+	if (!pid) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		/* its own session, no terminal: the console is not its */
+		setsid();
+		execv(cargv[0], cargv);
+		if (errno == ENOENT || errno == EACCES)
+			execvp(cargv[0], cargv);
+		fprintf(stderr, "ktpack-init: cannot run '%s': %s\n", cargv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	free(cargv);
+	if (pid < 0) {
+		say("cannot start the command: %s", strerror(errno));
+		return -1;
+	}
+	io.in_fd = in[1];
+	fcntl(io.in_fd, F_SETFL, O_NONBLOCK);
+	status = io_loop(&io, pid, out[0], err[0]);
+	close(out[0]);
+	close(err[0]);
+	if (io.in_fd >= 0)
+		close(io.in_fd);
+	free(io.in);
+	kt_ch_reader__free(io.rd);
+	return status;
+}
+
+/* A shell on the console, with it as its controlling terminal: Ctrl-C
+ * reaches what runs in it.  The host's terminal size follows. */
+static int run_shell(void)
+{
+	struct io io = { .in_fd = -1, .tty = open(KT_GUEST_CONSOLE, O_RDWR | O_NOCTTY | O_CLOEXEC) };
+	pid_t pid;
+	int status;
+
+	kt_ch_reader__new(&io.rd);
+	pid = fork();
+	if (!pid) {
+		char *sh[] = { "/bin/sh", NULL };
+		int fd;
+
+		setsid();
+		fd = open(KT_GUEST_CONSOLE, O_RDWR);
+		if (fd >= 0) {
+			ioctl(fd, TIOCSCTTY, 1);
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+		execv(sh[0], sh);
+		fprintf(stderr, "ktpack-init: cannot run /bin/sh: %s\n", strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0) {
+		say("cannot start the shell: %s", strerror(errno));
+		return -1;
+	}
+	status = io.rd ? io_loop(&io, pid, -1, -1) : exit_code(wait_for(pid));
+	/* What the shell wrote last reaches the host before the power-off. */
+	if (io.tty >= 0) {
+		tcdrain(io.tty);
+		close(io.tty);
+	}
+	kt_ch_reader__free(io.rd);
+	return status;
+}
+
+/* Says why nothing ran, to the host too, and powers off. */
+static __attribute__((noreturn)) void fail(const char *why)
+{
+	say("%s", why);
+	ch_send(KT_CH_FAIL, why, strlen(why));
+	ch_drain();
+	power_off();
 }
 
 int main(void)
 {
 	uint64_t grace_ms = KT_WPROF_DEFAULT_GRACE_MS, wdeadline = 0;
-	char *wargs, *nonce;
+	char *wargs, *nonce, *cmd = NULL, status_msg[4 + 64];
+	size_t nlen = 0, clen = 0;
 	const char *why;
-	size_t nlen;
+	bool shell;
 	pid_t wpid = -1;
 	int status;
 
@@ -570,24 +870,41 @@ int main(void)
 	}
 	setup_system();
 	say("started");
+	/* Nothing lives on after init: a write to a closed pipe is an error. */
+	signal(SIGPIPE, SIG_IGN);
+	load_modules();
+	open_channel();
+	ch_send(KT_CH_HELLO, NULL, 0);
 	install_applets();
-	/* Nothing else may read the nonce and forge a marker. */
+	/* Nothing else may read the nonce and forge a status. */
 	nonce = slurp(KT_GUEST_NONCE, 64, &nlen);
 	unlink(KT_GUEST_NONCE);
+	if (!nonce)
+		fail("the per-run archive did not unpack whole (no " KT_GUEST_NONCE "): too little memory?");
+	shell = !access(KT_GUEST_SHELL, F_OK);
+	if (!shell) {
+		cmd = slurp(KT_GUEST_CMD, KT_GUEST_CMD_MAX, &clen);
+		if (!cmd || !clen)
+			fail("the command is missing from the per-run archive (" KT_GUEST_CMD ")");
+	}
 	read_cmdline(&wargs, &grace_ms);
 	if (wargs)
 		wpid = start_wprof(wargs, grace_ms, &wdeadline);
-	status = run_command();
+	status = shell ? run_shell() : run_command(cmd, clen);
+	if (status < 0)
+		fail("the command could not be started");
 	if (wpid > 0)
 		finish_wprof(wpid, wdeadline);
-	/* Nothing the command left behind may write to the ports after
-	 * this: the trace and the marker are init's last words. */
+	/* Nothing the command left behind may write to the port after this:
+	 * the trace and the status are init's last words. */
 	kill(-1, SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
 	if (wpid > 0)
 		send_trace(KT_GUEST_TRACE);
-	/* On a line of its own, whatever the command left unfinished. */
-	printf("\n%s%s: %d\n", KT_EXIT_MARKER, nonce ? nonce : "", status);
+	kt_put_le32((unsigned char *)status_msg, (uint32_t)status);
+	memcpy(status_msg + 4, nonce, nlen);
+	ch_send(KT_CH_STATUS, status_msg, 4 + nlen);
+	ch_drain();
 	power_off();
 }

@@ -4,7 +4,7 @@
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := elfinfo ldcache trace bzimage
+FUZZ_TARGETS := elfinfo ldcache channel bzimage
 FUZZ_DIR := $(OUT)/fuzz
 # One compiler call per target, several sources: no -MMD (it cannot name
 # one file per source then); every header counts instead.
@@ -13,7 +13,7 @@ FUZZ_FLAGS := $(filter-out -MMD -MP,$(KT_BASE_CFLAGS)) -g -O1 \
 
 $(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/util.c
 $(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/util.c
-$(FUZZ_DIR)/fuzz_trace: tests/fuzz/fuzz_trace.c src/vm.c src/util.c src/kernel.c src/cache.c
+$(FUZZ_DIR)/fuzz_channel: tests/fuzz/fuzz_channel.c src/channel.c src/util.c
 $(FUZZ_DIR)/fuzz_bzimage: tests/fuzz/fuzz_bzimage.c src/kernel.c src/util.c src/cache.c
 $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%): $(wildcard include/ktpack/*.h src/*.h src/guest/*.h)
 	@mkdir -p $(@D)
@@ -35,11 +35,11 @@ $(FUZZ_DIR)/seed-bzimage/.done: tests/fuzz/seed_bzimage.sh
 	tests/fuzz/seed_bzimage.sh $(@D)
 	touch $@
 
-# A valid frame of a small trace, made by the test program's own zlib.
-$(FUZZ_DIR)/seed-trace/.done: tests/fuzz/seed_trace.c
+# A valid stream of frames, as a guest init sends them.
+$(FUZZ_DIR)/seed-channel/.done: tests/fuzz/seed_channel.c src/channel.c src/util.c
 	@mkdir -p $(@D)
-	$(CC) $(KT_BASE_CFLAGS) -o $(FUZZ_DIR)/seed-trace-gen $< -lz
-	$(FUZZ_DIR)/seed-trace-gen > $(@D)/frame
+	$(CC) $(KT_BASE_CFLAGS) -o $(FUZZ_DIR)/seed-channel-gen $(filter %.c,$^) $(LIBS)
+	$(FUZZ_DIR)/seed-channel-gen > $(@D)/stream
 	touch $@
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) \

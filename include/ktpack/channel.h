@@ -1,0 +1,131 @@
+/* ktpack/channel.h - the framed channel between the guest init and the
+ * host: the command's stdout and stderr, the host's stdin, the trace, the
+ * exit status and init's diagnostics, over one port (see the README,
+ * "The channel").
+ *
+ * A frame, all little-endian:
+ *   "KTCH"   4 bytes, magic
+ *   type     u8 (enum kt_ch_type), then 3 zero bytes
+ *   len      u32, the payload's size, at most KT_CH_PAYLOAD_MAX
+ *   payload  len bytes
+ *   crc      u32, CRC-32 (zlib's) of the 12 header bytes and the payload
+ */
+#ifndef KTPACK_CHANNEL_H
+#define KTPACK_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ktpack/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KT_CH_MAGIC		"KTCH"
+#define KT_CH_HDR		12
+#define KT_CH_TAIL		4
+#define KT_CH_PAYLOAD_MAX	65536u
+#define KT_CH_FRAME_MAX		(KT_CH_HDR + KT_CH_PAYLOAD_MAX + KT_CH_TAIL)
+/* What the host accepts as a trace's size, whatever the guest's memory. */
+#define KT_CH_TRACE_MAX		(16ULL << 30)
+
+enum kt_ch_type {
+	KT_CH_HELLO = 1,	/* guest: init is up on this port */
+	KT_CH_STDOUT,		/* guest: the command's standard output */
+	KT_CH_STDERR,		/* guest: the command's standard error */
+	KT_CH_STDIN,		/* host: bytes for the command; empty: end of file */
+	KT_CH_WINSZ,		/* host: the terminal's u16 rows, u16 columns */
+	KT_CH_LOG,		/* guest: one line of init's diagnostics */
+	KT_CH_TRACE_BEGIN,	/* guest: a trace of u64 bytes follows */
+	KT_CH_TRACE,		/* guest: the trace's next bytes */
+	KT_CH_TRACE_END,	/* guest: u32 CRC-32 of the whole trace */
+	KT_CH_STATUS,		/* guest: u32 exit status, then the run's nonce */
+	KT_CH_FAIL,		/* guest: init could not run the command: why */
+	KT_CH_TYPE_END,
+};
+
+/*
+ * Encodes one frame into @out (room for KT_CH_HDR + @len + KT_CH_TAIL
+ * bytes); its size.  @len is at most KT_CH_PAYLOAD_MAX.
+ */
+size_t kt_ch_encode(void *out, enum kt_ch_type type, const void *payload, size_t len);
+
+/* Called for each whole, CRC-checked frame; a negative return stops the
+ * feed and is returned by it. */
+typedef int (*kt_ch_frame_fn)(void *ctx, enum kt_ch_type type,
+			      const unsigned char *payload, size_t len);
+
+/*
+ * An incremental frame reader for bytes that may come from a hostile
+ * guest: its memory is one frame, whatever it is fed.  Bytes that are not
+ * a valid frame (no magic, a size over the cap, an unknown type, a CRC
+ * mismatch) are skipped until the next magic, and counted.
+ */
+struct kt_ch_reader;
+
+int kt_ch_reader__new(struct kt_ch_reader **out);
+void kt_ch_reader__free(struct kt_ch_reader *r);
+int kt_ch_reader__feed(struct kt_ch_reader *r, const void *data, size_t n,
+		       kt_ch_frame_fn fn, void *ctx);
+/* Bytes skipped so far, and bytes held of an unfinished frame. */
+uint64_t kt_ch_reader__skipped(const struct kt_ch_reader *r);
+size_t kt_ch_reader__pending(const struct kt_ch_reader *r);
+
+/*
+ * The host's end of a run: writes the command's stdout and stderr where
+ * it is told, byte for byte; streams the trace to a kt_out file, checked
+ * by size and CRC-32 at its end; keeps the exit status that carries the
+ * run's nonce.
+ */
+struct kt_ch_host_opts {
+	int out_fd;		/* the command's stdout goes here; -1 drops it */
+	int err_fd;		/* its stderr */
+	/* Where a trace goes (see kt_out in the README); NULL: a trace from
+	 * the guest is dropped. */
+	const char *trace_out;
+	/* The largest trace accepted (the guest's memory); 0 or more than
+	 * KT_CH_TRACE_MAX: KT_CH_TRACE_MAX. */
+	uint64_t trace_max;
+	const char *nonce;	/* what a status frame must carry */
+	/* init's diagnostics, one line each, without the newline. */
+	void (*diag)(void *ctx, const char *line, size_t len);
+	void *diag_ctx;
+};
+
+struct kt_ch_host;
+
+int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out);
+void kt_ch_host__free(struct kt_ch_host *h);
+/*
+ * Feeds bytes read from the guest.  0, or -errno when the host cannot go
+ * on (a write to the command's stdout or stderr failed, the trace's file
+ * cannot be written), with @err saying what.  What the guest sends never
+ * makes it fail: a bad trace is reported by kt_ch_host__trace().
+ */
+int kt_ch_host__feed(struct kt_ch_host *h, const void *data, size_t n, struct kt_err *err);
+/* Whether init said it is up (a HELLO frame came). */
+bool kt_ch_host__hello(const struct kt_ch_host *h);
+/*
+ * How the guest ended: 1 with the status in @status when a status frame
+ * with the nonce came; -1 with init's reason in @why when it could not
+ * run the command; 0 when neither came.  The last of them counts.
+ */
+int kt_ch_host__end(const struct kt_ch_host *h, int *status, const char **why);
+/*
+ * The trace: 0 when one was received whole and written (its size in
+ * @bytes); -ENOENT when none came; -EIO when one came truncated, longer
+ * than it said, over the cap or with a CRC-32 mismatch, with @err saying
+ * which (nothing is left at the output then).  Call it once the guest is
+ * gone: an unfinished trace is removed.
+ */
+int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err);
+/* Bytes of corrupt frames skipped. */
+uint64_t kt_ch_host__skipped(const struct kt_ch_host *h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

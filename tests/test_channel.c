@@ -1,0 +1,341 @@
+/* Unit tests of channel.c: the frame codec, the reader's resync and
+ * bounds, and the host's end (streams, trace, status) fed truncated,
+ * oversized, corrupt and interleaved frames. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "unit.h"
+#include "internal.h"
+#include "guest/proto.h"
+#include <ktpack/channel.h>
+
+#define NONCE "00112233aabbccdd"
+
+static char dir[64], out[128], so[128], se[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/kt-test-channel.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(out, sizeof(out), "%s/trace.pb", dir);
+	snprintf(so, sizeof(so), "%s/stdout", dir);
+	snprintf(se, sizeof(se), "%s/stderr", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return rm_tree(dir);
+}
+
+/* A growing stream of frames. */
+struct stream {
+	unsigned char *p;
+	size_t len;
+};
+
+static void put(struct stream *s, enum kt_ch_type t, const void *p, size_t len)
+{
+	s->p = realloc(s->p, s->len + KT_CH_HDR + len + KT_CH_TAIL);
+	assert_non_null(s->p);
+	s->len += kt_ch_encode(s->p + s->len, t, p, len);
+}
+
+static void put_raw(struct stream *s, const void *p, size_t len)
+{
+	s->p = realloc(s->p, s->len + len);
+	memcpy(s->p + s->len, p, len);
+	s->len += len;
+}
+
+static void put_status(struct stream *s, uint32_t st, const char *nonce)
+{
+	unsigned char b[4 + 64];
+
+	kt_put_le32(b, st);
+	memcpy(b + 4, nonce, strlen(nonce));
+	put(s, KT_CH_STATUS, b, 4 + strlen(nonce));
+}
+
+/* A trace of @len bytes in @chunk-sized frames; @lie is added to the
+ * announced size, @flip corrupts the CRC. */
+static void put_trace(struct stream *s, const unsigned char *t, size_t len, size_t chunk,
+		      int lie, bool flip)
+{
+	unsigned char le[8];
+	uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), t, (uInt)len);
+
+	kt_put_le64(le, (uint64_t)((int64_t)len + lie));
+	put(s, KT_CH_TRACE_BEGIN, le, 8);
+	for (size_t off = 0; off < len; off += chunk)
+		put(s, KT_CH_TRACE, t + off, len - off < chunk ? len - off : chunk);
+	kt_put_le32(le, crc ^ (flip ? 1u : 0u));
+	put(s, KT_CH_TRACE_END, le, 4);
+}
+
+struct host {
+	struct kt_ch_host *h;
+	int out, err;
+};
+
+static void host_new(struct host *h, uint64_t max)
+{
+	struct kt_ch_host_opts o = { .trace_out = out, .trace_max = max, .nonce = NONCE };
+
+	h->out = open(so, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	h->err = open(se, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(h->out >= 0 && h->err >= 0);
+	o.out_fd = h->out;
+	o.err_fd = h->err;
+	assert_int_equal(kt_ch_host__new(&o, &h->h), 0);
+}
+
+/* Feeds @s in pieces of @step bytes. */
+static void feed(struct host *h, const struct stream *s, size_t step)
+{
+	for (size_t off = 0; off < s->len; off += step)
+		assert_int_equal(kt_ch_host__feed(h->h, s->p + off,
+						  s->len - off < step ? s->len - off : step, NULL), 0);
+}
+
+static void host_free(struct host *h)
+{
+	kt_ch_host__free(h->h);
+	close(h->out);
+	close(h->err);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = malloc(1 << 21);
+
+	assert_non_null(f);
+	*len = fread(buf, 1, 1 << 21, f);
+	fclose(f);
+	buf[*len] = '\0';
+	return buf;
+}
+
+static void test_streams_and_status(void **state)
+{
+	static const size_t steps[] = { 1, 3, 13, 4096, 1 << 20 };
+	unsigned char bin[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bin); i++)
+		bin[i] = (unsigned char)i;
+	for (size_t k = 0; k < KT_ARRAY_SIZE(steps); k++) {
+		struct stream s = { 0 };
+		struct host h;
+		const char *why = NULL;
+		char *got;
+		size_t len;
+		int st = -1;
+
+		host_new(&h, 0);
+		put(&s, KT_CH_HELLO, NULL, 0);
+		put(&s, KT_CH_STDOUT, "out\r\n", 5);
+		put(&s, KT_CH_STDERR, "err\n", 4);
+		put(&s, KT_CH_STDOUT, bin, sizeof(bin));
+		put_status(&s, 3, NONCE);
+		feed(&h, &s, steps[k]);
+		assert_true(kt_ch_host__hello(h.h));
+		assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
+		assert_int_equal(st, 3);
+		assert_int_equal(kt_ch_host__skipped(h.h), 0);
+		got = slurp(so, &len);
+		/* byte for byte: the \r stays, the NUL and every byte after */
+		assert_int_equal(len, 5 + sizeof(bin));
+		assert_memory_equal(got, "out\r\n", 5);
+		assert_memory_equal(got + 5, bin, sizeof(bin));
+		free(got);
+		got = slurp(se, &len);
+		assert_string_equal(got, "err\n");
+		free(got);
+		/* no trace came */
+		assert_int_equal(kt_ch_host__trace(h.h, &(uint64_t){ 0 }, NULL), -ENOENT);
+		host_free(&h);
+		free(s.p);
+	}
+}
+
+static void test_status_needs_the_nonce(void **state)
+{
+	struct stream s = { 0 };
+	struct host h;
+	const char *why = NULL;
+	int st = -1;
+
+	(void)state;
+	host_new(&h, 0);
+	put_status(&s, 0, "ffffffffffffffff");	/* a forged one */
+	put_status(&s, 300, NONCE);		/* not an exit status */
+	feed(&h, &s, 7);
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 0);
+	/* init's own, sent last, is the one taken */
+	put_status(&s, 0, "ffffffffffffffff");
+	s.len = 0;
+	put_status(&s, 42, NONCE);
+	feed(&h, &s, 7);
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
+	assert_int_equal(st, 42);
+	/* init could not run the command */
+	s.len = 0;
+	put(&s, KT_CH_FAIL, "no \x1b[31mcommand", 16);
+	feed(&h, &s, 7);
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), -1);
+	assert_string_equal(why, "no ?[31mcommand");
+	host_free(&h);
+	free(s.p);
+}
+
+static void test_trace(void **state)
+{
+	size_t n = 300000, len;
+	unsigned char *t = malloc(n);
+	struct stream s = { 0 };
+	struct kt_err e;
+	struct host h;
+	uint64_t bytes = 0;
+	char *got;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		t[i] = (unsigned char)(i * 7 + i / 251);
+	host_new(&h, 0);
+	put(&s, KT_CH_STDOUT, "a", 1);
+	put_trace(&s, t, n, KT_CH_PAYLOAD_MAX, 0, false);
+	put(&s, KT_CH_STDOUT, "b", 1);
+	feed(&h, &s, 1000);
+	assert_int_equal(kt_ch_host__trace(h.h, &bytes, &e), 0);
+	assert_int_equal(bytes, n);
+	got = slurp(out, &len);
+	assert_int_equal(len, n);
+	assert_memory_equal(got, t, n);
+	free(got);
+	got = slurp(so, &len);
+	assert_string_equal(got, "ab");
+	free(got);
+	host_free(&h);
+	free(s.p);
+	free(t);
+}
+
+/* Every way a trace can come wrong: nothing is left at the output. */
+static void test_trace_bad(void **state)
+{
+	unsigned char t[5000];
+	struct {
+		int lie;
+		bool flip, cut;
+		uint64_t max;
+		const char *msg;
+	} cases[] = {
+		{ 0, true, false, 0, "CRC-32 mismatch" },
+		{ 100, false, false, 0, "truncated (5000 of 5100 bytes)" },
+		{ -100, false, false, 0, "longer than announced" },
+		{ 0, false, true, 0, "truncated" },
+		{ 0, false, false, 4096, "more than its 0 MiB of memory" },
+	};
+
+	(void)state;
+	memset(t, 0x5a, sizeof(t));
+	for (size_t i = 0; i < KT_ARRAY_SIZE(cases); i++) {
+		struct stream s = { 0 };
+		struct kt_err e = { 0 };
+		struct host h;
+		uint64_t bytes;
+
+		host_new(&h, cases[i].max);
+		put_trace(&s, t, sizeof(t), 999, cases[i].lie, cases[i].flip);
+		/* all of it, or only its first half */
+		assert_int_equal(kt_ch_host__feed(h.h, s.p, cases[i].cut ? s.len / 2 : s.len, NULL), 0);
+		assert_int_equal(kt_ch_host__trace(h.h, &bytes, &e), -EIO);
+		assert_str_contains(e.msg, cases[i].msg);
+		if (access(out, F_OK) != -1)
+			fail_msg("case %zu left %s", i, out);
+		host_free(&h);
+		free(s.p);
+	}
+}
+
+/* Garbage between frames, a frame with a bad CRC, a size over the cap and
+ * an unknown type are skipped; the frames around them are read. */
+static void test_resync(void **state)
+{
+	unsigned char big[KT_CH_HDR + 8] = "KTCH\x02\0\0\0";
+	struct stream s = { 0 }, bad = { 0 };
+	struct host h;
+	char *got;
+	size_t len, skipped;
+
+	(void)state;
+	host_new(&h, 0);
+	put(&s, KT_CH_STDOUT, "1", 1);
+	put_raw(&s, "noise KT KTC KTCH", 17);
+	put(&bad, KT_CH_STDOUT, "X", 1);
+	bad.p[KT_CH_HDR] ^= 1;			/* payload changed: CRC fails */
+	put_raw(&s, bad.p, bad.len);
+	put(&s, KT_CH_STDOUT, "2", 1);
+	kt_put_le32(big + 8, KT_CH_PAYLOAD_MAX + 1);
+	put_raw(&s, big, sizeof(big));
+	bad.len = 0;
+	put(&bad, KT_CH_STDOUT, "Y", 1);
+	bad.p[4] = 200;				/* unknown type */
+	put_raw(&s, bad.p, bad.len);
+	put(&s, KT_CH_STDOUT, "3", 1);
+	feed(&h, &s, 5);
+	got = slurp(so, &len);
+	assert_string_equal(got, "123");
+	free(got);
+	skipped = 17 + (KT_CH_HDR + 1 + KT_CH_TAIL) * 2 + sizeof(big);
+	assert_int_equal(kt_ch_host__skipped(h.h), skipped);
+	host_free(&h);
+	free(s.p);
+	free(bad.p);
+}
+
+/* Whatever it is fed, the reader holds at most one frame. */
+static void test_reader_bounded(void **state)
+{
+	struct kt_ch_reader *r;
+	unsigned char *junk = malloc(1 << 20);
+	unsigned char hdr[KT_CH_HDR] = "KTCH\x02\0\0\0";
+
+	(void)state;
+	assert_int_equal(kt_ch_reader__new(&r), 0);
+	for (size_t i = 0; i < (1 << 20); i++)
+		junk[i] = "KTCH"[i % 4];
+	kt_put_le32(hdr + 8, KT_CH_PAYLOAD_MAX);
+	assert_int_equal(kt_ch_reader__feed(r, hdr, sizeof(hdr), NULL, NULL), 0);
+	/* a frame announced at the cap waits for its bytes... */
+	assert_int_equal(kt_ch_reader__pending(r), KT_CH_HDR);
+	assert_int_equal(kt_ch_reader__feed(r, junk, 1 << 20, NULL, NULL), 0);
+	/* ...which fail its CRC: skipped, and no more than a frame held */
+	assert_true(kt_ch_reader__pending(r) <= KT_CH_FRAME_MAX);
+	assert_true(kt_ch_reader__skipped(r) >= (1 << 20) - KT_CH_FRAME_MAX);
+	kt_ch_reader__free(r);
+	free(junk);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_streams_and_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_needs_the_nonce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trace_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
+		cmocka_unit_test(test_reader_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,224 @@
+/* Unit tests of modules.c: a module tree made of module-shaped objects
+ * (tests/fixtures/module.c): finding it, the load order, built-ins,
+ * unknown names, loops, compressed files and another kernel's modules. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "unit.h"
+#include "internal.h"
+#include <ktpack/modules.h>
+
+#define REL "6.1.0-ktpack-test"
+
+static char dir[64], tree[256], fixture[PATH_MAX], other[PATH_MAX];
+
+static void write_file(const char *path, const void *p, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(kt_write_all(fd, p, len), 0);
+	close(fd);
+}
+
+static void *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = malloc(1 << 22);
+
+	assert_non_null(f);
+	*len = fread(buf, 1, 1 << 22, f);
+	fclose(f);
+	return buf;
+}
+
+/* A module of the tree at @rel: a copy of @src, gzipped for ".gz". */
+static void module(const char *rel, const char *src)
+{
+	char path[PATH_MAX], *slash;
+	size_t len;
+	void *buf = read_all(src, &len);
+
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	mkdir(path, 0755);
+	*slash = '/';
+	if (strstr(rel, ".gz")) {
+		gzFile z = gzopen(path, "wb");
+
+		assert_non_null(z);
+		assert_int_equal(gzwrite(z, buf, (unsigned)len), (int)len);
+		gzclose(z);
+	} else {
+		write_file(path, buf, len);
+	}
+	free(buf);
+}
+
+static int setup(void **state)
+{
+	char self[PATH_MAX], path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	static const char dep[] =
+		"kernel/b/virtio_console.ko.gz: kernel/a/virtio.ko kernel/a/virtio_ring.ko\n"
+		"kernel/a/virtio.ko:\n"
+		"kernel/a/virtio_ring.ko: kernel/a/virtio.ko\n"
+		"kernel/c/dummy-mod.ko:\n"
+		"kernel/d/other.ko:\n"
+		"kernel/e/loop.ko: kernel/e/loop.ko\n"
+		"kernel/f/lost.ko: kernel/f/gone.ko\n";
+
+	(void)state;
+	if (n < 0)
+		return -1;
+	self[n] = '\0';
+	snprintf(fixture, sizeof(fixture), "%s/module-fixture.o", dirname(self));
+	snprintf(other, sizeof(other), "%.*s/module-other.o", (int)(strlen(fixture) - 17), fixture);
+	strcpy(dir, "/tmp/kt-test-modules.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/lib", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/lib/modules", dir);
+	mkdir(path, 0755);
+	snprintf(tree, sizeof(tree), "%s/lib/modules/" REL, dir);
+	mkdir(tree, 0755);
+	snprintf(path, sizeof(path), "%s/kernel", tree);
+	mkdir(path, 0755);
+	module("kernel/a/virtio.ko", fixture);
+	module("kernel/a/virtio_ring.ko", fixture);
+	module("kernel/b/virtio_console.ko.gz", fixture);
+	module("kernel/c/dummy-mod.ko", fixture);
+	module("kernel/d/other.ko", other);
+	module("kernel/e/loop.ko", fixture);
+	snprintf(path, sizeof(path), "%s/modules.dep", tree);
+	write_file(path, dep, sizeof(dep) - 1);
+	snprintf(path, sizeof(path), "%s/modules.builtin", tree);
+	write_file(path, "kernel/drivers/tty/serial/8250.ko\n", 34);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return rm_tree(dir);
+}
+
+static void test_find(void **state)
+{
+	char out[PATH_MAX], kernel[PATH_MAX];
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_modules_find(tree, "/x/vmlinuz", REL, out, sizeof(out), &e), 0);
+	assert_string_equal(out, tree);
+	assert_int_equal(kt_modules_find(dir, "/x/vmlinuz", REL, out, sizeof(out), &e), -ENOENT);
+	assert_str_contains(e.msg, "is not a module tree: it has no modules.dep");
+	/* beside the kernel, as `make deps` keeps Debian's */
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
+	assert_int_equal(kt_modules_find(NULL, kernel, REL, out, sizeof(out), &e), 0);
+	assert_string_equal(out, tree);
+	assert_int_equal(kt_modules_find(NULL, kernel, "9.9.9-none", out, sizeof(out), &e), -ENOENT);
+	assert_str_contains(e.msg, "no module tree for the kernel 9.9.9-none");
+	assert_int_equal(kt_modules_find(NULL, kernel, "", out, sizeof(out), &e), -ENOENT);
+	assert_str_contains(e.msg, "does not say its version");
+}
+
+static void test_order(void **state)
+{
+	struct kt_modules *m;
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_modules__open(tree, &m, &e), 0);
+	assert_int_equal(kt_modules__has(m, "virtio_console"), 1);
+	assert_int_equal(kt_modules__has(m, "dummy_mod"), 1);	/* '-' and '_' alike */
+	assert_int_equal(kt_modules__has(m, "dummy-mod"), 1);
+	assert_int_equal(kt_modules__has(m, "8250"), 2);
+	assert_int_equal(kt_modules__has(m, "nope"), 0);
+	assert_int_equal(kt_modules__want(m, "8250", &e), 0);	/* built in: nothing */
+	assert_int_equal(kt_modules__count(m), 0);
+	assert_int_equal(kt_modules__want(m, "virtio_console", &e), 0);
+	assert_int_equal(kt_modules__want(m, "virtio_ring", &e), 0);	/* once */
+	assert_int_equal(kt_modules__count(m), 3);
+	assert_int_equal(kt_modules__want(m, "nope", &e), -ENOENT);
+	assert_str_contains(e.msg, "unknown kernel module 'nope'");
+	assert_int_equal(kt_modules__want(m, "loop", &e), -ELOOP);
+	assert_int_equal(kt_modules__want(m, "lost", &e), -ENOENT);
+	assert_str_contains(e.msg, "needs kernel/f/gone.ko, which it does not list");
+	kt_modules__free(m);
+}
+
+/* The archive holds each module decompressed and the list in load order. */
+static void test_pack(void **state)
+{
+	struct kt_initramfs *b;
+	struct kt_modules *m;
+	struct kt_err e;
+	char path[PATH_MAX], *cpio;
+	size_t len, flen;
+	void *fix = read_all(fixture, &flen);
+	static const char list[] =
+		"/lib/modules/" REL "/kernel/a/virtio.ko\n"
+		"/lib/modules/" REL "/kernel/a/virtio_ring.ko\n"
+		"/lib/modules/" REL "/kernel/b/virtio_console.ko\n";
+
+	(void)state;
+	assert_int_equal(kt_modules__open(tree, &m, &e), 0);
+	assert_int_equal(kt_modules__want(m, "virtio_console", &e), 0);
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_modules__pack(m, REL, b, &e), 0);
+	snprintf(path, sizeof(path), "%s/a.cpio", dir);
+	assert_int_equal(kt_initramfs__write(b, path, &e), 0);
+	cpio = read_all(path, &len);
+	assert_non_null(memmem(cpio, len, list, sizeof(list) - 1));
+	assert_non_null(memmem(cpio, len, "lib/modules/" REL "/kernel/b/virtio_console.ko", 40));
+	assert_null(memmem(cpio, len, ".ko.gz", 6));
+	/* the gzipped one is in as its bytes: three copies of the fixture */
+	{
+		size_t copies = 0;
+
+		for (char *p = cpio; (p = memmem(p, len - (size_t)(p - cpio), fix, flen)); p++)
+			copies++;
+		assert_int_equal(copies, 3);
+	}
+	free(cpio);
+	kt_initramfs__free(b);
+	kt_modules__free(m);
+	free(fix);
+}
+
+static void test_other_kernel(void **state)
+{
+	struct kt_initramfs *b;
+	struct kt_modules *m;
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_modules__open(tree, &m, &e), 0);
+	assert_int_equal(kt_modules__want(m, "other", &e), 0);
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_modules__pack(m, REL, b, &e), -ENOEXEC);
+	assert_str_contains(e.msg, "is for the kernel 5.10.0-other, not " REL);
+	kt_initramfs__free(b);
+	kt_modules__free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_find, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_kernel, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
