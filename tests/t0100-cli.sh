@@ -70,19 +70,19 @@ test_expect_success 'the extracted wprof runs: the fixture records its argv' '
 
 test_expect_success 'cmdline --wprof carries the default args joined with 0x1F' '
 	"$KTPACK_FIX" cmdline --wprof > out
-	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off KTSTR_WPROF_ARGS=-d\037500\037-e\037sched\037--ringbuf-size=256000\037--ringbuf-cnt=8 KTPACK_WPROF_GRACE_MS=30000\n" > want
+	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off acpi=noirq KTSTR_WPROF_ARGS=-d\037500\037-e\037sched\037--ringbuf-size=256000\037--ringbuf-cnt=8 KTPACK_WPROF_GRACE_MS=30000\n" > want
 	cmp want out
 '
 
 test_expect_success 'cmdline --wprof-args splits on whitespace' '
 	"$KTPACK_FIX" cmdline --wprof-args "  -d 100	-e sched " > out
-	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off KTSTR_WPROF_ARGS=-d\037100\037-e\037sched KTPACK_WPROF_GRACE_MS=30000\n" > want
+	printf "console=ttyS0 panic=-1 rdinit=/init quiet edd=off acpi=noirq KTSTR_WPROF_ARGS=-d\037100\037-e\037sched KTPACK_WPROF_GRACE_MS=30000\n" > want
 	cmp want out
 '
 
 test_expect_success 'cmdline without --wprof has no wprof token' '
 	"$KTPACK_FIX" cmdline > out
-	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off" > want
+	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off acpi=noirq" > want
 	cmp want out
 '
 
@@ -185,7 +185,7 @@ test_expect_success 'memory sizes take K, M, G and T; the old --override stays' 
 
 test_expect_success 'cmdline --append adds kernel arguments, checked like the wprof args' '
 	"$KTPACK" cmdline --append "loglevel=7  sched_debug" --append "x=1" > out
-	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off loglevel=7 sched_debug x=1" > want
+	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off acpi=noirq loglevel=7 sched_debug x=1" > want
 	cmp want out
 	expect_exit 2 "$KTPACK" cmdline --append "a=\"b c\"" 2> err
 	expect_grep "^ktpack cmdline: invalid --append .a=\"b c\".: word 1 .a=\"b. holds a quote " err

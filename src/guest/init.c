@@ -514,6 +514,24 @@ static void load_modules(void)
 	free(list);
 }
 
+/* Loads the modules in a child while init sets the system up: a PCI
+ * device's probe is slow under TCG, and the guest has two CPUs. */
+static pid_t start_modules(void)
+{
+	pid_t pid;
+
+	if (access(KT_GUEST_MODULES, F_OK))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		load_modules();
+		_exit(0);
+	}
+	if (pid < 0)
+		load_modules();
+	return pid;
+}
+
 /* ---- the channel ----------------------------------------------------------------- */
 
 /* Whether a virtio console device (PCI 1af4:1003 or 1af4:1043) is there. */
@@ -582,7 +600,7 @@ static void open_channel(void)
 		uint64_t until = kt_now_ms() + KT_CH_PORT_WAIT_MS;
 
 		while ((ch_fd = open_virtio_port()) < 0 && kt_now_ms() < until)
-			sleep_ms(20);
+			sleep_ms(2);
 		if (ch_fd >= 0)
 			return;
 		say("no virtio port '%s' (is virtio_console loaded?): using %s",
@@ -859,7 +877,7 @@ int main(void)
 	size_t nlen = 0, clen = 0;
 	const char *why;
 	bool shell;
-	pid_t wpid = -1;
+	pid_t wpid = -1, mods;
 	int status;
 
 	why = not_a_guest();
@@ -868,14 +886,17 @@ int main(void)
 			why);
 		return 2;
 	}
+	mods = start_modules();
 	setup_system();
 	say("started");
 	/* Nothing lives on after init: a write to a closed pipe is an error. */
 	signal(SIGPIPE, SIG_IGN);
-	load_modules();
+	install_applets();
+	/* (install_applets may have reaped it: then it is done) */
+	if (mods > 0)
+		waitpid(mods, NULL, 0);
 	open_channel();
 	ch_send(KT_CH_HELLO, NULL, 0);
-	install_applets();
 	/* Nothing else may read the nonce and forge a status. */
 	nonce = slurp(KT_GUEST_NONCE, 64, &nlen);
 	unlink(KT_GUEST_NONCE);

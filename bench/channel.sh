@@ -1,0 +1,75 @@
+#!/bin/sh
+# make bench, channel: the guest channel under TCG, in the same run.
+#  - trace throughput: a wprof-shaped test program writes a trace of random
+#    bytes, brought back over virtio-serial and over the serial fallback;
+#    each rate is the extra time of a big trace over a 64 KiB one.  The
+#    serial port moves a few hundred KB/s, so its trace is smaller
+#    (BENCH_SERIAL_MIB, default 8): a rate does not depend on the size.
+#  - boot to the command's first output with the virtio channel (its
+#    modules loaded) against --channel serial.
+#   bench/channel.sh KTPACK_WITH_FIXTURE KERNEL WORKDIR
+set -eu
+. "$(dirname "$0")/lib.sh"
+KTPACK=$1 KERNEL=$2 W=$3
+RUNS=${BENCH_CHANNEL_RUNS:-9}
+VIRTIO_MIB=${BENCH_VIRTIO_MIB:-64}
+SERIAL_MIB=${BENCH_SERIAL_MIB:-8}
+if [ ! -r "$KERNEL" ]; then
+	echo "channel: no kernel at $KERNEL ('make deps' unpacks one): skipped"
+	exit 0
+fi
+rm -rf "$W"
+mkdir -p "$W"
+export KTSTR_CACHE_DIR="$W/cache"
+
+# run_ns CHANNEL BYTES: the wall time of one run that brings back a trace
+# of BYTES, in ns
+run_ns() {
+	t0=$(date +%s%N)
+	"$KTPACK" run --accel tcg --kernel "$KERNEL" --channel "$1" --exact-memory 1024 \
+		--wprof-args "-d 1 --fixture-size=$2" --trace-out "$W/t.pb" -- /bin/true 2> "$W/err" ||
+		{ cat "$W/err" >&2; exit 1; }
+	t1=$(date +%s%N)
+	test "$(wc -c < "$W/t.pb")" -eq "$2"
+	echo $((t1 - t0))
+}
+# median of the numbers on stdin
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# rate CHANNEL MIB: MB/s of the extra time a MIB trace takes over 64 KiB
+rate() {
+	big=$(for i in 1 2 3; do run_ns "$1" $(($2 << 20)); done | median)
+	small=$(for i in 1 2 3; do run_ns "$1" 65536; done | median)
+	awk -v b="$big" -v s="$small" -v m="$2" 'BEGIN { printf "%.2f", (m * 1.048576) / ((b - s) / 1e9) }'
+}
+run_ns virtio 65536 > /dev/null		# the vmlinux and the base, cached
+vr=$(rate virtio "$VIRTIO_MIB")
+sr=$(rate serial "$SERIAL_MIB")
+echo "channel under TCG ($(basename "$(readlink -f "$KERNEL")")):"
+echo "  trace over virtio-serial   $vr MB/s ($VIRTIO_MIB MiB of random bytes, median of 3)"
+echo "  trace over the serial port $sr MB/s ($SERIAL_MIB MiB, median of 3)"
+target "virtio/serial trace throughput" "$(ratio "$vr" "$sr")" ge 20
+
+# first_ns CHANNEL: ns from the start to the command's first output line
+first_ns() {
+	t0=$(date +%s%N)
+	"$KTPACK" run --accel tcg --kernel "$KERNEL" --channel "$1" \
+		-- /bin/busybox echo FIRST-OUTPUT 2> /dev/null |
+		while IFS= read -r l; do
+			case $l in FIRST-OUTPUT*) date +%s%N > "$W/first" ;; esac
+		done
+	echo $(($(cat "$W/first") - t0))
+}
+: > "$W/v"
+: > "$W/s"
+i=0
+while [ $i -lt "$RUNS" ]; do
+	first_ns virtio >> "$W/v"
+	first_ns serial >> "$W/s"
+	i=$((i + 1))
+done
+v=$(median < "$W/v") s=$(median < "$W/s")
+echo "  first output, virtio (modules loaded)  $(ms "$v")"
+echo "  first output, --channel serial         $(ms "$s")"
+target "virtio/serial boot to first output" "$(ratio "$v" "$s")" le 1.1
+rm -rf "$W"
+exit $bench_fail
