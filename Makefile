@@ -4,6 +4,7 @@
 #   make           build out/ktpack (embeds busybox, and wprof if present)
 #   make check     unit tests (plain and ASan/UBSan) and CLI tests
 #   make bench     figures as ratios against baselines from the same run
+#   make demo      boot the kernel make deps unpacked and show a run
 #   make fuzz      run the fuzz targets for a while
 #   make install   PREFIX=/usr/local DESTDIR=
 #
@@ -150,6 +151,11 @@ $(OUT)/ktpack: $(CLI_OBJS) $(kt_embedded_blobs_OBJS) $(OUT)/libktpack.a
 deps:
 	build/deps.sh
 
+# make demo: boots the kernel `make deps` unpacked (KERNEL=...) and shows
+# a run: stdin in, stdout and stderr out apart, a module, the status.
+demo: $(OUT)/ktpack
+	build/demo.sh $(OUT)/ktpack $(KERNEL)
+
 # Man pages from their scdoc sources.
 MANPAGES := $(OUT)/man/ktpack.1 $(OUT)/man/libktpack.3
 $(OUT)/man/%: doc/%.scd
@@ -207,5 +213,5 @@ include tests/fuzz/fuzz.mk
 include bench/bench.mk
 
 FORCE:
-.PHONY: all deps install uninstall clean man FORCE
+.PHONY: all deps demo install uninstall clean man FORCE
 .DELETE_ON_ERROR:

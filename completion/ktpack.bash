@@ -19,7 +19,8 @@ _ktpack_opts()
 		;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory --help"
+			"--trace-out --include --timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
+			"--channel --module --modules --console --help"
 		;;
 	esac
 }
@@ -34,7 +35,8 @@ _ktpack_valued()
 	initramfs) echo "-o --output --init --compress --include --ldcache" ;;
 	run | shell)
 		echo "--kernel --cpus -m --memory --override --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel --append --qemu --qemu-opt --exact-memory"
+			"--trace-out --include --timeout --accel --append --qemu --qemu-opt --exact-memory" \
+			"--channel --module --modules"
 		;;
 	esac
 }
@@ -107,7 +109,8 @@ _ktpack_value()
 	case $(_ktpack_resolve "$1" "$2") in
 	--compress) _ktpack_words "none gzip zstd" "$3" ;;
 	--accel) _ktpack_words "kvm tcg auto" "$3" ;;
-	--kernel | -o | --output | --init | --ldcache | --trace-out | --include | --qemu)
+	--channel) _ktpack_words "auto virtio serial" "$3" ;;
+	--kernel | -o | --output | --init | --ldcache | --trace-out | --include | --qemu | --modules)
 		_ktpack_files "$3"
 		;;
 	*) COMPREPLY=() ;;	# a number or an argument string

@@ -249,6 +249,12 @@ test_expect_success 'run --qemu, --qemu-opt and --append reach QEMU' '
 	expect_grep "QEMU ./.: Is a directory" err
 '
 
+test_expect_success 'a bad --channel is a usage error before anything starts' '
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --channel usb -- /bin/true 2> err
+	expect_grep "^ktpack run: invalid --channel .usb.: expected virtio, serial or auto" err
+	test "$(wc -l < err)" -eq 1
+'
+
 test_expect_success 'bash completion: commands, help CMD, -m and flags' '
 	cat > c.bash <<-\EOF
 	. "$1"
@@ -257,9 +263,12 @@ test_expect_success 'bash completion: commands, help CMD, -m and flags' '
 	comp ktpack help ru
 	comp ktpack memory -m 512 --cp
 	comp ktpack run --no-pvh --ti
+	comp ktpack run --channel ""
+	comp ktpack run --console --mod
 	EOF
 	bash c.bash "$TOP/completion/ktpack.bash" > out
-	printf "%s\n" version -- run -- --cpus -- --timeout -- > want
+	printf "%s\n" version -- run -- --cpus -- --timeout -- auto virtio serial -- \
+		--module --modules -- > want
 	cmp want out
 '
 
