@@ -487,6 +487,7 @@ struct vm_run {
 	size_t tlen;
 	/* the host's stdin */
 	int in;				/* -1 once it ended */
+	bool own_in;			/* in is our /dev/null */
 	bool tty;			/* it is a terminal, put in raw mode */
 	struct termios saved;
 	bool escape;			/* Ctrl-A was typed */
@@ -628,6 +629,9 @@ static void vm_stdin(struct vm_run *v)
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
+		if (v->own_in)
+			close(v->in);
+		v->own_in = false;
 		v->in = -1;
 		if (!v->o->interactive) {
 			vm_frame(v, KT_CH_STDIN, NULL, 0);
@@ -908,8 +912,13 @@ static void vm_stdin_open(struct vm_run *v)
 	const struct kt_vm_opts *o = v->o;
 
 	v->in = vm_fd(o->stdin_fd, STDIN_FILENO);
-	if (v->in < 0 || fcntl(v->in, F_GETFD) < 0) {
-		v->in = -1;
+	/* A command reading no stdin, or a terminal this process group does
+	 * not own (a background job would stop on reading it), reads an
+	 * end of file. */
+	if (v->in < 0 || fcntl(v->in, F_GETFD) < 0 ||
+	    (!o->interactive && isatty(v->in) && tcgetpgrp(v->in) != getpgrp())) {
+		v->in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		v->own_in = v->in >= 0;
 		return;
 	}
 	if (isatty(v->in) && !tcgetattr(v->in, &v->saved)) {
@@ -931,6 +940,8 @@ static void vm_stdin_close(struct vm_run *v)
 
 	if (v->tty && v->o->interactive)
 		tcsetattr(fd, TCSANOW, &v->saved);
+	if (v->own_in && v->in >= 0)
+		close(v->in);
 }
 
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
@@ -998,8 +1009,8 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 		r = vm_outcome(v, st, err);
 	else if (r == -ETIMEDOUT && (v->started || v->active >= 0))
 		res->end = KT_VM_TIMEOUT;
-	else if (r == -EINTR)
-		res->end = KT_VM_STOPPED;
+	else if (r == -EINTR || (o->stop && *o->stop))
+		res->end = KT_VM_STOPPED;	/* (a write to a closed stdout, and SIGPIPE) */
 	if (!r && o->trace_out) {
 		r = kt_ch_host__trace(v->h[v->active], &res->trace_bytes, err);
 		res->trace_written = !r;

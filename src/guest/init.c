@@ -233,6 +233,7 @@ static pid_t spawn(char *const argv[])
 
 	if (pid)
 		return pid;
+	signal(SIGPIPE, SIG_DFL);	/* init ignores it; programs must not */
 	execv(argv[0], argv);
 	if (errno == ENOENT || errno == EACCES)
 		execvp(argv[0], argv);
@@ -788,6 +789,7 @@ static int run_command(char *cmd, size_t clen)
 		cargv[n++] = cmd + off;
 	pid = fork();
 	if (!pid) {
+		signal(SIGPIPE, SIG_DFL);	/* init ignores it; programs must not */
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
@@ -833,6 +835,7 @@ static int run_shell(void)
 		char *sh[] = { "/bin/sh", NULL };
 		int fd;
 
+		signal(SIGPIPE, SIG_DFL);	/* init ignores it; programs must not */
 		setsid();
 		fd = open(KT_GUEST_CONSOLE, O_RDWR);
 		if (fd >= 0) {
