@@ -736,6 +736,19 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 
 		if (o->stop && *o->stop)
 			return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
+		if (o->signal && *o->signal) {
+			/* Before the guest is up, or for a shell (whose terminal
+			 * sends its own), a signal stops the VM. */
+			if (v->active < 0 || o->interactive)
+				return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
+			if (!v->to_port.len) {
+				unsigned char le[4];
+
+				kt_put_le32(le, (uint32_t)*o->signal);
+				vm_frame(v, KT_CH_SIGNAL, le, sizeof(le));
+				*o->signal = 0;
+			}
+		}
 		if (v->quit)
 			return kt_err_set(err, -EINTR, "stopped with Ctrl-A x");
 		if (*v->unpack)

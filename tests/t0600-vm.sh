@@ -294,6 +294,28 @@ test_expect_success KERNEL,QEMU 'the guest cannot forge its status; odd output, 
 	test -z "$(ls -A "$TRASH/a,b")"
 '
 
+test_expect_success KERNEL,QEMU 'SIGINT and SIGQUIT reach the guest command; the third stops the VM' '
+	"$KTPACK" run --kernel "$KERNEL" -- /bin/busybox sh -c \
+		"trap \"echo got-int; exit 7\" INT; echo ready; while :; do sleep 1; done" > out 2> err &
+	pid=$!
+	wait_for out "^ready"
+	kill -INT $pid
+	expect_exit 7 wait $pid
+	expect_grep "^got-int" out
+	"$KTPACK" run --kernel "$KERNEL" -- /bin/busybox sh -c \
+		"trap \"\" INT QUIT; echo ready; sleep 1000" > out 2> err &
+	pid=$!
+	wait_for out "^ready"
+	kill -INT $pid
+	sleep 1
+	kill -QUIT $pid
+	sleep 1
+	kill -INT $pid
+	expect_exit 130 wait $pid
+	expect_grep "^ktpack: interrupted: the VM was stopped\$" err
+	test -z "$(ls -A "$TMPDIR")"
+'
+
 test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'s files; QEMU dies with a killed ktpack' '
 	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sh -c "echo ready; exec sleep 1000" > out 2> err &
 	pid=$!

@@ -43,6 +43,7 @@ enum kt_ch_type {
 	KT_CH_TRACE_END,	/* guest: u32 CRC-32 of the whole trace */
 	KT_CH_STATUS,		/* guest: u32 exit status, then the run's nonce */
 	KT_CH_FAIL,		/* guest: init could not run the command: why */
+	KT_CH_SIGNAL,		/* host: u32 signal for the command's process group */
 	KT_CH_TYPE_END,
 };
 

@@ -100,6 +100,11 @@ struct kt_run_opts {
 	/* Set it (from a signal handler) to stop the run: the VM is killed
 	 * and every file of the run removed. */
 	volatile sig_atomic_t *stop;
+	/* Set it (from a signal handler) to SIGINT, SIGQUIT, SIGTERM or
+	 * SIGHUP to send that signal to the guest command (a Ctrl-C for a
+	 * tool that prints its result then); set back to 0 once sent.  Before
+	 * the guest is up it stops the run as @stop does. */
+	volatile sig_atomic_t *signal;
 };
 
 struct kt_run_result {

@@ -93,6 +93,10 @@ struct kt_vm_opts {
 	struct kt_log log;
 	/* Set (by a signal handler) to stop the VM early. */
 	volatile sig_atomic_t *stop;
+	/* Set to SIGINT, SIGQUIT, SIGTERM or SIGHUP (by a signal handler) to
+	 * send that signal to the guest command's process group; set back to
+	 * 0 once sent.  Before the guest is up it stops the VM. */
+	volatile sig_atomic_t *signal;
 };
 
 struct kt_vm_result {

@@ -31,11 +31,25 @@ struct run_args {
 	bool console;
 };
 
-static volatile sig_atomic_t run_stop;
+static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded;
 
 static void run_on_signal(int sig)
 {
 	run_stop = sig;
+}
+
+/* Ctrl-C and Ctrl-\ go to the guest command (a tool prints its result on
+ * SIGINT); the third of them stops the VM, for a command that ignores
+ * them. */
+#define RUN_FORWARD_MAX 2
+
+static void run_on_terminal_signal(int sig)
+{
+	run_last = sig;
+	if (run_forwarded++ >= RUN_FORWARD_MAX)
+		run_stop = sig;
+	else
+		run_signal = sig;
 }
 
 /* The exit status for a run that did not end with the command's; the
@@ -55,7 +69,7 @@ static int run_failed(const struct kt_run_result *res, const struct kt_err *err,
 			p += l + (p[l] == '\n');
 		}
 	}
-	return kt_run_exit_status(res, err->code, run_stop);
+	return kt_run_exit_status(res, err->code, run_stop ? run_stop : run_last);
 }
 
 static int run_opt_grace(const struct kt_cmd *c, const char *arg, void *value)
@@ -106,7 +120,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.memory_override_mib = a->override, .trace_out = a->trace_out,
 		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
 		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
-		.log = cli_log, .stop = &run_stop, .no_pvh = a->no_pvh, .qemu = a->qemu,
+		.log = cli_log, .stop = &run_stop, .signal = &run_signal, .no_pvh = a->no_pvh, .qemu = a->qemu,
 		.qemu_opts = a->qemu_opts.v, .nqemu_opts = a->qemu_opts.n,
 		.append = a->append.v, .nappend = a->append.n,
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
@@ -115,6 +129,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.console_fd = cmd && a->console ? 2 : 0,
 	};
 	struct sigaction sa = { .sa_handler = run_on_signal };
+	struct sigaction fwd = { .sa_handler = run_on_terminal_signal };
 	struct kt_wprof_config *cfg = NULL;
 	struct kt_run_result res;
 	struct kt_err err = { 0 };
@@ -130,10 +145,10 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 	if (!ret) {
 		/* Whatever ends us ends the run, which then removes its files
 		 * (QEMU dies with us even on SIGKILL). */
-		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGINT, &fwd, NULL);
+		sigaction(SIGQUIT, &fwd, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
-		sigaction(SIGQUIT, &sa, NULL);
 		sigaction(SIGPIPE, &sa, NULL);
 		ret = kt_run(&o, &res, &err) ? run_failed(&res, &err, o.console_fd > 0 || !cmd) :
 		      run_report(&res);

@@ -638,6 +638,7 @@ struct io {
 	bool in_eof;			/* the host's stdin ended */
 	int in_fd;			/* the write end of the command's stdin, or -1 */
 	int tty;			/* the shell's terminal, for its size, or -1 */
+	pid_t pid;			/* the command, leader of its process group */
 };
 
 static int io_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, size_t len)
@@ -657,6 +658,12 @@ static int io_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, siz
 			io->in = n;
 			io->inlen += len;
 		}
+	} else if (type == KT_CH_SIGNAL && len == 4 && io->pid > 0) {
+		uint32_t sig = kt_get_le32(p);
+
+		/* what a terminal or a job controller sends; nothing else */
+		if (sig == SIGINT || sig == SIGQUIT || sig == SIGTERM || sig == SIGHUP)
+			kill(-io->pid, (int)sig);
 	} else if (type == KT_CH_WINSZ && len == 4 && io->tty >= 0) {
 		struct winsize ws = {
 			.ws_row = (unsigned short)(p[0] | p[1] << 8),
@@ -810,6 +817,7 @@ static int run_command(char *cmd, size_t clen)
 		return -1;
 	}
 	io.in_fd = in[1];
+	io.pid = pid;
 	fcntl(io.in_fd, F_SETFL, O_NONBLOCK);
 	status = io_loop(&io, pid, out[0], err[0]);
 	close(out[0]);
