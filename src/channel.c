@@ -3,8 +3,12 @@
 #include <ktpack/channel.h>
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -147,9 +151,21 @@ int kt_ch_reader__feed(struct kt_ch_reader *r, const void *data, size_t n,
 
 /* ---- the host's end --------------------------------------------------------------- */
 
+/* Output on its way to the command's stdout or stderr, in the order the
+ * guest wrote it: a segment is one write of the command's. */
+struct host_seg {
+	struct host_seg *next;
+	int fd;
+	size_t len, off;
+	unsigned char data[];
+};
+
 struct kt_ch_host {
 	struct kt_ch_host_opts o;
 	struct kt_ch_reader *rd;
+	struct host_seg *head, *tail;
+	size_t pending;			/* bytes queued */
+	bool out_pipe, err_pipe;	/* a pipe takes PIPE_BUF at a time */
 	bool hello;
 	int end;			/* 1 status, -1 fail, 0 none */
 	int status;
@@ -165,6 +181,13 @@ struct kt_ch_host {
 	struct kt_err *err;		/* of the feed in progress */
 };
 
+static bool host_is_pipe(int fd)
+{
+	struct stat st;
+
+	return fd >= 0 && !fstat(fd, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
 int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 {
 	struct kt_ch_host *h = calloc(1, sizeof(*h));
@@ -175,6 +198,8 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 	}
 	h->o = *o;
 	h->out.fd = -1;
+	h->out_pipe = host_is_pipe(o->out_fd);
+	h->err_pipe = host_is_pipe(o->err_fd);
 	if (!h->o.trace_max || h->o.trace_max > KT_CH_TRACE_MAX)
 		h->o.trace_max = KT_CH_TRACE_MAX;
 	*out = h;
@@ -192,6 +217,12 @@ void kt_ch_host__free(struct kt_ch_host *h)
 {
 	if (!h)
 		return;
+	while (h->head) {
+		struct host_seg *s = h->head;
+
+		h->head = s->next;
+		free(s);
+	}
 	host_trace_drop(h);
 	kt_ch_reader__free(h->rd);
 	free(h);
@@ -207,6 +238,7 @@ static void host_trace_bad(struct kt_ch_host *h, const char *why)
 
 static int host_trace_begin(struct kt_ch_host *h, const unsigned char *p, size_t len)
 {
+	struct kt_err oerr = { 0 };
 	int r;
 
 	host_trace_drop(h);
@@ -226,9 +258,12 @@ static int host_trace_begin(struct kt_ch_host *h, const unsigned char *p, size_t
 		host_trace_bad(h, why);
 		return 0;
 	}
-	r = kt_out_open(&h->out, h->o.trace_out, h->err);
-	if (r)
-		return r;
+	r = kt_out_open_flags(&h->out, h->o.trace_out, KT_OUT_NOWAIT, &oerr);
+	if (r) {
+		host_trace_bad(h, oerr.msg);
+		h->bad = r;
+		return 0;
+	}
 	h->open = true;
 	h->bad = 0;
 	h->got = 0;
@@ -249,9 +284,13 @@ static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t 
 	}
 	r = kt_write_all(h->out.fd, p, len);
 	if (r) {
-		host_trace_drop(h);
-		return kt_err_set(h->err, r, "cannot write the trace to '%s': %s",
-				  h->o.trace_out, strerror(-r));
+		char why[sizeof(h->bad_msg)];
+
+		snprintf(why, sizeof(why), "cannot write the trace to '%s': %s",
+			 h->o.trace_out, strerror(-r));
+		host_trace_bad(h, why);
+		h->bad = r;
+		return 0;
 	}
 	h->crc = (uint32_t)crc32(h->crc, p, (uInt)len);
 	h->got += len;
@@ -260,6 +299,7 @@ static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t 
 
 static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t len)
 {
+	struct kt_err cerr = { 0 };
 	char why[200];
 	int r;
 
@@ -277,9 +317,12 @@ static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t l
 		return 0;
 	}
 	h->open = false;
-	r = kt_out_commit(&h->out, 0644, h->err);
-	if (r)
-		return r;
+	r = kt_out_commit(&h->out, 0644, &cerr);
+	if (r) {
+		host_trace_bad(h, cerr.msg);
+		h->bad = r;
+		return 0;
+	}
 	h->received = true;
 	h->bytes = h->got;
 	return 0;
@@ -300,16 +343,25 @@ static void host_status(struct kt_ch_host *h, const unsigned char *p, size_t len
 	h->status = (int)st;
 }
 
-static int host_write(struct kt_ch_host *h, int fd, const char *what,
-		      const unsigned char *p, size_t len)
+/* Queues a write of the command's; kt_ch_host__flush() writes it. */
+static int host_write(struct kt_ch_host *h, int fd, const unsigned char *p, size_t len)
 {
-	int r;
+	struct host_seg *s;
 
 	if (fd < 0 || !len)
 		return 0;
-	r = kt_write_all(fd, p, len);
-	return r ? kt_err_set(h->err, r, "cannot write the command's %s: %s", what,
-			      strerror(-r)) : 0;
+	s = malloc(sizeof(*s) + len);
+	if (!s)
+		return kt_err_set(h->err, -ENOMEM, "out of memory");
+	*s = (struct host_seg){ .fd = fd, .len = len };
+	memcpy(s->data, p, len);
+	if (h->tail)
+		h->tail->next = s;
+	else
+		h->head = s;
+	h->tail = s;
+	h->pending += len;
+	return 0;
 }
 
 static int host_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, size_t len)
@@ -321,9 +373,9 @@ static int host_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, s
 		h->hello = true;
 		return 0;
 	case KT_CH_STDOUT:
-		return host_write(h, h->o.out_fd, "standard output", p, len);
+		return host_write(h, h->o.out_fd, p, len);
 	case KT_CH_STDERR:
-		return host_write(h, h->o.err_fd, "standard error", p, len);
+		return host_write(h, h->o.err_fd, p, len);
 	case KT_CH_LOG:
 		if (h->o.diag)
 			h->o.diag(h->o.diag_ctx, (const char *)p, len);
@@ -358,7 +410,50 @@ int kt_ch_host__feed(struct kt_ch_host *h, const void *data, size_t n, struct kt
 	h->err = err;
 	r = kt_ch_reader__feed(h->rd, data, n, host_frame, h);
 	h->err = NULL;
-	return r;
+	return r ? r : kt_ch_host__flush(h, err);
+}
+
+int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err)
+{
+	while (h->head) {
+		struct host_seg *s = h->head;
+		struct pollfd pf = { .fd = s->fd, .events = POLLOUT };
+		bool pipe = s->fd == h->o.out_fd ? h->out_pipe : h->err_pipe;
+		size_t chunk = s->len - s->off;
+		ssize_t n;
+
+		/* Never blocks: a pipe with room takes PIPE_BUF bytes whole. */
+		if (poll(&pf, 1, 0) <= 0 || !pf.revents)
+			return 0;
+		if (pipe && chunk > PIPE_BUF)
+			chunk = PIPE_BUF;
+		n = write(s->fd, s->data + s->off, chunk);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n < 0)
+			return kt_err_set(err, -errno, "cannot write the command's %s: %s",
+					  s->fd == h->o.out_fd ? "standard output" : "standard error",
+					  strerror(errno));
+		s->off += (size_t)n;
+		h->pending -= (size_t)n;
+		if (s->off == s->len) {
+			h->head = s->next;
+			if (!h->head)
+				h->tail = NULL;
+			free(s);
+		}
+	}
+	return 0;
+}
+
+size_t kt_ch_host__pending(const struct kt_ch_host *h)
+{
+	return h->pending;
+}
+
+int kt_ch_host__wait_fd(const struct kt_ch_host *h)
+{
+	return h->head ? h->head->fd : -1;
 }
 
 bool kt_ch_host__hello(const struct kt_ch_host *h)

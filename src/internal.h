@@ -174,6 +174,10 @@ struct kt_out {
 	char tmpname[PATH_MAX];
 };
 int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err);
+/* With KT_OUT_NOWAIT, a FIFO that nothing reads is an error (-ENXIO), not
+ * a wait for a reader that may never come. */
+#define KT_OUT_NOWAIT	1
+int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_err *err);
 /* Gives a temporary file @mode and renames it; closes. */
 int kt_out_commit(struct kt_out *o, mode_t mode, struct kt_err *err);
 /* Removes a temporary file, closes; a no-op after a commit. */

@@ -110,7 +110,9 @@ static int modules_slurp(const char *dir, const char *name, bool optional, char 
 	*out = NULL;
 	if (kt_snprintf(path, sizeof(path), "%s/%s", dir, name))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put there must not hang the run (it is refused
+	 * below, as anything but a regular file is). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && optional && errno == ENOENT) {
 		*out = strdup("");
 		return *out ? 0 : kt_err_set(err, -ENOMEM, "out of memory");
@@ -161,11 +163,18 @@ int kt_modules__open(const char *dir, struct kt_modules **out, struct kt_err *er
 				       dir, line);
 			break;
 		}
+		*colon = '\0';
+		/* Paths are inside the tree: the host reads nothing else. */
+		if (line[0] == '/' || !strcmp(line, "..") || !strncmp(line, "../", 3) ||
+		    strstr(line, "/../") || (strlen(line) > 2 && !strcmp(line + strlen(line) - 3, "/.."))) {
+			r = kt_err_set(err, -EINVAL, "'%s/modules.dep': '%.200s' is outside the tree",
+				       dir, line);
+			break;
+		}
 		if (kt_grow((void **)&m->m, &cap, m->n + 1, sizeof(*m->m))) {
 			r = kt_err_set(err, -ENOMEM, "out of memory");
 			break;
 		}
-		*colon = '\0';
 		m->m[m->n++] = (struct kt_mod){ .path = line, .deps = colon + 1 };
 	}
 	if (!r && !(m->order = calloc(m->n + 1, sizeof(*m->order))))
@@ -348,7 +357,7 @@ static int modules_read(const char *path, void **buf, size_t *len, struct kt_err
 		if (pl > sl && !strcmp(path + pl - sl, comps[i].sfx))
 			c = comps[i].c;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st)) {
 		r = -errno;
 		if (fd >= 0)
@@ -391,8 +400,11 @@ static int modules_read(const char *path, void **buf, size_t *len, struct kt_err
 				       path);
 		}
 		*len = (size_t)end;
-	} else if (out >= 0) {
-		kt_err_set(err, r, "cannot decompress the module '%s': %s", path, err ? err->msg : "");
+	} else if (out >= 0 && err) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		kt_err_set(err, r, "cannot decompress the module '%s': %s", path, why);
 	}
 	if (out >= 0)
 		close(out);

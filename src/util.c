@@ -673,6 +673,11 @@ int kt_out_check(const char *path, struct kt_err *err)
 
 int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 {
+	return kt_out_open_flags(o, path, 0, err);
+}
+
+int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_err *err)
+{
 	struct stat st;
 	int r;
 
@@ -693,10 +698,16 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 		return kt_err_set(err, -EINVAL, "cannot write '': an empty path");
 	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
 	    S_ISSOCK(st.st_mode)) {
-		o->fd = open(o->final, O_WRONLY | O_CLOEXEC);
+		o->fd = open(o->final, O_WRONLY | O_CLOEXEC | (flags & KT_OUT_NOWAIT ? O_NONBLOCK : 0));
+		if (o->fd < 0 && errno == ENXIO)
+			return kt_err_set(err, -ENXIO, "cannot write '%s': a FIFO that nothing reads",
+					  path);
 		if (o->fd < 0)
 			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
 					  strerror(errno));
+		/* opened: the writes may wait, as for any output */
+		if (flags & KT_OUT_NOWAIT)
+			fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) & ~O_NONBLOCK);
 		o->own = true;
 		return 0;
 	}

@@ -564,11 +564,24 @@ static void vm_tail(struct vm_run *v)
 	out[n] = '\0';
 }
 
+/* init's words: its warnings for the user, the rest for debugging; the
+ * guest's bytes made printable. */
 static void vm_diag(void *ctx, const char *line, size_t len)
 {
 	struct vm_run *v = ctx;
+	size_t wl = strlen(KT_CH_WARNING);
+	bool warning = len > wl && !memcmp(line, KT_CH_WARNING, wl);
+	char text[512];
+	size_t n = 0;
 
-	kt_log(&v->o->log, KT_LOG_DEBUG, "guest init: %.*s", (int)(len < 512 ? len : 512), line);
+	if (warning) {
+		line += wl;
+		len -= wl;
+	}
+	for (size_t i = 0; i < len && n < sizeof(text) - 1; i++)
+		text[n++] = (unsigned char)line[i] < 0x20 || line[i] == 0x7f ? '?' : line[i];
+	text[n] = '\0';
+	kt_log(&v->o->log, warning ? KT_LOG_WARN : KT_LOG_DEBUG, "guest: %s", text);
 }
 
 /* Queues one frame for the active port. */
@@ -690,7 +703,10 @@ static int vm_port(struct vm_run *v, int i, struct kt_err *err)
 		v->res->channel = i == PORT_VIRTIO ? KT_CHANNEL_VIRTIO : KT_CHANNEL_SERIAL;
 		if (i != PORT_VIRTIO && v->o->channel == KT_CHANNEL_VIRTIO)
 			return kt_err_set(err, -ENODEV,
-					  "the guest has no virtio console for the channel (--channel virtio): its kernel needs virtio_console, built in or as a module");
+					  "the guest has no virtio console for the channel (--channel virtio): its kernel needs virtio_console, built in or as a module of its tree (--modules DIR)");
+		if (i != PORT_VIRTIO && v->o->channel == KT_CHANNEL_AUTO)
+			kt_log(&v->o->log, KT_LOG_WARN,
+			       "the channel fell back to the serial port, about 150 times slower: the guest has no virtio_console (built in, or a module of its tree: --modules DIR)");
 	}
 	return r;
 }
@@ -714,26 +730,35 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 	if (o->timeout_s)
 		deadline = t0 + o->timeout_s * 1000ULL;
 	boot_deadline = t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
-	while (v->con >= 0 || v->port[0] >= 0 || v->port[1] >= 0 || v->p.err >= 0) {
+	for (;;) {
+		struct kt_ch_host *h = v->active >= 0 ? v->h[v->active] : NULL;
+		/* the command's output waiting for its reader: the guest waits */
+		bool full = h && kt_ch_host__pending(h) >= KT_VM_OUT_QUEUE;
 		bool up = v->started || v->active >= 0;
 		/* stdin is read once the guest can take it, a frame at a time */
 		bool want_in = v->in >= 0 && (o->interactive ? !v->to_con.len :
 					      v->active >= 0 && !v->to_port.len && !vm_ended(v));
-		struct pollfd pf[6] = {
+		struct pollfd pf[7] = {
 			{ .fd = v->con, .events = POLLIN | (v->to_con.len ? POLLOUT : 0) },
-			{ .fd = v->port[0], .events = POLLIN |
+			/* a full queue: the active port waits, hang-up included */
+			{ .fd = v->active == 0 && full ? -1 : v->port[0], .events = POLLIN |
 				(v->active == 0 && v->to_port.len ? POLLOUT : 0) },
-			{ .fd = v->port[1], .events = POLLIN |
+			{ .fd = v->active == 1 && full ? -1 : v->port[1], .events = POLLIN |
 				(v->active == 1 && v->to_port.len ? POLLOUT : 0) },
 			{ .fd = v->p.err, .events = POLLIN },
 			{ .fd = v->p.out, .events = POLLIN },
 			{ .fd = want_in ? v->in : -1, .events = POLLIN },
+			{ .fd = h ? kt_ch_host__wait_fd(h) : -1, .events = POLLOUT },
 		};
 		uint64_t now = kt_now_ms(), until = up ? deadline : boot_deadline;
 		char buf[4096];
 		ssize_t n;
 		int r;
 
+		/* QEMU is gone and everything it said is read and written */
+		if (v->con < 0 && v->port[0] < 0 && v->port[1] < 0 && v->p.err < 0 &&
+		    (!h || !kt_ch_host__pending(h)))
+			break;
 		if (o->stop && *o->stop)
 			return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
 		if (o->signal && *o->signal) {
@@ -806,6 +831,11 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 		}
 		if (pf[5].revents)
 			vm_stdin(v);
+		if (pf[6].revents && v->active >= 0) {
+			r = kt_ch_host__flush(v->h[v->active], err);
+			if (r)
+				return r;
+		}
 		if (v->active >= 0) {
 			vm_winsize(v);
 			if (v->to_port.len && !vm_flush(v->port[v->active], &v->to_port))

@@ -249,10 +249,13 @@ test_expect_success 'run --qemu, --qemu-opt and --append reach QEMU' '
 	expect_grep "QEMU ./.: Is a directory" err
 '
 
-test_expect_success 'a bad --channel is a usage error before anything starts' '
+test_expect_success 'a bad --channel or --module is a usage error before anything starts' '
 	expect_exit 2 "$KTPACK" run --kernel /nonexistent --channel usb -- /bin/true 2> err
 	expect_grep "^ktpack run: invalid --channel .usb.: expected virtio, serial or auto" err
 	test "$(wc -l < err)" -eq 1
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --module "" -- /bin/true 2> err
+	expect_grep "^ktpack run: invalid --module ..: expected a module name" err
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --module ../x -- /bin/true 2> err
 '
 
 test_expect_success 'bash completion: commands, help CMD, -m and flags' '

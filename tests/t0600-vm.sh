@@ -50,6 +50,9 @@ test_expect_success KERNEL,QEMU 'stdin reaches the command, its end included' '
 	vmrun -- /bin/busybox true < big
 	vmrun -- /bin/busybox wc -c < /dev/null > out
 	test "$(cat out)" -eq 0
+	# a closed stdin is an empty one, not the next file ktpack opens
+	vmrun -- /bin/busybox wc -c <&- > out
+	test "$(cat out)" -eq 0
 '
 
 test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s, 128+N, 126, 127' '
@@ -67,7 +70,12 @@ test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s,
 	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 2
 '
 
-test_expect_success KERNEL,QEMU 'a command that never ends is stopped at --timeout' '
+test_expect_success KERNEL,QEMU 'a command that never ends is stopped at --timeout, a stalled reader too' '
+	mkfifo f
+	exec 3<> f
+	expect_exit 124 "$KTPACK" run --kernel "$KERNEL" --timeout 15 -- /bin/busybox yes > f 2> err
+	exec 3>&-
+	expect_grep "did not finish within 15 s" err
 	start=$(date +%s)
 	expect_exit 124 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 20 -- /bin/busybox sleep 1000 > out 2> err
 	expect_grep "^ktpack: the guest command did not finish within 20 s: the VM was stopped\$" err
@@ -103,6 +111,9 @@ test_expect_success KERNEL,QEMU,MODULES 'a 64 MiB trace comes back whole over vi
 	"$FIXTURE" -d 1 --fixture-size=200000 -T host.pb > /dev/null
 	cmp s.pb host.pb
 	expect_grep "No such file" out
+	# a trace that fills the guest'"'"'s /tmp is said, not silently cut
+	vmrun --wprof-args "-d 1 --fixture-size=300000000" --trace-out big.pb -- /bin/true 2> err
+	expect_grep "^ktpack: warning: guest: the guest.s /tmp is full: the trace may be cut short" err
 	expect_exit 2 vmrun --channel usb -- /bin/true 2> err
 	expect_grep "invalid --channel .usb.: expected virtio, serial or auto" err
 '
@@ -155,10 +166,10 @@ test_expect_success KERNEL,QEMU,PYTHON 'shell: Ctrl-C reaches the guest, the ter
 	    os.execv(sys.argv[1], sys.argv[1:])
 	fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
 	buf = b""
-	def upto(pat, t=300):
+	def seen(pat, t):
 	    global buf
 	    end = time.time() + t
-	    while time.time() < end:
+	    while pat not in buf and time.time() < end:
 	        if select.select([fd], [], [], 0.2)[0]:
 	            try:
 	                d = os.read(fd, 4096)
@@ -167,10 +178,11 @@ test_expect_success KERNEL,QEMU,PYTHON 'shell: Ctrl-C reaches the guest, the ter
 	            if not d:
 	                break
 	            buf += d
-	            if pat in buf:
-	                return
-	    sys.stdout.buffer.write(buf)
-	    sys.exit("no %r" % pat)
+	    return pat in buf
+	def upto(pat, t=300):
+	    if not seen(pat, t):
+	        sys.stdout.buffer.write(buf)
+	        sys.exit("no %r" % pat)
 	upto(b"# ")
 	os.write(fd, b"stty size; sleep 100\r")
 	upto(b"40 100")
@@ -178,17 +190,21 @@ test_expect_success KERNEL,QEMU,PYTHON 'shell: Ctrl-C reaches the guest, the ter
 	os.write(fd, b"\x03")
 	time.sleep(1)
 	fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-	time.sleep(1)
-	os.write(fd, b"stty size; echo alive-$((40 + 2))\r")
+	os.write(fd, b"echo alive-$((40 + 2))\r")
 	upto(b"alive-42")
-	upto(b"30 90")
+	# the new size reaches the guest within a moment
+	for i in range(30):
+	    os.write(fd, b"stty size\r")
+	    if seen(b"30 90", 2):
+	        break
+	upto(b"30 90", 1)
 	os.write(fd, b"sleep 100\r\x01x")
 	upto(b"stopped with Ctrl-A x")
 	_, st = os.waitpid(pid, 0)
 	sys.stdout.buffer.write(buf)
 	print("\nstatus=%d" % os.waitstatus_to_exitcode(st))
 	EOF
-	python3 drive.py "$KTPACK" shell --kernel "$KERNEL" > out 2>&1
+	python3 drive.py "$KTPACK" shell --kernel "$KERNEL" > out 2>&1 || { cat out; false; }
 	expect_grep "\^C" out
 	expect_grep "alive-42" out
 	expect_grep "stopped with Ctrl-A x" out
@@ -384,6 +400,10 @@ test_expect_success KERNEL,QEMU 'where the trace goes is checked before anything
 	mkdir ro
 	expect_exit 125 vmrun --wprof --trace-out "$PWD" -- /bin/true 2> err
 	expect_grep "it is a folder" err
+	# a FIFO that nothing reads fails the trace, not the run: the status is said
+	mkfifo fifo
+	expect_exit 125 vmrun --wprof --trace-out fifo -- /bin/busybox sh -c "exit 3" 2> err
+	expect_grep "^ktpack: cannot write .fifo.: a FIFO that nothing reads (the command exited with status 3)\$" err
 '
 
 test_done

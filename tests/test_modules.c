@@ -211,6 +211,30 @@ static void test_other_kernel(void **state)
 	kt_modules__free(m);
 }
 
+/* modules.dep names only files inside the tree; a FIFO is no index. */
+static void test_bad_index(void **state)
+{
+	static const char *const bad[] = {
+		"../x/evil.ko:\n", "/etc/passwd:\n", "kernel/../../evil.ko:\n", "kernel/a.ko\n",
+	};
+	char path[PATH_MAX + 16], sub[PATH_MAX];
+	struct kt_modules *m;
+	struct kt_err e;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/bad", dir);
+	mkdir(sub, 0755);
+	snprintf(path, sizeof(path), "%s/modules.dep", sub);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(bad); i++) {
+		write_file(path, bad[i], strlen(bad[i]));
+		assert_int_equal(kt_modules__open(sub, &m, &e), -EINVAL);
+	}
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(kt_modules__open(sub, &m, &e), -EFBIG);
+	assert_str_contains(e.msg, "not a file");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +242,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_kernel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_index, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

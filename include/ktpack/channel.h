@@ -28,6 +28,8 @@ extern "C" {
 #define KT_CH_TAIL		4
 #define KT_CH_PAYLOAD_MAX	65536u
 #define KT_CH_FRAME_MAX		(KT_CH_HDR + KT_CH_PAYLOAD_MAX + KT_CH_TAIL)
+/* A LOG line that starts with this is a warning the user must see. */
+#define KT_CH_WARNING		"warning: "
 /* What the host accepts as a trace's size, whatever the guest's memory. */
 #define KT_CH_TRACE_MAX		(16ULL << 30)
 
@@ -100,12 +102,25 @@ struct kt_ch_host;
 int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out);
 void kt_ch_host__free(struct kt_ch_host *h);
 /*
- * Feeds bytes read from the guest.  0, or -errno when the host cannot go
- * on (a write to the command's stdout or stderr failed, the trace's file
- * cannot be written), with @err saying what.  What the guest sends never
- * makes it fail: a bad trace is reported by kt_ch_host__trace().
+ * Feeds bytes read from the guest.  The command's output is queued, in
+ * the guest's order, and written as far as its descriptors take it
+ * without waiting (see kt_ch_host__flush()).  0, or -errno when the host
+ * cannot go on (a write to the command's stdout or stderr failed), with
+ * @err saying what.  What the guest sends never makes it fail, and
+ * neither does the trace's file: a bad trace is reported by
+ * kt_ch_host__trace().
  */
 int kt_ch_host__feed(struct kt_ch_host *h, const void *data, size_t n, struct kt_err *err);
+/*
+ * Writes queued output as far as its descriptor takes it now, never
+ * waiting (a stalled reader of stdout must not stall the caller's timeout
+ * and signals): poll kt_ch_host__wait_fd() for POLLOUT, then call it.
+ * 0, or -errno when a write failed.
+ */
+int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err);
+/* Bytes of output queued; the descriptor the next of them waits on, or -1. */
+size_t kt_ch_host__pending(const struct kt_ch_host *h);
+int kt_ch_host__wait_fd(const struct kt_ch_host *h);
 /* Whether init said it is up (a HELLO frame came). */
 bool kt_ch_host__hello(const struct kt_ch_host *h);
 /*
@@ -117,8 +132,10 @@ int kt_ch_host__end(const struct kt_ch_host *h, int *status, const char **why);
 /*
  * The trace: 0 when one was received whole and written (its size in
  * @bytes); -ENOENT when none came; -EIO when one came truncated, longer
- * than it said, over the cap or with a CRC-32 mismatch, with @err saying
- * which (nothing is left at the output then).  Call it once the guest is
+ * than it said, over the cap or with a CRC-32 mismatch, and the -errno of
+ * the open or write when its file could not be written (a FIFO that
+ * nothing reads is -ENXIO), with @err saying which (nothing is left at
+ * the output then).  Call it once the guest is
  * gone: an unfinished trace is removed.
  */
 int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err);

@@ -31,6 +31,9 @@ enum kt_accel { KT_ACCEL_AUTO, KT_ACCEL_KVM, KT_ACCEL_TCG };
 int kt_accel_parse(const char *s, enum kt_accel *out);
 const char *kt_accel_name(enum kt_accel a);
 
+/* The command's output the runner holds for a slow reader before it
+ * stops reading the guest (which then waits). */
+#define KT_VM_OUT_QUEUE		(1u << 20)
 /* The console lines a result keeps for a failure's report. */
 #define KT_VM_TAIL_LINES	20
 

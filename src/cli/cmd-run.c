@@ -205,6 +205,10 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		i = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	else if (i >= 0 && !shell && i >= argc)
 		i = cli_usage_error(c, "no command given: ktpack run [OPTIONS] -- CMD [ARG...]");
+	for (size_t m = 0; i >= 0 && m < a.modules.n; m++)
+		if (!*a.modules.v[m] || strchr(a.modules.v[m], '/'))
+			i = cli_usage_error(c, "invalid --module '%s': expected a module name",
+					    a.modules.v[m]);
 	ret = i < 0 ? i : run_vm(c, &a, shell ? NULL : argv + i);
 	cli_list_release(&a.inc);
 	cli_list_release(&a.qemu_opts);

@@ -3,6 +3,7 @@
  * thread-safe), then runs it.  The command table is the CLI's index. */
 #include "cli.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,25 +51,37 @@ static const struct kt_cmd kt_cmds[] = {
 	  "           [--wprof] [--wprof-args ARGS] [--wprof-grace SECONDS] [--trace-out FILE]\n"
 	  "           [--include HOST[:GUEST]]... [--timeout SECONDS] [--accel kvm|tcg|auto]\n"
 	  "           [--no-pvh] [--append ARGS] [--qemu PATH] [--qemu-opt ARG]...\n"
-	  "           -- CMD [ARG...]\n\n"
+	  "           [--channel auto|virtio|serial] [--module NAME]... [--modules DIR]\n"
+	  "           [--console] -- CMD [ARG...]\n\n"
 	  "Boots FILE (default $KTSTR_KERNEL: a bzImage, a vmlinux or a kernel build\n"
-	  "tree) under QEMU with an initramfs holding\n"
-	  "busybox, wprof and the includes, runs CMD in the guest and exits with its\n"
-	  "status.  With --wprof, /bin/wprof traces the run and the trace comes back\n"
-	  "to --trace-out (default ./wprof.pb); it may run --wprof-grace seconds\n"
-	  "(default 30) past its -d duration.  KVM is used when a probe shows it\n"
-	  "works, TCG otherwise (the probe's result is kept for a day).  A bzImage's\n"
-	  "vmlinux is extracted once and booted through its PVH entry, which halves\n"
-	  "a boot under TCG; --no-pvh boots the bzImage.  --timeout (default 600, 0\n"
-	  "for none) stops the VM.  SIZE is MiB, or with K, M, G or T (2G);\n"
-	  "--exact-memory (or --override) is used as given.  --append adds kernel\n"
-	  "arguments; --qemu names the QEMU binary, --qemu-opt adds one argument.\n"
+	  "tree) under QEMU with an initramfs holding busybox, wprof and the\n"
+	  "includes, runs CMD in the guest and exits with its status.  CMD's stdout\n"
+	  "and stderr are ktpack's, byte for byte and apart; ktpack's stdin is CMD's.\n"
+	  "Ctrl-C and Ctrl-\\ go to CMD (the third stops the VM).  The guest console\n"
+	  "is kept: --console shows it on stderr, a failed run prints its end.\n"
+	  "They travel over a virtio-serial port (--channel; virtio_console is\n"
+	  "loaded from the kernel's module tree when it is a module there) or the\n"
+	  "second serial port.  --module loads a kernel module and what it needs;\n"
+	  "--modules names the tree (default /lib/modules/VERSION, else\n"
+	  "lib/modules/VERSION beside FILE).  With --wprof, /bin/wprof traces the\n"
+	  "run and the trace comes back to --trace-out (default ./wprof.pb); it may\n"
+	  "run --wprof-grace seconds (default 30) past its -d duration.  KVM is used\n"
+	  "when a probe shows it works, TCG otherwise.  A bzImage's vmlinux is\n"
+	  "booted through its PVH entry (--no-pvh boots the bzImage).  --timeout\n"
+	  "(default 600, 0 for none) stops the VM.  SIZE is MiB, or with K, M, G or\n"
+	  "T (2G); the memory grows to hold the archive; --exact-memory (or\n"
+	  "--override) is used as given.  --append adds kernel arguments; --qemu\n"
+	  "names the QEMU binary, --qemu-opt adds one argument.  Exit status: CMD's;\n"
+	  "124 at the timeout, 125 when ktpack or the VM failed, 128+N on signal N.\n"
 	  "Example:\n"
 	  "  ktpack run --kernel /boot/vmlinuz --wprof -- /bin/busybox echo hello\n" },
 	{ "shell", cmd_shell, false,
 	  "ktpack shell --kernel FILE [same options as run, without CMD]\n\n"
-	  "An interactive busybox shell in the same guest, wprof and its libraries\n"
-	  "present.  'poweroff -f' or exit ends it.  --timeout defaults to none.\n" },
+	  "An interactive busybox shell on the guest console, wprof and its\n"
+	  "libraries present; exit ends it.  On a terminal, Ctrl-C, Ctrl-Z and\n"
+	  "Ctrl-\\ act in the guest, the size follows resizes, Ctrl-A x stops the\n"
+	  "VM and Ctrl-A Ctrl-A sends a Ctrl-A.  When stdin is not a terminal,\n"
+	  "/bin/sh reads it as run runs a command.  --timeout defaults to none.\n" },
 	{ "memory", cmd_memory, false,
 	  "ktpack memory --cpus N [-m|--memory SIZE] [--wprof] [--wprof-args ARGS]\n"
 	  "              [--exact-memory SIZE]\n\n"
@@ -125,6 +138,12 @@ int main(int argc, char **argv)
 	struct cli_ctx ctx = { 0 };
 	const struct kt_cmd *cmd;
 	int ret;
+
+	/* A closed stdin, stdout or stderr would be the next file opened: a
+	 * guest command would read the archive, a message land in it. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+			return 125;
 
 	if (argc < 2) {
 		cli_main_usage(stderr);

@@ -29,6 +29,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -62,21 +63,43 @@ static int ch_send(enum kt_ch_type type, const void *p, size_t len)
 	return kt_write_all(ch_fd, frame, kt_ch_encode(frame, type, p, len));
 }
 
+/* Where the module loader's words go too, for init to pass them on. */
+static int say_fd = -1;
+
+static void vsay(const char *prefix, const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	if (snprintf(line, sizeof(line), "%s", prefix) < 0 ||
+	    vsnprintf(line + strlen(line), sizeof(line) - strlen(line), fmt, ap) < 0)
+		return;
+	fprintf(stderr, "ktpack-init: %s\n", line);
+	if (say_fd >= 0)
+		dprintf(say_fd, "%s\n", line + strlen(prefix));
+	ch_send(KT_CH_LOG, line, strlen(line));
+}
+
 /* One line on the console, prefixed so the user can tell init's words
  * from the kernel's, and on the channel for the host's log. */
 static void say(const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	vsay("", fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	fprintf(stderr, "ktpack-init: %s\n", line);
-	ch_send(KT_CH_LOG, line, strlen(line));
+}
+
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The same, for something the user must hear of: the host shows it. */
+static void warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(KT_CH_WARNING, fmt, ap);
+	va_end(ap);
 }
 
 static __attribute__((noreturn)) void power_off(void)
@@ -508,7 +531,7 @@ static void load_modules(void)
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST))
-			say("cannot load the module %s: %s", path, strerror(errno));
+			say("cannot load the kernel module %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 	}
@@ -516,21 +539,50 @@ static void load_modules(void)
 }
 
 /* Loads the modules in a child while init sets the system up: a PCI
- * device's probe is slow under TCG, and the guest has two CPUs. */
-static pid_t start_modules(void)
+ * device's probe is slow under TCG, and the guest has two CPUs.  What
+ * fails is said in @words, for init to pass on once the channel is up. */
+static pid_t start_modules(int *words)
 {
+	int p[2];
 	pid_t pid;
 
+	*words = -1;
 	if (access(KT_GUEST_MODULES, F_OK))
 		return -1;
+	if (pipe2(p, O_CLOEXEC)) {
+		load_modules();
+		return -1;
+	}
 	pid = fork();
 	if (pid == 0) {
+		say_fd = p[1];
 		load_modules();
 		_exit(0);
 	}
-	if (pid < 0)
+	close(p[1]);
+	*words = p[0];
+	if (pid < 0) {
+		say_fd = -1;
 		load_modules();
+	}
 	return pid;
+}
+
+/* The loader's failures, warnings for the host. */
+static void finish_modules(int words)
+{
+	char buf[4096], *line, *save;
+	ssize_t n;
+
+	if (words < 0)
+		return;
+	n = read(words, buf, sizeof(buf) - 1);
+	close(words);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		warn("%s", line);
 }
 
 /* ---- the channel ----------------------------------------------------------------- */
@@ -618,6 +670,18 @@ static void open_channel(void)
 		cfsetspeed(&t, B115200);
 		tcsetattr(ch_fd, TCSANOW, &t);
 	}
+}
+
+/* The channel, once the modules it may need are loaded (install_applets
+ * may have reaped the loader: then it is done); init's HELLO on it, then
+ * what the loader had to say. */
+static void open_channel_after(pid_t mods, int words)
+{
+	if (mods > 0)
+		waitpid(mods, NULL, 0);
+	open_channel();
+	ch_send(KT_CH_HELLO, NULL, 0);
+	finish_modules(words);
 }
 
 /* Waits until what was sent has left: a UART drains, a virtio port's
@@ -889,7 +953,7 @@ int main(void)
 	const char *why;
 	bool shell;
 	pid_t wpid = -1, mods;
-	int status;
+	int status, mod_words;
 
 	why = not_a_guest();
 	if (why) {
@@ -897,17 +961,13 @@ int main(void)
 			why);
 		return 2;
 	}
-	mods = start_modules();
+	mods = start_modules(&mod_words);
 	setup_system();
 	say("started");
 	/* Nothing lives on after init: a write to a closed pipe is an error. */
 	signal(SIGPIPE, SIG_IGN);
 	install_applets();
-	/* (install_applets may have reaped it: then it is done) */
-	if (mods > 0)
-		waitpid(mods, NULL, 0);
-	open_channel();
-	ch_send(KT_CH_HELLO, NULL, 0);
+	open_channel_after(mods, mod_words);
 	/* Nothing else may read the nonce and forge a status. */
 	nonce = slurp(KT_GUEST_NONCE, 64, &nlen);
 	unlink(KT_GUEST_NONCE);
@@ -925,8 +985,13 @@ int main(void)
 	status = shell ? run_shell() : run_command(cmd, clen);
 	if (status < 0)
 		fail("the command could not be started");
-	if (wpid > 0)
+	if (wpid > 0) {
+		struct statvfs sv;
+
 		finish_wprof(wpid, wdeadline);
+		if (!statvfs("/tmp", &sv) && !sv.f_bavail)
+			warn("the guest's /tmp is full: the trace may be cut short (give the guest more memory)");
+	}
 	/* Nothing the command left behind may write to the port after this:
 	 * the trace and the status are init's last words. */
 	kill(-1, SIGKILL);
