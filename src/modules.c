@@ -31,6 +31,7 @@ struct kt_mod {
 	char *path;		/* relative to the tree, into the dep text */
 	char *deps;		/* "dep dep", into the dep text */
 	int state;		/* 0 not wanted, 1 being resolved, 2 in the order */
+	unsigned level;		/* 0 without dependencies, else 1 + theirs */
 };
 
 struct kt_modules {
@@ -269,6 +270,8 @@ static int modules_add(struct kt_modules *m, size_t i, unsigned depth, struct kt
 		r = modules_add(m, (size_t)d, depth + 1, err);
 		if (r)
 			return r;
+		if (m->m[d].level + 1 > mod->level)
+			mod->level = m->m[d].level + 1;
 		p += l;
 	}
 	mod->state = 2;
@@ -411,48 +414,76 @@ static int modules_read(const char *path, void **buf, size_t *len, struct kt_err
 	return r;
 }
 
+/* Appends @s to the list of @len bytes in *@list. */
+static int modules_list_add(char **list, size_t *len, size_t *cap, const char *s,
+			    struct kt_err *err)
+{
+	size_t l = strlen(s);
+
+	if (kt_grow((void **)list, cap, *len + l + 1, 1))
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	memcpy(*list + *len, s, l + 1);
+	*len += l;
+	return 0;
+}
+
+/* One module into the archive, checked, and its line into the list. */
+static int modules_pack_one(const struct kt_modules *m, const struct kt_mod *mod,
+			    const char *release, struct kt_initramfs *b, char **list,
+			    size_t *llen, size_t *lcap, struct kt_err *err)
+{
+	char host[PATH_MAX], guest[PATH_MAX], magic[128];
+	size_t plen = strlen(mod->path), len = 0;
+	const char *ko = NULL;
+	void *buf = NULL;
+	int r;
+
+	/* The guest path keeps the tree's layout, without the compression
+	 * suffix. */
+	for (const char *p = mod->path; (p = strstr(p, ".ko")); p++)
+		ko = p;
+	if (!ko)
+		ko = mod->path + plen;
+	if (kt_snprintf(host, sizeof(host), "%s/%s", m->dir, mod->path) ||
+	    kt_snprintf(guest, sizeof(guest), "/lib/modules/%s/%.*s.ko\n",
+			*release ? release : "any", (int)(ko - mod->path), mod->path))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", mod->path);
+	r = modules_read(host, &buf, &len, err);
+	if (!r && modules_vermagic(buf, len, magic, sizeof(magic)))
+		r = kt_err_set(err, -ENOEXEC, "'%s' is not a kernel module (no vermagic)", host);
+	if (!r && *release && strcmp(magic, release))
+		r = kt_err_set(err, -ENOEXEC,
+			       "the module '%s' is for the kernel %s, not %s: give the tree of this kernel with --modules",
+			       host, magic, release);
+	if (!r)
+		r = modules_list_add(list, llen, lcap, guest, err);
+	guest[strlen(guest) - 1] = '\0';
+	if (!r)
+		r = kt_initramfs__add_data(b, guest, buf, len, 0644, err);
+	free(buf);
+	return r;
+}
+
 int kt_modules__pack(const struct kt_modules *m, const char *release,
 		     struct kt_initramfs *b, struct kt_err *err)
 {
 	char *list = NULL;
 	size_t llen = 0, lcap = 0;
+	unsigned top = 0;
 	int r = 0;
 
-	for (size_t k = 0; !r && k < m->norder; k++) {
-		const struct kt_mod *mod = &m->m[m->order[k]];
-		char host[PATH_MAX], guest[PATH_MAX], magic[128];
-		size_t plen = strlen(mod->path), len = 0;
-		void *buf = NULL;
-
-		/* The guest path keeps the tree's layout, without the
-		 * compression suffix. */
-		const char *ko = NULL;
-
-		for (const char *p = mod->path; (p = strstr(p, ".ko")); p++)
-			ko = p;
-		if (!ko)
-			ko = mod->path + plen;
-		if (kt_snprintf(host, sizeof(host), "%s/%s", m->dir, mod->path) ||
-		    kt_snprintf(guest, sizeof(guest), "/lib/modules/%s/%.*s.ko",
-				*release ? release : "any", (int)(ko - mod->path), mod->path)) {
-			r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", mod->path);
-			break;
-		}
-		r = modules_read(host, &buf, &len, err);
-		if (!r && modules_vermagic(buf, len, magic, sizeof(magic)))
-			r = kt_err_set(err, -ENOEXEC, "'%s' is not a kernel module (no vermagic)", host);
-		if (!r && *release && strcmp(magic, release))
-			r = kt_err_set(err, -ENOEXEC,
-				       "the module '%s' is for the kernel %s, not %s: give the tree of this kernel with --modules",
-				       host, magic, release);
+	for (size_t k = 0; k < m->norder; k++)
+		if (m->m[m->order[k]].level > top)
+			top = m->m[m->order[k]].level;
+	/* Level by level, a blank line after each: the guest loads the
+	 * modules of a level at once, everything they need being loaded. */
+	for (unsigned lv = 0; !r && m->norder && lv <= top; lv++) {
+		for (size_t k = 0; !r && k < m->norder; k++)
+			if (m->m[m->order[k]].level == lv)
+				r = modules_pack_one(m, &m->m[m->order[k]], release, b, &list,
+						     &llen, &lcap, err);
 		if (!r)
-			r = kt_initramfs__add_data(b, guest, buf, len, 0644, err);
-		free(buf);
-		if (!r && kt_grow((void **)&list, &lcap, llen + strlen(guest) + 2, 1))
-			r = kt_err_set(err, -ENOMEM, "out of memory");
-		if (!r) {
-			llen += (size_t)sprintf(list + llen, "%s\n", guest);
-		}
+			r = modules_list_add(&list, &llen, &lcap, "\n", err);
 	}
 	if (!r && llen)
 		r = kt_initramfs__add_data(b, KT_MODULES_LIST, list, llen, 0644, err);

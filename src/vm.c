@@ -706,7 +706,7 @@ static int vm_port(struct vm_run *v, int i, struct kt_err *err)
 					  "the guest has no virtio console for the channel (--channel virtio): its kernel needs virtio_console, built in or as a module of its tree (--modules DIR)");
 		if (i != PORT_VIRTIO && v->o->channel == KT_CHANNEL_AUTO)
 			kt_log(&v->o->log, KT_LOG_WARN,
-			       "the channel fell back to the serial port, about 150 times slower: the guest has no virtio_console (built in, or a module of its tree: --modules DIR)");
+			       "the channel fell back to the serial port, over 100 times slower: the guest has no virtio_console (built in, or a module of its tree: --modules DIR)");
 	}
 	return r;
 }

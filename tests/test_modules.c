@@ -165,14 +165,17 @@ static void test_pack(void **state)
 	char path[PATH_MAX], *cpio;
 	size_t len, flen;
 	void *fix = read_all(fixture, &flen);
+	/* level by level: what a module needs is a level before it */
 	static const char list[] =
 		"/lib/modules/" REL "/kernel/a/virtio.ko\n"
-		"/lib/modules/" REL "/kernel/a/virtio_ring.ko\n"
-		"/lib/modules/" REL "/kernel/b/virtio_console.ko\n";
+		"/lib/modules/" REL "/kernel/c/dummy-mod.ko\n\n"
+		"/lib/modules/" REL "/kernel/a/virtio_ring.ko\n\n"
+		"/lib/modules/" REL "/kernel/b/virtio_console.ko\n\n";
 
 	(void)state;
 	assert_int_equal(kt_modules__open(tree, &m, &e), 0);
 	assert_int_equal(kt_modules__want(m, "virtio_console", &e), 0);
+	assert_int_equal(kt_modules__want(m, "dummy-mod", &e), 0);
 	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
 	assert_int_equal(kt_modules__pack(m, REL, b, &e), 0);
 	snprintf(path, sizeof(path), "%s/a.cpio", dir);
@@ -181,13 +184,13 @@ static void test_pack(void **state)
 	assert_non_null(memmem(cpio, len, list, sizeof(list) - 1));
 	assert_non_null(memmem(cpio, len, "lib/modules/" REL "/kernel/b/virtio_console.ko", 40));
 	assert_null(memmem(cpio, len, ".ko.gz", 6));
-	/* the gzipped one is in as its bytes: three copies of the fixture */
+	/* the gzipped one is in as its bytes: four copies of the fixture */
 	{
 		size_t copies = 0;
 
 		for (char *p = cpio; (p = memmem(p, len - (size_t)(p - cpio), fix, flen)); p++)
 			copies++;
-		assert_int_equal(copies, 3);
+		assert_int_equal(copies, 4);
 	}
 	free(cpio);
 	kt_initramfs__free(b);

@@ -519,22 +519,54 @@ static pid_t start_wprof(char *wargs, uint64_t grace_ms, uint64_t *deadline)
 
 /* ---- modules ------------------------------------------------------------------ */
 
-/* Loads the modules the host listed, in its order (dependencies first). */
+static void load_module(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST))
+		say("cannot load the kernel module %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * Loads the modules the host listed: level by level (a blank line ends
+ * one), the modules of a level at once, each in a child of its own (what
+ * a level needs is loaded before it; a probe that waits on a device does
+ * not hold the others back).
+ */
 static void load_modules(void)
 {
-	size_t len;
-	char *list = slurp(KT_GUEST_MODULES, KT_GUEST_MODULES_MAX, &len), *save, *path;
+	size_t len, n = 0;
+	char *list = slurp(KT_GUEST_MODULES, KT_GUEST_MODULES_MAX, &len), *line = list;
 
-	if (!list)
-		return;
-	for (path = strtok_r(list, "\n", &save); path; path = strtok_r(NULL, "\n", &save)) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (line && *line) {
+		char *end = strchr(line, '\n');
 
-		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST))
-			say("cannot load the kernel module %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+		if (end)
+			*end = '\0';
+		if (*line) {
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				load_module(line);
+				_exit(0);
+			}
+			if (pid < 0)
+				load_module(line);
+			else
+				n++;
+		}
+		/* a blank line ends a level: it is loaded before the next */
+		if (!*line || !end)
+			for (; n && waitpid(-1, NULL, 0) > 0; n--)
+				;
+		if (!end)
+			break;
+		line = end + 1;
 	}
+	for (; n && waitpid(-1, NULL, 0) > 0; n--)
+		;
 	free(list);
 }
 
