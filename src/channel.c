@@ -3,11 +3,13 @@
 #include <ktpack/channel.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -165,7 +167,13 @@ struct kt_ch_host {
 	struct kt_ch_reader *rd;
 	struct host_seg *head, *tail;
 	size_t pending;			/* bytes queued */
-	bool out_pipe, err_pipe;	/* a pipe takes PIPE_BUF at a time */
+	/* What the output is written through: the caller's descriptor, or
+	 * (a pipe, FIFO or terminal) a non-blocking one opened anew on the
+	 * same file, so that a write never waits and the caller's file
+	 * description keeps its flags. */
+	int wout, werr;
+	bool sock_out, sock_err;	/* a socket: send(MSG_DONTWAIT) */
+	uint64_t credited;		/* stdin bytes the guest took */
 	bool hello;
 	int end;			/* 1 status, -1 fail, 0 none */
 	int status;
@@ -181,11 +189,27 @@ struct kt_ch_host {
 	struct kt_err *err;		/* of the feed in progress */
 };
 
-static bool host_is_pipe(int fd)
+/* A descriptor to write @fd's file without ever waiting: a new open of a
+ * pipe, FIFO or terminal with O_NONBLOCK; a socket is written with
+ * MSG_DONTWAIT; a file or a disk never waits long.  -1 stays -1. */
+static int host_writer(int fd, bool *sock)
 {
 	struct stat st;
+	char path[64];
+	int nfd;
 
-	return fd >= 0 && !fstat(fd, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	*sock = false;
+	if (fd < 0 || fstat(fd, &st))
+		return fd;
+	if (S_ISSOCK(st.st_mode)) {
+		*sock = true;
+		return fd;
+	}
+	if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		return fd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	nfd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	return nfd >= 0 ? nfd : fd;
 }
 
 int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
@@ -198,8 +222,10 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 	}
 	h->o = *o;
 	h->out.fd = -1;
-	h->out_pipe = host_is_pipe(o->out_fd);
-	h->err_pipe = host_is_pipe(o->err_fd);
+	h->wout = host_writer(o->out_fd, &h->sock_out);
+	h->werr = o->err_fd == o->out_fd ? h->wout : host_writer(o->err_fd, &h->sock_err);
+	if (o->err_fd == o->out_fd)
+		h->sock_err = h->sock_out;
 	if (!h->o.trace_max || h->o.trace_max > KT_CH_TRACE_MAX)
 		h->o.trace_max = KT_CH_TRACE_MAX;
 	*out = h;
@@ -223,6 +249,10 @@ void kt_ch_host__free(struct kt_ch_host *h)
 		h->head = s->next;
 		free(s);
 	}
+	if (h->wout != h->o.out_fd)
+		close(h->wout);
+	if (h->werr != h->o.err_fd && h->werr != h->wout)
+		close(h->werr);
 	host_trace_drop(h);
 	kt_ch_reader__free(h->rd);
 	free(h);
@@ -376,6 +406,10 @@ static int host_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, s
 		return host_write(h, h->o.out_fd, p, len);
 	case KT_CH_STDERR:
 		return host_write(h, h->o.err_fd, p, len);
+	case KT_CH_CREDIT:
+		if (len == 4)
+			h->credited += kt_get_le32(p);
+		return 0;
 	case KT_CH_LOG:
 		if (h->o.diag)
 			h->o.diag(h->o.diag_ctx, (const char *)p, len);
@@ -417,23 +451,29 @@ int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err)
 {
 	while (h->head) {
 		struct host_seg *s = h->head;
-		struct pollfd pf = { .fd = s->fd, .events = POLLOUT };
-		bool pipe = s->fd == h->o.out_fd ? h->out_pipe : h->err_pipe;
+		bool out = s->fd == h->o.out_fd;
+		int fd = out ? h->wout : h->werr;
+		struct pollfd pf = { .fd = fd, .events = POLLOUT };
 		size_t chunk = s->len - s->off;
 		ssize_t n;
 
-		/* Never blocks: a pipe with room takes PIPE_BUF bytes whole. */
-		if (poll(&pf, 1, 0) <= 0 || !pf.revents)
-			return 0;
-		if (pipe && chunk > PIPE_BUF)
-			chunk = PIPE_BUF;
-		n = write(s->fd, s->data + s->off, chunk);
+		/* The caller's own blocking pipe (no new open was possible):
+		 * with room, PIPE_BUF bytes go in without waiting. */
+		if (fd == s->fd && !(out ? h->sock_out : h->sock_err)) {
+			if (poll(&pf, 1, 0) <= 0 || !pf.revents)
+				return 0;
+			if (chunk > PIPE_BUF)
+				chunk = PIPE_BUF;
+		}
+		if (out ? h->sock_out : h->sock_err)
+			n = send(fd, s->data + s->off, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			n = write(fd, s->data + s->off, chunk);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
 		if (n < 0)
 			return kt_err_set(err, -errno, "cannot write the command's %s: %s",
-					  s->fd == h->o.out_fd ? "standard output" : "standard error",
-					  strerror(errno));
+					  out ? "standard output" : "standard error", strerror(errno));
 		s->off += (size_t)n;
 		h->pending -= (size_t)n;
 		if (s->off == s->len) {
@@ -453,7 +493,14 @@ size_t kt_ch_host__pending(const struct kt_ch_host *h)
 
 int kt_ch_host__wait_fd(const struct kt_ch_host *h)
 {
-	return h->head ? h->head->fd : -1;
+	if (!h->head)
+		return -1;
+	return h->head->fd == h->o.out_fd ? h->wout : h->werr;
+}
+
+uint64_t kt_ch_host__credited(const struct kt_ch_host *h)
+{
+	return h->credited;
 }
 
 bool kt_ch_host__hello(const struct kt_ch_host *h)

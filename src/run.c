@@ -367,6 +367,19 @@ out:
 
 /* ---- the per-run archive ------------------------------------------------------------ */
 
+/* Whether the command's stdout and stderr go to one file (2>&1, one
+ * terminal): the guest then gives it one pipe for both, which keeps the
+ * order of their writes. */
+static bool run_streams_merged(const struct kt_run_opts *o)
+{
+	int out = o->out_fd == 0 ? STDOUT_FILENO : o->out_fd;
+	int err = o->err_fd == 0 ? STDERR_FILENO : o->err_fd;
+	struct stat a, b;
+
+	return out >= 0 && err >= 0 && !fstat(out, &a) && !fstat(err, &b) &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* The command (NUL-separated argv) and the nonce, after the base. */
 static int run_suffix(struct run_ctx *x, struct kt_err *err)
 {
@@ -393,8 +406,11 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		r = kt_initramfs__add_data(b, KT_GUEST_CMD, buf, len, 0644, err);
 	else
 		r = kt_initramfs__add_data(b, KT_GUEST_SHELL, "", 0, 0644, err);
-	/* Last in the archive (entries are sorted: "nonce" after "cmd" and
-	 * "interactive"): present only when everything before it unpacked. */
+	if (!r && x->cmd && run_streams_merged(x->o))
+		r = kt_initramfs__add_data(b, KT_GUEST_MERGED, "", 0, 0644, err);
+	/* Last in the archive (entries are sorted: "nonce" after "cmd",
+	 * "interactive" and "merged"): present only when everything before it
+	 * unpacked. */
 	if (!r)
 		r = kt_initramfs__add_data(b, KT_GUEST_NONCE, x->nonce, strlen(x->nonce),
 					   0600, err);

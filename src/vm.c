@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -168,6 +169,8 @@ static int vm_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt
 			dup2(nul, 0);
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
+		/* nothing else of ours: only what it is given */
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 		for (size_t i = 0; i < nkeep; i++)
 			if (keep[i] > 2)
 				fcntl(keep[i], F_SETFD, 0);
@@ -476,6 +479,8 @@ struct vm_run {
 	struct kt_ch_host *h[PORT_N];
 	int active;			/* the port init said HELLO on, or -1 */
 	struct vm_pend to_con, to_port;
+	uint64_t stdin_sent;		/* STDIN bytes sent: the guest's window */
+	bool acked;			/* the guest's end was acknowledged */
 	/* the console, watched a line at a time */
 	char line[LINE_MAX_KEPT];
 	size_t len;
@@ -626,6 +631,16 @@ static void vm_winsize(struct vm_run *v)
 		v->ws = ws;
 }
 
+/* How much more stdin the guest takes now: its window less what it has
+ * not credited back. */
+static size_t vm_window(const struct vm_run *v)
+{
+	uint64_t credited = v->active >= 0 ? kt_ch_host__credited(v->h[v->active]) : 0;
+	uint64_t out = v->stdin_sent > credited ? v->stdin_sent - credited : 0;
+
+	return out >= KT_CH_STDIN_WINDOW ? 0 : (size_t)(KT_CH_STDIN_WINDOW - out);
+}
+
 /*
  * Reads the host's stdin into the next frame (a command's) or console
  * bytes (a shell's).  On a terminal Ctrl-A x stops the VM and Ctrl-A
@@ -636,7 +651,8 @@ static void vm_stdin(struct vm_run *v)
 {
 	struct vm_pend *pd = v->o->interactive ? &v->to_con : &v->to_port;
 	unsigned char buf[KT_CH_PAYLOAD_MAX];
-	ssize_t n = read(v->in, buf, v->o->interactive ? 4096 : sizeof(buf));
+	size_t want = v->o->interactive ? 4096 : vm_window(v);
+	ssize_t n = read(v->in, buf, want < sizeof(buf) ? want : sizeof(buf));
 	size_t k = 0;
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -657,6 +673,7 @@ static void vm_stdin(struct vm_run *v)
 	}
 	if (!v->o->interactive) {
 		vm_frame(v, KT_CH_STDIN, buf, (size_t)n);
+		v->stdin_sent += (size_t)n;
 		return;
 	}
 	for (ssize_t i = 0; i < n; i++) {
@@ -737,13 +754,17 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 		bool up = v->started || v->active >= 0;
 		/* stdin is read once the guest can take it, a frame at a time */
 		bool want_in = v->in >= 0 && (o->interactive ? !v->to_con.len :
-					      v->active >= 0 && !v->to_port.len && !vm_ended(v));
+					      v->active >= 0 && !v->to_port.len && !vm_ended(v) &&
+					      vm_window(v) > 0);
 		struct pollfd pf[7] = {
 			{ .fd = v->con, .events = POLLIN | (v->to_con.len ? POLLOUT : 0) },
-			/* a full queue: the active port waits, hang-up included */
-			{ .fd = v->active == 0 && full ? -1 : v->port[0], .events = POLLIN |
+			/* a full queue: the active port is not read (its hang-up
+			 * neither), but a frame for the guest still goes */
+			{ .fd = v->active == 0 && full && !v->to_port.len ? -1 : v->port[0],
+			  .events = (v->active == 0 && full ? 0 : POLLIN) |
 				(v->active == 0 && v->to_port.len ? POLLOUT : 0) },
-			{ .fd = v->active == 1 && full ? -1 : v->port[1], .events = POLLIN |
+			{ .fd = v->active == 1 && full && !v->to_port.len ? -1 : v->port[1],
+			  .events = (v->active == 1 && full ? 0 : POLLIN) |
 				(v->active == 1 && v->to_port.len ? POLLOUT : 0) },
 			{ .fd = v->p.err, .events = POLLIN },
 			{ .fd = v->p.out, .events = POLLIN },
@@ -810,7 +831,8 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 		for (int i = 0; i < PORT_N; i++) {
 			if (pf[1 + i].revents & POLLOUT && !vm_flush(v->port[i], &v->to_port))
 				v->to_port.len = 0;
-			if (pf[1 + i].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (!(v->active == i && full) &&
+			    pf[1 + i].revents & (POLLIN | POLLHUP | POLLERR)) {
 				r = vm_port(v, i, err);
 				if (r)
 					return r;
@@ -836,6 +858,9 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 			if (r)
 				return r;
 		}
+		/* the guest waits for this before it powers off */
+		if (v->active >= 0 && !v->acked && vm_ended(v) && vm_frame(v, KT_CH_ACK, NULL, 0))
+			v->acked = true;
 		if (v->active >= 0) {
 			vm_winsize(v);
 			if (v->to_port.len && !vm_flush(v->port[v->active], &v->to_port))

@@ -53,6 +53,11 @@ test_expect_success KERNEL,QEMU 'stdin reaches the command, its end included' '
 	# a closed stdin is an empty one, not the next file ktpack opens
 	vmrun -- /bin/busybox wc -c <&- > out
 	test "$(cat out)" -eq 0
+	# stdout and stderr to one file keep the order the command wrote them
+	vmrun -- /bin/busybox sh -c "for i in 1 2 3 4 5; do echo o\$i; echo e\$i >&2; done" > both 2>&1
+	printf "o1\ne1\no2\ne2\no3\ne3\no4\ne4\no5\ne5\n" > want
+	grep -v "^ktpack: " both > got
+	cmp want got
 '
 
 test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s, 128+N, 126, 127' '
@@ -68,6 +73,27 @@ test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s,
 	vmrun --accel tcg --include "$PWD/extra:/extra" -- /bin/busybox cat /extra > out
 	test "$(cat out)" = x
 	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 2
+'
+
+test_expect_success KERNEL,QEMU,PYTHON 'a slow reader of stdout gets every byte, the status and the trace' '
+	cat > slow.py <<-\EOF
+	import os, sys, time
+	time.sleep(5)
+	n = 0
+	while True:
+	    d = os.read(0, 4096)
+	    if not d:
+	        break
+	    n += len(d)
+	    time.sleep(0.001)
+	print(n)
+	EOF
+	{ set +e; "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 300 --wprof-args "-d 1 --fixture-size=1000000" \
+		--trace-out t.pb -- /bin/busybox sh -c "head -c 2000000 /dev/zero; exit 5" 2> err
+	  echo $? > st; } | python3 slow.py > n
+	test "$(cat n)" -eq 2000000
+	test "$(cat st)" -eq 5
+	test "$(wc -c < t.pb)" -eq 1000000
 '
 
 test_expect_success KERNEL,QEMU 'a command that never ends is stopped at --timeout, a stalled reader too' '
@@ -318,6 +344,12 @@ test_expect_success KERNEL,QEMU 'SIGINT and SIGQUIT reach the guest command; the
 	kill -INT $pid
 	expect_exit 7 wait $pid
 	expect_grep "^got-int" out
+	# stdin the command never reads does not hold the signal back
+	yes | "$KTPACK" run --kernel "$KERNEL" -- /bin/busybox sh -c "echo ready; exec sleep 1000" > out 2> err &
+	pid=$!
+	wait_for out "^ready"
+	kill -INT $pid
+	expect_exit 130 wait $pid
 	"$KTPACK" run --kernel "$KERNEL" -- /bin/busybox sh -c \
 		"trap \"\" INT QUIT; echo ready; sleep 1000" > out 2> err &
 	pid=$!

@@ -145,8 +145,16 @@ static void test_streams_and_status(void **state)
 		put(&s, KT_CH_STDOUT, "out\r\n", 5);
 		put(&s, KT_CH_STDERR, "err\n", 4);
 		put(&s, KT_CH_STDOUT, bin, sizeof(bin));
+		{
+			unsigned char le[4];
+
+			kt_put_le32(le, 1000);
+			put(&s, KT_CH_CREDIT, le, 4);
+			put(&s, KT_CH_CREDIT, le, 4);
+		}
 		put_status(&s, 3, NONCE);
 		feed(&h, &s, steps[k]);
+		assert_int_equal(kt_ch_host__credited(h.h), 2000);
 		assert_true(kt_ch_host__hello(h.h));
 		assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
 		assert_int_equal(st, 3);

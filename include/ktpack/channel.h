@@ -28,6 +28,9 @@ extern "C" {
 #define KT_CH_TAIL		4
 #define KT_CH_PAYLOAD_MAX	65536u
 #define KT_CH_FRAME_MAX		(KT_CH_HDR + KT_CH_PAYLOAD_MAX + KT_CH_TAIL)
+/* The host sends at most this much stdin beyond what the guest credited
+ * back: the guest holds no more. */
+#define KT_CH_STDIN_WINDOW	(256u << 10)
 /* A LOG line that starts with this is a warning the user must see. */
 #define KT_CH_WARNING		"warning: "
 /* What the host accepts as a trace's size, whatever the guest's memory. */
@@ -46,6 +49,8 @@ enum kt_ch_type {
 	KT_CH_STATUS,		/* guest: u32 exit status, then the run's nonce */
 	KT_CH_FAIL,		/* guest: init could not run the command: why */
 	KT_CH_SIGNAL,		/* host: u32 signal for the command's process group */
+	KT_CH_CREDIT,		/* guest: u32 bytes of stdin taken: the window moves */
+	KT_CH_ACK,		/* host: the status (or failure) arrived: power off */
 	KT_CH_TYPE_END,
 };
 
@@ -121,6 +126,9 @@ int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err);
 /* Bytes of output queued; the descriptor the next of them waits on, or -1. */
 size_t kt_ch_host__pending(const struct kt_ch_host *h);
 int kt_ch_host__wait_fd(const struct kt_ch_host *h);
+/* The stdin bytes the guest took so far (its CREDIT frames): a sender
+ * keeps at most KT_CH_STDIN_WINDOW beyond them in flight. */
+uint64_t kt_ch_host__credited(const struct kt_ch_host *h);
 /* Whether init said it is up (a HELLO frame came). */
 bool kt_ch_host__hello(const struct kt_ch_host *h);
 /*

@@ -10,26 +10,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 
 #define CLI_MAX_OPTS 32
 
 /* One line on stderr, whatever a file name holds: control bytes are
  * escaped. */
+/* One line on stderr, control bytes escaped, in one write: a line of ours
+ * is never cut into a command's output. */
 static void cli_line(const char *prefix, const char *msg, const char *suffix)
 {
+	char line[4 * 16384 + 256];
+	size_t n = 0;
+
 	fflush(stdout);
-	fputs(prefix, stderr);
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+	n += (size_t)snprintf(line, 128, "%s", prefix);
+	for (const unsigned char *p = (const unsigned char *)msg; *p && n < sizeof(line) - 192; p++) {
 		if (*p == '\n')
-			fputs("\\n", stderr);
+			n += (size_t)snprintf(line + n, 3, "\\n");
 		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(stderr, "\\x%02x", *p);
+			n += (size_t)snprintf(line + n, 5, "\\x%02x", *p);
 		else
-			fputc(*p, stderr);
+			line[n++] = (char)*p;
 	}
-	fputs(suffix, stderr);
-	fputc('\n', stderr);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\n", suffix);
+	fflush(stderr);
+	if (write(STDERR_FILENO, line, n < sizeof(line) ? n : sizeof(line) - 1) < 0) {
+		/* nowhere to say it */
+	}
 }
 
 int cli_error(const char *fmt, ...)

@@ -48,19 +48,63 @@
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The channel to the host, once open. */
+/* The channel to the host, once open (non-blocking: init must read the
+ * host's frames, a signal among them, while the host is not reading). */
 static int ch_fd = -1;
+/* A frame on its way out that the port has not taken whole yet. */
+static unsigned char ch_out[KT_CH_FRAME_MAX];
+static size_t ch_out_len, ch_out_off;
 
-/* Sends one frame on the channel; a payload over the cap is cut. */
-static int ch_send(enum kt_ch_type type, const void *p, size_t len)
+/* Writes what the port takes of the pending frame now; -1 when the port
+ * is gone. */
+static int ch_push(void)
 {
-	static unsigned char frame[KT_CH_FRAME_MAX];
+	while (ch_out_off < ch_out_len) {
+		ssize_t n = write(ch_fd, ch_out + ch_out_off, ch_out_len - ch_out_off);
 
-	if (ch_fd < 0)
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n <= 0) {
+			ch_out_len = ch_out_off = 0;
+			return -1;
+		}
+		ch_out_off += (size_t)n;
+	}
+	ch_out_len = ch_out_off = 0;
+	return 0;
+}
+
+/* The pending frame, whole, waiting for the port. */
+static int ch_wait(void)
+{
+	while (ch_out_len) {
+		struct pollfd pf = { .fd = ch_fd, .events = POLLOUT };
+
+		if (ch_push())
+			return -1;
+		if (ch_out_len && poll(&pf, 1, -1) < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+/* Queues one frame (a payload over the cap is cut) after the pending one,
+ * which is waited for; it is sent as far as the port takes it now. */
+static int ch_queue(enum kt_ch_type type, const void *p, size_t len)
+{
+	if (ch_fd < 0 || ch_wait())
 		return -1;
 	if (len > KT_CH_PAYLOAD_MAX)
 		len = KT_CH_PAYLOAD_MAX;
-	return kt_write_all(ch_fd, frame, kt_ch_encode(frame, type, p, len));
+	ch_out_len = kt_ch_encode(ch_out, type, p, len);
+	ch_out_off = 0;
+	return ch_push();
+}
+
+/* Sends one frame, waiting for the port to take it. */
+static int ch_send(enum kt_ch_type type, const void *p, size_t len)
+{
+	return ch_queue(type, p, len) ? -1 : ch_wait();
 }
 
 /* Where the module loader's words go too, for init to pass them on. */
@@ -73,9 +117,12 @@ static void vsay(const char *prefix, const char *fmt, va_list ap)
 	if (snprintf(line, sizeof(line), "%s", prefix) < 0 ||
 	    vsnprintf(line + strlen(line), sizeof(line) - strlen(line), fmt, ap) < 0)
 		return;
-	fprintf(stderr, "ktpack-init: %s\n", line);
-	if (say_fd >= 0)
+	/* the loader's words are said once, by init, as warnings */
+	if (say_fd >= 0) {
 		dprintf(say_fd, "%s\n", line + strlen(prefix));
+		return;
+	}
+	fprintf(stderr, "ktpack-init: %s\n", line);
 	ch_send(KT_CH_LOG, line, strlen(line));
 }
 
@@ -603,16 +650,17 @@ static pid_t start_modules(int *words)
 /* The loader's failures, warnings for the host. */
 static void finish_modules(int words)
 {
-	char buf[4096], *line, *save;
+	char buf[65536], *line, *save;
+	size_t len = 0;
 	ssize_t n;
 
 	if (words < 0)
 		return;
-	n = read(words, buf, sizeof(buf) - 1);
+	while (len < sizeof(buf) - 1 &&
+	       ((n = read(words, buf + len, sizeof(buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+		len += n > 0 ? (size_t)n : 0;
 	close(words);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
+	buf[len] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		warn("%s", line);
 }
@@ -712,16 +760,52 @@ static void open_channel_after(pid_t mods, int words)
 	if (mods > 0)
 		waitpid(mods, NULL, 0);
 	open_channel();
+	if (ch_fd >= 0)
+		fcntl(ch_fd, F_SETFL, fcntl(ch_fd, F_GETFL) | O_NONBLOCK);
 	ch_send(KT_CH_HELLO, NULL, 0);
 	finish_modules(words);
 }
 
-/* Waits until what was sent has left: a UART drains, a virtio port's
- * blocking write returned once the host took the bytes. */
-static void ch_drain(void)
+static int ack_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, size_t len)
 {
-	if (ch_fd >= 0 && isatty(ch_fd))
-		tcdrain(ch_fd);
+	(void)p;
+	(void)len;
+	if (type == KT_CH_ACK)
+		*(bool *)ctx = true;
+	return 0;
+}
+
+/*
+ * Waits until the host says it has everything up to the last frame (its
+ * ACK of the status): a virtio port's write returns once the bytes are
+ * queued, not once the host has them, and a power-off drops what QEMU
+ * holds.  The host reads as fast as the command's stdout is read: no
+ * time limit here (the host's timeout ends the VM).
+ */
+static void ch_end(void)
+{
+	struct kt_ch_reader *rd;
+	bool acked = false;
+
+	if (ch_fd < 0 || ch_wait() || kt_ch_reader__new(&rd))
+		return;
+	while (!acked) {
+		struct pollfd pf = { .fd = ch_fd, .events = POLLIN };
+		unsigned char buf[4096];
+		ssize_t n;
+
+		if (poll(&pf, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		n = read(ch_fd, buf, sizeof(buf));
+		if (n > 0)
+			kt_ch_reader__feed(rd, buf, (size_t)n, ack_frame, &acked);
+		else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+			break;
+	}
+	kt_ch_reader__free(rd);
 }
 
 /* ---- the command ----------------------------------------------------------------- */
@@ -731,6 +815,9 @@ struct io {
 	struct kt_ch_reader *rd;
 	unsigned char *in;		/* bytes for the command's stdin */
 	size_t inlen;
+	/* stdin bytes taken (written, or dropped) and not yet credited back:
+	 * the host sends no more than KT_CH_STDIN_WINDOW ahead of them */
+	size_t credit;
 	bool in_eof;			/* the host's stdin ended */
 	int in_fd;			/* the write end of the command's stdin, or -1 */
 	int tty;			/* the shell's terminal, for its size, or -1 */
@@ -742,10 +829,11 @@ static int io_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, siz
 	struct io *io = ctx;
 
 	if (type == KT_CH_STDIN) {
-		if (!len)
+		if (!len) {
 			io->in_eof = true;
-		else if (io->in_fd >= 0 && !io->in_eof) {
-			/* at most what one read of the port completes: bounded */
+		} else if (io->in_fd >= 0 && !io->in_eof &&
+			   io->inlen + len <= KT_CH_STDIN_WINDOW) {
+			/* the host keeps to its window: bounded */
 			unsigned char *n = realloc(io->in, io->inlen + len);
 
 			if (!n)
@@ -753,6 +841,8 @@ static int io_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, siz
 			memcpy(n + io->inlen, p, len);
 			io->in = n;
 			io->inlen += len;
+		} else {
+			io->credit += len;	/* nobody reads it: dropped */
 		}
 	} else if (type == KT_CH_SIGNAL && len == 4 && io->pid > 0) {
 		uint32_t sig = kt_get_le32(p);
@@ -778,11 +868,13 @@ static void io_flush_stdin(struct io *io)
 
 	if (n < 0 && errno != EAGAIN && errno != EINTR) {
 		/* the command closed its stdin: the rest goes nowhere */
+		io->credit += io->inlen;
 		io->inlen = 0;
 		io->in_eof = true;
 	} else if (n > 0) {
 		memmove(io->in, io->in + n, io->inlen - (size_t)n);
 		io->inlen -= (size_t)n;
+		io->credit += (size_t)n;
 	}
 	if (!io->inlen && io->in_eof) {
 		close(io->in_fd);
@@ -790,7 +882,7 @@ static void io_flush_stdin(struct io *io)
 	}
 }
 
-/* Sends what @fd has now as @type frames; false at its end. */
+/* Queues what @fd has now as a @type frame; false at its end. */
 static bool io_pump(int fd, enum kt_ch_type type)
 {
 	static unsigned char buf[KT_CH_PAYLOAD_MAX];
@@ -800,7 +892,7 @@ static bool io_pump(int fd, enum kt_ch_type type)
 		return true;
 	if (n <= 0)
 		return false;
-	ch_send(type, buf, (size_t)n);
+	ch_queue(type, buf, (size_t)n);
 	return true;
 }
 
@@ -821,7 +913,10 @@ static void io_drain(int fd, enum kt_ch_type type)
 /*
  * Forwards the channel to the command and its output to the channel until
  * it exits; what its pipes hold then is sent too.  @out and @err are -1
- * for a shell (its terminal is the console).
+ * for a shell (its terminal is the console); @err is -1 too when stdout
+ * and stderr share @out.  The port is always read (a signal must get
+ * through); the command's output is read only when the port took the last
+ * frame, so a host that stops reading makes the command wait.
  */
 static int io_loop(struct io *io, pid_t pid, int out, int err)
 {
@@ -829,22 +924,20 @@ static int io_loop(struct io *io, pid_t pid, int out, int err)
 	bool alive = true, ch_open = ch_fd >= 0;
 
 	while (alive) {
+		bool room = !ch_out_len;
 		struct pollfd pf[5] = {
-			{ .fd = out, .events = POLLIN },
-			{ .fd = err, .events = POLLIN },
-			/* the port is read only when the command took all before */
-			{ .fd = io->inlen || !ch_open ? -1 : ch_fd, .events = POLLIN },
+			{ .fd = room ? out : -1, .events = POLLIN },
+			{ .fd = room ? err : -1, .events = POLLIN },
+			{ .fd = ch_open ? ch_fd : -1, .events = POLLIN | (room ? 0 : POLLOUT) },
 			{ .fd = io->inlen ? io->in_fd : -1, .events = POLLOUT },
 			{ .fd = pidfd, .events = POLLIN },
 		};
 
 		if (poll(pf, 5, pidfd < 0 ? 100 : -1) < 0 && errno != EINTR)
 			break;
-		if (pf[0].revents && !io_pump(out, KT_CH_STDOUT))
-			out = -1;
-		if (pf[1].revents && !io_pump(err, KT_CH_STDERR))
-			err = -1;
-		if (pf[2].revents) {
+		if (pf[2].revents & POLLOUT && ch_push())
+			ch_open = false;
+		if (pf[2].revents & (POLLIN | POLLHUP | POLLERR)) {
 			unsigned char buf[4096];
 			ssize_t n = read(ch_fd, buf, sizeof(buf));
 
@@ -855,6 +948,18 @@ static int io_loop(struct io *io, pid_t pid, int out, int err)
 		}
 		if (io->in_fd >= 0 && (io->inlen || io->in_eof))
 			io_flush_stdin(io);
+		/* the host's window opens again: credits go before output */
+		if (!ch_out_len && io->credit && (io->credit >= KT_CH_STDIN_WINDOW / 4 || !io->inlen)) {
+			unsigned char le[4];
+
+			kt_put_le32(le, (uint32_t)io->credit);
+			io->credit = 0;
+			ch_queue(KT_CH_CREDIT, le, sizeof(le));
+		}
+		if (!ch_out_len && pf[0].revents && !io_pump(out, KT_CH_STDOUT))
+			out = -1;
+		if (!ch_out_len && pf[1].revents && !io_pump(err, KT_CH_STDERR))
+			err = -1;
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			alive = false;
 	}
@@ -876,14 +981,18 @@ static int run_command(char *cmd, size_t clen)
 	struct io io = { .in_fd = -1, .tty = -1 };
 	size_t n = 0;
 	char **cargv;
+	bool merged;
 	pid_t pid;
 	int status;
 
 	for (size_t off = 0; off < clen; off += strlen(cmd + off) + 1)
 		n++;
 	cargv = calloc(n + 1, sizeof(*cargv));
+	/* stdout and stderr one file on the host (2>&1): one pipe keeps
+	 * their order */
+	merged = !access(KT_GUEST_MERGED, F_OK);
 	if (!cargv || kt_ch_reader__new(&io.rd) || pipe2(in, O_CLOEXEC) ||
-	    pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+	    pipe2(out, O_CLOEXEC) || (!merged && pipe2(err, O_CLOEXEC))) {
 		say("cannot start the command: %s", strerror(errno));
 		return -1;
 	}
@@ -895,7 +1004,7 @@ static int run_command(char *cmd, size_t clen)
 		signal(SIGPIPE, SIG_DFL);	/* init ignores it; programs must not */
 		dup2(in[0], 0);
 		dup2(out[1], 1);
-		dup2(err[1], 2);
+		dup2(merged ? out[1] : err[1], 2);
 		/* its own session, no terminal: the console is not its */
 		setsid();
 		execv(cargv[0], cargv);
@@ -906,7 +1015,8 @@ static int run_command(char *cmd, size_t clen)
 	}
 	close(in[0]);
 	close(out[1]);
-	close(err[1]);
+	if (!merged)
+		close(err[1]);
 	free(cargv);
 	if (pid < 0) {
 		say("cannot start the command: %s", strerror(errno));
@@ -915,9 +1025,10 @@ static int run_command(char *cmd, size_t clen)
 	io.in_fd = in[1];
 	io.pid = pid;
 	fcntl(io.in_fd, F_SETFL, O_NONBLOCK);
-	status = io_loop(&io, pid, out[0], err[0]);
+	status = io_loop(&io, pid, out[0], merged ? -1 : err[0]);
 	close(out[0]);
-	close(err[0]);
+	if (!merged)
+		close(err[0]);
 	if (io.in_fd >= 0)
 		close(io.in_fd);
 	free(io.in);
@@ -973,7 +1084,7 @@ static __attribute__((noreturn)) void fail(const char *why)
 {
 	say("%s", why);
 	ch_send(KT_CH_FAIL, why, strlen(why));
-	ch_drain();
+	ch_end();
 	power_off();
 }
 
@@ -1034,6 +1145,6 @@ int main(void)
 	kt_put_le32((unsigned char *)status_msg, (uint32_t)status);
 	memcpy(status_msg + 4, nonce, nlen);
 	ch_send(KT_CH_STATUS, status_msg, 4 + nlen);
-	ch_drain();
+	ch_end();
 	power_off();
 }

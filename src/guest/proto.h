@@ -14,6 +14,8 @@
  * unpack whole. */
 #define KT_GUEST_CMD		"/ktpack/cmd"
 #define KT_GUEST_SHELL		"/ktpack/interactive"
+/* The host's stdout and stderr are one file: the command gets one pipe. */
+#define KT_GUEST_MERGED		"/ktpack/merged"
 #define KT_GUEST_NONCE		"/ktpack/nonce"
 /* The modules init loads, in order: one guest path per line. */
 #define KT_GUEST_MODULES	"/ktpack/modules"
