@@ -154,8 +154,9 @@ struct kt_workdir {
 int kt_workdir_new(struct kt_workdir *w, const char *prefix, struct kt_err *err);
 /* Removes the folder and the regular files in it; a no-op when not made. */
 void kt_workdir_remove(struct kt_workdir *w);
-/* Removes the @prefix folders of dead runs of ours in $TMPDIR. */
-void kt_workdir_reap(const char *prefix);
+/* Removes the folders of dead runs of ours in $TMPDIR whose names start
+ * with one of @prefixes (NULL-terminated), in one pass. */
+void kt_workdir_reap(const char *const *prefixes);
 
 /*
  * An output file the user named: a regular file (or a new one, or one a

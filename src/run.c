@@ -50,20 +50,22 @@ static bool run_stopped(const struct run_ctx *x)
 
 /* ---- what can be checked first ------------------------------------------------------ */
 
-/* The folder of @guest that the guest init mounts a file system over,
- * or NULL. */
-static const char *run_mounted_over(const char *guest)
+/* The top folder of a guest mount (kt_guest_mounts) that @guest lies
+ * under, or NULL; its length in @len. */
+static const char *run_mounted_over(const char *guest, size_t *len)
 {
-	static const char *const over[] = { "/proc", "/sys", "/dev", "/tmp", "/run" };
 	char norm[PATH_MAX];
 
 	if (kt_path_normalize(guest, norm, sizeof(norm), false))
 		return NULL;
-	for (size_t i = 0; i < KT_ARRAY_SIZE(over); i++) {
-		size_t l = strlen(over[i]);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(kt_guest_mounts); i++) {
+		const char *dir = kt_guest_mounts[i].dir;
+		size_t l = 1 + strcspn(dir + 1, "/");	/* "/sys" of "/sys/fs/bpf" */
 
-		if (!strncmp(norm, over[i], l) && (!norm[l] || norm[l] == '/'))
-			return over[i];
+		if (!strncmp(norm, dir, l) && (!norm[l] || norm[l] == '/')) {
+			*len = l;
+			return dir;
+		}
 	}
 	return NULL;
 }
@@ -90,16 +92,17 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 	}
 	for (size_t i = 0; i < o->nincludes; i++) {
 		const char *under;
+		size_t ul;
 
 		if (kt_include_split(o->includes[i], host, guest, sizeof(host)))
 			return kt_err_set(err, -EINVAL,
 					  "invalid include '%s': expected HOST[:GUEST]",
 					  o->includes[i]);
-		under = run_mounted_over(guest);
+		under = run_mounted_over(guest, &ul);
 		if (under)
 			return kt_err_set(err, -EINVAL,
-					  "include '%s': the guest mounts over %s, which would hide it",
-					  o->includes[i], under);
+					  "include '%s': the guest mounts over %.*s, which would hide it",
+					  o->includes[i], (int)ul, under);
 	}
 	return 0;
 }
@@ -475,9 +478,12 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 		return r;
 	res->memory_mib = x->memory_mib;
 	/* What killed runs left in $TMPDIR goes now. */
-	kt_workdir_reap("ktpack-run");
-	kt_workdir_reap("ktpack-vm");
-	kt_workdir_reap("ktpack-kvm");
+	{
+		/* (ktpack-vm: what earlier versions' runs made) */
+		static const char *const ours[] = { "ktpack-run", "ktpack-kvm", "ktpack-vm", NULL };
+
+		kt_workdir_reap(ours);
+	}
 	r = kt_workdir_new(&x->work, "ktpack-run", err);
 	if (r)
 		return r;

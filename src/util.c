@@ -457,9 +457,20 @@ void kt_workdir_remove(struct kt_workdir *w)
 	w->path[0] = '\0';
 }
 
-void kt_workdir_reap(const char *prefix)
+/* Whether @name is "<one of @prefixes>.XXXXXX". */
+static bool util_workdir_name(const char *name, const char *const *prefixes)
 {
-	size_t pl = strlen(prefix);
+	for (; *prefixes; prefixes++) {
+		size_t pl = strlen(*prefixes);
+
+		if (!strncmp(name, *prefixes, pl) && name[pl] == '.' && strlen(name + pl + 1) == 6)
+			return true;
+	}
+	return false;
+}
+
+void kt_workdir_reap(const char *const *prefixes)
+{
 	int parent = open(kt_tmpdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	int dfd0;
@@ -475,8 +486,7 @@ void kt_workdir_reap(const char *prefix)
 		struct stat st;
 		int dfd, lock;
 
-		if (strncmp(de->d_name, prefix, pl) || de->d_name[pl] != '.' ||
-		    strlen(de->d_name + pl + 1) != 6)
+		if (!util_workdir_name(de->d_name, prefixes))
 			continue;
 		dfd = openat(parent, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0)

@@ -166,30 +166,11 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-/* What a distribution mounts, in order (a parent before what is in it):
- * tracing tools need tracefs, debugfs, bpffs and cgroup2.  A mount that
- * fails is said on the console, and the guest goes on without it. */
-static const struct guest_mount {
-	const char *src, *dir, *type, *opts;
-	unsigned long flags;
-} guest_mounts[] = {
-	{ "proc", "/proc", "proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
-	{ "sysfs", "/sys", "sysfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
-	{ "devtmpfs", "/dev", "devtmpfs", "mode=0755", MS_NOSUID },
-	{ "devpts", "/dev/pts", "devpts", "mode=0620,ptmxmode=0666", MS_NOSUID | MS_NOEXEC },
-	{ "tmpfs", "/dev/shm", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV },
-	{ "tmpfs", "/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV },
-	{ "tmpfs", "/run", "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV },
-	{ "tracefs", "/sys/kernel/tracing", "tracefs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
-	{ "debugfs", "/sys/kernel/debug", "debugfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
-	{ "bpf", "/sys/fs/bpf", "bpf", "mode=0700", MS_NOSUID | MS_NODEV | MS_NOEXEC },
-	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
-};
-
+/* The mounts of kt_guest_mounts (proto.h), in order. */
 static void mount_all(void)
 {
-	for (size_t i = 0; i < KT_ARRAY_SIZE(guest_mounts); i++) {
-		const struct guest_mount *m = &guest_mounts[i];
+	for (size_t i = 0; i < KT_ARRAY_SIZE(kt_guest_mounts); i++) {
+		const struct kt_guest_mount *m = &kt_guest_mounts[i];
 
 		mkdir(m->dir, 0755);
 		if (mount(m->src, m->dir, m->type, m->flags, m->opts) && errno != EBUSY)

@@ -4,6 +4,7 @@
 #define KT_GUEST_PROTO_H
 
 #include <stdint.h>
+#include <sys/mount.h>
 
 #define KT_GUEST_WPROF		"/bin/wprof"
 #define KT_GUEST_TRACE		"/tmp/wprof.pb"
@@ -33,6 +34,32 @@
 
 /* "ktpack-init: started" tells the host that the kernel reached /init. */
 #define KT_INIT_STARTED		"ktpack-init: started"
+
+/*
+ * What init mounts, in order (a parent before what is in it): what a
+ * distribution mounts, tracing tools needing tracefs, debugfs, bpffs and
+ * cgroup2.  A mount that fails is said on the console, and the guest goes
+ * on without it.  The host refuses an --include under the top folder of
+ * any of them: the mount would hide it.
+ */
+struct kt_guest_mount {
+	const char *src, *dir, *type, *opts;
+	unsigned long flags;
+};
+
+static const struct kt_guest_mount kt_guest_mounts[] __attribute__((unused)) = {
+	{ "proc", "/proc", "proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "sysfs", "/sys", "sysfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "devtmpfs", "/dev", "devtmpfs", "mode=0755", MS_NOSUID },
+	{ "devpts", "/dev/pts", "devpts", "mode=0620,ptmxmode=0666", MS_NOSUID | MS_NOEXEC },
+	{ "tmpfs", "/dev/shm", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV },
+	{ "tmpfs", "/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV },
+	{ "tmpfs", "/run", "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV },
+	{ "tracefs", "/sys/kernel/tracing", "tracefs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "debugfs", "/sys/kernel/debug", "debugfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "bpf", "/sys/fs/bpf", "bpf", "mode=0700", MS_NOSUID | MS_NODEV | MS_NOEXEC },
+	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+};
 
 /* How long wprof may run past its -d duration (kernel command line). */
 #define KT_WPROF_GRACE_KEY	"KTPACK_WPROF_GRACE_MS"
