@@ -33,12 +33,11 @@ run_ns() {
 	test "$(wc -c < "$W/t.pb")" -eq "$2"
 	echo $((t1 - t0))
 }
-# median of the numbers on stdin
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # rate CHANNEL MIB: MB/s of the extra time a MIB trace takes over 64 KiB
 rate() {
-	big=$(for i in 1 2 3; do run_ns "$1" $(($2 << 20)); done | median)
-	small=$(for i in 1 2 3; do run_ns "$1" 65536; done | median)
+	for i in 1 2 3; do run_ns "$1" $(($2 << 20)); done > "$W/big"
+	for i in 1 2 3; do run_ns "$1" 65536; done > "$W/small"
+	big=$(median "$W/big" 1) small=$(median "$W/small" 1)
 	awk -v b="$big" -v s="$small" -v m="$2" 'BEGIN { printf "%.2f", (m * 1.048576) / ((b - s) / 1e9) }'
 }
 run_ns virtio 65536 > /dev/null		# the vmlinux and the base, cached
@@ -49,31 +48,21 @@ echo "  trace over virtio-serial   $vr MB/s ($VIRTIO_MIB MiB of random bytes, me
 echo "  trace over the serial port $sr MB/s ($SERIAL_MIB MiB, median of 3)"
 target "virtio/serial trace throughput" "$(ratio "$vr" "$sr")" ge 20
 
-# first_ns CHANNEL: ns from the start to the command's first output line
-first_ns() {
-	t0=$(date +%s%N)
-	"$KTPACK" run --accel tcg --kernel "$KERNEL" --channel "$1" \
-		-- /bin/busybox echo FIRST-OUTPUT 2> /dev/null |
-		while IFS= read -r l; do
-			case $l in FIRST-OUTPUT*) date +%s%N > "$W/first" ;; esac
-		done
-	echo $(($(cat "$W/first") - t0))
-}
 : > "$W/v"
 : > "$W/s"
 i=0
 # ABBA: neither kind always runs right after the other
 while [ $i -lt "$RUNS" ]; do
 	if [ $((i % 2)) -eq 0 ]; then
-		first_ns virtio >> "$W/v"
-		first_ns serial >> "$W/s"
+		first_output "$KTPACK" "$KERNEL" "$W" --channel virtio >> "$W/v"
+		first_output "$KTPACK" "$KERNEL" "$W" --channel serial >> "$W/s"
 	else
-		first_ns serial >> "$W/s"
-		first_ns virtio >> "$W/v"
+		first_output "$KTPACK" "$KERNEL" "$W" --channel serial >> "$W/s"
+		first_output "$KTPACK" "$KERNEL" "$W" --channel virtio >> "$W/v"
 	fi
 	i=$((i + 1))
 done
-v=$(median < "$W/v") s=$(median < "$W/s")
+v=$(median "$W/v" 1) s=$(median "$W/s" 1)
 echo "  first output, virtio (modules loaded)  $(ms "$v")"
 echo "  first output, --channel serial         $(ms "$s")"
 target "virtio/serial boot to first output" "$(ratio "$v" "$s")" le 1.1

@@ -28,3 +28,21 @@ target() {
 		bench_fail=1
 	fi
 }
+
+# first_output KTPACK KERNEL WORKDIR [OPTION...]: "first_ns total_ns" of one
+# `ktpack run` of busybox echo under TCG: to the command's output line, and
+# to ktpack's end.
+first_output() {
+	_k=$1 _kern=$2 _w=$3
+	shift 3
+	_t0=$(date +%s%N)
+	"$_k" run --accel tcg --kernel "$_kern" "$@" -- /bin/busybox echo FIRST-OUTPUT 2> /dev/null |
+		while IFS= read -r _l; do
+			case $_l in FIRST-OUTPUT*) date +%s%N > "$_w/first" ;; esac
+		done
+	_t2=$(date +%s%N)
+	echo "$(($(cat "$_w/first") - _t0)) $((_t2 - _t0))"
+}
+
+# median FILE COLUMN: the median of a column of numbers.
+median() { sort -n -k"$2" "$1" | sed -n "$((($(wc -l < "$1") + 1) / 2))p" | cut -d" " -f"$2"; }

@@ -21,16 +21,8 @@ export KTSTR_CACHE_DIR="$W/cache"
 one_run() {
 	f=$1
 	shift
-	t0=$(date +%s%N)
-	"$KTPACK" run --accel tcg --kernel "$KERNEL" "$@" -- /bin/busybox echo FIRST-OUTPUT 2> /dev/null |
-		while IFS= read -r l; do
-			case $l in FIRST-OUTPUT*) date +%s%N > "$W/first" ;; esac
-		done
-	t2=$(date +%s%N)
-	echo "$(($(cat "$W/first") - t0)) $((t2 - t0))" >> "$f"
+	first_output "$KTPACK" "$KERNEL" "$W" "$@" >> "$f"
 }
-# median FILE COLUMN
-median() { sort -n -k"$2" "$1" | sed -n "$((($(wc -l < "$1") + 1) / 2))p" | cut -d" " -f"$2"; }
 
 # The first run extracts the vmlinux (and builds the base): its cost alone.
 : > "$W/cold"

@@ -258,11 +258,12 @@ void kt_ch_host__free(struct kt_ch_host *h)
 	free(h);
 }
 
-/* A trace the guest sent wrong: dropped, and said when it is asked for. */
-static void host_trace_bad(struct kt_ch_host *h, const char *why)
+/* A trace that came wrong (-EIO) or could not be written (its -errno):
+ * dropped, and said when it is asked for. */
+static void host_trace_bad(struct kt_ch_host *h, int code, const char *why)
 {
 	host_trace_drop(h);
-	h->bad = -EIO;
+	h->bad = code;
 	kt_snprintf_cut(h->bad_msg, sizeof(h->bad_msg), "%s", why);
 }
 
@@ -275,7 +276,7 @@ static int host_trace_begin(struct kt_ch_host *h, const unsigned char *p, size_t
 	if (!h->o.trace_out)
 		return 0;
 	if (len != 8) {
-		host_trace_bad(h, "the trace from the guest is corrupt (a bad header)");
+		host_trace_bad(h, -EIO, "the trace from the guest is corrupt (a bad header)");
 		return 0;
 	}
 	h->want = kt_get_le64(p);
@@ -285,13 +286,12 @@ static int host_trace_begin(struct kt_ch_host *h, const unsigned char *p, size_t
 		snprintf(why, sizeof(why),
 			 "the trace from the guest announces %llu bytes, more than its %llu MiB of memory",
 			 (unsigned long long)h->want, (unsigned long long)(h->o.trace_max >> 20));
-		host_trace_bad(h, why);
+		host_trace_bad(h, -EIO, why);
 		return 0;
 	}
 	r = kt_out_open_flags(&h->out, h->o.trace_out, KT_OUT_NOWAIT, &oerr);
 	if (r) {
-		host_trace_bad(h, oerr.msg);
-		h->bad = r;
+		host_trace_bad(h, r, oerr.msg);
 		return 0;
 	}
 	h->open = true;
@@ -309,7 +309,7 @@ static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t 
 		return 0;
 	/* Never more than announced: a guest cannot fill the disk. */
 	if (len > h->want - h->got) {
-		host_trace_bad(h, "the trace from the guest is corrupt (longer than announced)");
+		host_trace_bad(h, -EIO, "the trace from the guest is corrupt (longer than announced)");
 		return 0;
 	}
 	r = kt_write_all(h->out.fd, p, len);
@@ -318,8 +318,7 @@ static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t 
 
 		snprintf(why, sizeof(why), "cannot write the trace to '%s': %s",
 			 h->o.trace_out, strerror(-r));
-		host_trace_bad(h, why);
-		h->bad = r;
+		host_trace_bad(h, r, why);
 		return 0;
 	}
 	h->crc = (uint32_t)crc32(h->crc, p, (uInt)len);
@@ -339,18 +338,17 @@ static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t l
 		snprintf(why, sizeof(why),
 			 "the trace from the guest is truncated (%llu of %llu bytes)",
 			 (unsigned long long)h->got, (unsigned long long)h->want);
-		host_trace_bad(h, why);
+		host_trace_bad(h, -EIO, why);
 		return 0;
 	}
 	if (kt_get_le32(p) != h->crc) {
-		host_trace_bad(h, "the trace from the guest is corrupt (CRC-32 mismatch)");
+		host_trace_bad(h, -EIO, "the trace from the guest is corrupt (CRC-32 mismatch)");
 		return 0;
 	}
 	h->open = false;
 	r = kt_out_commit(&h->out, 0644, &cerr);
 	if (r) {
-		host_trace_bad(h, cerr.msg);
-		h->bad = r;
+		host_trace_bad(h, r, cerr.msg);
 		return 0;
 	}
 	h->received = true;
@@ -525,7 +523,7 @@ int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err)
 		snprintf(why, sizeof(why),
 			 "the trace from the guest is truncated (%llu of %llu bytes)",
 			 (unsigned long long)h->got, (unsigned long long)h->want);
-		host_trace_bad(h, why);
+		host_trace_bad(h, -EIO, why);
 	}
 	if (h->bad)
 		return kt_err_set(err, h->bad, "%s", h->bad_msg);

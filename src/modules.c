@@ -349,60 +349,59 @@ static int modules_read(const char *path, void **buf, size_t *len, struct kt_err
 		{ ".xz", KT_KCOMP_XZ }, { ".zst", KT_KCOMP_ZSTD }, { ".gz", KT_KCOMP_GZIP },
 	};
 	enum kt_kcomp c = KT_KCOMP_NONE;
-	size_t pl = strlen(path);
+	size_t pl = strlen(path), size;
+	unsigned char *raw;
 	struct stat st;
-	void *map;
+	ssize_t n;
 	int fd, out, r;
 
+	*buf = NULL;
 	for (size_t i = 0; i < KT_ARRAY_SIZE(comps); i++) {
 		size_t sl = strlen(comps[i].sfx);
 
 		if (pl > sl && !strcmp(path + pl - sl, comps[i].sfx))
 			c = comps[i].c;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0 || fstat(fd, &st)) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
-		return kt_err_set(err, r, "cannot read the module '%s': %s", path, strerror(-r));
-	}
-	if (!S_ISREG(st.st_mode) || !st.st_size || (uint64_t)st.st_size > MODULE_MAX) {
+	r = kt_open_regular(path, "the module", &fd, err);
+	if (r)
+		return r;
+	if (fstat(fd, &st) || !st.st_size || (uint64_t)st.st_size > MODULE_MAX) {
 		close(fd);
-		return kt_err_set(err, -EFBIG, "the module '%s' is empty, not a file or over %u MiB",
+		return kt_err_set(err, -EFBIG, "the module '%s' is empty or over %u MiB",
 				  path, MODULE_MAX >> 20);
 	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	size = (size_t)st.st_size;
+	raw = malloc(size);
+	n = raw ? kt_pread_full(fd, raw, size, 0) : -ENOMEM;
 	close(fd);
-	if (map == MAP_FAILED)
-		return kt_err_set(err, -errno, "cannot map the module '%s': %s", path, strerror(errno));
+	if (n != (ssize_t)size) {
+		free(raw);
+		return kt_err_set(err, n < 0 ? (int)n : -EIO, "cannot read the module '%s': %s",
+				  path, n < 0 ? strerror((int)-n) : "it shrank");
+	}
 	if (c == KT_KCOMP_NONE) {
-		*buf = malloc((size_t)st.st_size);
-		r = *buf ? 0 : kt_err_set(err, -ENOMEM, "out of memory");
-		if (!r)
-			memcpy(*buf, map, (size_t)st.st_size);
-		*len = (size_t)st.st_size;
-		munmap(map, (size_t)st.st_size);
-		return r;
+		*buf = raw;
+		*len = size;
+		return 0;
 	}
 	/* Decompressed into memory through a memfd: the kernel's own
 	 * decompressors write to a descriptor. */
 	out = memfd_create("ktpack-module", MFD_CLOEXEC);
 	r = out < 0 ? kt_err_set(err, -errno, "memfd_create: %s", strerror(errno)) :
-	    kt_kernel_decompress(map, (size_t)st.st_size, c, out, MODULE_MAX, err);
-	munmap(map, (size_t)st.st_size);
+	    kt_kernel_decompress(raw, size, c, out, MODULE_MAX, err);
+	free(raw);
 	if (!r) {
 		off_t end = lseek(out, 0, SEEK_END);
-		ssize_t n;
+		unsigned char *d = end > 0 ? malloc((size_t)end) : NULL;
 
-		*buf = end > 0 ? malloc((size_t)end) : NULL;
-		n = *buf ? kt_pread_full(out, *buf, (size_t)end, 0) : -ENOMEM;
-		if (n != end) {
-			free(*buf);
-			r = kt_err_set(err, n < 0 ? (int)n : -EIO, "cannot decompress the module '%s'",
-				       path);
+		if (!d || kt_pread_full(out, d, (size_t)end, 0) != end) {
+			free(d);
+			r = kt_err_set(err, -EIO, "cannot decompress the module '%s': %s", path,
+				       end > 0 ? "out of memory" : "nothing came out");
+		} else {
+			*buf = d;
+			*len = (size_t)end;
 		}
-		*len = (size_t)end;
 	} else if (out >= 0 && err) {
 		char why[sizeof(err->msg)];
 

@@ -1083,9 +1083,14 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 		r = kt_ch_host__trace(v->h[v->active], &res->trace_bytes, err);
 		res->trace_written = !r;
 	}
-	if (kt_ch_host__skipped(v->h[v->active >= 0 ? v->active : 0]))
-		kt_log(&o->log, KT_LOG_WARN, "%llu bytes of corrupt frames from the guest were skipped",
-		       (unsigned long long)kt_ch_host__skipped(v->h[v->active >= 0 ? v->active : 0]));
+	{
+		uint64_t skipped = kt_ch_host__skipped(v->h[v->active >= 0 ? v->active : 0]);
+
+		if (skipped)
+			kt_log(&o->log, KT_LOG_WARN,
+			       "%llu bytes of corrupt frames from the guest were skipped",
+			       (unsigned long long)skipped);
+	}
 out:
 	vm_tail(v);
 	for (int i = 0; i < PORT_N; i++) {
