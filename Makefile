@@ -31,7 +31,7 @@ ifneq ($(KT_OUT_BAD),)
 $(error OUT=$(OUT): $(KT_OUT_BAD); OUT holds only what make builds)
 endif
 # Switches given on the command line are saved; the others come back.
-KT_SWITCHES := STATIC SAN WPROF BUSYBOX
+KT_SWITCHES := STATIC SAN WPROF BUSYBOX WPROF_ARM64 BUSYBOX_ARM64
 -include $(OUT)/gen/switches.mk
 $(foreach v,$(KT_SWITCHES),$(if $(filter command line,$(origin $(v))),,\
 	$(if $(filter-out undefined,$(origin KT_SAVED_$(v))),$(eval $(v) := $(KT_SAVED_$(v))))))
@@ -76,7 +76,7 @@ KT_SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 KT_SAN_LDFLAGS := -fsanitize=address,undefined
 endif
 
-LIB_SRCS := src/util.c src/blob.c src/cache.c src/extract.c src/wprof.c src/vmconfig.c \
+LIB_SRCS := src/util.c src/arch.c src/blob.c src/cache.c src/extract.c src/wprof.c src/vmconfig.c \
 	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c src/kernel.c src/channel.c \
 	src/modules.c src/vm.c src/run.c
 CLI_SRCS := src/cli/ktpack.c src/cli/parse.c src/cli/cmd-blobs.c src/cli/cmd-env.c \
@@ -99,6 +99,16 @@ $(OUT)/guest/init: $(GUEST_OBJS)
 	$(CC) -static -s -o $@.tmp $(GUEST_OBJS) -lz
 	mv -f $@.tmp $@
 
+# The same init for arm64 guests, with the cross compiler (blobs/blobs.mk).
+GUEST_ARM64_OBJS := $(GUEST_SRCS:src/%.c=$(OUT)/guest-arm64/obj/%.o)
+$(OUT)/guest-arm64/obj/%.o: src/%.c $(OUT)/gen/flags
+	@mkdir -p $(@D)
+	$(CROSS_CC_ARM64) $(CFLAGS) $(KT_BASE_CFLAGS) -Wall -Wextra -Werror \
+		'-ffile-prefix-map=$(call kt_shq,$(CURDIR))=.' -c -o $@ $<
+$(OUT)/guest-arm64/init: $(GUEST_ARM64_OBJS)
+	$(CROSS_CC_ARM64) -static -s -o $@.tmp $(GUEST_ARM64_OBJS) -lz
+	mv -f $@.tmp $@
+
 # The blobs, with the fragment front ends use too: ktpack's own
 # (busybox, wprof) for the CLI, the guest init for the library.
 KT_EMBED_CFLAGS = $(CFLAGS) $(KT_CFLAGS)
@@ -116,6 +126,10 @@ $(OUT)/build/closure: build/closure.c $(OUT)/libktpack.a
 $(OUT)/gen/wprof-libs.cpio: $(OUT)/build/closure $(OUT)/blobs/wprof.src FORCE
 	@mkdir -p $(@D)
 	@$(OUT)/build/closure $@.new $(call kt_embed_q,$(WPROF)) /bin/wprof
+	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
+$(OUT)/gen/wprof-libs-arm64.cpio: $(OUT)/build/closure $(OUT)/blobs/wprof_arm64.src FORCE
+	@mkdir -p $(@D)
+	@$(OUT)/build/closure $@.new $(call kt_embed_q,$(WPROF_ARM64)) /bin/wprof
 	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
 
 # Rebuild everything when the flags change; remember the switches.
@@ -145,7 +159,8 @@ $(OUT)/ktpack: $(CLI_OBJS) $(kt_embedded_blobs_OBJS) $(OUT)/libktpack.a
 	mv -f $@.tmp $@
 
 -include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/cli/*.d $(OUT)/tests/*.d $(OUT)/build/*.d \
-	$(OUT)/guest/obj/*.d $(OUT)/guest/obj/guest/*.d $(OUT)/blobs/*.d $(OUT)/libblobs/*.d \
+	$(OUT)/guest/obj/*.d $(OUT)/guest/obj/guest/*.d $(OUT)/guest-arm64/obj/*.d \
+	$(OUT)/guest-arm64/obj/guest/*.d $(OUT)/blobs/*.d $(OUT)/libblobs/*.d \
 	$(OUT)/fuzz/*.d)
 
 deps:

@@ -10,14 +10,23 @@ busybox-static libcmocka-dev libclang-rt-14-dev scdoc man-db g++
 cpio libarchive-tools gzip zstd xz-utils lz4 bzip2 python3
 qemu-system-x86 hyperfine kmod bpftool"
 
-# The Debian kernel the boot tests run (make check) is unpacked here, not
-# installed: installing it would build a host initrd for nothing.  Its
-# module tree goes beside it (lib/modules/<version>, with depmod's index),
-# where ktpack looks for the modules of a kernel it boots.
+# arm64 guests: the cross compiler builds their init, QEMU's arm
+# system emulator boots them; the arm64 C library and zlib (multiarch,
+# beside the host's) are what arm64 programs are linked against and
+# packed from.
+ARM64_PKGS="qemu-system-arm gcc-aarch64-linux-gnu libc6:arm64 zlib1g-dev:arm64"
+
+# The Debian kernels the boot tests run (make check) are unpacked here,
+# not installed: installing them would build a host initrd for nothing.
+# Each module tree goes beside its kernel (lib/modules/<version>, with
+# depmod's index), where ktpack looks for the modules of a kernel it
+# boots.  The arm64 kernel and Debian's arm64 busybox-static go in arm64/:
+# busybox-static is not multiarch, and installing the arm64 one would
+# replace the host's.
 KERNEL_DIR=${KTPACK_KERNEL_DIR:-/var/cache/ktpack}
 
 missing=
-for p in $PKGS; do
+for p in $PKGS $ARM64_PKGS; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 	[ "$st" = installed ] || missing="$missing $p"
 done
@@ -29,40 +38,65 @@ if [ -n "$missing" ]; then
 	fi
 	echo "deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 	apt-get update -q
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing
 fi
 
-# vmlinuz and the module tree of the kernel linux-image-amd64 points at,
-# from its .deb.
-ver=
-[ -e "$KERNEL_DIR/vmlinuz" ] && ver=$(basename "$(readlink "$KERNEL_DIR/vmlinuz")" | sed 's/^vmlinuz-//')
-if [ ! -e "$KERNEL_DIR/vmlinuz" ] || [ ! -s "$KERNEL_DIR/lib/modules/$ver/modules.dep" ]; then
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+chmod 0755 "$tmp"
+chown _apt "$tmp" 2>/dev/null || true
+
+# The package a Debian meta-package (linux-image-amd64) depends on.
+dep_of() {
+	pkg=$(apt-cache depends "$1" 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\).*/\1/p' | head -n 1)
 	if [ -z "$pkg" ]; then
-		apt-get update -q
-		pkg=$(apt-cache depends linux-image-amd64 |
-			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
+		apt-get update -q >&2
+		pkg=$(apt-cache depends "$1" |
+			sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\).*/\1/p' | head -n 1)
 	fi
-	[ -n "$pkg" ] || { echo "deps: no Debian kernel package found" >&2; exit 1; }
-	echo "deps: unpacking $pkg into $KERNEL_DIR"
-	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' EXIT
-	chmod 0755 "$tmp"
-	chown _apt "$tmp" 2>/dev/null || true
-	(cd "$tmp" && apt-get download -q "$pkg")
-	mkdir -p "$KERNEL_DIR/lib/modules"
-	dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' './lib/modules/*'
-	ver=$(basename "$(ls "$tmp"/boot/vmlinuz-* | head -n 1)" | sed 's/^vmlinuz-//')
+	[ -n "$pkg" ] || { echo "deps: no Debian package behind $1" >&2; exit 1; }
+	echo "$pkg"
+}
+
+# unpack_kernel META ARCH DIR: vmlinuz and the module tree of the kernel
+# META points at, from its .deb, into DIR.
+unpack_kernel() {
+	dir=$3
+	ver=
+	[ -e "$dir/vmlinuz" ] && ver=$(basename "$(readlink "$dir/vmlinuz")" | sed 's/^vmlinuz-//')
+	[ -e "$dir/vmlinuz" ] && [ -s "$dir/lib/modules/$ver/modules.dep" ] && return 0
+	pkg=$(dep_of "$1")
+	echo "deps: unpacking $pkg:$2 into $dir"
+	rm -rf "$tmp/k" && mkdir -p "$tmp/k" && chown _apt "$tmp/k" 2>/dev/null || true
+	(cd "$tmp/k" && apt-get download -q "$pkg:$2")
+	mkdir -p "$dir/lib/modules"
+	dpkg-deb --fsys-tarfile "$tmp"/k/*.deb | tar -x -C "$tmp/k" --wildcards './boot/vmlinuz-*' './lib/modules/*'
+	ver=$(basename "$(ls "$tmp"/k/boot/vmlinuz-* | head -n 1)" | sed 's/^vmlinuz-//')
 	# the index first, in the staging tree: a tree without it is not taken
-	depmod -b "$tmp" "$ver"
-	rm -rf "$KERNEL_DIR/lib/modules/$ver.old"
-	[ ! -e "$KERNEL_DIR/lib/modules/$ver" ] || mv "$KERNEL_DIR/lib/modules/$ver" "$KERNEL_DIR/lib/modules/$ver.old"
-	mv "$tmp/lib/modules/$ver" "$KERNEL_DIR/lib/modules/$ver"
-	rm -rf "$KERNEL_DIR/lib/modules/$ver.old"
-	mv -f "$tmp"/boot/vmlinuz-* "$KERNEL_DIR/"
-	ln -sf "vmlinuz-$ver" "$KERNEL_DIR/vmlinuz.tmp"
-	mv -f "$KERNEL_DIR/vmlinuz.tmp" "$KERNEL_DIR/vmlinuz"
+	depmod -b "$tmp/k" "$ver"
+	rm -rf "$dir/lib/modules/$ver.old"
+	[ ! -e "$dir/lib/modules/$ver" ] || mv "$dir/lib/modules/$ver" "$dir/lib/modules/$ver.old"
+	mv "$tmp/k/lib/modules/$ver" "$dir/lib/modules/$ver"
+	rm -rf "$dir/lib/modules/$ver.old"
+	mv -f "$tmp"/k/boot/vmlinuz-* "$dir/"
+	ln -sf "vmlinuz-$ver" "$dir/vmlinuz.tmp"
+	mv -f "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+}
+
+unpack_kernel linux-image-amd64 amd64 "$KERNEL_DIR"
+unpack_kernel linux-image-arm64:arm64 arm64 "$KERNEL_DIR/arm64"
+
+# Debian's arm64 busybox-static: the default BUSYBOX_ARM64 of the build.
+if [ ! -s "$KERNEL_DIR/arm64/busybox" ]; then
+	echo "deps: unpacking busybox-static:arm64 into $KERNEL_DIR/arm64"
+	rm -rf "$tmp/b" && mkdir -p "$tmp/b" && chown _apt "$tmp/b" 2>/dev/null || true
+	(cd "$tmp/b" && apt-get download -q busybox-static:arm64)
+	dpkg-deb --fsys-tarfile "$tmp"/b/*.deb | tar -x -C "$tmp/b" ./bin/busybox
+	mkdir -p "$KERNEL_DIR/arm64"
+	mv -f "$tmp/b/bin/busybox" "$KERNEL_DIR/arm64/busybox.tmp"
+	mv -f "$KERNEL_DIR/arm64/busybox.tmp" "$KERNEL_DIR/arm64/busybox"
 fi

@@ -3,8 +3,12 @@
 # build.rs): name, env var, make variable, start/end symbols, size and the
 # SHA-256 of the bytes, all computed here at build time.
 #
-#   gen-blobtab.sh OUT.c SYMBOL NAME:ENV:VAR:FILE...
+#   gen-blobtab.sh OUT.c SYMBOL ID:NAME:ARCH:ENV:VAR:FILE...
 #
+# ID names the symbols objcopy made (_binary_ID_start); NAME is what the
+# table calls the blob, ARCH its slot's architecture ("" for the machine
+# the program is built for): wprof for x86_64 and wprof for aarch64 are
+# two slots, wprof and wprof_arm64.
 # SYMBOL is the table's name (kt_embedded_blobs for a front end's blobs).
 # FILE is the copy under out/blobs/ that objcopy embedded; an empty FILE is
 # an empty slot and gets no symbols.
@@ -21,30 +25,30 @@ trap 'rm -f "$tmp"' EXIT
 	echo '#include <ktpack/blob.h>'
 	echo
 	for spec in "$@"; do
-		IFS=: read -r name env var file <<SPEC
+		IFS=: read -r id name arch env var file <<SPEC
 $spec
 SPEC
 		if [ -s "$file" ]; then
-			echo "extern const unsigned char _binary_${name}_start[];"
-			echo "extern const unsigned char _binary_${name}_end[];"
+			echo "extern const unsigned char _binary_${id}_start[];"
+			echo "extern const unsigned char _binary_${id}_end[];"
 		fi
 	done
 	echo
 	echo "static const struct kt_blob ${sym}_v[] = {"
 	for spec in "$@"; do
-		IFS=: read -r name env var file <<SPEC
+		IFS=: read -r id name arch env var file <<SPEC
 $spec
 SPEC
 		if [ -s "$file" ]; then
 			size=$(wc -c < "$file" | tr -d ' ')
 			sha=$(sha256sum "$file" | cut -d' ' -f1)
-			start="_binary_${name}_start"
-			end="_binary_${name}_end"
+			start="_binary_${id}_start"
+			end="_binary_${id}_end"
 		else
 			size=0 sha= start=NULL end=NULL
 		fi
-		printf '\t{ "%s", "%s", "%s", %s, %s, %sULL, "%s" },\n' \
-			"$name" "$env" "$var" "$start" "$end" "$size" "$sha"
+		printf '\t{ "%s", "%s", "%s", %s, %s, %sULL, "%s", "%s" },\n' \
+			"$name" "$env" "$var" "$start" "$end" "$size" "$sha" "$arch"
 	done
 	echo '};'
 	echo

@@ -8,6 +8,8 @@
 #   wprof_VAR := WPROF                 # the make variable to name in messages
 #   wprof_ELF := 1                     # must be an ELF program for this machine
 #   wprof_GENERATED := 1               # make builds the source (a rule of yours)
+#   wprof_arm64_NAME := wprof          # the table's name for it (default: its own)
+#   wprof_arm64_ARCH := aarch64        # its slot's architecture (default: the build's)
 #   include $(shell pkg-config --variable=embedmk libktpack)
 #   $(eval $(call kt_embed,out/embed,kt_embedded_blobs,wprof busybox))
 #   prog: main.o $(kt_embedded_blobs_OBJS)
@@ -60,11 +62,12 @@ $(1)/$(2).src: FORCE $(if $($(2)_GENERATED),$($(2)_SRC))
 		"$(if $($(2)_SRC),$$$$(readlink -f $(call kt_embed_q,$($(2)_SRC))) $$$$(sha256sum < $(call kt_embed_q,$($(2)_SRC))))"
 
 # A link to the source, not a copy: a big blob is in the build once, in
-# its object.  An ELF blob (<name>_ELF) must be one for this machine.
+# its object.  An ELF blob (<name>_ELF) must be one for this machine, or
+# for its slot's architecture (<name>_ARCH).
 $(1)/$(2): $(1)/$(2).src $(if $($(2)_ELF),$(1)/objfmt)
 	@mkdir -p $$(@D)
 	$(if $($(2)_SRC),$(if $($(2)_ELF),$(KT_EMBED_DIR)/check-elf.sh $(1)/probe.o \
-		$(call kt_embed_q,$($(2)_SRC)) $(or $($(2)_VAR),$(2)) &&) \
+		$(call kt_embed_q,$($(2)_SRC)) $(or $($(2)_VAR),$(2)) $($(2)_ARCH) &&) \
 		ln -sfn "$$$$(readlink -f $(call kt_embed_q,$($(2)_SRC)))" $$@.tmp,: > $$@.tmp)
 	mv -Tf $$@.tmp $$@
 
@@ -107,7 +110,7 @@ $(foreach b,$(3),$(eval $(call kt_embed_blob,$(1),$(b))))
 
 $(1)/$(2).c: $(KT_EMBED_DIR)/gen-blobtab.sh $(3:%=$(1)/%) $(3:%=$(1)/%.src)
 	$(KT_EMBED_DIR)/gen-blobtab.sh $$@ $(2) \
-		$(foreach b,$(3),$(b):$($(b)_ENV):$(or $($(b)_VAR),$(b)):$(1)/$(b))
+		$(foreach b,$(3),$(b):$(or $($(b)_NAME),$(b)):$($(b)_ARCH):$($(b)_ENV):$(or $($(b)_VAR),$(b)):$(1)/$(b))
 
 $(1)/$(2).o: $(1)/$(2).c
 	$$(CC) $$(KT_EMBED_CFLAGS) -c -o $$@ $$<

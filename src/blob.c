@@ -11,14 +11,40 @@ const struct kt_blob_table *kt_library_blobs(void)
 	return &kt_guest_blobs;
 }
 
-const struct kt_blob *kt_blob_table__find(const struct kt_blob_table *t,
-					  const char *name)
+/* The slot's architecture, as the manifest gave it. */
+static enum kt_arch blob_slot_arch(const struct kt_blob *b)
 {
+	enum kt_arch a = KT_ARCH_NONE;
+
+	if (b->arch && *b->arch && kt_arch_parse(b->arch, &a))
+		return KT_ARCH_NONE;	/* one this library does not know */
+	return kt_arch_or_native(a);
+}
+
+enum kt_arch kt_blob__arch(const struct kt_blob *b)
+{
+	enum kt_arch a;
+
+	if (kt_blob__embedded(b) && !kt_arch_of_elf(b->start, (size_t)b->size, &a))
+		return a;
+	return blob_slot_arch(b);
+}
+
+const struct kt_blob *kt_blob_table__find_arch(const struct kt_blob_table *t,
+					       const char *name, enum kt_arch arch)
+{
+	arch = kt_arch_or_native(arch);
 	for (size_t i = 0; t && i < t->count; i++)
-		if (strcmp(t->blobs[i].name, name) == 0)
+		if (strcmp(t->blobs[i].name, name) == 0 && blob_slot_arch(&t->blobs[i]) == arch)
 			return &t->blobs[i];
 	errno = ENOENT;
 	return NULL;
+}
+
+const struct kt_blob *kt_blob_table__find(const struct kt_blob_table *t,
+					  const char *name)
+{
+	return kt_blob_table__find_arch(t, name, KT_ARCH_NONE);
 }
 
 const struct kt_blob *kt_blob_table__find_env(const struct kt_blob_table *t,

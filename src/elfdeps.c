@@ -42,7 +42,9 @@ struct kt_resolver {
 	char *ldcache_path;
 	char *lib;
 	char *platform;
+	char *sysroot;		/* NULL: the host's root */
 	bool guest;
+	enum kt_arch arch;
 	struct kt_ldcache *cache;
 	bool cache_tried;
 };
@@ -65,6 +67,7 @@ struct kt_obj {
 
 struct kt_closure {
 	char *interp;
+	char *interp_path;	/* on the host: under the sysroot */
 	/* $LIB and $PLATFORM of this program's ABI (or the resolver's). */
 	char *lib;
 	char *platform;
@@ -126,6 +129,18 @@ int kt_resolver__new(const struct kt_elfdeps_opts *o, struct kt_resolver **out)
 		r->ldcache_path = elfdeps_dup_or_null(o->ldcache_path, &oom);
 		r->lib = elfdeps_dup_or_null(o->lib, &oom);
 		r->platform = elfdeps_dup_or_null(o->platform, &oom);
+		r->arch = o->arch;
+		if (o->sysroot && *o->sysroot) {
+			size_t n = strlen(o->sysroot);
+
+			/* "/x/" is "/x"; "/" is the host's root */
+			while (n > 1 && o->sysroot[n - 1] == '/')
+				n--;
+			if (!(n == 1 && o->sysroot[0] == '/')) {
+				r->sysroot = strndup(o->sysroot, n);
+				oom = oom || !r->sysroot;
+			}
+		}
 	}
 	if (oom) {
 		kt_resolver__free(r);
@@ -141,6 +156,7 @@ void kt_resolver__free(struct kt_resolver *r)
 		return;
 	free(r->ld_library_path);
 	free(r->ldcache_path);
+	free(r->sysroot);
 	free(r->lib);
 	free(r->platform);
 	kt_ldcache__free(r->cache);
@@ -206,10 +222,20 @@ static const struct kt_elf_info *elfdeps_ec_get(struct kt_resolver *r, const cha
 
 /* The cache is read once, on first need; a missing or unreadable one is
  * simply not used, as the loader does. */
+/* @path (as the loader names it) as the host sees it: under the sysroot
+ * when there is one. */
+static int elfdeps_host(const struct kt_resolver *r, const char *path, char *out, size_t sz)
+{
+	return kt_snprintf(out, sz, "%s%s", r->sysroot && *path == '/' ? r->sysroot : "", path);
+}
+
 static const struct kt_ldcache *elfdeps_cache(struct kt_resolver *r)
 {
+	char in_root[PATH_MAX];
 	const char *p = r->ldcache_path ? r->ldcache_path : KT_LDCACHE_PATH;
 
+	if (!r->ldcache_path && r->sysroot)
+		p = elfdeps_host(r, KT_LDCACHE_PATH, in_root, sizeof(in_root)) ? "" : in_root;
 	if (!r->cache_tried && *p) {
 		r->cache_tried = true;
 		if (kt_ldcache__open(p, &r->cache, NULL))
@@ -311,6 +337,23 @@ static bool elfdeps_try(struct kt_resolver *r, const struct kt_elf_info *main,
 	return kt_snprintf(f->path, sizeof(f->path), "%s", path) == 0;
 }
 
+/* A search-path element or a DT_NEEDED path that starts at $ORIGIN. */
+static bool elfdeps_origin_relative(const char *p)
+{
+	return !strncmp(p, "$ORIGIN", 7) || !strncmp(p, "${ORIGIN}", 9);
+}
+
+/* DIR/NAME as the host sees it. */
+static int elfdeps_host2(const struct kt_resolver *r, const char *dir, const char *name,
+			 char *out, size_t sz)
+{
+	char p[PATH_MAX];
+
+	if (kt_snprintf(p, sizeof(p), "%s/%s", dir, name))
+		return -ENAMETOOLONG;
+	return elfdeps_host(r, p, out, sz);
+}
+
 /* Tries NAME in each element of a colon-separated list. */
 static bool elfdeps_try_list(struct kt_resolver *r, const struct kt_closure *c,
 		      const char *list, const struct kt_obj *owner,
@@ -325,9 +368,12 @@ static bool elfdeps_try_list(struct kt_resolver *r, const struct kt_closure *c,
 
 		/* An empty element means the working folder to glibc; the
 		 * guest has no meaningful one, so it is skipped. */
+		/* $ORIGIN is a host folder already; an absolute folder is
+		 * the loader's, under the sysroot */
 		if (len && !elfdeps_expand(c, p, len, owner ? owner->origin : NULL, dir, sizeof(dir)) &&
 		    !elfdeps_expand(c, p, len, owner ? owner->guest_origin : NULL, gdir, sizeof(gdir)) &&
-		    !kt_snprintf(cand, sizeof(cand), "%s/%s", dir, name) &&
+		    !(elfdeps_origin_relative(p) ? kt_snprintf(cand, sizeof(cand), "%s/%s", dir, name) :
+		      elfdeps_host2(r, dir, name, cand, sizeof(cand))) &&
 		    elfdeps_try(r, c->objs[0].info, cand, f)) {
 			char g[PATH_MAX];
 
@@ -379,7 +425,7 @@ static bool elfdeps_search_path(struct kt_resolver *r, const struct kt_closure *
 				const struct kt_obj *rq, const char *name, struct kt_found *f)
 {
 	static const char *const pseudo[] = { "/proc/", "/sys/", "/dev/" };
-	char p[PATH_MAX], n[PATH_MAX];
+	char p[PATH_MAX], n[PATH_MAX], h[PATH_MAX];
 
 	if (elfdeps_expand(c, name, strlen(name), rq->origin, p, sizeof(p)) ||
 	    kt_path_absolute(p, n, sizeof(n)))
@@ -387,7 +433,8 @@ static bool elfdeps_search_path(struct kt_resolver *r, const struct kt_closure *
 	for (size_t i = 0; i < KT_ARRAY_SIZE(pseudo); i++)
 		if (!strncmp(n, pseudo[i], strlen(pseudo[i])))
 			return false;
-	if (!elfdeps_try(r, c->objs[0].info, p, f))
+	if ((elfdeps_origin_relative(name) ? kt_snprintf(h, sizeof(h), "%s", p) :
+	     elfdeps_host(r, p, h, sizeof(h))) || !elfdeps_try(r, c->objs[0].info, h, f))
 		return false;
 	if (elfdeps_expand(c, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
 	    kt_path_normalize(p, f->guest, sizeof(f->guest), false)) {
@@ -405,20 +452,21 @@ static bool elfdeps_search_cache(struct kt_resolver *r, const struct kt_closure 
 	const struct kt_elf_info *main = c->objs[0].info;
 	const struct kt_ldcache *cache = elfdeps_cache(r);
 	const char *hit;
-	char g[PATH_MAX];
+	char g[PATH_MAX], h[PATH_MAX];
 
 	hit = cache ? kt_ldcache__lookup(cache, name, kt_ldcache_flags(main->ei_class, main->machine)) : NULL;
 	/* DF_1_NODEFLIB refuses cache entries in the system folders too. */
 	if (!hit || ((rq->info->flags_1 & DF_1_NODEFLIB) && elfdeps_in_sysdir(hit, dirs, ndirs)) ||
-	    !elfdeps_try(r, main, hit, f))
+	    elfdeps_host(r, hit, h, sizeof(h)) || !elfdeps_try(r, main, h, f))
 		return false;
 	/* No cache in the guest: a library outside the system folders goes
 	 * where the guest's loader looks, the first system folder (as the
-	 * host spells it, without symlinked parents). */
+	 * host spells it, without symlinked parents; as it is in a sysroot). */
 	if (r->guest && !elfdeps_in_sysdir(hit, dirs, ndirs)) {
 		char real[PATH_MAX];
 
-		if (!realpath(dirs[0], real) || kt_snprintf(g, sizeof(g), "%s/%s", real, name))
+		if (r->sysroot || !realpath(dirs[0], real) ||
+		    kt_snprintf(g, sizeof(g), "%s/%s", real, name))
 			snprintf(g, sizeof(g), "%s/%s", dirs[0], name);
 	} else {
 		snprintf(g, sizeof(g), "%s", hit);
@@ -463,9 +511,9 @@ static bool elfdeps_search(struct kt_resolver *r, struct kt_closure *c, size_t r
 	for (size_t i = 0; i < ndirs; i++) {
 		char cand[PATH_MAX];
 
-		if (!kt_snprintf(cand, sizeof(cand), "%s/%s", dirs[i], name) &&
+		if (!elfdeps_host2(r, dirs[i], name, cand, sizeof(cand)) &&
 		    elfdeps_try(r, main, cand, f)) {
-			memcpy(f->guest, f->path, sizeof(f->guest));
+			snprintf(f->guest, sizeof(f->guest), "%s/%s", dirs[i], name);
 			return true;
 		}
 	}
@@ -494,6 +542,7 @@ void kt_closure__free(struct kt_closure *c)
 	free(c->objs);
 	free(c->deps);
 	free(c->interp);
+	free(c->interp_path);
 	free(c->lib);
 	free(c->platform);
 	free(c);
@@ -502,6 +551,11 @@ void kt_closure__free(struct kt_closure *c)
 const char *kt_closure__interp(const struct kt_closure *c)
 {
 	return c->interp;
+}
+
+const char *kt_closure__interp_path(const struct kt_closure *c)
+{
+	return c->interp_path;
 }
 
 size_t kt_closure__count(const struct kt_closure *c)
@@ -592,6 +646,7 @@ static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 		       struct kt_err *err)
 {
 	const struct kt_elf_info *main = c->objs[0].info, *info;
+	char host[PATH_MAX];
 	struct kt_obj *o;
 	struct stat st;
 	int ret;
@@ -599,20 +654,26 @@ static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 	c->interp = strdup(main->interp);
 	if (!c->interp)
 		return -ENOMEM;
-	if (stat(c->interp, &st))
+	if (elfdeps_host(r, c->interp, host, sizeof(host)))
+		return kt_err_set(err, -ENAMETOOLONG, "%s: interpreter path too long", c->interp);
+	c->interp_path = strdup(host);
+	if (!c->interp_path)
+		return -ENOMEM;
+	if (stat(host, &st))
 		return kt_err_set(err, -ENOENT,
-				  "%s: interpreter not found (needed by %s)",
-				  c->interp, c->objs[0].path);
-	if (!S_ISREG(st.st_mode) || !(info = elfdeps_ec_get(r, c->interp, &st)))
+				  "%s: interpreter not found (needed by %s)%s",
+				  host, c->objs[0].path, r->sysroot || main->machine == kt_arch_elf_machine(kt_arch_native()) ? "" :
+				  ": its architecture's C library is not installed (Debian: libc6:ARCH), or give a --sysroot");
+	if (!S_ISREG(st.st_mode) || !(info = elfdeps_ec_get(r, host, &st)))
 		return kt_err_set(err, -ENOEXEC,
 				  "%s: interpreter is not an ELF file (needed by %s)",
-				  c->interp, c->objs[0].path);
+				  host, c->objs[0].path);
 	if (info->ei_class != main->ei_class || info->machine != main->machine) {
 		return kt_err_set(err, -ENOEXEC,
 				  "%s: interpreter of the wrong ELF class or machine (needed by %s)",
-				  c->interp, c->objs[0].path);
+				  host, c->objs[0].path);
 	}
-	ret = elfdeps_add_obj(c, c->interp, c->interp, info, &st, 0, &o);
+	ret = elfdeps_add_obj(c, host, c->interp, info, &st, 0, &o);
 	if (ret)
 		return ret;
 	o->is_interp = true;
@@ -626,12 +687,13 @@ static int elfdeps_abi_defaults(const struct kt_resolver *r, struct kt_closure *
 				const struct kt_elf_info *info)
 {
 	const struct kt_abi *abi = elfdeps_abi(info);
-	char lib[64];
+	char lib[64], hlib[PATH_MAX];
 	struct stat st;
 	struct utsname u;
 
 	snprintf(lib, sizeof(lib), "/lib/%s", abi ? abi->triplet : "");
-	c->lib = strdup(r->lib ? r->lib : abi && !stat(lib, &st) ? lib + 1 :
+	c->lib = strdup(r->lib ? r->lib : abi && !elfdeps_host(r, lib, hlib, sizeof(hlib)) &&
+			!stat(hlib, &st) ? lib + 1 :
 			info->ei_class == ELFCLASS64 ? "lib64" : "lib");
 	c->platform = strdup(r->platform ? r->platform : abi ? abi->platform :
 			     uname(&u) ? "" : u.machine);
@@ -689,6 +751,17 @@ static int elfdeps_closure(struct kt_resolver *r, struct kt_elf_info *info,
 	if (!c) {
 		kt_elf_info__free(info);
 		return kt_err_set(err, -ENOMEM, "out of memory");
+	}
+	if (r->arch && info->machine != kt_arch_elf_machine(r->arch)) {
+		enum kt_arch a = kt_arch_of_elf_machine(info->machine);
+
+		ret = a ? kt_err_set(err, -ENOEXEC, "'%s' is an %s program, not %s", path,
+				     kt_arch_name(a), kt_arch_name(r->arch)) :
+			  kt_err_set(err, -ENOEXEC, "'%s' is for ELF machine %u, not %s", path,
+				     info->machine, kt_arch_name(r->arch));
+		kt_elf_info__free(info);
+		free(c);
+		return ret;
 	}
 	ret = elfdeps_add_obj(c, path, guest_path ? guest_path : path, info, st,
 			      NO_LOADER, &o);

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -44,6 +45,8 @@ struct kt_initramfs {
 	enum kt_compress compress;
 	uint32_t mtime;
 	bool dev_console;
+	enum kt_arch arch;	/* NONE: any */
+	char *sysroot;		/* where the closures' paths are; NULL: / */
 	bool laid_out;		/* initramfs_layout ran and nothing was added since */
 	struct kt_resolver *res;
 	struct kt_entry *e;
@@ -67,6 +70,7 @@ void kt_initramfs__free(struct kt_initramfs *b)
 		initramfs_entry_free(&b->e[i]);
 	free(b->e);
 	kt_resolver__free(b->res);
+	free(b->sysroot);
 	free(b);
 }
 
@@ -85,12 +89,23 @@ int kt_initramfs__new(const struct kt_initramfs_opts *o,
 		b->dev_console = o->dev_console;
 		if (o->elf)
 			eo = *o->elf;
+		if (o->arch)
+			eo.arch = o->arch;
 	}
 	/* The guest has no LD_LIBRARY_PATH and no ld.so.cache. */
 	eo.guest = true;
+	b->arch = eo.arch;
 	r = kt_resolver__new(&eo, &b->res);
+	if (!r && eo.sysroot && *eo.sysroot && strcmp(eo.sysroot, "/")) {
+		size_t n = strlen(eo.sysroot);
+
+		while (n > 1 && eo.sysroot[n - 1] == '/')
+			n--;
+		b->sysroot = strndup(eo.sysroot, n);
+		r = b->sysroot ? 0 : -ENOMEM;
+	}
 	if (r) {
-		free(b);
+		kt_initramfs__free(b);
 		return r;
 	}
 	*out = b;
@@ -185,7 +200,7 @@ int kt_initramfs__add_blob(struct kt_initramfs *b, const struct kt_blob_table *t
 			   const char *name, const char *guest, const char *path,
 			   struct kt_err *err)
 {
-	const struct kt_blob *bl = t ? kt_blob_table__find(t, name) : NULL, *libs;
+	const struct kt_blob *bl = t ? kt_blob_table__find_arch(t, name, b->arch) : NULL, *libs;
 	char lname[128];
 
 	if (path)
@@ -193,7 +208,7 @@ int kt_initramfs__add_blob(struct kt_initramfs *b, const struct kt_blob_table *t
 	if (!bl || !kt_blob__embedded(bl))
 		return -ENOENT;
 	libs = kt_snprintf(lname, sizeof(lname), "%s_libs", name) ? NULL :
-	       kt_blob_table__find(t, lname);
+	       kt_blob_table__find_arch(t, lname, b->arch);
 	if (libs && !kt_blob__embedded(libs))
 		libs = NULL;
 	return kt_initramfs__add_program(b, guest, bl->start, (size_t)bl->size,
@@ -257,14 +272,15 @@ static int initramfs_add_host_file(struct kt_initramfs *b, const char *host,
 }
 
 /*
- * Adds @path at the same guest path the way the host resolves it: each
- * symlink met in any component becomes a guest symlink, and the walk goes
- * on at its target, until the regular file at the end.
+ * Adds @path at the same guest path the way the host resolves it under
+ * @root ("" for /, else a sysroot): each symlink met in any component
+ * becomes a guest symlink, and the walk goes on at its target (an
+ * absolute one under @root again), until the regular file at the end.
  */
-static int initramfs_add_host_chain(struct kt_initramfs *b, const char *path,
-			   struct kt_err *err)
+static int initramfs_add_host_chain(struct kt_initramfs *b, const char *root,
+				    const char *path, struct kt_err *err)
 {
-	char cur[PATH_MAX], rest[PATH_MAX];
+	char cur[PATH_MAX], rest[PATH_MAX], host[PATH_MAX];
 	int hops = 0, r;
 
 	if (*path != '/' || kt_snprintf(rest, sizeof(rest), "%s", path))
@@ -288,25 +304,26 @@ static int initramfs_add_host_chain(struct kt_initramfs *b, const char *path,
 				*s = '\0';
 			continue;
 		}
-		if (kt_snprintf(cand, sizeof(cand), "%s/%s", cur, c))
+		if (kt_snprintf(cand, sizeof(cand), "%s/%s", cur, c) ||
+		    kt_snprintf(host, sizeof(host), "%s%s", root, cand))
 			return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
-		if (lstat(cand, &st))
-			return kt_err_set(err, -errno, "cannot stat '%s': %s", cand,
+		if (lstat(host, &st))
+			return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
 					  strerror(errno));
 		if (!S_ISLNK(st.st_mode)) {
 			memcpy(cur, cand, sizeof(cur));
 			if (*p && !S_ISDIR(st.st_mode))
-				return kt_err_set(err, -ENOTDIR, "'%s': not a folder", cand);
+				return kt_err_set(err, -ENOTDIR, "'%s': not a folder", host);
 			if (!*p && !S_ISREG(st.st_mode))
-				return kt_err_set(err, -EINVAL, "'%s': not a regular file", cand);
+				return kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
 			continue;
 		}
 		if (++hops > KT_MAX_HOPS)
 			return kt_err_set(err, -ELOOP, "'%s': too many symlinks", path);
-		tl = readlink(cand, target, sizeof(target) - 1);
+		tl = readlink(host, target, sizeof(target) - 1);
 		if (tl <= 0)
 			return kt_err_set(err, tl ? -errno : -EINVAL,
-					  "cannot read link '%s'", cand);
+					  "cannot read link '%s'", host);
 		target[tl] = '\0';
 		r = kt_initramfs__add_symlink(b, cand, target, err);
 		if (r)
@@ -322,7 +339,9 @@ static int initramfs_add_host_chain(struct kt_initramfs *b, const char *path,
 	}
 	if (!cur[0])
 		return kt_err_set(err, -EINVAL, "'%s': not a regular file", path);
-	return initramfs_add_host_file(b, cur, cur, 0, err);
+	if (kt_snprintf(host, sizeof(host), "%s%s", root, cur))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+	return initramfs_add_host_file(b, host, cur, 0, err);
 }
 
 /* Adds what closure @c names: the interpreter and every library. */
@@ -330,15 +349,18 @@ static int initramfs_add_deps(struct kt_initramfs *b, const struct kt_closure *c
 			      struct kt_err *err)
 {
 	const char *interp = kt_closure__interp(c);
+	const char *root = b->sysroot ? b->sysroot : "";
+	size_t rl = strlen(root);
 	int r = 0;
 
 	if (interp)
-		r = initramfs_add_host_chain(b, interp, err);
+		r = initramfs_add_host_chain(b, root, interp, err);
 	for (size_t i = 0; !r && i < kt_closure__count(c); i++) {
 		const struct kt_dep *d = kt_closure__dep(c, i);
 
-		if (!strcmp(d->path, d->guest_path))
-			r = initramfs_add_host_chain(b, d->path, err);
+		/* found where the guest's loader looks: its links too */
+		if (!strncmp(d->path, root, rl) && !strcmp(d->path + rl, d->guest_path))
+			r = initramfs_add_host_chain(b, root, d->guest_path, err);
 		else
 			r = initramfs_add_host_file(b, d->path, d->guest_path, 0, err);
 	}
@@ -372,11 +394,15 @@ static int initramfs_add_closure_mem(struct kt_initramfs *b, const void *buf,
 	return r;
 }
 
-/* An ELF file the loader runs or maps: what needs a closure. */
-static int initramfs_is_dynamic_elf(const char *host, bool *dyn, struct kt_err *err)
+/* An ELF file the loader runs or maps: what needs a closure.  A program
+ * (not a library: those may be data) for another architecture than the
+ * archive's is refused. */
+static int initramfs_is_dynamic_elf(const struct kt_initramfs *b, const char *host,
+				    bool *dyn, struct kt_err *err)
 {
 	struct kt_elf_info *info;
 	int r = kt_elf_info__read(host, &info, err);
+	enum kt_arch a;
 
 	*dyn = false;
 	if (r == -ENOEXEC)
@@ -384,8 +410,12 @@ static int initramfs_is_dynamic_elf(const char *host, bool *dyn, struct kt_err *
 	if (r)
 		return r;
 	*dyn = info->interp || info->nneeded;
+	a = kt_arch_of_elf_machine(info->machine);
+	if (b->arch && a != b->arch && (info->type == ET_EXEC || info->interp))
+		r = kt_err_set(err, -ENOEXEC, "'%s' is an %s program: the guest is %s", host,
+			       a ? kt_arch_name(a) : "unknown machine's", kt_arch_name(b->arch));
 	kt_elf_info__free(info);
-	return 0;
+	return r;
 }
 
 /* Files of /proc, /sys and their kin say a size that is not their
@@ -432,7 +462,7 @@ int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
 		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", host);
 	r = initramfs_add_host_file(b, host, guest, mode, err);
 	if (!r)
-		r = initramfs_is_dynamic_elf(host, &dyn, err);
+		r = initramfs_is_dynamic_elf(b, host, &dyn, err);
 	if (!r && dyn)
 		r = initramfs_add_closure(b, host, guest, err);
 	return r;
@@ -492,7 +522,7 @@ int kt_initramfs__add_closure(struct kt_initramfs *b, const char *host,
 			      const char *guest, struct kt_err *err)
 {
 	bool dyn;
-	int r = initramfs_is_dynamic_elf(host, &dyn, err);
+	int r = initramfs_is_dynamic_elf(b, host, &dyn, err);
 
 	if (!r && dyn)
 		r = initramfs_add_closure(b, host, guest, err);

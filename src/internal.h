@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <ktpack/arch.h>
 #include <ktpack/blob.h>
 #include <ktpack/common.h>
 
@@ -28,6 +29,20 @@ int kt_run_base(const struct kt_run_opts *o, struct kt_cache *cache, int *fd,
 extern const struct kt_blob_table kt_guest_blobs;
 
 #define KT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* What booting a guest of one architecture takes (arch.c). */
+struct kt_arch_info {
+	const char *name, *alias;	/* "aarch64", "arm64" */
+	uint16_t machine;		/* ELF e_machine */
+	const char *qemu;		/* the QEMU program */
+	const char *qemu_pkg;		/* the Debian package that has it */
+	const char *qemu_machine;	/* -machine */
+	const char *tcg_cpu;		/* -cpu under TCG; NULL: max */
+	const char *cmdline;		/* the base kernel command line */
+	bool serial_channel;		/* a second serial port for the channel */
+};
+/* @a's (this machine's for KT_ARCH_NONE); NULL for one ktpack cannot boot. */
+const struct kt_arch_info *kt_arch_info(enum kt_arch a);
 
 /* Fills @e (when not NULL) and returns @code, so that callers can write
  * "return kt_err_set(e, -ENOENT, ...)". */
@@ -136,7 +151,8 @@ int kt_open_regular(const char *path, const char *what, int *fd,
 int kt_check_program(const char *path, struct kt_err *err, const char *label);
 /* The QEMU program @q (NULL: the default) as a path, in @qemu; an error
  * names it and why (empty, not executable, not in PATH). */
-int kt_find_qemu(const char *q, char *qemu, size_t sz, struct kt_err *err);
+int kt_find_qemu(const char *q, enum kt_arch arch, char *qemu, size_t sz,
+		 struct kt_err *err);
 
 /* $TMPDIR when it is an absolute path, else "/tmp". */
 const char *kt_tmpdir(void);

@@ -145,6 +145,208 @@ int kt_bzimage__parse(const void *buf, size_t len, const char *name,
 	return 0;
 }
 
+struct kernel_map {
+	void *p;
+	size_t len;
+};
+static int kernel_map(const char *path, struct kernel_map *m, struct kt_err *err);
+static void kernel_unmap(struct kernel_map *m);
+
+/* ---- arm64 Image ----------------------------------------------------------------------- */
+
+/* arm64 boot protocol (Documentation/arch/arm64/booting.rst): a 64-byte
+ * header whose magic "ARM\x64" sits at 0x38. */
+#define ARM64_HDR_LEN		64
+#define ARM64_MAGIC_OFF		0x38
+/* linux_banner: "Linux version 6.1.0-57-arm64 (...) ..." */
+#define KT_BANNER		"Linux version "
+#define KT_BANNER_LEN		(sizeof(KT_BANNER) - 1)
+/* the banner and the longest release kept, which a match must have in
+ * view before it is read */
+#define KT_BANNER_SPAN		(KT_BANNER_LEN + 65)
+
+static bool kernel_arm64_image(const unsigned char *p, size_t len)
+{
+	return len >= ARM64_HDR_LEN && !memcmp(p + ARM64_MAGIC_OFF, "ARM\x64", 4);
+}
+
+/* Looks for the banner in an Image fed in pieces: the release is its
+ * third word.  A match near the end of a piece waits for the next one. */
+struct kernel_banner {
+	unsigned char *buf;	/* the last piece's tail, then the new piece */
+	size_t len, cap;
+	char release[65];
+	bool found;
+};
+
+static int kernel_banner_feed(struct kernel_banner *s, const unsigned char *p, size_t n,
+			      bool last)
+{
+	size_t keep, i = 0;
+
+	if (s->found)
+		return 0;
+	if (s->len + n > s->cap) {
+		unsigned char *nb = realloc(s->buf, s->len + n);
+
+		if (!nb)
+			return -ENOMEM;
+		s->buf = nb;
+		s->cap = s->len + n;
+	}
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+	while (i + KT_BANNER_LEN <= s->len) {
+		unsigned char *m = memmem(s->buf + i, s->len - i, KT_BANNER, KT_BANNER_LEN);
+		size_t at, k = 0;
+
+		if (!m)
+			break;
+		at = (size_t)(m - s->buf);
+		if (!last && s->len - at < KT_BANNER_SPAN)
+			break;
+		at += KT_BANNER_LEN;
+		while (at + k < s->len && k < sizeof(s->release) - 1 &&
+		       s->buf[at + k] > ' ' && s->buf[at + k] < 0x7f)
+			k++;
+		if (k && s->buf[at] >= '0' && s->buf[at] <= '9') {
+			memcpy(s->release, s->buf + at, k);
+			s->release[k] = '\0';
+			s->found = true;
+			return 0;
+		}
+		i = at;
+	}
+	keep = s->len < KT_BANNER_SPAN - 1 ? s->len : KT_BANNER_SPAN - 1;
+	memmove(s->buf, s->buf + s->len - keep, keep);
+	s->len = keep;
+	return 0;
+}
+
+/*
+ * Whether @in (@len bytes, gzip-compressed when @gz) is an arm64 Image,
+ * and its release from the banner (when @release is not NULL; "" when it
+ * has none).  A gzip stream is inflated only as far as needed, and never
+ * past KT_VMLINUX_MAX.  -ENOEXEC when it is not an Image, -EINVAL for a
+ * corrupt stream.
+ */
+static int kernel_arm64_scan(const unsigned char *in, size_t len, bool gz, char release[65])
+{
+	struct kernel_banner s = { 0 };
+	unsigned char out[65536], head[ARM64_HDR_LEN];
+	z_stream z = { 0 };
+	uint64_t total = 0;
+	size_t nhead = 0;
+	int zr = Z_OK, r = 0;
+
+	if (release)
+		release[0] = '\0';
+	if (!gz) {
+		if (!kernel_arm64_image(in, len))
+			return -ENOEXEC;
+		if (release && !(r = kernel_banner_feed(&s, in, len, true)) && s.found)
+			memcpy(release, s.release, sizeof(s.release));
+		free(s.buf);
+		return r;
+	}
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = len > UINT_MAX ? UINT_MAX : (uInt)len;
+	while (!r && zr != Z_STREAM_END && !s.found) {
+		size_t n;
+
+		z.next_out = out;
+		z.avail_out = sizeof(out);
+		zr = inflate(&z, Z_NO_FLUSH);
+		if (zr != Z_OK && zr != Z_STREAM_END) {
+			r = -EINVAL;
+			break;
+		}
+		n = sizeof(out) - z.avail_out;
+		total += n;
+		if (total > KT_VMLINUX_MAX) {
+			r = -EFBIG;
+			break;
+		}
+		if (nhead < sizeof(head)) {
+			size_t k = n < sizeof(head) - nhead ? n : sizeof(head) - nhead;
+
+			memcpy(head + nhead, out, k);
+			nhead += k;
+			if (nhead == sizeof(head) && !kernel_arm64_image(head, nhead))
+				r = -ENOEXEC;
+		}
+		if (!r && nhead == sizeof(head) && !release)
+			break;
+		if (!r && release)
+			r = kernel_banner_feed(&s, out, n, zr == Z_STREAM_END);
+		if (!r && !n && zr == Z_OK && !z.avail_in)
+			r = -EINVAL;	/* truncated */
+	}
+	inflateEnd(&z);
+	if (!r && nhead < sizeof(head))
+		r = -ENOEXEC;
+	if (!r && release && s.found)
+		memcpy(release, s.release, sizeof(s.release));
+	free(s.buf);
+	return r;
+}
+
+int kt_kernel_identify_buf(const void *buf, size_t len, const char *name,
+			   struct kt_kernel_info *out, struct kt_err *err)
+{
+	const unsigned char *p = buf;
+	enum kt_kcomp c = kernel_magic(p, len);
+	struct kt_bzimage h;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (c == KT_KCOMP_NONE) {
+		if (kt_arch_of_elf(p, len, &out->arch) || out->arch == KT_ARCH_NONE)
+			return kt_err_set(err, -ENOEXEC,
+					  "'%s': an ELF file for a machine ktpack does not boot", name);
+		out->elf = true;
+		return 0;
+	}
+	if (kernel_arm64_image(p, len) || c == KT_KCOMP_GZIP) {
+		r = kernel_arm64_scan(p, len, c == KT_KCOMP_GZIP, out->release);
+		if (r == -EINVAL || r == -EFBIG)
+			return kt_err_set(err, r, "'%s': a corrupt gzip-compressed kernel", name);
+		if (r == -ENOMEM)
+			return kt_err_set(err, r, "out of memory");
+		if (r)
+			return kt_err_set(err, r,
+					  "'%s' is not a Linux kernel image (gzip, but not an arm64 Image inside)",
+					  name);
+		out->arch = KT_ARCH_AARCH64;
+		return 0;
+	}
+	r = kt_bzimage__parse(buf, len, name, &h, err);
+	if (r == -ENOEXEC)
+		return kt_err_set(err, r,
+				  "'%s' is not a Linux kernel image (no bzImage header, no arm64 Image header, not ELF)",
+				  name);
+	if (r)
+		return r;
+	out->arch = KT_ARCH_X86_64;
+	memcpy(out->release, h.release, sizeof(out->release));
+	return 0;
+}
+
+int kt_kernel_identify(const char *path, struct kt_kernel_info *out, struct kt_err *err)
+{
+	struct kernel_map m = { 0 };
+	int r;
+
+	r = kernel_map(path, &m, err);
+	if (r)
+		return r;
+	r = kt_kernel_identify_buf(m.p, m.len, path, out, err);
+	kernel_unmap(&m);
+	return r;
+}
+
 /* ---- decompression ------------------------------------------------------------------ */
 
 struct kernel_sink {
@@ -413,11 +615,6 @@ int kt_elf_pvh_entry(const void *buf, size_t len, uint64_t *entry)
 
 /* ---- resolving what to boot ------------------------------------------------------------ */
 
-struct kernel_map {
-	void *p;
-	size_t len;
-};
-
 /* The whole file, read (not mapped: a kernel rewritten while we read it,
  * by a build in its tree, must not kill us with SIGBUS, and its digest
  * and payload must be of the same bytes). */
@@ -657,24 +854,40 @@ static int kernel_cached_vmlinux(const struct kt_kernel_opts *o, const struct ke
 	return 0;
 }
 
-int kt_kernel_check(const char *path, struct kt_err *err)
+static int kernel_tree(const char *dir, bool no_pvh, char *path, size_t sz,
+		       struct kt_err *err);
+
+int kt_kernel_check_arch(const char *kernel, enum kt_arch *arch, struct kt_err *err)
 {
 	struct kernel_map m = { 0 };
-	struct kt_bzimage h;
+	struct kt_kernel_info ki;
+	char path[PATH_MAX];
+	struct stat st;
 	uint64_t entry;
 	int r;
 
-	r = kernel_map(path, &m, err);
+	if (!stat(kernel, &st) && S_ISDIR(st.st_mode))
+		r = kernel_tree(kernel, false, path, sizeof(path), err);
+	else
+		r = kt_snprintf(path, sizeof(path), "%s", kernel) ?
+		    kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", kernel) : 0;
+	if (!r)
+		r = kernel_map(path, &m, err);
 	if (r)
 		return r;
-	if (kernel_magic(m.p, m.len) == KT_KCOMP_NONE)
-		r = kt_elf_pvh_entry(m.p, m.len, &entry) ?
-		    kt_err_set(err, -ENOEXEC, "'%s': an ELF kernel without a PVH entry point cannot be booted",
-			       path) : 0;
-	else
-		r = kt_bzimage__parse(m.p, m.len, path, &h, err);
+	r = kt_kernel_identify_buf(m.p, m.len, path, &ki, err);
+	if (!r && ki.elf && ki.arch == KT_ARCH_X86_64 && kt_elf_pvh_entry(m.p, m.len, &entry))
+		r = kt_err_set(err, -ENOEXEC, "'%s': an ELF kernel without a PVH entry point cannot be booted",
+			       path);
 	kernel_unmap(&m);
+	if (!r && arch)
+		*arch = ki.arch;
 	return r;
+}
+
+int kt_kernel_check(const char *path, struct kt_err *err)
+{
+	return kt_kernel_check_arch(path, NULL, err);
 }
 
 /* A build tree: its vmlinux when it can boot through PVH (unless @no_pvh),
@@ -693,11 +906,13 @@ static int kernel_tree(const char *dir, bool no_pvh, char *path, size_t sz,
 		if (!r)
 			return 0;
 	}
-	if (kt_snprintf(path, sz, "%s/arch/x86/boot/bzImage", dir) || access(path, R_OK))
-		return kt_err_set(err, -ENOENT,
-				  "kernel build tree '%s' has neither a vmlinux with a PVH entry nor arch/x86/boot/bzImage",
-				  dir);
-	return 0;
+	if (!kt_snprintf(path, sz, "%s/arch/x86/boot/bzImage", dir) && !access(path, R_OK))
+		return 0;
+	if (!kt_snprintf(path, sz, "%s/arch/arm64/boot/Image", dir) && !access(path, R_OK))
+		return 0;
+	return kt_err_set(err, -ENOENT,
+			  "kernel build tree '%s' has neither a vmlinux with a PVH entry nor arch/x86/boot/bzImage nor arch/arm64/boot/Image",
+			  dir);
 }
 
 int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
@@ -705,6 +920,7 @@ int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
 {
 	struct kernel_map m = { 0 };
 	struct kt_err why = { 0 };
+	struct kt_kernel_info ki;
 	struct kt_bzimage h;
 	struct stat st;
 	uint64_t entry;
@@ -722,6 +938,14 @@ int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
 	r = kernel_map(b->path, &m, err);
 	if (r)
 		return r;
+	r = kt_kernel_identify_buf(m.p, m.len, b->path, &ki, err);
+	b->arch = ki.arch;
+	/* An arm64 kernel, an Image or an ELF, goes to QEMU as it is. */
+	if (r || ki.arch == KT_ARCH_AARCH64) {
+		memcpy(b->release, ki.release, sizeof(b->release));
+		kernel_unmap(&m);
+		return r;
+	}
 	/* A vmlinux given as it is boots through PVH, or not at all. */
 	if (kernel_magic(m.p, m.len) == KT_KCOMP_NONE) {
 		r = kt_elf_pvh_entry(m.p, m.len, &entry);

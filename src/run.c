@@ -41,6 +41,7 @@ struct run_ctx {
 	const char *const *cmd;
 	struct kt_modules *mods;	/* NULL: none to load */
 	enum kt_channel channel;	/* what QEMU gets */
+	enum kt_arch arch;		/* the guest's: the kernel's */
 };
 
 static bool run_stopped(const struct run_ctx *x)
@@ -135,9 +136,10 @@ static int run_memory(const struct kt_run_opts *o, uint64_t *mib, struct kt_err 
 	return r;
 }
 
-/* The base command line, the appended tokens, and with wprof its args
- * and grace. */
-int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
+/* The base command line of @arch, the appended tokens, and with wprof
+ * its args and grace. */
+static int run_cmdline(const struct kt_run_opts *o, enum kt_arch arch, char **out,
+		       struct kt_err *err)
 {
 	const char **tokens;
 	char grace[64], *tok = NULL;
@@ -169,51 +171,125 @@ int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
 			 (unsigned long long)ms);
 		tokens[ntok++] = grace;
 	}
-	r = kt_vm_cmdline(KT_VM_BASE_CMDLINE, tokens, ntok, out, err);
+	r = kt_vm_cmdline(kt_arch_info(arch)->cmdline, tokens, ntok, out, err);
 	free(tok);
 	free(tokens);
 	return r;
 }
 
+/* The guest's architecture: the kernel's; @o->arch, when given, must
+ * agree (QEMU of the other would hang).  Also checks the kernel. */
+static int run_arch(const struct kt_run_opts *o, enum kt_arch *arch, struct kt_err *err)
+{
+	enum kt_arch k = KT_ARCH_NONE;
+	int r = kt_kernel_check_arch(o->kernel, &k, err);
+
+	if (r)
+		return r;
+	if (o->arch && o->arch != k)
+		return kt_err_set(err, -EINVAL, "--arch %s: the kernel '%s' is an %s kernel",
+				  kt_arch_name(o->arch), o->kernel, kt_arch_name(k));
+	if (!kt_arch_info(k))
+		return kt_err_set(err, -ENOTSUP, "'%s': ktpack cannot boot this kernel", o->kernel);
+	*arch = k;
+	return 0;
+}
+
+int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
+{
+	enum kt_arch arch = o->arch;
+
+	/* no --arch: the kernel's, when there is one to read */
+	if (!arch && o->kernel && *o->kernel && kt_kernel_check_arch(o->kernel, &arch, NULL))
+		arch = KT_ARCH_NONE;
+	return run_cmdline(o, kt_arch_or_native(arch), out, err);
+}
+
 /* ---- the base archive ----------------------------------------------------------------- */
 
-static const struct kt_blob *run_blob(const struct kt_blob_table *t, const char *name)
+static const struct kt_blob *run_blob(const struct kt_blob_table *t, const char *name,
+				      enum kt_arch arch)
 {
-	const struct kt_blob *b = t ? kt_blob_table__find(t, name) : NULL;
+	const struct kt_blob *b = t ? kt_blob_table__find_arch(t, name, arch) : NULL;
 
 	return b && kt_blob__embedded(b) ? b : NULL;
 }
 
+/*
+ * The file named instead of blob @bl (@label says who named it), for a
+ * guest of @arch: a program of another architecture (a host's busybox
+ * named in the environment, for an arm64 guest) gives way to the
+ * embedded one of @arch, or is an error when there is none.  *@path is
+ * NULL when the blob is used.
+ */
+static int run_file_for_arch(const struct kt_run_opts *o, const char **path, const char *label,
+			     const struct kt_blob *bl, enum kt_arch arch, struct kt_err *err)
+{
+	struct kt_elf_info *info = NULL;
+	enum kt_arch a;
+
+	if (!*path || kt_elf_info__read(*path, &info, NULL))
+		return 0;	/* not ELF: packing it says what is wrong */
+	a = kt_arch_of_elf_machine(info->machine);
+	kt_elf_info__free(info);
+	if (a == arch)
+		return 0;
+	if (!bl)
+		return kt_err_set(err, -ENOEXEC, "%s '%s' is an %s program: the guest is %s",
+				  label, *path, a ? kt_arch_name(a) : "unknown machine's",
+				  kt_arch_name(arch));
+	kt_log(&o->log, KT_LOG_INFO, "%s '%s' is an %s program: the %s guest gets the embedded one",
+	       label, *path, a ? kt_arch_name(a) : "unknown machine's", kt_arch_name(arch));
+	*path = NULL;
+	return 0;
+}
+
 /* init, busybox and wprof (from memory, or the files named instead) and
- * the includes.  @seed collects what identifies the bytes from memory. */
-static int run_fill_base(const struct kt_run_opts *o, struct kt_initramfs *b,
+ * the includes, for a guest of @arch.  @seed collects what identifies the
+ * bytes from memory. */
+static int run_fill_base(const struct kt_run_opts *o, enum kt_arch arch, struct kt_initramfs *b,
 			 char *seed, size_t seedsz, struct kt_err *err)
 {
-	const struct kt_blob *init = run_blob(&kt_guest_blobs, "init");
-	const struct kt_blob *bb = run_blob(o->blobs, "busybox");
-	const struct kt_blob *wp = run_blob(o->blobs, "wprof");
-	const struct kt_blob *wl = run_blob(o->blobs, "wprof_libs");
+	const struct kt_blob *init = run_blob(&kt_guest_blobs, "init", arch);
+	const struct kt_blob *bb = run_blob(o->blobs, "busybox", arch);
+	const struct kt_blob *wp = run_blob(o->blobs, "wprof", arch);
+	const struct kt_blob *wl = run_blob(o->blobs, "wprof_libs", arch);
+	const struct kt_blob *slot;
 	/* the files named instead of the blobs */
 	const char *bpath = o->busybox_path;
 	const char *wpath = o->wprof ? kt_wprof_config__path(o->wprof) : NULL;
 	int r;
 
 	if (!init)
-		return kt_err_set(err, -ENOENT, "this libktpack was built without the guest init");
-	kt_snprintf_cut(seed, seedsz, "%s init=%s busybox=%s wprof=%s libs=%s", KTPACK_VERSION,
-			init->sha256, bb && !o->busybox_path ? bb->sha256 : "",
+		return kt_err_set(err, -ENOENT,
+				  arch == kt_arch_native() ? "this libktpack was built without the guest init" :
+				  "this libktpack was built without the %s guest init (make deps installs its cross compiler; then rebuild)",
+				  kt_arch_name(arch));
+	r = run_file_for_arch(o, &bpath, "busybox", bb, arch, err);
+	if (!r)
+		r = run_file_for_arch(o, &wpath, "wprof", wp, arch, err);
+	if (r)
+		return r;
+	kt_snprintf_cut(seed, seedsz, "%s %s init=%s busybox=%s wprof=%s libs=%s", KTPACK_VERSION,
+			kt_arch_name(arch), init->sha256, bb && !bpath ? bb->sha256 : "",
 			wp && !wpath ? wp->sha256 : "", wl && !wpath ? wl->sha256 : "");
 	r = kt_initramfs__add_blob(b, &kt_guest_blobs, "init", "/init", NULL, err);
+	slot = o->blobs ? kt_blob_table__find_arch(o->blobs, "busybox", arch) : NULL;
 	if (!bpath && !bb)
-		kt_log(&o->log, KT_LOG_WARN, "no busybox: the guest has no shell and no applets");
+		kt_log(&o->log, KT_LOG_WARN, "no busybox for %s%s%s%s: the guest has no shell and no applets",
+		       kt_arch_name(arch), slot ? " (make " : "", slot ? slot->make_var : "",
+		       slot ? "=...)" : "");
 	if (!r && (bpath || bb))
 		r = kt_initramfs__add_blob(b, o->blobs, "busybox", "/bin/busybox", bpath, err);
 	/* wprof is in every guest that can have it (a shell offers it);
 	 * the config only makes init start it. */
+	slot = o->blobs ? kt_blob_table__find_arch(o->blobs, "wprof", arch) : NULL;
 	if (!r && (wpath || wp))
 		r = kt_initramfs__add_blob(b, o->blobs, "wprof", KT_GUEST_WPROF, wpath, err);
 	else if (!r && o->wprof)
-		r = kt_err_set(err, -ENOENT, "wprof is not embedded and its config names no file");
+		r = kt_err_set(err, -ENOENT,
+			       "wprof for %s is not embedded (make %s=/path/to/wprof) and its config names no file",
+			       kt_arch_name(arch), slot ? slot->make_var : "WPROF");
 	for (size_t i = 0; !r && i < o->nincludes; i++)
 		r = kt_initramfs__add_include(b, o->includes[i], err);
 	return r;
@@ -244,10 +320,12 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 	if (r || o->channel == KT_CHANNEL_SERIAL)
 		return r;
 	has = kt_modules__has(x->mods, "virtio_console");
-	if (!has && o->channel == KT_CHANNEL_VIRTIO)
+	if (!has && (o->channel == KT_CHANNEL_VIRTIO || !kt_arch_info(x->arch)->serial_channel))
 		return kt_err_set(err, -ENODEV,
-				  "--channel virtio: the kernel %s has no virtio_console (%s/modules.dep, modules.builtin)",
-				  x->kernel.release, dir);
+				  "%s: the kernel %s has no virtio_console (%s/modules.dep, modules.builtin)",
+				  o->channel == KT_CHANNEL_VIRTIO ? "--channel virtio" :
+				  kt_arch_info(x->arch)->serial_channel ? "" :
+				  "an arm64 guest's channel needs virtio", x->kernel.release, dir);
 	if (!has) {
 		x->channel = KT_CHANNEL_SERIAL;
 		return 0;
@@ -311,7 +389,7 @@ static int run_base_uncached(struct run_ctx *x, struct kt_initramfs *b, struct k
  */
 static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err)
 {
-	struct kt_initramfs_opts io = { .dev_console = true };
+	struct kt_initramfs_opts io = { .dev_console = true, .arch = x->arch };
 	struct kt_initramfs *b = NULL;
 	char seed[512];
 	uint64_t key, size;
@@ -320,7 +398,7 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 	r = kt_initramfs__new(&io, &b);
 	if (r)
 		return kt_err_set(err, r, "out of memory");
-	r = run_fill_base(x->o, b, seed, sizeof(seed), err);
+	r = run_fill_base(x->o, kt_arch_or_native(x->arch), b, seed, sizeof(seed), err);
 	if (!r && x->mods)
 		r = kt_modules__pack(x->mods, x->kernel.release, b, err);
 	if (!r && !x->cache)
@@ -458,25 +536,31 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 {
 	const struct kt_run_opts *o = x->o;
 	char qemu[PATH_MAX], name[64];
-	struct stat st;
 	int r;
 
 	r = run_check_opts(o, err);
-	/* A file is checked now; a build tree when it is resolved below. */
-	if (!r && (stat(o->kernel, &st) || !S_ISDIR(st.st_mode)))
-		r = kt_kernel_check(o->kernel, err);
 	if (!r)
-		r = kt_find_qemu(o->qemu, qemu, sizeof(qemu), err);
+		r = run_arch(o, &x->arch, err);
+	if (!r && o->channel == KT_CHANNEL_SERIAL && !kt_arch_info(x->arch)->serial_channel)
+		r = kt_err_set(err, -EINVAL,
+			       "--channel serial: an %s guest has no second serial port (its channel is virtio)",
+			       kt_arch_name(x->arch));
+	if (!r && o->accel == KT_ACCEL_KVM && x->arch != kt_arch_native())
+		r = kt_err_set(err, -ENODEV, "--accel kvm: KVM cannot run an %s guest on this %s machine",
+			       kt_arch_name(x->arch), kt_arch_name(kt_arch_native()));
+	if (!r)
+		r = kt_find_qemu(o->qemu, x->arch, qemu, sizeof(qemu), err);
 	/* Where the trace goes is checked now, not after the whole run. */
 	if (!r && o->wprof)
 		r = kt_out_check(res->trace_out, err);
 	if (!r)
 		r = run_memory(o, &x->memory_mib, err);
 	if (!r)
-		r = kt_run_cmdline(o, &x->cmdline, err);
+		r = run_cmdline(o, x->arch, &x->cmdline, err);
 	if (r)
 		return r;
 	res->memory_mib = x->memory_mib;
+	res->arch = x->arch;
 	/* What killed runs left in $TMPDIR goes now. */
 	{
 		/* (ktpack-vm: what earlier versions' runs made) */
@@ -507,6 +591,8 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 		};
 
 		r = kt_kernel_resolve(o->kernel, &ko, &x->kernel, err);
+		if (!r && x->kernel.arch != x->arch)	/* replaced since it was read */
+			r = kt_err_set(err, -ESTALE, "kernel '%s' changed while it was read", o->kernel);
 		if (r)
 			return r;
 		res->pvh = x->kernel.pvh;
@@ -545,7 +631,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	r = run_prepare(&x, res, err);
 	if (!r) {
 		struct kt_vm_opts vo = {
-			.qemu = o->qemu, .kernel = x.kernel.path, .kernel_fd = x.kernel.fd,
+			.arch = x.arch, .qemu = o->qemu, .kernel = x.kernel.path, .kernel_fd = x.kernel.fd,
 			.kernel_label = o->kernel, .pvh = x.kernel.pvh, .cache = x.cache,
 			.initrd = x.initrd, .qemu_opts = o->qemu_opts, .nqemu_opts = o->nqemu_opts,
 			.cmdline = x.cmdline, .cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,

@@ -100,12 +100,16 @@ int kt_find_program(const char *name, char *out, size_t sz)
 	return -ENOENT;
 }
 
-int kt_find_qemu(const char *q, char *qemu, size_t sz, struct kt_err *err)
+int kt_find_qemu(const char *q, enum kt_arch arch, char *qemu, size_t sz,
+		 struct kt_err *err)
 {
+	const struct kt_arch_info *ai = kt_arch_info(arch);
 	int r;
 
+	if (!ai)
+		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
 	if (!q)
-		q = KT_QEMU;
+		q = ai->qemu;
 	if (!*q)
 		return kt_err_set(err, -EINVAL, "the QEMU program's name is empty");
 	r = kt_find_program(q, qemu, sz);
@@ -113,8 +117,8 @@ int kt_find_qemu(const char *q, char *qemu, size_t sz, struct kt_err *err)
 		return kt_err_set(err, r, "QEMU '%s': %s", q, strerror(-r));
 	if (r)
 		return kt_err_set(err, -ENOENT,
-				  "%s not found in PATH: install QEMU (Debian: apt-get install qemu-system-x86)",
-				  q);
+				  "%s not found in PATH: install QEMU (Debian: apt-get install %s)",
+				  q, ai->qemu_pkg);
 	return 0;
 }
 
@@ -124,7 +128,11 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 	/* A kernel the caller resolved and holds open was checked then. */
 	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
 
-	return r ? r : kt_find_qemu(o->qemu, qemu, sz, err);
+	if (!r && o->channel == KT_CHANNEL_SERIAL && !kt_arch_info(o->arch)->serial_channel)
+		r = kt_err_set(err, -EINVAL,
+			       "--channel serial: an %s guest has no second serial port (its channel is virtio)",
+			       kt_arch_name(kt_arch_or_native(o->arch)));
+	return r ? r : kt_find_qemu(o->qemu, o->arch, qemu, sz, err);
 }
 
 /* ---- a child process with pipes ----------------------------------------------- */
@@ -428,6 +436,13 @@ static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
 	*out = KT_ACCEL_TCG;
 	if (o->accel == KT_ACCEL_TCG)
 		return 0;
+	/* KVM runs guests of this machine's architecture only. */
+	if (kt_arch_or_native(o->arch) != kt_arch_native()) {
+		if (o->accel == KT_ACCEL_KVM)
+			return kt_err_set(err, -ENODEV, "KVM cannot run an %s guest on this %s machine",
+					  kt_arch_name(o->arch), kt_arch_name(kt_arch_native()));
+		return 0;
+	}
 	named = !vm_probe_name(qemu, name, sizeof(name));
 	if (named)
 		r = vm_probe_cached(o->cache, name, &why);
@@ -913,11 +928,13 @@ static int vm_socket(int *ours, int *theirs)
 }
 
 /* QEMU with the console on the first serial port, the channel on a
- * virtio-serial port and on the second serial port; each a socket pair
- * whose other end is ours. */
+ * virtio-serial port and on the second serial port (an arm64 guest has
+ * none: QEMU's virt has one PL011); each a socket pair whose other end is
+ * ours. */
 static int vm_start(struct vm_run *v, const char *qemu, enum kt_accel accel, const int qfd[3])
 {
 	const struct kt_vm_opts *o = v->o;
+	const struct kt_arch_info *ai = kt_arch_info(o->arch);
 	char mem[32], smp[16], con[64], ser[64], vio[64];
 	char *argv[64];
 	size_t n = 0;
@@ -932,23 +949,28 @@ static int vm_start(struct vm_run *v, const char *qemu, enum kt_accel accel, con
 	{
 		char *base[] = {
 			(char *)qemu, "-accel", accel == KT_ACCEL_KVM ? "kvm" : "tcg",
-			/* pc: microvm reaches the command sooner, but its
-			 * second serial port failed traces (the README,
-			 * "Booting", has the figures); max gives programs
-			 * under test every CPU feature TCG has. */
-			"-machine", "pc", "-cpu", accel == KT_ACCEL_KVM ? "host" : "max",
+			/* max gives programs under test every CPU feature TCG
+			 * has */
+			"-machine", (char *)ai->qemu_machine,
+			"-cpu", accel == KT_ACCEL_KVM ? "host" : ai->tcg_cpu ? (char *)ai->tcg_cpu : "max",
 			"-m", mem, "-smp", smp,
 			"-kernel", (char *)o->kernel, "-initrd", (char *)o->initrd,
 			"-append", (char *)o->cmdline,
 			"-display", "none", "-nodefaults", "-no-reboot", "-monitor", "none",
-			/* SeaBIOS: no banner and screen codes on the console */
-			"-fw_cfg", "name=etc/sercon-port,string=0",
 			"-chardev", con, "-serial", "chardev:con",
-			"-chardev", ser, "-serial", "chardev:chs",
 		};
 
 		memcpy(argv, base, sizeof(base));
 		n = KT_ARRAY_SIZE(base);
+	}
+	if (ai->serial_channel) {
+		/* SeaBIOS: no banner and screen codes on the console */
+		argv[n++] = "-fw_cfg";
+		argv[n++] = "name=etc/sercon-port,string=0";
+		argv[n++] = "-chardev";
+		argv[n++] = ser;
+		argv[n++] = "-serial";
+		argv[n++] = "chardev:chs";
 	}
 	if (o->channel != KT_CHANNEL_SERIAL) {
 		argv[n++] = "-device";
@@ -1061,9 +1083,9 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
 		goto out;
 	}
-	kt_log(&o->log, KT_LOG_INFO, "booting %s: %u CPUs, %llu MiB, %s%s",
-	       o->kernel_label ? o->kernel_label : o->kernel, o->cpus ? o->cpus : 1,
-	       (unsigned long long)o->memory_mib, kt_accel_name(accel),
+	kt_log(&o->log, KT_LOG_INFO, "booting %s: %s, %u CPUs, %llu MiB, %s%s",
+	       o->kernel_label ? o->kernel_label : o->kernel, kt_arch_name(kt_arch_or_native(o->arch)),
+	       o->cpus ? o->cpus : 1, (unsigned long long)o->memory_mib, kt_accel_name(accel),
 	       o->pvh ? ", vmlinux through PVH" : "");
 	vm_stdin_open(v);
 	r = vm_watch(v, err);

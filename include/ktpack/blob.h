@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ktpack/arch.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -22,6 +24,9 @@ struct kt_blob {
 	const unsigned char *end;
 	uint64_t size;			/* computed at build time */
 	const char *sha256;		/* 64 hex digits; "" for an empty slot */
+	/* The slot's architecture, "aarch64"; NULL or "" for the machine
+	 * the program was built for (tables made before slots had one). */
+	const char *arch;
 };
 
 struct kt_blob_table {
@@ -37,9 +42,17 @@ extern const struct kt_blob_table kt_embedded_blobs;
  * It is an archive input, never installed or run on the host. */
 const struct kt_blob_table *kt_library_blobs(void);
 
-/* NULL (errno ENOENT) when no blob has that name. */
+/* The blob @name for this machine's architecture; NULL (errno ENOENT)
+ * when none has that name. */
 const struct kt_blob *kt_blob_table__find(const struct kt_blob_table *t,
 					  const char *name);
+/* The blob @name of the slot for @arch (KT_ARCH_NONE: this machine's), or
+ * NULL (errno ENOENT). */
+const struct kt_blob *kt_blob_table__find_arch(const struct kt_blob_table *t,
+					       const char *name, enum kt_arch arch);
+/* The architecture of @b: its ELF header's when it is an embedded ELF
+ * file, else its slot's. */
+enum kt_arch kt_blob__arch(const struct kt_blob *b);
 /* The blob whose env var is @env, or NULL. */
 const struct kt_blob *kt_blob_table__find_env(const struct kt_blob_table *t,
 					      const char *env);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <ktpack/arch.h>
 #include <ktpack/common.h>
 
 #ifdef __cplusplus
@@ -29,11 +30,24 @@ struct kt_elfdeps_opts {
 	 * path in the first system folder, where the guest's loader looks.
 	 */
 	bool guest;
+	/* The architecture programs must be of (a closure of another is
+	 * -ENOEXEC); KT_ARCH_NONE: any.  Libraries of another class or
+	 * machine are skipped whatever it is, as the loader skips them. */
+	enum kt_arch arch;
+	/*
+	 * A foreign root (a debootstrap of another architecture, a cross
+	 * toolchain's): the interpreter, ld.so.cache (unless ldcache_path
+	 * is given), the system folders and absolute DT_RPATH/DT_RUNPATH
+	 * entries are looked up under it, and the guest paths are the same
+	 * paths without it.  NULL or "" (or "/"): the host's root.
+	 */
+	const char *sysroot;
 };
 
 struct kt_dep {
 	const char *name;	/* the DT_NEEDED name */
-	const char *path;	/* where it is on the host, as found */
+	const char *path;	/* where it is on the host, as found (in the
+				 * sysroot, with one) */
 	const char *guest_path;	/* where the guest's loader will look */
 	const char *needed_by;	/* the first object that needed it */
 };
@@ -67,6 +81,9 @@ int kt_resolver__closure_mem(struct kt_resolver *r, const void *buf, size_t len,
 			     struct kt_err *err);
 /* PT_INTERP as written, or NULL for a static program or a library. */
 const char *kt_closure__interp(const struct kt_closure *c);
+/* Where the interpreter is on the host: PT_INTERP, under the sysroot
+ * with one; NULL when there is none. */
+const char *kt_closure__interp_path(const struct kt_closure *c);
 /* Libraries in load order (breadth-first), the interpreter not included. */
 size_t kt_closure__count(const struct kt_closure *c);
 const struct kt_dep *kt_closure__dep(const struct kt_closure *c, size_t i);

@@ -24,6 +24,10 @@ struct kt_initramfs_opts {
 	const struct kt_elfdeps_opts *elf;
 	/* Add /dev/console, which the kernel opens for init's stdio. */
 	bool dev_console;
+	/* The guest's architecture: which blobs kt_initramfs__add_blob()
+	 * takes, and a program of another is refused; KT_ARCH_NONE: this
+	 * machine's blobs, and any program. */
+	enum kt_arch arch;
 };
 
 struct kt_initramfs;

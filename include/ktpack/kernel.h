@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ktpack/arch.h>
 #include <ktpack/cache.h>
 #include <ktpack/common.h>
 
@@ -64,9 +65,30 @@ int kt_kernel_decompress(const void *in, size_t len, enum kt_kcomp c, int fd,
  */
 int kt_elf_pvh_entry(const void *buf, size_t len, uint64_t *entry);
 
-/* Checks that @path is a kernel QEMU boots: a bzImage (its setup header)
- * or an ELF with a PVH entry, before QEMU says something less clear. */
+/* What a kernel image is for. */
+struct kt_kernel_info {
+	enum kt_arch arch;
+	bool elf;		/* a vmlinux, not a boot image */
+	char release[65];	/* "6.1.0-57-arm64"; "" when unknown */
+};
+/*
+ * Recognises the kernel in @buf (@len bytes of the file; @name labels
+ * messages): an x86 bzImage (its setup header), an arm64 Image (its
+ * header's magic), gzip-compressed or not, or an ELF vmlinux (its
+ * machine).  The release comes from the bzImage's version string or the
+ * Image's banner.  -ENOEXEC for anything else, -EINVAL for a corrupt one.
+ */
+int kt_kernel_identify_buf(const void *buf, size_t len, const char *name,
+			   struct kt_kernel_info *out, struct kt_err *err);
+/* The same for the file @path. */
+int kt_kernel_identify(const char *path, struct kt_kernel_info *out, struct kt_err *err);
+/* Checks that @path is a kernel QEMU boots: a bzImage, an x86 ELF with a
+ * PVH entry, an arm64 Image or ELF, before QEMU says something less
+ * clear. */
 int kt_kernel_check(const char *path, struct kt_err *err);
+/* The same for a file or a build tree, with the kernel's architecture in
+ * *@arch (when not NULL). */
+int kt_kernel_check_arch(const char *kernel, enum kt_arch *arch, struct kt_err *err);
 
 /* What the runner boots. */
 struct kt_kernel_boot {
@@ -74,7 +96,8 @@ struct kt_kernel_boot {
 	int fd;			/* held open (a cached vmlinux), or -1 */
 	bool pvh;		/* a vmlinux booted through its PVH entry */
 	bool extracted;		/* this call decompressed it (a cold cache) */
-	char release[65];	/* from the bzImage, "" when unknown */
+	char release[65];	/* from the bzImage or Image, "" when unknown */
+	enum kt_arch arch;	/* the kernel's */
 };
 
 struct kt_kernel_opts {
@@ -86,8 +109,10 @@ struct kt_kernel_opts {
 };
 
 /*
- * Resolves @kernel, a bzImage, a vmlinux ELF or a kernel build tree (its
- * vmlinux, else arch/x86/boot/bzImage), into what QEMU boots: the
+ * Resolves @kernel, a bzImage, a vmlinux ELF, an arm64 Image or a kernel
+ * build tree (its vmlinux, else arch/x86/boot/bzImage, else
+ * arch/arm64/boot/Image), into what QEMU boots (an arm64 kernel as it
+ * is), with its architecture and release.  For x86: the
  * vmlinux inside a bzImage when it has a PVH entry, extracted once and
  * cached under the bzImage's SHA-256 (published as blobs are, old ones
  * pruned), else the bzImage.  Release @b's fd with kt_kernel_boot__close().

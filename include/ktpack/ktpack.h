@@ -19,6 +19,7 @@
 #define KTPACK_VERSION		"0.2.0"
 
 #include <ktpack/common.h>
+#include <ktpack/arch.h>
 #include <ktpack/blob.h>
 #include <ktpack/cache.h>
 #include <ktpack/extract.h>

@@ -34,9 +34,13 @@ extern "C" {
 #define KT_RUN_DEFAULT_TRACE	"wprof.pb"
 
 struct kt_run_opts {
-	/* Required: a bzImage, a vmlinux with a PVH entry or a kernel build
-	 * tree (see kt_kernel_resolve). */
+	/* Required: a bzImage, a vmlinux with a PVH entry, an arm64 Image or
+	 * a kernel build tree (see kt_kernel_resolve). */
 	const char *kernel;
+	/* The guest's architecture is the kernel's: the blobs of that
+	 * architecture are packed and its QEMU boots it.  Given, it must
+	 * agree with the kernel; KT_ARCH_NONE: the kernel's. */
+	enum kt_arch arch;
 	unsigned cpus;			/* 0: KT_RUN_DEFAULT_CPUS */
 	uint64_t memory_mib;		/* requested; 0: none */
 	uint64_t memory_override_mib;	/* used as given; 0: none */
@@ -53,7 +57,10 @@ struct kt_run_opts {
 	 * (unless the wprof config names a file), also when wprof is not
 	 * started, so that a shell can run it.  NULL: none. */
 	const struct kt_blob_table *blobs;
-	/* A busybox file to pack instead of the table's; NULL: the table's. */
+	/* A busybox file to pack instead of the table's; NULL: the table's.
+	 * One of another architecture than the guest's gives way to the
+	 * table's of the guest's (said in an info line), as a wprof file
+	 * the config names does. */
 	const char *busybox_path;
 	/* HOST[:GUEST] specs (see kt_include_split), each with its closure. */
 	const char *const *includes;
@@ -65,7 +72,7 @@ struct kt_run_opts {
 	enum kt_accel accel;
 	/* Boot the bzImage even when its vmlinux could boot through PVH. */
 	bool no_pvh;
-	const char *qemu;		/* NULL: KT_QEMU from PATH */
+	const char *qemu;		/* NULL: the arch's QEMU from PATH */
 	/* More QEMU arguments, after ktpack's own (a later one wins). */
 	const char *const *qemu_opts;
 	size_t nqemu_opts;
@@ -109,6 +116,7 @@ struct kt_run_opts {
 
 struct kt_run_result {
 	enum kt_vm_end end;		/* how it ended */
+	enum kt_arch arch;		/* the guest's */
 	int status;			/* the command's, when end is KT_VM_EXITED */
 	enum kt_accel accel;		/* what ran */
 	bool pvh;			/* a vmlinux booted through PVH */
@@ -132,9 +140,10 @@ struct kt_run_result {
 #define KT_RUN_EXIT_FAILED	125
 
 /*
- * The kernel command line kt_run() gives the guest for @o: the base, the
- * appended tokens, and with wprof KTSTR_WPROF_ARGS and its grace.  A new
- * string the caller frees.
+ * The kernel command line kt_run() gives the guest for @o: the base of
+ * the guest's architecture (@o->arch, else the kernel's when @o->kernel
+ * names one, else this machine's), the appended tokens, and with wprof
+ * KTSTR_WPROF_ARGS and its grace.  A new string the caller frees.
  */
 int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err);
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ktpack/arch.h>
 #include <ktpack/cache.h>
 #include <ktpack/common.h>
 #include <ktpack/kernel.h>
@@ -17,6 +18,7 @@
 extern "C" {
 #endif
 
+/* The QEMU of an x86_64 guest; an aarch64 guest's is qemu-system-aarch64. */
 #define KT_QEMU			"qemu-system-x86_64"
 /* A guest that has not reached /init by then is stuck. */
 #define KT_VM_BOOT_TIMEOUT_S	180
@@ -58,7 +60,10 @@ enum kt_vm_end {
 };
 
 struct kt_vm_opts {
-	const char *qemu;	/* NULL: KT_QEMU from PATH */
+	/* The guest's (the kernel's); KT_ARCH_NONE: this machine's.  It
+	 * picks QEMU, its machine and CPU, and the serial ports. */
+	enum kt_arch arch;
+	const char *qemu;	/* NULL: the arch's QEMU from PATH */
 	const char *kernel;
 	/* A descriptor @kernel names as /proc/self/fd/N, which QEMU must
 	 * inherit; values below 3 mean none. */

@@ -23,6 +23,8 @@ extern "C" {
  * ACPI interrupt routing (its AML, emulated under TCG, costs a PCI
  * device's probe 100 ms; the channel's virtio device uses MSI-X). */
 #define KT_VM_BASE_CMDLINE	"console=ttyS0 panic=-1 rdinit=/init quiet edd=off acpi=noirq"
+/* The same for an arm64 guest (QEMU virt): its console is the PL011. */
+#define KT_VM_BASE_CMDLINE_AARCH64	"console=ttyAMA0 panic=-1 rdinit=/init quiet"
 
 struct kt_memory_opts {
 	unsigned cpus;		/* at least 1 */

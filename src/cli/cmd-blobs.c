@@ -3,21 +3,38 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 struct blobs_args {
 	bool json;
 };
 
+/* A program's closure the build made empty: the program is static. */
+static bool blobs_empty_closure(const struct kt_blob *b)
+{
+	const struct kt_blob *prog;
+	char name[64];
+	size_t n = strlen(b->name);
+
+	if (n < 5 || n - 5 >= sizeof(name) || strcmp(b->name + n - 5, "_libs"))
+		return false;
+	memcpy(name, b->name, n - 5);
+	name[n - 5] = '\0';
+	prog = kt_blob_table__find_arch(&kt_embedded_blobs, name, kt_blob__arch(b));
+	return prog && kt_blob__embedded(prog);
+}
+
 static void blobs_print(const struct kt_blob *b, bool guest_only)
 {
 	const char *env = guest_only ? "(guest only)" : b->env;
+	const char *arch = kt_arch_name(kt_blob__arch(b));
 
 	if (kt_blob__embedded(b))
-		printf("%-10s %10" PRIu64 "  %s  %s\n", b->name, b->size, b->sha256, env);
-	else if (guest_only)	/* made by the build (a static wprof has no closure) */
-		printf("%-10s %10d  %-64s  %s\n", b->name, 0, "empty", env);
+		printf("%-10s %-7s %10" PRIu64 "  %s  %s\n", b->name, arch, b->size, b->sha256, env);
+	else if (blobs_empty_closure(b))
+		printf("%-10s %-7s %10d  %-64s  %s\n", b->name, arch, 0, "empty", env);
 	else
-		printf("%-10s %10d  %-64s  %s  (make %s=...)\n", b->name, 0,
+		printf("%-10s %-7s %10d  %-64s  %s  (make %s=...)\n", b->name, arch, 0,
 		       "not embedded", env, b->make_var);
 }
 
@@ -25,6 +42,8 @@ static void blobs_json(const struct kt_blob *b, bool guest_only, bool first)
 {
 	printf("%s{\"name\":", first ? "" : ",");
 	cli_json_str(b->name);
+	fputs(",\"arch\":", stdout);
+	cli_json_str(kt_arch_name(kt_blob__arch(b)));
 	printf(",\"embedded\":%s,\"size\":%" PRIu64 ",\"sha256\":",
 	       kt_blob__embedded(b) ? "true" : "false", b->size);
 	if (kt_blob__embedded(b))

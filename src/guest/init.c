@@ -717,9 +717,16 @@ static void open_channel(void)
 			sleep_ms(2);
 		if (ch_fd >= 0)
 			return;
+#ifdef KT_CH_SERIAL
 		say("no virtio port '%s' (is virtio_console loaded?): using %s",
 		    KT_CH_PORT_NAME, KT_CH_SERIAL);
+#endif
 	}
+#ifndef KT_CH_SERIAL
+	say("no channel: no virtio port '%s' (is virtio_console loaded?), and this guest has no second serial port",
+	    KT_CH_PORT_NAME);
+	(void)t;
+#else
 	ch_fd = open(KT_CH_SERIAL, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (ch_fd < 0) {
 		say("cannot open %s: %s", KT_CH_SERIAL, strerror(errno));
@@ -731,6 +738,7 @@ static void open_channel(void)
 		cfsetspeed(&t, B115200);
 		tcsetattr(ch_fd, TCSANOW, &t);
 	}
+#endif
 }
 
 /* The channel, once the modules it may need are loaded (install_applets

@@ -24,13 +24,18 @@
 /* The command's size in the archive, NULs included: kt_run refuses more. */
 #define KT_GUEST_CMD_MAX	(1u << 20)
 /* The channel: the virtio-serial port of this name, else the second
- * serial port. */
+ * serial port (an arm64 guest, on QEMU's virt, has none).  The console:
+ * what a shell gets as its terminal.  Each as init's own architecture
+ * names it. */
 #define KT_CH_PORT_NAME		"ktpack"
+#if defined(__aarch64__)
+#define KT_GUEST_CONSOLE	"/dev/ttyAMA0"
+#else
 #define KT_CH_SERIAL		"/dev/ttyS1"
+#define KT_GUEST_CONSOLE	"/dev/ttyS0"
+#endif
 /* How long init waits for the virtio port once its device is there. */
 #define KT_CH_PORT_WAIT_MS	5000
-/* The console: what a shell gets as its terminal. */
-#define KT_GUEST_CONSOLE	"/dev/ttyS0"
 
 /* "ktpack-init: started" tells the host that the kernel reached /init. */
 #define KT_INIT_STARTED		"ktpack-init: started"
