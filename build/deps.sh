@@ -11,10 +11,11 @@ cpio libarchive-tools gzip zstd xz-utils lz4 bzip2 python3
 qemu-system-x86 hyperfine kmod bpftool"
 
 # arm64 guests: the cross compiler builds their init, QEMU's arm
-# system emulator boots them; the arm64 C library and zlib (multiarch,
-# beside the host's) are what arm64 programs are linked against and
-# packed from.
-ARM64_PKGS="qemu-system-arm gcc-aarch64-linux-gnu libc6:arm64 zlib1g-dev:arm64"
+# system emulator boots them; the arm64 C library, zlib, libelf and
+# libzstd (multiarch, beside the host's) are what arm64 programs (the
+# tests' wprof-shaped fixture) are linked against and packed from.
+ARM64_PKGS="qemu-system-arm gcc-aarch64-linux-gnu libc6:arm64 zlib1g-dev:arm64
+libelf-dev:arm64 libzstd-dev:arm64"
 
 # The Debian kernels the boot tests run (make check) are unpacked here,
 # not installed: installing them would build a host initrd for nothing.

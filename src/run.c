@@ -77,6 +77,14 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 
 	if (!o->kernel || !*o->kernel)
 		return kt_err_set(err, -EINVAL, "no kernel given");
+	if (o->sysroot && *o->sysroot) {
+		struct stat st;
+
+		if (stat(o->sysroot, &st))
+			return kt_err_set(err, -errno, "sysroot '%s': %s", o->sysroot, strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return kt_err_set(err, -ENOTDIR, "sysroot '%s': not a folder", o->sysroot);
+	}
 	if (o->wprof && o->trace_out &&
 	    (!strcmp(o->trace_out, "-") || !strcmp(o->trace_out, "/dev/stdout")))
 		return kt_err_set(err, -EINVAL,
@@ -389,7 +397,8 @@ static int run_base_uncached(struct run_ctx *x, struct kt_initramfs *b, struct k
  */
 static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err)
 {
-	struct kt_initramfs_opts io = { .dev_console = true, .arch = x->arch };
+	struct kt_elfdeps_opts eo = { .sysroot = x->o->sysroot };
+	struct kt_initramfs_opts io = { .dev_console = true, .arch = x->arch, .elf = &eo };
 	struct kt_initramfs *b = NULL;
 	char seed[512];
 	uint64_t key, size;

@@ -71,7 +71,8 @@ build() {
 	shift
 	make -C "$TOP" -s OUT="$_o" "$@" "$_o/ktpack" > /dev/null
 }
-digest() { "$1" blobs | sed -n "s/^$2 *[0-9]* *\([0-9a-f]\{64\}\).*/\1/p"; }
+# the digest of this machine's slot NAME
+digest() { "$1" blobs | sed -n "s/^$2 *$(uname -m) *[0-9]* *\([0-9a-f]\{64\}\).*/\1/p"; }
 
 test_expect_success 'a blob follows its content: new bytes, an older mtime, a symlink retargeted' '
 	prog one one
@@ -107,6 +108,21 @@ test_expect_success 'a blob path may hold blanks and quotes; a non-ELF or foreig
 	echo "int f(void) { return 0; }" > so.c && gcc -shared -fPIC -o so.so so.c
 	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/o2" WPROF="$TRASH/so.so" BUSYBOX= "$TRASH/o2/ktpack" 2> err
 	expect_grep "WPROF=$TRASH/so.so: a shared library (no entry point), not a program" err
+	# an arm64 slot takes arm64 programs only
+	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/o2" WPROF_ARM64=/bin/true BUSYBOX= "$TRASH/o2/ktpack" 2> err
+	expect_grep "WPROF_ARM64=/bin/true: an ELF file for Advanced Micro Devices X86-64, not AArch64" err
+	test ! -e "$TRASH/o2/ktpack"
+'
+
+test_expect_success 'without the cross tools the arm64 slots are empty, and say what fills them' '
+	build "$TRASH/n" CROSS_CC_ARM64= BUSYBOX_ARM64= BUSYBOX=
+	"$TRASH/n/ktpack" blobs > out
+	expect_grep "^init  *aarch64  *0  *not embedded  *(guest only)  (make INIT_ARM64=...)\$" out
+	expect_grep "^busybox  *aarch64  *0  *not embedded  *(guest only)  (make BUSYBOX_ARM64=...)\$" out
+	expect_grep "^wprof  *aarch64  *0  *not embedded  *(guest only)  (make WPROF_ARM64=...)\$" out
+	expect_grep "^init  *$(uname -m)  *[1-9][0-9]*  *[0-9a-f]\{64\}  *(guest only)\$" out
+	"$TRASH/n/ktpack" blobs --json > j
+	python3 -c "import json,sys; b=json.load(open(\"j\")); assert {(x[\"name\"], x[\"arch\"]) for x in b} >= {(\"init\",\"aarch64\"),(\"busybox\",\"aarch64\"),(\"wprof\",\"x86_64\")}, b"
 '
 
 test_expect_success 'the switches are remembered: install after STATIC=1 installs what was built' '

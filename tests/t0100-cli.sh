@@ -7,7 +7,7 @@ test_expect_success 'blobs lists busybox with its size and sha256' '
 	"$KTPACK" blobs > out
 	size=$(wc -c < /bin/busybox | tr -d " ")
 	sha=$(sha256sum /bin/busybox | cut -d" " -f1)
-	grep -E "^busybox +$size +$sha +KTSTR_BUSYBOX_PATH\$" out
+	grep -E "^busybox +$(uname -m) +$size +$sha +KTSTR_BUSYBOX_PATH\$" out
 '
 
 test_expect_success 'blobs says not embedded for an empty wprof slot' '
@@ -20,7 +20,7 @@ test_expect_success 'blobs --json describes each blob' '
 	sha=$(sha256sum /bin/busybox | cut -d" " -f1)
 	python3 -c "
 import json, sys
-b = {x[\"name\"]: x for x in json.load(open(\"out\"))}
+b = {x[\"name\"]: x for x in json.load(open(\"out\")) if x[\"arch\"] == \"$(uname -m)\"}
 assert b[\"busybox\"][\"sha256\"] == \"$sha\", b
 assert b[\"busybox\"][\"embedded\"] is True
 assert b[\"wprof\"][\"embedded\"] is False and b[\"wprof\"][\"sha256\"] is None
@@ -31,7 +31,7 @@ assert b[\"wprof\"][\"make_var\"] == \"WPROF\"
 test_expect_success 'blobs with the fixture embedded shows its digest' '
 	"$KTPACK_FIX" blobs > out
 	sha=$(sha256sum "$FIXTURE" | cut -d" " -f1)
-	grep -E "^wprof +[0-9]+ +$sha +KTSTR_WPROF_PATH\$" out
+	grep -E "^wprof +$(uname -m) +[0-9]+ +$sha +KTSTR_WPROF_PATH\$" out
 '
 
 test_expect_success 'env prints export lines a shell can eval' '
@@ -84,6 +84,28 @@ test_expect_success 'cmdline without --wprof has no wprof token' '
 	"$KTPACK_FIX" cmdline > out
 	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off acpi=noirq" > want
 	cmp want out
+'
+
+test_expect_success 'cmdline --arch aarch64: the arm64 guest'"'"'s console and base' '
+	"$KTPACK_FIX" cmdline --arch arm64 --wprof-args "-d 1" > out
+	printf "console=ttyAMA0 panic=-1 rdinit=/init quiet KTSTR_WPROF_ARGS=-d\0371 KTPACK_WPROF_GRACE_MS=30000\n" > want
+	cmp want out
+	"$KTPACK_FIX" cmdline --arch x86_64 > out
+	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off acpi=noirq" > want
+	cmp want out
+	expect_exit 2 "$KTPACK_FIX" cmdline --arch mips 2> err
+	expect_grep "^ktpack cmdline: invalid --arch .mips.: expected x86_64 or aarch64 (arm64)" err
+'
+
+test_expect_success 'blobs says each slot'"'"'s architecture; the arm64 ones are the guest'"'"'s only' '
+	"$KTPACK_FIX" blobs > out
+	expect_grep "^wprof  *$(uname -m)  *[1-9]" out
+	expect_grep "^busybox  *$(uname -m)  *[1-9][0-9]* .* KTSTR_BUSYBOX_PATH\$" out
+	if grep -q "^init  *aarch64  *[1-9]" out; then
+		expect_grep "^busybox  *aarch64 .*(guest only)" out
+		expect_grep "^wprof  *aarch64  *[1-9][0-9]* .*(guest only)\$" out
+		expect_grep "^wprof_libs  *aarch64  *[1-9][0-9]* .*(guest only)\$" out
+	fi
 '
 
 test_expect_success 'cmdline refuses an arg with a quote, naming it' '

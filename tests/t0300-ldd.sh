@@ -207,4 +207,78 @@ test_expect_success 'agrees with ldd on every dynamic program in /usr/bin and /u
 	test $bad -eq 0
 '
 
+# arm64 programs on this host: Debian's multiarch arm64 libraries (make
+# deps installs libc6:arm64 and zlib1g-dev:arm64).
+CRC_ARM64="$KT_OUT/tests/crc32-arm64"
+test_lazy_prereq ARM64LIBS 'test -x "$CRC_ARM64" && test -e /lib/ld-linux-aarch64.so.1'
+# What the arm64 guest gets for a program: its archive's entries.
+arch_entries() { bsdtar -tf "$1" | sed 's|^\./||; s|/$||' | sort; }
+
+test_expect_success ARM64LIBS 'ldd --arch aarch64 resolves an arm64 program in the multiarch folders; the archive packs what it lists' '
+	"$KTPACK" ldd --arch aarch64 "$CRC_ARM64" > out
+	expect_grep "^	interpreter /lib/ld-linux-aarch64.so.1\$" out
+	expect_grep "^	libz.so.1 => /lib/aarch64-linux-gnu/libz.so.1\$" out
+	expect_grep "^	libc.so.6 => /lib/aarch64-linux-gnu/libc.so.6\$" out
+	test "$(grep -c "=>" out)" = 2
+	"$KTPACK" initramfs --arch aarch64 --no-busybox --no-wprof --include "$CRC_ARM64:/bin/kcrc" -o a.cpio
+	arch_entries a.cpio > entries
+	# every path ldd names is in the archive, as the guest loader will
+	# open it, and each resolves to the bytes of the host file
+	awk "\$2 == \"=>\" { print \$3 } \$1 == \"interpreter\" { print \$2 }" out > paths
+	test -s paths
+	mkdir x && (cd x && bsdtar -xf ../a.cpio)
+	while read -r p; do
+		g=$(realpath "x$p") && case $g in "$PWD/x/"*) ;; *) false ;; esac ||
+			{ echo "missing $p"; exit 1; }
+		cmp "$(realpath "$p")" "$g" || exit 1
+	done < paths
+	expect_grep "^init\$" entries
+	# the arm64 init, not the host one
+	file -L x/init | grep -q "ARM aarch64"
+'
+
+test_expect_success ARM64LIBS 'a program of another architecture is refused: by ldd --arch, by the archive of a guest' '
+	expect_exit 1 "$KTPACK" ldd --arch x86_64 "$CRC_ARM64" 2> err
+	expect_grep "is an aarch64 program, not x86_64\$" err
+	test "$(wc -l < err)" = 1
+	expect_exit 1 "$KTPACK" ldd --arch aarch64 /bin/true 2> err
+	expect_grep "^ktpack: ./bin/true. is an x86_64 program, not aarch64\$" err
+	expect_exit 1 "$KTPACK" initramfs --arch aarch64 --include /bin/true -o b.cpio 2> err
+	expect_grep "^ktpack: ./bin/true. is an x86_64 program: the guest is aarch64\$" err
+	test ! -e b.cpio
+	expect_exit 2 "$KTPACK" ldd --arch sparc /bin/true 2> err
+	expect_grep "invalid --arch .sparc.: expected x86_64 or aarch64" err
+	# an arm64 library as data is not a program: it goes in as it is
+	"$KTPACK" initramfs --no-busybox --no-wprof --include /lib/aarch64-linux-gnu/libz.so.1:/data/libz.so.1 -o c.cpio
+	arch_entries c.cpio | grep -qx data/libz.so.1
+'
+
+test_expect_success ARM64LIBS '--sysroot: a foreign root answers for the loader, its absolute links inside it' '
+	r=$TRASH/root
+	mkdir -p "$r/usr/lib/aarch64-linux-gnu" "$r/etc"
+	ln -s usr/lib "$r/lib"
+	for f in ld-linux-aarch64.so.1 libc.so.6 libz.so.1.2.13; do
+		cp "$(realpath /lib/aarch64-linux-gnu/$f)" "$r/usr/lib/aarch64-linux-gnu/$f"
+	done
+	# absolute: on the host it would point out of the root
+	ln -s /usr/lib/aarch64-linux-gnu/libz.so.1.2.13 "$r/usr/lib/aarch64-linux-gnu/libz.so.1"
+	ln -s /lib/aarch64-linux-gnu/ld-linux-aarch64.so.1 "$r/usr/lib/ld-linux-aarch64.so.1"
+	"$KTPACK" ldd --arch aarch64 --sysroot "$r/" "$CRC_ARM64" > out
+	expect_grep "^	interpreter /lib/ld-linux-aarch64.so.1\$" out
+	expect_grep "^	libz.so.1 => $r/lib/aarch64-linux-gnu/libz.so.1\$" out
+	expect_grep "^	libc.so.6 => $r/lib/aarch64-linux-gnu/libc.so.6\$" out
+	"$KTPACK" initramfs --arch aarch64 --sysroot "$r" --no-busybox --no-wprof --include "$CRC_ARM64:/bin/kcrc" -o s.cpio
+	mkdir s && (cd s && bsdtar -xf ../s.cpio)
+	test "$(readlink s/lib/aarch64-linux-gnu/libz.so.1)" = /usr/lib/aarch64-linux-gnu/libz.so.1.2.13
+	test "$(readlink s/usr/lib/ld-linux-aarch64.so.1)" = /lib/aarch64-linux-gnu/ld-linux-aarch64.so.1
+	cmp s/usr/lib/aarch64-linux-gnu/libz.so.1.2.13 "$r/usr/lib/aarch64-linux-gnu/libz.so.1.2.13"
+	cmp s/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1 "$r/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1"
+	# a root without the library: not found, named
+	rm "$r/usr/lib/aarch64-linux-gnu/libz.so.1"
+	expect_exit 1 "$KTPACK" ldd --sysroot "$r" "$CRC_ARM64" 2> err
+	expect_grep "^ktpack: libz.so.1: not found (needed by .*crc32-arm64)\$" err
+	expect_exit 1 "$KTPACK" ldd --sysroot "$r/nope" "$CRC_ARM64" 2> err
+	expect_grep "^ktpack: --sysroot .*nope.: No such file or directory\$" err
+'
+
 test_done

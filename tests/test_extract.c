@@ -25,8 +25,8 @@ static const unsigned char blob_bytes[BLOB_SIZE] __attribute__((aligned(4096))) 
 };
 
 static const struct kt_blob blobs[] = {
-	{ "tblob", ENV, "TBLOB", blob_bytes, blob_bytes + BLOB_SIZE, BLOB_SIZE, SHA },
-	{ "empty", "KT_TEST_EMPTY_PATH", "EMPTY", NULL, NULL, 0, "" },
+	{ "tblob", ENV, "TBLOB", blob_bytes, blob_bytes + BLOB_SIZE, BLOB_SIZE, SHA, NULL },
+	{ "empty", "KT_TEST_EMPTY_PATH", "EMPTY", NULL, NULL, 0, "", NULL },
 };
 static const struct kt_blob_table table = { blobs, 2 };
 

@@ -13,6 +13,7 @@
 #include <ktpack/kernel.h>
 
 #define DEBIAN_KERNEL "/var/cache/ktpack/vmlinuz"
+#define DEBIAN_KERNEL_ARM64 "/var/cache/ktpack/arm64/vmlinuz"
 
 static char dir[64];
 
@@ -335,6 +336,133 @@ static void test_resolve(void **state)
 	kt_cache__close(c);
 }
 
+/* An arm64 Image of @len bytes (at least 64): the header's magic, zeros,
+ * and the banner at @at (none when @at is 0). */
+static unsigned char *tiny_image(size_t len, size_t at, const char *banner)
+{
+	unsigned char *b = calloc(1, len);
+
+	assert_non_null(b);
+	memcpy(b + 0x38, "ARM\x64", 4);
+	if (at)
+		memcpy(b + at, banner, strlen(banner));
+	return b;
+}
+
+/* @len bytes at @in, gzip-compressed by gzip(1), into a new buffer. */
+static unsigned char *gzip_of(const unsigned char *in, size_t len, size_t *outlen)
+{
+	char raw[128], gz[128], cmd[300];
+	unsigned char *out;
+	struct stat st;
+	int fd;
+
+	snprintf(raw, sizeof(raw), "%s/raw", dir);
+	snprintf(gz, sizeof(gz), "%s/raw.gz", dir);
+	fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(kt_write_all(fd, in, len), 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "gzip -nc '%s' > '%s'", raw, gz);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(stat(gz, &st), 0);
+	out = malloc((size_t)st.st_size);
+	assert_non_null(out);
+	*outlen = slurp(gz, out, (size_t)st.st_size);
+	return out;
+}
+
+/* An arm64 Image by its header's magic, raw or gzip'd, its release from
+ * the banner wherever it falls (across the inflater's 64 KiB pieces too);
+ * the others by theirs; a corrupt or truncated stream is -EINVAL. */
+static void test_identify(void **state)
+{
+	static const char banner[] = "Linux version 6.1.0-57-arm64 (debian-kernel@lists.debian.org) #1";
+	const size_t at[] = { 0x40, 65536 - 20, 65536 * 3 - 5, 300000 - sizeof(banner) };
+	struct kt_kernel_info ki;
+	struct kt_err e;
+	unsigned char elf[256], *img, *gz;
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		img = tiny_image(300000, at[i], banner);
+		assert_int_equal(kt_kernel_identify_buf(img, 300000, "img", &ki, &e), 0);
+		assert_int_equal(ki.arch, KT_ARCH_AARCH64);
+		assert_false(ki.elf);
+		assert_string_equal(ki.release, "6.1.0-57-arm64");
+		gz = gzip_of(img, 300000, &n);
+		memset(&ki, 0, sizeof(ki));
+		assert_int_equal(kt_kernel_identify_buf(gz, n, "img.gz", &ki, &e), 0);
+		assert_int_equal(ki.arch, KT_ARCH_AARCH64);
+		assert_string_equal(ki.release, "6.1.0-57-arm64");
+		free(gz);
+		free(img);
+	}
+	/* no banner: recognised, release unknown; "Linux version " without a
+	 * number is not one.  The whole stream is read then: truncated or
+	 * corrupt (its CRC-32 says) is an error */
+	img = tiny_image(300000, 100, "Linux version x");
+	assert_int_equal(kt_kernel_identify_buf(img, 300000, "img", &ki, &e), 0);
+	assert_int_equal(ki.arch, KT_ARCH_AARCH64);
+	assert_string_equal(ki.release, "");
+	gz = gzip_of(img, 300000, &n);
+	assert_int_equal(kt_kernel_identify_buf(gz, n, "img.gz", &ki, &e), 0);
+	assert_string_equal(ki.release, "");
+	assert_int_equal(kt_kernel_identify_buf(gz, n - 9, "cut.gz", &ki, &e), -EINVAL);
+	assert_str_contains(e.msg, "'cut.gz': a corrupt gzip-compressed kernel");
+	gz[n - 5] ^= 0x01;	/* the CRC-32 */
+	assert_int_equal(kt_kernel_identify_buf(gz, n, "bad.gz", &ki, &e), -EINVAL);
+	free(gz);
+	free(img);
+	img = tiny_image(4096, 0, NULL);
+	/* not an Image: no magic, raw or inside gzip */
+	memset(img + 0x38, 0, 4);
+	assert_int_equal(kt_kernel_identify_buf(img, 4096, "zeros", &ki, &e), -ENOEXEC);
+	assert_str_contains(e.msg, "'zeros' is not a Linux kernel image");
+	gz = gzip_of(img, 4096, &n);
+	assert_int_equal(kt_kernel_identify_buf(gz, n, "zeros.gz", &ki, &e), -ENOEXEC);
+	assert_str_contains(e.msg, "not an arm64 Image inside");
+	free(gz);
+	/* shorter than the header */
+	assert_int_equal(kt_kernel_identify_buf(img, 40, "short", &ki, &e), -ENOEXEC);
+	free(img);
+	/* ELF: its machine says; one ktpack does not boot is refused */
+	tiny_elf(elf, 0x1000000);
+	assert_int_equal(kt_kernel_identify_buf(elf, sizeof(elf), "vmlinux", &ki, &e), 0);
+	assert_int_equal(ki.arch, KT_ARCH_X86_64);
+	assert_true(ki.elf);
+	elf[18] = 183;		/* EM_AARCH64 */
+	assert_int_equal(kt_kernel_identify_buf(elf, sizeof(elf), "vmlinux", &ki, &e), 0);
+	assert_int_equal(ki.arch, KT_ARCH_AARCH64);
+	elf[18] = 21;		/* EM_PPC64 */
+	assert_int_equal(kt_kernel_identify_buf(elf, sizeof(elf), "vmlinux", &ki, &e), -ENOEXEC);
+}
+
+/* Debian's arm64 kernel, where make deps unpacked it. */
+static void test_debian_arm64(void **state)
+{
+	struct kt_kernel_info ki;
+	enum kt_arch a = KT_ARCH_NONE;
+	struct kt_err e;
+	struct stat st;
+
+	(void)state;
+	if (stat(DEBIAN_KERNEL_ARM64, &st)) {
+		print_message("skipped: no %s\n", DEBIAN_KERNEL_ARM64);
+		skip();
+	}
+	assert_int_equal(kt_kernel_identify(DEBIAN_KERNEL_ARM64, &ki, &e), 0);
+	assert_int_equal(ki.arch, KT_ARCH_AARCH64);
+	assert_non_null(strstr(ki.release, "-arm64"));
+	assert_int_equal(kt_kernel_check_arch(DEBIAN_KERNEL_ARM64, &a, &e), 0);
+	assert_int_equal(a, KT_ARCH_AARCH64);
+	if (!stat(DEBIAN_KERNEL, &st)) {
+		assert_int_equal(kt_kernel_check_arch(DEBIAN_KERNEL, &a, &e), 0);
+		assert_int_equal(a, KT_ARCH_X86_64);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +470,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debian_kernel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debian_arm64, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,7 @@ static const unsigned char bb_bytes[] = "#!/bin/sh\necho not busybox\n";
 
 static struct kt_blob blobs[] = {
 	{ "busybox", "KT_TEST_BB", "BUSYBOX", bb_bytes, bb_bytes + sizeof(bb_bytes),
-	  sizeof(bb_bytes), SHA_A },
+	  sizeof(bb_bytes), SHA_A, NULL },
 };
 static const struct kt_blob_table table = { blobs, 1 };
 

@@ -18,6 +18,19 @@ $(OUT)/tests/wprof-fixture: tests/fixtures/wprof-fixture.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lelf -lz -lzstd
 
+# The same fixture for arm64 guests, and a small arm64 program linked
+# against Debian's arm64 zlib, with the cross compiler when there is one.
+KT_TESTS_ARM64 := $(if $(INIT_ARM64),$(OUT)/tests/wprof-fixture-arm64 $(OUT)/tests/crc32-arm64)
+$(OUT)/tests/wprof-fixture-arm64: tests/fixtures/wprof-fixture.c
+	@mkdir -p $(@D)
+	$(CROSS_CC_ARM64) $(CFLAGS) $(KT_BASE_CFLAGS) $(KT_WARN) -o $@ $< -lelf -lz -lzstd
+$(OUT)/tests/crc32-arm64: tests/fixtures/crc32.c
+	@mkdir -p $(@D)
+	$(CROSS_CC_ARM64) $(CFLAGS) $(KT_BASE_CFLAGS) $(KT_WARN) -o $@ $< -lz
+$(OUT)/tests/crc32: tests/fixtures/crc32.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lz
+
 # Module-shaped objects (tests/fixtures/module.c) for test_modules: this
 # kernel's and another's.
 $(OUT)/tests/module-fixture.o $(OUT)/tests/module-other.o: tests/fixtures/module.c
@@ -38,10 +51,12 @@ $(OUT)/tests/faultinject.so: tests/fixtures/faultinject.c
 
 unit-tests: $(UNIT_BINS)
 
-# ktpack with the fixture embedded as wprof, built like a user would.
-$(OUT)/fixture/ktpack: $(OUT)/tests/wprof-fixture FORCE
+# ktpack with the fixture embedded as wprof (and its arm64 build as
+# WPROF_ARM64), built like a user would.
+$(OUT)/fixture/ktpack: $(OUT)/tests/wprof-fixture $(KT_TESTS_ARM64) FORCE
 	$(MAKE) --no-print-directory OUT=$(OUT)/fixture \
-		WPROF=$(OUT)/tests/wprof-fixture $(OUT)/fixture/ktpack
+		WPROF=$(OUT)/tests/wprof-fixture \
+		$(if $(KT_TESTS_ARM64),WPROF_ARM64=$(OUT)/tests/wprof-fixture-arm64) $(OUT)/fixture/ktpack
 
 # The same, fully static: what gets copied to an offline runner, with the
 # dynamic fixture as its wprof (and so its libraries embedded).
@@ -49,7 +64,7 @@ $(OUT)/static/ktpack: $(OUT)/tests/wprof-fixture FORCE
 	$(MAKE) --no-print-directory OUT=$(OUT)/static STATIC=1 \
 		WPROF=$(OUT)/tests/wprof-fixture $(OUT)/static/ktpack
 
-check-build: all unit-tests $(OUT)/tests/wprof-fixture \
+check-build: all unit-tests $(OUT)/tests/wprof-fixture $(OUT)/tests/crc32 $(KT_TESTS_ARM64) \
 	$(OUT)/tests/faultinject.so $(OUT)/tests/dyntag $(OUT)/fixture/ktpack \
 	$(OUT)/static/ktpack fuzz-build
 	$(MAKE) --no-print-directory OUT=$(OUT)/asan SAN=1 unit-tests

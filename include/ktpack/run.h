@@ -62,9 +62,11 @@ struct kt_run_opts {
 	 * table's of the guest's (said in an info line), as a wprof file
 	 * the config names does. */
 	const char *busybox_path;
-	/* HOST[:GUEST] specs (see kt_include_split), each with its closure. */
+	/* HOST[:GUEST] specs (see kt_include_split), each with its closure,
+	 * resolved under @sysroot when set (see kt_elfdeps_opts). */
 	const char *const *includes;
 	size_t nincludes;
+	const char *sysroot;
 	/* The command, NULL-terminated; NULL: an interactive shell on the
 	 * console, which reads this process's stdin. */
 	const char *const *cmd;

@@ -104,6 +104,12 @@ int cli_opt_words(const struct kt_cmd *c, const char *arg, void *value);
 void cli_list_free_strings(struct cli_list *l);
 /* --include HOST[:GUEST], checked and appended to a cli_list. */
 int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value);
+/* @opt's @path is a folder: else an error line, -1. */
+int cli_check_dir(const char *opt, const char *path);
+/* Whether a slot of @name is embedded, for any architecture. */
+bool cli_embedded_any(const char *name);
+/* --arch NAME into an enum kt_arch. */
+int cli_opt_arch(const struct kt_cmd *c, const char *arg, void *value);
 
 /*
  * The wprof config for the selection: a preset wprof, or the embedded one,

@@ -11,7 +11,9 @@ int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *c
 {
 	struct cli_wprof w = { 0 };
 	struct cli_list append = { 0 };
+	enum kt_arch arch = KT_ARCH_NONE;
 	const struct cli_opt opts[] = {
+		OPT_FN("arch", &arch, cli_opt_arch),
 		OPT_FN_FLAG("wprof", &w, cli_opt_wprof),
 		OPT_FN("wprof-args", &w, cli_opt_wprof_args),
 		OPT_FN("append", &append, cli_opt_words),
@@ -32,7 +34,7 @@ int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *c
 		ret = w.on ? cli_load_wprof(&w, &cfg) : 0;
 	if (!ret) {
 		struct kt_run_opts o = {
-			.wprof = cfg, .append = append.v, .nappend = append.n,
+			.wprof = cfg, .append = append.v, .nappend = append.n, .arch = arch,
 		};
 
 		if (kt_run_cmdline(&o, &line, &err))

@@ -64,7 +64,7 @@ int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 	for (size_t k = 0; k < t->count; k++) {
 		const char *v = kt_installed__path(ctx->installed, t->blobs[k].name);
 
-		if (!v)
+		if (!v || kt_blob__guest_only(&t->blobs[k]))
 			continue;
 		printf("export %s=", t->blobs[k].env);
 		env_sh_quote(v);

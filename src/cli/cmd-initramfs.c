@@ -13,6 +13,8 @@ struct initramfs_args {
 	const char *init;
 	const char *compress;
 	const char *ldcache;
+	enum kt_arch arch;
+	const char *sysroot;
 	bool no_busybox, no_wprof;
 	struct cli_list inc;
 };
@@ -34,19 +36,24 @@ static int initramfs_epoch(uint32_t *out)
  * from memory.  A required one that is neither names the make variable.
  */
 static int initramfs_blob(struct kt_initramfs *b, const struct kt_blob_table *t,
-			  const char *name, const char *guest, const char *skip_opt)
+			  enum kt_arch arch, const char *name, const char *guest, const char *skip_opt)
 {
-	const struct kt_blob *bl = kt_blob_table__find(t, name);
+	const struct kt_blob *bl = kt_blob_table__find_arch(t, name, arch);
 	struct kt_err err = { 0 };
 	char *path = NULL;
 	int r;
 
-	if (bl && t != kt_library_blobs() && kt_blob_preset(bl, &path, &err))
+	/* a KTSTR_*_PATH names this machine's program */
+	if (bl && t != kt_library_blobs() && kt_arch_or_native(arch) == kt_arch_native() &&
+	    kt_blob_preset(bl, &path, &err))
 		return cli_error("%s", err.msg);
 	r = kt_initramfs__add_blob(b, t, name, guest, path, &err);
 	free(path);
 	if (r == -ENOENT && !err.msg[0])
 		return skip_opt ?
+		       kt_arch_or_native(arch) != kt_arch_native() ?
+		       cli_error("%s for %s is not embedded: rebuild with 'make %s=/path/to/%s', or pass %s",
+				 name, kt_arch_name(arch), bl ? bl->make_var : "?", name, skip_opt) :
 		       cli_error("%s is not embedded: rebuild with 'make %s=/path/to/%s' or set %s, or pass %s",
 				 name, bl ? bl->make_var : "?", name, bl ? bl->env : "?", skip_opt) : 0;
 	return r ? cli_error("%s", err.msg) : 0;
@@ -57,11 +64,12 @@ static int initramfs_fill(struct kt_initramfs *b, const struct initramfs_args *a
 	struct kt_err err = { 0 };
 
 	if (a->init ? kt_initramfs__add_file(b, a->init, "/init", 0755, &err) :
-		      initramfs_blob(b, kt_library_blobs(), "init", "/init", "--init FILE"))
+		      initramfs_blob(b, kt_library_blobs(), a->arch, "init", "/init", "--init FILE"))
 		return a->init ? cli_error("%s", err.msg) : -1;
-	if ((!a->no_busybox && initramfs_blob(b, &kt_embedded_blobs, "busybox", "/bin/busybox",
-					      "--no-busybox")) ||
-	    (!a->no_wprof && initramfs_blob(b, &kt_embedded_blobs, "wprof", "/bin/wprof", NULL)))
+	if ((!a->no_busybox && initramfs_blob(b, &kt_embedded_blobs, a->arch, "busybox",
+					      "/bin/busybox", "--no-busybox")) ||
+	    (!a->no_wprof && initramfs_blob(b, &kt_embedded_blobs, a->arch, "wprof", "/bin/wprof",
+					    NULL)))
 		return -1;
 	for (size_t i = 0; i < a->inc.n; i++)
 		if (kt_initramfs__add_include(b, a->inc.v[i], &err))
@@ -80,6 +88,8 @@ int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx 
 		OPT_FN("include", &a.inc, cli_opt_include),
 		OPT_STR(0, "init", &a.init),
 		OPT_STR(0, "ldcache", &a.ldcache),
+		OPT_FN("arch", &a.arch, cli_opt_arch),
+		OPT_STR(0, "sysroot", &a.sysroot),
 		OPT_END,
 	};
 	struct kt_elfdeps_opts eo = { 0 };
@@ -103,7 +113,11 @@ int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx 
 		return i;
 	}
 	eo.ldcache_path = a.ldcache;
-	ret = initramfs_epoch(&io.mtime);
+	eo.sysroot = a.sysroot;
+	io.arch = a.arch;
+	ret = a.sysroot ? cli_check_dir("--sysroot", a.sysroot) : 0;
+	if (!ret)
+		ret = initramfs_epoch(&io.mtime);
 	if (!ret && a.ldcache && kt_ldcache__open(a.ldcache, &lc, &err))
 		ret = cli_error("%s", err.msg);
 	kt_ldcache__free(lc);

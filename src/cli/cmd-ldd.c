@@ -8,6 +8,8 @@
 struct ldd_args {
 	bool json;
 	const char *ldcache;
+	enum kt_arch arch;
+	const char *sysroot;
 };
 
 static void ldd_json(const char *file, const struct kt_closure *cl)
@@ -61,6 +63,8 @@ int cmd_ldd(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 	const struct cli_opt opts[] = {
 		OPT_BOOL("json", &a.json),
 		OPT_STR(0, "ldcache", &a.ldcache),
+		OPT_FN("arch", &a.arch, cli_opt_arch),
+		OPT_STR(0, "sysroot", &a.sysroot),
 		OPT_END,
 	};
 	struct kt_elfdeps_opts eo = { .ld_library_path = getenv("LD_LIBRARY_PATH") };
@@ -82,6 +86,10 @@ int cmd_ldd(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 		return cli_error("%s", err.msg);
 	kt_ldcache__free(lc);
 	eo.ldcache_path = a.ldcache;
+	eo.arch = a.arch;
+	eo.sysroot = a.sysroot;
+	if (a.sysroot && cli_check_dir("--sysroot", a.sysroot))
+		return -1;
 	if (kt_resolver__new(&eo, &r))
 		return cli_error("out of memory");
 	if (a.json)

@@ -12,6 +12,8 @@
 
 struct run_args {
 	const char *kernel;
+	enum kt_arch arch;
+	const char *sysroot;
 	unsigned cpus;
 	uint64_t memory, override;
 	struct cli_wprof w;
@@ -95,7 +97,8 @@ static int run_blobs(const struct run_args *a, struct kt_run_opts *o, char **bb,
 
 	if (b && kt_blob_preset(b, bb, &err))
 		return cli_error("%s", err.msg);
-	if (!*bb && (!b || !kt_blob__embedded(b)))
+	/* (the guest's architecture's busybox is the library's to check) */
+	if (!*bb && !cli_embedded_any("busybox"))
 		return cli_error("busybox is not embedded: rebuild with 'make %s=/path/to/busybox' or set %s",
 				 b ? b->make_var : "BUSYBOX", b ? b->env : "KTSTR_BUSYBOX_PATH");
 	o->busybox_path = *bb;
@@ -116,7 +119,8 @@ static int run_report(const struct kt_run_result *res)
 static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 {
 	struct kt_run_opts o = {
-		.kernel = a->kernel, .cpus = a->cpus, .memory_mib = a->memory,
+		.kernel = a->kernel, .arch = a->arch, .sysroot = a->sysroot,
+		.cpus = a->cpus, .memory_mib = a->memory,
 		.memory_override_mib = a->override, .trace_out = a->trace_out,
 		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
 		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
@@ -168,6 +172,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 	};
 	const struct cli_opt opts[] = {
 		OPT_STR(0, "kernel", &a.kernel),
+		OPT_FN("arch", &a.arch, cli_opt_arch),
+		OPT_STR(0, "sysroot", &a.sysroot),
 		/* QEMU's pc machine takes at most 255. */
 		OPT_UINT("cpus", &a.cpus, 1, 255),
 		OPT_MIB('m', "memory", &a.memory),

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 
@@ -265,6 +266,35 @@ int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value)
 	return cli_take(c, &o, arg);
 }
 
+int cli_opt_arch(const struct kt_cmd *c, const char *arg, void *value)
+{
+	if (kt_arch_parse(arg, value))
+		return cli_usage_error(c, "invalid --arch '%s': expected x86_64 or aarch64 (arm64)", arg);
+	return 0;
+}
+
+int cli_check_dir(const char *opt, const char *path)
+{
+	struct stat st;
+
+	if (!*path)
+		return cli_error("%s: an empty folder name", opt);
+	if (stat(path, &st))
+		return cli_error("%s '%s': %s", opt, path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return cli_error("%s '%s': not a folder", opt, path);
+	return 0;
+}
+
+bool cli_embedded_any(const char *name)
+{
+	for (size_t i = 0; i < kt_embedded_blobs.count; i++)
+		if (!strcmp(kt_embedded_blobs.blobs[i].name, name) &&
+		    kt_blob__embedded(&kt_embedded_blobs.blobs[i]))
+			return true;
+	return false;
+}
+
 int cli_load_wprof(const struct cli_wprof *w, struct kt_wprof_config **out)
 {
 	const struct kt_blob *b = kt_blob_table__find(&kt_embedded_blobs, "wprof");
@@ -277,7 +307,8 @@ int cli_load_wprof(const struct cli_wprof *w, struct kt_wprof_config **out)
 	/* A preset, checked as install_env checks it, or the embedded bytes. */
 	if (b && kt_blob_preset(b, &preset, &err))
 		return cli_error("%s", err.msg);
-	if (!preset && !(b && kt_blob__embedded(b)))
+	/* (the guest's architecture's wprof is the library's to check) */
+	if (!preset && !cli_embedded_any("wprof"))
 		return cli_error("wprof is not embedded: rebuild with 'make %s=/path/to/wprof' or set %s",
 				 b ? b->make_var : "WPROF", KT_WPROF_PATH_ENV);
 	r = kt_wprof_config__new(preset, &cfg);

@@ -1,5 +1,7 @@
-/* libFuzzer target: the bzImage setup header reader and the payload
- * decompressors (with lz4's legacy block walker) on arbitrary bytes. */
+/* libFuzzer target: the kernel recogniser (bzImage, arm64 Image, gzip'd
+ * Image and its banner, ELF), the bzImage setup header reader and the
+ * payload decompressors (with lz4's legacy block walker) on arbitrary
+ * bytes. */
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,8 +14,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int null_fd = -1;
+	struct kt_kernel_info ki;
 	struct kt_bzimage h;
 
+	kt_kernel_identify_buf(data, size, "fuzz", &ki, NULL);
 	if (null_fd < 0)
 		null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (kt_bzimage__parse(data, size, "fuzz", &h, NULL))
