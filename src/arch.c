@@ -31,7 +31,7 @@ static const struct kt_arch_info kt_arch_infos[] = {
 		.qemu = "qemu-system-aarch64", .qemu_pkg = "qemu-system-arm",
 		.qemu_machine = "virt",
 		/* pauth-impdef: QEMU's own pointer-authentication hash, not
-		 * the architected QARMA, which costs TCG a third of the boot
+		 * the architected QARMA, which doubles the boot under TCG
 		 * (the README, "arm64 guests") */
 		.tcg_cpu = "max,pauth-impdef=on",
 		.cmdline = KT_VM_BASE_CMDLINE_AARCH64,

@@ -250,7 +250,7 @@ test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
 	test "$(wc -l < err)" -eq 1
 	head -c 4096 /dev/zero > notkernel
 	expect_exit 125 "$KTPACK_FIX" run --kernel notkernel -- true 2> err
-	expect_grep "^ktpack: .notkernel. is not a Linux kernel image (no bzImage header)\$" err
+	expect_grep "^ktpack: .notkernel. is not a Linux kernel image (no bzImage header, no arm64 Image header, not ELF)\$" err
 	test "$(wc -l < err)" -eq 1
 	app_missing_lib
 	expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL" --include "$PWD/app:/bin/app" -- /bin/app 2> err
@@ -436,6 +436,62 @@ test_expect_success KERNEL,QEMU 'where the trace goes is checked before anything
 	mkfifo fifo
 	expect_exit 125 vmrun --wprof --trace-out fifo -- /bin/busybox sh -c "exit 3" 2> err
 	expect_grep "^ktpack: cannot write .fifo.: a FIFO that nothing reads (the command exited with status 3)\$" err
+'
+
+# arm64 guests from this host: Debian's arm64 kernel (make deps unpacks
+# it with its modules), under qemu-system-aarch64, with the fixture build's
+# arm64 slots (the wprof-shaped fixture cross-built as WPROF_ARM64).
+KERNEL_ARM64=${KTSTR_KERNEL_ARM64:-/var/cache/ktpack/arm64/vmlinuz}
+CRC="$KT_OUT/tests/crc32"
+CRC_ARM64="$KT_OUT/tests/crc32-arm64"
+test_lazy_prereq ARM64 'test -r "$KERNEL_ARM64" && command -v qemu-system-aarch64 &&
+	test -x "$CRC_ARM64" && "$KTPACK_FIX" blobs | grep -q "^wprof  *aarch64  *[1-9]"'
+
+test_expect_success ARM64 'an arm64 kernel boots from this host: streams, status, stdin, a module, wprof and its trace' '
+	printf "line one\nline two\n" > in
+	"$KTPACK_FIX" run --kernel "$KERNEL_ARM64" --timeout 300 --wprof --console --trace-out t.pb \
+		--module dummy --include "$CRC_ARM64:/bin/kcrc" -- \
+		sh -c "uname -m; kcrc hello; ls /sys/class/net; sort -r; printf \"e\\000r\\n\" >&2; exit 7" \
+		< in > out 2> err && rc=0 || rc=$?
+	test $rc = 7
+	{ echo aarch64; "$CRC" hello; } > want
+	head -n 2 out > got
+	diff want got
+	expect_grep "^dummy0\$" out
+	tail -n 2 out > got
+	printf "line two\nline one\n" > want
+	diff want got
+	printf "e\000r\n" > want
+	grep -a "^e.r\$" err > got
+	cmp want got
+	expect_grep "^ktpack: booting .*: aarch64, 2 CPUs" err
+	guest_args err > got
+	want_args -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T /tmp/wprof.pb > want
+	diff want got
+	expect_grep "^wprof-fixture: libelf 1 zlib 1.2.13 zstd" err
+	"$FIXTURE" -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T host.pb > /dev/null
+	cmp t.pb host.pb
+'
+
+test_expect_success ARM64 'an arm64 guest: what cannot work is one line before boot' '
+	expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL_ARM64" --arch x86_64 -- true 2> err
+	expect_grep "^ktpack: --arch x86_64: the kernel .*vmlinuz. is an aarch64 kernel\$" err
+	test "$(wc -l < err)" -eq 1
+	expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL_ARM64" --channel serial -- true 2> err
+	expect_grep "^ktpack: --channel serial: an aarch64 guest has no second serial port (its channel is virtio)\$" err
+	expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL_ARM64" --accel kvm -- true 2> err
+	expect_grep "^ktpack: --accel kvm: KVM cannot run an aarch64 guest on this x86_64 machine\$" err
+	expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL_ARM64" --include /bin/true:/bin/t -- /bin/t 2> err
+	expect_grep "^ktpack: ./bin/true. is an x86_64 program: the guest is aarch64\$" err
+	mkdir -p qbin
+	ln -sf "$(command -v qemu-system-x86_64)" qbin/
+	ln -sf "$(command -v gcc)" qbin/
+	expect_exit 125 env PATH="$PWD/qbin" "$KTPACK_FIX" run --kernel "$KERNEL_ARM64" -- true 2> err
+	expect_grep "^ktpack: qemu-system-aarch64 not found in PATH: install QEMU (Debian: apt-get install qemu-system-arm)\$" err
+	# the host'"'"'s wprof named in the environment, and no arm64 one
+	expect_exit 125 env KTSTR_WPROF_PATH="$FIXTURE" "$KTPACK" run --kernel "$KERNEL_ARM64" --wprof -- true 2> err
+	expect_grep "^ktpack: wprof .*wprof-fixture. is an x86_64 program: the guest is aarch64\$" err
+	not grep -q booting err
 '
 
 test_done
