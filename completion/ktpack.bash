@@ -11,16 +11,17 @@ _ktpack_opts()
 	blobs) echo "--json --help" ;;
 	env) echo "--verify --help" ;;
 	exec) echo "--help" ;;
-	cmdline) echo "--wprof --wprof-args --append --help" ;;
+	cmdline) echo "--arch --wprof --wprof-args --append --help" ;;
 	memory) echo "--cpus --memory --exact-memory --override --wprof --wprof-args --help" ;;
-	ldd) echo "--json --ldcache --help" ;;
+	ldd) echo "--json --ldcache --arch --sysroot --help" ;;
 	initramfs)
-		echo "--output --init --compress --no-busybox --no-wprof --include --ldcache --help"
+		echo "--output --init --compress --no-busybox --no-wprof --include --ldcache" \
+			"--arch --sysroot --help"
 		;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
-			"--channel --module --modules --console --help"
+			"--channel --module --modules --console --arch --sysroot --help"
 		;;
 	esac
 }
@@ -29,14 +30,14 @@ _ktpack_opts()
 _ktpack_valued()
 {
 	case $1 in
-	cmdline) echo "--wprof-args --append" ;;
+	cmdline) echo "--arch --wprof-args --append" ;;
 	memory) echo "--cpus -m --memory --exact-memory --override --wprof-args" ;;
-	ldd) echo "--ldcache" ;;
-	initramfs) echo "-o --output --init --compress --include --ldcache" ;;
+	ldd) echo "--ldcache --arch --sysroot" ;;
+	initramfs) echo "-o --output --init --compress --include --ldcache --arch --sysroot" ;;
 	run | shell)
 		echo "--kernel --cpus -m --memory --override --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --accel --append --qemu --qemu-opt --exact-memory" \
-			"--channel --module --modules"
+			"--channel --module --modules --arch --sysroot"
 		;;
 	esac
 }
@@ -85,6 +86,18 @@ _ktpack_files()
 	mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 }
 
+_ktpack_dirs()
+{
+	local cur=$1	# what _filedir reads
+
+	if declare -F _filedir >/dev/null; then
+		_filedir -d
+		return
+	fi
+	compopt -o filenames 2>/dev/null
+	mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+}
+
 _ktpack_words()
 {
 	mapfile -t COMPREPLY < <(compgen -W "$1" -- "$2")
@@ -110,6 +123,8 @@ _ktpack_value()
 	--compress) _ktpack_words "none gzip zstd" "$3" ;;
 	--accel) _ktpack_words "kvm tcg auto" "$3" ;;
 	--channel) _ktpack_words "auto virtio serial" "$3" ;;
+	--arch) _ktpack_words "x86_64 aarch64" "$3" ;;
+	--sysroot) _ktpack_dirs "$3" ;;
 	--kernel | -o | --output | --init | --ldcache | --trace-out | --include | --qemu | --modules)
 		_ktpack_files "$3"
 		;;

@@ -290,10 +290,12 @@ test_expect_success 'bash completion: commands, help CMD, -m and flags' '
 	comp ktpack run --no-pvh --ti
 	comp ktpack run --channel ""
 	comp ktpack run --console --mod
+	comp ktpack run --arch a
+	comp ktpack ldd --sys
 	EOF
 	bash c.bash "$TOP/completion/ktpack.bash" > out
 	printf "%s\n" version -- run -- --cpus -- --timeout -- auto virtio serial -- \
-		--module --modules -- > want
+		--module --modules -- aarch64 -- --sysroot -- > want
 	cmp want out
 '
 
