@@ -229,6 +229,66 @@ static int elfdeps_host(const struct kt_resolver *r, const char *path, char *out
 	return kt_snprintf(out, sz, "%s%s", r->sysroot && *path == '/' ? r->sysroot : "", path);
 }
 
+/*
+ * @host (under the sysroot) with every symlink in it resolved inside the
+ * sysroot, as the guest's loader will see it: an absolute link starts
+ * again at the sysroot, never at the host's root.  Without a sysroot,
+ * @host as it is (the host resolves it).  False when it cannot be
+ * resolved (a loop, a missing component).
+ */
+static bool elfdeps_in_root(const struct kt_resolver *r, const char *host, char *out, size_t sz)
+{
+	char cur[PATH_MAX], rest[PATH_MAX];
+	size_t rl;
+	int hops = 0;
+
+	rl = r->sysroot ? strlen(r->sysroot) : 0;
+	/* not in the sysroot ($ORIGIN, the program's folder): the host's */
+	if (!r->sysroot || strncmp(host, r->sysroot, rl) || (host[rl] && host[rl] != '/'))
+		return !kt_snprintf(out, sz, "%s", host);
+	if (kt_snprintf(rest, sizeof(rest), "%s", host + rl))
+		return false;
+	cur[0] = '\0';
+	for (char *p = rest; ; ) {
+		char cand[PATH_MAX], target[PATH_MAX], next[PATH_MAX];
+		struct stat st;
+		ssize_t tl;
+		char *c = kt_path_next(&p);
+
+		if (!c)
+			break;
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			char *s = strrchr(cur, '/');
+
+			if (s)
+				*s = '\0';
+			continue;
+		}
+		if (kt_snprintf(cand, sizeof(cand), "%s/%s", cur, c) ||
+		    kt_snprintf(next, sizeof(next), "%s%s", r->sysroot, cand) || lstat(next, &st))
+			return false;
+		if (!S_ISLNK(st.st_mode)) {
+			memcpy(cur, cand, sizeof(cur));
+			continue;
+		}
+		if (++hops > 40)
+			return false;
+		tl = readlink(next, target, sizeof(target) - 1);
+		if (tl <= 0)
+			return false;
+		target[tl] = '\0';
+		if (kt_snprintf(next, sizeof(next), "%s%s%s%s%s", target[0] == '/' ? "" : cur,
+				target[0] == '/' ? "" : "/", target, *p ? "/" : "", p))
+			return false;
+		memcpy(rest, next, sizeof(rest));
+		p = rest;
+		cur[0] = '\0';
+	}
+	return !kt_snprintf(out, sz, "%s%s", r->sysroot, cur[0] ? cur : "/");
+}
+
 static const struct kt_ldcache *elfdeps_cache(struct kt_resolver *r)
 {
 	char in_root[PATH_MAX];
@@ -326,10 +386,13 @@ static bool elfdeps_try(struct kt_resolver *r, const struct kt_elf_info *main,
 		 const char *path, struct kt_found *f)
 {
 	const struct kt_elf_info *info;
+	char real[PATH_MAX];
 
-	if (stat(path, &f->st) || !S_ISREG(f->st.st_mode))
+	/* under a sysroot, its links are followed inside it */
+	if (!elfdeps_in_root(r, path, real, sizeof(real)) || stat(real, &f->st) ||
+	    !S_ISREG(f->st.st_mode))
 		return false;
-	info = elfdeps_ec_get(r, path, &f->st);
+	info = elfdeps_ec_get(r, real, &f->st);
 	if (!info || info->ei_class != main->ei_class ||
 	    info->machine != main->machine || info->type != ET_DYN)
 		return false;
@@ -646,7 +709,7 @@ static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 		       struct kt_err *err)
 {
 	const struct kt_elf_info *main = c->objs[0].info, *info;
-	char host[PATH_MAX];
+	char host[PATH_MAX], real[PATH_MAX];
 	struct kt_obj *o;
 	struct stat st;
 	int ret;
@@ -659,12 +722,12 @@ static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 	c->interp_path = strdup(host);
 	if (!c->interp_path)
 		return -ENOMEM;
-	if (stat(host, &st))
+	if (!elfdeps_in_root(r, host, real, sizeof(real)) || stat(real, &st))
 		return kt_err_set(err, -ENOENT,
 				  "%s: interpreter not found (needed by %s)%s",
 				  host, c->objs[0].path, r->sysroot || main->machine == kt_arch_elf_machine(kt_arch_native()) ? "" :
 				  ": its architecture's C library is not installed (Debian: libc6:ARCH), or give a --sysroot");
-	if (!S_ISREG(st.st_mode) || !(info = elfdeps_ec_get(r, host, &st)))
+	if (!S_ISREG(st.st_mode) || !(info = elfdeps_ec_get(r, real, &st)))
 		return kt_err_set(err, -ENOEXEC,
 				  "%s: interpreter is not an ELF file (needed by %s)",
 				  host, c->objs[0].path);

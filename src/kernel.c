@@ -194,7 +194,8 @@ static int kernel_banner_feed(struct kernel_banner *s, const unsigned char *p, s
 		s->buf = nb;
 		s->cap = s->len + n;
 	}
-	memcpy(s->buf + s->len, p, n);
+	if (n)
+		memcpy(s->buf + s->len, p, n);
 	s->len += n;
 	while (i + KT_BANNER_LEN <= s->len) {
 		unsigned char *m = memmem(s->buf + i, s->len - i, KT_BANNER, KT_BANNER_LEN);
@@ -307,11 +308,24 @@ int kt_kernel_identify_buf(const void *buf, size_t len, const char *name,
 			return kt_err_set(err, -ENOEXEC,
 					  "'%s': an ELF file for a machine ktpack does not boot", name);
 		out->elf = true;
+		/* a vmlinux holds its banner as an Image does */
+		{
+			struct kernel_banner b = { 0 };
+
+			if (kernel_banner_feed(&b, p, len, true))
+				return kt_err_set(err, -ENOMEM, "out of memory");
+			if (b.found)
+				memcpy(out->release, b.release, sizeof(out->release));
+			free(b.buf);
+		}
 		return 0;
 	}
 	if (kernel_arm64_image(p, len) || c == KT_KCOMP_GZIP) {
 		r = kernel_arm64_scan(p, len, c == KT_KCOMP_GZIP, out->release);
-		if (r == -EINVAL || r == -EFBIG)
+		if (r == -EFBIG)
+			return kt_err_set(err, r, "'%s': a gzip-compressed kernel that inflates past 1 GiB",
+					  name);
+		if (r == -EINVAL)
 			return kt_err_set(err, r, "'%s': a corrupt gzip-compressed kernel", name);
 		if (r == -ENOMEM)
 			return kt_err_set(err, r, "out of memory");

@@ -210,6 +210,8 @@ int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
 	/* no --arch: the kernel's, when there is one to read */
 	if (!arch && o->kernel && *o->kernel && kt_kernel_check_arch(o->kernel, &arch, NULL))
 		arch = KT_ARCH_NONE;
+	if (!kt_arch_info(arch))
+		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
 	return run_cmdline(o, kt_arch_or_native(arch), out, err);
 }
 
@@ -313,13 +315,20 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 {
 	const struct kt_run_opts *o = x->o;
 	struct kt_err why = { 0 };
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], kreal[PATH_MAX];
 	int r, has;
 
 	x->channel = o->channel;
-	r = kt_modules_find(o->modules_dir, o->kernel, x->kernel.release, dir, sizeof(dir), &why);
+	/* "beside the kernel" is beside the file a link names */
+	r = kt_modules_find(o->modules_dir, realpath(o->kernel, kreal) ? kreal : o->kernel,
+			    x->kernel.release, dir, sizeof(dir), &why);
 	if (r && (o->nmodules || o->modules_dir))
 		return kt_err_set(err, r, "%s", why.msg);
+	/* without a serial port for the channel, virtio_console must come
+	 * from the tree (Debian's arm64 kernel has it as a module) */
+	if (r && !kt_arch_info(x->arch)->serial_channel)
+		return kt_err_set(err, r, "%s: an %s guest's channel needs virtio_console from it", why.msg,
+				  kt_arch_name(x->arch));
 	if (r)
 		return 0;
 	r = kt_modules__open(dir, &x->mods, err);
@@ -332,7 +341,6 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 		return kt_err_set(err, -ENODEV,
 				  "%s: the kernel %s has no virtio_console (%s/modules.dep, modules.builtin)",
 				  o->channel == KT_CHANNEL_VIRTIO ? "--channel virtio" :
-				  kt_arch_info(x->arch)->serial_channel ? "" :
 				  "an arm64 guest's channel needs virtio", x->kernel.release, dir);
 	if (!has) {
 		x->channel = KT_CHANNEL_SERIAL;

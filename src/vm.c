@@ -128,6 +128,8 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 	/* A kernel the caller resolved and holds open was checked then. */
 	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
 
+	if (!r && !kt_arch_info(o->arch))
+		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
 	if (!r && o->channel == KT_CHANNEL_SERIAL && !kt_arch_info(o->arch)->serial_channel)
 		r = kt_err_set(err, -EINVAL,
 			       "--channel serial: an %s guest has no second serial port (its channel is virtio)",

@@ -109,7 +109,7 @@ test_expect_success 'a blob path may hold blanks and quotes; a non-ELF or foreig
 	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/o2" WPROF="$TRASH/so.so" BUSYBOX= "$TRASH/o2/ktpack" 2> err
 	expect_grep "WPROF=$TRASH/so.so: a shared library (no entry point), not a program" err
 	# an arm64 slot takes arm64 programs only
-	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/o2" WPROF_ARM64=/bin/true BUSYBOX= "$TRASH/o2/ktpack" 2> err
+	expect_exit 2 make -C "$TOP" -s OUT="$TRASH/o2" WPROF= WPROF_ARM64=/bin/true BUSYBOX= "$TRASH/o2/ktpack" 2> err
 	expect_grep "WPROF_ARM64=/bin/true: an ELF file for Advanced Micro Devices X86-64, not AArch64" err
 	test ! -e "$TRASH/o2/ktpack"
 '

@@ -273,6 +273,18 @@ test_expect_success ARM64LIBS '--sysroot: a foreign root answers for the loader,
 	test "$(readlink s/usr/lib/ld-linux-aarch64.so.1)" = /lib/aarch64-linux-gnu/ld-linux-aarch64.so.1
 	cmp s/usr/lib/aarch64-linux-gnu/libz.so.1.2.13 "$r/usr/lib/aarch64-linux-gnu/libz.so.1.2.13"
 	cmp s/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1 "$r/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1"
+	# an absolute link to a file only inside the root is found there; one
+	# to a file only on the host is not followed onto the host
+	mkdir -p "$r/opt/z" "$TRASH/hostonly"
+	mv "$r/usr/lib/aarch64-linux-gnu/libz.so.1.2.13" "$r/opt/z/"
+	ln -sf /opt/z/libz.so.1.2.13 "$r/usr/lib/aarch64-linux-gnu/libz.so.1"
+	"$KTPACK" ldd --sysroot "$r" "$CRC_ARM64" > out
+	expect_grep "^	libz.so.1 => $r/lib/aarch64-linux-gnu/libz.so.1\$" out
+	cp "$r/opt/z/libz.so.1.2.13" "$TRASH/hostonly/libz.so.1"
+	rm -r "$r/opt/z"
+	ln -sf "$TRASH/hostonly/libz.so.1" "$r/usr/lib/aarch64-linux-gnu/libz.so.1"
+	expect_exit 1 "$KTPACK" ldd --sysroot "$r" "$CRC_ARM64" 2> err
+	expect_grep "^ktpack: libz.so.1: not found (needed by .*crc32-arm64)\$" err
 	# a root without the library: not found, named
 	rm "$r/usr/lib/aarch64-linux-gnu/libz.so.1"
 	expect_exit 1 "$KTPACK" ldd --sysroot "$r" "$CRC_ARM64" 2> err

@@ -22,7 +22,7 @@ test_expect_success KERNEL,QEMU 'stdout and stderr come back byte for byte, apar
 	printf "out\na\0b\r\n" > want
 	cmp want out
 	expect_grep "^err\$" err
-	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\), vmlinux through PVH\$" err
+	expect_grep "booting $KERNEL: x86_64, 2 CPUs, 256 MiB, \(KVM\|TCG\), vmlinux through PVH\$" err
 	not grep -q "ktpack-init" err
 	if grep -q "falling back to TCG" err; then
 		# what made auto fall back makes an explicit --accel kvm fail
@@ -281,7 +281,7 @@ test_expect_success KERNEL,QEMU 'the vmlinux through PVH and the bzImage boot al
 	ls "$KTSTR_CACHE_DIR" | grep -q "^kvm-probe-"
 	expect_exit 7 vmrun --no-pvh -- /bin/busybox sh -c "echo bz; exit 7" > out 2> err
 	expect_grep "^bz" out
-	expect_grep "booting $KERNEL: 2 CPUs, 256 MiB, \(KVM\|TCG\)\$" err
+	expect_grep "booting $KERNEL: x86_64, 2 CPUs, 256 MiB, \(KVM\|TCG\)\$" err
 	# the probe answered once; its warning is not repeated
 	not grep -q "KVM is not usable" err
 '
@@ -488,6 +488,12 @@ test_expect_success ARM64 'an arm64 guest: what cannot work is one line before b
 	ln -sf "$(command -v gcc)" qbin/
 	expect_exit 125 env PATH="$PWD/qbin" "$KTPACK_FIX" run --kernel "$KERNEL_ARM64" -- true 2> err
 	expect_grep "^ktpack: qemu-system-aarch64 not found in PATH: install QEMU (Debian: apt-get install qemu-system-arm)\$" err
+	# a copy of the kernel away from its module tree: its channel driver
+	# cannot come, said before boot
+	cp "$KERNEL_ARM64" Image
+	expect_exit 125 "$KTPACK_FIX" run --kernel Image -- true 2> err
+	expect_grep "^ktpack: no module tree .*: an aarch64 guest.s channel needs virtio_console from it\$" err
+	test "$(wc -l < err)" -eq 1
 	# the host'"'"'s wprof named in the environment, and no arm64 one
 	expect_exit 125 env KTSTR_WPROF_PATH="$FIXTURE" "$KTPACK" run --kernel "$KERNEL_ARM64" --wprof -- true 2> err
 	expect_grep "^ktpack: wprof .*wprof-fixture. is an x86_64 program: the guest is aarch64\$" err

@@ -11,7 +11,9 @@
 static const struct kt_cmd kt_cmds[] = {
 	{ "blobs", cmd_blobs, false,
 	  "ktpack blobs [--json]\n\n"
-	  "Lists the embedded blobs: name, size in bytes, SHA-256, env var.\n" },
+	  "Lists the embedded blobs: name, architecture, size in bytes, SHA-256 and\n"
+	  "env var, or (guest only) for a blob that only goes into guests; an empty\n"
+	  "slot says the make variable that fills it.\n" },
 	{ "env", cmd_env, true,
 	  "ktpack env [--verify]\n\n"
 	  "Installs the blobs in the cache folder and prints export lines:\n"

@@ -26,3 +26,13 @@ open(sys.argv[2], 'wb').write(bytes(h) + p)
 PY
 	i=$((i + 1))
 done
+
+# An arm64 Image (its header's magic, a banner) raw and gzip'd.
+python3 - "$out/seed-image" <<'PY'
+import sys
+b = bytearray(4096)
+b[0x38:0x3c] = b'ARM\x64'
+b[0x200:0x200 + 31] = b'Linux version 6.1.0-seed-arm64 '
+open(sys.argv[1], 'wb').write(bytes(b))
+PY
+gzip -nc "$out/seed-image" > "$out/seed-image.gz"
