@@ -214,7 +214,7 @@ uninstall:
 
 # Only what the build makes, in a folder a build marked as its own, then
 # OUT if that left it empty: a mistyped OUT loses nothing.
-KT_BUILT := obj gen blobs libblobs guest build tests fuzz man asan clang static \
+KT_BUILT := obj gen blobs libblobs guest guest-arm64 build tests fuzz man asan clang static \
 	fixture bench ktpack libktpack.a libktpack.pc .ktpack-out
 clean:
 	@if [ -d $(OUT) ] && [ ! -e $(OUT)/.ktpack-out ] && [ -n "$$(ls -A $(OUT))" ]; then \

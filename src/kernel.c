@@ -219,7 +219,8 @@ static int kernel_banner_feed(struct kernel_banner *s, const unsigned char *p, s
 		i = at;
 	}
 	keep = s->len < KT_BANNER_SPAN - 1 ? s->len : KT_BANNER_SPAN - 1;
-	memmove(s->buf, s->buf + s->len - keep, keep);
+	if (keep)
+		memmove(s->buf, s->buf + s->len - keep, keep);
 	s->len = keep;
 	return 0;
 }

@@ -20,7 +20,9 @@ static void test_kernel_check(void **state)
 	assert_int_equal(kt_kernel_check("/etc/passwd", &e), -ENOEXEC);
 	assert_str_contains(e.msg, "not a Linux kernel image");
 	assert_int_equal(kt_kernel_check("/nonexistent", &e), -ENOENT);
-	assert_int_equal(kt_kernel_check("/tmp", &e), -EINVAL);
+	/* a folder is a build tree, which must hold a kernel */
+	assert_int_equal(kt_kernel_check("/tmp", &e), -ENOENT);
+	assert_str_contains(e.msg, "kernel build tree '/tmp' has neither");
 	if (access("/var/cache/ktpack/vmlinuz", R_OK) == 0)
 		assert_int_equal(kt_kernel_check("/var/cache/ktpack/vmlinuz", NULL), 0);
 }
