@@ -239,7 +239,7 @@ static int run_file_for_arch(const struct kt_run_opts *o, const char **path, con
 	enum kt_arch a;
 
 	if (!*path || kt_elf_info__read(*path, &info, NULL))
-		return 0;	/* not ELF: packing it says what is wrong */
+		return 0;	/* not ELF: packed as it is, as before */
 	a = kt_arch_of_elf_machine(info->machine);
 	kt_elf_info__free(info);
 	if (a == arch)
