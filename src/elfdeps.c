@@ -238,55 +238,14 @@ static int elfdeps_host(const struct kt_resolver *r, const char *path, char *out
  */
 static bool elfdeps_in_root(const struct kt_resolver *r, const char *host, char *out, size_t sz)
 {
-	char cur[PATH_MAX], rest[PATH_MAX];
-	size_t rl;
-	int hops = 0;
+	size_t rl = r->sysroot ? strlen(r->sysroot) : 0;
+	char in[PATH_MAX];
 
-	rl = r->sysroot ? strlen(r->sysroot) : 0;
 	/* not in the sysroot ($ORIGIN, the program's folder): the host's */
 	if (!r->sysroot || strncmp(host, r->sysroot, rl) || (host[rl] && host[rl] != '/'))
 		return !kt_snprintf(out, sz, "%s", host);
-	if (kt_snprintf(rest, sizeof(rest), "%s", host + rl))
-		return false;
-	cur[0] = '\0';
-	for (char *p = rest; ; ) {
-		char cand[PATH_MAX], target[PATH_MAX], next[PATH_MAX];
-		struct stat st;
-		ssize_t tl;
-		char *c = kt_path_next(&p);
-
-		if (!c)
-			break;
-		if (!strcmp(c, "."))
-			continue;
-		if (!strcmp(c, "..")) {
-			char *s = strrchr(cur, '/');
-
-			if (s)
-				*s = '\0';
-			continue;
-		}
-		if (kt_snprintf(cand, sizeof(cand), "%s/%s", cur, c) ||
-		    kt_snprintf(next, sizeof(next), "%s%s", r->sysroot, cand) || lstat(next, &st))
-			return false;
-		if (!S_ISLNK(st.st_mode)) {
-			memcpy(cur, cand, sizeof(cur));
-			continue;
-		}
-		if (++hops > 40)
-			return false;
-		tl = readlink(next, target, sizeof(target) - 1);
-		if (tl <= 0)
-			return false;
-		target[tl] = '\0';
-		if (kt_snprintf(next, sizeof(next), "%s%s%s%s%s", target[0] == '/' ? "" : cur,
-				target[0] == '/' ? "" : "/", target, *p ? "/" : "", p))
-			return false;
-		memcpy(rest, next, sizeof(rest));
-		p = rest;
-		cur[0] = '\0';
-	}
-	return !kt_snprintf(out, sz, "%s%s", r->sysroot, cur[0] ? cur : "/");
+	return !kt_path_walk(r->sysroot, host[rl] ? host + rl : "/", in, sizeof(in), NULL, NULL, NULL) &&
+	       !kt_snprintf(out, sz, "%s%s", r->sysroot, in);
 }
 
 static const struct kt_ldcache *elfdeps_cache(struct kt_resolver *r)

@@ -25,7 +25,6 @@
 
 #include <ktpack/elfinfo.h>
 
-#define KT_MAX_HOPS	40	/* the kernel's own limit on link hops */
 #define KT_MAX_DEPTH	64	/* folder depth of add_tree */
 
 enum kt_ekind { E_DIR, E_FILE, E_DATA, E_MEM, E_LINK, E_NODE };
@@ -271,6 +270,19 @@ static int initramfs_add_host_file(struct kt_initramfs *b, const char *host,
 	return initramfs_add(b, guest, &e, err);
 }
 
+struct initramfs_chain {
+	struct kt_initramfs *b;
+	struct kt_err *err;
+};
+
+/* kt_path_walk's callback: a link met becomes the same guest link. */
+static int initramfs_chain_link(void *ctx, const char *at, const char *target)
+{
+	struct initramfs_chain *c = ctx;
+
+	return kt_initramfs__add_symlink(c->b, at, target, c->err);
+}
+
 /*
  * Adds @path at the same guest path the way the host resolves it under
  * @root ("" for /, else a sysroot): each symlink met in any component
@@ -280,67 +292,18 @@ static int initramfs_add_host_file(struct kt_initramfs *b, const char *host,
 static int initramfs_add_host_chain(struct kt_initramfs *b, const char *root,
 				    const char *path, struct kt_err *err)
 {
-	char cur[PATH_MAX], rest[PATH_MAX], host[PATH_MAX];
-	int hops = 0, r;
+	struct initramfs_chain c = { b, err };
+	char cur[PATH_MAX], host[PATH_MAX];
+	struct stat st;
+	int r;
 
-	if (*path != '/' || kt_snprintf(rest, sizeof(rest), "%s", path))
-		return kt_err_set(err, -EINVAL, "'%s': not an absolute path", path);
-	cur[0] = '\0';
-	for (char *p = rest; ; ) {
-		char cand[PATH_MAX], target[PATH_MAX], next[PATH_MAX];
-		struct stat st;
-		char *c;
-		ssize_t tl;
-
-		c = kt_path_next(&p);
-		if (!c)
-			break;
-		if (!strcmp(c, "."))
-			continue;
-		if (!strcmp(c, "..")) {
-			char *s = strrchr(cur, '/');
-
-			if (s)
-				*s = '\0';
-			continue;
-		}
-		if (kt_snprintf(cand, sizeof(cand), "%s/%s", cur, c) ||
-		    kt_snprintf(host, sizeof(host), "%s%s", root, cand))
-			return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
-		if (lstat(host, &st))
-			return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
-					  strerror(errno));
-		if (!S_ISLNK(st.st_mode)) {
-			memcpy(cur, cand, sizeof(cur));
-			if (*p && !S_ISDIR(st.st_mode))
-				return kt_err_set(err, -ENOTDIR, "'%s': not a folder", host);
-			if (!*p && !S_ISREG(st.st_mode))
-				return kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
-			continue;
-		}
-		if (++hops > KT_MAX_HOPS)
-			return kt_err_set(err, -ELOOP, "'%s': too many symlinks", path);
-		tl = readlink(host, target, sizeof(target) - 1);
-		if (tl <= 0)
-			return kt_err_set(err, tl ? -errno : -EINVAL,
-					  "cannot read link '%s'", host);
-		target[tl] = '\0';
-		r = kt_initramfs__add_symlink(b, cand, target, err);
-		if (r)
-			return r;
-		/* Continue at the target, with what remained after the link. */
-		if (kt_snprintf(next, sizeof(next), "%s%s%s%s%s",
-				target[0] == '/' ? "" : cur, target[0] == '/' ? "" : "/",
-				target, *p ? "/" : "", p))
-			return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
-		memcpy(rest, next, sizeof(rest));
-		p = rest;
-		cur[0] = '\0';
-	}
-	if (!cur[0])
-		return kt_err_set(err, -EINVAL, "'%s': not a regular file", path);
+	r = kt_path_walk(root, path, cur, sizeof(cur), initramfs_chain_link, &c, err);
+	if (r)
+		return r;
 	if (kt_snprintf(host, sizeof(host), "%s%s", root, cur))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+	if (stat(host, &st) || !S_ISREG(st.st_mode))
+		return kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
 	return initramfs_add_host_file(b, host, cur, 0, err);
 }
 
@@ -898,18 +861,6 @@ int kt_initramfs__write_after(struct kt_initramfs *b, int base_fd,
 
 /* ---- identity of the inputs ------------------------------------------------------ */
 
-/* 64-bit FNV-1a: a cache key over what is packed, not a security boundary
- * (the cache folder is private). */
-static void initramfs_fnv(uint64_t *h, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++) {
-		*h ^= c[i];
-		*h *= 0x100000001b3ULL;
-	}
-}
-
 static uint64_t initramfs_pad4(uint64_t n)
 {
 	return (4 - n % 4) % 4;
@@ -930,42 +881,42 @@ static int initramfs_key_entry(const struct kt_entry *e, uint64_t *h, uint64_t *
 	uint64_t data = 0;
 	struct stat st;
 
-	initramfs_fnv(h, e->name, strlen(e->name) + 1);
-	initramfs_fnv(h, &e->kind, sizeof(e->kind));
-	initramfs_fnv(h, &e->mode, sizeof(e->mode));
+	kt_fnv1a(h, e->name, strlen(e->name) + 1);
+	kt_fnv1a(h, &e->kind, sizeof(e->kind));
+	kt_fnv1a(h, &e->mode, sizeof(e->mode));
 	switch (e->kind) {
 	case E_FILE:
 		/* A file changed in place keeps its inode but not its ctime. */
 		if (stat(e->src, &st))
 			return kt_err_set(err, -errno, "cannot stat '%s': %s", e->src,
 					  strerror(errno));
-		initramfs_fnv(h, e->src, strlen(e->src) + 1);
-		initramfs_fnv(h, &st.st_dev, sizeof(st.st_dev));
-		initramfs_fnv(h, &st.st_ino, sizeof(st.st_ino));
-		initramfs_fnv(h, &st.st_size, sizeof(st.st_size));
-		initramfs_fnv(h, &st.st_mtim, sizeof(st.st_mtim));
-		initramfs_fnv(h, &st.st_ctim, sizeof(st.st_ctim));
+		kt_fnv1a(h, e->src, strlen(e->src) + 1);
+		kt_fnv1a(h, &st.st_dev, sizeof(st.st_dev));
+		kt_fnv1a(h, &st.st_ino, sizeof(st.st_ino));
+		kt_fnv1a(h, &st.st_size, sizeof(st.st_size));
+		kt_fnv1a(h, &st.st_mtim, sizeof(st.st_mtim));
+		kt_fnv1a(h, &st.st_ctim, sizeof(st.st_ctim));
 		data = (uint64_t)st.st_size;
 		break;
 	case E_DATA:
-		initramfs_fnv(h, e->data, e->len);
+		kt_fnv1a(h, e->data, e->len);
 		data = e->len;
 		break;
 	case E_MEM:
 		/* Identified by the caller's seed (a digest computed at build
 		 * time): hashing megabytes on every run would cost more than
 		 * the cache saves. */
-		initramfs_fnv(h, &e->len, sizeof(e->len));
+		kt_fnv1a(h, &e->len, sizeof(e->len));
 		data = e->len;
 		break;
 	case E_LINK:
-		initramfs_fnv(h, e->src, strlen(e->src) + 1);
+		kt_fnv1a(h, e->src, strlen(e->src) + 1);
 		data = strlen(e->src);
 		break;
 	case E_DIR:
 	case E_NODE:
-		initramfs_fnv(h, &e->major, sizeof(e->major));
-		initramfs_fnv(h, &e->minor, sizeof(e->minor));
+		kt_fnv1a(h, &e->major, sizeof(e->major));
+		kt_fnv1a(h, &e->minor, sizeof(e->minor));
 		break;
 	}
 	*size += initramfs_entry_size(e->name, data);
@@ -975,15 +926,15 @@ static int initramfs_key_entry(const struct kt_entry *e, uint64_t *h, uint64_t *
 int kt_initramfs__key(struct kt_initramfs *b, const char *seed, uint64_t *key,
 		      uint64_t *size, struct kt_err *err)
 {
-	uint64_t h = 0xcbf29ce484222325ULL, sz = 0;
+	uint64_t h = KT_FNV1A_INIT, sz = 0;
 	int r;
 
 	r = initramfs_layout(b, err);
 	if (r)
 		return r;
-	initramfs_fnv(&h, seed, strlen(seed) + 1);
-	initramfs_fnv(&h, &b->compress, sizeof(b->compress));
-	initramfs_fnv(&h, &b->mtime, sizeof(b->mtime));
+	kt_fnv1a(&h, seed, strlen(seed) + 1);
+	kt_fnv1a(&h, &b->compress, sizeof(b->compress));
+	kt_fnv1a(&h, &b->mtime, sizeof(b->mtime));
 	for (size_t i = 0; i < b->n; i++) {
 		r = initramfs_key_entry(&b->e[i], &h, &sz, err);
 		if (r)

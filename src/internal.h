@@ -97,6 +97,20 @@ int kt_path_normalize(const char *in, char *out, size_t sz, bool refuse_dotdot);
 /* The next component of the path at *@p (cut there, *@p moved past it),
  * or NULL at its end; slashes are skipped. */
 char *kt_path_next(char **p);
+/* The kernel's own limit on symlink hops. */
+#define KT_MAX_HOPS	40
+/*
+ * Resolves the absolute @path the way a process chrooted at @root would
+ * ("" for the host's root): component by component, each symlink's target
+ * followed (an absolute one from @root again), "." and ".." lexically.
+ * @on_link (may be NULL) sees each link met, at its path under @root, and
+ * may stop the walk with its non-zero return.  The result, without @root,
+ * goes to @out.  -ENOENT and the like for a missing component, -ENOTDIR,
+ * -ELOOP past KT_MAX_HOPS, each with @err naming the path.
+ */
+int kt_path_walk(const char *root, const char *path, char *out, size_t sz,
+		 int (*on_link)(void *ctx, const char *at, const char *target), void *ctx,
+		 struct kt_err *err);
 /* @path made absolute against the working folder, then normalized. */
 int kt_path_absolute(const char *path, char *out, size_t sz);
 
@@ -131,6 +145,12 @@ void kt_log(const struct kt_log *log, enum kt_log_level level, const char *fmt, 
  * (*@v is unchanged then).
  */
 int kt_grow(void **v, size_t *cap, size_t need, size_t elsz);
+
+/* 64-bit FNV-1a over @n bytes, into *@h (start at KT_FNV1A_INIT): cache
+ * keys over what identifies an input, never a security boundary (the
+ * cache folder is private). */
+#define KT_FNV1A_INIT	0xcbf29ce484222325ULL
+void kt_fnv1a(uint64_t *h, const void *p, size_t n);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t kt_now_ms(void);

@@ -317,6 +317,16 @@ uint64_t kt_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void kt_fnv1a(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++) {
+		*h ^= c[i];
+		*h *= 0x100000001b3ULL;
+	}
+}
+
 void kt_snprintf_cut(char *buf, size_t sz, const char *fmt, ...)
 {
 	va_list ap;
@@ -873,4 +883,69 @@ char *kt_path_next(char **p)
 	if (**p)
 		*(*p)++ = '\0';
 	return c;
+}
+
+int kt_path_walk(const char *root, const char *path, char *out, size_t sz,
+		 int (*on_link)(void *ctx, const char *at, const char *target), void *ctx,
+		 struct kt_err *err)
+{
+	char cur[PATH_MAX], rest[PATH_MAX], host[PATH_MAX];
+	int hops = 0, r;
+
+	if (*path != '/' || kt_snprintf(rest, sizeof(rest), "%s", path))
+		return kt_err_set(err, -EINVAL, "'%s': not an absolute path", path);
+	cur[0] = '\0';
+	for (char *p = rest; ; ) {
+		char cand[PATH_MAX], target[PATH_MAX], next[PATH_MAX];
+		struct stat st;
+		char *c;
+		ssize_t tl;
+
+		c = kt_path_next(&p);
+		if (!c)
+			break;
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, "..")) {
+			char *s = strrchr(cur, '/');
+
+			if (s)
+				*s = '\0';
+			continue;
+		}
+		if (kt_snprintf(cand, sizeof(cand), "%s/%s", cur, c) ||
+		    kt_snprintf(host, sizeof(host), "%s%s", root, cand))
+			return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+		if (lstat(host, &st))
+			return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
+					  strerror(errno));
+		if (!S_ISLNK(st.st_mode)) {
+			memcpy(cur, cand, sizeof(cur));
+			if (*p && !S_ISDIR(st.st_mode))
+				return kt_err_set(err, -ENOTDIR, "'%s': not a folder", host);
+			continue;
+		}
+		if (++hops > KT_MAX_HOPS)
+			return kt_err_set(err, -ELOOP, "'%s': too many symlinks", path);
+		tl = readlink(host, target, sizeof(target) - 1);
+		if (tl <= 0)
+			return kt_err_set(err, tl ? -errno : -EINVAL, "cannot read link '%s'", host);
+		target[tl] = '\0';
+		if (on_link) {
+			r = on_link(ctx, cand, target);
+			if (r)
+				return r;
+		}
+		/* Continue at the target, with what remained after the link. */
+		if (kt_snprintf(next, sizeof(next), "%s%s%s%s%s",
+				target[0] == '/' ? "" : cur, target[0] == '/' ? "" : "/",
+				target, *p ? "/" : "", p))
+			return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+		memcpy(rest, next, sizeof(rest));
+		p = rest;
+		cur[0] = '\0';
+	}
+	if (kt_snprintf(out, sz, "%s", cur[0] ? cur : "/"))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+	return 0;
 }
