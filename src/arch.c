@@ -15,6 +15,17 @@
 #define EM_AARCH64 183
 #endif
 
+/* What QEMU's pc machine loads: SeaBIOS, and the option ROM that boots a
+ * kernel through PVH or as a bzImage (without either it hangs, saying
+ * only "Could not open option rom"); kvmvapic it can do without. */
+static const struct kt_firmware kt_fw_pc[] = {
+	{ "bios-256k.bin", "seabios", KT_FW_ALWAYS },
+	{ "pvh.bin", "qemu-system-data", KT_FW_PVH },
+	{ "linuxboot_dma.bin", "qemu-system-data", KT_FW_BZIMAGE },
+	{ "kvmvapic.bin", "qemu-system-data", KT_FW_OPTIONAL },
+};
+
+/* virt with -kernel loads the kernel itself: no firmware file at all. */
 static const struct kt_arch_info kt_arch_infos[] = {
 	[KT_ARCH_X86_64] = {
 		.name = "x86_64", .alias = "amd64", .machine = EM_X86_64,
@@ -25,6 +36,9 @@ static const struct kt_arch_info kt_arch_infos[] = {
 		.qemu_machine = "pc",
 		.cmdline = KT_VM_BASE_CMDLINE,
 		.serial_channel = true,
+		.triplet = "x86_64-linux-gnu",
+		.firmware = kt_fw_pc, .nfirmware = KT_ARRAY_SIZE(kt_fw_pc),
+		.tcg_module_pkg = "qemu-system-common",
 	},
 	[KT_ARCH_AARCH64] = {
 		.name = "aarch64", .alias = "arm64", .machine = EM_AARCH64,
@@ -37,6 +51,8 @@ static const struct kt_arch_info kt_arch_infos[] = {
 		.cmdline = KT_VM_BASE_CMDLINE_AARCH64,
 		/* virt has one PL011: the console */
 		.serial_channel = false,
+		.triplet = "aarch64-linux-gnu",
+		.tcg_module_pkg = "qemu-system-common",
 	},
 };
 

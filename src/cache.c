@@ -21,6 +21,7 @@
 #include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -522,4 +523,50 @@ int kt_cache__prune(struct kt_cache *c, const char *prefix, size_t keep,
 	if (removed)
 		*removed = gone;
 	return r;
+}
+
+/* ---- locks ------------------------------------------------------------------------- */
+
+int kt_cache_lock(struct kt_cache *c, const char *name, volatile sig_atomic_t *stop, int *fd)
+{
+	char lockname[NAME_MAX + 1];
+
+	if (kt_snprintf(lockname, sizeof(lockname), STAGING_PREFIX "%s.lock", name))
+		return -ENAMETOOLONG;
+	/* The holder removes the file when done: a waiter that then holds a
+	 * removed file's lock takes the new one. */
+	for (;;) {
+		struct stat held, named;
+		int lock = openat(c->dfd, lockname, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (lock < 0)
+			return -errno;
+		/* polled, so that @stop ends the wait */
+		while (flock(lock, LOCK_EX | LOCK_NB)) {
+			if (errno != EWOULDBLOCK || (stop && *stop)) {
+				int r = stop && *stop ? -EINTR : -errno;
+
+				close(lock);
+				return r;
+			}
+			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+		}
+		if (!fstat(lock, &held) && !fstatat(c->dfd, lockname, &named, AT_SYMLINK_NOFOLLOW) &&
+		    held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+			*fd = lock;
+			return 0;
+		}
+		close(lock);
+	}
+}
+
+void kt_cache_unlock(struct kt_cache *c, const char *name, int fd)
+{
+	char lockname[NAME_MAX + 1];
+
+	if (!c || fd < 0)
+		return;
+	if (!kt_snprintf(lockname, sizeof(lockname), STAGING_PREFIX "%s.lock", name))
+		unlinkat(c->dfd, lockname, 0);
+	close(fd);
 }

@@ -40,6 +40,13 @@ struct kt_entry {
 	uint32_t major, minor;	/* E_NODE */
 };
 
+/* A program of another architecture than the guest's, packed as data. */
+struct kt_foreign {
+	char *guest;		/* its archive name, with the leading '/' */
+	char *host;
+	enum kt_arch arch;
+};
+
 struct kt_initramfs {
 	enum kt_compress compress;
 	uint32_t mtime;
@@ -50,6 +57,9 @@ struct kt_initramfs {
 	struct kt_resolver *res;
 	struct kt_entry *e;
 	size_t n, cap;
+	struct kt_foreign *foreign;
+	size_t nforeign, foreign_cap;
+	struct kt_log log;
 };
 
 /* ---- entries ------------------------------------------------------------------- */
@@ -68,6 +78,11 @@ void kt_initramfs__free(struct kt_initramfs *b)
 	for (size_t i = 0; i < b->n; i++)
 		initramfs_entry_free(&b->e[i]);
 	free(b->e);
+	for (size_t i = 0; i < b->nforeign; i++) {
+		free(b->foreign[i].guest);
+		free(b->foreign[i].host);
+	}
+	free(b->foreign);
 	kt_resolver__free(b->res);
 	free(b->sysroot);
 	free(b);
@@ -86,6 +101,7 @@ int kt_initramfs__new(const struct kt_initramfs_opts *o,
 		b->compress = o->compress;
 		b->mtime = o->mtime;
 		b->dev_console = o->dev_console;
+		b->log = o->log;
 		if (o->elf)
 			eo = *o->elf;
 		if (o->arch)
@@ -357,10 +373,38 @@ static int initramfs_add_closure_mem(struct kt_initramfs *b, const void *buf,
 	return r;
 }
 
-/* An ELF file the loader runs or maps: what needs a closure.  A program
- * (not a library: those may be data) for another architecture than the
- * archive's is refused. */
-static int initramfs_is_dynamic_elf(const struct kt_initramfs *b, const char *host,
+/* Remembers that @guest, from @host, is a program for @arch that the
+ * guest cannot run: packed as data (a firmware folder, a foreign build's
+ * output), it is an error only when named as the command. */
+static int initramfs_note_foreign(struct kt_initramfs *b, const char *host, const char *guest,
+				  enum kt_arch arch)
+{
+	struct kt_foreign *f;
+	char norm[PATH_MAX];
+
+	if (kt_path_normalize(guest, norm, sizeof(norm), false))
+		return -ENAMETOOLONG;
+	if (kt_grow((void **)&b->foreign, &b->foreign_cap, b->nforeign + 1, sizeof(*f)))
+		return -ENOMEM;
+	f = &b->foreign[b->nforeign];
+	*f = (struct kt_foreign){ .guest = strdup(norm), .host = strdup(host), .arch = arch };
+	if (!f->guest || !f->host) {
+		free(f->guest);
+		free(f->host);
+		return -ENOMEM;
+	}
+	/* one line per archive: a firmware folder holds dozens */
+	if (!b->nforeign++)
+		kt_log(&b->log, KT_LOG_DEBUG,
+		       "'%s' is an %s program: packed as data, without a closure (the guest is %s)",
+		       host, arch ? kt_arch_name(arch) : "unknown machine's", kt_arch_name(b->arch));
+	return 0;
+}
+
+/* An ELF file the loader runs or maps, for this archive's machine: what
+ * needs a closure.  A program (not a library: those may be data) of
+ * another machine is data here (initramfs_note_foreign). */
+static int initramfs_is_dynamic_elf(struct kt_initramfs *b, const char *host, const char *guest,
 				    bool *dyn, struct kt_err *err)
 {
 	struct kt_elf_info *info;
@@ -374,11 +418,42 @@ static int initramfs_is_dynamic_elf(const struct kt_initramfs *b, const char *ho
 		return r;
 	*dyn = info->interp || info->nneeded;
 	a = kt_arch_of_elf_machine(info->machine);
-	if (b->arch && a != b->arch && (info->type == ET_EXEC || info->interp))
-		r = kt_err_set(err, -ENOEXEC, "'%s' is an %s program: the guest is %s", host,
-			       a ? kt_arch_name(a) : "unknown machine's", kt_arch_name(b->arch));
+	if (b->arch && a != b->arch && (info->type == ET_EXEC || info->interp)) {
+		*dyn = false;
+		r = initramfs_note_foreign(b, host, guest, a);
+		if (r)
+			kt_err_set(err, r, r == -ENOMEM ? "out of memory" : "'%s': path too long", guest);
+	}
 	kt_elf_info__free(info);
 	return r;
+}
+
+/* Whether an entry is named @name, sorted or not. */
+static bool initramfs_find_any(const struct kt_initramfs *b, const char *name)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!strcmp(b->e[i].name, name))
+			return true;
+	return false;
+}
+
+int kt_initramfs__foreign(const struct kt_initramfs *b, const char *guest, const char **host,
+			  enum kt_arch *arch)
+{
+	char norm[PATH_MAX];
+
+	if (kt_path_normalize(guest, norm, sizeof(norm), false) || !norm[1])
+		return -ENOENT;
+	for (size_t i = 0; i < b->nforeign; i++) {
+		if (strcmp(b->foreign[i].guest, norm))
+			continue;
+		if (host)
+			*host = b->foreign[i].host;
+		if (arch)
+			*arch = b->foreign[i].arch;
+		return 1;
+	}
+	return initramfs_find_any(b, norm + 1) ? 0 : -ENOENT;
 }
 
 /* Files of /proc, /sys and their kin say a size that is not their
@@ -425,7 +500,7 @@ int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
 		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", host);
 	r = initramfs_add_host_file(b, host, guest, mode, err);
 	if (!r)
-		r = initramfs_is_dynamic_elf(b, host, &dyn, err);
+		r = initramfs_is_dynamic_elf(b, host, guest, &dyn, err);
 	if (!r && dyn)
 		r = initramfs_add_closure(b, host, guest, err);
 	return r;
@@ -485,7 +560,7 @@ int kt_initramfs__add_closure(struct kt_initramfs *b, const char *host,
 			      const char *guest, struct kt_err *err)
 {
 	bool dyn;
-	int r = initramfs_is_dynamic_elf(b, host, &dyn, err);
+	int r = initramfs_is_dynamic_elf(b, host, guest, &dyn, err);
 
 	if (!r && dyn)
 		r = initramfs_add_closure(b, host, guest, err);
@@ -496,15 +571,6 @@ int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 			   const char *guest, struct kt_err *err)
 {
 	return initramfs_add_tree(b, host, guest, 0, err);
-}
-
-/* Whether an entry is named @name, sorted or not. */
-static bool initramfs_find_any(const struct kt_initramfs *b, const char *name)
-{
-	for (size_t i = 0; i < b->n; i++)
-		if (!strcmp(b->e[i].name, name))
-			return true;
-	return false;
 }
 
 /* ---- layout ---------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -30,6 +31,17 @@ extern const struct kt_blob_table kt_guest_blobs;
 
 #define KT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A file QEMU loads from its data folders (-L help lists them) to boot. */
+struct kt_firmware {
+	const char *file;
+	const char *pkg;		/* the Debian package that has it */
+	unsigned need;			/* KT_FW_* */
+};
+#define KT_FW_ALWAYS	1u
+#define KT_FW_PVH	2u		/* a vmlinux booted through its PVH entry */
+#define KT_FW_BZIMAGE	4u		/* a bzImage */
+#define KT_FW_OPTIONAL	8u		/* QEMU says it misses it, and boots */
+
 /* What booting a guest of one architecture takes (arch.c). */
 struct kt_arch_info {
 	const char *name, *alias;	/* "aarch64", "arm64" */
@@ -40,6 +52,12 @@ struct kt_arch_info {
 	const char *tcg_cpu;		/* -cpu under TCG; NULL: max */
 	const char *cmdline;		/* the base kernel command line */
 	bool serial_channel;		/* a second serial port for the channel */
+	const char *triplet;		/* Debian's multiarch folder name */
+	const struct kt_firmware *firmware;
+	size_t nfirmware;
+	/* Where a modular QEMU's TCG of this target comes from: the
+	 * module accel-tcg-<name>.so of this Debian package. */
+	const char *tcg_module_pkg;
 };
 /* @a's (this machine's for KT_ARCH_NONE); NULL for one ktpack cannot boot. */
 const struct kt_arch_info *kt_arch_info(enum kt_arch a);
@@ -169,10 +187,145 @@ int kt_open_regular(const char *path, const char *what, int *fd,
 
 /* @path names an executable regular file; messages start "@label='@path'". */
 int kt_check_program(const char *path, struct kt_err *err, const char *label);
+
+/* ---- child processes (proc.c) ---- */
+
+struct kt_proc {
+	pid_t pid;	/* -1: none */
+	int out;	/* its stdout, or -1 */
+	int err;	/* its stderr */
+};
+/*
+ * Starts @argv[0] (a path) with its stdout and stderr on pipes to us, its
+ * stdin on /dev/null, nothing else of ours but the @nkeep descriptors
+ * @keep, and SIGKILL when we die.
+ */
+int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_proc *p);
+/* Closes the pipes (the child is the caller's to wait for). */
+void kt_proc_close(struct kt_proc *p);
+/*
+ * Runs @argv to its end: its stdout (cut at @sz - 1 bytes, NUL-terminated)
+ * in @out, its wait status in *@status.  -ETIMEDOUT (it is killed) when
+ * it takes longer than @timeout_ms.
+ */
+int kt_proc_capture(char *const argv[], char *out, size_t sz, unsigned timeout_ms,
+		    int *status);
+
+/* ---- KVM or TCG (accel.c) ---- */
+
+#include <ktpack/accel.h>
+
+struct kt_accel_req {
+	const char *qemu;		/* a path */
+	enum kt_arch arch;		/* the guest's */
+	enum kt_accel want;
+	/* the file QEMU boots (a descriptor above 2, else the path), and
+	 * how: a boot verdict is this kernel's */
+	int kernel_fd;
+	const char *kernel;
+	bool pvh;
+	struct kt_cache *cache;		/* NULL: nothing remembered */
+	struct kt_log log;
+	volatile sig_atomic_t *stop;
+};
+
+/* The accelerator of a run's boots, and what it is based on. */
+struct kt_accel_plan {
+	enum kt_accel want;		/* what the caller asked for */
+	enum kt_accel accel;		/* what the next boot uses */
+	bool fell_back;			/* KVM failed this run's boot: TCG now */
+	/* Why TCG runs under auto although this machine's guest could
+	 * have KVM ("its probe failed: ..."); "" otherwise. */
+	char why[512];
+	bool kvm_ok_known;		/* a verdict says KVM booted this kernel */
+	struct kt_cache *cache;
+	char boot_name[64];		/* the boot verdict's name; "" for none */
+	int lock;			/* its lock, while this run decides it */
+	struct kt_log log;
+};
+/*
+ * Chooses the accelerator: TCG when asked or for a foreign guest; else
+ * KVM when the probe passes (asked once per verdict's life, under a lock)
+ * and no verdict says KVM could not boot this kernel.  A KVM boot with no
+ * verdict yet holds the verdict's lock until kt_accel_kvm_verdict(), so
+ * that concurrent cold runs wait for it.  -ENODEV for --accel kvm where
+ * KVM does not work; -EINTR when @q->stop is set.
+ */
+int kt_accel_plan(const struct kt_accel_req *q, struct kt_accel_plan *p, struct kt_err *err);
+/*
+ * The KVM boot reached init (@failure NULL), or failed before it
+ * (@failure says how): the verdict is kept and its lock released.  After
+ * a failure TCG is next under auto (0, with one warning), and -ENODEV is
+ * the answer under --accel kvm.
+ */
+int kt_accel_kvm_verdict(struct kt_accel_plan *p, const char *failure, struct kt_err *err);
+/* Releases what the plan holds. */
+void kt_accel_plan_release(struct kt_accel_plan *p);
+
+/* What the cache folder says of KVM for @q (its QEMU; its kernel, when it
+ * names one): 0 it worked, -ENODEV it did not (why), 1 nothing known. */
+struct kt_accel_memory {
+	int probe;
+	char probe_why[400];
+	int boot;
+	char boot_why[400];
+};
+int kt_accel_recall(const struct kt_accel_req *q, struct kt_accel_memory *m);
+/* Removes those verdicts: the next run asks again. */
+void kt_accel_forget(const struct kt_accel_req *q);
+/* The probe's answer for @q's QEMU, from the cache or asked now (and
+ * then kept): 0, or -errno with @why. */
+int kt_accel_ask(const struct kt_accel_req *q, char *why, size_t sz);
+
+/* ---- the QEMU program (qemu.c) ---- */
+
 /* The QEMU program @q (NULL: the default) as a path, in @qemu; an error
  * names it and why (empty, not executable, not in PATH). */
 int kt_find_qemu(const char *q, enum kt_arch arch, char *qemu, size_t sz,
 		 struct kt_err *err);
+/* "7.2.22", from -version; -EPROTO when it does not say. */
+int kt_qemu_version(const char *qemu, char *out, size_t sz);
+
+#define KT_QEMU_DATADIRS	16
+/* What a QEMU program needs beside itself. */
+struct kt_qemu_facts {
+	char path[PATH_MAX];
+	char lhelp[4096];		/* -L help's output, cut into datadir */
+	/* Where it looks for firmware, in its order (the caller's -L
+	 * first); none when it did not say (then nothing is checked). */
+	const char *datadir[KT_QEMU_DATADIRS];
+	size_t ndatadir;
+	bool tcg_modular;		/* its TCG is the module accel-tcg-<arch>.so */
+	char tcg_module[PATH_MAX];	/* where that is; "" when nowhere */
+	char tcg_looked[1024];		/* where it was looked for */
+};
+/*
+ * Asks @qemu (a path) for its data folders and looks for its TCG module;
+ * @opts are the caller's extra QEMU options (their -L folders count).
+ * @f must outlive nothing but itself (datadir points into it and @opts).
+ */
+int kt_qemu_inspect(const char *qemu, enum kt_arch arch, const char *const *opts, size_t nopts,
+		    struct kt_qemu_facts *f, struct kt_err *err);
+/* The firmware @file in QEMU's data folders, into @out; -ENOENT. */
+int kt_qemu_find_firmware(const struct kt_qemu_facts *f, const char *file, char *out, size_t sz);
+/*
+ * What a boot of an @arch guest needs of QEMU's files: the firmware of
+ * its boot path (@pvh: a vmlinux's PVH entry, else a bzImage) and, when it
+ * runs under TCG (@tcg), a modular QEMU's TCG module.  -ENOENT with one
+ * line naming each missing file and its Debian package.
+ */
+int kt_qemu_check_boot(const struct kt_qemu_facts *f, enum kt_arch arch, bool pvh, bool tcg,
+		       struct kt_err *err);
+
+/*
+ * The cache folder's lock @name (the file ".kt-@name.lock"): waits while
+ * another process holds it, polling so that @stop (may be NULL) ends the
+ * wait with -EINTR.  What one holder decides (an extraction, a probe)
+ * the next finds done.  kt_cache_unlock() removes the file and closes
+ * @fd (-1: nothing held).
+ */
+int kt_cache_lock(struct kt_cache *c, const char *name, volatile sig_atomic_t *stop, int *fd);
+void kt_cache_unlock(struct kt_cache *c, const char *name, int fd);
 
 /* $TMPDIR when it is an absolute path, else "/tmp". */
 const char *kt_tmpdir(void);

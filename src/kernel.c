@@ -789,23 +789,12 @@ static int kernel_extract(const struct kt_kernel_opts *o, struct kernel_fill *f,
 			  const char *name, const char *neg, struct kt_kernel_boot *b,
 			  struct kt_err *err)
 {
-	int dfd = kt_cache__fd(o->cache), lock, r;
-	char lockname[128];
+	int lock = -1, r;
 	bool marked;
 
-	snprintf(lockname, sizeof(lockname), ".kt-%s.lock", name);
-	/* The holder removes the lock file when done: a waiter that then
-	 * holds a removed file's lock takes the new one. */
-	for (;;) {
-		struct stat held, named;
-
-		lock = openat(dfd, lockname, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (lock < 0 || flock(lock, LOCK_EX) ||
-		    (!fstat(lock, &held) && !fstatat(dfd, lockname, &named, AT_SYMLINK_NOFOLLOW) &&
-		     held.st_dev == named.st_dev && held.st_ino == named.st_ino))
-			break;
-		close(lock);
-	}
+	/* (without the lock, concurrent runs each extract: slower, not wrong) */
+	if (kt_cache_lock(o->cache, name, NULL, &lock))
+		lock = -1;
 	/* The run that held the lock may have found no vmlinux. */
 	marked = kernel_marker(o->cache, neg, err);
 	r = marked ? -ENOENT : kernel_open_cached(o->cache, name, &b->fd);
@@ -819,10 +808,7 @@ static int kernel_extract(const struct kt_kernel_opts *o, struct kernel_fill *f,
 			r = kernel_open_cached(o->cache, name, &b->fd);
 		}
 	}
-	if (lock >= 0) {
-		unlinkat(dfd, lockname, 0);
-		close(lock);
-	}
+	kt_cache_unlock(o->cache, name, lock);
 	return r;
 }
 

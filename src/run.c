@@ -352,6 +352,35 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 	return r;
 }
 
+/*
+ * The command must be a program the guest can run: a program of another
+ * machine that an include brought as data is refused by name, before
+ * boot.  A bare name is looked up as init's PATH has it.
+ */
+static int run_check_command(const struct run_ctx *x, const struct kt_initramfs *b,
+			     struct kt_err *err)
+{
+	static const char *const path[] = { "/bin", "/sbin", "/usr/bin", "/usr/sbin" };
+	const char *cmd = x->cmd ? x->cmd[0] : NULL, *host = NULL;
+	enum kt_arch a = KT_ARCH_NONE;
+	char guest[PATH_MAX];
+	int r = -ENOENT;
+
+	if (!cmd || !*cmd)
+		return 0;
+	if (strchr(cmd, '/')) {
+		r = kt_initramfs__foreign(b, cmd, &host, &a);
+	} else {
+		for (size_t i = 0; i < KT_ARRAY_SIZE(path) && r == -ENOENT; i++)
+			if (!kt_snprintf(guest, sizeof(guest), "%s/%s", path[i], cmd))
+				r = kt_initramfs__foreign(b, guest, &host, &a);
+	}
+	if (r != 1)
+		return 0;
+	return kt_err_set(err, -ENOEXEC, "'%s' is an %s program: the guest is %s", host,
+			  a ? kt_arch_name(a) : "unknown machine's", kt_arch_name(x->arch));
+}
+
 /* A cached base must end with its trailer: a torn file does not. */
 static bool run_base_complete(int fd, uint64_t size)
 {
@@ -406,7 +435,9 @@ static int run_base_uncached(struct run_ctx *x, struct kt_initramfs *b, struct k
 static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err)
 {
 	struct kt_elfdeps_opts eo = { .sysroot = x->o->sysroot };
-	struct kt_initramfs_opts io = { .dev_console = true, .arch = x->arch, .elf = &eo };
+	struct kt_initramfs_opts io = {
+		.dev_console = true, .arch = x->arch, .elf = &eo, .log = x->o->log,
+	};
 	struct kt_initramfs *b = NULL;
 	char seed[512];
 	uint64_t key, size;
@@ -416,6 +447,8 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 	if (r)
 		return kt_err_set(err, r, "out of memory");
 	r = run_fill_base(x->o, kt_arch_or_native(x->arch), b, seed, sizeof(seed), err);
+	if (!r)
+		r = run_check_command(x, b, err);
 	if (!r && x->mods)
 		r = kt_modules__pack(x->mods, x->kernel.release, b, err);
 	if (!r && !x->cache)
@@ -663,6 +696,9 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 		r = kt_vm_run(&vo, &vr, err);
 		res->end = vr.end;
 		res->accel = vr.accel;
+		res->accel_fell_back = vr.accel_fell_back;
+		memcpy(res->accel_why, vr.accel_why, sizeof(res->accel_why));
+		memcpy(res->qemu_stderr, vr.qemu_stderr, sizeof(res->qemu_stderr));
 		res->status = vr.exit_status;
 		res->trace_written = vr.trace_written;
 		res->trace_bytes = vr.trace_bytes;

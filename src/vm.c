@@ -3,10 +3,11 @@
  * Starts QEMU with the console on the first serial port and the framed
  * channel (ktpack/channel.h) on a virtio-serial port and on the second
  * serial port, each a socket pair with us; watches the console for init's
- * start, a kernel panic and an archive that did not unpack; forwards the
- * host's stdin; stops the VM at the timeout.  Writes nothing but the
- * command's output and the trace.  QEMU dies with this process
- * (PR_SET_PDEATHSIG).
+ * start, a kernel panic and an archive that did not unpack, and QEMU's
+ * stderr for its errors; forwards the host's stdin; stops the VM at the
+ * timeout.  A KVM boot must show life within bounds (accel.c decides what
+ * follows: TCG, or a failure).  Writes nothing but the command's output
+ * and the trace.  QEMU dies with this process (PR_SET_PDEATHSIG).
  */
 #include <ktpack/vm.h>
 
@@ -20,12 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/close_range.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -36,23 +35,8 @@
 #include "guest/proto.h"
 
 #define LINE_MAX_KEPT	1024
-#define ERR_KEPT	2048
-
-int kt_accel_parse(const char *s, enum kt_accel *out)
-{
-	static const char *const names[] = { "auto", "kvm", "tcg" };
-	int i = kt_name_index(names, KT_ARRAY_SIZE(names), s);
-
-	if (i < 0)
-		return i;
-	*out = (enum kt_accel)i;
-	return 0;
-}
-
-const char *kt_accel_name(enum kt_accel a)
-{
-	return a == KT_ACCEL_KVM ? "KVM" : a == KT_ACCEL_TCG ? "TCG" : "auto";
-}
+#define ERR_KEPT	4096
+#define PROC_SUPER_MAGIC 0x9fa0
 
 int kt_channel_parse(const char *s, enum kt_channel *out)
 {
@@ -70,63 +54,12 @@ const char *kt_channel_name(enum kt_channel c)
 	return c == KT_CHANNEL_VIRTIO ? "virtio" : c == KT_CHANNEL_SERIAL ? "serial" : "auto";
 }
 
-int kt_find_program(const char *name, char *out, size_t sz)
-{
-	const char *path = getenv("PATH");
-
-	if (strchr(name, '/')) {
-		struct stat st;
-
-		if (stat(name, &st) || access(name, X_OK))
-			return -errno;
-		if (!S_ISREG(st.st_mode))
-			return S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
-		return kt_snprintf(out, sz, "%s", name);
-	}
-	if (!path)
-		path = "/usr/bin:/bin";
-	for (const char *p = path; ; ) {
-		const char *e = strchr(p, ':');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-		struct stat st;
-
-		if (l && !kt_snprintf(out, sz, "%.*s/%s", (int)l, p, name) &&
-		    !stat(out, &st) && S_ISREG(st.st_mode) && !access(out, X_OK))
-			return 0;
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	return -ENOENT;
-}
-
-int kt_find_qemu(const char *q, enum kt_arch arch, char *qemu, size_t sz,
-		 struct kt_err *err)
-{
-	const struct kt_arch_info *ai = kt_arch_info(arch);
-	int r;
-
-	if (!ai)
-		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
-	if (!q)
-		q = ai->qemu;
-	if (!*q)
-		return kt_err_set(err, -EINVAL, "the QEMU program's name is empty");
-	r = kt_find_program(q, qemu, sz);
-	if (r && strchr(q, '/'))
-		return kt_err_set(err, r, "QEMU '%s': %s", q, strerror(-r));
-	if (r)
-		return kt_err_set(err, -ENOENT,
-				  "%s not found in PATH: install QEMU (Debian: apt-get install %s)",
-				  q, ai->qemu_pkg);
-	return 0;
-}
-
 int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err)
 {
 	/* A kernel the caller resolved and holds open was checked then. */
 	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
+	struct statfs sf;
 
 	if (!r && !kt_arch_info(o->arch))
 		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
@@ -134,65 +67,10 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		r = kt_err_set(err, -EINVAL,
 			       "--channel serial: an %s guest has no second serial port (its channel is virtio)",
 			       kt_arch_name(kt_arch_or_native(o->arch)));
+	/* QEMU is given the kernel as /proc/self/fd/N */
+	if (!r && (statfs("/proc", &sf) || sf.f_type != PROC_SUPER_MAGIC))
+		r = kt_err_set(err, -ENOENT, "/proc is not mounted: ktpack needs it (mount -t proc proc /proc)");
 	return r ? r : kt_find_qemu(o->qemu, o->arch, qemu, sz, err);
-}
-
-/* ---- a child process with pipes ----------------------------------------------- */
-
-struct kt_proc {
-	pid_t pid;
-	int out;	/* its stdout, or -1 */
-	int err;	/* its stderr */
-};
-
-/* Starts @argv with its stdout and stderr on pipes to us, its stdin on
- * /dev/null; the @nkeep descriptors @keep (those above 2) are inherited. */
-static int vm_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_proc *p)
-{
-	pid_t parent = getpid();
-	int out[2], errp[2];
-
-	if (pipe2(out, O_CLOEXEC))
-		return -errno;
-	if (pipe2(errp, O_CLOEXEC)) {
-		close(out[0]);
-		close(out[1]);
-		return -errno;
-	}
-	p->pid = fork();
-	if (p->pid < 0) {
-		int r = -errno;
-
-		close(out[0]);
-		close(out[1]);
-		close(errp[0]);
-		close(errp[1]);
-		return r;
-	}
-	if (!p->pid) {
-		/* QEMU must not outlive us, whatever kills us. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
-			_exit(127);
-		int nul = open("/dev/null", O_RDONLY);
-
-		if (nul >= 0)
-			dup2(nul, 0);
-		dup2(out[1], 1);
-		dup2(errp[1], 2);
-		/* nothing else of ours: only what it is given */
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		for (size_t i = 0; i < nkeep; i++)
-			if (keep[i] > 2)
-				fcntl(keep[i], F_SETFD, 0);
-		execv(argv[0], argv);
-		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(out[1]);
-	close(errp[1]);
-	p->out = out[0];
-	p->err = errp[0];
-	return 0;
 }
 
 /* Appends to a bounded buffer, keeping the last bytes. */
@@ -213,269 +91,26 @@ static void vm_keep(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 	buf[*len] = '\0';
 }
 
-/* Whether a line of QEMU's stderr says something about a failure: the
- * fw_cfg name warning that our own -fw_cfg option causes does not. */
-static bool vm_telling(const char *line)
+/* The last lines of @s (at most @lines), printable, into @out. */
+static void vm_tail_lines(const char *s, size_t len, size_t lines, char *out, size_t cap)
 {
-	return !strstr(line, "fw_cfg");
-}
+	const char *start = s + len;
+	size_t n = 0, seen = 0;
 
-/* The last non-empty line of @s, for an error message. */
-static const char *vm_last_line(char *s)
-{
-	char *end = s + strlen(s);
+	while (start > s && seen <= lines && (size_t)(s + len - start) < cap - 1)
+		if (*--start == '\n')
+			seen++;
+	if (*start == '\n')
+		start++;
+	for (const char *p = start; p < s + len && n < cap - 1; p++) {
+		unsigned char c = (unsigned char)*p;
 
-	for (;;) {
-		while (end > s && (end[-1] == '\n' || end[-1] == '\r'))
-			*--end = '\0';
-		while (end > s && end[-1] != '\n')
-			end--;
-		if (end == s || vm_telling(end))
-			return vm_telling(end) ? end : "";
-		*end = '\0';
-	}
-}
-
-/* ---- the KVM probe --------------------------------------------------------------- */
-
-/* "file=IMG,format=raw,if=ide": QEMU splits options on ',', so a comma in
- * the path is doubled. */
-static int vm_drive_arg(char *out, size_t sz, const char *img)
-{
-	size_t o = 0;
-
-	if (kt_snprintf(out, sz, "file="))
-		return -ENAMETOOLONG;
-	o = strlen(out);
-	for (const char *p = img; *p; p++) {
-		if (o + 3 >= sz)
-			return -ENAMETOOLONG;
-		if (*p == ',')
-			out[o++] = ',';
-		out[o++] = *p;
-	}
-	out[o] = '\0';
-	return kt_snprintf(out + o, sz - o, ",format=raw,if=ide");
-}
-
-/* Writes the boot sector the probe runs into @img. */
-static int vm_probe_image(const char *img)
-{
-	/* mov al, 0x2a; out 0xf4, al; hlt; jmp $-1: isa-debug-exit makes
-	 * QEMU exit with (0x2a << 1) | 1 = 85 once the sector has run. */
-	static const unsigned char code[] = { 0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd };
-	unsigned char mbr[512] = { 0 };
-	int fd, r;
-
-	memcpy(mbr, code, sizeof(code));
-	mbr[510] = 0x55;
-	mbr[511] = 0xaa;
-	fd = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	r = kt_write_all(fd, mbr, sizeof(mbr));
-	if (close(fd) && !r)
-		r = -errno;
-	return r;
-}
-
-/* Waits for the probe's QEMU until its deadline; its stderr kept in @errs. */
-static int vm_probe_wait(struct kt_proc *p, volatile sig_atomic_t *stop, char *errs,
-			 size_t errsz, struct kt_err *err)
-{
-	uint64_t deadline = kt_now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
-	size_t elen = 0;
-	int st = 0;
-
-	for (;;) {
-		struct pollfd pf = { .fd = p->err, .events = POLLIN };
-		uint64_t now = kt_now_ms();
-		char buf[512];
-		ssize_t n;
-
-		if (now >= deadline || (stop && *stop)) {
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, &st, 0);
-			if (stop && *stop)
-				return kt_err_set(err, -EINTR, "interrupted: the KVM probe was stopped");
-			return kt_err_set(err, -ETIMEDOUT,
-					  "a QEMU guest under KVM did not run within %d s",
-					  KT_KVM_PROBE_TIMEOUT_S);
-		}
-		if (poll(&pf, 1, deadline - now < 200 ? (int)(deadline - now) : 200) <= 0)
+		if (c == '\r')
 			continue;
-		n = read(p->err, buf, sizeof(buf));
-		if (n > 0) {
-			vm_keep(errs, errsz, &elen, buf, (size_t)n);
-			continue;
-		}
-		waitpid(p->pid, &st, 0);
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 85)
-			return 0;
-		return kt_err_set(err, -EIO, "QEMU with -accel kvm failed: %s",
-				  *errs ? vm_last_line(errs) : "no message");
+		out[n++] = c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : '?';
 	}
+	out[n] = '\0';
 }
-
-int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *err)
-{
-	char img[PATH_MAX], drive[PATH_MAX + 32], errs[ERR_KEPT] = "";
-	struct kt_workdir dir;
-	char *argv[] = {
-		/* The same CPU model as a real run: on nested hosts it is what
-		 * breaks (MSRs the outer hypervisor refuses). */
-		(char *)qemu, "-accel", "kvm", "-cpu", "host", "-display", "none", "-nodefaults",
-		"-no-reboot", "-m", "16", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-		"-drive", drive, NULL,
-	};
-	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
-	int r;
-
-	if (access("/dev/kvm", R_OK | W_OK))
-		return kt_err_set(err, -ENODEV, "/dev/kvm: %s", strerror(errno));
-	r = kt_workdir_new(&dir, "ktpack-kvm", err);
-	if (r)
-		return r;
-	if (kt_snprintf(img, sizeof(img), "%s/probe.img", dir.path) ||
-	    vm_drive_arg(drive, sizeof(drive), img)) {
-		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir.path);
-		goto out;
-	}
-	r = vm_probe_image(img);
-	if (r) {
-		kt_err_set(err, r, "cannot write the probe image: %s", strerror(-r));
-		goto out;
-	}
-	r = vm_spawn(argv, NULL, 0, &p);
-	if (r) {
-		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
-		goto out;
-	}
-	close(p.out);
-	r = vm_probe_wait(&p, stop, errs, sizeof(errs), err);
-	close(p.err);
-out:
-	kt_workdir_remove(&dir);
-	return r;
-}
-
-/* The probe's cache entry: this QEMU binary, this /dev/kvm, this host
- * kernel.  A change of any of them probes again. */
-static int vm_probe_name(const char *qemu, char *name, size_t sz)
-{
-	struct stat q, k = { 0 };
-	struct utsname u;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	int usable = !access("/dev/kvm", R_OK | W_OK);
-	const void *parts[9];
-	size_t lens[9];
-
-	if (stat(qemu, &q) || uname(&u))
-		return -errno;
-	stat("/dev/kvm", &k);
-	parts[0] = &q.st_ino, lens[0] = sizeof(q.st_ino);
-	parts[1] = &q.st_mtim, lens[1] = sizeof(q.st_mtim);
-	parts[2] = &q.st_size, lens[2] = sizeof(q.st_size);
-	parts[3] = &k.st_rdev, lens[3] = sizeof(k.st_rdev);
-	/* who may use it: a user added to the kvm group probes again */
-	parts[4] = &k.st_mode, lens[4] = sizeof(k.st_mode);
-	parts[5] = &k.st_uid, lens[5] = sizeof(k.st_uid);
-	parts[6] = &k.st_gid, lens[6] = sizeof(k.st_gid);
-	parts[7] = &usable, lens[7] = sizeof(usable);
-	parts[8] = u.release, lens[8] = strlen(u.release);
-	for (size_t i = 0; i < KT_ARRAY_SIZE(parts); i++)
-		for (size_t b = 0; b < lens[i]; b++)
-			h = (h ^ ((const unsigned char *)parts[i])[b]) * 0x100000001b3ULL;
-	return kt_snprintf(name, sz, "kvm-probe-%016llx", (unsigned long long)h);
-}
-
-
-static int vm_probe_fill(void *ctx, int fd, struct kt_err *err)
-{
-	const struct kt_err *why = ctx;
-	int r = kt_write_all(fd, why->code ? why->msg : "ok", strlen(why->code ? why->msg : "ok"));
-
-	return r ? kt_err_set(err, r, "cannot record the KVM probe: %s", strerror(-r)) : 0;
-}
-
-/*
- * The probe's result, from the cache when a recent one is there (0, or
- * -ENODEV with its reason in @why); 1 when there is none.
- */
-static int vm_probe_cached(struct kt_cache *c, const char *name, struct kt_err *why)
-{
-	struct stat st;
-	char buf[sizeof(why->msg)];
-	ssize_t n;
-	int fd;
-
-	if (!c || kt_cache__open_file(c, name, 0600, UINT64_MAX, &fd))
-		return 1;
-	n = fstat(fd, &st) ? -1 : kt_pread_full(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0 || time(NULL) - st.st_mtime > KT_KVM_PROBE_CACHE_S ||
-	    time(NULL) < st.st_mtime) {
-		unlinkat(kt_cache__fd(c), name, 0);
-		return 1;
-	}
-	buf[n] = '\0';
-	if (!strcmp(buf, "ok"))
-		return 0;
-	return kt_err_set(why, -ENODEV, "%s", buf);
-}
-
-/* Chooses the accelerator: KVM when asked or when the probe passes.  The
- * probe's result is kept in the cache for a while: a run does not pay it,
- * or repeat its warning, every time. */
-static int vm_pick_accel(const struct kt_vm_opts *o, const char *qemu,
-			 enum kt_accel *out, struct kt_err *err)
-{
-	struct kt_err why = { 0 };
-	char name[64];
-	bool named;
-	int r = 1;
-
-	*out = KT_ACCEL_TCG;
-	if (o->accel == KT_ACCEL_TCG)
-		return 0;
-	/* KVM runs guests of this machine's architecture only. */
-	if (kt_arch_or_native(o->arch) != kt_arch_native()) {
-		if (o->accel == KT_ACCEL_KVM)
-			return kt_err_set(err, -ENODEV, "KVM cannot run an %s guest on this %s machine",
-					  kt_arch_name(o->arch), kt_arch_name(kt_arch_native()));
-		return 0;
-	}
-	named = !vm_probe_name(qemu, name, sizeof(name));
-	if (named)
-		r = vm_probe_cached(o->cache, name, &why);
-	/* --accel kvm asks again: a failure it remembers may be gone. */
-	if (r && o->accel == KT_ACCEL_KVM)
-		r = 1;
-	if (r == 1) {
-		why = (struct kt_err){ 0 };	/* not the remembered failure */
-		r = kt_kvm_probe(qemu, o->stop, &why);
-		/* Only an answer is kept: a probe that timed out, or could not
-		 * start, says nothing about KVM. */
-		if ((!r || r == -EIO || r == -ENODEV) && o->cache && named) {
-			unlinkat(kt_cache__fd(o->cache), name, 0);
-			kt_cache__publish(o->cache, name, 0600, 0, vm_probe_fill, &why, NULL);
-		}
-		if (r && o->accel != KT_ACCEL_KVM)
-			kt_log(&o->log, KT_LOG_WARN,
-			       "KVM is not usable (%s): falling back to TCG, which is much slower",
-			       why.msg);
-	}
-	if (!r) {
-		*out = KT_ACCEL_KVM;
-		return 0;
-	}
-	if (r == -EINTR)
-		return kt_err_set(err, r, "%s", why.msg);
-	if (o->accel == KT_ACCEL_KVM)
-		return kt_err_set(err, -ENODEV, "KVM does not work here: %s", why.msg);
-	return 0;
-}
-
 
 /* ---- the run ------------------------------------------------------------------------ */
 
@@ -487,36 +122,53 @@ struct vm_pend {
 
 enum { PORT_VIRTIO, PORT_SERIAL, PORT_N };
 
-struct vm_run {
-	const struct kt_vm_opts *o;
-	struct kt_vm_result *res;
+/* What one QEMU process is and has said: a fallback starts a new one. */
+struct vm_boot {
+	enum kt_accel accel;
+	uint64_t t0;			/* when it started */
 	struct kt_proc p;
 	int con;			/* our end of the console */
 	int port[PORT_N];		/* our ends of the channel's ports */
 	struct kt_ch_host *h[PORT_N];
 	int active;			/* the port init said HELLO on, or -1 */
-	struct vm_pend to_con, to_port;
+	struct vm_pend to_port;
 	uint64_t stdin_sent;		/* STDIN bytes sent: the guest's window */
 	bool acked;			/* the guest's end was acknowledged */
+	bool life;			/* a byte came from the guest */
+	bool started;			/* /init is running */
+	bool judged;			/* the KVM verdict was given */
+	struct winsize ws;		/* the size the guest was told */
 	/* the console, watched a line at a time */
 	char line[LINE_MAX_KEPT];
 	size_t len;
-	bool started;			/* /init is running */
 	char panic[LINE_MAX_KEPT];
 	char unpack[LINE_MAX_KEPT];	/* the kernel could not unpack the archive */
 	/* the console's last bytes, for the caller to show on failure */
 	char tail[16384];
 	size_t tlen;
-	/* the host's stdin */
+	/* QEMU's stderr, whole lines judged as they come */
+	char errs[ERR_KEPT];
+	size_t elen;
+	char qline[LINE_MAX_KEPT];
+	size_t qlen;
+	char qfail[LINE_MAX_KEPT];	/* the line that ends the run */
+	bool qkvm;			/* it is KVM's failure */
+};
+
+struct vm_run {
+	const struct kt_vm_opts *o;
+	struct kt_vm_result *res;
+	struct kt_accel_plan *plan;
+	struct vm_boot b;
+	/* the host's stdin, across boots: nothing of it is taken before the
+	 * guest's init runs */
 	int in;				/* -1 once it ended */
 	bool own_in;			/* in is our /dev/null */
 	bool tty;			/* it is a terminal, put in raw mode */
 	struct termios saved;
 	bool escape;			/* Ctrl-A was typed */
 	bool quit;			/* Ctrl-A x was typed */
-	struct winsize ws;
-	char errs[ERR_KEPT];		/* QEMU's stderr */
-	size_t elen;
+	struct vm_pend to_con;		/* a shell's typed bytes */
 };
 
 /* The caller's descriptor: 0 means @std, -1 none. */
@@ -525,65 +177,94 @@ static int vm_fd(int fd, int std)
 	return fd == 0 ? std : fd;
 }
 
+static bool vm_up(const struct vm_run *v)
+{
+	return v->b.started || v->b.active >= 0;
+}
+
 /* Looks at one complete console line. */
 static void vm_line(struct vm_run *v)
 {
+	struct vm_boot *b = &v->b;
 	const char *m;
 
-	while (v->len && (v->line[v->len - 1] == '\r' || v->line[v->len - 1] == '\n'))
-		v->line[--v->len] = '\0';
-	if (!v->started && strstr(v->line, KT_INIT_STARTED))
-		v->started = true;
-	else if (!*v->panic && (m = strstr(v->line, "Kernel panic - not syncing")))
-		snprintf(v->panic, sizeof(v->panic), "%s", m);
+	while (b->len && (b->line[b->len - 1] == '\r' || b->line[b->len - 1] == '\n'))
+		b->line[--b->len] = '\0';
+	if (!b->started && strstr(b->line, KT_INIT_STARTED))
+		b->started = true;
+	else if (!*b->panic && (m = strstr(b->line, "Kernel panic - not syncing")))
+		snprintf(b->panic, sizeof(b->panic), "%s", m);
 	/* the kernel's, before init: a command cannot end a run with it */
-	else if (!v->started && v->active < 0 && !*v->unpack &&
-		 (m = strstr(v->line, "Initramfs unpacking failed")))
-		snprintf(v->unpack, sizeof(v->unpack), "%s", m);
+	else if (!b->started && b->active < 0 && !*b->unpack &&
+		 (m = strstr(b->line, "Initramfs unpacking failed")))
+		snprintf(b->unpack, sizeof(b->unpack), "%s", m);
 }
 
 static void vm_console(struct vm_run *v, const char *buf, size_t n)
 {
+	struct vm_boot *b = &v->b;
 	int fd = vm_fd(v->o->console_fd, STDOUT_FILENO);
 
 	if (fd >= 0)
 		kt_write_all(fd, buf, n);
-	vm_keep(v->tail, sizeof(v->tail), &v->tlen, buf, n);
+	vm_keep(b->tail, sizeof(b->tail), &b->tlen, buf, n);
 	for (size_t i = 0; i < n; i++) {
 		/* A long line keeps its end; a NUL must not hide what follows. */
-		if (v->len == sizeof(v->line) - 1) {
-			memmove(v->line, v->line + v->len / 2, v->len - v->len / 2);
-			v->len -= v->len / 2;
+		if (b->len == sizeof(b->line) - 1) {
+			memmove(b->line, b->line + b->len / 2, b->len - b->len / 2);
+			b->len -= b->len / 2;
 		}
-		v->line[v->len++] = buf[i] ? buf[i] : ' ';
-		v->line[v->len] = '\0';
+		b->line[b->len++] = buf[i] ? buf[i] : ' ';
+		b->line[b->len] = '\0';
 		if (buf[i] == '\n') {
 			vm_line(v);
-			v->len = 0;
+			b->len = 0;
 		}
 	}
 }
 
-/* The console's last lines, printable, into the result. */
-static void vm_tail(struct vm_run *v)
+/*
+ * What a line of QEMU's stderr means.  Before the guest's init runs, any
+ * error ends the run (QEMU goes on without a firmware file it could not
+ * open, and the guest then hangs); a warning, kvmvapic.bin (the guest
+ * boots without it) and lines that are not QEMU's messages (a register
+ * dump, -d output) do not.  A KVM failure ends it at any time: QEMU then
+ * stops the guest for good.
+ */
+static void vm_qemu_line(struct vm_run *v, const char *line)
 {
-	char *out = v->res->console_tail, *s = v->tail;
-	size_t cap = sizeof(v->res->console_tail), n = 0, lines = 0;
-	char *start = s + v->tlen;
+	struct vm_boot *b = &v->b;
+	bool kvm = strcasestr(line, "kvm") && (strstr(line, "rror") || strstr(line, "failed") ||
+					       strstr(line, "Assertion"));
+	bool error;
 
-	while (start > s && lines <= KT_VM_TAIL_LINES && (size_t)(s + v->tlen - start) < cap - 1)
-		if (*--start == '\n')
-			lines++;
-	if (*start == '\n')
-		start++;
-	for (char *p = start; p < s + v->tlen && n < cap - 1; p++) {
-		unsigned char c = (unsigned char)*p;
+	if (*b->qfail || !*line)
+		return;
+	error = kvm || (!strstr(line, "warning:") && !strstr(line, "kvmvapic.bin") &&
+			(!strncmp(line, "qemu", 4) || strcasestr(line, "could not") ||
+			 strstr(line, "rror") || strstr(line, "failed")));
+	if (!error || (!kvm && vm_up(v)))
+		return;
+	snprintf(b->qfail, sizeof(b->qfail), "%s", line);
+	b->qkvm = kvm && b->accel == KT_ACCEL_KVM;
+}
 
-		if (c == '\r')
+static void vm_qemu_stderr(struct vm_run *v, const char *buf, size_t n)
+{
+	struct vm_boot *b = &v->b;
+
+	vm_keep(b->errs, sizeof(b->errs), &b->elen, buf, n);
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] != '\n' && b->qlen < sizeof(b->qline) - 1) {
+			b->qline[b->qlen++] = buf[i] == '\r' ? ' ' : buf[i];
 			continue;
-		out[n++] = c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : '?';
+		}
+		if (buf[i] != '\n')
+			continue;	/* the rest of a long line */
+		b->qline[b->qlen] = '\0';
+		vm_qemu_line(v, b->qline);
+		b->qlen = 0;
 	}
-	out[n] = '\0';
 }
 
 /* init's words: its warnings for the user, the rest for debugging; the
@@ -609,10 +290,12 @@ static void vm_diag(void *ctx, const char *line, size_t len)
 /* Queues one frame for the active port. */
 static bool vm_frame(struct vm_run *v, enum kt_ch_type type, const void *p, size_t len)
 {
-	if (v->active < 0 || v->to_port.len)
+	struct vm_boot *b = &v->b;
+
+	if (b->active < 0 || b->to_port.len)
 		return false;
-	v->to_port.len = kt_ch_encode(v->to_port.buf, type, p, len);
-	v->to_port.off = 0;
+	b->to_port.len = kt_ch_encode(b->to_port.buf, type, p, len);
+	b->to_port.off = 0;
 	return true;
 }
 
@@ -638,62 +321,35 @@ static void vm_winsize(struct vm_run *v)
 	unsigned char p[4];
 
 	if (!v->tty || ioctl(v->in, TIOCGWINSZ, &ws) || !ws.ws_row ||
-	    (ws.ws_row == v->ws.ws_row && ws.ws_col == v->ws.ws_col))
+	    (ws.ws_row == v->b.ws.ws_row && ws.ws_col == v->b.ws.ws_col))
 		return;
 	p[0] = (unsigned char)ws.ws_row;
 	p[1] = (unsigned char)(ws.ws_row >> 8);
 	p[2] = (unsigned char)ws.ws_col;
 	p[3] = (unsigned char)(ws.ws_col >> 8);
 	if (vm_frame(v, KT_CH_WINSZ, p, sizeof(p)))
-		v->ws = ws;
+		v->b.ws = ws;
 }
 
 /* How much more stdin the guest takes now: its window less what it has
  * not credited back. */
 static size_t vm_window(const struct vm_run *v)
 {
-	uint64_t credited = v->active >= 0 ? kt_ch_host__credited(v->h[v->active]) : 0;
-	uint64_t out = v->stdin_sent > credited ? v->stdin_sent - credited : 0;
+	const struct vm_boot *b = &v->b;
+	uint64_t credited = b->active >= 0 ? kt_ch_host__credited(b->h[b->active]) : 0;
+	uint64_t out = b->stdin_sent > credited ? b->stdin_sent - credited : 0;
 
 	return out >= KT_CH_STDIN_WINDOW ? 0 : (size_t)(KT_CH_STDIN_WINDOW - out);
 }
 
-/*
- * Reads the host's stdin into the next frame (a command's) or console
- * bytes (a shell's).  On a terminal Ctrl-A x stops the VM and Ctrl-A
- * Ctrl-A sends one Ctrl-A, as in QEMU; the end of a shell's input is a
- * Ctrl-D, which ends the shell.
- */
-static void vm_stdin(struct vm_run *v)
+/* A shell's typed bytes: on a terminal Ctrl-A x stops the VM and Ctrl-A
+ * Ctrl-A sends one Ctrl-A, as in QEMU. */
+static void vm_typed(struct vm_run *v, const unsigned char *buf, size_t n)
 {
-	struct vm_pend *pd = v->o->interactive ? &v->to_con : &v->to_port;
-	unsigned char buf[KT_CH_PAYLOAD_MAX];
-	size_t want = v->o->interactive ? 4096 : vm_window(v);
-	ssize_t n = read(v->in, buf, want < sizeof(buf) ? want : sizeof(buf));
+	struct vm_pend *pd = &v->to_con;
 	size_t k = 0;
 
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		if (v->own_in)
-			close(v->in);
-		v->own_in = false;
-		v->in = -1;
-		if (!v->o->interactive) {
-			vm_frame(v, KT_CH_STDIN, NULL, 0);
-		} else {
-			pd->buf[0] = 0x04;
-			pd->len = 1;
-			pd->off = 0;
-		}
-		return;
-	}
-	if (!v->o->interactive) {
-		vm_frame(v, KT_CH_STDIN, buf, (size_t)n);
-		v->stdin_sent += (size_t)n;
-		return;
-	}
-	for (ssize_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		unsigned char c = buf[i];
 
 		if (v->tty && v->escape) {
@@ -714,26 +370,63 @@ static void vm_stdin(struct vm_run *v)
 	pd->off = 0;
 }
 
+/*
+ * Reads the host's stdin into the next frame (a command's) or console
+ * bytes (a shell's); the end of a shell's input is a Ctrl-D, which ends
+ * the shell.
+ */
+static void vm_stdin(struct vm_run *v)
+{
+	unsigned char buf[KT_CH_PAYLOAD_MAX];
+	size_t want = v->o->interactive ? 4096 : vm_window(v);
+	ssize_t n = read(v->in, buf, want < sizeof(buf) ? want : sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		if (v->own_in)
+			close(v->in);
+		v->own_in = false;
+		v->in = -1;
+		if (!v->o->interactive) {
+			vm_frame(v, KT_CH_STDIN, NULL, 0);
+		} else {
+			v->to_con.buf[0] = 0x04;
+			v->to_con.len = 1;
+			v->to_con.off = 0;
+		}
+		return;
+	}
+	if (v->o->interactive) {
+		vm_typed(v, buf, (size_t)n);
+		return;
+	}
+	vm_frame(v, KT_CH_STDIN, buf, (size_t)n);
+	v->b.stdin_sent += (size_t)n;
+}
+
 /* Reads a port; init's HELLO on it makes it the channel. */
 static int vm_port(struct vm_run *v, int i, struct kt_err *err)
 {
+	struct vm_boot *b = &v->b;
 	unsigned char buf[65536];
-	ssize_t n = read(v->port[i], buf, sizeof(buf));
+	ssize_t n = read(b->port[i], buf, sizeof(buf));
 	int r;
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 0;
 	if (n <= 0) {
-		close(v->port[i]);
-		v->port[i] = -1;
+		close(b->port[i]);
+		b->port[i] = -1;
 		return 0;
 	}
+	b->life = true;
 	/* Once init chose a port, the other one is not listened to. */
-	if (v->active >= 0 && v->active != i)
+	if (b->active >= 0 && b->active != i)
 		return 0;
-	r = kt_ch_host__feed(v->h[i], buf, (size_t)n, err);
-	if (!r && v->active < 0 && kt_ch_host__hello(v->h[i])) {
-		v->active = i;
+	r = kt_ch_host__feed(b->h[i], buf, (size_t)n, err);
+	if (!r && b->active < 0 && kt_ch_host__hello(b->h[i])) {
+		b->active = i;
 		v->res->channel = i == PORT_VIRTIO ? KT_CHANNEL_VIRTIO : KT_CHANNEL_SERIAL;
 		if (i != PORT_VIRTIO && v->o->channel == KT_CHANNEL_VIRTIO)
 			return kt_err_set(err, -ENODEV,
@@ -751,140 +444,234 @@ static bool vm_ended(const struct vm_run *v)
 	int st;
 	const char *why;
 
-	return v->active >= 0 && kt_ch_host__end(v->h[v->active], &st, &why);
+	return v->b.active >= 0 && kt_ch_host__end(v->b.h[v->b.active], &st, &why);
+}
+
+/* The descriptors to wait on, in @pf[7]. */
+static void vm_poll_fds(struct vm_run *v, struct pollfd *pf)
+{
+	const struct kt_vm_opts *o = v->o;
+	struct vm_boot *b = &v->b;
+	struct kt_ch_host *h = b->active >= 0 ? b->h[b->active] : NULL;
+	/* the command's output waiting for its reader: the guest waits */
+	bool full = h && kt_ch_host__pending(h) >= KT_VM_OUT_QUEUE;
+	/* stdin is read once the guest can take it, a frame at a time; a
+	 * shell's typed bytes are held until init runs (a fallback would
+	 * lose them), but Ctrl-A x is seen at once */
+	bool want_in = v->in >= 0 && (o->interactive ? !v->to_con.len :
+				      b->active >= 0 && !b->to_port.len && !vm_ended(v) &&
+				      vm_window(v) > 0);
+
+	pf[0] = (struct pollfd){ .fd = b->con,
+				 .events = POLLIN | (v->to_con.len && b->started ? POLLOUT : 0) };
+	for (int i = 0; i < PORT_N; i++) {
+		bool act = b->active == i;
+
+		/* a full queue: the active port is not read (its hang-up
+		 * neither), but a frame for the guest still goes */
+		pf[1 + i] = (struct pollfd){
+			.fd = act && full && !b->to_port.len ? -1 : b->port[i],
+			.events = (act && full ? 0 : POLLIN) | (act && b->to_port.len ? POLLOUT : 0),
+		};
+	}
+	pf[3] = (struct pollfd){ .fd = b->p.err, .events = POLLIN };
+	pf[4] = (struct pollfd){ .fd = b->p.out, .events = POLLIN };
+	pf[5] = (struct pollfd){ .fd = want_in ? v->in : -1, .events = POLLIN };
+	pf[6] = (struct pollfd){ .fd = h ? kt_ch_host__wait_fd(h) : -1, .events = POLLOUT };
+}
+
+/* A KVM boot that is not up within its bounds: why, or NULL. */
+static const char *vm_kvm_stuck(const struct vm_run *v, uint64_t now, char *why, size_t sz)
+{
+	const struct vm_boot *b = &v->b;
+
+	if (b->accel != KT_ACCEL_KVM || vm_up(v))
+		return NULL;
+	if (b->qkvm) {
+		kt_snprintf_cut(why, sz, "QEMU said: %s", b->qfail);
+		return why;
+	}
+	if (!b->life && now - b->t0 >= KT_KVM_LIFE_S * 1000ULL) {
+		kt_snprintf_cut(why, sz, "no sign of life within %d s", KT_KVM_LIFE_S);
+		return why;
+	}
+	if (now - b->t0 >= KT_KVM_INIT_S * 1000ULL) {
+		kt_snprintf_cut(why, sz, "its init did not start within %d s", KT_KVM_INIT_S);
+		return why;
+	}
+	return NULL;
+}
+
+/*
+ * What ends the run before the next wait, as -errno with @err: the
+ * caller's stop, Ctrl-A x, a failed unpacking, QEMU's error, a KVM boot
+ * out of its bounds (-EHOSTDOWN), a deadline.  A signal is sent on.
+ */
+static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
+{
+	const struct kt_vm_opts *o = v->o;
+	struct vm_boot *b = &v->b;
+	uint64_t deadline = o->timeout_s ? b->t0 + o->timeout_s * 1000ULL : 0;
+	uint64_t boot = b->t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
+	char why[256];
+
+	if (o->stop && *o->stop)
+		return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
+	if (o->signal && *o->signal) {
+		/* Before the guest is up, or for a shell (whose terminal
+		 * sends its own), a signal stops the VM. */
+		if (b->active < 0 || o->interactive)
+			return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
+		if (!b->to_port.len) {
+			unsigned char le[4];
+
+			kt_put_le32(le, (uint32_t)*o->signal);
+			vm_frame(v, KT_CH_SIGNAL, le, sizeof(le));
+			*o->signal = 0;
+		}
+	}
+	if (v->quit)
+		return kt_err_set(err, -EINTR, "stopped with Ctrl-A x");
+	if (*b->unpack)
+		return kt_err_set(err, -ENOSPC,
+				  "the guest could not unpack its initramfs (%s): give it more memory",
+				  b->unpack);
+	if (vm_kvm_stuck(v, now, why, sizeof(why)))
+		return kt_err_set(err, -EHOSTDOWN, "%s", why);
+	if (*b->qfail)
+		return kt_err_set(err, -EIO, "QEMU failed: %s", b->qfail);
+	if (!vm_up(v) && now >= boot && (!deadline || boot <= deadline))
+		return kt_err_set(err, -ETIMEDOUT,
+				  "the guest did not reach /init within %llu s: the VM was stopped",
+				  (unsigned long long)((boot - b->t0) / 1000));
+	if (deadline && now >= deadline) {
+		if (!vm_up(v))
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the guest did not reach /init within %u s: the VM was stopped",
+					  o->timeout_s);
+		return kt_err_set(err, -ETIMEDOUT,
+				  "the guest command did not finish within %u s: the VM was stopped",
+				  o->timeout_s);
+	}
+	return 0;
+}
+
+/* Reads QEMU's stdout or stderr (@i 3 or 4 in vm_poll_fds's order). */
+static void vm_qemu_out(struct vm_run *v, int i)
+{
+	int *fd = i == 3 ? &v->b.p.err : &v->b.p.out;
+	char buf[4096];
+	ssize_t n = read(*fd, buf, sizeof(buf));
+
+	if (n > 0) {
+		vm_qemu_stderr(v, buf, (size_t)n);
+	} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Acts on what poll() found. */
+static int vm_handle(struct vm_run *v, const struct pollfd *pf, struct kt_err *err)
+{
+	struct vm_boot *b = &v->b;
+	char buf[4096];
+	ssize_t n;
+	int r;
+
+	if (pf[0].revents & POLLOUT && !vm_flush(b->con, &v->to_con))
+		v->to_con.len = 0;
+	if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+		n = read(b->con, buf, sizeof(buf));
+		if (n > 0 && !b->life)
+			kt_log(&v->o->log, KT_LOG_DEBUG, "%s: the guest's first console byte after %llu ms",
+			       kt_accel_name(b->accel), (unsigned long long)(kt_now_ms() - b->t0));
+		if (n > 0) {
+			b->life = true;
+			vm_console(v, buf, (size_t)n);
+		} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+			close(b->con);
+			b->con = -1;
+		}
+	}
+	for (int i = 0; i < PORT_N; i++) {
+		bool full = b->active == i && kt_ch_host__pending(b->h[i]) >= KT_VM_OUT_QUEUE;
+
+		if (pf[1 + i].revents & POLLOUT && !vm_flush(b->port[i], &b->to_port))
+			b->to_port.len = 0;
+		if (!full && pf[1 + i].revents & (POLLIN | POLLHUP | POLLERR)) {
+			r = vm_port(v, i, err);
+			if (r)
+				return r;
+		}
+	}
+	for (int i = 3; i < 5; i++)
+		if (pf[i].revents & (POLLIN | POLLHUP | POLLERR))
+			vm_qemu_out(v, i);
+	if (pf[5].revents)
+		vm_stdin(v);
+	if (pf[6].revents && b->active >= 0) {
+		r = kt_ch_host__flush(b->h[b->active], err);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* Writes what waits for the guest: the ACK it waits for before it powers
+ * off, the terminal's size, frames, a shell's typed bytes. */
+static void vm_send(struct vm_run *v)
+{
+	struct vm_boot *b = &v->b;
+
+	if (b->active >= 0 && !b->acked && vm_ended(v) && vm_frame(v, KT_CH_ACK, NULL, 0))
+		b->acked = true;
+	if (b->active >= 0) {
+		vm_winsize(v);
+		if (b->to_port.len && !vm_flush(b->port[b->active], &b->to_port))
+			b->to_port.len = 0;
+	}
+	if (v->to_con.len && b->started && b->con >= 0 && !vm_flush(b->con, &v->to_con))
+		v->to_con.len = 0;
 }
 
 /* Reads the console, the ports and QEMU's stderr, and feeds stdin, until
  * QEMU ends, a deadline passes or the caller asks to stop. */
 static int vm_watch(struct vm_run *v, struct kt_err *err)
 {
-	const struct kt_vm_opts *o = v->o;
-	uint64_t t0 = kt_now_ms(), deadline = 0, boot_deadline;
+	struct vm_boot *b = &v->b;
 
-	if (o->timeout_s)
-		deadline = t0 + o->timeout_s * 1000ULL;
-	boot_deadline = t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
 	for (;;) {
-		struct kt_ch_host *h = v->active >= 0 ? v->h[v->active] : NULL;
-		/* the command's output waiting for its reader: the guest waits */
-		bool full = h && kt_ch_host__pending(h) >= KT_VM_OUT_QUEUE;
-		bool up = v->started || v->active >= 0;
-		/* stdin is read once the guest can take it, a frame at a time */
-		bool want_in = v->in >= 0 && (o->interactive ? !v->to_con.len :
-					      v->active >= 0 && !v->to_port.len && !vm_ended(v) &&
-					      vm_window(v) > 0);
-		struct pollfd pf[7] = {
-			{ .fd = v->con, .events = POLLIN | (v->to_con.len ? POLLOUT : 0) },
-			/* a full queue: the active port is not read (its hang-up
-			 * neither), but a frame for the guest still goes */
-			{ .fd = v->active == 0 && full && !v->to_port.len ? -1 : v->port[0],
-			  .events = (v->active == 0 && full ? 0 : POLLIN) |
-				(v->active == 0 && v->to_port.len ? POLLOUT : 0) },
-			{ .fd = v->active == 1 && full && !v->to_port.len ? -1 : v->port[1],
-			  .events = (v->active == 1 && full ? 0 : POLLIN) |
-				(v->active == 1 && v->to_port.len ? POLLOUT : 0) },
-			{ .fd = v->p.err, .events = POLLIN },
-			{ .fd = v->p.out, .events = POLLIN },
-			{ .fd = want_in ? v->in : -1, .events = POLLIN },
-			{ .fd = h ? kt_ch_host__wait_fd(h) : -1, .events = POLLOUT },
-		};
-		uint64_t now = kt_now_ms(), until = up ? deadline : boot_deadline;
-		char buf[4096];
-		ssize_t n;
+		struct kt_ch_host *h = b->active >= 0 ? b->h[b->active] : NULL;
+		struct pollfd pf[7];
 		int r;
 
 		/* QEMU is gone and everything it said is read and written */
-		if (v->con < 0 && v->port[0] < 0 && v->port[1] < 0 && v->p.err < 0 &&
+		if (b->con < 0 && b->port[0] < 0 && b->port[1] < 0 && b->p.err < 0 &&
 		    (!h || !kt_ch_host__pending(h)))
 			break;
-		if (o->stop && *o->stop)
-			return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
-		if (o->signal && *o->signal) {
-			/* Before the guest is up, or for a shell (whose terminal
-			 * sends its own), a signal stops the VM. */
-			if (v->active < 0 || o->interactive)
-				return kt_err_set(err, -EINTR, "interrupted: the VM was stopped");
-			if (!v->to_port.len) {
-				unsigned char le[4];
-
-				kt_put_le32(le, (uint32_t)*o->signal);
-				vm_frame(v, KT_CH_SIGNAL, le, sizeof(le));
-				*o->signal = 0;
-			}
+		r = vm_check(v, kt_now_ms(), err);
+		if (r)
+			return r;
+		/* a KVM boot that reached init: the verdict, for the runs that
+		 * wait for it */
+		if (vm_up(v) && !b->judged) {
+			b->judged = true;
+			kt_log(&v->o->log, KT_LOG_DEBUG, "%s: the guest's init runs after %llu ms",
+			       kt_accel_name(b->accel), (unsigned long long)(kt_now_ms() - b->t0));
+			if (b->accel == KT_ACCEL_KVM)
+				kt_accel_kvm_verdict(v->plan, NULL, NULL);
 		}
-		if (v->quit)
-			return kt_err_set(err, -EINTR, "stopped with Ctrl-A x");
-		if (*v->unpack)
-			return kt_err_set(err, -ENOSPC,
-					  "the guest could not unpack its initramfs (%s): give it more memory",
-					  v->unpack);
-		if (!up && deadline && deadline < until)
-			until = deadline;
-		if (until && now >= until) {
-			if (!up)
-				return kt_err_set(err, -ETIMEDOUT,
-						  "the guest did not reach /init within %llu s: the VM was stopped",
-						  (unsigned long long)((until - t0) / 1000));
-			return kt_err_set(err, -ETIMEDOUT,
-					  "the guest command did not finish within %u s: the VM was stopped",
-					  o->timeout_s);
-		}
+		vm_poll_fds(v, pf);
 		if (poll(pf, KT_ARRAY_SIZE(pf), 200) < 0) {
 			if (errno == EINTR)
 				continue;
 			return kt_err_set(err, -errno, "poll: %s", strerror(errno));
 		}
-		if (pf[0].revents & POLLOUT && !vm_flush(v->con, &v->to_con))
-			v->to_con.len = 0;
-		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			n = read(v->con, buf, sizeof(buf));
-			if (n > 0)
-				vm_console(v, buf, (size_t)n);
-			else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-				close(v->con);
-				v->con = -1;
-			}
-		}
-		for (int i = 0; i < PORT_N; i++) {
-			if (pf[1 + i].revents & POLLOUT && !vm_flush(v->port[i], &v->to_port))
-				v->to_port.len = 0;
-			if (!(v->active == i && full) &&
-			    pf[1 + i].revents & (POLLIN | POLLHUP | POLLERR)) {
-				r = vm_port(v, i, err);
-				if (r)
-					return r;
-			}
-		}
-		for (int i = 3; i < 5; i++) {
-			int *fd = i == 3 ? &v->p.err : &v->p.out;
-
-			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			n = read(*fd, buf, sizeof(buf));
-			if (n > 0)
-				vm_keep(v->errs, sizeof(v->errs), &v->elen, buf, (size_t)n);
-			else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-				close(*fd);
-				*fd = -1;
-			}
-		}
-		if (pf[5].revents)
-			vm_stdin(v);
-		if (pf[6].revents && v->active >= 0) {
-			r = kt_ch_host__flush(v->h[v->active], err);
-			if (r)
-				return r;
-		}
-		/* the guest waits for this before it powers off */
-		if (v->active >= 0 && !v->acked && vm_ended(v) && vm_frame(v, KT_CH_ACK, NULL, 0))
-			v->acked = true;
-		if (v->active >= 0) {
-			vm_winsize(v);
-			if (v->to_port.len && !vm_flush(v->port[v->active], &v->to_port))
-				v->to_port.len = 0;
-		}
-		if (v->to_con.len && v->con >= 0 && !vm_flush(v->con, &v->to_con))
-			v->to_con.len = 0;
+		r = vm_handle(v, pf, err);
+		if (r)
+			return r;
+		vm_send(v);
 	}
 	return 0;
 }
@@ -892,8 +679,10 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 /* What the guest's end says, once QEMU is gone. */
 static int vm_outcome(struct vm_run *v, int st, struct kt_err *err)
 {
+	struct vm_boot *b = &v->b;
 	const char *why = NULL;
-	int status = -1, end = v->active >= 0 ? kt_ch_host__end(v->h[v->active], &status, &why) : 0;
+	int status = -1, end = b->active >= 0 ? kt_ch_host__end(b->h[b->active], &status, &why) : 0;
+	char last[LINE_MAX_KEPT];
 
 	/* A command may print a panic-looking line and still end well: init's
 	 * status says it did. */
@@ -904,16 +693,18 @@ static int vm_outcome(struct vm_run *v, int st, struct kt_err *err)
 	}
 	if (end < 0)
 		return kt_err_set(err, -EIO, "the guest init could not run the command: %s", why);
-	if (*v->panic) {
+	if (*b->panic) {
 		v->res->end = KT_VM_PANIC;
-		return kt_err_set(err, -EIO, "the guest kernel panicked: %s", v->panic);
+		return kt_err_set(err, -EIO, "the guest kernel panicked: %s", b->panic);
 	}
-	if (!v->started)
+	vm_tail_lines(b->errs, b->elen, 1, last, sizeof(last));
+	last[strcspn(last, "\n")] = '\0';
+	if (!b->started)
 		return kt_err_set(err, -EIO, "the guest never reached /init (QEMU exited with status %d%s%s)",
 				  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-				  *v->errs ? ": " : "", *v->errs ? vm_last_line(v->errs) : "");
+				  *last ? ": " : "", last);
 	return kt_err_set(err, -EIO, "the VM stopped before the guest command finished%s%s",
-			  *v->errs ? ": " : "", *v->errs ? vm_last_line(v->errs) : "");
+			  *last ? ": " : "", last);
 }
 
 /* A socket pair: ours nonblocking, QEMU's to be inherited. */
@@ -933,13 +724,14 @@ static int vm_socket(int *ours, int *theirs)
  * virtio-serial port and on the second serial port (an arm64 guest has
  * none: QEMU's virt has one PL011); each a socket pair whose other end is
  * ours. */
-static int vm_start(struct vm_run *v, const char *qemu, enum kt_accel accel, const int qfd[3])
+static int vm_start(struct vm_run *v, const char *qemu, const int qfd[3])
 {
 	const struct kt_vm_opts *o = v->o;
 	const struct kt_arch_info *ai = kt_arch_info(o->arch);
+	bool kvm = v->b.accel == KT_ACCEL_KVM;
 	char mem[32], smp[16], con[64], ser[64], vio[64];
 	char *argv[64];
-	size_t n = 0;
+	size_t n;
 	char **full;
 	int r;
 
@@ -950,11 +742,11 @@ static int vm_start(struct vm_run *v, const char *qemu, enum kt_accel accel, con
 	snprintf(vio, sizeof(vio), "socket,id=chv,fd=%d", qfd[2]);
 	{
 		char *base[] = {
-			(char *)qemu, "-accel", accel == KT_ACCEL_KVM ? "kvm" : "tcg",
+			(char *)qemu, "-accel", kvm ? "kvm" : "tcg",
 			/* max gives programs under test every CPU feature TCG
 			 * has */
 			"-machine", (char *)ai->qemu_machine,
-			"-cpu", accel == KT_ACCEL_KVM ? "host" : ai->tcg_cpu ? (char *)ai->tcg_cpu : "max",
+			"-cpu", kvm ? "host" : ai->tcg_cpu ? (char *)ai->tcg_cpu : "max",
 			"-m", mem, "-smp", smp,
 			"-kernel", (char *)o->kernel, "-initrd", (char *)o->initrd,
 			"-append", (char *)o->cmdline,
@@ -992,7 +784,7 @@ static int vm_start(struct vm_run *v, const char *qemu, enum kt_accel accel, con
 	{
 		int keep[] = { o->kernel_fd, qfd[0], qfd[1], qfd[2] };
 
-		r = vm_spawn(full, keep, KT_ARRAY_SIZE(keep), &v->p);
+		r = kt_proc_spawn(full, keep, KT_ARRAY_SIZE(keep), &v->b.p);
 	}
 	free(full);
 	return r;
@@ -1036,29 +828,28 @@ static void vm_stdin_close(struct vm_run *v)
 		close(v->in);
 }
 
-int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
-	      struct kt_err *err)
+/* The boot line: the accelerator, and why not KVM when it could be. */
+static void vm_boot_line(struct vm_run *v)
 {
-	struct vm_run *v;
-	char qemu[PATH_MAX];
-	enum kt_accel accel;
-	int qfd[3] = { -1, -1, -1 }, st = 0, r;
+	const struct kt_vm_opts *o = v->o;
 
-	memset(res, 0, sizeof(*res));
-	res->exit_status = -1;
-	res->end = KT_VM_FAILED;
-	r = kt_vm_preflight(o, qemu, sizeof(qemu), err);
-	if (!r)
-		r = vm_pick_accel(o, qemu, &accel, err);
-	if (r)
-		return r;
-	res->accel = accel;
-	v = calloc(1, sizeof(*v));
-	if (!v)
-		return kt_err_set(err, -ENOMEM, "out of memory");
-	*v = (struct vm_run){
-		.o = o, .res = res, .p = { .pid = -1, .out = -1, .err = -1 }, .con = -1,
-		.port = { -1, -1 }, .active = -1, .in = -1,
+	kt_log(&o->log, KT_LOG_INFO, "booting %s: %s, %u CPUs, %llu MiB, %s%s%s%s%s",
+	       o->kernel_label ? o->kernel_label : o->kernel, kt_arch_name(kt_arch_or_native(o->arch)),
+	       o->cpus ? o->cpus : 1, (unsigned long long)o->memory_mib, kt_accel_name(v->b.accel),
+	       o->pvh ? ", vmlinux through PVH" : "", *v->plan->why ? " (not KVM: " : "",
+	       v->plan->why, *v->plan->why ? ")" : "");
+}
+
+/* Sets up one boot's state, sockets and channel readers, and starts QEMU. */
+static int vm_boot_start(struct vm_run *v, const char *qemu, struct kt_err *err)
+{
+	const struct kt_vm_opts *o = v->o;
+	struct vm_boot *b = &v->b;
+	int qfd[3] = { -1, -1, -1 }, r = 0;
+
+	*b = (struct vm_boot){
+		.accel = v->plan->accel, .p = { .pid = -1, .out = -1, .err = -1 }, .con = -1,
+		.port = { -1, -1 }, .active = -1,
 	};
 	for (int i = 0; i < PORT_N && !r; i++) {
 		struct kt_ch_host_opts ho = {
@@ -1068,66 +859,155 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 			.nonce = o->nonce, .diag = vm_diag, .diag_ctx = v,
 		};
 
-		r = kt_ch_host__new(&ho, &v->h[i]);
+		r = kt_ch_host__new(&ho, &b->h[i]);
 	}
 	if (!r)
-		r = vm_socket(&v->con, &qfd[0]);
+		r = vm_socket(&b->con, &qfd[0]);
 	if (!r)
-		r = vm_socket(&v->port[PORT_SERIAL], &qfd[1]);
+		r = vm_socket(&b->port[PORT_SERIAL], &qfd[1]);
 	if (!r)
-		r = vm_socket(&v->port[PORT_VIRTIO], &qfd[2]);
+		r = vm_socket(&b->port[PORT_VIRTIO], &qfd[2]);
+	b->t0 = kt_now_ms();
 	if (!r)
-		r = vm_start(v, qemu, accel, qfd);
+		r = vm_start(v, qemu, qfd);
 	for (int i = 0; i < 3; i++)
 		if (qfd[i] >= 0)
 			close(qfd[i]);
-	if (r) {
-		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
-		goto out;
-	}
-	kt_log(&o->log, KT_LOG_INFO, "booting %s: %s, %u CPUs, %llu MiB, %s%s",
-	       o->kernel_label ? o->kernel_label : o->kernel, kt_arch_name(kt_arch_or_native(o->arch)),
-	       o->cpus ? o->cpus : 1, (unsigned long long)o->memory_mib, kt_accel_name(accel),
-	       o->pvh ? ", vmlinux through PVH" : "");
-	vm_stdin_open(v);
-	r = vm_watch(v, err);
-	vm_stdin_close(v);
 	if (r)
-		kill(v->p.pid, SIGKILL);
-	waitpid(v->p.pid, &st, 0);
-	if (v->len)
+		return kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
+	v->res->accel = b->accel;
+	vm_boot_line(v);
+	return 0;
+}
+
+/* What one boot leaves: its console and QEMU's lines in the result. */
+static void vm_boot_end(struct vm_run *v)
+{
+	struct vm_boot *b = &v->b;
+
+	vm_tail_lines(b->tail, b->tlen, KT_VM_TAIL_LINES, v->res->console_tail,
+		      sizeof(v->res->console_tail));
+	vm_tail_lines(b->errs, b->elen, KT_VM_TAIL_LINES, v->res->qemu_stderr,
+		      sizeof(v->res->qemu_stderr));
+	for (int i = 0; i < PORT_N; i++) {
+		kt_ch_host__free(b->h[i]);
+		b->h[i] = NULL;
+		if (b->port[i] >= 0)
+			close(b->port[i]);
+		b->port[i] = -1;
+	}
+	if (b->con >= 0)
+		close(b->con);
+	b->con = -1;
+	kt_proc_close(&b->p);
+}
+
+/*
+ * One boot, from QEMU's start to its end.  -EHOSTDOWN when it ran under
+ * KVM and did not come up within the bounds, with @err saying how.
+ */
+static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
+{
+	const struct kt_vm_opts *o = v->o;
+	struct vm_boot *b = &v->b;
+	struct kt_vm_result *res = v->res;
+	int st = 0, r;
+
+	r = vm_boot_start(v, qemu, err);
+	if (r)
+		return r;
+	r = vm_watch(v, err);
+	if (r)
+		kill(b->p.pid, SIGKILL);
+	waitpid(b->p.pid, &st, 0);
+	if (b->len)
 		vm_line(v);
+	/* QEMU that died under KVM before init, of a signal (an assertion) or
+	 * saying KVM failed, is KVM's failure too */
+	if (!r && b->accel == KT_ACCEL_KVM && !vm_up(v) && (b->qkvm || WIFSIGNALED(st)))
+		r = kt_err_set(err, -EHOSTDOWN, "QEMU %s%s", b->qkvm ? "said: " : "was killed by signal ",
+			       b->qkvm ? b->qfail : strsignal(WTERMSIG(st)));
 	if (!r)
 		r = vm_outcome(v, st, err);
-	else if (r == -ETIMEDOUT && (v->started || v->active >= 0))
+	else if (r == -ETIMEDOUT && vm_up(v))
 		res->end = KT_VM_TIMEOUT;
 	else if (r == -EINTR || (o->stop && *o->stop))
 		res->end = KT_VM_STOPPED;	/* (a write to a closed stdout, and SIGPIPE) */
 	if (!r && o->trace_out) {
-		r = kt_ch_host__trace(v->h[v->active], &res->trace_bytes, err);
+		r = kt_ch_host__trace(b->h[b->active], &res->trace_bytes, err);
 		res->trace_written = !r;
 	}
 	{
-		uint64_t skipped = kt_ch_host__skipped(v->h[v->active >= 0 ? v->active : 0]);
+		uint64_t skipped = kt_ch_host__skipped(b->h[b->active >= 0 ? b->active : 0]);
 
 		if (skipped)
 			kt_log(&o->log, KT_LOG_WARN,
 			       "%llu bytes of corrupt frames from the guest were skipped",
 			       (unsigned long long)skipped);
 	}
-out:
-	vm_tail(v);
-	for (int i = 0; i < PORT_N; i++) {
-		kt_ch_host__free(v->h[i]);
-		if (v->port[i] >= 0)
-			close(v->port[i]);
+	vm_boot_end(v);
+	return r;
+}
+
+int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
+	      struct kt_err *err)
+{
+	struct kt_accel_plan plan = { .lock = -1 };
+	struct kt_qemu_facts *qf = NULL;
+	struct vm_run *v = NULL;
+	struct kt_err e = { 0 };
+	char qemu[PATH_MAX], why[512];
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->exit_status = -1;
+	res->end = KT_VM_FAILED;
+	r = kt_vm_preflight(o, qemu, sizeof(qemu), &e);
+	qf = r ? NULL : malloc(sizeof(*qf));
+	if (!r && !qf)
+		r = kt_err_set(&e, -ENOMEM, "out of memory");
+	if (!r)
+		r = kt_qemu_inspect(qemu, kt_arch_or_native(o->arch), o->qemu_opts, o->nqemu_opts, qf,
+				    &e);
+	if (!r) {
+		struct kt_accel_req q = {
+			.qemu = qemu, .arch = o->arch, .want = o->accel, .kernel_fd = o->kernel_fd,
+			.kernel = o->kernel, .pvh = o->pvh, .cache = o->cache, .log = o->log,
+			.stop = o->stop,
+		};
+
+		r = kt_accel_plan(&q, &plan, &e);
 	}
-	if (v->con >= 0)
-		close(v->con);
-	if (v->p.out >= 0)
-		close(v->p.out);
-	if (v->p.err >= 0)
-		close(v->p.err);
+	if (!r)
+		r = kt_qemu_check_boot(qf, kt_arch_or_native(o->arch), o->pvh,
+				       plan.accel == KT_ACCEL_TCG, &e);
+	v = r ? NULL : calloc(1, sizeof(*v));
+	if (!r && !v)
+		r = kt_err_set(&e, -ENOMEM, "out of memory");
+	if (r)
+		goto out;
+	*v = (struct vm_run){ .o = o, .res = res, .plan = &plan, .in = -1 };
+	vm_stdin_open(v);
+	for (;;) {
+		r = vm_boot(v, qemu, &e);
+		if (r != -EHOSTDOWN)
+			break;
+		/* KVM did not boot it: TCG next under auto, else the end */
+		kt_snprintf_cut(why, sizeof(why), "%s", e.msg);
+		r = kt_accel_kvm_verdict(&plan, why, &e);
+		if (!r)
+			r = kt_qemu_check_boot(qf, kt_arch_or_native(o->arch), o->pvh, true, &e);
+		if (r)
+			break;
+		res->accel_fell_back = true;
+	}
+	vm_stdin_close(v);
+out:
+	snprintf(res->accel_why, sizeof(res->accel_why), "%s", plan.why);
+	kt_accel_plan_release(&plan);
+	free(qf);
 	free(v);
+	if (r && err)
+		*err = e;
 	return r;
 }

@@ -9,9 +9,16 @@
 #                                            (checked once, on first use)
 #   test_skip 'title' 'why'
 #   test_done                                prints the tally
+#   test_shared_cache                        the file's cases share one
+#                                            cache folder from now on
+#   private_cache                            (in a case) a cache of its own,
+#                                            with the shared one's KVM verdicts
 #
 # Every case gets its own HOME, TMPDIR and cache folder under $TRASH, so no
-# case sees another's cache or the user's.
+# case sees another's cache or the user's; a file of VM tests shares one
+# warm cache among its cases instead (the vmlinux extracted once, KVM
+# probed and tried once), and a case that counts what is cached takes
+# its own.
 set -u
 KT_OUT=${KT_OUT:-$(pwd)/out}
 KTPACK="$KT_OUT/ktpack"
@@ -20,7 +27,7 @@ FIXTURE="$KT_OUT/tests/wprof-fixture"
 FAULTINJECT="$KT_OUT/tests/faultinject.so"
 TEST_NAME=$(basename "$0" .sh)
 TRASH_ROOT=$(mktemp -d "/tmp/kt-$TEST_NAME.XXXXXX")
-_passed=0 _failed=0 _skipped=0 _n=0
+_passed=0 _failed=0 _skipped=0 _n=0 _shared_cache=
 
 _cleanup() {
 	# Unmount what a case mounted before removing its trash.
@@ -34,7 +41,7 @@ _fresh() {
 	TRASH="$TRASH_ROOT/$_n"
 	mkdir -p "$TRASH/home" "$TRASH/tmp"
 	chmod 0700 "$TRASH"
-	HOME="$TRASH/home" TMPDIR="$TRASH/tmp" KTSTR_CACHE_DIR="$TRASH/cache"
+	HOME="$TRASH/home" TMPDIR="$TRASH/tmp" KTSTR_CACHE_DIR="${_shared_cache:-$TRASH/cache}"
 	export HOME TMPDIR KTSTR_CACHE_DIR TRASH
 	unset XDG_CACHE_HOME KTSTR_WPROF_PATH KTSTR_BUSYBOX_PATH
 }
@@ -76,7 +83,15 @@ test_expect_success() {
 		set -e
 		eval "$2"
 	) > "$TRASH_ROOT/log" 2>&1
-	if [ $? -eq 0 ]; then
+	_rc=$?
+	# what a private cache learnt of KVM, the shared one keeps
+	if [ -n "$_shared_cache" ] && [ -d "$TRASH/cache" ]; then
+		mkdir -p -m 0700 "$_shared_cache"
+		for _v in "$TRASH/cache"/kvm-*; do
+			[ ! -f "$_v" ] || [ -e "$_shared_cache/${_v##*/}" ] || cp -p "$_v" "$_shared_cache/"
+		done
+	fi
+	if [ $_rc -eq 0 ]; then
 		_passed=$((_passed + 1))
 		echo "ok $_n - $1"
 	else
@@ -84,6 +99,18 @@ test_expect_success() {
 		echo "not ok $_n - $1"
 		sed 's/^/#   /' "$TRASH_ROOT/log"
 	fi
+}
+
+test_shared_cache() {
+	_shared_cache="$TRASH_ROOT/cache"
+}
+
+private_cache() {
+	KTSTR_CACHE_DIR="$TRASH/cache"
+	mkdir -m 0700 "$KTSTR_CACHE_DIR"
+	for _v in "$_shared_cache"/kvm-*; do
+		[ ! -f "$_v" ] || cp -p "$_v" "$KTSTR_CACHE_DIR/"
+	done
 }
 
 test_skip() {

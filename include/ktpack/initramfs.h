@@ -25,9 +25,12 @@ struct kt_initramfs_opts {
 	/* Add /dev/console, which the kernel opens for init's stdio. */
 	bool dev_console;
 	/* The guest's architecture: which blobs kt_initramfs__add_blob()
-	 * takes, and a program of another is refused; KT_ARCH_NONE: this
-	 * machine's blobs, and any program. */
+	 * takes; a program of another is packed as data, without a closure
+	 * (see kt_initramfs__foreign); KT_ARCH_NONE: this machine's blobs,
+	 * and any program with its closure. */
 	enum kt_arch arch;
+	/* A debug line when a foreign program is packed as data. */
+	struct kt_log log;
 };
 
 struct kt_initramfs;
@@ -58,6 +61,15 @@ int kt_initramfs__add_closure(struct kt_initramfs *b, const char *host,
  */
 int kt_initramfs__add_cpio(struct kt_initramfs *b, const void *buf, size_t len,
 			   struct kt_err *err);
+/*
+ * Whether @guest (an absolute guest path) holds a program for another
+ * machine than the archive's, packed as data: 1 with its @host path and
+ * @arch (KT_ARCH_NONE: one ktpack does not know); 0 when it holds
+ * something else there; -ENOENT when nothing.  Either pointer may be
+ * NULL; @host lives as long as @b.
+ */
+int kt_initramfs__foreign(const struct kt_initramfs *b, const char *guest, const char **host,
+			  enum kt_arch *arch);
 /* A host folder, recursively, at @guest; symlinks stay symlinks. */
 int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 			   const char *guest, struct kt_err *err);

@@ -19,6 +19,7 @@
 #define KTPACK_VERSION		"0.2.0"
 
 #include <ktpack/common.h>
+#include <ktpack/accel.h>
 #include <ktpack/arch.h>
 #include <ktpack/blob.h>
 #include <ktpack/cache.h>
@@ -34,6 +35,7 @@
 #include <ktpack/channel.h>
 #include <ktpack/vm.h>
 #include <ktpack/run.h>
+#include <ktpack/host.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -121,6 +121,10 @@ struct kt_run_result {
 	enum kt_arch arch;		/* the guest's */
 	int status;			/* the command's, when end is KT_VM_EXITED */
 	enum kt_accel accel;		/* what ran */
+	bool accel_fell_back;		/* a KVM boot failed: TCG ran instead */
+	/* Why TCG ran under auto although the guest could have had KVM
+	 * (see kt_vm_result); "" otherwise. */
+	char accel_why[512];
 	bool pvh;			/* a vmlinux booted through PVH */
 	uint64_t memory_mib;		/* what the guest got */
 	bool trace_written;
@@ -133,6 +137,8 @@ struct kt_run_result {
 	/* The console's last lines (see kt_vm_result): show them when the
 	 * run failed. */
 	char console_tail[4096];
+	/* QEMU's last lines on its stderr: show them too. */
+	char qemu_stderr[2048];
 };
 
 /* Exit statuses of a run, as timeout(1) and env(1) have them; otherwise

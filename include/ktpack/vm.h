@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ktpack/accel.h>
 #include <ktpack/arch.h>
 #include <ktpack/cache.h>
 #include <ktpack/common.h>
@@ -22,16 +23,6 @@ extern "C" {
 #define KT_QEMU			"qemu-system-x86_64"
 /* A guest that has not reached /init by then is stuck. */
 #define KT_VM_BOOT_TIMEOUT_S	180
-/* The KVM probe must finish by then, or KVM counts as broken. */
-#define KT_KVM_PROBE_TIMEOUT_S	10
-/* How long a probe's result is trusted (the cache folder keeps it). */
-#define KT_KVM_PROBE_CACHE_S	(24 * 3600)
-
-enum kt_accel { KT_ACCEL_AUTO, KT_ACCEL_KVM, KT_ACCEL_TCG };
-
-/* "auto", "kvm", "tcg" -> 0, or -EINVAL. */
-int kt_accel_parse(const char *s, enum kt_accel *out);
-const char *kt_accel_name(enum kt_accel a);
 
 /* The command's output the runner holds for a slow reader before it
  * stops reading the guest (which then waits). */
@@ -71,8 +62,8 @@ struct kt_vm_opts {
 	/* What the boot line calls the kernel; NULL: @kernel. */
 	const char *kernel_label;
 	bool pvh;		/* @kernel is a vmlinux with a PVH entry */
-	/* Where the KVM probe's result is kept for a while; NULL: probed on
-	 * every run. */
+	/* Where the verdicts on KVM (its probe's, its boots') are kept for a
+	 * while; NULL: probed and tried on every run. */
 	struct kt_cache *cache;
 	const char *initrd;
 	const char *cmdline;
@@ -81,8 +72,11 @@ struct kt_vm_opts {
 	size_t nqemu_opts;
 	unsigned cpus;		/* 0: 1 */
 	uint64_t memory_mib;
+	/* AUTO: KVM when its probe passed and no verdict says it cannot boot
+	 * this kernel; a KVM boot not up within KT_KVM_LIFE_S (or
+	 * KT_KVM_INIT_S) starts again under TCG (KVM: fails). */
 	enum kt_accel accel;
-	unsigned timeout_s;	/* the whole run; 0: none */
+	unsigned timeout_s;	/* each boot; 0: none */
 	unsigned boot_timeout_s; /* until /init starts; 0: KT_VM_BOOT_TIMEOUT_S */
 	/* A shell: stdin goes to the console (a terminal in raw mode, Ctrl-A
 	 * x stops the VM), not to a command. */
@@ -109,7 +103,11 @@ struct kt_vm_opts {
 
 struct kt_vm_result {
 	enum kt_vm_end end;
-	enum kt_accel accel;	/* what ran */
+	enum kt_accel accel;	/* what ran (last) */
+	bool accel_fell_back;	/* a KVM boot failed and TCG ran instead */
+	/* Why TCG ran under auto ("its probe failed: ...", "it could not
+	 * boot this kernel: no sign of life within 15 s"); "" otherwise. */
+	char accel_why[512];
 	int exit_status;	/* the guest command's; -1 when it never ended */
 	bool trace_written;
 	uint64_t trace_bytes;
@@ -117,6 +115,8 @@ struct kt_vm_result {
 	/* The console's last KT_VM_TAIL_LINES lines, control bytes as '?':
 	 * what to show when the run failed. */
 	char console_tail[4096];
+	/* QEMU's last lines on its stderr, the same way. */
+	char qemu_stderr[2048];
 };
 
 /*
@@ -127,28 +127,21 @@ int kt_find_program(const char *name, char *out, size_t sz);
 
 
 /*
- * What can be checked before anything is built: the kernel is a kernel
- * and QEMU is installed.  The QEMU binary found goes to @qemu.
+ * What can be checked before anything is built: the kernel is a kernel,
+ * /proc is mounted and QEMU is installed.  The QEMU binary found goes to
+ * @qemu.
  */
 int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err);
 
 /*
- * Whether QEMU can run a guest under KVM here: /dev/kvm must exist and a
- * 512-byte boot sector must run to its end under QEMU with -accel kvm
- * within KT_KVM_PROBE_TIMEOUT_S.  0 when it works; else -errno with @err
- * saying why (-EIO: QEMU failed under KVM; -ENODEV: no usable /dev/kvm;
- * -ETIMEDOUT; -EINTR when @stop, which may be NULL, was set).  Its
- * scratch file goes to a private folder of its own.
- */
-int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *err);
-
-/*
- * Boots the VM and waits for it.  0 when the guest ran to
- * its status frame (the command's status is in @res), else -errno with @err
- * saying what happened: QEMU missing or failing, a kernel panic, a guest
- * that never reached /init or could not unpack its archive (-ENOSPC), the
- * timeout, a corrupt trace.
+ * Boots the VM and waits for it.  0 when the guest ran to its status frame
+ * (the command's status is in @res), else -errno with @err saying what
+ * happened: QEMU missing, its firmware missing, QEMU failing (its error
+ * line ends the boot at once), a kernel panic, a guest that never reached
+ * /init or could not unpack its archive (-ENOSPC), KVM that could not
+ * boot the kernel under --accel kvm (-ENODEV), the timeout, a corrupt
+ * trace.
  */
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err);

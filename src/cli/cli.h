@@ -127,6 +127,7 @@ int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_exec(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
+int cmd_doctor(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_ldd(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_run(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);

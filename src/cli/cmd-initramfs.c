@@ -93,7 +93,7 @@ int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx 
 		OPT_END,
 	};
 	struct kt_elfdeps_opts eo = { 0 };
-	struct kt_initramfs_opts io = { .dev_console = true, .elf = &eo };
+	struct kt_initramfs_opts io = { .dev_console = true, .elf = &eo, .log = cli_log };
 	struct kt_initramfs *b = NULL;
 	struct kt_ldcache *lc = NULL;
 	struct kt_err err = { 0 };

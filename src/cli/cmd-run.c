@@ -54,23 +54,47 @@ static void run_on_terminal_signal(int sig)
 		run_signal = sig;
 }
 
+/* @title, then each line of @text after "  | ". */
+static void run_show_lines(const char *title, const char *text)
+{
+	fprintf(stderr, "ktpack: %s:\n", title);
+	for (const char *p = text; *p; ) {
+		size_t l = strcspn(p, "\n");
+
+		fprintf(stderr, "  | %.*s\n", (int)l, p);
+		p += l + (p[l] == '\n');
+	}
+}
+
+/* Whether QEMU's lines @q say more than the one line @msg quotes. */
+static bool run_qemu_said_more(const char *q, const char *msg)
+{
+	size_t l = strcspn(q, "\n");
+	char first[2048];
+
+	if (!*q)
+		return false;
+	if (q[l] && q[l + 1])
+		return true;
+	snprintf(first, sizeof(first), "%.*s", (int)l, q);
+	return !strstr(msg, first);
+}
+
 /* The exit status for a run that did not end with the command's; the
- * console's last lines when the guest failed (not shown live). */
+ * console's last lines when the guest failed (not shown live), and
+ * QEMU's when it said more than the error line. */
 static int run_failed(const struct kt_run_result *res, const struct kt_err *err, bool shown)
 {
 	if (res->end == KT_VM_EXITED)	/* the trace failed */
 		cli_error("%s (the command exited with status %d)", err->msg, res->status);
 	else
 		cli_error("%s", err->msg);
-	if (!shown && res->end != KT_VM_STOPPED && *res->console_tail) {
-		fprintf(stderr, "ktpack: the guest console's last lines:\n");
-		for (const char *p = res->console_tail; *p; ) {
-			size_t l = strcspn(p, "\n");
-
-			fprintf(stderr, "  | %.*s\n", (int)l, p);
-			p += l + (p[l] == '\n');
-		}
-	}
+	if (res->end == KT_VM_STOPPED)
+		return kt_run_exit_status(res, err->code, run_stop ? run_stop : run_last);
+	if (run_qemu_said_more(res->qemu_stderr, err->msg))
+		run_show_lines("QEMU's last lines", res->qemu_stderr);
+	if (!shown && *res->console_tail)
+		run_show_lines("the guest console's last lines", res->console_tail);
 	return kt_run_exit_status(res, err->code, run_stop ? run_stop : run_last);
 }
 

@@ -96,6 +96,16 @@ static const struct kt_cmd kt_cmds[] = {
 	  "Ctrl-\\ act in the guest, the size follows resizes, Ctrl-A x stops the\n"
 	  "VM and Ctrl-A Ctrl-A sends a Ctrl-A.  When stdin is not a terminal,\n"
 	  "/bin/sh reads it as run runs a command.  --timeout defaults to none.\n" },
+	{ "doctor", cmd_doctor, false,
+	  "ktpack doctor [--kernel FILE] [--qemu PATH] [--probe] [--json]\n\n"
+	  "Says whether this host can run guests, and how: /proc and the work\n"
+	  "folder, the cache folder, QEMU for each architecture with its version,\n"
+	  "firmware files and TCG module, /dev/kvm and what is remembered of KVM\n"
+	  "(its probe, and whether it booted the kernel), the kernel (default\n"
+	  "$KTSTR_KERNEL) and its module tree, the embedded blobs.  Each line says\n"
+	  "ok, note, warn or missing, with the Debian package that provides what is\n"
+	  "missing.  --probe asks KVM again: the probe, and a boot of the kernel\n"
+	  "under KVM.  Exits 0 when a run can work here, 1 when it cannot.\n" },
 	{ "memory", cmd_memory, false,
 	  "ktpack memory --cpus N [-m|--memory SIZE] [--wprof] [--wprof-args ARGS]\n"
 	  "              [--exact-memory SIZE]\n\n"

@@ -81,12 +81,16 @@ int cli_flush(void)
 	return 0;
 }
 
+/* Debug lines are shown when KTPACK_DEBUG is set (not empty). */
 static void cli_log_fn(void *ctx, enum kt_log_level level, const char *msg)
 {
+	const char *dbg = getenv("KTPACK_DEBUG");
+
 	(void)ctx;
-	if (level == KT_LOG_DEBUG)
+	if (level == KT_LOG_DEBUG && (!dbg || !*dbg))
 		return;
-	cli_line(level == KT_LOG_WARN ? "ktpack: warning: " : "ktpack: ", msg, "");
+	cli_line(level == KT_LOG_WARN ? "ktpack: warning: " :
+		 level == KT_LOG_DEBUG ? "ktpack: debug: " : "ktpack: ", msg, "");
 }
 
 const struct kt_log cli_log = { .fn = cli_log_fn };

@@ -1,0 +1,167 @@
+/* proc.c - the child processes the library starts (QEMU, and QEMU asked
+ * about itself): found in PATH, started with pipes, tied to this process's
+ * life, and read with a deadline.  Touches nothing but the child. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ktpack/vm.h>
+
+int kt_find_program(const char *name, char *out, size_t sz)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(name, '/')) {
+		struct stat st;
+
+		if (stat(name, &st) || access(name, X_OK))
+			return -errno;
+		if (!S_ISREG(st.st_mode))
+			return S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
+		return kt_snprintf(out, sz, "%s", name);
+	}
+	if (!path)
+		path = "/usr/bin:/bin";
+	for (const char *p = path; ; ) {
+		const char *e = strchr(p, ':');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		struct stat st;
+
+		if (l && !kt_snprintf(out, sz, "%.*s/%s", (int)l, p, name) &&
+		    !stat(out, &st) && S_ISREG(st.st_mode) && !access(out, X_OK))
+			return 0;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return -ENOENT;
+}
+
+static void proc_close_pipe(int p[2])
+{
+	close(p[0]);
+	close(p[1]);
+}
+
+int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_proc *p)
+{
+	pid_t parent = getpid();
+	int out[2], errp[2];
+
+	p->pid = -1;
+	p->out = p->err = -1;
+	if (pipe2(out, O_CLOEXEC))
+		return -errno;
+	if (pipe2(errp, O_CLOEXEC)) {
+		int r = -errno;
+
+		proc_close_pipe(out);
+		return r;
+	}
+	p->pid = fork();
+	if (p->pid < 0) {
+		int r = -errno;
+
+		proc_close_pipe(out);
+		proc_close_pipe(errp);
+		return r;
+	}
+	if (!p->pid) {
+		int nul;
+
+		/* It must not outlive us, whatever kills us. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(127);
+		nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(out[1], 1);
+		dup2(errp[1], 2);
+		/* nothing else of ours: only what it is given */
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		for (size_t i = 0; i < nkeep; i++)
+			if (keep[i] > 2)
+				fcntl(keep[i], F_SETFD, 0);
+		execv(argv[0], argv);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(errp[1]);
+	p->out = out[0];
+	p->err = errp[0];
+	return 0;
+}
+
+void kt_proc_close(struct kt_proc *p)
+{
+	if (p->out >= 0)
+		close(p->out);
+	if (p->err >= 0)
+		close(p->err);
+	p->out = p->err = -1;
+}
+
+int kt_proc_capture(char *const argv[], char *out, size_t sz, unsigned timeout_ms,
+		    int *status)
+{
+	struct kt_proc p;
+	uint64_t deadline = kt_now_ms() + timeout_ms;
+	size_t len = 0;
+	int r = kt_proc_spawn(argv, NULL, 0, &p), st = 0;
+
+	if (r)
+		return r;
+	out[0] = '\0';
+	while (p.out >= 0 || p.err >= 0) {
+		struct pollfd pf[2] = { { .fd = p.out, .events = POLLIN },
+					{ .fd = p.err, .events = POLLIN } };
+		uint64_t now = kt_now_ms();
+		char buf[4096];
+
+		if (now >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (poll(pf, 2, (int)(deadline - now)) < 0 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			int *fd = i ? &p.err : &p.out;
+			ssize_t n;
+
+			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(*fd, buf, sizeof(buf));
+			if (n > 0 && !i && len + 1 < sz) {
+				size_t take = (size_t)n < sz - 1 - len ? (size_t)n : sz - 1 - len;
+
+				memcpy(out + len, buf, take);
+				len += take;
+				out[len] = '\0';
+			} else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+				close(*fd);
+				*fd = -1;
+			}
+		}
+	}
+	if (r)
+		kill(p.pid, SIGKILL);
+	waitpid(p.pid, &st, 0);
+	kt_proc_close(&p);
+	if (!r && status)
+		*status = st;
+	return r;
+}
