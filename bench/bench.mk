@@ -27,6 +27,7 @@ bench: $(BENCH)/k64/ktpack $(BENCH)/naive-extract $(OUT)/ktpack $(OUT)/fixture/k
 	bench/initramfs.sh $(abspath $(OUT))/fixture/ktpack $(abspath $(BENCH))/archive || fail=1; \
 	bench/vm.sh $(abspath $(OUT))/ktpack $(KERNEL) $(abspath $(BENCH))/vm || fail=1; \
 	bench/channel.sh $(abspath $(OUT))/fixture/ktpack $(KERNEL) $(abspath $(BENCH))/channel || fail=1; \
+	bench/accel.sh $(abspath $(OUT))/ktpack $(KERNEL) $(abspath $(BENCH))/accel || fail=1; \
 	exit $$fail
 
 .PHONY: bench

@@ -13,6 +13,7 @@ _ktpack_opts()
 	exec) echo "--help" ;;
 	cmdline) echo "--arch --wprof --wprof-args --append --help" ;;
 	memory) echo "--cpus --memory --exact-memory --override --wprof --wprof-args --help" ;;
+	doctor) echo "--kernel --qemu --probe --json --help" ;;
 	ldd) echo "--json --ldcache --arch --sysroot --help" ;;
 	initramfs)
 		echo "--output --init --compress --no-busybox --no-wprof --include --ldcache" \
@@ -32,6 +33,7 @@ _ktpack_valued()
 	case $1 in
 	cmdline) echo "--arch --wprof-args --append" ;;
 	memory) echo "--cpus -m --memory --exact-memory --override --wprof-args" ;;
+	doctor) echo "--kernel --qemu" ;;
 	ldd) echo "--ldcache --arch --sysroot" ;;
 	initramfs) echo "-o --output --init --compress --include --ldcache --arch --sysroot" ;;
 	run | shell)
@@ -132,7 +134,7 @@ _ktpack_value()
 	esac
 }
 
-_ktpack_cmds="blobs env exec cmdline memory ldd initramfs run shell"
+_ktpack_cmds="blobs env exec cmdline memory doctor ldd initramfs run shell"
 
 _ktpack()
 {

@@ -5,6 +5,7 @@
  * QEMU only with -L help and -version. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -134,14 +135,17 @@ static bool qemu_module_in(struct kt_qemu_facts *f, const char *dir, const char 
 /*
  * Where QEMU (7.1 on) loads its modules from: $QEMU_MODULE_DIR, its module
  * folder relocated beside the program (PREFIX/lib/<triplet>/qemu as Debian
- * builds it, found from the data folder PREFIX/share/qemu that -L help
- * gives in the same relocated form), then /var/run/qemu/<version>.
+ * builds it, or PREFIX/lib/qemu as QEMU's own default; PREFIX comes from
+ * the data folder PREFIX/share/qemu that -L help gives in the same
+ * relocated form), then /var/run/qemu/<version>.
  */
 static void qemu_tcg_module(struct kt_qemu_facts *f, enum kt_arch arch)
 {
 	const struct kt_arch_info *ai = kt_arch_info(arch);
 	char name[64], file[80], dir[PATH_MAX];
 	const char *env = getenv("QEMU_MODULE_DIR");
+	struct dirent *de;
+	DIR *run;
 	size_t nl;
 
 	f->tcg_module[0] = f->tcg_looked[0] = '\0';
@@ -165,9 +169,15 @@ static void qemu_tcg_module(struct kt_qemu_facts *f, enum kt_arch arch)
 		     qemu_module_in(f, dir, file)))
 			return;
 	}
-	if (!kt_snprintf(dir, sizeof(dir), "/usr/lib/%s/qemu", ai->triplet) &&
-	    qemu_module_in(f, dir, file))
-		return;
+	/* (with module upgrades: a copy for the version that runs) */
+	run = opendir("/var/run/qemu");
+	while (run && (de = readdir(run)))
+		if (de->d_name[0] != '.' &&
+		    !kt_snprintf(dir, sizeof(dir), "/var/run/qemu/%s", de->d_name) &&
+		    qemu_module_in(f, dir, file))
+			break;
+	if (run)
+		closedir(run);
 }
 
 int kt_qemu_inspect(const char *qemu, enum kt_arch arch, const char *const *opts, size_t nopts,

@@ -292,10 +292,12 @@ test_expect_success 'bash completion: commands, help CMD, -m and flags' '
 	comp ktpack run --console --mod
 	comp ktpack run --arch a
 	comp ktpack ldd --sys
+	comp ktpack doctor --pr
+	comp ktpack do
 	EOF
 	bash c.bash "$TOP/completion/ktpack.bash" > out
 	printf "%s\n" version -- run -- --cpus -- --timeout -- auto virtio serial -- \
-		--module --modules -- aarch64 -- --sysroot -- > want
+		--module --modules -- aarch64 -- --sysroot -- --probe -- doctor -- > want
 	cmp want out
 '
 

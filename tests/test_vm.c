@@ -1,9 +1,11 @@
 /* Unit tests of vm.c that need no VM: the kernel check, the program
- * lookup, the accelerator and channel names. */
+ * lookup, the channel names, and what QEMU's stderr does to a run (fake
+ * QEMUs, shell scripts written here). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -44,20 +46,6 @@ static void test_find_program(void **state)
 	free(old);
 }
 
-static void test_accel(void **state)
-{
-	enum kt_accel a;
-
-	(void)state;
-	assert_int_equal(kt_accel_parse("kvm", &a), 0);
-	assert_int_equal(a, KT_ACCEL_KVM);
-	assert_int_equal(kt_accel_parse("tcg", &a), 0);
-	assert_int_equal(a, KT_ACCEL_TCG);
-	assert_int_equal(kt_accel_parse("auto", &a), 0);
-	assert_int_equal(kt_accel_parse("hvf", &a), -EINVAL);
-	assert_string_equal(kt_accel_name(KT_ACCEL_TCG), "TCG");
-}
-
 static void test_channel_names(void **state)
 {
 	enum kt_channel c;
@@ -73,13 +61,75 @@ static void test_channel_names(void **state)
 	assert_string_equal(kt_channel_name(KT_CHANNEL_SERIAL), "serial");
 }
 
+/*
+ * Runs a fake QEMU whose boot prints @say on its stderr and then behaves
+ * as @then (a shell command) under TCG; returns what kt_vm_run() did,
+ * with its message in @e and its time in *@ms.
+ */
+static int fake_boot(const char *say, const char *then, struct kt_err *e, uint64_t *ms)
+{
+	char dir[] = "/tmp/kt-test-vm.XXXXXX", q[64], kpath[64], script[1024];
+	struct kt_vm_result *res = calloc(1, sizeof(*res));
+	struct kt_vm_opts o = {
+		.arch = KT_ARCH_X86_64, .accel = KT_ACCEL_TCG, .initrd = "/dev/null",
+		.cmdline = "quiet", .memory_mib = 64, .nonce = "n", .out_fd = -1, .err_fd = -1,
+		.stdin_fd = -1, .console_fd = -1, .timeout_s = 60,
+	};
+	uint64_t t0;
+	FILE *f;
+	int r, kfd;
+
+	assert_non_null(res);
+	assert_non_null(mkdtemp(dir));
+	snprintf(q, sizeof(q), "%s/qemu", dir);
+	snprintf(script, sizeof(script),
+		 "#!/bin/sh\n[ \"$1\" = -L ] && exit 0\nprintf '%%s\\n' \"%s\" >&2\n%s\n", say, then);
+	f = fopen(q, "w");
+	assert_non_null(f);
+	fputs(script, f);
+	fclose(f);
+	chmod(q, 0755);
+	kfd = open("/dev/null", O_RDONLY);
+	assert_true(kfd > 2);
+	snprintf(kpath, sizeof(kpath), "/proc/self/fd/%d", kfd);
+	o.qemu = q;
+	o.kernel = kpath;
+	o.kernel_fd = kfd;
+	t0 = kt_now_ms();
+	r = kt_vm_run(&o, res, e);
+	*ms = kt_now_ms() - t0;
+	close(kfd);
+	free(res);
+	rm_tree(dir);
+	return r;
+}
+
+static void test_qemu_error_ends_the_boot(void **state)
+{
+	struct kt_err e;
+	uint64_t ms;
+
+	(void)state;
+	/* QEMU goes on without its option ROM, and the guest hangs: its
+	 * line ends the run at once */
+	assert_int_equal(fake_boot("Could not open option rom 'pvh.bin': No such file or directory",
+				   "exec sleep 30", &e, &ms), -EIO);
+	assert_string_equal(e.msg, "QEMU failed: Could not open option rom 'pvh.bin': No such file or directory");
+	assert_true(ms < 10000);
+	/* a warning, and a ROM the guest boots without, do not: QEMU's exit does */
+	assert_int_equal(fake_boot("qemu-system-x86_64: warning: host lacks a feature",
+				   "echo \"Could not open option rom 'kvmvapic.bin': No such file\" >&2; exit 1",
+				   &e, &ms), -EIO);
+	assert_str_contains(e.msg, "the guest never reached /init (QEMU exited with status 1: Could not open option rom 'kvmvapic.bin'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kernel_check),
 		cmocka_unit_test(test_find_program),
-		cmocka_unit_test(test_accel),
 		cmocka_unit_test(test_channel_names),
+		cmocka_unit_test(test_qemu_error_ends_the_boot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
