@@ -191,7 +191,7 @@ test_expect_success STATIC,ROOT 'ktpack doctor in a root holding only ktpack nam
 	mkdir -p root
 	cp "$KT_OUT/static/ktpack" root/ktpack
 	expect_exit 1 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot root /ktpack doctor > out
-	grep "^missing" out | cut -c1-38 | sed "s/ *\$//" > got
+	grep "^missing" out | cut -c1-46 | sed "s/ *\$//" > got
 	cat > want <<-\EOF
 	missing  system    -        /proc
 	missing  system    -        work folder
