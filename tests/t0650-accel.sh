@@ -198,7 +198,7 @@ test_expect_success STATIC,ROOT 'ktpack doctor in a root holding only ktpack nam
 	missing  qemu      x86_64   qemu-system-x86_64
 	EOF
 	diff want got
-	expect_grep "^missing  system    -        work folder  cannot create a work folder in ./tmp. (TMPDIR): No such file or directory\$" out
+	expect_grep "^missing  system    -        work folder  *cannot create a work folder in ./tmp. (TMPDIR): No such file or directory\$" out
 	expect_grep "^note     qemu      aarch64  qemu-system-aarch64 .*: no guests of this architecture (Debian: apt-get install qemu-system-arm)\$" out
 '
 
