@@ -27,6 +27,11 @@
 
 /* Boot verdicts kept, one per kernel, most recent first. */
 #define ACCEL_BOOT_KEEP	32
+/* How long a run waits for another run's probe, and for its trial boot
+ * (its bounds, and its QEMU's start): past that the holder is taken for
+ * stuck (stopped with SIGSTOP, say) and this run decides alone. */
+#define ACCEL_PROBE_WAIT_MS	((KT_KVM_PROBE_TIMEOUT_S + 10) * 1000u)
+#define ACCEL_BOOT_WAIT_MS	((KT_KVM_INIT_S + 30) * 1000u)
 
 int kt_accel_parse(const char *s, enum kt_accel *out)
 {
@@ -105,7 +110,7 @@ static const char *accel_last_line(char *s)
 }
 
 /* Waits for the probe's QEMU until its deadline; its stderr kept in @errs. */
-static int accel_probe_wait(struct kt_proc *p, volatile sig_atomic_t *stop, char *errs,
+static int accel_probe_wait(struct kt_proc *p, const struct kt_stop *stop, char *errs,
 			    size_t errsz, struct kt_err *err)
 {
 	uint64_t deadline = kt_now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
@@ -118,10 +123,10 @@ static int accel_probe_wait(struct kt_proc *p, volatile sig_atomic_t *stop, char
 		char buf[512];
 		ssize_t n;
 
-		if (now >= deadline || (stop && *stop)) {
+		if (now >= deadline || kt_stopped(stop)) {
 			kill(p->pid, SIGKILL);
 			waitpid(p->pid, &st, 0);
-			if (stop && *stop)
+			if (kt_stopped(stop))
 				return kt_err_set(err, -EINTR, "interrupted: the KVM probe was stopped");
 			return kt_err_set(err, -ETIMEDOUT,
 					  "a QEMU guest under KVM did not run within %d s",
@@ -146,7 +151,14 @@ static int accel_probe_wait(struct kt_proc *p, volatile sig_atomic_t *stop, char
 	}
 }
 
+static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct kt_err *err);
+
 int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *err)
+{
+	return accel_kvm_probe(qemu, &(struct kt_stop){ .stop = stop }, err);
+}
+
+static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct kt_err *err)
 {
 	char img[PATH_MAX], drive[PATH_MAX + 32], errs[2048] = "";
 	struct kt_workdir dir;
@@ -261,13 +273,24 @@ static int accel_verdict_fill(void *ctx, int fd, struct kt_err *err)
 	return r ? kt_err_set(err, r, "cannot record a verdict on KVM: %s", strerror(-r)) : 0;
 }
 
-/* Records @why ("ok" when KVM worked) under @name, replacing what was. */
-static void accel_verdict_write(struct kt_cache *c, const char *name, const char *why)
+static int accel_verdict_read(struct kt_cache *c, const char *name, char *why, size_t sz);
+
+/* Records @why ("ok" when KVM worked) under @name, replacing what was;
+ * a name that something else holds (a folder) is said, once a run. */
+static void accel_verdict_write(struct kt_cache *c, const char *name, const char *why,
+				const struct kt_log *log)
 {
+	char back[400];
+	int r;
+
 	if (!c)
 		return;
 	unlinkat(kt_cache__fd(c), name, 0);
-	kt_cache__publish(c, name, 0600, 0, accel_verdict_fill, (void *)why, NULL);
+	r = kt_cache__publish(c, name, 0600, 0, accel_verdict_fill, (void *)why, NULL);
+	if (!r && accel_verdict_read(c, name, back, sizeof(back)) == (strcmp(why, "ok") ? -ENODEV : 0))
+		return;
+	kt_log(log, KT_LOG_WARN, "cannot keep a verdict on KVM in '%s/%s'%s: every run will ask again",
+	       kt_cache__path(c), name, r ? "" : " (something else has that name)");
 }
 
 /*
@@ -302,13 +325,42 @@ static int accel_verdict_read(struct kt_cache *c, const char *name, char *why, s
 
 /* The probe's answer, from the cache or asked now (under the probe's lock,
  * so that cold runs at once probe once).  0, or -errno with @why. */
+/*
+ * Takes the lock of the verdict @name, saying so when another run holds
+ * it (@what: what that run is doing), and going on without it when that
+ * run holds it past @wait_ms.  0 with *@fd (-1: not held), or -EINTR.
+ */
+static int accel_lock(const struct kt_accel_req *q, const char *name, const char *what,
+		      unsigned wait_ms, int *fd)
+{
+	int r;
+
+	*fd = -1;
+	if (!q->cache || !*name)
+		return 0;
+	r = kt_cache_lock(q->cache, name, &q->stop, 0, fd);
+	if (r == -EWOULDBLOCK) {
+		kt_log(&q->log, KT_LOG_INFO, "waiting for another run to be done %s (at most %u s)",
+		       what, wait_ms / 1000);
+		r = kt_cache_lock(q->cache, name, &q->stop, wait_ms, fd);
+		if (r == -ETIMEDOUT)
+			kt_log(&q->log, KT_LOG_WARN, "another run is still %s after %u s: going on without it",
+			       what, wait_ms / 1000);
+	}
+	if (r == -EINTR)
+		return r;
+	if (r)
+		*fd = -1;	/* (no lock: concurrent runs each decide, no worse) */
+	return 0;
+}
+
 static int accel_probe(const struct kt_accel_req *q, struct kt_accel_plan *p, const char *name,
 		       char *why, size_t sz)
 {
 	struct kt_err e = { 0 };
 	int lock = -1, r = 1;
 
-	if (q->cache && *name && kt_cache_lock(q->cache, name, q->stop, &lock) == -EINTR)
+	if (accel_lock(q, name, "probing KVM", ACCEL_PROBE_WAIT_MS, &lock))
 		return kt_err_set(&e, -EINTR, "interrupted: the KVM probe was stopped");
 	if (*name)
 		r = accel_verdict_read(q->cache, name, why, sz);
@@ -316,12 +368,12 @@ static int accel_probe(const struct kt_accel_req *q, struct kt_accel_plan *p, co
 	if (r && q->want == KT_ACCEL_KVM)
 		r = 1;
 	if (r == 1) {
-		r = kt_kvm_probe(q->qemu, q->stop, &e);
+		r = accel_kvm_probe(q->qemu, &q->stop, &e);
 		kt_snprintf_cut(why, sz, "%s", e.msg);
 		/* Only an answer is kept: a probe that timed out, or could not
 		 * start, says nothing about KVM. */
 		if ((!r || r == -EIO || r == -ENODEV) && *name)
-			accel_verdict_write(q->cache, name, r ? e.msg : "ok");
+			accel_verdict_write(q->cache, name, r ? e.msg : "ok", &q->log);
 		if (r && r != -EINTR && q->want != KT_ACCEL_KVM)
 			kt_log(&p->log, KT_LOG_WARN,
 			       "KVM is not usable (%s): falling back to TCG, which is much slower", why);
@@ -380,7 +432,8 @@ int kt_accel_plan(const struct kt_accel_req *q, struct kt_accel_plan *p, struct 
 		return 0;
 	/* Held until this run's boot decides, unless a verdict is there: the
 	 * other cold runs wait for it instead of each trying. */
-	if (q->cache && kt_cache_lock(q->cache, p->boot_name, q->stop, &p->lock) == -EINTR)
+	if (accel_lock(q, p->boot_name, "trying this kernel under KVM", ACCEL_BOOT_WAIT_MS,
+		       &p->lock))
 		return kt_err_set(err, -EINTR, "interrupted: nothing was booted");
 	r = accel_verdict_read(q->cache, p->boot_name, why, sizeof(why));
 	p->kvm_ok_known = !r;
@@ -432,7 +485,7 @@ int kt_accel_ask(const struct kt_accel_req *q, char *why, size_t sz)
 int kt_accel_kvm_verdict(struct kt_accel_plan *p, const char *failure, struct kt_err *err)
 {
 	if (*p->boot_name && (failure || !p->kvm_ok_known)) {
-		accel_verdict_write(p->cache, p->boot_name, failure ? failure : "ok");
+		accel_verdict_write(p->cache, p->boot_name, failure ? failure : "ok", &p->log);
 		if (p->cache)
 			kt_cache__prune(p->cache, "kvm-boot-", ACCEL_BOOT_KEEP, NULL);
 	}

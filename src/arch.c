@@ -102,6 +102,25 @@ uint16_t kt_arch_elf_machine(enum kt_arch a)
 	return a > KT_ARCH_NONE && a < KT_ARRAY_SIZE(kt_arch_infos) ? kt_arch_infos[a].machine : 0;
 }
 
+const char *kt_elf_machine_name(uint16_t machine)
+{
+	static const struct { uint16_t m; const char *name; } names[] = {
+		{ EM_386, "i386" }, { EM_ARM, "arm" }, { EM_PPC, "ppc" }, { EM_PPC64, "ppc64" },
+		{ EM_S390, "s390x" }, { EM_SPARC, "sparc" }, { EM_SPARCV9, "sparc64" },
+		{ EM_MIPS, "mips" }, { EM_RISCV, "riscv" }, { EM_68K, "m68k" },
+		{ EM_PARISC, "hppa" }, { EM_ALPHA, "alpha" }, { EM_SH, "sh4" },
+		{ 258, "loongarch" }, { EM_XTENSA, "xtensa" }, { EM_MICROBLAZE, "microblaze" },
+	};
+	enum kt_arch a = kt_arch_of_elf_machine(machine);
+
+	if (a)
+		return kt_arch_name(a);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(names); i++)
+		if (names[i].m == machine)
+			return names[i].name;
+	return NULL;
+}
+
 enum kt_arch kt_arch_of_elf_machine(uint16_t machine)
 {
 	for (size_t i = 1; machine && i < KT_ARRAY_SIZE(kt_arch_infos); i++)

@@ -527,8 +527,10 @@ int kt_cache__prune(struct kt_cache *c, const char *prefix, size_t keep,
 
 /* ---- locks ------------------------------------------------------------------------- */
 
-int kt_cache_lock(struct kt_cache *c, const char *name, volatile sig_atomic_t *stop, int *fd)
+int kt_cache_lock(struct kt_cache *c, const char *name, const struct kt_stop *stop,
+		  unsigned timeout_ms, int *fd)
 {
+	uint64_t deadline = kt_now_ms() + timeout_ms;
 	char lockname[NAME_MAX + 1];
 
 	if (kt_snprintf(lockname, sizeof(lockname), STAGING_PREFIX "%s.lock", name))
@@ -537,21 +539,34 @@ int kt_cache_lock(struct kt_cache *c, const char *name, volatile sig_atomic_t *s
 	 * removed file's lock takes the new one. */
 	for (;;) {
 		struct stat held, named;
-		int lock = openat(c->dfd, lockname, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int r = 0, lock = openat(c->dfd, lockname,
+					 O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 
 		if (lock < 0)
 			return -errno;
-		/* polled, so that @stop ends the wait */
-		while (flock(lock, LOCK_EX | LOCK_NB)) {
-			if (errno != EWOULDBLOCK || (stop && *stop)) {
-				int r = stop && *stop ? -EINTR : -errno;
-
-				close(lock);
-				return r;
-			}
-			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+		/* (a FIFO or a device planted under the name is no lock) */
+		if (fstat(lock, &held) || !S_ISREG(held.st_mode) || held.st_uid != geteuid()) {
+			close(lock);
+			return -EPERM;
 		}
-		if (!fstat(lock, &held) && !fstatat(c->dfd, lockname, &named, AT_SYMLINK_NOFOLLOW) &&
+		/* polled, so that @stop ends the wait */
+		while (!r && flock(lock, LOCK_EX | LOCK_NB)) {
+			if (errno != EWOULDBLOCK)
+				r = -errno;
+			else if (kt_stopped(stop))
+				r = -EINTR;
+			else if (!timeout_ms)
+				r = -EWOULDBLOCK;
+			else if (timeout_ms != KT_LOCK_FOREVER && kt_now_ms() >= deadline)
+				r = -ETIMEDOUT;
+			else
+				nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+		}
+		if (r) {
+			close(lock);
+			return r;
+		}
+		if (!fstatat(c->dfd, lockname, &named, AT_SYMLINK_NOFOLLOW) &&
 		    held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
 			*fd = lock;
 			return 0;

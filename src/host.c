@@ -15,14 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <ktpack/kernel.h>
 #include <ktpack/modules.h>
 #include <ktpack/run.h>
 
-#define PROC_SUPER_MAGIC 0x9fa0
 
 const char *kt_check_state_name(enum kt_check_state s)
 {
@@ -106,11 +104,10 @@ static void host_system(struct host_ctx *h)
 	struct kt_cache_opts co = { 0 };
 	struct kt_workdir w = { .lock = -1 };
 	struct kt_err e = { 0 };
-	struct statfs sf;
 	uint64_t bytes;
 	size_t files;
 
-	if (statfs("/proc", &sf) || sf.f_type != PROC_SUPER_MAGIC)
+	if (kt_proc_check(NULL))
 		host_add(h, "system", KT_ARCH_NONE, KT_CHECK_MISSING, NULL, "/proc",
 			 "not mounted: QEMU is given the kernel as /proc/self/fd/N (mount -t proc proc /proc)");
 	else
@@ -216,7 +213,7 @@ static void host_qemu(struct host_ctx *h, enum kt_arch a)
 	}
 	if (kt_find_qemu(q, a, path, sizeof(path), &e)) {
 		host_add(h, "qemu", a, a == h->r->arch ? KT_CHECK_MISSING : KT_CHECK_NOTE,
-			 ai->qemu_pkg, q ? q : ai->qemu, "%s%s",
+			 q ? NULL : ai->qemu_pkg, q ? q : ai->qemu, "%s%s",
 			 e.code == -ENOENT && !q ? "not found in PATH" : e.msg,
 			 a == h->r->arch ? "" : ": no guests of this architecture");
 		goto out;
@@ -271,7 +268,7 @@ static int host_boot(struct host_ctx *h, char *why, size_t sz)
 static void host_kvm(struct host_ctx *h, const char *qemu)
 {
 	struct kt_accel_req q = {
-		.qemu = qemu, .arch = kt_arch_native(), .cache = h->cache, .stop = h->o->stop,
+		.qemu = qemu, .arch = kt_arch_native(), .cache = h->cache, .stop = { h->o->stop, NULL },
 		.kernel = h->have_kernel ? h->kernel.path : NULL, .kernel_fd = h->kernel.fd,
 		.pvh = h->kernel.pvh,
 	};
@@ -310,8 +307,9 @@ static void host_kvm(struct host_ctx *h, const char *qemu)
 	else
 		host_add(h, "kvm", q.arch, KT_CHECK_NOTE, NULL, "probe",
 			 "not asked yet: the first run asks (or ktpack doctor --probe)");
+	/* KVM only once it booted the kernel: a probe proves less */
 	if (h->r->arch == q.arch && m.probe >= 0 && m.boot != -ENODEV)
-		h->r->accel = m.probe || (h->have_kernel && m.boot) ? KT_ACCEL_AUTO : KT_ACCEL_KVM;
+		h->r->accel = !m.probe && h->have_kernel && !m.boot ? KT_ACCEL_KVM : KT_ACCEL_AUTO;
 	if (!h->have_kernel || h->r->arch != q.arch || m.probe)
 		return;
 	if (!m.boot)

@@ -44,7 +44,7 @@ struct kt_entry {
 struct kt_foreign {
 	char *guest;		/* its archive name, with the leading '/' */
 	char *host;
-	enum kt_arch arch;
+	uint16_t machine;	/* ELF's e_machine */
 };
 
 struct kt_initramfs {
@@ -377,7 +377,7 @@ static int initramfs_add_closure_mem(struct kt_initramfs *b, const void *buf,
  * guest cannot run: packed as data (a firmware folder, a foreign build's
  * output), it is an error only when named as the command. */
 static int initramfs_note_foreign(struct kt_initramfs *b, const char *host, const char *guest,
-				  enum kt_arch arch)
+				  uint16_t machine)
 {
 	struct kt_foreign *f;
 	char norm[PATH_MAX];
@@ -387,7 +387,7 @@ static int initramfs_note_foreign(struct kt_initramfs *b, const char *host, cons
 	if (kt_grow((void **)&b->foreign, &b->foreign_cap, b->nforeign + 1, sizeof(*f)))
 		return -ENOMEM;
 	f = &b->foreign[b->nforeign];
-	*f = (struct kt_foreign){ .guest = strdup(norm), .host = strdup(host), .arch = arch };
+	*f = (struct kt_foreign){ .guest = strdup(norm), .host = strdup(host), .machine = machine };
 	if (!f->guest || !f->host) {
 		free(f->guest);
 		free(f->host);
@@ -397,7 +397,8 @@ static int initramfs_note_foreign(struct kt_initramfs *b, const char *host, cons
 	if (!b->nforeign++)
 		kt_log(&b->log, KT_LOG_DEBUG,
 		       "'%s' is an %s program: packed as data, without a closure (the guest is %s)",
-		       host, arch ? kt_arch_name(arch) : "unknown machine's", kt_arch_name(b->arch));
+		       host, kt_elf_machine_name(machine) ? kt_elf_machine_name(machine) :
+		       "unknown machine's", kt_arch_name(b->arch));
 	return 0;
 }
 
@@ -420,7 +421,7 @@ static int initramfs_is_dynamic_elf(struct kt_initramfs *b, const char *host, co
 	a = kt_arch_of_elf_machine(info->machine);
 	if (b->arch && a != b->arch && (info->type == ET_EXEC || info->interp)) {
 		*dyn = false;
-		r = initramfs_note_foreign(b, host, guest, a);
+		r = initramfs_note_foreign(b, host, guest, info->machine);
 		if (r)
 			kt_err_set(err, r, r == -ENOMEM ? "out of memory" : "'%s': path too long", guest);
 	}
@@ -428,32 +429,46 @@ static int initramfs_is_dynamic_elf(struct kt_initramfs *b, const char *host, co
 	return r;
 }
 
-/* Whether an entry is named @name, sorted or not. */
-static bool initramfs_find_any(const struct kt_initramfs *b, const char *name)
+/* The entry named @name (no leading '/'), sorted or not; NULL. */
+static const struct kt_entry *initramfs_find_any(const struct kt_initramfs *b, const char *name)
 {
 	for (size_t i = 0; i < b->n; i++)
 		if (!strcmp(b->e[i].name, name))
-			return true;
-	return false;
+			return &b->e[i];
+	return NULL;
 }
 
 int kt_initramfs__foreign(const struct kt_initramfs *b, const char *guest, const char **host,
-			  enum kt_arch *arch)
+			  uint16_t *machine)
 {
-	char norm[PATH_MAX];
+	char norm[PATH_MAX], next[PATH_MAX];
+	const struct kt_entry *e;
 
 	if (kt_path_normalize(guest, norm, sizeof(norm), false) || !norm[1])
+		return -ENOENT;
+	/* what the guest's kernel will exec: the file a link leads to */
+	for (int hops = 0; (e = initramfs_find_any(b, norm + 1)) && e->kind == E_LINK; hops++) {
+		char *slash = strrchr(norm, '/');
+
+		if (hops >= KT_MAX_HOPS)
+			return -ELOOP;
+		*slash = '\0';
+		if (kt_snprintf(next, sizeof(next), "%s/%s", e->src[0] == '/' ? "" : norm, e->src) ||
+		    kt_path_normalize(next, norm, sizeof(norm), false) || !norm[1])
+			return -ENOENT;
+	}
+	if (!e)
 		return -ENOENT;
 	for (size_t i = 0; i < b->nforeign; i++) {
 		if (strcmp(b->foreign[i].guest, norm))
 			continue;
 		if (host)
 			*host = b->foreign[i].host;
-		if (arch)
-			*arch = b->foreign[i].arch;
+		if (machine)
+			*machine = b->foreign[i].machine;
 		return 1;
 	}
-	return initramfs_find_any(b, norm + 1) ? 0 : -ENOENT;
+	return 0;
 }
 
 /* Files of /proc, /sys and their kin say a size that is not their

@@ -31,6 +31,17 @@ extern const struct kt_blob_table kt_guest_blobs;
 
 #define KT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* What ends a wait before a guest is up: the caller's stop flag, and a
+ * signal meant for the guest command (there is none yet).  Either NULL. */
+struct kt_stop {
+	volatile sig_atomic_t *stop;
+	volatile sig_atomic_t *signal;
+};
+static inline bool kt_stopped(const struct kt_stop *s)
+{
+	return s && ((s->stop && *s->stop) || (s->signal && *s->signal));
+}
+
 /* A file QEMU loads from its data folders (-L help lists them) to boot. */
 struct kt_firmware {
 	const char *file;
@@ -61,6 +72,8 @@ struct kt_arch_info {
 };
 /* @a's (this machine's for KT_ARCH_NONE); NULL for one ktpack cannot boot. */
 const struct kt_arch_info *kt_arch_info(enum kt_arch a);
+/* A name for ELF machine @machine ("x86_64", "s390x"), or NULL. */
+const char *kt_elf_machine_name(uint16_t machine);
 
 /* Fills @e (when not NULL) and returns @code, so that callers can write
  * "return kt_err_set(e, -ENOENT, ...)". */
@@ -190,6 +203,10 @@ int kt_check_program(const char *path, struct kt_err *err, const char *label);
 
 /* ---- child processes (proc.c) ---- */
 
+/* /proc is mounted (QEMU opens the kernel as /proc/self/fd/N): 0, or
+ * -ENOENT with one line saying how to mount it. */
+int kt_proc_check(struct kt_err *err);
+
 struct kt_proc {
 	pid_t pid;	/* -1: none */
 	int out;	/* its stdout, or -1 */
@@ -205,11 +222,13 @@ int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_p
 void kt_proc_close(struct kt_proc *p);
 /*
  * Runs @argv to its end: its stdout (cut at @sz - 1 bytes, NUL-terminated)
- * in @out, its wait status in *@status.  -ETIMEDOUT (it is killed) when
- * it takes longer than @timeout_ms.
+ * in @out, its stderr the same way in @errs (may be NULL), its wait
+ * status in *@status.  -ETIMEDOUT (it is killed) when it takes longer
+ * than @timeout_ms.  A program that cannot be run exits 127 saying
+ * "cannot run PATH: why" on its stderr.
  */
-int kt_proc_capture(char *const argv[], char *out, size_t sz, unsigned timeout_ms,
-		    int *status);
+int kt_proc_capture(char *const argv[], char *out, size_t sz, char *errs, size_t errsz,
+		    unsigned timeout_ms, int *status);
 
 /* ---- KVM or TCG (accel.c) ---- */
 
@@ -226,7 +245,7 @@ struct kt_accel_req {
 	bool pvh;
 	struct kt_cache *cache;		/* NULL: nothing remembered */
 	struct kt_log log;
-	volatile sig_atomic_t *stop;
+	struct kt_stop stop;
 };
 
 /* The accelerator of a run's boots, and what it is based on. */
@@ -306,6 +325,9 @@ struct kt_qemu_facts {
  */
 int kt_qemu_inspect(const char *qemu, enum kt_arch arch, const char *const *opts, size_t nopts,
 		    struct kt_qemu_facts *f, struct kt_err *err);
+/* Whether QEMU has the firmware an @arch guest's PVH boot needs (or
+ * none is needed, or its folders are not known). */
+bool kt_qemu_can_pvh(const struct kt_qemu_facts *f, enum kt_arch arch);
 /* The firmware @file in QEMU's data folders, into @out; -ENOENT. */
 int kt_qemu_find_firmware(const struct kt_qemu_facts *f, const char *file, char *out, size_t sz);
 /*
@@ -319,12 +341,15 @@ int kt_qemu_check_boot(const struct kt_qemu_facts *f, enum kt_arch arch, bool pv
 
 /*
  * The cache folder's lock @name (the file ".kt-@name.lock"): waits while
- * another process holds it, polling so that @stop (may be NULL) ends the
- * wait with -EINTR.  What one holder decides (an extraction, a probe)
- * the next finds done.  kt_cache_unlock() removes the file and closes
- * @fd (-1: nothing held).
+ * another process holds it, at most @timeout_ms (-ETIMEDOUT; 0: -EWOULDBLOCK
+ * at once when it is held; KT_LOCK_FOREVER: no bound), polling so that
+ * @stop (may be NULL) ends the wait with -EINTR.  What one holder decides
+ * (an extraction, a probe) the next finds done.  kt_cache_unlock()
+ * removes the file and closes @fd (-1: nothing held).
  */
-int kt_cache_lock(struct kt_cache *c, const char *name, volatile sig_atomic_t *stop, int *fd);
+#define KT_LOCK_FOREVER	(~0u)
+int kt_cache_lock(struct kt_cache *c, const char *name, const struct kt_stop *stop,
+		  unsigned timeout_ms, int *fd);
 void kt_cache_unlock(struct kt_cache *c, const char *name, int fd);
 
 /* $TMPDIR when it is an absolute path, else "/tmp". */

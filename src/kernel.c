@@ -793,7 +793,7 @@ static int kernel_extract(const struct kt_kernel_opts *o, struct kernel_fill *f,
 	bool marked;
 
 	/* (without the lock, concurrent runs each extract: slower, not wrong) */
-	if (kt_cache_lock(o->cache, name, NULL, &lock))
+	if (kt_cache_lock(o->cache, name, NULL, KT_LOCK_FOREVER, &lock))
 		lock = -1;
 	/* The run that held the lock may have found no vmlinux. */
 	marked = kernel_marker(o->cache, neg, err);

@@ -13,10 +13,23 @@
 #include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <ktpack/vm.h>
+
+#define PROC_SUPER_MAGIC 0x9fa0
+
+int kt_proc_check(struct kt_err *err)
+{
+	struct statfs sf;
+
+	if (statfs("/proc", &sf) || sf.f_type != PROC_SUPER_MAGIC)
+		return kt_err_set(err, -ENOENT,
+				  "/proc is not mounted: QEMU is given the kernel as /proc/self/fd/N (mount -t proc proc /proc)");
+	return 0;
+}
 
 int kt_find_program(const char *name, char *out, size_t sz)
 {
@@ -113,17 +126,31 @@ void kt_proc_close(struct kt_proc *p)
 	p->out = p->err = -1;
 }
 
-int kt_proc_capture(char *const argv[], char *out, size_t sz, unsigned timeout_ms,
-		    int *status)
+/* Appends what @fd has to @buf (NUL-terminated, cut at @sz - 1). */
+static void proc_take(char *buf, size_t sz, size_t *len, const char *in, size_t n)
+{
+	size_t take = *len + 1 < sz ? sz - 1 - *len : 0;
+
+	if (take > n)
+		take = n;
+	memcpy(buf + *len, in, take);
+	*len += take;
+	buf[*len] = '\0';
+}
+
+int kt_proc_capture(char *const argv[], char *out, size_t sz, char *errs, size_t errsz,
+		    unsigned timeout_ms, int *status)
 {
 	struct kt_proc p;
 	uint64_t deadline = kt_now_ms() + timeout_ms;
-	size_t len = 0;
+	size_t len[2] = { 0, 0 };
 	int r = kt_proc_spawn(argv, NULL, 0, &p), st = 0;
 
 	if (r)
 		return r;
 	out[0] = '\0';
+	if (errs && errsz)
+		errs[0] = '\0';
 	while (p.out >= 0 || p.err >= 0) {
 		struct pollfd pf[2] = { { .fd = p.out, .events = POLLIN },
 					{ .fd = p.err, .events = POLLIN } };
@@ -145,13 +172,11 @@ int kt_proc_capture(char *const argv[], char *out, size_t sz, unsigned timeout_m
 			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			n = read(*fd, buf, sizeof(buf));
-			if (n > 0 && !i && len + 1 < sz) {
-				size_t take = (size_t)n < sz - 1 - len ? (size_t)n : sz - 1 - len;
-
-				memcpy(out + len, buf, take);
-				len += take;
-				out[len] = '\0';
-			} else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+			if (n > 0 && !i)
+				proc_take(out, sz, &len[0], buf, (size_t)n);
+			else if (n > 0 && errs && errsz)
+				proc_take(errs, errsz, &len[1], buf, (size_t)n);
+			else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
 				close(*fd);
 				*fd = -1;
 			}

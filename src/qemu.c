@@ -47,7 +47,7 @@ int kt_qemu_version(const char *qemu, char *out, size_t sz)
 {
 	char buf[1024], *v, *e;
 	char *argv[] = { (char *)qemu, "-version", NULL };
-	int st = 0, r = kt_proc_capture(argv, buf, sizeof(buf), QEMU_ASK_MS, &st);
+	int st = 0, r = kt_proc_capture(argv, buf, sizeof(buf), NULL, 0, QEMU_ASK_MS, &st);
 
 	if (r)
 		return r;
@@ -60,22 +60,32 @@ int kt_qemu_version(const char *qemu, char *out, size_t sz)
 	return kt_snprintf(out, sz, "%.*s", (int)(e - v), v);
 }
 
-/* QEMU's data folders, from -L help (one a line), then the ones the
- * caller's own -L options name, which QEMU searches first. */
-static void qemu_datadirs(struct kt_qemu_facts *f, const char *const *opts, size_t nopts)
+/* QEMU's data folders, from -L help (one a line), after the ones the
+ * caller's own -L options name, which QEMU searches first.  A QEMU that
+ * cannot be run at all is said here, before the KVM probe blames KVM. */
+static int qemu_datadirs(struct kt_qemu_facts *f, const char *const *opts, size_t nopts,
+			 struct kt_err *err)
 {
 	char *argv[] = { f->path, "-L", "help", NULL };
-	int st = 0;
+	char errs[512];
+	int st = 0, r;
 
 	f->ndatadir = 0;
 	for (size_t i = 0; i + 1 < nopts && f->ndatadir < KT_QEMU_DATADIRS; i++)
 		if (!strcmp(opts[i], "-L") && strcmp(opts[i + 1], "help"))
 			f->datadir[f->ndatadir++] = opts[++i];
-	if (kt_proc_capture(argv, f->lhelp, sizeof(f->lhelp), QEMU_ASK_MS, &st) ||
-	    !WIFEXITED(st) || WEXITSTATUS(st)) {
+	r = kt_proc_capture(argv, f->lhelp, sizeof(f->lhelp), errs, sizeof(errs), QEMU_ASK_MS, &st);
+	if (r)
+		return kt_err_set(err, r, "QEMU '%s' does not answer -L help: %s", f->path,
+				  strerror(-r));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && !strncmp(errs, "cannot run ", 11)) {
+		errs[strcspn(errs, "\n")] = '\0';
+		return kt_err_set(err, -ENOEXEC, "QEMU %s", errs);
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 		f->lhelp[0] = '\0';
 		f->ndatadir = 0;	/* an old QEMU: nothing known */
-		return;
+		return 0;
 	}
 	for (char *p = f->lhelp; *p && f->ndatadir < KT_QEMU_DATADIRS; ) {
 		size_t l = strcspn(p, "\n");
@@ -86,6 +96,7 @@ static void qemu_datadirs(struct kt_qemu_facts *f, const char *const *opts, size
 			f->datadir[f->ndatadir++] = p;
 		p += l + more;
 	}
+	return 0;
 }
 
 /* Whether @path's bytes hold @needle (with its NUL): QEMU's table of its
@@ -183,13 +194,16 @@ static void qemu_tcg_module(struct kt_qemu_facts *f, enum kt_arch arch)
 int kt_qemu_inspect(const char *qemu, enum kt_arch arch, const char *const *opts, size_t nopts,
 		    struct kt_qemu_facts *f, struct kt_err *err)
 {
+	int r;
+
 	if (!kt_arch_info(arch))
 		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
 	if (kt_snprintf(f->path, sizeof(f->path), "%s", qemu))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", qemu);
-	qemu_datadirs(f, opts, nopts);
-	qemu_tcg_module(f, arch);
-	return 0;
+	r = qemu_datadirs(f, opts, nopts, err);
+	if (!r)
+		qemu_tcg_module(f, arch);
+	return r;
 }
 
 int kt_qemu_find_firmware(const struct kt_qemu_facts *f, const char *file, char *out, size_t sz)
@@ -202,6 +216,18 @@ int kt_qemu_find_firmware(const struct kt_qemu_facts *f, const char *file, char 
 			return 0;
 	}
 	return -ENOENT;
+}
+
+bool kt_qemu_can_pvh(const struct kt_qemu_facts *f, enum kt_arch arch)
+{
+	const struct kt_arch_info *ai = kt_arch_info(arch);
+	char where[PATH_MAX];
+
+	for (size_t i = 0; f->ndatadir && i < ai->nfirmware; i++)
+		if (ai->firmware[i].need & KT_FW_PVH &&
+		    kt_qemu_find_firmware(f, ai->firmware[i].file, where, sizeof(where)))
+			return false;
+	return true;
 }
 
 int kt_qemu_check_boot(const struct kt_qemu_facts *f, enum kt_arch arch, bool pvh, bool tcg,

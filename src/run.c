@@ -42,6 +42,7 @@ struct run_ctx {
 	struct kt_modules *mods;	/* NULL: none to load */
 	enum kt_channel channel;	/* what QEMU gets */
 	enum kt_arch arch;		/* the guest's: the kernel's */
+	bool no_pvh;			/* QEMU cannot boot through PVH */
 };
 
 static bool run_stopped(const struct run_ctx *x)
@@ -361,24 +362,25 @@ static int run_check_command(const struct run_ctx *x, const struct kt_initramfs 
 			     struct kt_err *err)
 {
 	static const char *const path[] = { "/bin", "/sbin", "/usr/bin", "/usr/sbin" };
-	const char *cmd = x->cmd ? x->cmd[0] : NULL, *host = NULL;
-	enum kt_arch a = KT_ARCH_NONE;
+	const char *cmd = x->cmd ? x->cmd[0] : NULL, *host = NULL, *name;
+	uint16_t machine = 0;
 	char guest[PATH_MAX];
 	int r = -ENOENT;
 
 	if (!cmd || !*cmd)
 		return 0;
 	if (strchr(cmd, '/')) {
-		r = kt_initramfs__foreign(b, cmd, &host, &a);
+		r = kt_initramfs__foreign(b, cmd, &host, &machine);
 	} else {
 		for (size_t i = 0; i < KT_ARRAY_SIZE(path) && r == -ENOENT; i++)
 			if (!kt_snprintf(guest, sizeof(guest), "%s/%s", path[i], cmd))
-				r = kt_initramfs__foreign(b, guest, &host, &a);
+				r = kt_initramfs__foreign(b, guest, &host, &machine);
 	}
 	if (r != 1)
 		return 0;
+	name = kt_elf_machine_name(machine);
 	return kt_err_set(err, -ENOEXEC, "'%s' is an %s program: the guest is %s", host,
-			  a ? kt_arch_name(a) : "unknown machine's", kt_arch_name(x->arch));
+			  name ? name : "unknown machine's", kt_arch_name(x->arch));
 }
 
 /* A cached base must end with its trailer: a torn file does not. */
@@ -582,6 +584,37 @@ static int run_fit_memory(struct run_ctx *x, struct kt_run_result *res, struct k
 	return 0;
 }
 
+/*
+ * What QEMU needs beside itself, before anything is extracted or built:
+ * /proc, its firmware, its TCG module under --accel tcg (kt_vm_run checks
+ * the boot path's firmware again, and the module once it knows the
+ * accelerator).  Without the PVH option ROM the bzImage boots, slower.
+ */
+static int run_check_qemu(struct run_ctx *x, const char *qemu, struct kt_err *err)
+{
+	const struct kt_run_opts *o = x->o;
+	struct kt_qemu_facts *f = malloc(sizeof(*f));
+	bool tcg = o->accel == KT_ACCEL_TCG || x->arch != kt_arch_native();
+	struct kt_kernel_info ki;
+	struct kt_err why = { 0 };
+	int r = f ? kt_proc_check(err) : kt_err_set(err, -ENOMEM, "out of memory");
+
+	if (!r)
+		r = kt_qemu_inspect(qemu, x->arch, o->qemu_opts, o->nqemu_opts, f, err);
+	/* (a bzImage file can boot as it is; a vmlinux cannot) */
+	if (!r && !o->no_pvh && !kt_qemu_can_pvh(f, x->arch) &&
+	    !kt_kernel_identify(o->kernel, &ki, NULL) && !ki.elf &&
+	    !kt_qemu_check_boot(f, x->arch, false, tcg, NULL)) {
+		kt_qemu_check_boot(f, x->arch, true, tcg, &why);
+		kt_log(&o->log, KT_LOG_WARN, "%s: the bzImage boots, without PVH", why.msg);
+		x->no_pvh = true;
+	}
+	if (!r)
+		r = kt_qemu_check_boot(f, x->arch, !o->no_pvh && !x->no_pvh, tcg, err);
+	free(f);
+	return r;
+}
+
 static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_err *err)
 {
 	const struct kt_run_opts *o = x->o;
@@ -600,6 +633,8 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 			       kt_arch_name(x->arch), kt_arch_name(kt_arch_native()));
 	if (!r)
 		r = kt_find_qemu(o->qemu, x->arch, qemu, sizeof(qemu), err);
+	if (!r)
+		r = run_check_qemu(x, qemu, err);
 	/* Where the trace goes is checked now, not after the whole run. */
 	if (!r && o->wprof)
 		r = kt_out_check(res->trace_out, err);
@@ -637,7 +672,7 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 		kt_cache__sweep(x->cache, NULL, NULL);
 	{
 		struct kt_kernel_opts ko = {
-			.cache = x->cache, .no_pvh = o->no_pvh, .log = o->log,
+			.cache = x->cache, .no_pvh = o->no_pvh || x->no_pvh, .log = o->log,
 		};
 
 		r = kt_kernel_resolve(o->kernel, &ko, &x->kernel, err);

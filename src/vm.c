@@ -24,7 +24,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -36,7 +35,6 @@
 
 #define LINE_MAX_KEPT	1024
 #define ERR_KEPT	4096
-#define PROC_SUPER_MAGIC 0x9fa0
 
 int kt_channel_parse(const char *s, enum kt_channel *out)
 {
@@ -59,7 +57,6 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 {
 	/* A kernel the caller resolved and holds open was checked then. */
 	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
-	struct statfs sf;
 
 	if (!r && !kt_arch_info(o->arch))
 		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
@@ -67,9 +64,8 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		r = kt_err_set(err, -EINVAL,
 			       "--channel serial: an %s guest has no second serial port (its channel is virtio)",
 			       kt_arch_name(kt_arch_or_native(o->arch)));
-	/* QEMU is given the kernel as /proc/self/fd/N */
-	if (!r && (statfs("/proc", &sf) || sf.f_type != PROC_SUPER_MAGIC))
-		r = kt_err_set(err, -ENOENT, "/proc is not mounted: ktpack needs it (mount -t proc proc /proc)");
+	if (!r)
+		r = kt_proc_check(err);
 	return r ? r : kt_find_qemu(o->qemu, o->arch, qemu, sz, err);
 }
 
@@ -224,46 +220,56 @@ static void vm_console(struct vm_run *v, const char *buf, size_t n)
 }
 
 /*
- * What a line of QEMU's stderr means.  Before the guest's init runs, any
- * error ends the run (QEMU goes on without a firmware file it could not
- * open, and the guest then hangs); a warning, kvmvapic.bin (the guest
- * boots without it) and lines that are not QEMU's messages (a register
- * dump, -d output) do not.  A KVM failure ends it at any time: QEMU then
- * stops the guest for good.
+ * What a line of QEMU's stderr means.  A warning never ends the run (nor
+ * kvmvapic.bin missing: the guest boots without it), and neither does a
+ * line that is not one of QEMU's messages (a register dump, -d output).
+ * Before the guest's init runs, an error ends it at once (QEMU goes on
+ * without a firmware file it could not open, and the guest then hangs);
+ * one about KVM, under KVM, is KVM's failure.  After init only what
+ * stops the guest for good does: KVM's internal error, its run failing,
+ * an assertion in its code.
  */
 static void vm_qemu_line(struct vm_run *v, const char *line)
 {
 	struct vm_boot *b = &v->b;
-	bool kvm = strcasestr(line, "kvm") && (strstr(line, "rror") || strstr(line, "failed") ||
-					       strstr(line, "Assertion"));
-	bool error;
+	bool kvm = strcasestr(line, "kvm");
+	bool fatal = kvm && (strstr(line, "KVM internal error") || strstr(line, "kvm run failed") ||
+			     strstr(line, "Assertion"));
+	bool error = !strncmp(line, "qemu", 4) || strcasestr(line, "could not") ||
+		     strstr(line, "rror") || strstr(line, "failed");
 
-	if (*b->qfail || !*line)
+	if (*b->qfail || !*line || strstr(line, "warning:") || strstr(line, "kvmvapic.bin"))
 		return;
-	error = kvm || (!strstr(line, "warning:") && !strstr(line, "kvmvapic.bin") &&
-			(!strncmp(line, "qemu", 4) || strcasestr(line, "could not") ||
-			 strstr(line, "rror") || strstr(line, "failed")));
-	if (!error || (!kvm && vm_up(v)))
+	if (vm_up(v) ? !fatal : !error)
 		return;
 	snprintf(b->qfail, sizeof(b->qfail), "%s", line);
 	b->qkvm = kvm && b->accel == KT_ACCEL_KVM;
+}
+
+/* A whole line of QEMU's stderr: judged, and kept for the caller unless
+ * it is the warning ktpack's own -fw_cfg option causes. */
+static void vm_qemu_line_end(struct vm_run *v)
+{
+	struct vm_boot *b = &v->b;
+
+	b->qline[b->qlen] = '\0';
+	vm_qemu_line(v, b->qline);
+	if (!strstr(b->qline, "etc/sercon-port")) {
+		vm_keep(b->errs, sizeof(b->errs), &b->elen, b->qline, b->qlen);
+		vm_keep(b->errs, sizeof(b->errs), &b->elen, "\n", 1);
+	}
+	b->qlen = 0;
 }
 
 static void vm_qemu_stderr(struct vm_run *v, const char *buf, size_t n)
 {
 	struct vm_boot *b = &v->b;
 
-	vm_keep(b->errs, sizeof(b->errs), &b->elen, buf, n);
 	for (size_t i = 0; i < n; i++) {
-		if (buf[i] != '\n' && b->qlen < sizeof(b->qline) - 1) {
+		if (buf[i] == '\n')
+			vm_qemu_line_end(v);
+		else if (b->qlen < sizeof(b->qline) - 1)	/* (a long line keeps its start) */
 			b->qline[b->qlen++] = buf[i] == '\r' ? ' ' : buf[i];
-			continue;
-		}
-		if (buf[i] != '\n')
-			continue;	/* the rest of a long line */
-		b->qline[b->qlen] = '\0';
-		vm_qemu_line(v, b->qline);
-		b->qlen = 0;
 	}
 }
 
@@ -918,14 +924,18 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 	int st = 0, r;
 
 	r = vm_boot_start(v, qemu, err);
-	if (r)
+	if (r) {
+		vm_boot_end(v);
 		return r;
+	}
 	r = vm_watch(v, err);
 	if (r)
 		kill(b->p.pid, SIGKILL);
 	waitpid(b->p.pid, &st, 0);
 	if (b->len)
 		vm_line(v);
+	if (b->qlen)
+		vm_qemu_line_end(v);
 	/* QEMU that died under KVM before init, of a signal (an assertion) or
 	 * saying KVM failed, is KVM's failure too */
 	if (!r && b->accel == KT_ACCEL_KVM && !vm_up(v) && (b->qkvm || WIFSIGNALED(st)))
@@ -977,7 +987,7 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 		struct kt_accel_req q = {
 			.qemu = qemu, .arch = o->arch, .want = o->accel, .kernel_fd = o->kernel_fd,
 			.kernel = o->kernel, .pvh = o->pvh, .cache = o->cache, .log = o->log,
-			.stop = o->stop,
+			.stop = { o->stop, o->signal },
 		};
 
 		r = kt_accel_plan(&q, &plan, &e);
@@ -1007,6 +1017,8 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	}
 	vm_stdin_close(v);
 out:
+	if (r == -EINTR)
+		res->end = KT_VM_STOPPED;
 	snprintf(res->accel_why, sizeof(res->accel_why), "%s", plan.why);
 	kt_accel_plan_release(&plan);
 	free(qf);

@@ -74,9 +74,19 @@ test_expect_success KERNEL,QEMU,KVMDEV 'cold runs at once wait for one probe and
 	for i in 1 2 3; do
 		hangs -- /bin/busybox echo run$i > out$i 2> err$i &
 	done
+	# a run waiting for the trial stops at its first Ctrl-C
+	sleep 3
+	"$KTPACK" run --kernel "$KERNEL" --qemu "$HANGS" -- /bin/true 2> err4 &
+	p4=$!
+	sleep 2
+	kill -INT $p4
+	expect_exit 130 wait $p4
+	expect_grep "^ktpack: waiting for another run to be done trying this kernel under KVM (at most 90 s)\$" err4
+	expect_grep "^ktpack: interrupted: nothing was booted\$" err4
 	wait
 	for i in 1 2 3; do test "$(cat out$i)" = run$i; done
 	test "$(cat err1 err2 err3 | grep -c "^ktpack: warning: KVM cannot boot this kernel")" -eq 1
+	test "$(cat err1 err2 err3 | grep -c "^ktpack: waiting for another run to be done trying this kernel under KVM")" -eq 2
 	test "$(grep -c "^probe\$" qemu.log)" -eq 1
 	test "$(grep -c "^kvm\$" qemu.log)" -eq 1
 	test "$(grep -c "^tcg\$" qemu.log)" -eq 3
@@ -122,6 +132,17 @@ test_expect_success KERNEL,QEMU,ROOT,MOUNT 'missing firmware and TCG module are 
 	test "$(cat st3)" -eq 1
 	expect_grep "^missing  firmware  x86_64   pvh.bin .*(Debian: apt-get install qemu-system-data)\$" doctor
 	expect_grep "^x86_64 guests cannot run here" doctor
+	# without pvh.bin alone, the bzImage boots, and says why
+	cat > bz.sh <<-EOF
+	$HIDE
+	hide /usr/share/qemu pvh.bin
+	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox echo bz > out 2> err; echo \$? > st
+	EOF
+	unshare -m sh bz.sh
+	test "$(cat st)" -eq 0
+	test "$(cat out)" = bz
+	expect_grep "^ktpack: warning: QEMU.s firmware is missing: pvh.bin (Debian: qemu-system-data); .*: the bzImage boots, without PVH\$" err
+	expect_grep "^ktpack: booting $KERNEL: x86_64, 2 CPUs, 256 MiB, TCG\$" err
 	moddir=$(dirname "$(find /usr/lib/x86_64-linux-gnu/qemu -name "accel-tcg-x86_64.so" | head -n 1)")
 	if [ "$moddir" != . ]; then
 		cat > mod.sh <<-EOF
@@ -152,6 +173,10 @@ test_expect_success KERNEL,QEMU,ARM64LIBS 'a folder of foreign programs packs as
 	not grep -q booting err
 	expect_exit 125 "$KTPACK" run --kernel "$KERNEL" --include "$CRC_ARM64:/usr/bin/armcrc" -- armcrc 2> err
 	expect_grep "is an aarch64 program: the guest is x86_64\$" err
+	# named through a link in the archive
+	ln -s arm-prog fw/link
+	expect_exit 125 "$KTPACK" run --kernel "$KERNEL" --include "$PWD/fw:/fw" -- /fw/link 2> err
+	expect_grep "^ktpack: .$PWD/fw/arm-prog. is an aarch64 program: the guest is x86_64\$" err
 '
 
 test_expect_success KERNEL,QEMU 'ktpack doctor says what a run has here, for people and for programs' '

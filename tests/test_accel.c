@@ -66,7 +66,8 @@ static bool have_kvm_dev(void)
 static void test_lock_waits_for_its_holder(void **state)
 {
 	struct kt_cache *c = cache_at("lock");
-	volatile sig_atomic_t stop = 1;
+	volatile sig_atomic_t one = 1;
+	struct kt_stop stop = { .signal = &one };
 	char done[160];
 	int fd = -1, p[2];
 	pid_t pid;
@@ -79,7 +80,7 @@ static void test_lock_waits_for_its_holder(void **state)
 	if (!pid) {
 		int lfd;
 
-		if (kt_cache_lock(c, "x", NULL, &lfd))
+		if (kt_cache_lock(c, "x", NULL, KT_LOCK_FOREVER, &lfd))
 			_exit(1);
 		(void)!write(p[1], "l", 1);
 		usleep(300 * 1000);
@@ -90,10 +91,13 @@ static void test_lock_waits_for_its_holder(void **state)
 	close(p[1]);
 	assert_int_equal(read(p[0], done + sizeof(done) - 1, 1), 1);	/* the child holds it */
 	close(p[0]);
-	/* a stop ends the wait */
-	assert_int_equal(kt_cache_lock(c, "x", &stop, &fd), -EINTR);
+	/* a signal for a guest that is not up yet ends the wait, as a stop does */
+	assert_int_equal(kt_cache_lock(c, "x", &stop, KT_LOCK_FOREVER, &fd), -EINTR);
+	/* a bound ends it too, and 0 asks only whether it is free */
+	assert_int_equal(kt_cache_lock(c, "x", NULL, 0, &fd), -EWOULDBLOCK);
+	assert_int_equal(kt_cache_lock(c, "x", NULL, 50, &fd), -ETIMEDOUT);
 	/* else it is had once the holder let go, and not before */
-	assert_int_equal(kt_cache_lock(c, "x", NULL, &fd), 0);
+	assert_int_equal(kt_cache_lock(c, "x", NULL, KT_LOCK_FOREVER, &fd), 0);
 	assert_int_equal(access(done, F_OK), 0);
 	kt_cache_unlock(c, "x", fd);
 	assert_int_equal(faccessat(kt_cache__fd(c), ".kt-x.lock", F_OK, 0), -1);

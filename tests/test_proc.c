@@ -105,6 +105,7 @@ static void test_firmware_of_each_boot_path(void **state)
 static void test_a_qemu_that_lists_nothing_is_not_judged(void **state)
 {
 	struct kt_qemu_facts f;
+	struct kt_err e;
 	char q[256];
 
 	(void)state;
@@ -113,6 +114,12 @@ static void test_a_qemu_that_lists_nothing_is_not_judged(void **state)
 	assert_int_equal(kt_qemu_inspect(q, KT_ARCH_X86_64, NULL, 0, &f, NULL), 0);
 	assert_int_equal(f.ndatadir, 0);
 	assert_int_equal(kt_qemu_check_boot(&f, KT_ARCH_X86_64, true, true, NULL), 0);
+	/* one that cannot be run at all is said as such (not blamed on KVM) */
+	put("old/broken", "#!/nonexistent/sh\n", 18, 0755);
+	snprintf(q, sizeof(q), "%s/old/broken", root);
+	assert_int_equal(kt_qemu_inspect(q, KT_ARCH_X86_64, NULL, 0, &f, &e), -ENOEXEC);
+	assert_str_contains(e.msg, "QEMU cannot run ");
+	assert_str_contains(e.msg, "/old/broken: No such file or directory");
 }
 
 static void test_tcg_module(void **state)
@@ -160,14 +167,17 @@ static void test_capture(void **state)
 	int st = 0;
 
 	(void)state;
-	assert_int_equal(kt_proc_capture(ok, buf, sizeof(buf), 5000, &st), 0);
+	char errs[8];
+
+	assert_int_equal(kt_proc_capture(ok, buf, sizeof(buf), errs, sizeof(errs), 5000, &st), 0);
 	assert_string_equal(buf, "out\n");
+	assert_string_equal(errs, "err\n");
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
 	/* cut to the buffer, NUL-terminated */
 	assert_int_equal(kt_proc_capture((char *[]){ "/bin/echo", "0123456789", NULL }, buf,
-					 sizeof(buf), 5000, &st), 0);
+					 sizeof(buf), NULL, 0, 5000, &st), 0);
 	assert_string_equal(buf, "0123456");
-	assert_int_equal(kt_proc_capture(slow, buf, sizeof(buf), 200, &st), -ETIMEDOUT);
+	assert_int_equal(kt_proc_capture(slow, buf, sizeof(buf), NULL, 0, 200, &st), -ETIMEDOUT);
 }
 
 static void test_version(void **state)

@@ -46,8 +46,9 @@ struct kt_host_report {
 	bool ok;
 	enum kt_arch arch;
 	/* What its run would use: KVM when its probe passed and it booted
-	 * the kernel (or no kernel is named), TCG when either failed or
-	 * there is no usable /dev/kvm, AUTO when that is not known yet. */
+	 * the kernel, TCG when either failed or there is no usable
+	 * /dev/kvm, AUTO when that is not known (no kernel named, or not
+	 * tried yet). */
 	enum kt_accel accel;
 };
 

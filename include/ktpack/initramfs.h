@@ -62,14 +62,14 @@ int kt_initramfs__add_closure(struct kt_initramfs *b, const char *host,
 int kt_initramfs__add_cpio(struct kt_initramfs *b, const void *buf, size_t len,
 			   struct kt_err *err);
 /*
- * Whether @guest (an absolute guest path) holds a program for another
- * machine than the archive's, packed as data: 1 with its @host path and
- * @arch (KT_ARCH_NONE: one ktpack does not know); 0 when it holds
- * something else there; -ENOENT when nothing.  Either pointer may be
- * NULL; @host lives as long as @b.
+ * Whether @guest (an absolute guest path, its symlinks in the archive
+ * followed) holds a program for another machine than the archive's,
+ * packed as data: 1 with its @host path and its ELF @machine (e_machine);
+ * 0 when it holds something else there; -ENOENT when nothing.  Either
+ * pointer may be NULL; @host lives as long as @b.
  */
 int kt_initramfs__foreign(const struct kt_initramfs *b, const char *guest, const char **host,
-			  enum kt_arch *arch);
+			  uint16_t *machine);
 /* A host folder, recursively, at @guest; symlinks stay symlinks. */
 int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 			   const char *guest, struct kt_err *err);
