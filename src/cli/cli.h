@@ -86,6 +86,9 @@ struct cli_opt {
  */
 int cli_parse(const struct kt_cmd *c, int argc, char **argv,
 	      const struct cli_opt *opts);
+/* The same for a command that takes no operand: 0, CLI_HELP, or a usage
+ * error's return (an operand is one). */
+int cli_parse_all(const struct kt_cmd *c, int argc, char **argv, const struct cli_opt *opts);
 /* Frees a list's vector (not the strings, which are argv's). */
 void cli_list_release(struct cli_list *l);
 

@@ -72,11 +72,9 @@ int cmd_blobs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx
 	int i;
 
 	(void)ctx;
-	i = cli_parse(c, argc, argv, opts);
-	if (i < 0)
+	i = cli_parse_all(c, argc, argv, opts);
+	if (i)
 		return i;
-	if (i < argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	for (size_t t = 0; t < KT_ARRAY_SIZE(tabs); t++)
 		if (kt_blob_table__check(tabs[t]))
 			return cli_error("the blob table does not match the embedded objects");

@@ -25,13 +25,8 @@ int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *c
 	int i, ret;
 
 	(void)ctx;
-	i = cli_parse(c, argc, argv, opts);
-	if (i < 0)
-		ret = i;
-	else if (i < argc)
-		ret = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
-	else
-		ret = w.on ? cli_load_wprof(&w, &cfg) : 0;
+	i = cli_parse_all(c, argc, argv, opts);
+	ret = i ? i : w.on ? cli_load_wprof(&w, &cfg) : 0;
 	if (!ret) {
 		struct kt_run_opts o = {
 			.wprof = cfg, .append = append.v, .nappend = append.n, .arch = arch,
@@ -74,11 +69,9 @@ int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ct
 	int i, ret;
 
 	(void)ctx;
-	i = cli_parse(c, argc, argv, opts);
-	if (i < 0)
+	i = cli_parse_all(c, argc, argv, opts);
+	if (i)
 		return i;
-	if (i < argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	if (!a.m.cpus)
 		return cli_usage_error(c, "--cpus is required");
 	ret = a.w.on ? cli_load_wprof(&a.w, &cfg) : 0;

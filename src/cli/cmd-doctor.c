@@ -91,11 +91,9 @@ int cmd_doctor(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ct
 	int i, ret;
 
 	(void)ctx;
-	i = cli_parse(c, argc, argv, opts);
-	if (i < 0)
+	i = cli_parse_all(c, argc, argv, opts);
+	if (i)
 		return i;
-	if (i < argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	if (a.qemu && !*a.qemu)
 		return cli_usage_error(c, "--qemu: an empty program name");
 	{

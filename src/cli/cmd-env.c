@@ -30,12 +30,10 @@ int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 		OPT_END,
 	};
 	struct kt_err err = { 0 };
-	int i = cli_parse(c, argc, argv, opts);
+	int i = cli_parse_all(c, argc, argv, opts);
 
-	if (i < 0)
+	if (i)
 		return i;
-	if (i < argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	/* A file that differs is removed by the check and written again. */
 	if (verify && kt_installed__verify(ctx->installed, &err)) {
 		struct kt_install_opts o = { .log = cli_log };

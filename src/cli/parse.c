@@ -204,6 +204,15 @@ int cli_parse(const struct kt_cmd *c, int argc, char **argv,
 	return optind;
 }
 
+int cli_parse_all(const struct kt_cmd *c, int argc, char **argv, const struct cli_opt *opts)
+{
+	int i = cli_parse(c, argc, argv, opts);
+
+	if (i >= 0 && i < argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[i]);
+	return i < 0 ? i : 0;
+}
+
 /* ---- shared options -------------------------------------------------------------- */
 
 int cli_opt_wprof(const struct kt_cmd *c, const char *arg, void *value)
