@@ -323,8 +323,6 @@ static int accel_verdict_read(struct kt_cache *c, const char *name, char *why, s
 
 /* ---- the plan for a run ------------------------------------------------------------ */
 
-/* The probe's answer, from the cache or asked now (under the probe's lock,
- * so that cold runs at once probe once).  0, or -errno with @why. */
 /*
  * Takes the lock of the verdict @name, saying so when another run holds
  * it (@what: what that run is doing), and going on without it when that
@@ -354,8 +352,9 @@ static int accel_lock(const struct kt_accel_req *q, const char *name, const char
 	return 0;
 }
 
-static int accel_probe(const struct kt_accel_req *q, struct kt_accel_plan *p, const char *name,
-		       char *why, size_t sz)
+/* The probe's answer, from the cache or asked now (under the probe's lock,
+ * so that cold runs at once probe once).  0, or -errno with @why. */
+static int accel_probe(const struct kt_accel_req *q, const char *name, char *why, size_t sz)
 {
 	struct kt_err e = { 0 };
 	int lock = -1, r = 1;
@@ -375,7 +374,7 @@ static int accel_probe(const struct kt_accel_req *q, struct kt_accel_plan *p, co
 		if ((!r || r == -EIO || r == -ENODEV) && *name)
 			accel_verdict_write(q->cache, name, r ? e.msg : "ok", &q->log);
 		if (r && r != -EINTR && q->want != KT_ACCEL_KVM)
-			kt_log(&p->log, KT_LOG_WARN,
+			kt_log(&q->log, KT_LOG_WARN,
 			       "KVM is not usable (%s): falling back to TCG, which is much slower", why);
 	}
 	kt_cache_unlock(q->cache, name, lock);
@@ -418,7 +417,7 @@ int kt_accel_plan(const struct kt_accel_req *q, struct kt_accel_plan *p, struct 
 		return 0;
 	}
 	accel_names(q, probe_name, sizeof(probe_name), p->boot_name, sizeof(p->boot_name));
-	r = accel_probe(q, p, probe_name, why, sizeof(why));
+	r = accel_probe(q, probe_name, why, sizeof(why));
 	if (r == -EINTR)
 		return kt_err_set(err, r, "interrupted: the KVM probe was stopped");
 	if (r && q->want == KT_ACCEL_KVM)
@@ -475,11 +474,10 @@ void kt_accel_forget(const struct kt_accel_req *q)
 
 int kt_accel_ask(const struct kt_accel_req *q, char *why, size_t sz)
 {
-	struct kt_accel_plan p = { .log = q->log };
 	char probe[40];
 
 	accel_names(q, probe, sizeof(probe), NULL, 0);
-	return accel_probe(q, &p, probe, why, sz);
+	return accel_probe(q, probe, why, sz);
 }
 
 int kt_accel_kvm_verdict(struct kt_accel_plan *p, const char *failure, struct kt_err *err)
