@@ -589,9 +589,11 @@ int kt_name_index(const char *const *names, size_t n, const char *s)
 	return -EINVAL;
 }
 
-/* In a folder others may write to (a sticky /tmp), a link or a FIFO that
- * another user owns is theirs to point anywhere: never written through
- * (what the kernel's protected_symlinks and protected_fifos do). */
+/* In a shared folder (sticky, as /tmp, or that others may write to), a
+ * link, a FIFO or a file that another user owns is theirs to point
+ * anywhere or to change under us: never written through nor replaced
+ * (what the kernel's protected_symlinks, protected_fifos and
+ * protected_regular do). */
 static bool util_out_foreign(const char *path, const struct stat *st)
 {
 	char dir[PATH_MAX], *s;
@@ -604,8 +606,7 @@ static bool util_out_foreign(const char *path, const struct stat *st)
 		strcpy(dir, ".");
 	else
 		s[s == dir] = '\0';
-	return !stat(dir, &d) && (d.st_mode & S_IWOTH) && (d.st_mode & S_ISVTX) &&
-	       st->st_uid != d.st_uid;
+	return !stat(dir, &d) && (d.st_mode & (S_IWOTH | S_ISVTX)) && st->st_uid != d.st_uid;
 }
 
 /* /dev/stdout, /dev/fd/N and their kin: the descriptor itself, so that a
@@ -629,6 +630,9 @@ static int util_out_fdpath(const char *path)
 static int util_out_target(const char *path, char *final, size_t sz, struct stat *st,
 			   struct kt_err *err)
 {
+	char real[PATH_MAX];
+	const char *target = path;
+
 	if (lstat(path, st)) {
 		if (errno != ENOENT)
 			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
@@ -642,8 +646,6 @@ static int util_out_target(const char *path, char *final, size_t sz, struct stat
 				  "cannot write '%s': another user's %s in a shared folder", path,
 				  S_ISLNK(st->st_mode) ? "symlink" : "FIFO");
 	if (S_ISLNK(st->st_mode)) {
-		char real[PATH_MAX];
-
 		if (stat(path, st))
 			return kt_err_set(err, -ENOENT, "cannot write '%s': a symlink to nothing",
 					  path);
@@ -655,10 +657,12 @@ static int util_out_target(const char *path, char *final, size_t sz, struct stat
 		if (!realpath(path, real))
 			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
 					  strerror(errno));
-		return kt_snprintf(final, sz, "%s", real) ?
-		       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
+		target = real;
 	}
-	return kt_snprintf(final, sz, "%s", path) ?
+	if (S_ISREG(st->st_mode) && util_out_foreign(target, st))
+		return kt_err_set(err, -EPERM,
+				  "cannot write '%s': another user's file in a shared folder", target);
+	return kt_snprintf(final, sz, "%s", target) ?
 	       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
 }
 
@@ -734,8 +738,10 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 	if (st.st_mode && !S_ISREG(st.st_mode))
 		return kt_err_set(err, -EINVAL, "cannot write '%s': %s", path,
 				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
-	/* A file replaced keeps its permissions. */
-	o->mode = st.st_mode ? st.st_mode & 07777 : 0;
+	/* A file of ours replaced keeps its permission bits, never set-id or
+	 * sticky bits (the bytes are new: a guest's, say); another user's
+	 * mode is not taken. */
+	o->mode = st.st_mode && st.st_uid == geteuid() ? st.st_mode & 0777 : 0;
 	if (kt_snprintf(o->tmpname, sizeof(o->tmpname), "%s.XXXXXX", o->final))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
 	/* An unnamed file first: a run killed while writing leaves nothing;

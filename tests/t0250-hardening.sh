@@ -139,6 +139,27 @@ test_expect_success '-o writes into devices, FIFOs and stdout, follows a symlink
 	expect_grep "cannot write .$PWD.: it is a folder" err
 '
 
+test_expect_success ROOT 'an output never keeps set-id bits, nor another user'"'"'s mode, nor replaces their file in a shared folder' '
+	# another user'"'"'s set-id file in a sticky folder: refused, untouched
+	mkdir -m 1777 shared
+	install -m 4755 -o nobody /dev/null shared/t.cpio
+	expect_exit 1 "$KTPACK" initramfs --no-busybox -o shared/t.cpio 2> err
+	expect_grep "^ktpack: cannot write .shared/t.cpio.: another user.s file in a shared folder\$" err
+	test "$(stat -c "%U %a %s" shared/t.cpio)" = "nobody 4755 0"
+	# the same through a link of ours
+	ln -s shared/t.cpio mine.cpio
+	expect_exit 1 "$KTPACK" initramfs --no-busybox -o mine.cpio 2> err
+	expect_grep "another user.s file in a shared folder" err
+	# a folder of ours: replaced, without its owner'"'"'s mode or set-id bits
+	install -m 6777 -o nobody /dev/null theirs.cpio
+	(umask 022 && "$KTPACK" initramfs --no-busybox -o theirs.cpio)
+	test "$(stat -c "%U %a" theirs.cpio)" = "root 644"
+	# ours, set-id: the permission bits stay, the set-id bits go
+	install -m 4750 /dev/null own.cpio
+	"$KTPACK" initramfs --no-busybox -o own.cpio
+	test "$(stat -c "%a" own.cpio)" = 750
+'
+
 test_expect_success 'FIFOs never hang a reader: ldd, --ldcache, --kernel, PT_INTERP' '
 	mkfifo f
 	expect_exit 1 timeout 10 "$KTPACK" ldd f 2> err
