@@ -215,7 +215,8 @@ struct kt_proc {
 /*
  * Starts @argv[0] (a path) with its stdout and stderr on pipes to us, its
  * stdin on /dev/null, nothing else of ours but the @nkeep descriptors
- * @keep, and SIGKILL when we die.
+ * @keep, SIGKILL when we die, in a process group of its own (pid) that
+ * the terminal's signals do not reach.
  */
 int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_proc *p);
 /* Closes the pipes (the child is the caller's to wait for). */

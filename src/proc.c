@@ -93,8 +93,10 @@ int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_p
 	if (!p->pid) {
 		int nul;
 
-		/* It must not outlive us, whatever kills us. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		/* It must not outlive us, whatever kills us; and the terminal's
+		 * Ctrl-C and Ctrl-\ are for the guest command, which we send
+		 * them to: not for QEMU, whose group is its own. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent || setpgid(0, 0))
 			_exit(127);
 		nul = open("/dev/null", O_RDONLY);
 		if (nul >= 0)
@@ -110,6 +112,8 @@ int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_p
 		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	/* (here too: a signal sent to the group at once finds it) */
+	setpgid(p->pid, p->pid);
 	close(out[1]);
 	close(errp[1]);
 	p->out = out[0];

@@ -725,7 +725,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 			.channel = x.channel, .nonce = x.nonce, .trace_out = res->trace_out,
 			.console_fd = o->console_fd == 0 && x.cmd ? -1 : o->console_fd,
 			.out_fd = o->out_fd, .err_fd = o->err_fd, .stdin_fd = o->stdin_fd,
-			.log = o->log, .stop = o->stop, .signal = o->signal,
+			.log = o->log, .stop = o->stop, .signal = o->signal, .qemu_pgid = o->qemu_pgid,
 		};
 
 		r = kt_vm_run(&vo, &vr, err);

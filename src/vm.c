@@ -885,6 +885,8 @@ static int vm_boot_start(struct vm_run *v, const char *qemu, struct kt_err *err)
 			close(qfd[i]);
 	if (r)
 		return kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
+	if (o->qemu_pgid)
+		*o->qemu_pgid = b->p.pid;
 	v->res->accel = b->accel;
 	vm_boot_line(v);
 	return 0;
@@ -932,6 +934,8 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 	if (r)
 		kill(b->p.pid, SIGKILL);
 	waitpid(b->p.pid, &st, 0);
+	if (o->qemu_pgid)
+		*o->qemu_pgid = 0;
 	if (b->len)
 		vm_line(v);
 	if (b->qlen)

@@ -369,6 +369,68 @@ test_expect_success KERNEL,QEMU 'SIGINT and SIGQUIT reach the guest command; the
 	test -z "$(ls -A "$TMPDIR")"
 '
 
+test_expect_success KERNEL,QEMU,PYTHON 'at a terminal: Ctrl-C reaches the command, not QEMU; Ctrl-Z stops both, fg resumes both' '
+	cat > term.py <<-\EOF
+	import os, pty, select, signal, sys, time
+	pid, fd = pty.fork()
+	if pid == 0:
+	    # the leader of the session starts ktpack as a shell starts a job: a
+	    # group of its own, in the foreground (an orphaned group would
+	    # never stop)
+	    k = os.fork()
+	    if k == 0:
+	        os.setpgid(0, 0)
+	        os.execv(sys.argv[1], sys.argv[1:])
+	    os.setpgid(k, k)
+	    os.tcsetpgrp(0, k)
+	    os.write(1, b"JOB=%d\n" % k)
+	    while True:
+	        _, st = os.waitpid(k, 0)
+	        if not os.WIFSTOPPED(st):
+	            os._exit(os.waitstatus_to_exitcode(st))
+	buf = b""
+	def upto(pat, t=300):
+	    global buf
+	    end = time.time() + t
+	    while pat not in buf and time.time() < end:
+	        if select.select([fd], [], [], 0.2)[0]:
+	            try:
+	                d = os.read(fd, 4096)
+	            except OSError:
+	                break
+	            buf += d
+	    if pat not in buf:
+	        sys.stdout.buffer.write(buf)
+	        sys.exit("no %r" % pat)
+	def state(p):
+	    return open("/proc/%d/stat" % p).read().rsplit(")", 1)[1].split()[0]
+	def until(p, want, t=10):
+	    end = time.time() + t
+	    while (state(p) == "T") != want and time.time() < end:
+	        time.sleep(0.1)
+	    return state(p)
+	upto(b"ready")
+	job = int(buf.split(b"JOB=")[1].split()[0])
+	qemu = int(open("/proc/%d/task/%d/children" % (job, job)).read().split()[0])
+	os.write(fd, b"\x1a")            # Ctrl-Z: ktpack stops, and QEMU with it
+	assert until(job, True) == "T", state(job)
+	assert until(qemu, True) == "T", state(qemu)
+	os.kill(job, signal.SIGCONT)      # fg: both go on
+	assert until(qemu, False) != "T", state(qemu)
+	os.write(fd, b"\x03")            # Ctrl-C: the command traps it
+	upto(b"got-int")
+	_, st = os.waitpid(pid, 0)
+	sys.stdout.buffer.write(buf)
+	print("\nstatus=%d" % os.waitstatus_to_exitcode(st))
+	EOF
+	python3 term.py "$KTPACK" run --kernel "$KERNEL" -- /bin/busybox sh -c \
+		"trap \"echo got-int; exit 7\" INT; echo ready; while :; do sleep 1; done" > out 2>&1 ||
+		{ cat out; false; }
+	expect_grep "got-int" out
+	expect_grep "^status=7" out
+	not grep -q "terminating on signal" out
+'
+
 test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'s files; QEMU dies with a killed ktpack' '
 	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sh -c "echo ready; exec sleep 1000" > out 2> err &
 	pid=$!

@@ -114,6 +114,9 @@ struct kt_run_opts {
 	 * tool that prints its result then); set back to 0 once sent.  Before
 	 * the guest is up it stops the run as @stop does. */
 	volatile sig_atomic_t *signal;
+	/* When not NULL, QEMU's process group while it runs (see
+	 * kt_vm_opts): for a front end's Ctrl-Z and fg. */
+	volatile sig_atomic_t *qemu_pgid;
 };
 
 struct kt_run_result {

@@ -99,6 +99,11 @@ struct kt_vm_opts {
 	 * send that signal to the guest command's process group; set back to
 	 * 0 once sent.  Before the guest is up it stops the VM. */
 	volatile sig_atomic_t *signal;
+	/* When not NULL, QEMU's process group while it runs, else 0.  QEMU
+	 * is not in the caller's group (the terminal's Ctrl-C must not kill
+	 * it): a SIGTSTP handler stops it with kill(-pgid, SIGSTOP) and
+	 * resumes it with SIGCONT, so that Ctrl-Z and fg act on both. */
+	volatile sig_atomic_t *qemu_pgid;
 };
 
 struct kt_vm_result {

@@ -2,6 +2,7 @@
  * kt_run_opts, call kt_run(), report. */
 #include "cli.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ struct run_args {
 	bool console;
 };
 
-static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded;
+static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid;
 
 static void run_on_signal(int sig)
 {
@@ -78,6 +79,30 @@ static bool run_qemu_said_more(const char *q, const char *msg)
 		return true;
 	snprintf(first, sizeof(first), "%.*s", (int)l, q);
 	return !strstr(msg, first);
+}
+
+/*
+ * Ctrl-Z (and a background read or write of the terminal): QEMU, in a
+ * group of its own, stops with us and goes on when we do, as one job.
+ */
+static void run_on_job_stop(int sig)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, again = { .sa_handler = run_on_job_stop };
+	int e = errno;
+	sigset_t s;
+
+	if (run_qemu_pgid > 0)
+		kill(-run_qemu_pgid, SIGSTOP);
+	sigaction(sig, &dfl, NULL);
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	sigprocmask(SIG_UNBLOCK, &s, NULL);
+	raise(sig);
+	/* here once continued (fg, bg, kill -CONT) */
+	sigaction(sig, &again, NULL);
+	if (run_qemu_pgid > 0)
+		kill(-run_qemu_pgid, SIGCONT);
+	errno = e;
 }
 
 /* The exit status for a run that did not end with the command's; the
@@ -148,7 +173,8 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.memory_override_mib = a->override, .trace_out = a->trace_out,
 		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
 		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
-		.log = cli_log, .stop = &run_stop, .signal = &run_signal, .no_pvh = a->no_pvh, .qemu = a->qemu,
+		.log = cli_log, .stop = &run_stop, .signal = &run_signal, .qemu_pgid = &run_qemu_pgid,
+		.no_pvh = a->no_pvh, .qemu = a->qemu,
 		.qemu_opts = a->qemu_opts.v, .nqemu_opts = a->qemu_opts.n,
 		.append = a->append.v, .nappend = a->append.n,
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
@@ -158,6 +184,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 	};
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	struct sigaction fwd = { .sa_handler = run_on_terminal_signal };
+	struct sigaction job = { .sa_handler = run_on_job_stop };
 	struct kt_wprof_config *cfg = NULL;
 	struct kt_run_result res;
 	struct kt_err err = { 0 };
@@ -178,6 +205,9 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
 		sigaction(SIGPIPE, &sa, NULL);
+		sigaction(SIGTSTP, &job, NULL);
+		sigaction(SIGTTIN, &job, NULL);
+		sigaction(SIGTTOU, &job, NULL);
 		ret = kt_run(&o, &res, &err) ? run_failed(&res, &err, o.console_fd > 0 || !cmd) :
 		      run_report(&res);
 	} else if (ret == -1) {
