@@ -51,44 +51,27 @@ const char *kt_accel_name(enum kt_accel a)
 
 /* ---- the probe ---------------------------------------------------------------- */
 
-/* "file=IMG,format=raw,if=ide": QEMU splits options on ',', so a comma in
- * the path is doubled. */
-static int accel_drive_arg(char *out, size_t sz, const char *img)
-{
-	size_t o;
-
-	if (kt_snprintf(out, sz, "file="))
-		return -ENAMETOOLONG;
-	o = strlen(out);
-	for (const char *p = img; *p; p++) {
-		if (o + 3 >= sz)
-			return -ENAMETOOLONG;
-		if (*p == ',')
-			out[o++] = ',';
-		out[o++] = *p;
-	}
-	out[o] = '\0';
-	return kt_snprintf(out + o, sz - o, ",format=raw,if=ide");
-}
-
-/* Writes the boot sector the probe runs into @img. */
-static int accel_probe_image(const char *img)
+/* Writes the boot sector the probe runs into a new file "probe.img" of
+ * folder @dfd, left open for QEMU to inherit: 0 and *@fd, or -errno. */
+static int accel_probe_image(int dfd, int *fd)
 {
 	/* mov al, 0x2a; out 0xf4, al; hlt; jmp $-1: isa-debug-exit makes
 	 * QEMU exit with (0x2a << 1) | 1 = 85 once the sector has run. */
 	static const unsigned char code[] = { 0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd };
 	unsigned char mbr[512] = { 0 };
-	int fd, r;
+	int r;
 
 	memcpy(mbr, code, sizeof(code));
 	mbr[510] = 0x55;
 	mbr[511] = 0xaa;
-	fd = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
+	*fd = openat(dfd, "probe.img", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0)
 		return -errno;
-	r = kt_write_all(fd, mbr, sizeof(mbr));
-	if (close(fd) && !r)
-		r = -errno;
+	r = kt_write_all(*fd, mbr, sizeof(mbr));
+	if (r) {
+		close(*fd);
+		*fd = -1;
+	}
 	return r;
 }
 
@@ -160,7 +143,7 @@ int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *e
 
 static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct kt_err *err)
 {
-	char img[PATH_MAX], drive[PATH_MAX + 32], errs[2048] = "";
+	char drive[64], errs[2048] = "";
 	struct kt_workdir dir;
 	char *argv[] = {
 		/* The same CPU model as a real run: on nested hosts it is what
@@ -170,24 +153,21 @@ static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct 
 		"-drive", drive, NULL,
 	};
 	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
-	int r;
+	int img = -1, r;
 
 	if (access("/dev/kvm", R_OK | W_OK))
 		return kt_err_set(err, -ENODEV, "/dev/kvm: %s", strerror(errno));
 	r = kt_workdir_new(&dir, "ktpack-kvm", err);
 	if (r)
 		return r;
-	if (kt_snprintf(img, sizeof(img), "%s/probe.img", dir.path) ||
-	    accel_drive_arg(drive, sizeof(drive), img)) {
-		r = kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", dir.path);
-		goto out;
-	}
-	r = accel_probe_image(img);
+	r = accel_probe_image(dir.dfd, &img);
 	if (r) {
 		kt_err_set(err, r, "cannot write the probe image: %s", strerror(-r));
 		goto out;
 	}
-	r = kt_proc_spawn(argv, NULL, 0, &p);
+	/* (QEMU opens what it inherits: a path in the folder is never used) */
+	snprintf(drive, sizeof(drive), "file=/proc/self/fd/%d,format=raw,if=ide", img);
+	r = kt_proc_spawn(argv, &img, 1, &p);
 	if (r) {
 		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
 		goto out;
@@ -195,6 +175,8 @@ static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct 
 	r = accel_probe_wait(&p, stop, errs, sizeof(errs), err);
 	kt_proc_close(&p);
 out:
+	if (img >= 0)
+		close(img);
 	kt_workdir_remove(&dir);
 	return r;
 }

@@ -143,6 +143,34 @@ static int cache_walk(const char *path, int create, const char **why,
 	return fd;
 }
 
+int kt_dir_trusted(const char *path, int *fd, char *why, size_t sz)
+{
+	char bad[NAME_MAX + 1] = "";
+	const char *w = NULL;
+	bool created = false;
+	struct stat st;
+	int r;
+
+	if (path[0] != '/') {
+		snprintf(why, sz, "not an absolute path");
+		return -EINVAL;
+	}
+	r = cache_walk(path, 0, &w, bad, sizeof(bad), &created);
+	if (r >= 0 && !fstat(r, &st) && (w = cache_untrusted(&st))) {
+		close(r);
+		snprintf(why, sz, "it %s", w);
+		return -EPERM;
+	}
+	if (r < 0 && *bad && strcmp(bad, strrchr(path, '/') + 1))
+		snprintf(why, sz, "its parent '%s'%s%s", bad, strncmp(w, "is ", 3) ? ": " : " ", w);
+	else if (r < 0)
+		snprintf(why, sz, "%s%s", strncmp(w, "is ", 3) ? "" : "it ", w);
+	if (r < 0)
+		return r;
+	*fd = r;
+	return 0;
+}
+
 /* Opens @path as the cache folder, or says in @why why it cannot be. */
 static int cache_try(const char *path, int create, struct kt_cache *c,
 		     char *why, size_t whysz)

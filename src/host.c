@@ -102,7 +102,7 @@ static void host_system(struct host_ctx *h)
 {
 	/* (a folder skipped is said in the report, not also as a warning) */
 	struct kt_cache_opts co = { 0 };
-	struct kt_workdir w = { .lock = -1 };
+	struct kt_workdir w = { .dfd = -1, .parent = -1, .lock = -1 };
 	struct kt_err e = { 0 };
 	uint64_t bytes;
 	size_t files;

@@ -915,24 +915,31 @@ int kt_initramfs__write(struct kt_initramfs *b, const char *path,
 	return r;
 }
 
-int kt_initramfs__write_after(struct kt_initramfs *b, int base_fd,
-			      const char *path, struct kt_err *err)
+int kt_initramfs__write_after_fd(struct kt_initramfs *b, int base_fd, int out,
+				 struct kt_err *err)
 {
 	struct stat st;
-	int out, r;
+	int r;
 
 	if (fstat(base_fd, &st))
 		return kt_err_set(err, -errno, "cannot read the base archive: %s",
 				  strerror(errno));
+	r = kt_copy_fd_at(base_fd, 0, out, (uint64_t)st.st_size);
+	if (r)
+		return kt_err_set(err, r, "cannot copy the base archive: %s",
+				  r == -EIO ? "it changed while it was read" : strerror(-r));
+	return kt_initramfs__write_fd(b, out, err);
+}
+
+int kt_initramfs__write_after(struct kt_initramfs *b, int base_fd,
+			      const char *path, struct kt_err *err)
+{
+	int out, r;
+
 	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (out < 0)
 		return kt_err_set(err, -errno, "cannot create '%s': %s", path, strerror(errno));
-	r = kt_copy_fd_at(base_fd, 0, out, (uint64_t)st.st_size);
-	if (r)
-		kt_err_set(err, r, "cannot copy the base archive to '%s': %s", path,
-			   r == -EIO ? "it changed while it was read" : strerror(-r));
-	else
-		r = kt_initramfs__write_fd(b, out, err);
+	r = kt_initramfs__write_after_fd(b, base_fd, out, err);
 	if (close(out) && !r)
 		r = kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
 	if (r)

@@ -357,13 +357,24 @@ void kt_cache_unlock(struct kt_cache *c, const char *name, int fd);
 const char *kt_tmpdir(void);
 
 /*
+ * Opens the folder @path as the cache folder is opened (cache.c): from /
+ * without following a link, every component, itself included, a real
+ * folder that only root or this user can change (a sticky shared one is
+ * fine).  0 with its descriptor in *@fd, or -errno with @why.
+ */
+int kt_dir_trusted(const char *path, int *fd, char *why, size_t sz);
+
+/*
  * A run's private folder "$TMPDIR/@prefix.XXXXXX" (or under /tmp when
- * TMPDIR is unset or relative), mode 0700, holding a ".lock" file that
- * this process keeps locked: a later run can tell the folder of a killed
- * run (kt_workdir_reap) from a live one's.
+ * TMPDIR is unset or relative; either must pass kt_dir_trusted), mode
+ * 0700, used through @dfd, holding a ".lock" file that this process keeps
+ * locked: a later run can tell the folder of a killed run
+ * (kt_workdir_reap) from a live one's (workdir.c).
  */
 struct kt_workdir {
-	char path[PATH_MAX];
+	char path[PATH_MAX];	/* for messages; "" until made */
+	int dfd;		/* the folder; -1: none */
+	int parent;		/* $TMPDIR; -1: none */
 	int lock;		/* -1: none */
 };
 int kt_workdir_new(struct kt_workdir *w, const char *prefix, struct kt_err *err);

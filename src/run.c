@@ -30,7 +30,8 @@ struct run_ctx {
 	struct kt_cache *cache;
 	struct kt_cache *own_cache;	/* opened here, closed here */
 	struct kt_workdir work;		/* path "" until made */
-	char initrd[PATH_MAX];
+	char initrd[64];		/* /proc/self/fd/N: QEMU inherits it */
+	int initrd_fd;			/* in the work folder, -1 until made */
 	char nonce[17];
 	char *cmdline;
 	uint64_t memory_mib;
@@ -403,7 +404,10 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 int kt_run_base(const struct kt_run_opts *o, struct kt_cache *cache, int *fd,
 		char *name, size_t namesz, struct kt_err *err)
 {
-	struct run_ctx x = { .o = o, .cache = cache, .base_fd = -1 };
+	struct run_ctx x = {
+		.o = o, .cache = cache, .base_fd = -1, .initrd_fd = -1,
+		.work = { .dfd = -1, .parent = -1, .lock = -1 },
+	};
 	int r = run_base(&x, name, namesz, err);
 
 	if (!r)
@@ -414,18 +418,20 @@ int kt_run_base(const struct kt_run_opts *o, struct kt_cache *cache, int *fd,
 /* Without a cache folder the base is built for this run, in its folder. */
 static int run_base_uncached(struct run_ctx *x, struct kt_initramfs *b, struct kt_err *err)
 {
-	char path[PATH_MAX];
+	int fd = openat(x->work.dfd, "base", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			0600);
 	int r;
 
-	if (kt_snprintf(path, sizeof(path), "%s/base", x->work.path))
-		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", x->work.path);
-	r = kt_initramfs__write(b, path, err);
-	if (r)
+	if (fd < 0)
+		return kt_err_set(err, -errno, "cannot create '%s/base': %s", x->work.path,
+				  strerror(errno));
+	unlinkat(x->work.dfd, "base", 0);
+	r = kt_initramfs__write_fd(b, fd, err);
+	if (r) {
+		close(fd);
 		return r;
-	x->base_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (x->base_fd < 0)
-		return kt_err_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
-	unlink(path);
+	}
+	x->base_fd = fd;
 	return 0;
 }
 
@@ -513,6 +519,25 @@ static bool run_streams_merged(const struct kt_run_opts *o)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/*
+ * The guest's archive, the base and then @b, into "initrd" of the work
+ * folder through its descriptor; QEMU gets the descriptor, never a path
+ * that could be swapped.
+ */
+static int run_write_initrd(struct run_ctx *x, struct kt_initramfs *b, struct kt_err *err)
+{
+	int r;
+
+	x->initrd_fd = openat(x->work.dfd, "initrd",
+			      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (x->initrd_fd < 0)
+		return kt_err_set(err, -errno, "cannot create '%s/initrd': %s", x->work.path,
+				  strerror(errno));
+	r = kt_initramfs__write_after_fd(b, x->base_fd, x->initrd_fd, err);
+	snprintf(x->initrd, sizeof(x->initrd), "/proc/self/fd/%d", x->initrd_fd);
+	return r;
+}
+
 /* The command (NUL-separated argv) and the nonce, after the base. */
 static int run_suffix(struct run_ctx *x, struct kt_err *err)
 {
@@ -526,8 +551,6 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		return kt_err_set(err, -errno, "getrandom: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(x->nonce + 2 * i, 3, "%02x", rnd[i]);
-	if (kt_snprintf(x->initrd, sizeof(x->initrd), "%s/initrd", x->work.path))
-		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", x->work.path);
 	r = kt_strv_join0(x->cmd, &buf, &len);
 	if (!r)
 		r = kt_initramfs__new(NULL, &b);
@@ -548,7 +571,7 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		r = kt_initramfs__add_data(b, KT_GUEST_NONCE, x->nonce, strlen(x->nonce),
 					   0600, err);
 	if (!r)
-		r = kt_initramfs__write_after(b, x->base_fd, x->initrd, err);
+		r = run_write_initrd(x, b, err);
 	kt_initramfs__free(b);
 	free(buf);
 	return r;
@@ -569,8 +592,9 @@ static int run_fit_memory(struct run_ctx *x, struct kt_run_result *res, struct k
 
 	if (x->o->memory_override_mib)
 		return 0;
-	if (stat(x->initrd, &st))
-		return kt_err_set(err, -errno, "cannot stat '%s': %s", x->initrd, strerror(errno));
+	if (fstat(x->initrd_fd, &st))
+		return kt_err_set(err, -errno, "cannot stat '%s/initrd': %s", x->work.path,
+				  strerror(errno));
 	mib = ((uint64_t)st.st_size + (1 << 20) - 1) >> 20;
 	need = 3 * mib + KT_RUN_MEMORY_ROOM_MIB;
 	need = (need + 63) / 64 * 64;
@@ -699,7 +723,10 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	   struct kt_err *err)
 {
-	struct run_ctx x = { .o = o, .base_fd = -1, .kernel = { .fd = -1 }, .work = { .lock = -1 } };
+	struct run_ctx x = {
+		.o = o, .base_fd = -1, .initrd_fd = -1, .kernel = { .fd = -1 },
+		.work = { .dfd = -1, .parent = -1, .lock = -1 },
+	};
 	struct kt_vm_result vr = { 0 };
 	int r;
 
@@ -718,7 +745,8 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 		struct kt_vm_opts vo = {
 			.arch = x.arch, .qemu = o->qemu, .kernel = x.kernel.path, .kernel_fd = x.kernel.fd,
 			.kernel_label = o->kernel, .pvh = x.kernel.pvh, .cache = x.cache,
-			.initrd = x.initrd, .qemu_opts = o->qemu_opts, .nqemu_opts = o->nqemu_opts,
+			.initrd = x.initrd, .initrd_fd = x.initrd_fd,
+			.qemu_opts = o->qemu_opts, .nqemu_opts = o->nqemu_opts,
 			.cmdline = x.cmdline, .cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
 			.memory_mib = x.memory_mib, .accel = o->accel,
 			.timeout_s = o->timeout_s, .interactive = !x.cmd,
@@ -745,6 +773,8 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	kt_workdir_remove(&x.work);
 	if (x.base_fd >= 0)
 		close(x.base_fd);
+	if (x.initrd_fd >= 0)
+		close(x.initrd_fd);
 	kt_kernel_boot__close(&x.kernel);
 	kt_modules__free(x.mods);
 	kt_cache__close(x.own_cache);

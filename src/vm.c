@@ -792,7 +792,7 @@ static int vm_start(struct vm_run *v, const char *qemu, const int qfd[3])
 	for (size_t i = 0; i < o->nqemu_opts; i++)
 		full[n + i] = (char *)o->qemu_opts[i];
 	{
-		int keep[] = { o->kernel_fd, qfd[0], qfd[1], qfd[2] };
+		int keep[] = { o->kernel_fd, o->initrd_fd, qfd[0], qfd[1], qfd[2] };
 
 		r = kt_proc_spawn(full, keep, KT_ARRAY_SIZE(keep), &v->b.p);
 	}

@@ -160,6 +160,39 @@ test_expect_success ROOT 'an output never keeps set-id bits, nor another user'"'
 	test "$(stat -c "%a" own.cpio)" = 750
 '
 
+test_expect_success ROOT 'a TMPDIR another user could change holds no run: its archive goes to QEMU as a descriptor' '
+	mkdir -m 0777 open
+	mkdir -m 0700 theirs
+	chown nobody theirs
+	mkdir -m 1777 sticky
+	expect_exit 1 env TMPDIR="$PWD/open" "$KTPACK" doctor > out
+	expect_grep "^missing  system    -        work folder  *cannot create a work folder in .$PWD/open. (TMPDIR): it is writable by other users\$" out
+	expect_exit 1 env TMPDIR="$PWD/theirs" "$KTPACK" doctor > out
+	expect_grep "(TMPDIR): it is owned by another user\$" out
+	expect_exit 1 env TMPDIR="$PWD/theirs/sub" "$KTPACK" doctor > out
+	expect_grep "(TMPDIR): its parent .theirs. is owned by another user\$" out
+	# a shared sticky folder is fine, as /tmp is
+	env TMPDIR="$PWD/sticky" "$KTPACK" doctor > out || true
+	expect_grep "^ok       system    -        work folder " out
+	test -z "$(ls -A sticky)"
+	if test -r "${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}" && command -v qemu-system-x86_64 > /dev/null; then
+		expect_exit 125 env TMPDIR="$PWD/open" "$KTPACK" run \
+			--kernel "${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}" -- /bin/true 2> err
+		expect_grep "^ktpack: cannot create a work folder in .$PWD/open. (TMPDIR): it is writable by other users\$" err
+		test -z "$(ls -A open)"
+		# the archive is never named by a path in the folder
+		"$KTPACK" run --kernel "${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}" --accel tcg \
+			-- /bin/busybox sh -c "echo up; sleep 4" > out 2> err &
+		pid=$!
+		i=0
+		while ! grep -q up out && [ $i -lt 600 ]; do sleep 0.5; i=$((i + 1)); done
+		qemu=$(cut -d" " -f1 /proc/$pid/task/$pid/children)
+		tr "\0" "\n" < /proc/$qemu/cmdline | grep -A1 -x -- -initrd | tail -n 1 > initrd
+		wait $pid
+		expect_grep "^/proc/self/fd/[0-9]*\$" initrd
+	fi
+'
+
 test_expect_success 'FIFOs never hang a reader: ldd, --ldcache, --kernel, PT_INTERP' '
 	mkfifo f
 	expect_exit 1 timeout 10 "$KTPACK" ldd f 2> err

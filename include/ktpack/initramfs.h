@@ -123,6 +123,9 @@ int kt_initramfs__write_fd(struct kt_initramfs *b, int fd, struct kt_err *err);
  */
 int kt_initramfs__write_after(struct kt_initramfs *b, int base_fd,
 			      const char *path, struct kt_err *err);
+/* The same into @out, a new empty file open for writing (left open). */
+int kt_initramfs__write_after_fd(struct kt_initramfs *b, int base_fd, int out,
+				 struct kt_err *err);
 
 /*
  * A key for caching the archive: it covers every entry that will be

@@ -66,6 +66,9 @@ struct kt_vm_opts {
 	 * while; NULL: probed and tried on every run. */
 	struct kt_cache *cache;
 	const char *initrd;
+	/* A descriptor @initrd names as /proc/self/fd/N, which QEMU must
+	 * inherit; values below 3 mean none. */
+	int initrd_fd;
 	const char *cmdline;
 	/* More QEMU arguments, after ktpack's own. */
 	const char *const *qemu_opts;
