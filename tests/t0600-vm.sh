@@ -3,6 +3,7 @@
 # unpacks (KTSTR_KERNEL overrides), under KVM when it works, TCG otherwise.
 . "$(dirname "$0")/lib.sh"
 KERNEL=${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}
+FIXTURES="$(cd "$(dirname "$0")" && pwd)/fixtures"
 test_shared_cache
 
 vmrun() { "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 300 "$@"; }
@@ -189,51 +190,31 @@ test_expect_success KERNEL,QEMU,MODULES 'a module is loaded with what it needs; 
 
 test_expect_success KERNEL,QEMU,PYTHON 'shell: Ctrl-C reaches the guest, the terminal size follows, Ctrl-A x stops it' '
 	cat > drive.py <<-\EOF
-	import fcntl, os, pty, select, struct, sys, termios, time
-	pid, fd = pty.fork()
-	if pid == 0:
-	    os.execv(sys.argv[1], sys.argv[1:])
-	fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-	buf = b""
-	def seen(pat, t):
-	    global buf
-	    end = time.time() + t
-	    while pat not in buf and time.time() < end:
-	        if select.select([fd], [], [], 0.2)[0]:
-	            try:
-	                d = os.read(fd, 4096)
-	            except OSError:
-	                break
-	            if not d:
-	                break
-	            buf += d
-	    return pat in buf
-	def upto(pat, t=300):
-	    if not seen(pat, t):
-	        sys.stdout.buffer.write(buf)
-	        sys.exit("no %r" % pat)
-	upto(b"# ")
-	os.write(fd, b"stty size; sleep 100\r")
-	upto(b"40 100")
+	import fcntl, struct, sys, termios, time
+	from ptyterm import Term
+	t = Term(sys.argv[1:])
+	fcntl.ioctl(t.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+	t.upto(b"# ")
+	t.write(b"stty size; sleep 100\r")
+	t.upto(b"40 100")
 	time.sleep(2)
-	os.write(fd, b"\x03")
+	t.write(b"\x03")
 	time.sleep(1)
-	fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-	os.write(fd, b"echo alive-$((40 + 2))\r")
-	upto(b"alive-42")
+	fcntl.ioctl(t.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+	t.write(b"echo alive-$((40 + 2))\r")
+	t.upto(b"alive-42")
 	# the new size reaches the guest within a moment
 	for i in range(30):
-	    os.write(fd, b"stty size\r")
-	    if seen(b"30 90", 2):
+	    t.write(b"stty size\r")
+	    if t.seen(b"30 90", 2):
 	        break
-	upto(b"30 90", 1)
-	os.write(fd, b"sleep 100\r\x01x")
-	upto(b"stopped with Ctrl-A x")
-	_, st = os.waitpid(pid, 0)
-	sys.stdout.buffer.write(buf)
-	print("\nstatus=%d" % os.waitstatus_to_exitcode(st))
+	t.upto(b"30 90", 1)
+	t.write(b"sleep 100\r\x01x")
+	t.upto(b"stopped with Ctrl-A x")
+	t.end()
 	EOF
-	python3 drive.py "$KTPACK" shell --kernel "$KERNEL" > out 2>&1 || { cat out; false; }
+	PYTHONPATH="$FIXTURES" python3 drive.py "$KTPACK" shell --kernel "$KERNEL" > out 2>&1 ||
+		{ cat out; false; }
 	expect_grep "\^C" out
 	expect_grep "alive-42" out
 	expect_grep "stopped with Ctrl-A x" out
@@ -371,37 +352,8 @@ test_expect_success KERNEL,QEMU 'SIGINT and SIGQUIT reach the guest command; the
 
 test_expect_success KERNEL,QEMU,PYTHON 'at a terminal: Ctrl-C reaches the command, not QEMU; Ctrl-Z stops both, fg resumes both' '
 	cat > term.py <<-\EOF
-	import os, pty, select, signal, sys, time
-	pid, fd = pty.fork()
-	if pid == 0:
-	    # the leader of the session starts ktpack as a shell starts a job: a
-	    # group of its own, in the foreground (an orphaned group would
-	    # never stop)
-	    k = os.fork()
-	    if k == 0:
-	        os.setpgid(0, 0)
-	        os.execv(sys.argv[1], sys.argv[1:])
-	    os.setpgid(k, k)
-	    os.tcsetpgrp(0, k)
-	    os.write(1, b"JOB=%d\n" % k)
-	    while True:
-	        _, st = os.waitpid(k, 0)
-	        if not os.WIFSTOPPED(st):
-	            os._exit(os.waitstatus_to_exitcode(st))
-	buf = b""
-	def upto(pat, t=300):
-	    global buf
-	    end = time.time() + t
-	    while pat not in buf and time.time() < end:
-	        if select.select([fd], [], [], 0.2)[0]:
-	            try:
-	                d = os.read(fd, 4096)
-	            except OSError:
-	                break
-	            buf += d
-	    if pat not in buf:
-	        sys.stdout.buffer.write(buf)
-	        sys.exit("no %r" % pat)
+	import os, signal, sys, time
+	from ptyterm import Term
 	def state(p):
 	    return open("/proc/%d/stat" % p).read().rsplit(")", 1)[1].split()[0]
 	def until(p, want, t=10):
@@ -409,21 +361,19 @@ test_expect_success KERNEL,QEMU,PYTHON 'at a terminal: Ctrl-C reaches the comman
 	    while (state(p) == "T") != want and time.time() < end:
 	        time.sleep(0.1)
 	    return state(p)
-	upto(b"ready")
-	job = int(buf.split(b"JOB=")[1].split()[0])
-	qemu = int(open("/proc/%d/task/%d/children" % (job, job)).read().split()[0])
-	os.write(fd, b"\x1a")            # Ctrl-Z: ktpack stops, and QEMU with it
-	assert until(job, True) == "T", state(job)
+	t = Term(sys.argv[1:], job=True)
+	t.upto(b"ready")
+	qemu = int(open("/proc/%d/task/%d/children" % (t.job, t.job)).read().split()[0])
+	t.write(b"\x1a")                 # Ctrl-Z: ktpack stops, and QEMU with it
+	assert until(t.job, True) == "T", state(t.job)
 	assert until(qemu, True) == "T", state(qemu)
-	os.kill(job, signal.SIGCONT)      # fg: both go on
+	os.kill(t.job, signal.SIGCONT)    # fg: both go on
 	assert until(qemu, False) != "T", state(qemu)
-	os.write(fd, b"\x03")            # Ctrl-C: the command traps it
-	upto(b"got-int")
-	_, st = os.waitpid(pid, 0)
-	sys.stdout.buffer.write(buf)
-	print("\nstatus=%d" % os.waitstatus_to_exitcode(st))
+	t.write(b"\x03")                 # Ctrl-C: the command traps it
+	t.upto(b"got-int")
+	t.end()
 	EOF
-	python3 term.py "$KTPACK" run --kernel "$KERNEL" -- /bin/busybox sh -c \
+	PYTHONPATH="$FIXTURES" python3 term.py "$KTPACK" run --kernel "$KERNEL" -- /bin/busybox sh -c \
 		"trap \"echo got-int; exit 7\" INT; echo ready; while :; do sleep 1; done" > out 2>&1 ||
 		{ cat out; false; }
 	expect_grep "got-int" out
