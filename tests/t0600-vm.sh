@@ -392,11 +392,12 @@ test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'
 	"$KTPACK" run --kernel "$KERNEL" --accel tcg -- /bin/busybox sh -c "echo ready; exec sleep 1000" > out 2> err &
 	pid=$!
 	wait_for out "^ready"
-	pgrep -f "$TMPDIR/ktpack-run" > /dev/null
+	qemu=$(cut -d" " -f1 /proc/$pid/task/$pid/children)
+	grep -q qemu-system "/proc/$qemu/cmdline"
 	kill -KILL $pid
 	i=0
-	while pgrep -f "$TMPDIR/ktpack-run" > /dev/null && [ $i -lt 20 ]; do sleep 0.5; i=$((i + 1)); done
-	not pgrep -f "$TMPDIR/ktpack-run"
+	while test -e "/proc/$qemu" && [ $i -lt 20 ]; do sleep 0.5; i=$((i + 1)); done
+	test ! -e "/proc/$qemu"
 	# the next run removes what the killed one left
 	test -n "$(ls -A "$TMPDIR")"
 	vmrun -- /bin/true
