@@ -346,7 +346,7 @@ static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t l
 		return 0;
 	}
 	h->open = false;
-	r = kt_out_commit(&h->out, 0644, &cerr);
+	r = kt_out_commit(&h->out, &cerr);
 	if (r) {
 		host_trace_bad(h, r, cerr.msg);
 		return 0;

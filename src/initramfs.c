@@ -909,7 +909,7 @@ int kt_initramfs__write(struct kt_initramfs *b, const char *path,
 		return r;
 	r = kt_initramfs__write_fd(b, o.fd, err);
 	if (!r)
-		r = kt_out_commit(&o, 0644, err);
+		r = kt_out_commit(&o, err);
 	else
 		kt_out_abort(&o);
 	return r;

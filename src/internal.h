@@ -396,7 +396,8 @@ struct kt_out {
 	bool own;		/* fd is ours to close */
 	bool tmp;		/* written under tmpname, renamed at commit */
 	bool unnamed;		/* an O_TMPFILE file, named at commit */
-	mode_t mode;		/* the replaced file's; 0 for a new one */
+	bool keep_mode;		/* a file of ours is replaced: its mode stays */
+	mode_t mode;		/* its permission bits */
 	char final[PATH_MAX];
 	char tmpname[PATH_MAX];
 };
@@ -405,8 +406,9 @@ int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err);
  * a wait for a reader that may never come. */
 #define KT_OUT_NOWAIT	1
 int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_err *err);
-/* Gives a temporary file @mode and renames it; closes. */
-int kt_out_commit(struct kt_out *o, mode_t mode, struct kt_err *err);
+/* Names the file (a file of ours replaced keeps its permission bits, a
+ * new one has what the umask leaves of 0666); closes. */
+int kt_out_commit(struct kt_out *o, struct kt_err *err);
 /* Removes a temporary file, closes; a no-op after a commit. */
 void kt_out_abort(struct kt_out *o);
 /* What kt_out_open would refuse, found without opening anything (a FIFO

@@ -103,8 +103,11 @@ int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_p
 			dup2(nul, 0);
 		dup2(out[1], 1);
 		dup2(errp[1], 2);
-		/* nothing else of ours: only what it is given */
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		/* nothing else of ours: only what it is given (before Linux
+		 * 5.11 close_range cannot mark, and each one is marked) */
+		if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC))
+			for (int fd = 3; fd < 65536; fd++)
+				fcntl(fd, F_SETFD, FD_CLOEXEC);
 		for (size_t i = 0; i < nkeep; i++)
 			if (keep[i] > 2)
 				fcntl(keep[i], F_SETFD, 0);

@@ -534,6 +534,16 @@ static int run_write_initrd(struct run_ctx *x, struct kt_initramfs *b, struct kt
 		return kt_err_set(err, -errno, "cannot create '%s/initrd': %s", x->work.path,
 				  strerror(errno));
 	r = kt_initramfs__write_after_fd(b, x->base_fd, x->initrd_fd, err);
+	if (!r) {
+		/* QEMU reads it, and only that */
+		int ro = openat(x->work.dfd, "initrd", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (ro < 0)
+			r = kt_err_set(err, -errno, "cannot open '%s/initrd': %s", x->work.path,
+				       strerror(errno));
+		close(x->initrd_fd);
+		x->initrd_fd = ro;
+	}
 	snprintf(x->initrd, sizeof(x->initrd), "/proc/self/fd/%d", x->initrd_fd);
 	return r;
 }
@@ -673,7 +683,9 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	/* What killed runs left in $TMPDIR goes now. */
 	{
 		/* (ktpack-vm: what earlier versions' runs made) */
-		static const char *const ours[] = { "ktpack-run", "ktpack-kvm", "ktpack-vm", NULL };
+		static const char *const ours[] = {
+			"ktpack-run", "ktpack-kvm", "ktpack-doctor", "ktpack-vm", NULL,
+		};
 
 		kt_workdir_reap(ours);
 	}
@@ -754,6 +766,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 			.console_fd = o->console_fd == 0 && x.cmd ? -1 : o->console_fd,
 			.out_fd = o->out_fd, .err_fd = o->err_fd, .stdin_fd = o->stdin_fd,
 			.log = o->log, .stop = o->stop, .signal = o->signal, .qemu_pgid = o->qemu_pgid,
+			.paused_ms = o->paused_ms,
 		};
 
 		r = kt_vm_run(&vo, &vr, err);

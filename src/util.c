@@ -447,24 +447,34 @@ int kt_name_index(const char *const *names, size_t n, const char *s)
 	return -EINVAL;
 }
 
-/* In a shared folder (sticky, as /tmp, or that others may write to), a
- * link, a FIFO or a file that another user owns is theirs to point
- * anywhere or to change under us: never written through nor replaced
- * (what the kernel's protected_symlinks, protected_fifos and
- * protected_regular do). */
+/* A folder whose entries other users can change: writable by its group
+ * or by others (sticky or not: anyone may still plant a name there), or
+ * owned by another user than root and us. */
+static bool util_dir_shared(const struct stat *d)
+{
+	return (d->st_mode & (S_IWGRP | S_IWOTH)) || (d->st_uid && d->st_uid != geteuid());
+}
+
+/* In a shared folder (util_dir_shared), a link, a FIFO or a file that
+ * another user (not root) owns is theirs to point anywhere or to change
+ * under us: never written through nor replaced (what the kernel's
+ * protected_symlinks, protected_fifos and protected_regular do, when they
+ * are on). */
 static bool util_out_foreign(const char *path, const struct stat *st)
 {
 	char dir[PATH_MAX], *s;
 	struct stat d;
 
-	if (st->st_uid == geteuid() || kt_snprintf(dir, sizeof(dir), "%s", path))
+	if (st->st_uid == geteuid() || !st->st_uid)
 		return false;
+	if (kt_snprintf(dir, sizeof(dir), "%s", path))
+		return true;
 	s = strrchr(dir, '/');
 	if (!s)
 		strcpy(dir, ".");
 	else
 		s[s == dir] = '\0';
-	return !stat(dir, &d) && (d.st_mode & (S_IWOTH | S_ISVTX)) && st->st_uid != d.st_uid;
+	return stat(dir, &d) || util_dir_shared(&d);
 }
 
 /* /dev/stdout, /dev/fd/N and their kin: the descriptor itself, so that a
@@ -485,42 +495,75 @@ static int util_out_fdpath(const char *path)
 }
 
 /* Where @path leads: itself, or the file a symlink (chain) names. */
+/* The name @what (a hop of @path) refused when another user owns it in
+ * a shared folder. */
+static int util_out_refuse(const char *path, const char *what, const struct stat *st,
+			   struct kt_err *err)
+{
+	const char *kind = S_ISLNK(st->st_mode) ? "symlink" : S_ISFIFO(st->st_mode) ? "FIFO" :
+			   S_ISREG(st->st_mode) ? "file" : NULL;
+
+	if (!kind || !util_out_foreign(what, st))
+		return 0;
+	if (!strcmp(path, what))
+		return kt_err_set(err, -EPERM, "cannot write '%s': another user's %s in a shared folder",
+				  path, kind);
+	return kt_err_set(err, -EPERM,
+			  "cannot write '%s': it leads to '%s', another user's %s in a shared folder",
+			  path, what, kind);
+}
+
+/*
+ * What writing @path writes: itself, a new file, or what its chain of
+ * links leads to, each hop checked (util_out_refuse).  A regular file at
+ * the end goes to @final by its own name, to be replaced there; anything
+ * else (/dev/stdout: a pipe, a terminal) is written through @path.
+ */
 static int util_out_target(const char *path, char *final, size_t sz, struct stat *st,
 			   struct kt_err *err)
 {
-	char real[PATH_MAX];
-	const char *target = path;
+	char cur[PATH_MAX], target[PATH_MAX], next[PATH_MAX];
+	int r;
 
-	if (lstat(path, st)) {
-		if (errno != ENOENT)
-			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
-					  strerror(errno));
-		st->st_mode = 0;	/* a new file */
-		return kt_snprintf(final, sz, "%s", path) ?
-		       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
+	if (kt_snprintf(cur, sizeof(cur), "%s", path))
+		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+	for (int hops = 0; ; hops++) {
+		ssize_t n;
+		char *slash;
+
+		if (lstat(cur, st)) {
+			if (errno != ENOENT)
+				return kt_err_set(err, -errno, "cannot write '%s': %s", path,
+						  strerror(errno));
+			if (hops)
+				return kt_err_set(err, -ENOENT,
+						  "cannot write '%s': a symlink to nothing", path);
+			st->st_mode = 0;	/* a new file */
+			break;
+		}
+		r = util_out_refuse(path, cur, st, err);
+		if (r)
+			return r;
+		if (!S_ISLNK(st->st_mode))
+			break;
+		if (hops >= KT_MAX_HOPS)
+			return kt_err_set(err, -ELOOP, "cannot write '%s': too many symlinks", path);
+		n = readlink(cur, target, sizeof(target) - 1);
+		if (n <= 0)
+			return kt_err_set(err, n ? -errno : -EINVAL, "cannot read link '%s'", cur);
+		target[n] = '\0';
+		slash = strrchr(cur, '/');
+		if (target[0] == '/' || !slash)
+			r = kt_snprintf(next, sizeof(next), "%s", target);
+		else
+			r = kt_snprintf(next, sizeof(next), "%.*s/%s", (int)(slash - cur), cur, target);
+		if (r)
+			return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
+		memcpy(cur, next, sizeof(cur));
 	}
-	if ((S_ISLNK(st->st_mode) || S_ISFIFO(st->st_mode)) && util_out_foreign(path, st))
-		return kt_err_set(err, -EPERM,
-				  "cannot write '%s': another user's %s in a shared folder", path,
-				  S_ISLNK(st->st_mode) ? "symlink" : "FIFO");
-	if (S_ISLNK(st->st_mode)) {
-		if (stat(path, st))
-			return kt_err_set(err, -ENOENT, "cannot write '%s': a symlink to nothing",
-					  path);
-		/* /dev/stdout leads to a pipe or a terminal: write through the
-		 * link; to a regular file, replace that file. */
-		if (!S_ISREG(st->st_mode))
-			return kt_snprintf(final, sz, "%s", path) ?
-			       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
-		if (!realpath(path, real))
-			return kt_err_set(err, -errno, "cannot write '%s': %s", path,
-					  strerror(errno));
-		target = real;
-	}
-	if (S_ISREG(st->st_mode) && util_out_foreign(target, st))
-		return kt_err_set(err, -EPERM,
-				  "cannot write '%s': another user's file in a shared folder", target);
-	return kt_snprintf(final, sz, "%s", target) ?
+	if (!st->st_mode || !S_ISREG(st->st_mode))
+		cur[0] = '\0';		/* written through the name given */
+	return kt_snprintf(final, sz, "%s", cur[0] ? cur : path) ?
 	       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
 }
 
@@ -556,6 +599,55 @@ int kt_out_check(const char *path, struct kt_err *err)
 int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
 {
 	return kt_out_open_flags(o, path, 0, err);
+}
+
+/* Six random characters over the "XXXXXX" that ends @tmpl. */
+static int util_random_name(char *tmpl)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	char *x = tmpl + strlen(tmpl) - 6;
+	unsigned char rnd[6];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -errno;
+	for (int i = 0; i < 6; i++)
+		x[i] = set[rnd[i] % (sizeof(set) - 1)];
+	return 0;
+}
+
+static int util_out_name(struct kt_out *o)
+{
+	char proc[64];
+	int r;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->fd);
+	for (int tries = 0; tries < 64; tries++) {
+		r = util_random_name(o->tmpname);
+		if (r)
+			return r;
+		if (!linkat(AT_FDCWD, proc, AT_FDCWD, o->tmpname, AT_SYMLINK_FOLLOW))
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* A new file named after @o->tmpname, 0666 less the umask. */
+static int util_out_create(struct kt_out *o)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		int r = util_random_name(o->tmpname);
+
+		if (r)
+			return r;
+		o->fd = open(o->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (o->fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
 }
 
 int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_err *err)
@@ -598,8 +690,9 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
 	/* A file of ours replaced keeps its permission bits, never set-id or
 	 * sticky bits (the bytes are new: a guest's, say); another user's
-	 * mode is not taken. */
-	o->mode = st.st_mode && st.st_uid == geteuid() ? st.st_mode & 0777 : 0;
+	 * mode is not taken, nor one another user may have linked here. */
+	o->keep_mode = st.st_mode && st.st_uid == geteuid() && st.st_nlink == 1;
+	o->mode = st.st_mode & 0777;
 	if (kt_snprintf(o->tmpname, sizeof(o->tmpname), "%s.XXXXXX", o->final))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
 	/* An unnamed file first: a run killed while writing leaves nothing;
@@ -622,44 +715,23 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 		o->own = o->tmp = o->unnamed = true;
 		return 0;
 	}
-	o->fd = mkostemp(o->tmpname, O_CLOEXEC);
-	if (o->fd < 0)
-		return kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
+	r = util_out_create(o);
+	if (r)
+		return kt_err_set(err, r, "cannot write '%s': %s", path, strerror(-r));
 	o->own = o->tmp = true;
 	return 0;
 }
 
 /* Gives an O_TMPFILE file its temporary name, to be renamed over the
  * final one (linkat cannot replace). */
-static int util_out_name(struct kt_out *o)
-{
-	char proc[64];
 
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->fd);
-	for (int tries = 0; tries < 64; tries++) {
-		char *x = o->tmpname + strlen(o->tmpname) - 6;
-		static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-		unsigned char rnd[6];
-
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-			return -errno;
-		for (int i = 0; i < 6; i++)
-			x[i] = set[rnd[i] % (sizeof(set) - 1)];
-		if (!linkat(AT_FDCWD, proc, AT_FDCWD, o->tmpname, AT_SYMLINK_FOLLOW))
-			return 0;
-		if (errno != EEXIST)
-			return -errno;
-	}
-	return -EEXIST;
-}
-
-int kt_out_commit(struct kt_out *o, mode_t mode, struct kt_err *err)
+int kt_out_commit(struct kt_out *o, struct kt_err *err)
 {
 	int r = 0;
 
-	/* A replaced file keeps its mode; a new unnamed one has what the
-	 * umask left of 0666; a named temporary one gets @mode. */
-	if (o->tmp && (o->mode || !o->unnamed) && fchmod(o->fd, o->mode ? o->mode : mode))
+	/* A replaced file keeps its mode (kt_out_open_flags); a new one has
+	 * what the umask left of 0666. */
+	if (o->tmp && o->keep_mode && fchmod(o->fd, o->mode))
 		r = kt_err_set(err, -errno, "cannot chmod '%s': %s", o->tmpname, strerror(errno));
 	if (!r && o->unnamed) {
 		r = util_out_name(o);

@@ -133,6 +133,7 @@ struct vm_boot {
 	bool life;			/* a byte came from the guest */
 	bool started;			/* /init is running */
 	bool judged;			/* the KVM verdict was given */
+	int paused;			/* *o->paused_ms when t0 last moved */
 	struct winsize ws;		/* the size the guest was told */
 	/* the console, watched a line at a time */
 	char line[LINE_MAX_KEPT];
@@ -656,6 +657,12 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 		struct pollfd pf[7];
 		int r;
 
+		/* time spent stopped (Ctrl-Z) is no one's: deadlines move */
+		if (v->o->paused_ms && *v->o->paused_ms != b->paused) {
+			b->t0 += (uint64_t)(*v->o->paused_ms - b->paused);
+			b->paused = *v->o->paused_ms;
+		}
+
 		/* QEMU is gone and everything it said is read and written */
 		if (b->con < 0 && b->port[0] < 0 && b->port[1] < 0 && b->p.err < 0 &&
 		    (!h || !kt_ch_host__pending(h)))
@@ -859,7 +866,7 @@ static int vm_boot_start(struct vm_run *v, const char *qemu, struct kt_err *err)
 
 	*b = (struct vm_boot){
 		.accel = v->plan->accel, .p = { .pid = -1, .out = -1, .err = -1 }, .con = -1,
-		.port = { -1, -1 }, .active = -1,
+		.port = { -1, -1 }, .active = -1, .paused = o->paused_ms ? *o->paused_ms : 0,
 	};
 	for (int i = 0; i < PORT_N && !r; i++) {
 		struct kt_ch_host_opts ho = {

@@ -106,18 +106,24 @@ int kt_workdir_new(struct kt_workdir *w, const char *prefix, struct kt_err *err)
 	w->parent = parent;
 	kt_snprintf_cut(w->path, sizeof(w->path), "%s/%s", kt_tmpdir(), name);
 	w->dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (w->dfd < 0 || fstat(w->dfd, &st) || st.st_uid != geteuid() || fchmod(w->dfd, 0700)) {
-		r = errno ? -errno : -EPERM;
+	if (w->dfd < 0 || fstat(w->dfd, &st) || fchmod(w->dfd, 0700)) {
+		r = -errno;
+		goto fail;
+	}
+	if (st.st_uid != geteuid()) {
+		r = -EPERM;
 		goto fail;
 	}
 	/* Locked before it gets the name a reaper looks for: a ".lock" is
 	 * never free while its run lives. */
 	w->lock = openat(w->dfd, ".lock.new", O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			 0600);
-	if (w->lock >= 0 && !flock(w->lock, LOCK_EX | LOCK_NB) &&
-	    !renameat(w->dfd, ".lock.new", w->dfd, ".lock"))
-		return 0;
-	r = errno ? -errno : -EIO;
+	if (w->lock < 0 || flock(w->lock, LOCK_EX | LOCK_NB) ||
+	    renameat(w->dfd, ".lock.new", w->dfd, ".lock")) {
+		r = -errno;
+		goto fail;
+	}
+	return 0;
 fail:
 	kt_err_set(err, r, "cannot set up the work folder '%s': %s", w->path, strerror(-r));
 	if (w->dfd < 0) {

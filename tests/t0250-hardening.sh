@@ -154,10 +154,45 @@ test_expect_success ROOT 'an output never keeps set-id bits, nor another user'"'
 	install -m 6777 -o nobody /dev/null theirs.cpio
 	(umask 022 && "$KTPACK" initramfs --no-busybox -o theirs.cpio)
 	test "$(stat -c "%U %a" theirs.cpio)" = "root 644"
-	# ours, set-id: the permission bits stay, the set-id bits go
+	# ours, set-id: the permission bits stay, the set-id bits go; 000 stays
 	install -m 4750 /dev/null own.cpio
 	"$KTPACK" initramfs --no-busybox -o own.cpio
 	test "$(stat -c "%a" own.cpio)" = 750
+	install -m 000 /dev/null none.cpio
+	"$KTPACK" initramfs --no-busybox -o none.cpio
+	test "$(stat -c "%a" none.cpio)" = 0
+	# a group-writable folder and another user'"'"'s 0777 one are shared too
+	echo mine > target
+	mkdir -m 0775 group
+	chgrp nogroup group
+	ln -s "$PWD/target" group/alink
+	chown -h nobody group/alink
+	expect_exit 1 "$KTPACK" initramfs --no-busybox -o group/alink 2> err
+	expect_grep "another user.s symlink in a shared folder" err
+	mkdir -m 0777 theirs
+	chown nobody theirs
+	ln -s "$PWD/target" theirs/alink
+	chown -h nobody theirs/alink
+	expect_exit 1 "$KTPACK" initramfs --no-busybox -o theirs/alink 2> err
+	expect_grep "another user.s symlink in a shared folder" err
+	# every link of a chain counts, and a FIFO at its end
+	ln -s "$PWD/target" shared/hop
+	chown -h nobody shared/hop
+	ln -s shared/hop chain.cpio
+	expect_exit 1 "$KTPACK" initramfs --no-busybox -o chain.cpio 2> err
+	expect_grep "^ktpack: cannot write .chain.cpio.: it leads to .shared/hop., another user.s symlink in a shared folder\$" err
+	mkfifo -m 622 shared/fifo
+	chown nobody shared/fifo
+	ln -s shared/fifo tofifo.cpio
+	expect_exit 1 "$KTPACK" initramfs --no-busybox -o tofifo.cpio 2> err
+	expect_grep "another user.s FIFO in a shared folder" err
+	test "$(cat target)" = mine
+	# a file of ours that another user linked into a shared folder gives
+	# the new file no mode of its own
+	install -m 0666 /dev/null pub.cpio
+	ln pub.cpio shared/h.cpio
+	(umask 077 && "$KTPACK" initramfs --no-busybox -o shared/h.cpio)
+	test "$(stat -c "%a" shared/h.cpio)" = 600
 '
 
 test_expect_success ROOT 'a TMPDIR another user could change holds no run: its archive goes to QEMU as a descriptor' '

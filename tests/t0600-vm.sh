@@ -350,7 +350,7 @@ test_expect_success KERNEL,QEMU 'SIGINT and SIGQUIT reach the guest command; the
 	test -z "$(ls -A "$TMPDIR")"
 '
 
-test_expect_success KERNEL,QEMU,PYTHON 'at a terminal: Ctrl-C reaches the command, not QEMU; Ctrl-Z stops both, fg resumes both' '
+test_expect_success KERNEL,QEMU,PYTHON 'at a terminal: Ctrl-C reaches the command, not QEMU; Ctrl-Z stops both, fg resumes both, the time stopped not counted' '
 	cat > term.py <<-\EOF
 	import os, signal, sys, time
 	from ptyterm import Term
@@ -367,13 +367,14 @@ test_expect_success KERNEL,QEMU,PYTHON 'at a terminal: Ctrl-C reaches the comman
 	t.write(b"\x1a")                 # Ctrl-Z: ktpack stops, and QEMU with it
 	assert until(t.job, True) == "T", state(t.job)
 	assert until(qemu, True) == "T", state(qemu)
+	time.sleep(10)                    # longer than --timeout: not counted
 	os.kill(t.job, signal.SIGCONT)    # fg: both go on
 	assert until(qemu, False) != "T", state(qemu)
 	t.write(b"\x03")                 # Ctrl-C: the command traps it
 	t.upto(b"got-int")
 	t.end()
 	EOF
-	PYTHONPATH="$FIXTURES" python3 term.py "$KTPACK" run --kernel "$KERNEL" -- /bin/busybox sh -c \
+	PYTHONPATH="$FIXTURES" python3 term.py "$KTPACK" run --kernel "$KERNEL" --timeout 8 -- /bin/busybox sh -c \
 		"trap \"echo got-int; exit 7\" INT; echo ready; while :; do sleep 1; done" > out 2>&1 ||
 		{ cat out; false; }
 	expect_grep "got-int" out

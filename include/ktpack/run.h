@@ -117,6 +117,8 @@ struct kt_run_opts {
 	/* When not NULL, QEMU's process group while it runs (see
 	 * kt_vm_opts): for a front end's Ctrl-Z and fg. */
 	volatile sig_atomic_t *qemu_pgid;
+	/* When not NULL, the milliseconds spent stopped (see kt_vm_opts). */
+	volatile sig_atomic_t *paused_ms;
 };
 
 struct kt_run_result {

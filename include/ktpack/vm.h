@@ -107,6 +107,11 @@ struct kt_vm_opts {
 	 * it): a SIGTSTP handler stops it with kill(-pgid, SIGSTOP) and
 	 * resumes it with SIGCONT, so that Ctrl-Z and fg act on both. */
 	volatile sig_atomic_t *qemu_pgid;
+	/* When not NULL, the milliseconds this process spent stopped (a
+	 * SIGTSTP handler adds them when it is continued): deadlines do not
+	 * count them, so that a run stopped longer than its --timeout goes
+	 * on after fg. */
+	volatile sig_atomic_t *paused_ms;
 };
 
 struct kt_vm_result {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 #define RUN_DEFAULT_TIMEOUT_S 600
@@ -34,7 +35,8 @@ struct run_args {
 	bool console;
 };
 
-static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid;
+static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid,
+	run_paused_ms;
 
 static void run_on_signal(int sig)
 {
@@ -88,17 +90,23 @@ static bool run_qemu_said_more(const char *q, const char *msg)
 static void run_on_job_stop(int sig)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL }, again = { .sa_handler = run_on_job_stop };
+	struct timespec t0, t1;
 	int e = errno;
 	sigset_t s;
 
 	if (run_qemu_pgid > 0)
 		kill(-run_qemu_pgid, SIGSTOP);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	sigaction(sig, &dfl, NULL);
 	sigemptyset(&s);
 	sigaddset(&s, sig);
 	sigprocmask(SIG_UNBLOCK, &s, NULL);
 	raise(sig);
-	/* here once continued (fg, bg, kill -CONT) */
+	/* here once continued (fg, bg, kill -CONT): the time stopped does
+	 * not count against the run's deadlines */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	run_paused_ms += (sig_atomic_t)((t1.tv_sec - t0.tv_sec) * 1000 +
+					(t1.tv_nsec - t0.tv_nsec) / 1000000);
 	sigaction(sig, &again, NULL);
 	if (run_qemu_pgid > 0)
 		kill(-run_qemu_pgid, SIGCONT);
@@ -174,6 +182,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
 		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
 		.log = cli_log, .stop = &run_stop, .signal = &run_signal, .qemu_pgid = &run_qemu_pgid,
+		.paused_ms = &run_paused_ms,
 		.no_pvh = a->no_pvh, .qemu = a->qemu,
 		.qemu_opts = a->qemu_opts.v, .nqemu_opts = a->qemu_opts.n,
 		.append = a->append.v, .nappend = a->append.n,
