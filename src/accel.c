@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,65 +74,6 @@ static int accel_probe_image(int dfd, int *fd)
 	return r;
 }
 
-/* The last line of QEMU's words that says something (the fw_cfg warning
- * our own option causes does not). */
-static const char *accel_last_line(char *s)
-{
-	char *end = s + strlen(s);
-
-	for (;;) {
-		while (end > s && (end[-1] == '\n' || end[-1] == '\r'))
-			*--end = '\0';
-		while (end > s && end[-1] != '\n')
-			end--;
-		if (end == s || !strstr(end, "fw_cfg"))
-			return strstr(end, "fw_cfg") ? "" : end;
-		*end = '\0';
-	}
-}
-
-/* Waits for the probe's QEMU until its deadline; its stderr kept in @errs. */
-static int accel_probe_wait(struct kt_proc *p, const struct kt_stop *stop, char *errs,
-			    size_t errsz, struct kt_err *err)
-{
-	uint64_t deadline = kt_now_ms() + KT_KVM_PROBE_TIMEOUT_S * 1000ULL;
-	size_t elen = 0;
-	int st = 0;
-
-	for (;;) {
-		struct pollfd pf = { .fd = p->err, .events = POLLIN };
-		uint64_t now = kt_now_ms();
-		char buf[512];
-		ssize_t n;
-
-		if (now >= deadline || kt_stopped(stop)) {
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, &st, 0);
-			if (kt_stopped(stop))
-				return kt_err_set(err, -EINTR, "interrupted: the KVM probe was stopped");
-			return kt_err_set(err, -ETIMEDOUT,
-					  "a QEMU guest under KVM did not run within %d s",
-					  KT_KVM_PROBE_TIMEOUT_S);
-		}
-		if (poll(&pf, 1, deadline - now < 200 ? (int)(deadline - now) : 200) <= 0)
-			continue;
-		n = read(p->err, buf, sizeof(buf));
-		if (n > 0) {
-			if (elen + (size_t)n < errsz) {
-				memcpy(errs + elen, buf, (size_t)n);
-				elen += (size_t)n;
-				errs[elen] = '\0';
-			}
-			continue;
-		}
-		waitpid(p->pid, &st, 0);
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 85)
-			return 0;
-		return kt_err_set(err, -EIO, "QEMU with -accel kvm failed: %s",
-				  *errs ? accel_last_line(errs) : "no message");
-	}
-}
-
 static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct kt_err *err);
 
 int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *err)
@@ -143,7 +83,7 @@ int kt_kvm_probe(const char *qemu, volatile sig_atomic_t *stop, struct kt_err *e
 
 static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct kt_err *err)
 {
-	char drive[64], errs[2048] = "";
+	char drive[64], errs[2048], last[512];
 	struct kt_workdir dir;
 	char *argv[] = {
 		/* The same CPU model as a real run: on nested hosts it is what
@@ -152,8 +92,11 @@ static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct 
 		"-no-reboot", "-m", "16", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
 		"-drive", drive, NULL,
 	};
-	struct kt_proc p = { .pid = -1, .out = -1, .err = -1 };
 	int img = -1, r;
+	struct kt_capture c = {
+		.keep = &img, .nkeep = 1, .stop = stop, .timeout_ms = KT_KVM_PROBE_TIMEOUT_S * 1000u,
+		.errs = errs, .errsz = sizeof(errs),
+	};
 
 	if (access("/dev/kvm", R_OK | W_OK))
 		return kt_err_set(err, -ENODEV, "/dev/kvm: %s", strerror(errno));
@@ -167,13 +110,17 @@ static int accel_kvm_probe(const char *qemu, const struct kt_stop *stop, struct 
 	}
 	/* (QEMU opens what it inherits: a path in the folder is never used) */
 	snprintf(drive, sizeof(drive), "file=/proc/self/fd/%d,format=raw,if=ide", img);
-	r = kt_proc_spawn(argv, &img, 1, &p);
-	if (r) {
+	r = kt_proc_capture(argv, &c);
+	if (r == -EINTR)
+		kt_err_set(err, r, "interrupted: the KVM probe was stopped");
+	else if (r == -ETIMEDOUT)
+		kt_err_set(err, r, "a QEMU guest under KVM did not run within %d s",
+			   KT_KVM_PROBE_TIMEOUT_S);
+	else if (r)
 		kt_err_set(err, r, "cannot start %s: %s", qemu, strerror(-r));
-		goto out;
-	}
-	r = accel_probe_wait(&p, stop, errs, sizeof(errs), err);
-	kt_proc_close(&p);
+	else if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 85)
+		r = kt_err_set(err, -EIO, "QEMU with -accel kvm failed: %s",
+			       kt_last_line(errs, last, sizeof(last)) ? last : "no message");
 out:
 	if (img >= 0)
 		close(img);
@@ -342,7 +289,7 @@ static int accel_probe(const struct kt_accel_req *q, const char *name, char *why
 	int lock = -1, r = 1;
 
 	if (accel_lock(q, name, "probing KVM", ACCEL_PROBE_WAIT_MS, &lock))
-		return kt_err_set(&e, -EINTR, "interrupted: the KVM probe was stopped");
+		return -EINTR;
 	if (*name)
 		r = accel_verdict_read(q->cache, name, why, sz);
 	/* --accel kvm asks again: a failure it remembers may be gone. */
@@ -470,8 +417,7 @@ int kt_accel_kvm_verdict(struct kt_accel_plan *p, const char *failure, struct kt
 			kt_cache__prune(p->cache, "kvm-boot-", ACCEL_BOOT_KEEP, NULL);
 	}
 	p->kvm_ok_known = !failure;
-	if (p->cache)
-		kt_cache_unlock(p->cache, p->boot_name, p->lock);
+	kt_cache_unlock(p->cache, p->boot_name, p->lock);
 	p->lock = -1;
 	if (!failure)
 		return 0;
@@ -486,7 +432,6 @@ int kt_accel_kvm_verdict(struct kt_accel_plan *p, const char *failure, struct kt
 
 void kt_accel_plan_release(struct kt_accel_plan *p)
 {
-	if (p->cache)
-		kt_cache_unlock(p->cache, p->boot_name, p->lock);
+	kt_cache_unlock(p->cache, p->boot_name, p->lock);
 	p->lock = -1;
 }

@@ -177,6 +177,10 @@ void kt_log(const struct kt_log *log, enum kt_log_level level, const char *fmt, 
  */
 int kt_grow(void **v, size_t *cap, size_t need, size_t elsz);
 
+/* The last line of @s that is not empty (without its newline) into
+ * @out; false when there is none. */
+bool kt_last_line(const char *s, char *out, size_t sz);
+
 /* 64-bit FNV-1a over @n bytes, into *@h (start at KT_FNV1A_INIT): cache
  * keys over what identifies an input, never a security boundary (the
  * cache folder is private). */
@@ -221,15 +225,25 @@ struct kt_proc {
 int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_proc *p);
 /* Closes the pipes (the child is the caller's to wait for). */
 void kt_proc_close(struct kt_proc *p);
+/* What kt_proc_capture() runs with, and what it brings back. */
+struct kt_capture {
+	const int *keep;		/* descriptors the child inherits */
+	size_t nkeep;
+	const struct kt_stop *stop;	/* NULL: none */
+	unsigned timeout_ms;
+	/* its stdout and stderr, each cut at its size - 1 bytes and
+	 * NUL-terminated; a size of 0 drops them */
+	char *out, *errs;
+	size_t outsz, errsz;
+	int status;			/* its wait status, once it ended */
+};
 /*
- * Runs @argv to its end: its stdout (cut at @sz - 1 bytes, NUL-terminated)
- * in @out, its stderr the same way in @errs (may be NULL), its wait
- * status in *@status.  -ETIMEDOUT (it is killed) when it takes longer
- * than @timeout_ms.  A program that cannot be run exits 127 saying
- * "cannot run PATH: why" on its stderr.
+ * Runs @argv (kt_proc_spawn) to its end.  -ETIMEDOUT when it takes longer
+ * than @c->timeout_ms, -EINTR when @c->stop is set: it is killed then.
+ * A program that cannot be run exits 127 saying "cannot run PATH: why" on
+ * its stderr.
  */
-int kt_proc_capture(char *const argv[], char *out, size_t sz, char *errs, size_t errsz,
-		    unsigned timeout_ms, int *status);
+int kt_proc_capture(char *const argv[], struct kt_capture *c);
 
 /* ---- KVM or TCG (accel.c) ---- */
 
@@ -331,6 +345,14 @@ int kt_qemu_inspect(const char *qemu, enum kt_arch arch, const char *const *opts
 bool kt_qemu_can_pvh(const struct kt_qemu_facts *f, enum kt_arch arch);
 /* The firmware @file in QEMU's data folders, into @out; -ENOENT. */
 int kt_qemu_find_firmware(const struct kt_qemu_facts *f, const char *file, char *out, size_t sz);
+/*
+ * kt_vm_run() for a caller that has checked what kt_vm_preflight() checks
+ * and asked QEMU (@qf, whose path is the QEMU that runs).
+ */
+struct kt_vm_opts;
+struct kt_vm_result;
+int kt_vm_run_with(const struct kt_vm_opts *o, const struct kt_qemu_facts *qf,
+		   struct kt_vm_result *res, struct kt_err *err);
 /*
  * What a boot of an @arch guest needs of QEMU's files: the firmware of
  * its boot path (@pvh: a vmlinux's PVH entry, else a bzImage) and, when it

@@ -133,10 +133,14 @@ void kt_proc_close(struct kt_proc *p)
 	p->out = p->err = -1;
 }
 
-/* Appends what @fd has to @buf (NUL-terminated, cut at @sz - 1). */
+/* Appends @n bytes of @in to @buf (NUL-terminated, cut at @sz - 1; none
+ * when @sz is 0). */
 static void proc_take(char *buf, size_t sz, size_t *len, const char *in, size_t n)
 {
 	size_t take = *len + 1 < sz ? sz - 1 - *len : 0;
+
+	if (!sz)
+		return;
 
 	if (take > n)
 		take = n;
@@ -145,30 +149,32 @@ static void proc_take(char *buf, size_t sz, size_t *len, const char *in, size_t 
 	buf[*len] = '\0';
 }
 
-int kt_proc_capture(char *const argv[], char *out, size_t sz, char *errs, size_t errsz,
-		    unsigned timeout_ms, int *status)
+int kt_proc_capture(char *const argv[], struct kt_capture *c)
 {
-	struct kt_proc p;
-	uint64_t deadline = kt_now_ms() + timeout_ms;
+	uint64_t deadline = kt_now_ms() + c->timeout_ms;
 	size_t len[2] = { 0, 0 };
-	int r = kt_proc_spawn(argv, NULL, 0, &p), st = 0;
+	struct kt_proc p;
+	int r = kt_proc_spawn(argv, c->keep, c->nkeep, &p), st = 0;
 
 	if (r)
 		return r;
-	out[0] = '\0';
-	if (errs && errsz)
-		errs[0] = '\0';
+	if (c->outsz)
+		c->out[0] = '\0';
+	if (c->errsz)
+		c->errs[0] = '\0';
 	while (p.out >= 0 || p.err >= 0) {
 		struct pollfd pf[2] = { { .fd = p.out, .events = POLLIN },
 					{ .fd = p.err, .events = POLLIN } };
 		uint64_t now = kt_now_ms();
 		char buf[4096];
 
-		if (now >= deadline) {
-			r = -ETIMEDOUT;
+		if (now >= deadline || kt_stopped(c->stop)) {
+			r = now >= deadline ? -ETIMEDOUT : -EINTR;
 			break;
 		}
-		if (poll(pf, 2, (int)(deadline - now)) < 0 && errno != EINTR) {
+		/* (a stop is looked at five times a second) */
+		if (poll(pf, 2, deadline - now < 200 ? (int)(deadline - now) : 200) < 0 &&
+		    errno != EINTR) {
 			r = -errno;
 			break;
 		}
@@ -179,11 +185,10 @@ int kt_proc_capture(char *const argv[], char *out, size_t sz, char *errs, size_t
 			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			n = read(*fd, buf, sizeof(buf));
-			if (n > 0 && !i)
-				proc_take(out, sz, &len[0], buf, (size_t)n);
-			else if (n > 0 && errs && errsz)
-				proc_take(errs, errsz, &len[1], buf, (size_t)n);
-			else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+			if (n > 0)
+				proc_take(i ? c->errs : c->out, i ? c->errsz : c->outsz, &len[i], buf,
+					  (size_t)n);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
 				close(*fd);
 				*fd = -1;
 			}
@@ -193,7 +198,6 @@ int kt_proc_capture(char *const argv[], char *out, size_t sz, char *errs, size_t
 		kill(p.pid, SIGKILL);
 	waitpid(p.pid, &st, 0);
 	kt_proc_close(&p);
-	if (!r && status)
-		*status = st;
+	c->status = st;
 	return r;
 }

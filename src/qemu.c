@@ -47,13 +47,14 @@ int kt_qemu_version(const char *qemu, char *out, size_t sz)
 {
 	char buf[1024], *v, *e;
 	char *argv[] = { (char *)qemu, "-version", NULL };
-	int st = 0, r = kt_proc_capture(argv, buf, sizeof(buf), NULL, 0, QEMU_ASK_MS, &st);
+	struct kt_capture c = { .timeout_ms = QEMU_ASK_MS, .out = buf, .outsz = sizeof(buf) };
+	int r = kt_proc_capture(argv, &c);
 
 	if (r)
 		return r;
 	/* "QEMU emulator version 7.2.22 (Debian ...)" */
 	v = strstr(buf, "version ");
-	if (!WIFEXITED(st) || WEXITSTATUS(st) || !v)
+	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) || !v)
 		return -EPROTO;
 	v += strlen("version ");
 	e = v + strcspn(v, " \n");
@@ -68,21 +69,25 @@ static int qemu_datadirs(struct kt_qemu_facts *f, const char *const *opts, size_
 {
 	char *argv[] = { f->path, "-L", "help", NULL };
 	char errs[512];
-	int st = 0, r;
+	struct kt_capture c = {
+		.timeout_ms = QEMU_ASK_MS, .out = f->lhelp, .outsz = sizeof(f->lhelp),
+		.errs = errs, .errsz = sizeof(errs),
+	};
+	int r;
 
 	f->ndatadir = 0;
 	for (size_t i = 0; i + 1 < nopts && f->ndatadir < KT_QEMU_DATADIRS; i++)
 		if (!strcmp(opts[i], "-L") && strcmp(opts[i + 1], "help"))
 			f->datadir[f->ndatadir++] = opts[++i];
-	r = kt_proc_capture(argv, f->lhelp, sizeof(f->lhelp), errs, sizeof(errs), QEMU_ASK_MS, &st);
+	r = kt_proc_capture(argv, &c);
 	if (r)
 		return kt_err_set(err, r, "QEMU '%s' does not answer -L help: %s", f->path,
 				  strerror(-r));
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && !strncmp(errs, "cannot run ", 11)) {
+	if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 127 && !strncmp(errs, "cannot run ", 11)) {
 		errs[strcspn(errs, "\n")] = '\0';
 		return kt_err_set(err, -ENOEXEC, "QEMU %s", errs);
 	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status)) {
 		f->lhelp[0] = '\0';
 		f->ndatadir = 0;	/* an old QEMU: nothing known */
 		return 0;

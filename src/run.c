@@ -44,6 +44,7 @@ struct run_ctx {
 	enum kt_channel channel;	/* what QEMU gets */
 	enum kt_arch arch;		/* the guest's: the kernel's */
 	bool no_pvh;			/* QEMU cannot boot through PVH */
+	struct kt_qemu_facts *qemu;	/* what QEMU said of itself */
 };
 
 static bool run_stopped(const struct run_ctx *x)
@@ -627,7 +628,7 @@ static int run_fit_memory(struct run_ctx *x, struct kt_run_result *res, struct k
 static int run_check_qemu(struct run_ctx *x, const char *qemu, struct kt_err *err)
 {
 	const struct kt_run_opts *o = x->o;
-	struct kt_qemu_facts *f = malloc(sizeof(*f));
+	struct kt_qemu_facts *f = x->qemu = malloc(sizeof(*f));
 	bool tcg = o->accel == KT_ACCEL_TCG || x->arch != kt_arch_native();
 	struct kt_kernel_info ki;
 	struct kt_err why = { 0 };
@@ -645,7 +646,6 @@ static int run_check_qemu(struct run_ctx *x, const char *qemu, struct kt_err *er
 	}
 	if (!r)
 		r = kt_qemu_check_boot(f, x->arch, !o->no_pvh && !x->no_pvh, tcg, err);
-	free(f);
 	return r;
 }
 
@@ -769,7 +769,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 			.paused_ms = o->paused_ms,
 		};
 
-		r = kt_vm_run(&vo, &vr, err);
+		r = kt_vm_run_with(&vo, x.qemu, &vr, err);
 		res->end = vr.end;
 		res->accel = vr.accel;
 		res->accel_fell_back = vr.accel_fell_back;
@@ -788,6 +788,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 		close(x.base_fd);
 	if (x.initrd_fd >= 0)
 		close(x.initrd_fd);
+	free(x.qemu);
 	kt_kernel_boot__close(&x.kernel);
 	kt_modules__free(x.mods);
 	kt_cache__close(x.own_cache);

@@ -317,6 +317,18 @@ uint64_t kt_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+bool kt_last_line(const char *s, char *out, size_t sz)
+{
+	const char *end = s + strlen(s), *start;
+
+	while (end > s && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	for (start = end; start > s && start[-1] != '\n'; start--)
+		;
+	kt_snprintf_cut(out, sz, "%.*s", (int)(end - start), start);
+	return end > start;
+}
+
 void kt_fnv1a(uint64_t *h, const void *p, size_t n)
 {
 	const unsigned char *c = p;

@@ -714,8 +714,7 @@ static int vm_outcome(struct vm_run *v, int st, struct kt_err *err)
 		v->res->end = KT_VM_PANIC;
 		return kt_err_set(err, -EIO, "the guest kernel panicked: %s", b->panic);
 	}
-	vm_tail_lines(b->errs, b->elen, 1, last, sizeof(last));
-	last[strcspn(last, "\n")] = '\0';
+	kt_last_line(b->errs, last, sizeof(last));
 	if (!b->started)
 		return kt_err_set(err, -EIO, "the guest never reached /init (QEMU exited with status %d%s%s)",
 				  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
@@ -974,38 +973,35 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 	return r;
 }
 
-int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
-	      struct kt_err *err)
+/* The result before anything ran. */
+static void vm_result_init(struct kt_vm_result *res)
 {
-	struct kt_accel_plan plan = { .lock = -1 };
-	struct kt_qemu_facts *qf = NULL;
-	struct vm_run *v = NULL;
-	struct kt_err e = { 0 };
-	char qemu[PATH_MAX], why[512];
-	int r;
-
 	memset(res, 0, sizeof(*res));
 	res->exit_status = -1;
 	res->end = KT_VM_FAILED;
-	r = kt_vm_preflight(o, qemu, sizeof(qemu), &e);
-	qf = r ? NULL : malloc(sizeof(*qf));
-	if (!r && !qf)
-		r = kt_err_set(&e, -ENOMEM, "out of memory");
-	if (!r)
-		r = kt_qemu_inspect(qemu, kt_arch_or_native(o->arch), o->qemu_opts, o->nqemu_opts, qf,
-				    &e);
-	if (!r) {
-		struct kt_accel_req q = {
-			.qemu = qemu, .arch = o->arch, .want = o->accel, .kernel_fd = o->kernel_fd,
-			.kernel = o->kernel, .pvh = o->pvh, .cache = o->cache, .log = o->log,
-			.stop = { o->stop, o->signal },
-		};
+}
 
-		r = kt_accel_plan(&q, &plan, &e);
-	}
+int kt_vm_run_with(const struct kt_vm_opts *o, const struct kt_qemu_facts *qf,
+		   struct kt_vm_result *res, struct kt_err *err)
+{
+	enum kt_arch arch = kt_arch_or_native(o->arch);
+	struct kt_accel_req q = {
+		.qemu = qf->path, .arch = o->arch, .want = o->accel, .kernel_fd = o->kernel_fd,
+		.kernel = o->kernel, .pvh = o->pvh, .cache = o->cache, .log = o->log,
+		.stop = { o->stop, o->signal },
+	};
+	struct kt_accel_plan plan = { .lock = -1 };
+	struct vm_run *v = NULL;
+	struct kt_err e = { 0 };
+	char why[512];
+	/* the boot path's firmware before a probe or a lock */
+	int r = kt_qemu_check_boot(qf, arch, o->pvh, false, &e);
+
+	vm_result_init(res);
 	if (!r)
-		r = kt_qemu_check_boot(qf, kt_arch_or_native(o->arch), o->pvh,
-				       plan.accel == KT_ACCEL_TCG, &e);
+		r = kt_accel_plan(&q, &plan, &e);
+	if (!r && plan.accel == KT_ACCEL_TCG)
+		r = kt_qemu_check_boot(qf, arch, o->pvh, true, &e);
 	v = r ? NULL : calloc(1, sizeof(*v));
 	if (!r && !v)
 		r = kt_err_set(&e, -ENOMEM, "out of memory");
@@ -1014,14 +1010,14 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	*v = (struct vm_run){ .o = o, .res = res, .plan = &plan, .in = -1 };
 	vm_stdin_open(v);
 	for (;;) {
-		r = vm_boot(v, qemu, &e);
+		r = vm_boot(v, qf->path, &e);
 		if (r != -EHOSTDOWN)
 			break;
 		/* KVM did not boot it: TCG next under auto, else the end */
 		kt_snprintf_cut(why, sizeof(why), "%s", e.msg);
 		r = kt_accel_kvm_verdict(&plan, why, &e);
 		if (!r)
-			r = kt_qemu_check_boot(qf, kt_arch_or_native(o->arch), o->pvh, true, &e);
+			r = kt_qemu_check_boot(qf, arch, o->pvh, true, &e);
 		if (r)
 			break;
 		res->accel_fell_back = true;
@@ -1032,9 +1028,26 @@ out:
 		res->end = KT_VM_STOPPED;
 	snprintf(res->accel_why, sizeof(res->accel_why), "%s", plan.why);
 	kt_accel_plan_release(&plan);
-	free(qf);
 	free(v);
 	if (r && err)
 		*err = e;
+	return r;
+}
+
+int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
+	      struct kt_err *err)
+{
+	struct kt_qemu_facts *qf = malloc(sizeof(*qf));
+	char qemu[PATH_MAX];
+	int r = qf ? kt_vm_preflight(o, qemu, sizeof(qemu), err) :
+		kt_err_set(err, -ENOMEM, "out of memory");
+
+	vm_result_init(res);
+	if (!r)
+		r = kt_qemu_inspect(qemu, kt_arch_or_native(o->arch), o->qemu_opts, o->nqemu_opts, qf,
+				    err);
+	if (!r)
+		r = kt_vm_run_with(o, qf, res, err);
+	free(qf);
 	return r;
 }

@@ -3,6 +3,7 @@
  * missing, a modular QEMU's TCG module, and a program run to its end or
  * to its deadline.  Fake QEMUs are shell scripts written here. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,21 +164,29 @@ static void test_capture(void **state)
 {
 	char *ok[] = { "/bin/sh", "-c", "echo out; echo err >&2; exit 3", NULL };
 	char *slow[] = { "/bin/sleep", "10", NULL };
-	char buf[8];
-	int st = 0;
+	char buf[8], errs[8];
+	volatile sig_atomic_t one = 1;
+	struct kt_stop stop = { .stop = &one };
+	struct kt_capture c = {
+		.timeout_ms = 5000, .out = buf, .outsz = sizeof(buf), .errs = errs,
+		.errsz = sizeof(errs),
+	};
 
 	(void)state;
-	char errs[8];
-
-	assert_int_equal(kt_proc_capture(ok, buf, sizeof(buf), errs, sizeof(errs), 5000, &st), 0);
+	assert_int_equal(kt_proc_capture(ok, &c), 0);
 	assert_string_equal(buf, "out\n");
 	assert_string_equal(errs, "err\n");
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	assert_true(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 3);
 	/* cut to the buffer, NUL-terminated */
-	assert_int_equal(kt_proc_capture((char *[]){ "/bin/echo", "0123456789", NULL }, buf,
-					 sizeof(buf), NULL, 0, 5000, &st), 0);
+	c.errsz = 0;
+	assert_int_equal(kt_proc_capture((char *[]){ "/bin/echo", "0123456789", NULL }, &c), 0);
 	assert_string_equal(buf, "0123456");
-	assert_int_equal(kt_proc_capture(slow, buf, sizeof(buf), NULL, 0, 200, &st), -ETIMEDOUT);
+	c.timeout_ms = 200;
+	assert_int_equal(kt_proc_capture(slow, &c), -ETIMEDOUT);
+	/* a stop ends it too */
+	c.timeout_ms = 5000;
+	c.stop = &stop;
+	assert_int_equal(kt_proc_capture(slow, &c), -EINTR);
 }
 
 static void test_version(void **state)
