@@ -26,10 +26,15 @@ libelf-dev:arm64 libzstd-dev:arm64"
 # replace the host's.
 KERNEL_DIR=${KTPACK_KERNEL_DIR:-/var/cache/ktpack}
 
+# A name without ":arch" is this machine's package (or an arch "all"
+# one); dpkg-query lists every installed architecture of a multiarch
+# package, one line each, so the one that counts is picked out.
+native=$(dpkg --print-architecture)
 missing=
 for p in $PKGS $ARM64_PKGS; do
-	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[ "$st" = installed ] || missing="$missing $p"
+	case $p in *:*) want=${p#*:} ;; *) want=$native ;; esac
+	dpkg-query -W -f='${db:Status-Status} ${Architecture}\n' "$p" 2>/dev/null |
+		grep -qx "installed \($want\|all\)" || missing="$missing $p"
 done
 
 if [ -n "$missing" ]; then
