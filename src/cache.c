@@ -73,9 +73,12 @@ static int cache_step(int fd, const char *c, bool may_create, bool *made,
 			*why = strerror(errno);
 			return -errno;
 		}
+		/* 0700 whatever the umask, before it is opened: a folder made
+		 * 0000 cannot be opened by its owner unless root (the parent is
+		 * trusted: nobody else can swap the name) */
+		if (*made)
+			fchmodat(fd, c, 0700, 0);
 		next = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (*made && next >= 0)
-			fchmod(next, 0700);
 	}
 	if (next >= 0)
 		return next;

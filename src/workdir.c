@@ -79,8 +79,14 @@ static int workdir_mkdir(int parent, const char *prefix, char *name, size_t sz)
 		sfx[6] = '\0';
 		if (kt_snprintf(name, sz, "%s.%s", prefix, sfx))
 			return -ENAMETOOLONG;
-		if (!mkdirat(parent, name, 0700))
-			return 0;
+		/* (0700 whatever the umask, before it is opened: see cache.c) */
+		if (!mkdirat(parent, name, 0700)) {
+			int r = fchmodat(parent, name, 0700, 0) ? -errno : 0;
+
+			if (r)
+				unlinkat(parent, name, AT_REMOVEDIR);
+			return r;
+		}
 		if (errno != EEXIST)
 			return -errno;
 	}

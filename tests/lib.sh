@@ -147,6 +147,9 @@ expect_exit() { # code, command...
 expect_grep() { # pattern file
 	grep -q -e "$1" "$2" || { echo "no '$1' in $2:"; cat "$2"; return 1; }
 }
+# unpack ARCHIVE: its entries into the working folder, but the device
+# nodes (dev/console), which only root may make.
+unpack() { cpio -id --quiet -f "dev/console" < "$1"; }
 # The only files in a folder, sorted, one per line.
 ls_all() { (cd "$1" && ls -A | sort); }
 # ./app, linked against libgone.so, which is then removed.

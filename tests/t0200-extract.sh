@@ -138,7 +138,7 @@ test_expect_success 'a cache folder with the wrong mode is skipped' '
 	test -z "$(ls -A open)"
 '
 
-test_expect_success 'a cache folder owned by another user is skipped' '
+test_expect_success ROOT 'a cache folder owned by another user is skipped' '
 	mkdir -m 0700 theirs
 	chown nobody theirs
 	KTSTR_CACHE_DIR="$PWD/theirs" "$KTPACK" env > out 2> err

@@ -112,7 +112,7 @@ test_expect_success 'a path an older build exported is not taken for the user'"'
 '
 
 test_expect_success 'the cache folder is 0700 whatever the umask' '
-	(umask 0777; KTSTR_CACHE_DIR="$PWD/um" "$KTPACK" env > out)
+	(umask 0777; KTSTR_CACHE_DIR="$PWD/um" "$KTPACK" env) > out
 	test "$(stat -c %a um)" = 700
 	expect_grep "$PWD/um/busybox-" out
 '

@@ -226,7 +226,7 @@ test_expect_success ARM64LIBS 'ldd --arch aarch64 resolves an arm64 program in t
 	# open it, and each resolves to the bytes of the host file
 	awk "\$2 == \"=>\" { print \$3 } \$1 == \"interpreter\" { print \$2 }" out > paths
 	test -s paths
-	mkdir x && (cd x && bsdtar -xf ../a.cpio)
+	mkdir x && (cd x && bsdtar -xf ../a.cpio --exclude dev/console)
 	while read -r p; do
 		g=$(realpath "x$p") && case $g in "$PWD/x/"*) ;; *) false ;; esac ||
 			{ echo "missing $p"; exit 1; }
@@ -272,7 +272,7 @@ test_expect_success ARM64LIBS '--sysroot: a foreign root answers for the loader,
 	expect_grep "^	libz.so.1 => $r/lib/aarch64-linux-gnu/libz.so.1\$" out
 	expect_grep "^	libc.so.6 => $r/lib/aarch64-linux-gnu/libc.so.6\$" out
 	"$KTPACK" initramfs --arch aarch64 --sysroot "$r" --no-busybox --no-wprof --include "$CRC_ARM64:/bin/kcrc" -o s.cpio
-	mkdir s && (cd s && bsdtar -xf ../s.cpio)
+	mkdir s && (cd s && bsdtar -xf ../s.cpio --exclude dev/console)
 	test "$(readlink s/lib/aarch64-linux-gnu/libz.so.1)" = /usr/lib/aarch64-linux-gnu/libz.so.1.2.13
 	test "$(readlink s/usr/lib/ld-linux-aarch64.so.1)" = /lib/aarch64-linux-gnu/ld-linux-aarch64.so.1
 	cmp s/usr/lib/aarch64-linux-gnu/libz.so.1.2.13 "$r/usr/lib/aarch64-linux-gnu/libz.so.1.2.13"

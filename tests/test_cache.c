@@ -97,6 +97,9 @@ static void test_the_folder_itself_must_be_private(void **state)
 	assert_int_equal(mkdir(dir, 0755), 0);
 	assert_int_equal(open_dir(dir, &c, &e), -EPERM);
 	assert_str_contains(e.msg, "mode is 0755, not 0700 (chmod 700 it)");
+	/* (only root can give a folder to another user) */
+	if (geteuid())
+		return;
 	assert_int_equal(chmod(dir, 0700), 0);
 	assert_int_equal(chown(dir, 65534, 65534), 0);
 	assert_int_equal(open_dir(dir, &c, &e), -EPERM);
