@@ -33,12 +33,39 @@ size_t kt_ch_encode(void *out, enum kt_ch_type type, const void *payload, size_t
 	return KT_CH_HDR + len + KT_CH_TAIL;
 }
 
+size_t kt_ch_payload_max(enum kt_ch_type type)
+{
+	switch (type) {
+	case KT_CH_STDOUT:
+	case KT_CH_STDERR:
+	case KT_CH_STDIN:
+	case KT_CH_TRACE:
+		return KT_CH_PAYLOAD_MAX;
+	case KT_CH_WINSZ:
+	case KT_CH_SIGNAL:
+	case KT_CH_CREDIT:
+		return 4;
+	case KT_CH_LOG:
+		return 1024;
+	case KT_CH_TRACE_BEGIN:
+		return 8 + KT_CH_NONCE_MAX;
+	case KT_CH_TRACE_END:
+	case KT_CH_STATUS:
+		return 4 + KT_CH_NONCE_MAX;
+	case KT_CH_FAIL:
+		return KT_CH_NONCE_MAX + KT_CH_WHY_MAX;
+	default:
+		return 0;
+	}
+}
+
 /* ---- the reader ------------------------------------------------------------------ */
 
 struct kt_ch_reader {
 	size_t start;			/* where the held bytes begin in buf */
 	size_t len;			/* bytes held */
 	uint64_t skipped;
+	uint64_t checked;		/* bytes a CRC was computed over */
 	unsigned char buf[KT_CH_FRAME_MAX];
 };
 
@@ -75,22 +102,38 @@ static void reader_drop(struct kt_ch_reader *r, size_t n, bool bad)
 		r->skipped += n;
 }
 
-/* Skips to the next possible magic: the first byte is bad. */
+/* Skips to the next possible magic: the first byte is bad.  A run of
+ * NUL bytes where a frame could begin is init's padding (KT_CH_PAD), not
+ * counted as corrupt. */
 static void reader_resync(struct kt_ch_reader *r)
 {
 	const unsigned char *p = r->buf + r->start;
-	const unsigned char *m = r->len > 1 ? memchr(p + 1, KT_CH_MAGIC[0], r->len - 1) : NULL;
+	const unsigned char *m;
+	size_t n = 0;
 
+	if (!p[0]) {
+		while (n < r->len && !p[n])
+			n++;
+		reader_drop(r, n, false);
+		return;
+	}
+	m = r->len > 1 ? memchr(p + 1, KT_CH_MAGIC[0], r->len - 1) : NULL;
 	reader_drop(r, m ? (size_t)(m - p) : r->len, true);
+}
+uint64_t kt_ch_reader__checked(const struct kt_ch_reader *r)
+{
+	return r->checked;
 }
 
 /*
  * The frame at the front of what is held: 1 when one is whole (its
  * payload size in @len), 0 when more bytes are needed, -1 when the front
- * is not a frame.  A header is judged as soon as it is there: a size over
- * the cap never makes the reader wait for bytes it would not keep.
+ * is not a header, -2 when it is a whole frame whose CRC does not match
+ * (its size in @len).  A header is judged as soon as it is there: a size
+ * over its type's cap never makes the reader wait for bytes it would not
+ * keep.
  */
-static int reader_frame(const struct kt_ch_reader *r, size_t *len)
+static int reader_frame(struct kt_ch_reader *r, size_t *len)
 {
 	const unsigned char *p = r->buf + r->start;
 	size_t have = r->len < 4 ? r->len : 4;
@@ -102,13 +145,14 @@ static int reader_frame(const struct kt_ch_reader *r, size_t *len)
 		return 0;
 	l = kt_get_le32(p + 8);
 	if (p[4] < KT_CH_HELLO || p[4] >= KT_CH_TYPE_END || p[5] || p[6] || p[7] ||
-	    l > KT_CH_PAYLOAD_MAX)
+	    l > kt_ch_payload_max((enum kt_ch_type)p[4]))
 		return -1;
 	if (r->len < KT_CH_HDR + l + KT_CH_TAIL)
 		return 0;
-	if (kt_get_le32(p + KT_CH_HDR + l) != (uint32_t)crc32(0L, p, (uInt)(KT_CH_HDR + l)))
-		return -1;
 	*len = l;
+	r->checked += KT_CH_HDR + l;
+	if (kt_get_le32(p + KT_CH_HDR + l) != (uint32_t)crc32(0L, p, (uInt)(KT_CH_HDR + l)))
+		return -2;
 	return 1;
 }
 
@@ -133,8 +177,15 @@ int kt_ch_reader__feed(struct kt_ch_reader *r, const void *data, size_t n,
 		n -= take;
 		while (r->len) {
 			f = reader_frame(r, &len);
-			if (f < 0) {
+			if (f == -1) {
 				reader_resync(r);
+				continue;
+			}
+			/* Skipped whole, whatever a frame inside it might be:
+			 * a byte is checked once, so that a guest's headers
+			 * that claim long payloads cost no more than junk. */
+			if (f == -2) {
+				reader_drop(r, KT_CH_HDR + len + KT_CH_TAIL, true);
 				continue;
 			}
 			if (!f)
@@ -175,9 +226,11 @@ struct kt_ch_host {
 	bool sock_out, sock_err;	/* a socket: send(MSG_DONTWAIT) */
 	uint64_t credited;		/* stdin bytes the guest took */
 	bool hello;
+	size_t nlen;			/* the nonce's */
 	int end;			/* 1 status, -1 fail, 0 none */
+	unsigned ends;			/* end frames accepted */
 	int status;
-	char why[512];
+	char why[KT_CH_WHY_MAX];
 	/* the trace */
 	struct kt_out out;
 	bool open;			/* a trace is being received */
@@ -212,15 +265,33 @@ static int host_writer(int fd, bool *sock)
 	return nfd >= 0 ? nfd : fd;
 }
 
+bool kt_ch_nonce_ok(const char *nonce)
+{
+	size_t nl = nonce ? strlen(nonce) : 0;
+
+	if (nl < KT_CH_NONCE_MIN || nl > KT_CH_NONCE_MAX)
+		return false;
+	for (size_t i = 0; i < nl; i++)
+		if (nonce[i] <= ' ' || nonce[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 {
-	struct kt_ch_host *h = calloc(1, sizeof(*h));
+	size_t nl = o->nonce ? strlen(o->nonce) : 0;
+	struct kt_ch_host *h;
 
+	/* Without a nonce, anything in the guest could end the run. */
+	if (!kt_ch_nonce_ok(o->nonce))
+		return -EINVAL;
+	h = calloc(1, sizeof(*h));
 	if (!h || kt_ch_reader__new(&h->rd)) {
 		free(h);
 		return -ENOMEM;
 	}
 	h->o = *o;
+	h->nlen = nl;
 	h->out.fd = -1;
 	h->wout = host_writer(o->out_fd, &h->sock_out);
 	h->werr = o->err_fd == o->out_fd ? h->wout : host_writer(o->err_fd, &h->sock_err);
@@ -267,18 +338,23 @@ static void host_trace_bad(struct kt_ch_host *h, int code, const char *why)
 	kt_snprintf_cut(h->bad_msg, sizeof(h->bad_msg), "%s", why);
 }
 
+/* Whether @p is @fixed bytes, then exactly the run's nonce: a frame of
+ * init's, not one a command wrote. */
+static bool host_nonce(const struct kt_ch_host *h, const unsigned char *p, size_t len, size_t fixed)
+{
+	return len == fixed + h->nlen && !memcmp(p + fixed, h->o.nonce, h->nlen);
+}
+
 static int host_trace_begin(struct kt_ch_host *h, const unsigned char *p, size_t len)
 {
 	struct kt_err oerr = { 0 };
 	int r;
 
+	if (!host_nonce(h, p, len, 8))
+		return 0;
 	host_trace_drop(h);
 	if (!h->o.trace_out)
 		return 0;
-	if (len != 8) {
-		host_trace_bad(h, -EIO, "the trace from the guest is corrupt (a bad header)");
-		return 0;
-	}
 	h->want = kt_get_le64(p);
 	if (h->want > h->o.trace_max) {
 		char why[200];
@@ -332,9 +408,9 @@ static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t l
 	char why[200];
 	int r;
 
-	if (!h->open)
+	if (!h->open || !host_nonce(h, p, len, 4))
 		return 0;
-	if (len != 4 || h->got != h->want) {
+	if (h->got != h->want) {
 		snprintf(why, sizeof(why),
 			 "the trace from the guest is truncated (%llu of %llu bytes)",
 			 (unsigned long long)h->got, (unsigned long long)h->want);
@@ -359,16 +435,26 @@ static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t l
 /* A status frame: u32 status, then exactly the nonce. */
 static void host_status(struct kt_ch_host *h, const unsigned char *p, size_t len)
 {
-	size_t nl = h->o.nonce ? strlen(h->o.nonce) : 0;
 	uint32_t st;
 
-	if (len != 4 + nl || (nl && memcmp(p + 4, h->o.nonce, nl)))
+	if (!host_nonce(h, p, len, 4))
 		return;
 	st = kt_get_le32(p);
 	if (st > 255)
 		return;
 	h->end = 1;
+	h->ends++;
 	h->status = (int)st;
+}
+
+/* A failure frame: the nonce, then why, made printable. */
+static void host_fail(struct kt_ch_host *h, const unsigned char *p, size_t len)
+{
+	if (len < h->nlen || memcmp(p, h->o.nonce, h->nlen))
+		return;
+	h->end = -1;
+	h->ends++;
+	kt_printable(h->why, sizeof(h->why), (const char *)p + h->nlen, len - h->nlen, false);
 }
 
 /* Queues a write of the command's; kt_ch_host__flush() writes it. */
@@ -422,12 +508,7 @@ static int host_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, s
 		host_status(h, p, len);
 		return 0;
 	case KT_CH_FAIL:
-		h->end = -1;
-		kt_snprintf_cut(h->why, sizeof(h->why), "%.*s", (int)(len < 400 ? len : 400),
-				(const char *)p);
-		for (char *c = h->why; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
+		host_fail(h, p, len);
 		return 0;
 	default:
 		/* the host's own types, sent back: ignored */
@@ -496,6 +577,11 @@ int kt_ch_host__wait_fd(const struct kt_ch_host *h)
 	return h->head->fd == h->o.out_fd ? h->wout : h->werr;
 }
 
+unsigned kt_ch_host__ends(const struct kt_ch_host *h)
+{
+	return h->ends;
+}
+
 uint64_t kt_ch_host__credited(const struct kt_ch_host *h)
 {
 	return h->credited;
@@ -531,6 +617,11 @@ int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err)
 		return kt_err_set(err, -ENOENT, "no trace came back from the guest");
 	*bytes = h->bytes;
 	return 0;
+}
+
+uint64_t kt_ch_host__checked(const struct kt_ch_host *h)
+{
+	return kt_ch_reader__checked(h->rd);
 }
 
 uint64_t kt_ch_host__skipped(const struct kt_ch_host *h)

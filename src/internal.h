@@ -181,11 +181,31 @@ int kt_grow(void **v, size_t *cap, size_t need, size_t elsz);
  * @out; false when there is none. */
 bool kt_last_line(const char *s, char *out, size_t sz);
 
+/*
+ * Text from the guest (or any untrusted bytes) made safe to show on a
+ * terminal, into @out (@sz bytes, NUL-terminated): valid UTF-8 is kept,
+ * except what a terminal or a text layout takes as a control (C0 bytes,
+ * DEL, the C1 range U+0080-U+009F such as CSI, bidirectional overrides
+ * and isolates); those, NULs and bytes that are not UTF-8 become '?'.
+ * Newlines and tabs are kept, and carriage returns dropped, when
+ * @keep_lines.  Never cuts a character
+ * in two.  The bytes written.
+ */
+size_t kt_printable(char *out, size_t sz, const char *s, size_t len, bool keep_lines);
+
 /* 64-bit FNV-1a over @n bytes, into *@h (start at KT_FNV1A_INIT): cache
  * keys over what identifies an input, never a security boundary (the
  * cache folder is private). */
 #define KT_FNV1A_INIT	0xcbf29ce484222325ULL
 void kt_fnv1a(uint64_t *h, const void *p, size_t n);
+
+/* Bytes a channel reader computed a CRC over: at most what it was fed. */
+struct kt_ch_reader;
+uint64_t kt_ch_reader__checked(const struct kt_ch_reader *r);
+struct kt_ch_host;
+uint64_t kt_ch_host__checked(const struct kt_ch_host *h);
+/* Whether @nonce can be a run's (see kt_ch_host_opts). */
+bool kt_ch_nonce_ok(const char *nonce);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t kt_now_ms(void);

@@ -160,9 +160,13 @@ static int run_cmdline(const struct kt_run_opts *o, enum kt_arch arch, char **ou
 	r = kt_cmdline_tokens_check(o->append, o->nappend, "kernel argument", err);
 	if (r)
 		return r;
-	tokens = calloc(o->nappend + 2, sizeof(*tokens));
+	tokens = calloc(o->nappend + 3, sizeof(*tokens));
 	if (!tokens)
 		return kt_err_set(err, -ENOMEM, "out of memory");
+	/* a WARN() is printed at KERN_WARNING, which "quiet" hides (an
+	 * appended loglevel still wins) */
+	if (o->fail_on & (1u << KT_VM_EV_WARN))
+		tokens[ntok++] = "loglevel=5";
 	for (size_t i = 0; i < o->nappend; i++)
 		tokens[ntok++] = o->append[i];
 
@@ -766,7 +770,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 			.console_fd = o->console_fd == 0 && x.cmd ? -1 : o->console_fd,
 			.out_fd = o->out_fd, .err_fd = o->err_fd, .stdin_fd = o->stdin_fd,
 			.log = o->log, .stop = o->stop, .signal = o->signal, .qemu_pgid = o->qemu_pgid,
-			.paused_ms = o->paused_ms,
+			.paused_ms = o->paused_ms, .fail_on = o->fail_on,
 		};
 
 		r = kt_vm_run_with(&vo, x.qemu, &vr, err);
@@ -780,6 +784,9 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 		res->trace_bytes = vr.trace_bytes;
 		res->channel = vr.channel;
 		memcpy(res->console_tail, vr.console_tail, sizeof(res->console_tail));
+		res->panic_after_init = vr.panic_after_init;
+		memcpy(res->events, vr.events, sizeof(res->events));
+		memcpy(res->event_line, vr.event_line, sizeof(res->event_line));
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;
 	}

@@ -329,6 +329,70 @@ bool kt_last_line(const char *s, char *out, size_t sz)
 	return end > start;
 }
 
+/* The code point of the UTF-8 character at @p (at most @n bytes) and its
+ * length; 0 when it is not valid UTF-8 (overlong, a surrogate, beyond
+ * U+10FFFF, cut short).  By hand: glibc's mbrtowc() depends on the
+ * process's locale, and the guest's bytes must be judged the same in any. */
+static size_t utf8_char(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	size_t len = p[0] < 0x80 ? 1 : p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 :
+		     p[0] < 0xf5 ? 4 : 0;
+	uint32_t c;
+
+	if (!len || len > n)
+		return 0;
+	c = len == 1 ? p[0] : p[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* What a terminal acts on, or a text layout reorders by. */
+static bool char_control(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x61c || c == 0x200e || c == 0x200f ||
+	       (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+size_t kt_printable(char *out, size_t sz, const char *s, size_t len, bool keep_lines)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	if (!sz)
+		return 0;
+	for (size_t i = 0; i < len;) {
+		uint32_t c = 0;
+		size_t l = utf8_char(p + i, len - i, &c);
+
+		if (l == 1 && keep_lines && c == '\r') {
+			i++;
+			continue;
+		}
+		if (l && (!char_control(c) || (keep_lines && (c == '\n' || c == '\t')))) {
+			if (n + l >= sz)
+				break;
+			memcpy(out + n, p + i, l);
+			n += l;
+			i += l;
+			continue;
+		}
+		if (n + 1 >= sz)
+			break;
+		out[n++] = '?';
+		i += l ? l : 1;
+	}
+	out[n] = '\0';
+	return n;
+}
+
 void kt_fnv1a(uint64_t *h, const void *p, size_t n)
 {
 	const unsigned char *c = p;

@@ -91,21 +91,14 @@ static void vm_keep(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 static void vm_tail_lines(const char *s, size_t len, size_t lines, char *out, size_t cap)
 {
 	const char *start = s + len;
-	size_t n = 0, seen = 0;
+	size_t seen = 0;
 
 	while (start > s && seen <= lines && (size_t)(s + len - start) < cap - 1)
 		if (*--start == '\n')
 			seen++;
 	if (*start == '\n')
 		start++;
-	for (const char *p = start; p < s + len && n < cap - 1; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '\r')
-			continue;
-		out[n++] = c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f) ? (char)c : '?';
-	}
-	out[n] = '\0';
+	kt_printable(out, cap, start, (size_t)(s + len - start), true);
 }
 
 /* ---- the run ------------------------------------------------------------------------ */
@@ -129,7 +122,7 @@ struct vm_boot {
 	int active;			/* the port init said HELLO on, or -1 */
 	struct vm_pend to_port;
 	uint64_t stdin_sent;		/* STDIN bytes sent: the guest's window */
-	bool acked;			/* the guest's end was acknowledged */
+	unsigned acked;			/* end frames acknowledged */
 	bool life;			/* a byte came from the guest */
 	bool started;			/* /init is running */
 	bool judged;			/* the KVM verdict was given */
@@ -139,7 +132,12 @@ struct vm_boot {
 	char line[LINE_MAX_KEPT];
 	size_t len;
 	char panic[LINE_MAX_KEPT];
+	bool panic_late;		/* after init started */
 	char unpack[LINE_MAX_KEPT];	/* the kernel could not unpack the archive */
+	/* a kernel event the caller fails on: when, which, told the guest */
+	uint64_t fail_t;
+	enum kt_vm_event fail_ev;
+	bool fail_sent;
 	/* the console's last bytes, for the caller to show on failure */
 	char tail[16384];
 	size_t tlen;
@@ -179,6 +177,70 @@ static bool vm_up(const struct vm_run *v)
 	return v->b.started || v->b.active >= 0;
 }
 
+/* The console lines of each kernel event: what the kernel prints at a
+ * level the quiet console shows (a WARN's at loglevel 5). */
+static const struct {
+	const char *name, *what;
+	const char *pat[2];
+} vm_events[KT_VM_EV_N] = {
+	[KT_VM_EV_OOM] = { "oom", "an out-of-memory kill", { "Out of memory: Killed process",
+							      "Memory cgroup out of memory" } },
+	[KT_VM_EV_LOCKUP] = { "lockup", "a lockup", { "BUG: soft lockup", "hard LOCKUP" } },
+	[KT_VM_EV_STALL] = { "stall", "an RCU stall", { "detected stall", "self-detected stall" } },
+	[KT_VM_EV_HUNG] = { "hung", "a hung task", { "blocked for more than", NULL } },
+	[KT_VM_EV_WARN] = { "warn", "a kernel warning", { "WARNING: CPU:", NULL } },
+};
+
+const char *kt_vm_event_name(enum kt_vm_event e)
+{
+	return (unsigned)e < KT_VM_EV_N ? vm_events[e].name : "?";
+}
+
+int kt_vm_events_parse(const char *s, unsigned *mask, struct kt_err *err)
+{
+	const char *p = s;
+
+	*mask = 0;
+	if (!strcmp(s, "all")) {
+		*mask = (1u << KT_VM_EV_N) - 1;
+		return 0;
+	}
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		int e;
+
+		for (e = 0; e < KT_VM_EV_N; e++)
+			if (strlen(vm_events[e].name) == n && !strncmp(p, vm_events[e].name, n))
+				break;
+		if (e == KT_VM_EV_N)
+			return kt_err_set(err, -EINVAL,
+					  "'%.*s' is not a kernel event (oom, lockup, stall, hung, warn or all)",
+					  (int)(n < 64 ? n : 64), p);
+		*mask |= 1u << e;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
+/* A kernel event's line: said once, kept, and the run's end when the
+ * caller fails on it. */
+static void vm_event(struct vm_run *v, enum kt_vm_event e, const char *line)
+{
+	struct vm_boot *b = &v->b;
+	struct kt_vm_result *res = v->res;
+
+	if (res->events[e]++)
+		return;
+	kt_printable(res->event_line[e], sizeof(res->event_line[e]), line, strlen(line), false);
+	kt_log(&v->o->log, KT_LOG_WARN, "the guest kernel reported %s: %s", vm_events[e].what,
+	       res->event_line[e]);
+	if ((v->o->fail_on & (1u << e)) && !b->fail_t) {
+		b->fail_t = kt_now_ms();
+		b->fail_ev = e;
+	}
+}
+
 /* Looks at one complete console line. */
 static void vm_line(struct vm_run *v)
 {
@@ -187,14 +249,23 @@ static void vm_line(struct vm_run *v)
 
 	while (b->len && (b->line[b->len - 1] == '\r' || b->line[b->len - 1] == '\n'))
 		b->line[--b->len] = '\0';
-	if (!b->started && strstr(b->line, KT_INIT_STARTED))
+	if (!b->started && strstr(b->line, KT_INIT_STARTED)) {
 		b->started = true;
-	else if (!*b->panic && (m = strstr(b->line, "Kernel panic - not syncing")))
-		snprintf(b->panic, sizeof(b->panic), "%s", m);
+	} else if (!*b->panic && (m = strstr(b->line, "Kernel panic - not syncing"))) {
+		kt_printable(b->panic, sizeof(b->panic), m, strlen(m), false);
+		b->panic_late = vm_up(v);
 	/* the kernel's, before init: a command cannot end a run with it */
-	else if (!b->started && b->active < 0 && !*b->unpack &&
-		 (m = strstr(b->line, "Initramfs unpacking failed")))
-		snprintf(b->unpack, sizeof(b->unpack), "%s", m);
+	} else if (!b->started && b->active < 0 && !*b->unpack &&
+		   (m = strstr(b->line, "Initramfs unpacking failed"))) {
+		kt_printable(b->unpack, sizeof(b->unpack), m, strlen(m), false);
+	} else {
+		for (int e = 0; e < KT_VM_EV_N; e++)
+			for (int i = 0; i < 2 && vm_events[e].pat[i]; i++)
+				if (strstr(b->line, vm_events[e].pat[i])) {
+					vm_event(v, (enum kt_vm_event)e, b->line);
+					return;
+				}
+	}
 }
 
 static void vm_console(struct vm_run *v, const char *buf, size_t n)
@@ -281,16 +352,13 @@ static void vm_diag(void *ctx, const char *line, size_t len)
 	struct vm_run *v = ctx;
 	size_t wl = strlen(KT_CH_WARNING);
 	bool warning = len > wl && !memcmp(line, KT_CH_WARNING, wl);
-	char text[512];
-	size_t n = 0;
+	char text[1024];
 
 	if (warning) {
 		line += wl;
 		len -= wl;
 	}
-	for (size_t i = 0; i < len && n < sizeof(text) - 1; i++)
-		text[n++] = (unsigned char)line[i] < 0x20 || line[i] == 0x7f ? '?' : line[i];
-	text[n] = '\0';
+	kt_printable(text, sizeof(text), line, len, false);
 	kt_log(&v->o->log, warning ? KT_LOG_WARN : KT_LOG_DEBUG, "guest: %s", text);
 }
 
@@ -509,6 +577,15 @@ static const char *vm_kvm_stuck(const struct vm_run *v, uint64_t now, char *why,
 	return NULL;
 }
 
+/* The run's end for a kernel event the caller fails on. */
+static int vm_fail_on(struct vm_run *v, struct kt_err *err)
+{
+	enum kt_vm_event e = v->b.fail_ev;
+
+	return kt_err_set(err, -EIO, "the guest kernel reported %s (--fail-on %s): %s",
+			  vm_events[e].what, vm_events[e].name, v->res->event_line[e]);
+}
+
 /*
  * What ends the run before the next wait, as -errno with @err: the
  * caller's stop, Ctrl-A x, a failed unpacking, QEMU's error, a KVM boot
@@ -547,6 +624,17 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 		return kt_err_set(err, -EHOSTDOWN, "%s", why);
 	if (*b->qfail)
 		return kt_err_set(err, -EIO, "QEMU failed: %s", b->qfail);
+	if (b->fail_t) {
+		/* the command is killed; the guest sends its trace back */
+		if (!b->fail_sent && b->active >= 0 && !b->to_port.len) {
+			unsigned char le[4];
+
+			kt_put_le32(le, SIGKILL);
+			b->fail_sent = vm_frame(v, KT_CH_SIGNAL, le, sizeof(le));
+		}
+		if (now >= b->fail_t + KT_VM_FAIL_GRACE_S * 1000ULL || b->active < 0)
+			return vm_fail_on(v, err);
+	}
 	/* A KVM boot that may still fall back is judged by its bounds: the
 	 * timeout is the command's, and counts from the boot that runs it. */
 	if (b->accel == KT_ACCEL_KVM && v->plan->want == KT_ACCEL_AUTO && !vm_up(v))
@@ -635,8 +723,11 @@ static void vm_send(struct vm_run *v)
 {
 	struct vm_boot *b = &v->b;
 
-	if (b->active >= 0 && !b->acked && vm_ended(v) && vm_frame(v, KT_CH_ACK, NULL, 0))
-		b->acked = true;
+	/* one ACK for each end frame: a second one (its nonce found by a
+	 * command that read init's memory) cannot take init's */
+	if (b->active >= 0 && b->acked < kt_ch_host__ends(b->h[b->active]) &&
+	    vm_frame(v, KT_CH_ACK, NULL, 0))
+		b->acked++;
 	if (b->active >= 0) {
 		vm_winsize(v);
 		if (b->to_port.len && !vm_flush(b->port[b->active], &b->to_port))
@@ -706,13 +797,20 @@ static int vm_outcome(struct vm_run *v, int st, struct kt_err *err)
 	if (end > 0) {
 		v->res->end = KT_VM_EXITED;
 		v->res->exit_status = status;
-		return 0;
+		return b->fail_t ? vm_fail_on(v, err) : 0;
 	}
+	if (b->fail_t)
+		return vm_fail_on(v, err);
 	if (end < 0)
 		return kt_err_set(err, -EIO, "the guest init could not run the command: %s", why);
 	if (*b->panic) {
 		v->res->end = KT_VM_PANIC;
-		return kt_err_set(err, -EIO, "the guest kernel panicked: %s", b->panic);
+		v->res->panic_after_init = b->panic_late;
+		/* Kernel text and a command's text share the console: a line
+		 * once init runs is only the console's word. */
+		return kt_err_set(err, -EIO, "%s: %s", b->panic_late ?
+				  "the guest console reports a kernel panic (after /init started: a guest command could have written it)" :
+				  "the guest kernel panicked", b->panic);
 	}
 	kt_last_line(b->errs, last, sizeof(last));
 	if (!b->started)
@@ -894,6 +992,9 @@ static int vm_boot_start(struct vm_run *v, const char *qemu, struct kt_err *err)
 	if (o->qemu_pgid)
 		*o->qemu_pgid = b->p.pid;
 	v->res->accel = b->accel;
+	/* a boot that fell back said nothing that counts */
+	memset(v->res->events, 0, sizeof(v->res->events));
+	memset(v->res->event_line, 0, sizeof(v->res->event_line));
 	vm_boot_line(v);
 	return 0;
 }
@@ -957,9 +1058,14 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 		res->end = KT_VM_TIMEOUT;
 	else if (r == -EINTR || (o->stop && *o->stop))
 		res->end = KT_VM_STOPPED;	/* (a write to a closed stdout, and SIGPIPE) */
-	if (!r && o->trace_out) {
-		r = kt_ch_host__trace(b->h[b->active], &res->trace_bytes, err);
-		res->trace_written = !r;
+	/* a trace that came whole is kept and said, however the run ended */
+	if (o->trace_out && (!r || b->active >= 0)) {
+		struct kt_err terr = { 0 };
+		int tr = kt_ch_host__trace(b->h[b->active], &res->trace_bytes, r ? &terr : err);
+
+		res->trace_written = !tr;
+		if (!r)
+			r = tr;
 	}
 	{
 		uint64_t skipped = kt_ch_host__skipped(b->h[b->active >= 0 ? b->active : 0]);
@@ -998,6 +1104,9 @@ int kt_vm_run_with(const struct kt_vm_opts *o, const struct kt_qemu_facts *qf,
 	int r = kt_qemu_check_boot(qf, arch, o->pvh, false, &e);
 
 	vm_result_init(res);
+	if (!r && !kt_ch_nonce_ok(o->nonce))
+		r = kt_err_set(&e, -EINVAL, "the run's nonce must be %u to %u printable bytes",
+			       KT_CH_NONCE_MIN, KT_CH_NONCE_MAX);
 	if (!r)
 		r = kt_accel_plan(&q, &plan, &e);
 	if (!r && plan.accel == KT_ACCEL_TCG)

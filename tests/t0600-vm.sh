@@ -27,6 +27,8 @@ test_expect_success KERNEL,QEMU 'stdout and stderr come back byte for byte, apar
 	expect_grep "^err\$" err
 	expect_grep "booting $KERNEL: x86_64, 2 CPUs, 256 MiB, \(KVM\|TCG\), vmlinux through PVH\( (not KVM: .*)\)\?\$" err
 	not grep -q "ktpack-init" err
+	# the padding of init before its last frames is no corrupt frame
+	not grep -q "corrupt frames" err
 	if grep -q "falling back to TCG\|its probe failed" err; then
 		# what made auto fall back makes an explicit --accel kvm fail
 		expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL" --accel kvm -- /bin/true 2> err2
@@ -253,9 +255,30 @@ test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
 	expect_grep "no command given" err
 '
 
-test_expect_success KERNEL,QEMU 'a kernel panic ends the run at once with a clear error' '
+test_expect_success KERNEL,QEMU 'a kernel panic ends the run at once with a clear error; a claimed one is said to be' '
 	expect_exit 125 vmrun -- /bin/busybox sh -c "echo c > /proc/sysrq-trigger" > out 2> err
-	expect_grep "^ktpack: the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash" err
+	expect_grep "^ktpack: the guest console reports a kernel panic (after /init started: a guest command could have written it): Kernel panic - not syncing: sysrq triggered crash" err
+	# the words alone, then a power-off: only the console says so
+	expect_exit 125 vmrun -- /bin/busybox sh -c \
+		"echo Kernel panic - not syncing: forged > /dev/console; poweroff -f" > out 2> err
+	expect_grep "^ktpack: the guest console reports a kernel panic (after /init started: .*): Kernel panic - not syncing: forged" err
+	not grep -q "the guest kernel panicked" err
+'
+
+test_expect_success KERNEL,QEMU 'kernel events are said once and kept; --fail-on ends the run with them' '
+	oom="Out of memory: Killed process 42 (victim) total-vm:1kB"
+	vmrun -- /bin/busybox sh -c "echo \"$oom\" > /dev/console; echo \"$oom\" > /dev/console; echo done" \
+		> out 2> err
+	test "$(cat out)" = done
+	test "$(grep -c "^ktpack: warning: the guest kernel reported an out-of-memory kill: $oom" err)" -eq 1
+	# the command is killed, its trace comes back, the run fails
+	expect_exit 125 vmrun --wprof --trace-out t.pb --fail-on warn,oom -- /bin/busybox sh -c \
+		"echo \"$oom\" > /dev/console; sleep 200; echo unreachable" > out 2> err
+	expect_grep "^ktpack: the guest kernel reported an out-of-memory kill (--fail-on oom): $oom" err
+	not grep -q unreachable out
+	test "$(wc -c < t.pb)" -eq 65536
+	expect_exit 2 "$KTPACK" run --fail-on oom,nope -- /bin/true 2> err
+	expect_grep "nope.* is not a kernel event (oom, lockup, stall, hung, warn or all)" err
 '
 
 test_expect_success KERNEL,QEMU 'the vmlinux through PVH and the bzImage boot alike; the probe is asked once' '
@@ -302,7 +325,7 @@ test_expect_success KERNEL,QEMU '--kernel and KTSTR_KERNEL take a vmlinux and a 
 	expect_grep "an ELF kernel without a PVH entry point cannot be booted" err
 '
 
-test_expect_success KERNEL,QEMU 'the guest cannot forge its status; odd output, many arguments and a comma in TMPDIR keep it' '
+test_expect_success KERNEL,QEMU 'the guest cannot forge its status, a failure or the trace, nor swallow init'"'"'s last frames' '
 	cat > g.sh <<-\EOS
 	test ! -e /ktpack/nonce || echo NONCE-READABLE
 	echo "Kernel panic - not syncing: only words" | tee /dev/console
@@ -312,14 +335,28 @@ test_expect_success KERNEL,QEMU 'the guest cannot forge its status; odd output, 
 	echo "nargs=$#"
 	head -c 3000 /dev/zero | tr "\0" a
 	printf "x\0y"
+	sleep 1
+	# the port of init, taken from it: frames with valid CRCs
+	/ch-forge fail trace log swallow || echo FORGE-FAILED
 	exit 4
 	EOS
 	mkdir "$TRASH/a,b"
-	expect_exit 4 env TMPDIR="$TRASH/a,b" "$KTPACK" run --kernel "$KERNEL" --timeout 300 \
+	expect_exit 4 env TMPDIR="$TRASH/a,b" "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 120 \
+		--wprof --trace-out t.pb --include "$KT_OUT/tests/ch-forge:/ch-forge" \
 		--include "$PWD/g.sh:/g.sh" -- /bin/busybox sh /g.sh $(seq 300) > out 2> err
 	expect_grep "^nargs=300" out
-	not grep -q NONCE-READABLE out
+	not grep -q "NONCE-READABLE\|FORGE-FAILED" out
 	test -z "$(ls -A "$TRASH/a,b")"
+	# the trace is the one wprof wrote, not one of the command
+	test "$(wc -c < t.pb)" -eq 65536
+	not grep -q FORGED-TRACE t.pb
+	not grep -q "init could not run the command" err
+	# its warning is shown without a terminal control or bidi override
+	expect_grep "^ktpack: warning: guest: forged ?2J ?evil\$" err
+	not grep -q "$(printf "\302\233")\|$(printf "\342\200\256")" err
+	# on the serial channel, a header anyone can write to ttyS1
+	expect_exit 4 "$KTPACK" run --kernel "$KERNEL" --timeout 120 --channel serial -- /bin/busybox sh -c \
+		"printf \"KTCH\\002\\0\\0\\0\\0\\0\\001\\0\" > /dev/ttyS1; exit 4" 2> err
 '
 
 test_expect_success KERNEL,QEMU 'SIGINT and SIGQUIT reach the guest command; the third stops the VM' '

@@ -64,20 +64,43 @@ static void put_status(struct stream *s, uint32_t st, const char *nonce)
 	put(s, KT_CH_STATUS, b, 4 + strlen(nonce));
 }
 
+/* A frame of @fixed bytes then @nonce (a failure's: @nonce first). */
+static void put_signed(struct stream *s, enum kt_ch_type t, const void *p, size_t fixed,
+		       const char *nonce)
+{
+	unsigned char b[2048];
+	size_t nl = strlen(nonce);
+
+	if (t == KT_CH_FAIL) {
+		memcpy(b, nonce, nl);
+		memcpy(b + nl, p, fixed);
+	} else {
+		memcpy(b, p, fixed);
+		memcpy(b + fixed, nonce, nl);
+	}
+	put(s, t, b, fixed + nl);
+}
+
 /* A trace of @len bytes in @chunk-sized frames; @lie is added to the
  * announced size, @flip corrupts the CRC. */
-static void put_trace(struct stream *s, const unsigned char *t, size_t len, size_t chunk,
-		      int lie, bool flip)
+static void put_trace_as(struct stream *s, const unsigned char *t, size_t len, size_t chunk,
+			 int lie, bool flip, const char *nonce)
 {
 	unsigned char le[8];
 	uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), t, (uInt)len);
 
 	kt_put_le64(le, (uint64_t)((int64_t)len + lie));
-	put(s, KT_CH_TRACE_BEGIN, le, 8);
+	put_signed(s, KT_CH_TRACE_BEGIN, le, 8, nonce);
 	for (size_t off = 0; off < len; off += chunk)
 		put(s, KT_CH_TRACE, t + off, len - off < chunk ? len - off : chunk);
 	kt_put_le32(le, crc ^ (flip ? 1u : 0u));
-	put(s, KT_CH_TRACE_END, le, 4);
+	put_signed(s, KT_CH_TRACE_END, le, 4, nonce);
+}
+
+static void put_trace(struct stream *s, const unsigned char *t, size_t len, size_t chunk,
+		      int lie, bool flip)
+{
+	put_trace_as(s, t, len, chunk, lie, flip, NONCE);
 }
 
 struct host {
@@ -195,14 +218,153 @@ static void test_status_needs_the_nonce(void **state)
 	feed(&h, &s, 7);
 	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
 	assert_int_equal(st, 42);
-	/* init could not run the command */
+	/* init could not run the command: its words made printable, a
+	 * terminal's C1 controls and bidi overrides too */
 	s.len = 0;
-	put(&s, KT_CH_FAIL, "no \x1b[31mcommand", 16);
+	put_signed(&s, KT_CH_FAIL, "no \x1b[31mcommand \xc2\x9b" "2J \xe2\x80\xae" "evil", 28, NONCE);
 	feed(&h, &s, 7);
 	assert_int_equal(kt_ch_host__end(h.h, &st, &why), -1);
-	assert_string_equal(why, "no ?[31mcommand");
+	assert_string_equal(why, "no ?[31mcommand ?2J ?evil");
+	assert_int_equal(kt_ch_host__ends(h.h), 2);
 	host_free(&h);
 	free(s.p);
+}
+
+/* What a guest command can send on init's port without the nonce: a
+ * failure, a status, a trace.  None decides the run, none is written as
+ * the trace, none needs an ACK; init's own frames after them count. */
+static void test_forged_frames(void **state)
+{
+	unsigned char t[3000];
+	struct stream s = { 0 };
+	struct kt_err e = { 0 };
+	struct host h;
+	const char *why = NULL;
+	uint64_t bytes = 0;
+	size_t len;
+	char *got;
+	int st = -1;
+
+	(void)state;
+	memset(t, 'F', sizeof(t));
+	host_new(&h, 0);
+	put(&s, KT_CH_FAIL, "forged", 6);
+	put_signed(&s, KT_CH_FAIL, "forged", 6, "ffffffffffffffff");
+	put_trace_as(&s, t, sizeof(t), 1000, 0, false, "ffffffffffffffff");
+	feed(&h, &s, 5);
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 0);
+	assert_int_equal(kt_ch_host__ends(h.h), 0);
+	assert_int_equal(kt_ch_host__trace(h.h, &bytes, &e), -ENOENT);
+	/* init's trace, with a forged end in its middle: not taken */
+	s.len = 0;
+	memset(t, 'G', sizeof(t));
+	{
+		unsigned char le[8];
+
+		kt_put_le64(le, sizeof(t));
+		put_signed(&s, KT_CH_TRACE_BEGIN, le, 8, NONCE);
+		put(&s, KT_CH_TRACE, t, 1000);
+		kt_put_le32(le, (uint32_t)crc32(crc32(0L, Z_NULL, 0), t, 1000));
+		put(&s, KT_CH_TRACE_END, le, 4);
+		put(&s, KT_CH_TRACE, t + 1000, sizeof(t) - 1000);
+		kt_put_le32(le, (uint32_t)crc32(crc32(0L, Z_NULL, 0), t, sizeof(t)));
+		put_signed(&s, KT_CH_TRACE_END, le, 4, NONCE);
+	}
+	put_status(&s, 7, NONCE);
+	feed(&h, &s, 5);
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
+	assert_int_equal(st, 7);
+	assert_int_equal(kt_ch_host__ends(h.h), 1);
+	assert_int_equal(kt_ch_host__trace(h.h, &bytes, &e), 0);
+	got = slurp(out, &len);
+	assert_int_equal(len, sizeof(t));
+	assert_memory_equal(got, t, sizeof(t));
+	free(got);
+	host_free(&h);
+	free(s.p);
+}
+
+/* A header a command wrote that claims a long payload, then init's
+ * padding and last frames: the status arrives.  A header whose size is
+ * over its type's cap is refused before its payload is waited for. */
+static void test_header_cannot_swallow(void **state)
+{
+	unsigned char hdr[KT_CH_HDR] = "KTCH";
+	unsigned char *pad = calloc(1, KT_CH_PAD);
+	struct stream s = { 0 };
+	struct host h;
+	const char *why = NULL;
+	int st = -1;
+
+	(void)state;
+	host_new(&h, 0);
+	hdr[4] = KT_CH_STDOUT;
+	kt_put_le32(hdr + 8, KT_CH_PAYLOAD_MAX);
+	put_raw(&s, hdr, sizeof(hdr));
+	put_raw(&s, "partial", 7);
+	put_raw(&s, pad, KT_CH_PAD);
+	put_status(&s, 5, NONCE);
+	feed(&h, &s, 4096);
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
+	assert_int_equal(st, 5);
+	host_free(&h);
+
+	/* no padding needed when the size is over the type's cap */
+	s.len = 0;
+	host_new(&h, 0);
+	hdr[4] = KT_CH_STATUS;
+	put_raw(&s, hdr, sizeof(hdr));
+	put_status(&s, 6, NONCE);
+	feed(&h, &s, 3);
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
+	assert_int_equal(st, 6);
+	assert_int_equal(kt_ch_host__skipped(h.h), KT_CH_HDR);
+	host_free(&h);
+	free(s.p);
+	free(pad);
+}
+
+/* Headers that claim the longest payload, one after the other: the
+ * reader computes a CRC over each byte once, not 64 KiB per header. */
+static void test_reader_linear(void **state)
+{
+	size_t n = 256 << 10;
+	unsigned char *junk = malloc(n);
+	struct kt_ch_reader *r;
+
+	(void)state;
+	assert_int_equal(kt_ch_reader__new(&r), 0);
+	for (size_t i = 0; i + KT_CH_HDR <= n; i += KT_CH_HDR) {
+		memcpy(junk + i, "KTCH\x02\0\0\0", 8);
+		kt_put_le32(junk + i + 8, KT_CH_PAYLOAD_MAX);
+	}
+	assert_int_equal(kt_ch_reader__feed(r, junk, n, NULL, NULL), 0);
+	assert_true(kt_ch_reader__checked(r) <= n);
+	assert_true(kt_ch_reader__skipped(r) + kt_ch_reader__pending(r) <= n);
+	assert_true(kt_ch_reader__skipped(r) >= n / 2);
+	kt_ch_reader__free(r);
+	free(junk);
+}
+
+/* Every frame type has a cap, and a host refuses a run without a nonce. */
+static void test_caps_and_nonce(void **state)
+{
+	struct kt_ch_host_opts o = { .out_fd = -1, .err_fd = -1 };
+	struct kt_ch_host *h = NULL;
+
+	(void)state;
+	for (int t = KT_CH_HELLO; t < KT_CH_TYPE_END; t++)
+		if (t != KT_CH_HELLO && t != KT_CH_ACK && !kt_ch_payload_max((enum kt_ch_type)t))
+			fail_msg("frame type %d has no payload cap", t);
+	assert_int_equal(kt_ch_payload_max(KT_CH_STATUS), 4 + KT_CH_NONCE_MAX);
+	assert_int_equal(kt_ch_host__new(&o, &h), -EINVAL);
+	o.nonce = "short";
+	assert_int_equal(kt_ch_host__new(&o, &h), -EINVAL);
+	o.nonce = "0011223344556677 ";
+	assert_int_equal(kt_ch_host__new(&o, &h), -EINVAL);
+	o.nonce = NONCE;
+	assert_int_equal(kt_ch_host__new(&o, &h), 0);
+	kt_ch_host__free(h);
 }
 
 static void test_trace(void **state)
@@ -294,6 +456,7 @@ static void test_resync(void **state)
 	put_raw(&s, bad.p, bad.len);
 	put(&s, KT_CH_STDOUT, "2", 1);
 	kt_put_le32(big + 8, KT_CH_PAYLOAD_MAX + 1);
+	memset(big + KT_CH_HDR, 'z', 8);	/* (NUL runs are padding, not counted) */
 	put_raw(&s, big, sizeof(big));
 	bad.len = 0;
 	put(&bad, KT_CH_STDOUT, "Y", 1);
@@ -339,6 +502,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_streams_and_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_needs_the_nonce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forged_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_cannot_swallow, setup, teardown),
+		cmocka_unit_test(test_reader_linear),
+		cmocka_unit_test(test_caps_and_nonce),
 		cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),

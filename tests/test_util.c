@@ -48,6 +48,41 @@ static void test_split_ws(void **state)
 	kt_strv_free(NULL);
 }
 
+/* Guest text on a terminal: UTF-8 kept, controls of any kind replaced. */
+static void test_printable(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		bool lines;
+		const char *out;
+	} cases[] = {
+		{ "plain caf\xc3\xa9 \xe2\x82\xac", 0, false, "plain caf\xc3\xa9 \xe2\x82\xac" },
+		{ "\x1b[2J\x07", 0, false, "?[2J?" },
+		{ "csi \xc2\x9b" "31m", 0, false, "csi ?31m" },	/* C1, as UTF-8 */
+		{ "raw \x9b" "31m", 0, false, "raw ?31m" },		/* C1, as a byte */
+		{ "a\xe2\x80\xae" "b\xe2\x81\xa6" "c\xd8\x9c", 0, false, "a?b?c?" },	/* bidi */
+		{ "nul\0x", 5, false, "nul?x" },
+		{ "\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80", 0, false, "?? ??? ????" },
+		{ "cut \xe2\x82", 0, false, "cut ??" },
+		{ "l1\r\nl2\tx\n", 0, true, "l1\nl2\tx\n" },
+		{ "l1\r\nl2\tx", 0, false, "l1??l2?x" },
+	};
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < KT_ARRAY_SIZE(cases); i++) {
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
+
+		kt_printable(out, sizeof(out), cases[i].in, len, cases[i].lines);
+		if (strcmp(out, cases[i].out))
+			fail_msg("case %zu: '%s', want '%s'", i, out, cases[i].out);
+	}
+	/* a character is never cut by a short buffer */
+	assert_int_equal(kt_printable(out, 4, "ab\xc3\xa9", 4, false), 2);
+	assert_string_equal(out, "ab");
+}
+
 static void test_err_set(void **state)
 {
 	struct kt_err e = { 0 };
@@ -142,6 +177,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u64),
+		cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_split_ws),
 		cmocka_unit_test(test_err_set),
 		cmocka_unit_test(test_snprintf_truncation),

@@ -72,7 +72,7 @@ static int fake_boot(const char *say, const char *then, struct kt_err *e, uint64
 	struct kt_vm_result *res = calloc(1, sizeof(*res));
 	struct kt_vm_opts o = {
 		.arch = KT_ARCH_X86_64, .accel = KT_ACCEL_TCG, .initrd = "/dev/null",
-		.cmdline = "quiet", .memory_mib = 64, .nonce = "n", .out_fd = -1, .err_fd = -1,
+		.cmdline = "quiet", .memory_mib = 64, .nonce = "0123456789abcdef", .out_fd = -1, .err_fd = -1,
 		.stdin_fd = -1, .console_fd = -1, .timeout_s = 60,
 	};
 	uint64_t t0;

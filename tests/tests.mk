@@ -31,6 +31,11 @@ $(OUT)/tests/crc32: tests/fixtures/crc32.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lz
 
+# A guest command that writes frames of its own on init's port.
+$(OUT)/tests/ch-forge: tests/fixtures/ch-forge.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lz
+
 # Module-shaped objects (tests/fixtures/module.c) for test_modules: this
 # kernel's and another's.
 $(OUT)/tests/module-fixture.o $(OUT)/tests/module-other.o: tests/fixtures/module.c
@@ -64,7 +69,8 @@ $(OUT)/static/ktpack: $(OUT)/tests/wprof-fixture FORCE
 	$(MAKE) --no-print-directory OUT=$(OUT)/static STATIC=1 \
 		WPROF=$(OUT)/tests/wprof-fixture $(OUT)/static/ktpack
 
-check-build: all unit-tests $(OUT)/tests/wprof-fixture $(OUT)/tests/crc32 $(KT_TESTS_ARM64) \
+check-build: all unit-tests $(OUT)/tests/wprof-fixture $(OUT)/tests/crc32 $(OUT)/tests/ch-forge \
+	$(KT_TESTS_ARM64) \
 	$(OUT)/tests/faultinject.so $(OUT)/tests/dyntag $(OUT)/fixture/ktpack \
 	$(OUT)/static/ktpack fuzz-build
 	$(MAKE) --no-print-directory OUT=$(OUT)/asan SAN=1 unit-tests

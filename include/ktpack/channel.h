@@ -9,6 +9,14 @@
  *   len      u32, the payload's size, at most KT_CH_PAYLOAD_MAX
  *   payload  len bytes
  *   crc      u32, CRC-32 (zlib's) of the 12 header bytes and the payload
+ *
+ * A guest's command is root in the guest and can write frames of its own
+ * on init's port.  So every frame that ends the run or carries the trace
+ * holds the run's nonce (which only init reads); each type has its own
+ * payload cap, judged from the header before a byte of the payload is
+ * waited for; and before its last frames init kills every other process
+ * and sends KT_CH_PAD bytes that are no frame, so that no frame begun
+ * before them can swallow what follows (see the README, "The channel").
  */
 #ifndef KTPACK_CHANNEL_H
 #define KTPACK_CHANNEL_H
@@ -33,6 +41,14 @@ extern "C" {
 #define KT_CH_STDIN_WINDOW	(256u << 10)
 /* A LOG line that starts with this is a warning the user must see. */
 #define KT_CH_WARNING		"warning: "
+/* The run's nonce: printable, in these bounds. */
+#define KT_CH_NONCE_MIN		16u
+#define KT_CH_NONCE_MAX		64u
+/* A FAIL frame's reason, after the nonce. */
+#define KT_CH_WHY_MAX		1024u
+/* No frame is longer: this many bytes without the magic's first byte
+ * end whatever frame the reader holds. */
+#define KT_CH_PAD		KT_CH_FRAME_MAX
 /* What the host accepts as a trace's size, whatever the guest's memory. */
 #define KT_CH_TRACE_MAX		(16ULL << 30)
 
@@ -43,16 +59,20 @@ enum kt_ch_type {
 	KT_CH_STDIN,		/* host: bytes for the command; empty: end of file */
 	KT_CH_WINSZ,		/* host: the terminal's u16 rows, u16 columns */
 	KT_CH_LOG,		/* guest: one line of init's diagnostics */
-	KT_CH_TRACE_BEGIN,	/* guest: a trace of u64 bytes follows */
+	KT_CH_TRACE_BEGIN,	/* guest: u64 size of the trace that follows, nonce */
 	KT_CH_TRACE,		/* guest: the trace's next bytes */
-	KT_CH_TRACE_END,	/* guest: u32 CRC-32 of the whole trace */
-	KT_CH_STATUS,		/* guest: u32 exit status, then the run's nonce */
-	KT_CH_FAIL,		/* guest: init could not run the command: why */
+	KT_CH_TRACE_END,	/* guest: u32 CRC-32 of the whole trace, nonce */
+	KT_CH_STATUS,		/* guest: u32 exit status, nonce */
+	KT_CH_FAIL,		/* guest: nonce, then why init could not run the command */
 	KT_CH_SIGNAL,		/* host: u32 signal for the command's process group */
 	KT_CH_CREDIT,		/* guest: u32 bytes of stdin taken: the window moves */
 	KT_CH_ACK,		/* host: the status (or failure) arrived: power off */
 	KT_CH_TYPE_END,
 };
+
+/* The largest payload a frame of @type may have (0 for an unknown type:
+ * a HELLO or an ACK is empty). */
+size_t kt_ch_payload_max(enum kt_ch_type type);
 
 /*
  * Encodes one frame into @out (room for KT_CH_HDR + @len + KT_CH_TAIL
@@ -67,9 +87,12 @@ typedef int (*kt_ch_frame_fn)(void *ctx, enum kt_ch_type type,
 
 /*
  * An incremental frame reader for bytes that may come from a hostile
- * guest: its memory is one frame, whatever it is fed.  Bytes that are not
- * a valid frame (no magic, a size over the cap, an unknown type, a CRC
- * mismatch) are skipped until the next magic, and counted.
+ * guest: its memory is one frame, whatever it is fed, and its work is
+ * linear in what it is fed.  A header that is not one (no magic, an
+ * unknown type, a size over its type's cap) is skipped a byte at a time
+ * to the next magic; a frame whose CRC does not match is skipped whole
+ * (each byte is checked once).  Skipped bytes are counted, but for runs
+ * of NUL bytes where a frame could begin (init's padding).
  */
 struct kt_ch_reader;
 
@@ -96,7 +119,9 @@ struct kt_ch_host_opts {
 	/* The largest trace accepted (the guest's memory); 0 or more than
 	 * KT_CH_TRACE_MAX: KT_CH_TRACE_MAX. */
 	uint64_t trace_max;
-	const char *nonce;	/* what a status frame must carry */
+	/* What the status, failure and trace frames must carry: printable,
+	 * KT_CH_NONCE_MIN to KT_CH_NONCE_MAX bytes (else -EINVAL). */
+	const char *nonce;
 	/* init's diagnostics, one line each, without the newline. */
 	void (*diag)(void *ctx, const char *line, size_t len);
 	void *diag_ctx;
@@ -133,10 +158,14 @@ uint64_t kt_ch_host__credited(const struct kt_ch_host *h);
 bool kt_ch_host__hello(const struct kt_ch_host *h);
 /*
  * How the guest ended: 1 with the status in @status when a status frame
- * with the nonce came; -1 with init's reason in @why when it could not
- * run the command; 0 when neither came.  The last of them counts.
+ * with the nonce came; -1 with init's reason in @why (printable) when a
+ * failure frame with the nonce came; 0 when neither came.  The last of
+ * them counts.  Frames without the nonce are ignored.
  */
 int kt_ch_host__end(const struct kt_ch_host *h, int *status, const char **why);
+/* How many end frames (status or failure, with the nonce) came: the
+ * guest waits for one ACK for each. */
+unsigned kt_ch_host__ends(const struct kt_ch_host *h);
 /*
  * The trace: 0 when one was received whole and written (its size in
  * @bytes); -ENOENT when none came; -EIO when one came truncated, longer

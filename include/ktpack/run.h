@@ -82,6 +82,10 @@ struct kt_run_opts {
 	 * are (kt_cmdline_tokens_check). */
 	const char *const *append;
 	size_t nappend;
+	/* Kernel events (1u << enum kt_vm_event, see kt_vm_events_parse)
+	 * that end the run with a failure once the guest sent its trace and
+	 * status back; with KT_VM_EV_WARN the console shows loglevel 5. */
+	unsigned fail_on;
 	/* Where the base archive is cached; NULL: kt_cache__open() with
 	 * the log below. */
 	struct kt_cache *cache;
@@ -144,6 +148,11 @@ struct kt_run_result {
 	char console_tail[4096];
 	/* QEMU's last lines on its stderr: show them too. */
 	char qemu_stderr[2048];
+	/* The panic line came after /init started (see kt_vm_result). */
+	bool panic_after_init;
+	/* The kernel events seen: how often, and the first line of each. */
+	unsigned events[KT_VM_EV_N];
+	char event_line[KT_VM_EV_N][256];
 };
 
 /* Exit statuses of a run, as timeout(1) and env(1) have them; otherwise

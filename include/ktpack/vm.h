@@ -50,6 +50,30 @@ enum kt_vm_end {
 	KT_VM_STOPPED,		/* the caller asked to stop */
 };
 
+/*
+ * What the guest kernel said on its console that a test wants to know of
+ * (see the README, "Kernel events").  Lines after the guest's init
+ * started may also have been written by the guest's command.
+ */
+enum kt_vm_event {
+	KT_VM_EV_OOM,		/* "Out of memory: Killed process ..." */
+	KT_VM_EV_LOCKUP,	/* a soft or hard lockup */
+	KT_VM_EV_STALL,		/* an RCU stall */
+	KT_VM_EV_HUNG,		/* "INFO: task ... blocked for more than N seconds" */
+	KT_VM_EV_WARN,		/* a WARN(): the console shows it at loglevel 5 and up */
+	KT_VM_EV_N,
+};
+
+/* After a --fail-on event the command is killed; the guest has this long
+ * to send its trace and status before the VM is stopped. */
+#define KT_VM_FAIL_GRACE_S	60
+
+/* "oom", "lockup", "stall", "hung", "warn". */
+const char *kt_vm_event_name(enum kt_vm_event e);
+/* A comma-separated list of event names (or "all") -> a mask of
+ * 1u << enum kt_vm_event; -EINVAL with @err naming the bad one. */
+int kt_vm_events_parse(const char *s, unsigned *mask, struct kt_err *err);
+
 struct kt_vm_opts {
 	/* The guest's (the kernel's); KT_ARCH_NONE: this machine's.  It
 	 * picks QEMU, its machine and CPU, and the serial ports. */
@@ -94,7 +118,12 @@ struct kt_vm_opts {
 	 * them.  Its stdin (or the shell's): 0 means this process's, -1
 	 * none (an end of file at once). */
 	int out_fd, err_fd, stdin_fd;
-	/* The accelerator chosen, a fallback to TCG, the boot. */
+	/* Kernel events (1u << enum kt_vm_event) that end the run: the
+	 * command is killed, and the run fails once the guest ended (or
+	 * KT_VM_FAIL_GRACE_S later). */
+	unsigned fail_on;
+	/* The accelerator chosen, a fallback to TCG, the boot, the kernel
+	 * events (a warning each, the first time). */
 	struct kt_log log;
 	/* Set (by a signal handler) to stop the VM early. */
 	volatile sig_atomic_t *stop;
@@ -130,6 +159,12 @@ struct kt_vm_result {
 	char console_tail[4096];
 	/* QEMU's last lines on its stderr, the same way. */
 	char qemu_stderr[2048];
+	/* A KT_VM_PANIC whose line came after the guest's init started: its
+	 * command could have written it. */
+	bool panic_after_init;
+	/* How often each kernel event was seen, and its first line. */
+	unsigned events[KT_VM_EV_N];
+	char event_line[KT_VM_EV_N][256];
 };
 
 /*

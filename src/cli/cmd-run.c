@@ -33,6 +33,7 @@ struct run_args {
 	struct cli_list modules;
 	const char *modules_dir;
 	bool console;
+	unsigned fail_on;
 };
 
 static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid,
@@ -113,11 +114,20 @@ static void run_on_job_stop(int sig)
 	errno = e;
 }
 
+static int run_report(const struct kt_run_result *res)
+{
+	if (res->trace_written)
+		fprintf(stderr, "ktpack: wrote the wprof trace to '%s' (%llu bytes)\n",
+			res->trace_out, (unsigned long long)res->trace_bytes);
+	return res->status;
+}
+
 /* The exit status for a run that did not end with the command's; the
  * console's last lines when the guest failed (not shown live), and
  * QEMU's when it said more than the error line. */
 static int run_failed(const struct kt_run_result *res, const struct kt_err *err, bool shown)
 {
+	run_report(res);
 	if (res->end == KT_VM_EXITED)	/* the trace failed */
 		cli_error("%s (the command exited with status %d)", err->msg, res->status);
 	else
@@ -129,6 +139,15 @@ static int run_failed(const struct kt_run_result *res, const struct kt_err *err,
 	if (!shown && *res->console_tail)
 		run_show_lines("the guest console's last lines", res->console_tail);
 	return kt_run_exit_status(res, err->code, run_stop ? run_stop : run_last);
+}
+
+static int run_opt_fail_on(const struct kt_cmd *c, const char *arg, void *value)
+{
+	struct kt_err err = { 0 };
+
+	if (kt_vm_events_parse(arg, value, &err))
+		return cli_usage_error(c, "invalid --fail-on: %s", err.msg);
+	return 0;
 }
 
 static int run_opt_grace(const struct kt_cmd *c, const char *arg, void *value)
@@ -165,14 +184,6 @@ static int run_blobs(const struct run_args *a, struct kt_run_opts *o, char **bb,
 	return 0;
 }
 
-static int run_report(const struct kt_run_result *res)
-{
-	if (res->trace_written)
-		fprintf(stderr, "ktpack: wrote the wprof trace to '%s' (%llu bytes)\n",
-			res->trace_out, (unsigned long long)res->trace_bytes);
-	return res->status;
-}
-
 static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 {
 	struct kt_run_opts o = {
@@ -188,6 +199,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.append = a->append.v, .nappend = a->append.n,
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
 		.modules = a->modules.v, .nmodules = a->modules.n, .modules_dir = a->modules_dir,
+		.fail_on = a->fail_on,
 		/* a command's console live on stderr, a shell's on stdout */
 		.console_fd = cmd && a->console ? 2 : 0,
 	};
@@ -257,6 +269,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_LIST("module", &a.modules),
 		OPT_STR(0, "modules", &a.modules_dir),
 		OPT_BOOL("console", &a.console),
+		OPT_FN("fail-on", &a.fail_on, run_opt_fail_on),
 		OPT_END,
 	};
 	int i, ret;

@@ -107,6 +107,60 @@ static int ch_send(enum kt_ch_type type, const void *p, size_t len)
 	return ch_queue(type, p, len) ? -1 : ch_wait();
 }
 
+static void sleep_ms(unsigned ms);
+
+/* The run's nonce, once read: what the host knows init's last frames by. */
+static char *run_nonce;
+static size_t run_nonce_len;
+
+/* Sends a frame whose payload is @fixed bytes of @p then the nonce (or,
+ * for a failure, the nonce then @p): a command cannot make one. */
+static int ch_send_signed(enum kt_ch_type type, const void *p, size_t fixed)
+{
+	static unsigned char buf[KT_CH_NONCE_MAX + KT_CH_WHY_MAX];
+	size_t nl = run_nonce_len;
+
+	if (fixed > KT_CH_WHY_MAX)
+		fixed = KT_CH_WHY_MAX;
+	if (type == KT_CH_FAIL) {
+		memcpy(buf, run_nonce, nl);
+		memcpy(buf + nl, p, fixed);
+	} else {
+		memcpy(buf, p, fixed);
+		memcpy(buf + fixed, run_nonce, nl);
+	}
+	return ch_send(type, buf, fixed + nl);
+}
+
+/*
+ * Before init's last frames: every other process is killed (a command
+ * that took the port's descriptor, or opened the serial port, cannot
+ * write after this), and KT_CH_PAD bytes without the magic's first byte
+ * end whatever frame one of them began (the host would hold it and wait
+ * for its payload).  Processes in the kernel's uninterruptible sleep may
+ * take a while to die: waited for, within a bound.
+ */
+static void ch_quiesce(void)
+{
+	uint64_t until = kt_now_ms() + 5000;
+
+	kill(-1, SIGKILL);
+	while (kt_now_ms() < until) {
+		pid_t p = waitpid(-1, NULL, WNOHANG);
+
+		if (p < 0 && errno == ECHILD)
+			break;
+		if (p <= 0)
+			sleep_ms(20);
+	}
+	if (ch_fd < 0 || ch_wait())
+		return;
+	memset(ch_out, 0, KT_CH_PAD);
+	ch_out_len = KT_CH_PAD;
+	ch_out_off = 0;
+	ch_wait();
+}
+
 /* Where the module loader's words go too, for init to pass them on. */
 static int say_fd = -1;
 
@@ -419,7 +473,7 @@ static int send_trace(const char *path)
 	}
 	size = (uint64_t)st.st_size;
 	kt_put_le64(le, size);
-	r = ch_send(KT_CH_TRACE_BEGIN, le, 8);
+	r = ch_send_signed(KT_CH_TRACE_BEGIN, le, 8);
 	while (!r && sent < size) {
 		size_t want = size - sent < sizeof(buf) ? (size_t)(size - sent) : sizeof(buf);
 		ssize_t n = read(in, buf, want);
@@ -437,7 +491,7 @@ static int send_trace(const char *path)
 	if (r)
 		return -1;
 	kt_put_le32(le, crc);
-	if (ch_send(KT_CH_TRACE_END, le, 4))
+	if (ch_send_signed(KT_CH_TRACE_END, le, 4))
 		return -1;
 	say("sent the wprof trace (%llu bytes)", (unsigned long long)size);
 	return 0;
@@ -836,8 +890,10 @@ static int io_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, siz
 	} else if (type == KT_CH_SIGNAL && len == 4 && io->pid > 0) {
 		uint32_t sig = kt_get_le32(p);
 
-		/* what a terminal or a job controller sends; nothing else */
-		if (sig == SIGINT || sig == SIGQUIT || sig == SIGTERM || sig == SIGHUP)
+		/* what a terminal or a job controller sends, and the host's
+		 * end of a command it fails (--fail-on); nothing else */
+		if (sig == SIGINT || sig == SIGQUIT || sig == SIGTERM || sig == SIGHUP ||
+		    sig == SIGKILL)
 			kill(-io->pid, (int)sig);
 	} else if (type == KT_CH_WINSZ && len == 4 && io->tty >= 0) {
 		struct winsize ws = {
@@ -1068,20 +1124,26 @@ static int run_shell(void)
 	return status;
 }
 
-/* Says why nothing ran, to the host too, and powers off. */
+/* Says why nothing ran, to the host too (which ignores it without the
+ * nonce: an archive that did not unpack is seen on the console), and
+ * powers off. */
 static __attribute__((noreturn)) void fail(const char *why)
 {
 	say("%s", why);
-	ch_send(KT_CH_FAIL, why, strlen(why));
-	ch_end();
+	if (run_nonce) {
+		ch_quiesce();
+		ch_send_signed(KT_CH_FAIL, why, strlen(why));
+		ch_end();
+	}
 	power_off();
 }
 
 int main(void)
 {
 	uint64_t grace_ms = KT_WPROF_DEFAULT_GRACE_MS, wdeadline = 0;
-	char *wargs, *nonce, *cmd = NULL, status_msg[4 + 64];
-	size_t nlen = 0, clen = 0;
+	char *wargs, *cmd = NULL;
+	unsigned char le[4];
+	size_t clen = 0;
 	const char *why;
 	bool shell;
 	pid_t wpid = -1, mods;
@@ -1101,9 +1163,9 @@ int main(void)
 	install_applets();
 	open_channel_after(mods, mod_words);
 	/* Nothing else may read the nonce and forge a status. */
-	nonce = slurp(KT_GUEST_NONCE, 64, &nlen);
+	run_nonce = slurp(KT_GUEST_NONCE, KT_CH_NONCE_MAX, &run_nonce_len);
 	unlink(KT_GUEST_NONCE);
-	if (!nonce)
+	if (!run_nonce)
 		fail("the per-run archive did not unpack whole (no " KT_GUEST_NONCE "): too little memory?");
 	shell = !access(KT_GUEST_SHELL, F_OK);
 	if (!shell) {
@@ -1126,14 +1188,11 @@ int main(void)
 	}
 	/* Nothing the command left behind may write to the port after this:
 	 * the trace and the status are init's last words. */
-	kill(-1, SIGKILL);
-	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-		;
+	ch_quiesce();
 	if (wpid > 0)
 		send_trace(KT_GUEST_TRACE);
-	kt_put_le32((unsigned char *)status_msg, (uint32_t)status);
-	memcpy(status_msg + 4, nonce, nlen);
-	ch_send(KT_CH_STATUS, status_msg, 4 + nlen);
+	kt_put_le32(le, (uint32_t)status);
+	ch_send_signed(KT_CH_STATUS, le, 4);
 	ch_end();
 	power_off();
 }

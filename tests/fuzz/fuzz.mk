@@ -36,11 +36,13 @@ $(FUZZ_DIR)/seed-bzimage/.done: tests/fuzz/seed_bzimage.sh
 	tests/fuzz/seed_bzimage.sh $(@D)
 	touch $@
 
-# A valid stream of frames, as a guest init sends them.
+# A valid stream of frames, as a guest init sends them, and hostile ones.
 $(FUZZ_DIR)/seed-channel/.done: tests/fuzz/seed_channel.c src/channel.c src/util.c
 	@mkdir -p $(@D)
 	$(CC) $(KT_BASE_CFLAGS) -o $(FUZZ_DIR)/seed-channel-gen $(filter %.c,$^) $(LIBS)
 	$(FUZZ_DIR)/seed-channel-gen > $(@D)/stream
+	$(FUZZ_DIR)/seed-channel-gen hostile > $(@D)/hostile
+	$(FUZZ_DIR)/seed-channel-gen headers > $(@D)/headers
 	touch $@
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) \
