@@ -17,10 +17,16 @@ $(BENCH)/k64/ktpack: $(BENCH)/blob64m FORCE
 $(BENCH)/naive-extract: bench/naive-extract.c $(BENCH)/k64/ktpack
 	$(CC) $(CFLAGS) -o $@ $< $(BENCH)/k64/blobs/wprof.o
 
+$(BENCH)/reader: bench/reader.c $(OUT)/libktpack.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) -Wno-missing-prototypes -o $@ $< $(OUT)/libktpack.a $(LIBS)
+
 # Each part runs even when an earlier one missed its target; make fails
 # at the end if any did.
-bench: $(BENCH)/k64/ktpack $(BENCH)/naive-extract $(OUT)/ktpack $(OUT)/fixture/ktpack
+bench: $(BENCH)/k64/ktpack $(BENCH)/naive-extract $(OUT)/ktpack $(OUT)/fixture/ktpack \
+	$(BENCH)/reader
 	@fail=0; \
+	$(BENCH)/reader || fail=1; \
 	bench/extract.sh $(BENCH)/k64/ktpack $(BENCH)/naive-extract \
 		$(BENCH)/blob64m $(abspath $(BENCH))/work $(abspath $(BENCH))/tmpfs || fail=1; \
 	bench/closure.sh $(abspath $(OUT))/ktpack $(abspath $(BENCH))/closure || fail=1; \
