@@ -34,6 +34,8 @@ static const struct kt_arch_info kt_arch_infos[] = {
 		 * serial port failed traces (the README, "Booting", has the
 		 * figures) */
 		.qemu_machine = "pc",
+		.tcg_cpu_topology = "max,vendor=GenuineIntel",
+		.smp_llc = "dies",
 		.cmdline = KT_VM_BASE_CMDLINE,
 		.serial_channel = true,
 		.triplet = "x86_64-linux-gnu",
@@ -48,6 +50,7 @@ static const struct kt_arch_info kt_arch_infos[] = {
 		 * the architected QARMA, which doubles the boot under TCG
 		 * (the README, "arm64 guests") */
 		.tcg_cpu = "max,pauth-impdef=on",
+		.smp_llc = "clusters",
 		.cmdline = KT_VM_BASE_CMDLINE_AARCH64,
 		/* virt has one PL011: the console */
 		.serial_channel = false,

@@ -61,6 +61,13 @@ struct kt_arch_info {
 	const char *qemu_pkg;		/* the Debian package that has it */
 	const char *qemu_machine;	/* -machine */
 	const char *tcg_cpu;		/* -cpu under TCG; NULL: max */
+	/* -cpu under TCG with a topology: one whose caches QEMU describes
+	 * per die (x86: Intel's CPUID leaf 4; its AMD max has no topoext);
+	 * NULL: tcg_cpu */
+	const char *tcg_cpu_topology;
+	/* the -smp level between sockets and cores that an LLC is: x86's
+	 * dies; virt has clusters */
+	const char *smp_llc;
 	const char *cmdline;		/* the base kernel command line */
 	bool serial_channel;		/* a second serial port for the channel */
 	const char *triplet;		/* Debian's multiarch folder name */

@@ -119,26 +119,56 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 	return 0;
 }
 
-/* max(cpus*64, 256, requested), the wprof floor, or the override. */
+/* The guest's CPUs: its topology's, or @o->cpus, which must agree. */
+static int run_cpus(const struct kt_run_opts *o, unsigned *cpus, struct kt_err *err)
+{
+	const struct kt_topology *t = &o->topology;
+	uint64_t n = (uint64_t)t->nodes * t->llcs * t->cores * t->threads;
+
+	*cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS;
+	if (!t->nodes)
+		return 0;
+	if (!n || n > KT_TOPOLOGY_CPUS_MAX)
+		return kt_err_set(err, -EINVAL,
+				  "the topology %un%ul%uc%ut is not one: at least one of each, at most %u CPUs",
+				  t->nodes, t->llcs, t->cores, t->threads, KT_TOPOLOGY_CPUS_MAX);
+	if (o->cpus && o->cpus != n)
+		return kt_err_set(err, -EINVAL, "--cpus %u and the topology %un%ul%uc%ut (%llu CPUs) disagree",
+				  o->cpus, t->nodes, t->llcs, t->cores, t->threads, (unsigned long long)n);
+	*cpus = (unsigned)n;
+	return 0;
+}
+
+/* @mib rounded up to split evenly between the topology's nodes. */
+static uint64_t run_per_node(const struct kt_run_opts *o, uint64_t mib)
+{
+	uint64_t nodes = o->topology.nodes > 1 ? o->topology.nodes : 1;
+
+	return (mib + nodes - 1) / nodes * nodes;
+}
+
+/* max(cpus*64, 256, requested), the wprof floor, or the override; split
+ * evenly between the nodes. */
 static int run_memory(const struct kt_run_opts *o, uint64_t *mib, struct kt_err *err)
 {
 	struct kt_memory_opts m = {
-		.cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
 		.requested_mib = o->memory_mib,
 		.override_mib = o->memory_override_mib,
 	};
 	bool below;
-	int r;
+	int r = run_cpus(o, &m.cpus, err);
 
-	if (o->wprof) {
+	if (!r && o->wprof) {
 		size_t n;
 		const char *const *args = kt_wprof_config__args(o->wprof, &n);
 
 		r = kt_wprof_memory_floor_mib(args, n, m.cpus, &m.wprof_floor_mib, err);
-		if (r)
-			return r;
 	}
+	if (r)
+		return r;
 	r = kt_derive_test_memory_mib(&m, mib, &below, err);
+	if (!r && !o->memory_override_mib)
+		*mib = run_per_node(o, *mib);
 	if (!r && below)
 		kt_log(&o->log, KT_LOG_WARN,
 		       "the exact memory of %llu MiB is below the %llu MiB that wprof's ring buffers need",
@@ -208,6 +238,11 @@ static int run_arch(const struct kt_run_opts *o, enum kt_arch *arch, struct kt_e
 		return kt_err_set(err, -ENOTSUP, "'%s': ktpack cannot boot this kernel", o->kernel);
 	*arch = k;
 	return 0;
+}
+
+int kt_run_memory_mib(const struct kt_run_opts *o, uint64_t *mib, struct kt_err *err)
+{
+	return run_memory(o, mib, err);
 }
 
 int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
@@ -612,7 +647,7 @@ static int run_fit_memory(struct run_ctx *x, struct kt_run_result *res, struct k
 				  strerror(errno));
 	mib = ((uint64_t)st.st_size + (1 << 20) - 1) >> 20;
 	need = 3 * mib + KT_RUN_MEMORY_ROOM_MIB;
-	need = (need + 63) / 64 * 64;
+	need = run_per_node(x->o, (need + 63) / 64 * 64);
 	if (need > x->memory_mib) {
 		kt_log(&x->o->log, KT_LOG_INFO,
 		       "the guest gets %llu MiB to unpack its %llu MiB archive", (unsigned long long)need,
@@ -764,6 +799,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 			.initrd = x.initrd, .initrd_fd = x.initrd_fd,
 			.qemu_opts = o->qemu_opts, .nqemu_opts = o->nqemu_opts,
 			.cmdline = x.cmdline, .cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
+			.topology = o->topology,
 			.memory_mib = x.memory_mib, .accel = o->accel,
 			.timeout_s = o->timeout_s, .interactive = !x.cmd,
 			.channel = x.channel, .nonce = x.nonce, .trace_out = res->trace_out,

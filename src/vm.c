@@ -52,6 +52,45 @@ const char *kt_channel_name(enum kt_channel c)
 	return c == KT_CHANNEL_VIRTIO ? "virtio" : c == KT_CHANNEL_SERIAL ? "serial" : "auto";
 }
 
+unsigned kt_topology_cpus(const struct kt_topology *t)
+{
+	return t && t->nodes ? t->nodes * t->llcs * t->cores * t->threads : 0;
+}
+
+int kt_topology_parse(const char *s, struct kt_topology *t, struct kt_err *err)
+{
+	static const char parts[] = "nlct";
+	unsigned *v[] = { &t->nodes, &t->llcs, &t->cores, &t->threads };
+	const char *p = s;
+	uint64_t total = 1;
+
+	*t = (struct kt_topology){ 1, 1, 1, 1 };
+	for (size_t i = 0; i < 4 && *p; i++) {
+		size_t d = strspn(p, "0123456789");
+		uint64_t n = 0;
+
+		if (!d || d > 3 || !strchr(parts + i, p[d]) || !p[d])
+			break;
+		if (p[d] != parts[i])
+			continue;
+		for (size_t k = 0; k < d; k++)
+			n = n * 10 + (uint64_t)(p[k] - '0');
+		if (!n)
+			return kt_err_set(err, -EINVAL, "'%s': a topology has at least one of each", s);
+		*v[i] = (unsigned)n;
+		total *= n;
+		p += d + 1;
+	}
+	if (!*s || *p)
+		return kt_err_set(err, -EINVAL,
+				  "'%s' is not a topology: expected NnNlNcNt (nodes, LLCs per node, cores per LLC, threads per core), e.g. 2n4l4c2t",
+				  s);
+	if (total > KT_TOPOLOGY_CPUS_MAX)
+		return kt_err_set(err, -EINVAL, "'%s' is %llu CPUs: the most a guest gets is %u", s,
+				  (unsigned long long)total, KT_TOPOLOGY_CPUS_MAX);
+	return 0;
+}
+
 int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err)
 {
@@ -843,14 +882,20 @@ static int vm_start(struct vm_run *v, const char *qemu, const int qfd[3])
 	const struct kt_vm_opts *o = v->o;
 	const struct kt_arch_info *ai = kt_arch_info(o->arch);
 	bool kvm = v->b.accel == KT_ACCEL_KVM;
-	char mem[32], smp[16], con[64], ser[64], vio[64];
-	char *argv[64];
-	size_t n;
+	const struct kt_topology *t = &o->topology;
+	unsigned cpus = kt_topology_cpus(t) ? kt_topology_cpus(t) : o->cpus ? o->cpus : 1;
+	char mem[32], smp[96], con[64], ser[64], vio[64];
+	char *argv[64], (*numa)[2][96] = NULL;
+	size_t n, nn = t->nodes > 1 ? t->nodes : 0;
 	char **full;
 	int r;
 
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)o->memory_mib);
-	snprintf(smp, sizeof(smp), "%u", o->cpus ? o->cpus : 1);
+	if (t->nodes)
+		snprintf(smp, sizeof(smp), "%u,sockets=%u,%s=%u,cores=%u,threads=%u", cpus, t->nodes,
+			 ai->smp_llc, t->llcs, t->cores, t->threads);
+	else
+		snprintf(smp, sizeof(smp), "%u", cpus);
 	snprintf(con, sizeof(con), "socket,id=con,fd=%d", qfd[0]);
 	snprintf(ser, sizeof(ser), "socket,id=chs,fd=%d", qfd[1]);
 	snprintf(vio, sizeof(vio), "socket,id=chv,fd=%d", qfd[2]);
@@ -860,7 +905,9 @@ static int vm_start(struct vm_run *v, const char *qemu, const int qfd[3])
 			/* max gives programs under test every CPU feature TCG
 			 * has */
 			"-machine", (char *)ai->qemu_machine,
-			"-cpu", kvm ? "host" : ai->tcg_cpu ? (char *)ai->tcg_cpu : "max",
+			"-cpu", kvm ? "host" :
+				t->nodes && ai->tcg_cpu_topology ? (char *)ai->tcg_cpu_topology :
+				ai->tcg_cpu ? (char *)ai->tcg_cpu : "max",
 			"-m", mem, "-smp", smp,
 			"-kernel", (char *)o->kernel, "-initrd", (char *)o->initrd,
 			"-append", (char *)o->cmdline,
@@ -888,11 +935,31 @@ static int vm_start(struct vm_run *v, const char *qemu, const int qfd[3])
 		argv[n++] = "-device";
 		argv[n++] = "virtserialport,bus=ktvser.0,chardev=chv,name=" KT_CH_PORT_NAME;
 	}
-	/* The caller's own options last: QEMU lets a later one win. */
-	full = calloc(n + o->nqemu_opts + 1, sizeof(*full));
-	if (!full)
+	/* A node per socket: its CPUs (QEMU numbers threads first, then
+	 * cores, LLCs and sockets) and an even share of the memory, the
+	 * rest of a split that is not even to the last. */
+	numa = nn ? calloc(nn, sizeof(*numa)) : NULL;
+	full = calloc(n + 4 * nn + o->nqemu_opts + 1, sizeof(*full));
+	if (!full || (nn && !numa)) {
+		free(full);
+		free(numa);
 		return -ENOMEM;
+	}
 	memcpy(full, argv, n * sizeof(*argv));
+	for (size_t i = 0; i < nn; i++) {
+		uint64_t share = o->memory_mib / nn;
+		unsigned per = cpus / (unsigned)nn;
+
+		snprintf(numa[i][0], sizeof(numa[i][0]), "memory-backend-ram,id=ktmem%zu,size=%lluM",
+			 i, (unsigned long long)(i + 1 < nn ? share : o->memory_mib - share * (nn - 1)));
+		snprintf(numa[i][1], sizeof(numa[i][1]), "node,nodeid=%zu,cpus=%u-%u,memdev=ktmem%zu",
+			 i, (unsigned)i * per, (unsigned)(i + 1) * per - 1, i);
+		full[n++] = "-object";
+		full[n++] = numa[i][0];
+		full[n++] = "-numa";
+		full[n++] = numa[i][1];
+	}
+	/* The caller's own options last: QEMU lets a later one win. */
 	for (size_t i = 0; i < o->nqemu_opts; i++)
 		full[n + i] = (char *)o->qemu_opts[i];
 	{
@@ -901,6 +968,7 @@ static int vm_start(struct vm_run *v, const char *qemu, const int qfd[3])
 		r = kt_proc_spawn(full, keep, KT_ARRAY_SIZE(keep), &v->b.p);
 	}
 	free(full);
+	free(numa);
 	return r;
 }
 
@@ -947,9 +1015,17 @@ static void vm_boot_line(struct vm_run *v)
 {
 	const struct kt_vm_opts *o = v->o;
 
-	kt_log(&o->log, KT_LOG_INFO, "booting %s: %s, %u CPUs, %llu MiB, %s%s%s%s%s",
+	const struct kt_topology *t = &o->topology;
+	char topo[128] = "";
+
+	if (t->nodes)
+		snprintf(topo, sizeof(topo), " (%u node%s, %u LLC%s each, %u core%s per LLC, %u thread%s per core)",
+			 t->nodes, t->nodes > 1 ? "s" : "", t->llcs, t->llcs > 1 ? "s" : "", t->cores,
+			 t->cores > 1 ? "s" : "", t->threads, t->threads > 1 ? "s" : "");
+	kt_log(&o->log, KT_LOG_INFO, "booting %s: %s, %u CPUs%s, %llu MiB, %s%s%s%s%s",
 	       o->kernel_label ? o->kernel_label : o->kernel, kt_arch_name(kt_arch_or_native(o->arch)),
-	       o->cpus ? o->cpus : 1, (unsigned long long)o->memory_mib, kt_accel_name(v->b.accel),
+	       kt_topology_cpus(t) ? kt_topology_cpus(t) : o->cpus ? o->cpus : 1, topo,
+	       (unsigned long long)o->memory_mib, kt_accel_name(v->b.accel),
 	       o->pvh ? ", vmlinux through PVH" : "", *v->plan->why ? " (not KVM: " : "",
 	       v->plan->why, *v->plan->why ? ")" : "");
 }

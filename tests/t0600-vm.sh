@@ -281,6 +281,27 @@ test_expect_success KERNEL,QEMU 'kernel events are said once and kept; --fail-on
 	expect_grep "nope.* is not a kernel event (oom, lockup, stall, hung, warn or all)" err
 '
 
+test_expect_success KERNEL,QEMU 'a topology: nodes, LLC groups and SMT siblings as asked, the memory split evenly' '
+	vmrun --topology 2n2l2c2t -- /bin/busybox sh -c "
+		nproc
+		cat /sys/devices/system/node/node*/cpulist
+		cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u | tr \"\\n\" \" \"; echo
+		cat /sys/devices/system/cpu/cpu*/topology/thread_siblings_list | sort -u | tr \"\\n\" \" \"; echo
+		sed -n \"s/.*MemTotal: *\\([0-9]*\\) kB/\\1/p\" /sys/devices/system/node/node*/meminfo" > out 2> err
+	expect_grep "^ktpack: booting .*: x86_64, 16 CPUs (2 nodes, 2 LLCs each, 2 cores per LLC, 2 threads per core), 1024 MiB, " err
+	printf "16\n0-7\n8-15\n0-3 12-15 4-7 8-11 \n0-1 10-11 12-13 14-15 2-3 4-5 6-7 8-9 \n" > want
+	head -n 5 out > got
+	cmp want got
+	# each node has its half (less what the kernel took of it)
+	for kb in $(tail -n 2 out); do test "$kb" -gt 400000 && test "$kb" -le 524288; done
+	expect_exit 2 "$KTPACK" run --topology 2n0c -- /bin/true 2> err
+	expect_grep "at least one of each" err
+	expect_exit 2 "$KTPACK" run --topology 16n16c -- /bin/true 2> err
+	expect_grep "256 CPUs: the most a guest gets is 255" err
+	expect_exit 125 vmrun --cpus 4 --topology 2n -- /bin/true 2> err
+	expect_grep "^ktpack: --cpus 4 and the topology 2n1l1c1t (2 CPUs) disagree" err
+'
+
 test_expect_success KERNEL,QEMU 'the vmlinux through PVH and the bzImage boot alike; the probe is asked once' '
 	expect_exit 6 vmrun -- /bin/busybox sh -c "echo pvh; exit 6" > out 2> err
 	expect_grep "^pvh" out
@@ -528,6 +549,16 @@ test_expect_success ARM64 'an arm64 kernel boots from this host: streams, status
 	expect_grep "^wprof-fixture: libelf 1 zlib 1.2.13 zstd" err
 	"$FIXTURE" -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T host.pb > /dev/null
 	cmp t.pb host.pb
+'
+
+test_expect_success ARM64 'an arm64 guest with a topology: nodes, clusters and SMT siblings' '
+	"$KTPACK" run --kernel "$KERNEL_ARM64" --timeout 300 --topology 2n2l1c2t -- /bin/busybox sh -c "
+		nproc
+		cat /sys/devices/system/node/node*/cpulist
+		cat /sys/devices/system/cpu/cpu*/topology/cluster_cpus_list | sort -u | tr \"\\n\" \" \"; echo
+		cat /sys/devices/system/cpu/cpu*/topology/thread_siblings_list | sort -u | tr \"\\n\" \" \"; echo" > out 2> err
+	printf "8\n0-3\n4-7\n0-1 2-3 4-5 6-7 \n0-1 2-3 4-5 6-7 \n" > want
+	cmp want out
 '
 
 test_expect_success ARM64 'an arm64 guest: what cannot work is one line before boot' '

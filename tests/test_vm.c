@@ -46,6 +46,38 @@ static void test_find_program(void **state)
 	free(old);
 }
 
+static void test_topology_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		unsigned n, l, c, t, cpus;
+	} ok[] = {
+		{ "2n4l4c2t", 2, 4, 4, 2, 64 }, { "2n", 2, 1, 1, 1, 2 }, { "4c2t", 1, 1, 4, 2, 8 },
+		{ "1n1l1c1t", 1, 1, 1, 1, 1 }, { "3l", 1, 3, 1, 1, 3 }, { "255c", 1, 1, 255, 1, 255 },
+	};
+	static const char *const bad[] = {
+		"", "2", "n", "2x", "2n2n", "2t2n", "0n", "2n0t", "2n ", " 2n", "1000c", "16n16c",
+		"99999999999n", "-1n", "2N",
+	};
+	struct kt_topology t;
+	struct kt_err e = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < KT_ARRAY_SIZE(ok); i++) {
+		if (kt_topology_parse(ok[i].s, &t, &e))
+			fail_msg("'%s' refused: %s", ok[i].s, e.msg);
+		assert_int_equal(t.nodes, ok[i].n);
+		assert_int_equal(t.llcs, ok[i].l);
+		assert_int_equal(t.cores, ok[i].c);
+		assert_int_equal(t.threads, ok[i].t);
+		assert_int_equal(kt_topology_cpus(&t), ok[i].cpus);
+	}
+	for (size_t i = 0; i < KT_ARRAY_SIZE(bad); i++)
+		if (!kt_topology_parse(bad[i], &t, &e))
+			fail_msg("'%s' taken", bad[i]);
+	assert_int_equal(kt_topology_cpus(NULL), 0);
+}
+
 static void test_channel_names(void **state)
 {
 	enum kt_channel c;
@@ -129,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_check),
 		cmocka_unit_test(test_find_program),
 		cmocka_unit_test(test_channel_names),
+		cmocka_unit_test(test_topology_parse),
 		cmocka_unit_test(test_qemu_error_ends_the_boot),
 	};
 

@@ -42,6 +42,10 @@ struct kt_run_opts {
 	 * agree with the kernel; KT_ARCH_NONE: the kernel's. */
 	enum kt_arch arch;
 	unsigned cpus;			/* 0: KT_RUN_DEFAULT_CPUS */
+	/* The guest's NUMA nodes, LLCs, cores and threads (see
+	 * kt_topology_parse); nodes 0: @cpus CPUs, one node.  With one,
+	 * @cpus is 0 or its CPUs, and the memory splits evenly. */
+	struct kt_topology topology;
 	uint64_t memory_mib;		/* requested; 0: none */
 	uint64_t memory_override_mib;	/* used as given; 0: none */
 	/* wprof runs in the guest when this is set, with its args.  The
@@ -160,6 +164,15 @@ struct kt_run_result {
  * be run, 127 when it was not found). */
 #define KT_RUN_EXIT_TIMEOUT	124
 #define KT_RUN_EXIT_FAILED	125
+
+/*
+ * The memory kt_run() gives the guest for @o before its archive is built:
+ * max(CPUs x 64, 256, memory_mib) MiB, raised to wprof's floor, rounded up
+ * to split evenly between the topology's nodes; memory_override_mib as
+ * given.  kt_run() raises it further when the archive needs room to
+ * unpack (the result has what the guest got).
+ */
+int kt_run_memory_mib(const struct kt_run_opts *o, uint64_t *mib, struct kt_err *err);
 
 /*
  * The kernel command line kt_run() gives the guest for @o: the base of

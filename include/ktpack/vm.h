@@ -64,6 +64,24 @@ enum kt_vm_event {
 	KT_VM_EV_N,
 };
 
+/*
+ * A guest CPU topology (see the README, "Topology"): NUMA nodes, last-level
+ * caches per node, cores per LLC, threads per core.  QEMU gets sockets
+ * (one per node), dies (clusters on arm64), cores and threads, and a NUMA
+ * node per socket with an even share of the memory.  nodes == 0: none.
+ */
+struct kt_topology {
+	unsigned nodes, llcs, cores, threads;
+};
+#define KT_TOPOLOGY_CPUS_MAX	255
+
+/* "2n4l4c2t" (each part optional, in this order, 1 when left out) into
+ * @t; -EINVAL with @err naming the cause (a count of 0, over
+ * KT_TOPOLOGY_CPUS_MAX CPUs in all, another form). */
+int kt_topology_parse(const char *s, struct kt_topology *t, struct kt_err *err);
+/* Its CPUs in all; 0 for none. */
+unsigned kt_topology_cpus(const struct kt_topology *t);
+
 /* After a --fail-on event the command is killed; the guest has this long
  * to send its trace and status before the VM is stopped. */
 #define KT_VM_FAIL_GRACE_S	60
@@ -97,7 +115,10 @@ struct kt_vm_opts {
 	/* More QEMU arguments, after ktpack's own. */
 	const char *const *qemu_opts;
 	size_t nqemu_opts;
-	unsigned cpus;		/* 0: 1 */
+	unsigned cpus;		/* 0: 1; with a topology, its CPUs */
+	/* The guest's CPUs and NUMA nodes; nodes 0: @cpus, one node.  The
+	 * memory is split evenly between the nodes. */
+	struct kt_topology topology;
 	uint64_t memory_mib;
 	/* AUTO: KVM when its probe passed and no verdict says it cannot boot
 	 * this kernel; a KVM boot not up within KT_KVM_LIFE_S (or

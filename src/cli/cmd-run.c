@@ -34,6 +34,7 @@ struct run_args {
 	const char *modules_dir;
 	bool console;
 	unsigned fail_on;
+	struct kt_topology topology;
 };
 
 static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid,
@@ -141,6 +142,15 @@ static int run_failed(const struct kt_run_result *res, const struct kt_err *err,
 	return kt_run_exit_status(res, err->code, run_stop ? run_stop : run_last);
 }
 
+static int run_opt_topology(const struct kt_cmd *c, const char *arg, void *value)
+{
+	struct kt_err err = { 0 };
+
+	if (kt_topology_parse(arg, value, &err))
+		return cli_usage_error(c, "invalid --topology: %s", err.msg);
+	return 0;
+}
+
 static int run_opt_fail_on(const struct kt_cmd *c, const char *arg, void *value)
 {
 	struct kt_err err = { 0 };
@@ -199,7 +209,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.append = a->append.v, .nappend = a->append.n,
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
 		.modules = a->modules.v, .nmodules = a->modules.n, .modules_dir = a->modules_dir,
-		.fail_on = a->fail_on,
+		.fail_on = a->fail_on, .topology = a->topology,
 		/* a command's console live on stderr, a shell's on stdout */
 		.console_fd = cmd && a->console ? 2 : 0,
 	};
@@ -242,7 +252,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 {
 	struct run_args a = {
-		.kernel = getenv("KTSTR_KERNEL"), .cpus = KT_RUN_DEFAULT_CPUS,
+		.kernel = getenv("KTSTR_KERNEL"),
 		.timeout_s = shell ? 0 : RUN_DEFAULT_TIMEOUT_S,
 	};
 	const struct cli_opt opts[] = {
@@ -251,6 +261,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_STR(0, "sysroot", &a.sysroot),
 		/* QEMU's pc machine takes at most 255. */
 		OPT_UINT("cpus", &a.cpus, 1, 255),
+		OPT_FN("topology", &a.topology, run_opt_topology),
 		OPT_MIB('m', "memory", &a.memory),
 		OPT_MIB(0, "exact-memory", &a.override),
 		OPT_MIB(0, "override", &a.override),	/* the old name */

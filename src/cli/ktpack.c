@@ -56,7 +56,8 @@ static const struct kt_cmd kt_cmds[] = {
 	  "  ktpack initramfs -o initrd.zst --compress zstd --init init.sh \\\n"
 	  "      --include ./mytest:/usr/bin/mytest\n" },
 	{ "run", cmd_run, false,
-	  "ktpack run --kernel FILE [--arch x86_64|aarch64] [--cpus N] [-m|--memory SIZE]\n"
+	  "ktpack run --kernel FILE [--arch x86_64|aarch64] [--cpus N] [--topology NnNlNcNt]\n"
+	  "           [-m|--memory SIZE]\n"
 	  "           [--exact-memory SIZE] [--sysroot DIR]\n"
 	  "           [--wprof] [--wprof-args ARGS] [--wprof-grace SECONDS] [--trace-out FILE]\n"
 	  "           [--include HOST[:GUEST]]... [--timeout SECONDS] [--accel kvm|tcg|auto]\n"
@@ -87,7 +88,9 @@ static const struct kt_cmd kt_cmds[] = {
 	  "(default 600, 0 for none) stops the VM.  The kernel's oom, lockup, stall,\n"
 	  "hung and warn lines are said once; --fail-on EVENTS (a comma-separated\n"
 	  "list of them, or all) kills CMD at the first and fails the run (125)\n"
-	  "once the trace is back.  SIZE is MiB, or with K, M, G or\n"
+	  "once the trace is back.  --topology 2n4l4c2t gives the guest 2 NUMA\n"
+	  "nodes of 4 LLCs of 4 cores of 2 threads (64 CPUs), the memory split\n"
+	  "evenly.  SIZE is MiB, or with K, M, G or\n"
 	  "T (2G); the memory grows to hold the archive; --exact-memory (or\n"
 	  "--override) is used as given.  --append adds kernel arguments; --qemu\n"
 	  "names the QEMU binary, --qemu-opt adds one argument.  Exit status: CMD's;\n"
