@@ -433,9 +433,12 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 int kt_out_commit(struct kt_out *o, struct kt_err *err);
 /* Removes a temporary file, closes; a no-op after a commit. */
 void kt_out_abort(struct kt_out *o);
+struct stat;
 /* What kt_out_open would refuse, found without opening anything (a FIFO
- * is not opened: that waits for its reader). */
-int kt_out_check(const char *path, struct kt_err *err);
+ * is not opened: that waits for its reader).  @st, when not NULL, gets
+ * what the output leads to: the file a /dev/fd/N path's descriptor is,
+ * the end of a chain of links, st_mode 0 for a file still to be made. */
+int kt_out_check(const char *path, struct stat *st, struct kt_err *err);
 
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)

@@ -88,11 +88,6 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 		if (!S_ISDIR(st.st_mode))
 			return kt_err_set(err, -ENOTDIR, "sysroot '%s': not a folder", o->sysroot);
 	}
-	if (o->wprof && o->trace_out &&
-	    (!strcmp(o->trace_out, "-") || !strcmp(o->trace_out, "/dev/stdout")))
-		return kt_err_set(err, -EINVAL,
-				  o->cmd ? "the trace cannot go to standard output: the command's output goes there" :
-				  "the trace cannot go to standard output: the guest console goes there");
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
 	for (size_t i = 0, len = 0; o->cmd && o->cmd[i]; i++) {
@@ -116,6 +111,53 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 					  "include '%s': the guest mounts over %.*s, which would hide it",
 					  o->includes[i], (int)ul, under);
 	}
+	return 0;
+}
+
+/* Whether @t, what an output path leads to, is the file open as @fd:
+ * the same pipe, socket or regular file, or the same terminal.  Another
+ * device (/dev/null) is not: what is written there mixes with nothing. */
+static bool run_same_output(const struct stat *t, int fd)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) || (t->st_mode & S_IFMT) != (st.st_mode & S_IFMT))
+		return false;
+	if (S_ISCHR(st.st_mode))
+		return st.st_rdev == t->st_rdev && isatty(fd);
+	return (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISREG(st.st_mode)) &&
+	       st.st_dev == t->st_dev && st.st_ino == t->st_ino;
+}
+
+/*
+ * Where the trace goes, checked before anything is built (a run may take
+ * minutes): it must be writable, and not the command's output, its error
+ * stream or the console by any name (-, /dev/stdout, /dev/fd/1,
+ * /proc/self/fd/2, a link to the file stdout was sent to): judged by the
+ * file, not by how it is spelt.
+ */
+static int run_check_trace(const struct run_ctx *x, const char *path, struct kt_err *err)
+{
+	const struct kt_run_opts *o = x->o;
+	const struct {
+		int fd;
+		const char *what;
+	} outs[] = {
+		{ o->out_fd == 0 ? STDOUT_FILENO : o->out_fd, "the command's standard output" },
+		{ o->err_fd == 0 ? STDERR_FILENO : o->err_fd, "the command's standard error" },
+		/* by default a console shell's console is on standard
+		 * output, a command's nowhere */
+		{ o->console_fd ? o->console_fd : x->cmd ? -1 : STDOUT_FILENO, "the guest console" },
+	};
+	struct stat st;
+	int r = kt_out_check(path, &st, err);
+
+	if (r || !st.st_mode)
+		return r;
+	for (size_t i = 0; i < KT_ARRAY_SIZE(outs); i++)
+		if (run_same_output(&st, outs[i].fd))
+			return kt_err_set(err, -EINVAL, "the trace cannot go to '%s': %s goes there",
+					  path, outs[i].what);
 	return 0;
 }
 
@@ -656,6 +698,9 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	int r;
 
 	r = run_check_opts(o, err);
+	/* Where the trace goes is checked now, not after the whole run. */
+	if (!r && o->wprof)
+		r = run_check_trace(x, res->trace_out, err);
 	if (!r)
 		r = run_arch(o, &x->arch, err);
 	if (!r && o->channel == KT_CHANNEL_SERIAL && !kt_arch_info(x->arch)->serial_channel)
@@ -669,9 +714,6 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 		r = kt_find_qemu(o->qemu, x->arch, qemu, sizeof(qemu), err);
 	if (!r)
 		r = run_check_qemu(x, qemu, err);
-	/* Where the trace goes is checked now, not after the whole run. */
-	if (!r && o->wprof)
-		r = kt_out_check(res->trace_out, err);
 	if (!r)
 		r = run_memory(o, &x->memory_mib, err);
 	if (!r)

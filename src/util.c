@@ -579,17 +579,39 @@ static int util_out_target(const char *path, char *final, size_t sz, struct stat
 	       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
 }
 
-int kt_out_check(const char *path, struct kt_err *err)
+/* A /dev/fd/N-style output: its descriptor @fd must be open for writing. */
+static int util_out_fd_check(const char *path, int fd, struct kt_err *err)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return kt_err_set(err, -EBADF, "cannot write '%s': not an open descriptor", path);
+	if ((fl & O_ACCMODE) == O_RDONLY)
+		return kt_err_set(err, -EBADF, "cannot write '%s': a descriptor open only for reading",
+				  path);
+	return 0;
+}
+
+int kt_out_check(const char *path, struct stat *out, struct kt_err *err)
 {
 	char final[PATH_MAX], dir[PATH_MAX], *s;
 	struct stat st;
-	int r;
+	int fd, r;
 
-	if (!strcmp(path, "-"))
-		return 0;
+	if (!*path)
+		return kt_err_set(err, -EINVAL, "cannot write '': an empty path");
+	fd = !strcmp(path, "-") ? STDOUT_FILENO : util_out_fdpath(path);
+	if (fd >= 0) {
+		r = util_out_fd_check(path, fd, err);
+		if (!r && out && fstat(fd, out))
+			r = kt_err_set(err, -errno, "cannot stat '%s': %s", path, strerror(errno));
+		return r;
+	}
 	r = util_out_target(path, final, sizeof(final), &st, err);
 	if (r)
 		return r;
+	if (out)
+		*out = st;
 	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
 	    S_ISSOCK(st.st_mode))
 		return access(final, W_OK) ?
@@ -671,9 +693,9 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 	o->fd = -1;
 	if (!strcmp(path, "-") || util_out_fdpath(path) >= 0) {
 		o->fd = !strcmp(path, "-") ? STDOUT_FILENO : util_out_fdpath(path);
-		if (fcntl(o->fd, F_GETFD) < 0)
-			return kt_err_set(err, -EBADF, "cannot write '%s': not an open descriptor",
-					  path);
+		r = util_out_fd_check(path, o->fd, err);
+		if (r)
+			return r;
 		kt_snprintf_cut(o->final, sizeof(o->final), "%s", path);
 		return 0;
 	}

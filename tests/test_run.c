@@ -80,6 +80,124 @@ static void test_required_options(void **state)
 	assert_str_contains(e.msg, "cannot open kernel '/nonexistent/vmlinuz'");
 }
 
+/* kt_run's error for @o, which must fail before anything is built. */
+static int run_fails(const struct kt_run_opts *o, struct kt_err *e)
+{
+	struct kt_run_result res;
+	int r = kt_run(o, &res, e);
+
+	assert_true(r < 0);
+	assert_int_equal(res.end, KT_VM_FAILED);
+	return r;
+}
+
+/* Where the trace goes is checked before the kernel is even opened: an
+ * output that cannot be written, and the command's own streams or the
+ * console by any name, judged by the file. */
+static void test_trace_out_checked_first(void **state)
+{
+	struct kt_wprof_config *w = NULL;
+	struct kt_run_opts o = { .kernel = "/nonexistent/vmlinuz" };
+	char path[128], link[160], file[160], want[256];
+	const char *cmd[] = { "true", NULL };
+	int out[2], err[2], con[2], fd, null, saved, r;
+	struct kt_run_result res;
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_wprof_config__new(NULL, &w), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(con, O_CLOEXEC), 0);
+	o.wprof = w;
+	o.out_fd = out[1];
+	o.err_fd = err[1];
+	o.console_fd = con[1];
+
+	o.trace_out = "";
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_string_equal(e.msg, "cannot write '': an empty path");
+	close(99);
+	o.trace_out = "/proc/self/fd/99";
+	assert_int_equal(run_fails(&o, &e), -EBADF);
+	assert_string_equal(e.msg, "cannot write '/proc/self/fd/99': not an open descriptor");
+	snprintf(path, sizeof(path), "/dev/fd/%d", out[0]);
+	o.trace_out = path;
+	assert_int_equal(run_fails(&o, &e), -EBADF);
+	assert_str_contains(e.msg, "open only for reading");
+	o.trace_out = "/nonexistent/t.pb";
+	assert_int_equal(run_fails(&o, &e), -ENOENT);
+	assert_string_equal(e.msg, "cannot write '/nonexistent/t.pb': No such file or directory");
+
+	/* the command's streams and the console, by any name */
+	snprintf(path, sizeof(path), "/dev/fd/%d", out[1]);
+	o.trace_out = path;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "the trace cannot go to '/dev/fd/%d': the command's standard output goes there", out[1]);
+	assert_string_equal(e.msg, want);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", err[1]);
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard error goes there");
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", con[1]);
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "the guest console goes there");
+
+	/* a file the output is sent to, by its name or through a link */
+	snprintf(file, sizeof(file), "%s/out", root);
+	snprintf(link, sizeof(link), "%s/link", root);
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(symlink(file, link), 0);
+	o.out_fd = fd;
+	o.trace_out = file;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard output goes there");
+	o.trace_out = link;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard output goes there");
+
+	/* a command's console goes nowhere by default (console_fd 0 is not
+	 * descriptor 0): the file on stdin is none of its outputs */
+	saved = dup(STDIN_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDIN_FILENO), STDIN_FILENO);
+	o.out_fd = -1;
+	o.console_fd = 0;
+	o.cmd = cmd;
+	o.trace_out = file;
+	r = kt_run(&o, &res, &e);
+	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+	close(saved);
+	assert_int_equal(r, -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+	o.cmd = NULL;
+	o.console_fd = con[1];
+
+	/* /dev/null mixes with nothing; a dropped stream is no output */
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_true(null >= 0);
+	o.out_fd = null;
+	o.trace_out = "/dev/null";
+	assert_int_equal(run_fails(&o, &e), -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+	o.out_fd = -1;
+	o.console_fd = -1;
+	snprintf(path, sizeof(path), "/dev/fd/%d", out[1]);
+	o.trace_out = path;
+	assert_int_equal(run_fails(&o, &e), -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+
+	close(null);
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		close(out[i]);
+		close(err[i]);
+		close(con[i]);
+	}
+	kt_wprof_config__free(w);
+}
+
 /* The base's name for the current inputs, and its inode. */
 static void base(char *name, size_t sz, ino_t *ino)
 {
@@ -244,6 +362,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_required_options),
+		cmocka_unit_test_setup_teardown(test_trace_out_checked_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_follows_the_inputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_base_is_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_bases_survive_pruning, setup, teardown),

@@ -51,7 +51,11 @@ struct kt_run_opts {
 	/* How long wprof may run past its -d duration; 0: the default
 	 * (KT_RUN_DEFAULT_GRACE_S), KT_RUN_GRACE_NONE: none. */
 	unsigned wprof_grace_s;
-	const char *trace_out;		/* NULL: KT_RUN_DEFAULT_TRACE */
+	/* NULL: KT_RUN_DEFAULT_TRACE.  Checked before anything is built:
+	 * one that leads to the command's output, its error stream or the
+	 * console (out_fd, err_fd, console_fd), whatever its name, is
+	 * refused (-EINVAL), as is one that cannot be written. */
+	const char *trace_out;
 	/* The front end's embedded blobs, packed from memory: "busybox" as
 	 * /bin/busybox (unless busybox_path is set), "wprof" as /bin/wprof
 	 * (unless the wprof config names a file), also when wprof is not

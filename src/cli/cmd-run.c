@@ -268,6 +268,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		i = cli_usage_error(c, "--qemu: an empty program name");
 	else if (i >= 0 && a.trace_out && !a.w.on)
 		i = cli_usage_error(c, "--trace-out needs --wprof");
+	else if (i >= 0 && a.trace_out && !*a.trace_out)
+		i = cli_usage_error(c, "--trace-out: an empty path");
 	else if (i >= 0 && a.grace_set && !a.w.on)
 		i = cli_usage_error(c, "--wprof-grace needs --wprof");
 	else if (i >= 0 && shell && i < argc)
