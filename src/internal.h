@@ -187,6 +187,17 @@ bool kt_last_line(const char *s, char *out, size_t sz);
 #define KT_FNV1A_INIT	0xcbf29ce484222325ULL
 void kt_fnv1a(uint64_t *h, const void *p, size_t n);
 
+/*
+ * The options struct @src of a caller (a KT_OPTS struct, see common.h:
+ * its first field is its size) as this library knows it: copied into
+ * @dst, of @dst_sz bytes, the fields an older caller lacks zero.  -EINVAL,
+ * with @type naming the struct, for an sz of 0, one too small to hold
+ * itself, one beyond any options struct (a caller without sz), or a
+ * newer caller's struct with non-zero bytes past @dst_sz.
+ */
+int kt_opts_copy(void *dst, size_t dst_sz, const void *src, const char *type,
+		 struct kt_err *err);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t kt_now_ms(void);
 

@@ -54,6 +54,38 @@ static bool run_stopped(const struct run_ctx *x)
 
 /* ---- what can be checked first ------------------------------------------------------ */
 
+/* A count with no array, or a NULL among its entries, is never read. */
+static int run_opts_array(const char *const *v, size_t n, const char *name, struct kt_err *err)
+{
+	if (n && !v)
+		return kt_err_set(err, -EINVAL, "struct kt_run_opts: n%s is %zu but %s is NULL",
+				  name, n, name);
+	for (size_t i = 0; i < n; i++)
+		if (!v[i])
+			return kt_err_set(err, -EINVAL, "struct kt_run_opts: %s[%zu] is NULL", name, i);
+	return 0;
+}
+
+/* The caller's options @uo as this library knows them, into @o (see
+ * KT_OPTS): what every entry taking them starts with. */
+static int run_opts(const struct kt_run_opts *uo, struct kt_run_opts *o, struct kt_err *err)
+{
+	int r;
+
+	if (!uo)
+		return kt_err_set(err, -EINVAL, "no struct kt_run_opts given");
+	r = kt_opts_copy(o, sizeof(*o), uo, "kt_run_opts", err);
+	if (!r)
+		r = run_opts_array(o->includes, o->nincludes, "includes", err);
+	if (!r)
+		r = run_opts_array(o->qemu_opts, o->nqemu_opts, "qemu_opts", err);
+	if (!r)
+		r = run_opts_array(o->append, o->nappend, "append", err);
+	if (!r)
+		r = run_opts_array(o->modules, o->nmodules, "modules", err);
+	return r;
+}
+
 /* The top folder of a guest mount (kt_guest_mounts) that @guest lies
  * under, or NULL; its length in @len. */
 static const char *run_mounted_over(const char *guest, size_t *len)
@@ -248,9 +280,15 @@ static int run_arch(const struct kt_run_opts *o, enum kt_arch *arch, struct kt_e
 	return 0;
 }
 
-int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
+int kt_run_cmdline(const struct kt_run_opts *uo, char **out, struct kt_err *err)
 {
-	enum kt_arch arch = o->arch;
+	struct kt_run_opts opts, *o = &opts;
+	enum kt_arch arch;
+	int r = run_opts(uo, o, err);
+
+	if (r)
+		return r;
+	arch = o->arch;
 
 	/* no --arch: the kernel's, when there is one to read */
 	if (!arch && o->kernel && *o->kernel && kt_kernel_check_arch(o->kernel, &arch, NULL))
@@ -444,14 +482,18 @@ static int run_write_base(void *ctx, int fd, struct kt_err *err)
 
 static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err);
 
-int kt_run_base(const struct kt_run_opts *o, struct kt_cache *cache, int *fd,
+int kt_run_base(const struct kt_run_opts *uo, struct kt_cache *cache, int *fd,
 		char *name, size_t namesz, struct kt_err *err)
 {
+	struct kt_run_opts o;
 	struct run_ctx x = {
-		.o = o, .cache = cache, .base_fd = -1, .initrd_fd = -1,
+		.o = &o, .cache = cache, .base_fd = -1, .initrd_fd = -1,
 		.work = { .dfd = -1, .parent = -1, .lock = -1 },
 	};
-	int r = run_base(&x, name, namesz, err);
+	int r = run_opts(uo, &o, err);
+
+	if (!r)
+		r = run_base(&x, name, namesz, err);
 
 	if (!r)
 		*fd = x.base_fd;
@@ -774,21 +816,25 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	return r;
 }
 
-int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
+int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 	   struct kt_err *err)
 {
+	struct kt_run_opts opts, *o = &opts;
 	struct run_ctx x = {
 		.o = o, .base_fd = -1, .initrd_fd = -1, .kernel = { .fd = -1 },
 		.work = { .dfd = -1, .parent = -1, .lock = -1 },
 	};
 	struct kt_vm_result vr = { 0 };
-	int r;
+	int r, in;
 
 	static const char *const sh[] = { "/bin/sh", NULL };
-	int in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
 
 	memset(res, 0, sizeof(*res));
 	res->end = KT_VM_FAILED;
+	r = run_opts(uo, o, err);
+	if (r)
+		return r;
+	in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
 	/* A shell's input that is not a terminal (a script, a pipe, /dev/null)
 	 * is read as sh reads it: its end ends the shell, and its output
 	 * comes back as a command's. */

@@ -31,6 +31,35 @@ int kt_err_set(struct kt_err *e, int code, const char *fmt, ...)
 	return code;
 }
 
+/* No options struct comes near: a larger "size" is not one (a caller
+ * built before sz existed has a pointer there). */
+#define KT_OPTS_SZ_MAX	4096
+
+int kt_opts_copy(void *dst, size_t dst_sz, const void *src, const char *type,
+		 struct kt_err *err)
+{
+	const unsigned char *p = src;
+	size_t sz;
+
+	memset(dst, 0, dst_sz);
+	memcpy(&sz, src, sizeof(sz));
+	if (!sz)
+		return kt_err_set(err, -EINVAL,
+				  "struct %s: sz is 0: set it to sizeof(struct %s) (KT_OPTS does)",
+				  type, type);
+	if (sz < sizeof(sz) || sz > KT_OPTS_SZ_MAX)
+		return kt_err_set(err, -EINVAL,
+				  "struct %s: sz %zu is not the size of an options struct (this libktpack's is %zu)",
+				  type, sz, dst_sz);
+	for (size_t i = dst_sz; i < sz; i++)
+		if (p[i])
+			return kt_err_set(err, -EINVAL,
+					  "struct %s: the caller sets options this libktpack does not know (byte %zu of %zu; it knows %zu)",
+					  type, i, sz, dst_sz);
+	memcpy(dst, src, sz < dst_sz ? sz : dst_sz);
+	return 0;
+}
+
 int kt_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;

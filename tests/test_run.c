@@ -59,7 +59,7 @@ static void test_required_options(void **state)
 {
 	const char *empty[] = { NULL };
 	const char *bad[] = { "" };
-	struct kt_run_opts o = { 0 };
+	KT_RUN_OPTS(o);
 	struct kt_run_result res;
 	struct kt_err e;
 
@@ -81,6 +81,87 @@ static void test_required_options(void **state)
 	assert_str_contains(e.msg, "cannot open kernel '/nonexistent/vmlinuz'");
 }
 
+/* sz, libbpf's way: 0 refused, an older (smaller) caller's missing
+ * fields read as zero, a newer (larger) one's unknown bytes must be
+ * zero, a caller built without sz (a pointer where sz is) refused. */
+static void test_opts_size(void **state)
+{
+	const char *empty[] = { NULL };
+	struct {
+		struct kt_run_opts o;
+		uint64_t newer;
+	} big;
+	struct kt_run_opts o = { 0 };
+	struct kt_run_result res;
+	struct kt_err e;
+	char *line = NULL;
+
+	(void)state;
+	o.kernel = "/nonexistent/vmlinuz";
+	o.cmd = empty;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: sz is 0: set it to sizeof(struct kt_run_opts) (KT_OPTS does)");
+	assert_int_equal(res.end, KT_VM_FAILED);
+	assert_int_equal(kt_run_cmdline(&o, &line, &e), -EINVAL);
+	assert_str_contains(e.msg, "sz is 0");
+	assert_null(line);
+	o.sz = sizeof(o);
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "the command is empty");
+	/* an older caller knows nothing from cmd on: it reads as NULL */
+	o.sz = offsetof(struct kt_run_opts, cmd);
+	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+	o.sz = (size_t)&o;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_str_contains(e.msg, "is not the size of an options struct");
+	o.sz = 4;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+
+	memset(&big, 0, sizeof(big));
+	big.o.sz = sizeof(big);
+	big.o.kernel = "/nonexistent/vmlinuz";
+	assert_int_equal(kt_run(&big.o, &res, &e), -ENOENT);
+	big.newer = 1;
+	assert_int_equal(kt_run(&big.o, &res, &e), -EINVAL);
+	assert_str_contains(e.msg, "struct kt_run_opts: the caller sets options this libktpack does not know");
+	assert_int_equal(kt_run(NULL, &res, &e), -EINVAL);
+}
+
+/* A count without its array is refused, never read; so is a NULL entry. */
+static void test_opts_arrays(void **state)
+{
+	const char *one[] = { "x", NULL };
+	KT_RUN_OPTS(o, .kernel = "/nonexistent/vmlinuz");
+	struct kt_run_result res;
+	struct kt_err e;
+	char *line = NULL;
+
+	(void)state;
+	o.nincludes = 1;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: nincludes is 1 but includes is NULL");
+	o.nincludes = 0;
+	o.nqemu_opts = 2;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: nqemu_opts is 2 but qemu_opts is NULL");
+	o.nqemu_opts = 0;
+	o.nappend = 1;
+	assert_int_equal(kt_run_cmdline(&o, &line, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: nappend is 1 but append is NULL");
+	assert_null(line);
+	o.append = one;
+	o.nappend = 2;
+	assert_int_equal(kt_run_cmdline(&o, &line, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: append[1] is NULL");
+	o.nappend = 0;
+	o.nmodules = 1;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: nmodules is 1 but modules is NULL");
+	o.nmodules = 0;
+	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
+}
+
 /* kt_run's error for @o, which must fail before anything is built. */
 static int run_fails(const struct kt_run_opts *o, struct kt_err *e)
 {
@@ -98,7 +179,7 @@ static int run_fails(const struct kt_run_opts *o, struct kt_err *e)
 static void test_trace_out_checked_first(void **state)
 {
 	struct kt_wprof_config *w = NULL;
-	struct kt_run_opts o = { .kernel = "/nonexistent/vmlinuz" };
+	KT_RUN_OPTS(o, .kernel = "/nonexistent/vmlinuz");
 	char path[128], link[160], file[160], want[256];
 	const char *cmd[] = { "true", NULL };
 	int out[2], err[2], con[2], fd, null, saved, r;
@@ -203,7 +284,7 @@ static void test_trace_out_checked_first(void **state)
 static void base_with(const char *inc_spec, char *name, size_t sz, ino_t *ino)
 {
 	const char *incs[] = { inc_spec };
-	struct kt_run_opts o = { .blobs = &table, .includes = incs, .nincludes = 1 };
+	KT_RUN_OPTS(o, .blobs = &table, .includes = incs, .nincludes = 1);
 	struct kt_err e;
 	struct stat st;
 	int fd = -1;
@@ -424,7 +505,7 @@ static void test_concurrent_bases_survive_pruning(void **state)
 		if (!pids[i]) {
 			char file[160], spec_i[200], name[64], buf[4096];
 			const char *incs[] = { spec_i };
-			struct kt_run_opts o = { .blobs = &table, .includes = incs, .nincludes = 1 };
+			KT_RUN_OPTS(o, .blobs = &table, .includes = incs, .nincludes = 1);
 			struct kt_err e;
 			struct stat st;
 			ssize_t n;
@@ -466,6 +547,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_required_options),
+		cmocka_unit_test(test_opts_size),
+		cmocka_unit_test(test_opts_arrays),
 		cmocka_unit_test_setup_teardown(test_trace_out_checked_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_follows_the_inputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_coarse_times, setup, teardown_coarse),

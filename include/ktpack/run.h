@@ -34,6 +34,8 @@ extern "C" {
 #define KT_RUN_DEFAULT_TRACE	"wprof.pb"
 
 struct kt_run_opts {
+	/* sizeof(struct kt_run_opts): see KT_OPTS in common.h. */
+	size_t sz;
 	/* Required: a bzImage, a vmlinux with a PVH entry, an arm64 Image or
 	 * a kernel build tree (see kt_kernel_resolve). */
 	const char *kernel;
@@ -67,7 +69,9 @@ struct kt_run_opts {
 	 * the config names does. */
 	const char *busybox_path;
 	/* HOST[:GUEST] specs (see kt_include_split), each with its closure,
-	 * resolved under @sysroot when set (see kt_elfdeps_opts). */
+	 * resolved under @sysroot when set (see kt_elfdeps_opts).  Here as
+	 * for every array below, a count without its array, or a NULL
+	 * among its first count entries, is refused (-EINVAL). */
 	const char *const *includes;
 	size_t nincludes;
 	const char *sysroot;
@@ -124,6 +128,9 @@ struct kt_run_opts {
 	/* When not NULL, the milliseconds spent stopped (see kt_vm_opts). */
 	volatile sig_atomic_t *paused_ms;
 };
+
+/* struct kt_run_opts NAME, zeroed, its sz set, with the fields given. */
+#define KT_RUN_OPTS(NAME, ...) KT_OPTS(kt_run_opts, NAME, __VA_ARGS__)
 
 struct kt_run_result {
 	enum kt_vm_end end;		/* how it ended */

@@ -175,7 +175,7 @@ static int run_report(const struct kt_run_result *res)
 
 static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 {
-	struct kt_run_opts o = {
+	KT_RUN_OPTS(o,
 		.kernel = a->kernel, .arch = a->arch, .sysroot = a->sysroot,
 		.cpus = a->cpus, .memory_mib = a->memory,
 		.memory_override_mib = a->override, .trace_out = a->trace_out,
@@ -190,7 +190,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.modules = a->modules.v, .nmodules = a->modules.n, .modules_dir = a->modules_dir,
 		/* a command's console live on stderr, a shell's on stdout */
 		.console_fd = cmd && a->console ? 2 : 0,
-	};
+	);
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	struct sigaction fwd = { .sa_handler = run_on_terminal_signal };
 	struct sigaction job = { .sa_handler = run_on_job_stop };
