@@ -66,7 +66,7 @@ static const char **guest_argv(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct kt_log log = { log_line, NULL };
-	struct kt_install_opts io = { NULL, NULL, log };
+	struct kt_install_opts io = { sizeof(io), NULL, NULL, log };
 	struct kt_wprof_config *wprof = NULL;
 	struct kt_run_opts o;
 	struct kt_run_result res;
@@ -98,6 +98,7 @@ int main(int argc, char **argv)
 	}
 
 	memset(&o, 0, sizeof(o));
+	o.sz = sizeof(o);
 	o.kernel = argv[1];
 	o.cpus = 2;
 	o.wprof = wprof;

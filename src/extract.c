@@ -420,15 +420,24 @@ static int extract_presets(struct kt_installed *in, bool *need_cache,
 	return 0;
 }
 
-int kt_install(const struct kt_blob_table *t, const struct kt_install_opts *o,
+int kt_install(const struct kt_blob_table *t, const struct kt_install_opts *uo,
 	       struct kt_installed **out, struct kt_err *err)
 {
-	struct extract_ctx x = { .opts = o, .exe_fd = -1 };
+	struct kt_install_opts opts, *o = NULL;
+	struct extract_ctx x = { .exe_fd = -1 };
 	struct kt_cache *own = NULL;
 	struct kt_installed *in;
 	bool need_cache;
 	int r;
 
+	/* NULL: every default */
+	if (uo) {
+		r = kt_opts_copy(&opts, sizeof(opts), uo, "kt_install_opts", err);
+		if (r)
+			return r;
+		o = &opts;
+	}
+	x.opts = o;
 	r = kt_blob_table__check(t);
 	if (r)
 		return kt_err_set(err, r, "the blob table does not match the embedded objects");

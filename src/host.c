@@ -246,12 +246,12 @@ static int host_boot(struct host_ctx *h, char *why, size_t sz)
 	static const char *const with_bb[] = { "/bin/busybox", "true", NULL };
 	/* without busybox init still reports the command's 127: it ran */
 	static const char *const without[] = { "/ktpack-doctor", NULL };
-	struct kt_run_opts ro = {
+	KT_RUN_OPTS(ro,
 		.kernel = h->o->kernel, .blobs = h->o->blobs, .accel = KT_ACCEL_KVM,
 		.qemu = h->o->qemu, .cmd = bb && kt_blob__embedded(bb) ? with_bb : without,
 		.out_fd = -1, .err_fd = -1, .stdin_fd = -1, .console_fd = -1, .timeout_s = 300,
 		.cache = h->cache, .log = h->o->log, .stop = h->o->stop,
-	};
+	);
 	struct kt_run_result *res = calloc(1, sizeof(*res));
 	struct kt_err e = { 0 };
 	int r;

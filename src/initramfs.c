@@ -21,7 +21,10 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <nettle/sha2.h>
 
 #include <ktpack/elfinfo.h>
 
@@ -962,12 +965,61 @@ static uint64_t initramfs_entry_size(const char *name, uint64_t data)
 	return hn + initramfs_pad4(hn) + data + initramfs_pad4(data);
 }
 
+/* Files changed this many seconds before the key is made (or later) are
+ * keyed by their bytes (see initramfs_key_racy). */
+#define KT_KEY_RACY_S	2
+
+/*
+ * Whether stat data cannot tell @st's file from the same file rewritten
+ * with as many bytes: it changed so recently that a rewrite may still
+ * fall within its file system's timestamp granularity (a second on ext4
+ * with 128-byte inodes, two on FAT) and leave the same size and times,
+ * git's "racily clean" case; or its ctime has no nanoseconds, the mark of
+ * such a coarse file system.  (The ctime, unlike the mtime, cannot be
+ * set: a file unpacked with its package's mtime does not count.)
+ */
+static bool initramfs_key_racy(const struct stat *st, const struct timespec *now)
+{
+	return !st->st_ctim.tv_nsec || st->st_ctim.tv_sec >= now->tv_sec - KT_KEY_RACY_S ||
+	       st->st_mtim.tv_sec >= now->tv_sec - KT_KEY_RACY_S;
+}
+
+/* The file @path by its bytes: their SHA-256 and their count (nettle's
+ * digest: the library links it already, for the kernels' keys). */
+static int initramfs_key_bytes(const char *path, uint64_t *h, uint64_t *len, struct kt_err *err)
+{
+	unsigned char buf[65536], d[SHA256_DIGEST_SIZE];
+	struct sha256_ctx c;
+	uint64_t off = 0;
+	ssize_t n;
+	int fd, r;
+
+	r = kt_open_regular(path, "", &fd, err);
+	if (r)
+		return r;
+	sha256_init(&c);
+	while ((n = kt_pread_full(fd, buf, sizeof(buf), (off_t)off)) > 0) {
+		sha256_update(&c, (size_t)n, buf);
+		off += (uint64_t)n;
+	}
+	close(fd);
+	if (n < 0)
+		return kt_err_set(err, (int)n, "cannot read '%s': %s", path, strerror((int)-n));
+	sha256_digest(&c, sizeof(d), d);
+	kt_fnv1a(h, "sha256", 7);	/* never taken for stat data */
+	kt_fnv1a(h, d, sizeof(d));
+	kt_fnv1a(h, &off, sizeof(off));
+	*len = off;
+	return 0;
+}
+
 /* Adds entry @e to the key (and its archive bytes to *@size). */
-static int initramfs_key_entry(const struct kt_entry *e, uint64_t *h, uint64_t *size,
-			       struct kt_err *err)
+static int initramfs_key_entry(const struct kt_entry *e, const struct timespec *now, uint64_t *h,
+			       uint64_t *size, struct kt_err *err)
 {
 	uint64_t data = 0;
 	struct stat st;
+	int r;
 
 	kt_fnv1a(h, e->name, strlen(e->name) + 1);
 	kt_fnv1a(h, &e->kind, sizeof(e->kind));
@@ -979,6 +1031,12 @@ static int initramfs_key_entry(const struct kt_entry *e, uint64_t *h, uint64_t *
 			return kt_err_set(err, -errno, "cannot stat '%s': %s", e->src,
 					  strerror(errno));
 		kt_fnv1a(h, e->src, strlen(e->src) + 1);
+		if (initramfs_key_racy(&st, now)) {
+			r = initramfs_key_bytes(e->src, h, &data, err);
+			if (r)
+				return r;
+			break;
+		}
 		kt_fnv1a(h, &st.st_dev, sizeof(st.st_dev));
 		kt_fnv1a(h, &st.st_ino, sizeof(st.st_ino));
 		kt_fnv1a(h, &st.st_size, sizeof(st.st_size));
@@ -1015,16 +1073,18 @@ int kt_initramfs__key(struct kt_initramfs *b, const char *seed, uint64_t *key,
 		      uint64_t *size, struct kt_err *err)
 {
 	uint64_t h = KT_FNV1A_INIT, sz = 0;
+	struct timespec now;
 	int r;
 
 	r = initramfs_layout(b, err);
 	if (r)
 		return r;
+	clock_gettime(CLOCK_REALTIME, &now);
 	kt_fnv1a(&h, seed, strlen(seed) + 1);
 	kt_fnv1a(&h, &b->compress, sizeof(b->compress));
 	kt_fnv1a(&h, &b->mtime, sizeof(b->mtime));
 	for (size_t i = 0; i < b->n; i++) {
-		r = initramfs_key_entry(&b->e[i], &h, &sz, err);
+		r = initramfs_key_entry(&b->e[i], &now, &h, &sz, err);
 		if (r)
 			return r;
 	}

@@ -213,6 +213,16 @@ struct kt_ch_host;
 uint64_t kt_ch_host__checked(const struct kt_ch_host *h);
 /* Whether @nonce can be a run's (see kt_ch_host_opts). */
 bool kt_ch_nonce_ok(const char *nonce);
+/*
+ * The options struct @src of a caller (a KT_OPTS struct, see common.h:
+ * its first field is its size) as this library knows it: copied into
+ * @dst, of @dst_sz bytes, the fields an older caller lacks zero.  -EINVAL,
+ * with @type naming the struct, for an sz of 0, one too small to hold
+ * itself, one beyond any options struct (a caller without sz), or a
+ * newer caller's struct with non-zero bytes past @dst_sz.
+ */
+int kt_opts_copy(void *dst, size_t dst_sz, const void *src, const char *type,
+		 struct kt_err *err);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t kt_now_ms(void);
@@ -460,9 +470,12 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 int kt_out_commit(struct kt_out *o, struct kt_err *err);
 /* Removes a temporary file, closes; a no-op after a commit. */
 void kt_out_abort(struct kt_out *o);
+struct stat;
 /* What kt_out_open would refuse, found without opening anything (a FIFO
- * is not opened: that waits for its reader). */
-int kt_out_check(const char *path, struct kt_err *err);
+ * is not opened: that waits for its reader).  @st, when not NULL, gets
+ * what the output leads to: the file a /dev/fd/N path's descriptor is,
+ * the end of a chain of links, st_mode 0 for a file still to be made. */
+int kt_out_check(const char *path, struct stat *st, struct kt_err *err);
 
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)

@@ -54,6 +54,38 @@ static bool run_stopped(const struct run_ctx *x)
 
 /* ---- what can be checked first ------------------------------------------------------ */
 
+/* A count with no array, or a NULL among its entries, is never read. */
+static int run_opts_array(const char *const *v, size_t n, const char *name, struct kt_err *err)
+{
+	if (n && !v)
+		return kt_err_set(err, -EINVAL, "struct kt_run_opts: n%s is %zu but %s is NULL",
+				  name, n, name);
+	for (size_t i = 0; i < n; i++)
+		if (!v[i])
+			return kt_err_set(err, -EINVAL, "struct kt_run_opts: %s[%zu] is NULL", name, i);
+	return 0;
+}
+
+/* The caller's options @uo as this library knows them, into @o (see
+ * KT_OPTS): what every entry taking them starts with. */
+static int run_opts(const struct kt_run_opts *uo, struct kt_run_opts *o, struct kt_err *err)
+{
+	int r;
+
+	if (!uo)
+		return kt_err_set(err, -EINVAL, "no struct kt_run_opts given");
+	r = kt_opts_copy(o, sizeof(*o), uo, "kt_run_opts", err);
+	if (!r)
+		r = run_opts_array(o->includes, o->nincludes, "includes", err);
+	if (!r)
+		r = run_opts_array(o->qemu_opts, o->nqemu_opts, "qemu_opts", err);
+	if (!r)
+		r = run_opts_array(o->append, o->nappend, "append", err);
+	if (!r)
+		r = run_opts_array(o->modules, o->nmodules, "modules", err);
+	return r;
+}
+
 /* The top folder of a guest mount (kt_guest_mounts) that @guest lies
  * under, or NULL; its length in @len. */
 static const char *run_mounted_over(const char *guest, size_t *len)
@@ -88,11 +120,6 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 		if (!S_ISDIR(st.st_mode))
 			return kt_err_set(err, -ENOTDIR, "sysroot '%s': not a folder", o->sysroot);
 	}
-	if (o->wprof && o->trace_out &&
-	    (!strcmp(o->trace_out, "-") || !strcmp(o->trace_out, "/dev/stdout")))
-		return kt_err_set(err, -EINVAL,
-				  o->cmd ? "the trace cannot go to standard output: the command's output goes there" :
-				  "the trace cannot go to standard output: the guest console goes there");
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
 	for (size_t i = 0, len = 0; o->cmd && o->cmd[i]; i++) {
@@ -118,6 +145,54 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 	}
 	return 0;
 }
+
+/* Whether @t, what an output path leads to, is the file open as @fd:
+ * the same pipe, socket or regular file, or the same terminal.  Another
+ * device (/dev/null) is not: what is written there mixes with nothing. */
+static bool run_same_output(const struct stat *t, int fd)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) || (t->st_mode & S_IFMT) != (st.st_mode & S_IFMT))
+		return false;
+	if (S_ISCHR(st.st_mode))
+		return st.st_rdev == t->st_rdev && isatty(fd);
+	return (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISREG(st.st_mode)) &&
+	       st.st_dev == t->st_dev && st.st_ino == t->st_ino;
+}
+
+/*
+ * Where the trace goes, checked before anything is built (a run may take
+ * minutes): it must be writable, and not the command's output, its error
+ * stream or the console by any name (-, /dev/stdout, /dev/fd/1,
+ * /proc/self/fd/2, a link to the file stdout was sent to): judged by the
+ * file, not by how it is spelt.
+ */
+static int run_check_trace(const struct run_ctx *x, const char *path, struct kt_err *err)
+{
+	const struct kt_run_opts *o = x->o;
+	const struct {
+		int fd;
+		const char *what;
+	} outs[] = {
+		{ o->out_fd == 0 ? STDOUT_FILENO : o->out_fd, "the command's standard output" },
+		{ o->err_fd == 0 ? STDERR_FILENO : o->err_fd, "the command's standard error" },
+		/* by default a console shell's console is on standard
+		 * output, a command's nowhere */
+		{ o->console_fd ? o->console_fd : x->cmd ? -1 : STDOUT_FILENO, "the guest console" },
+	};
+	struct stat st;
+	int r = kt_out_check(path, &st, err);
+
+	if (r || !st.st_mode)
+		return r;
+	for (size_t i = 0; i < KT_ARRAY_SIZE(outs); i++)
+		if (run_same_output(&st, outs[i].fd))
+			return kt_err_set(err, -EINVAL, "the trace cannot go to '%s': %s goes there",
+					  path, outs[i].what);
+	return 0;
+}
+
 
 /* The guest's CPUs: its topology's, or @o->cpus, which must agree. */
 static int run_cpus(const struct kt_run_opts *o, unsigned *cpus, struct kt_err *err)
@@ -240,14 +315,23 @@ static int run_arch(const struct kt_run_opts *o, enum kt_arch *arch, struct kt_e
 	return 0;
 }
 
-int kt_run_memory_mib(const struct kt_run_opts *o, uint64_t *mib, struct kt_err *err)
+int kt_run_memory_mib(const struct kt_run_opts *uo, uint64_t *mib, struct kt_err *err)
 {
-	return run_memory(o, mib, err);
+	struct kt_run_opts opts;
+	int r = run_opts(uo, &opts, err);
+
+	return r ? r : run_memory(&opts, mib, err);
 }
 
-int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err)
+int kt_run_cmdline(const struct kt_run_opts *uo, char **out, struct kt_err *err)
 {
-	enum kt_arch arch = o->arch;
+	struct kt_run_opts opts, *o = &opts;
+	enum kt_arch arch;
+	int r = run_opts(uo, o, err);
+
+	if (r)
+		return r;
+	arch = o->arch;
 
 	/* no --arch: the kernel's, when there is one to read */
 	if (!arch && o->kernel && *o->kernel && kt_kernel_check_arch(o->kernel, &arch, NULL))
@@ -441,14 +525,18 @@ static int run_write_base(void *ctx, int fd, struct kt_err *err)
 
 static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err);
 
-int kt_run_base(const struct kt_run_opts *o, struct kt_cache *cache, int *fd,
+int kt_run_base(const struct kt_run_opts *uo, struct kt_cache *cache, int *fd,
 		char *name, size_t namesz, struct kt_err *err)
 {
+	struct kt_run_opts o;
 	struct run_ctx x = {
-		.o = o, .cache = cache, .base_fd = -1, .initrd_fd = -1,
+		.o = &o, .cache = cache, .base_fd = -1, .initrd_fd = -1,
 		.work = { .dfd = -1, .parent = -1, .lock = -1 },
 	};
-	int r = run_base(&x, name, namesz, err);
+	int r = run_opts(uo, &o, err);
+
+	if (!r)
+		r = run_base(&x, name, namesz, err);
 
 	if (!r)
 		*fd = x.base_fd;
@@ -695,6 +783,9 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	int r;
 
 	r = run_check_opts(o, err);
+	/* Where the trace goes is checked now, not after the whole run. */
+	if (!r && o->wprof)
+		r = run_check_trace(x, res->trace_out, err);
 	if (!r)
 		r = run_arch(o, &x->arch, err);
 	if (!r && o->channel == KT_CHANNEL_SERIAL && !kt_arch_info(x->arch)->serial_channel)
@@ -708,9 +799,6 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 		r = kt_find_qemu(o->qemu, x->arch, qemu, sizeof(qemu), err);
 	if (!r)
 		r = run_check_qemu(x, qemu, err);
-	/* Where the trace goes is checked now, not after the whole run. */
-	if (!r && o->wprof)
-		r = kt_out_check(res->trace_out, err);
 	if (!r)
 		r = run_memory(o, &x->memory_mib, err);
 	if (!r)
@@ -771,21 +859,25 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	return r;
 }
 
-int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
+int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 	   struct kt_err *err)
 {
+	struct kt_run_opts opts, *o = &opts;
 	struct run_ctx x = {
 		.o = o, .base_fd = -1, .initrd_fd = -1, .kernel = { .fd = -1 },
 		.work = { .dfd = -1, .parent = -1, .lock = -1 },
 	};
 	struct kt_vm_result vr = { 0 };
-	int r;
+	int r, in;
 
 	static const char *const sh[] = { "/bin/sh", NULL };
-	int in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
 
 	memset(res, 0, sizeof(*res));
 	res->end = KT_VM_FAILED;
+	r = run_opts(uo, o, err);
+	if (r)
+		return r;
+	in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
 	/* A shell's input that is not a terminal (a script, a pipe, /dev/null)
 	 * is read as sh reads it: its end ends the shell, and its output
 	 * comes back as a command's. */

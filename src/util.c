@@ -31,6 +31,35 @@ int kt_err_set(struct kt_err *e, int code, const char *fmt, ...)
 	return code;
 }
 
+/* No options struct comes near: a larger "size" is not one (a caller
+ * built before sz existed has a pointer there). */
+#define KT_OPTS_SZ_MAX	4096
+
+int kt_opts_copy(void *dst, size_t dst_sz, const void *src, const char *type,
+		 struct kt_err *err)
+{
+	const unsigned char *p = src;
+	size_t sz;
+
+	memset(dst, 0, dst_sz);
+	memcpy(&sz, src, sizeof(sz));
+	if (!sz)
+		return kt_err_set(err, -EINVAL,
+				  "struct %s: sz is 0: set it to sizeof(struct %s) (KT_OPTS does)",
+				  type, type);
+	if (sz < sizeof(sz) || sz > KT_OPTS_SZ_MAX)
+		return kt_err_set(err, -EINVAL,
+				  "struct %s: sz %zu is not the size of an options struct (this libktpack's is %zu)",
+				  type, sz, dst_sz);
+	for (size_t i = dst_sz; i < sz; i++)
+		if (p[i])
+			return kt_err_set(err, -EINVAL,
+					  "struct %s: the caller sets options this libktpack does not know (byte %zu of %zu; it knows %zu)",
+					  type, i, sz, dst_sz);
+	memcpy(dst, src, sz < dst_sz ? sz : dst_sz);
+	return 0;
+}
+
 int kt_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -643,17 +672,39 @@ static int util_out_target(const char *path, char *final, size_t sz, struct stat
 	       kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path) : 0;
 }
 
-int kt_out_check(const char *path, struct kt_err *err)
+/* A /dev/fd/N-style output: its descriptor @fd must be open for writing. */
+static int util_out_fd_check(const char *path, int fd, struct kt_err *err)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return kt_err_set(err, -EBADF, "cannot write '%s': not an open descriptor", path);
+	if ((fl & O_ACCMODE) == O_RDONLY)
+		return kt_err_set(err, -EBADF, "cannot write '%s': a descriptor open only for reading",
+				  path);
+	return 0;
+}
+
+int kt_out_check(const char *path, struct stat *out, struct kt_err *err)
 {
 	char final[PATH_MAX], dir[PATH_MAX], *s;
 	struct stat st;
-	int r;
+	int fd, r;
 
-	if (!strcmp(path, "-"))
-		return 0;
+	if (!*path)
+		return kt_err_set(err, -EINVAL, "cannot write '': an empty path");
+	fd = !strcmp(path, "-") ? STDOUT_FILENO : util_out_fdpath(path);
+	if (fd >= 0) {
+		r = util_out_fd_check(path, fd, err);
+		if (!r && out && fstat(fd, out))
+			r = kt_err_set(err, -errno, "cannot stat '%s': %s", path, strerror(errno));
+		return r;
+	}
 	r = util_out_target(path, final, sizeof(final), &st, err);
 	if (r)
 		return r;
+	if (out)
+		*out = st;
 	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
 	    S_ISSOCK(st.st_mode))
 		return access(final, W_OK) ?
@@ -735,9 +786,9 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 	o->fd = -1;
 	if (!strcmp(path, "-") || util_out_fdpath(path) >= 0) {
 		o->fd = !strcmp(path, "-") ? STDOUT_FILENO : util_out_fdpath(path);
-		if (fcntl(o->fd, F_GETFD) < 0)
-			return kt_err_set(err, -EBADF, "cannot write '%s': not an open descriptor",
-					  path);
+		r = util_out_fd_check(path, o->fd, err);
+		if (r)
+			return r;
 		kt_snprintf_cut(o->final, sizeof(o->final), "%s", path);
 		return 0;
 	}

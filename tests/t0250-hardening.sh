@@ -327,4 +327,35 @@ test_expect_success 'a guest command over the limit is refused before anything s
 	expect_grep "over the guest.s limit of 1048576 bytes" err
 '
 
+test_expect_success 'the trace never goes into the command output by any name; a bad --trace-out is refused first' '
+	run_trace() { "$KTPACK_FIX" run --kernel /nonexistent --wprof --trace-out "$@" -- true; }
+	for t in - /dev/stdout /dev/fd/1 /proc/self/fd/1; do
+		expect_exit 125 run_trace "$t" > out 2> err
+		expect_grep "^ktpack: the trace cannot go to .$t.: the command.s standard output goes there\$" err
+	done
+	for t in /dev/stderr /dev/fd/2 /proc/self/fd/2; do
+		expect_exit 125 run_trace "$t" 2> err
+		expect_grep "^ktpack: the trace cannot go to .$t.: the command.s standard error goes there\$" err
+	done
+	# the file stdout was sent to, through a link; a pipe
+	ln -s out link
+	expect_exit 125 run_trace link > out 2> err
+	expect_grep "^ktpack: the trace cannot go to .link.: the command.s standard output goes there\$" err
+	{ run_trace /dev/fd/1 2> err || echo $? > rc; } | cat > /dev/null
+	test "$(cat rc)" = 125
+	expect_grep "standard output goes there" err
+	# /dev/null mixes with nothing: the run goes on (to the kernel here)
+	expect_exit 125 run_trace /dev/fd/1 > /dev/null 2> err
+	expect_grep "^ktpack: cannot open kernel" err
+	expect_exit 2 run_trace "" 2> err
+	expect_grep "^ktpack run: --trace-out: an empty path" err
+	expect_exit 125 run_trace /proc/self/fd/99 2> err
+	expect_grep "^ktpack: cannot write ./proc/self/fd/99.: not an open descriptor\$" err
+	expect_exit 125 run_trace /dev/fd/0 < /dev/null 2> err
+	expect_grep "^ktpack: cannot write ./dev/fd/0.: a descriptor open only for reading\$" err
+	expect_exit 125 run_trace nodir/t.pb 2> err
+	expect_grep "^ktpack: cannot write .nodir/t.pb.: No such file or directory\$" err
+	test ! -e wprof.pb
+'
+
 test_done

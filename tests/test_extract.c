@@ -69,7 +69,7 @@ static void assert_file_is_blob(const char *path)
 
 static int install(const char *exe)
 {
-	struct kt_install_opts o = { .exe_path = exe };
+	KT_INSTALL_OPTS(o, .exe_path = exe);
 
 	return kt_install_env(&table, &o, NULL);
 }
@@ -169,7 +169,7 @@ static void warn_cb(void *ctx, enum kt_log_level level, const char *msg)
 static void test_symlinked_cache_is_skipped(void **state)
 {
 	char real[160], xdg[160], got[512] = "", path[300];
-	struct kt_install_opts o = { .log = { warn_cb, got } };
+	KT_INSTALL_OPTS(o, .log = { warn_cb, got });
 
 	(void)state;
 	snprintf(real, sizeof(real), "%s/real", root);
@@ -246,7 +246,7 @@ static void test_foreign_exe_is_not_copied(void **state)
 static void test_install_reports_without_exporting(void **state)
 {
 	struct kt_installed *in = NULL;
-	struct kt_install_opts o = { 0 };
+	KT_INSTALL_OPTS(o);
 	struct kt_err e;
 
 	(void)state;
@@ -259,6 +259,34 @@ static void test_install_reports_without_exporting(void **state)
 	assert_string_equal(getenv(ENV), want);
 	kt_installed__free(in);
 	unsetenv(ENV);
+}
+
+/* sz as kt_run_opts has it (see test_run): 0 refused, unknown bytes of a
+ * newer caller refused when not zero; NULL options are the defaults. */
+static void test_install_opts_size(void **state)
+{
+	struct {
+		struct kt_install_opts o;
+		int newer;
+	} big;
+	struct kt_install_opts o = { 0 };
+	struct kt_installed *in = NULL;
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_install(&table, &o, &in, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_install_opts: sz is 0: set it to sizeof(struct kt_install_opts) (KT_OPTS does)");
+	assert_null(in);
+	assert_int_equal(kt_install_env(&table, &o, &e), -EINVAL);
+	memset(&big, 0, sizeof(big));
+	big.o.sz = sizeof(big);
+	big.newer = 1;
+	assert_int_equal(kt_install(&table, &big.o, &in, &e), -EINVAL);
+	assert_str_contains(e.msg, "does not know");
+	big.newer = 0;
+	assert_int_equal(kt_install(&table, &big.o, &in, &e), 0);
+	assert_string_equal(kt_installed__path(in, "tblob"), want);
+	kt_installed__free(in);
 }
 
 static void test_relative_preset_is_made_absolute(void **state)
@@ -289,6 +317,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_exe_is_not_copied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_install_reports_without_exporting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_install_opts_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_preset_is_made_absolute, setup, teardown),
 	};
 

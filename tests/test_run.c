@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -58,7 +59,7 @@ static void test_required_options(void **state)
 {
 	const char *empty[] = { NULL };
 	const char *bad[] = { "" };
-	struct kt_run_opts o = { 0 };
+	KT_RUN_OPTS(o);
 	struct kt_run_result res;
 	struct kt_err e;
 
@@ -80,11 +81,210 @@ static void test_required_options(void **state)
 	assert_str_contains(e.msg, "cannot open kernel '/nonexistent/vmlinuz'");
 }
 
-/* The base's name for the current inputs, and its inode. */
-static void base(char *name, size_t sz, ino_t *ino)
+/* sz, libbpf's way: 0 refused, an older (smaller) caller's missing
+ * fields read as zero, a newer (larger) one's unknown bytes must be
+ * zero, a caller built without sz (a pointer where sz is) refused. */
+static void test_opts_size(void **state)
 {
-	const char *incs[] = { spec };
-	struct kt_run_opts o = { .blobs = &table, .includes = incs, .nincludes = 1 };
+	const char *empty[] = { NULL };
+	struct {
+		struct kt_run_opts o;
+		uint64_t newer;
+	} big;
+	struct kt_run_opts o = { 0 };
+	struct kt_run_result res;
+	struct kt_err e;
+	char *line = NULL;
+
+	(void)state;
+	o.kernel = "/nonexistent/vmlinuz";
+	o.cmd = empty;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: sz is 0: set it to sizeof(struct kt_run_opts) (KT_OPTS does)");
+	assert_int_equal(res.end, KT_VM_FAILED);
+	assert_int_equal(kt_run_cmdline(&o, &line, &e), -EINVAL);
+	assert_str_contains(e.msg, "sz is 0");
+	assert_null(line);
+	o.sz = sizeof(o);
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "the command is empty");
+	/* an older caller knows nothing from cmd on: it reads as NULL */
+	o.sz = offsetof(struct kt_run_opts, cmd);
+	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+	o.sz = (size_t)&o;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_str_contains(e.msg, "is not the size of an options struct");
+	o.sz = 4;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+
+	memset(&big, 0, sizeof(big));
+	big.o.sz = sizeof(big);
+	big.o.kernel = "/nonexistent/vmlinuz";
+	assert_int_equal(kt_run(&big.o, &res, &e), -ENOENT);
+	big.newer = 1;
+	assert_int_equal(kt_run(&big.o, &res, &e), -EINVAL);
+	assert_str_contains(e.msg, "struct kt_run_opts: the caller sets options this libktpack does not know");
+	assert_int_equal(kt_run(NULL, &res, &e), -EINVAL);
+}
+
+/* A count without its array is refused, never read; so is a NULL entry. */
+static void test_opts_arrays(void **state)
+{
+	const char *one[] = { "x", NULL };
+	KT_RUN_OPTS(o, .kernel = "/nonexistent/vmlinuz");
+	struct kt_run_result res;
+	struct kt_err e;
+	char *line = NULL;
+
+	(void)state;
+	o.nincludes = 1;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: nincludes is 1 but includes is NULL");
+	o.nincludes = 0;
+	o.nqemu_opts = 2;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: nqemu_opts is 2 but qemu_opts is NULL");
+	o.nqemu_opts = 0;
+	o.nappend = 1;
+	assert_int_equal(kt_run_cmdline(&o, &line, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: nappend is 1 but append is NULL");
+	assert_null(line);
+	o.append = one;
+	o.nappend = 2;
+	assert_int_equal(kt_run_cmdline(&o, &line, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: append[1] is NULL");
+	o.nappend = 0;
+	o.nmodules = 1;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "struct kt_run_opts: nmodules is 1 but modules is NULL");
+	o.nmodules = 0;
+	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
+}
+
+/* kt_run's error for @o, which must fail before anything is built. */
+static int run_fails(const struct kt_run_opts *o, struct kt_err *e)
+{
+	struct kt_run_result res;
+	int r = kt_run(o, &res, e);
+
+	assert_true(r < 0);
+	assert_int_equal(res.end, KT_VM_FAILED);
+	return r;
+}
+
+/* Where the trace goes is checked before the kernel is even opened: an
+ * output that cannot be written, and the command's own streams or the
+ * console by any name, judged by the file. */
+static void test_trace_out_checked_first(void **state)
+{
+	struct kt_wprof_config *w = NULL;
+	KT_RUN_OPTS(o, .kernel = "/nonexistent/vmlinuz");
+	char path[128], link[160], file[160], want[256];
+	const char *cmd[] = { "true", NULL };
+	int out[2], err[2], con[2], fd, null, saved, r;
+	struct kt_run_result res;
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_wprof_config__new(NULL, &w), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(con, O_CLOEXEC), 0);
+	o.wprof = w;
+	o.out_fd = out[1];
+	o.err_fd = err[1];
+	o.console_fd = con[1];
+
+	o.trace_out = "";
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_string_equal(e.msg, "cannot write '': an empty path");
+	close(99);
+	o.trace_out = "/proc/self/fd/99";
+	assert_int_equal(run_fails(&o, &e), -EBADF);
+	assert_string_equal(e.msg, "cannot write '/proc/self/fd/99': not an open descriptor");
+	snprintf(path, sizeof(path), "/dev/fd/%d", out[0]);
+	o.trace_out = path;
+	assert_int_equal(run_fails(&o, &e), -EBADF);
+	assert_str_contains(e.msg, "open only for reading");
+	o.trace_out = "/nonexistent/t.pb";
+	assert_int_equal(run_fails(&o, &e), -ENOENT);
+	assert_string_equal(e.msg, "cannot write '/nonexistent/t.pb': No such file or directory");
+
+	/* the command's streams and the console, by any name */
+	snprintf(path, sizeof(path), "/dev/fd/%d", out[1]);
+	o.trace_out = path;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "the trace cannot go to '/dev/fd/%d': the command's standard output goes there", out[1]);
+	assert_string_equal(e.msg, want);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", err[1]);
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard error goes there");
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", con[1]);
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "the guest console goes there");
+
+	/* a file the output is sent to, by its name or through a link */
+	snprintf(file, sizeof(file), "%s/out", root);
+	snprintf(link, sizeof(link), "%s/link", root);
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(symlink(file, link), 0);
+	o.out_fd = fd;
+	o.trace_out = file;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard output goes there");
+	o.trace_out = link;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard output goes there");
+
+	/* a command's console goes nowhere by default (console_fd 0 is not
+	 * descriptor 0): the file on stdin is none of its outputs */
+	saved = dup(STDIN_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDIN_FILENO), STDIN_FILENO);
+	o.out_fd = -1;
+	o.console_fd = 0;
+	o.cmd = cmd;
+	o.trace_out = file;
+	r = kt_run(&o, &res, &e);
+	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+	close(saved);
+	assert_int_equal(r, -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+	o.cmd = NULL;
+	o.console_fd = con[1];
+
+	/* /dev/null mixes with nothing; a dropped stream is no output */
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_true(null >= 0);
+	o.out_fd = null;
+	o.trace_out = "/dev/null";
+	assert_int_equal(run_fails(&o, &e), -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+	o.out_fd = -1;
+	o.console_fd = -1;
+	snprintf(path, sizeof(path), "/dev/fd/%d", out[1]);
+	o.trace_out = path;
+	assert_int_equal(run_fails(&o, &e), -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+
+	close(null);
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		close(out[i]);
+		close(err[i]);
+		close(con[i]);
+	}
+	kt_wprof_config__free(w);
+}
+
+/* The base's name for the inputs with include @inc_spec, and its inode. */
+static void base_with(const char *inc_spec, char *name, size_t sz, ino_t *ino)
+{
+	const char *incs[] = { inc_spec };
+	KT_RUN_OPTS(o, .blobs = &table, .includes = incs, .nincludes = 1);
 	struct kt_err e;
 	struct stat st;
 	int fd = -1;
@@ -94,6 +294,12 @@ static void base(char *name, size_t sz, ino_t *ino)
 	assert_int_equal(fstat(fd, &st), 0);
 	*ino = st.st_ino;
 	close(fd);
+}
+
+/* The base's name for the current inputs, and its inode. */
+static void base(char *name, size_t sz, ino_t *ino)
+{
+	base_with(spec, name, sz, ino);
 }
 
 static void rewrite(const char *path, const char *data, bool keep_mtime)
@@ -113,6 +319,16 @@ static void rewrite(const char *path, const char *data, bool keep_mtime)
 	}
 }
 
+/* @path with @data only, created when missing. */
+static void rewrite_new(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(kt_write_all(fd, data, strlen(data)), 0);
+	close(fd);
+}
+
 static void test_base_key_follows_the_inputs(void **state)
 {
 	char n1[64], n2[64], n3[64], n4[64], n5[64], n6[64], other[160];
@@ -126,9 +342,11 @@ static void test_base_key_follows_the_inputs(void **state)
 	rewrite(inc, "two\n", true);		/* content, same size and mtime */
 	base(n3, sizeof(n3), &i3);
 	assert_string_not_equal(n3, n1);
+	/* A file changed within 2 s is keyed by its bytes, as all of these
+	 * are: what its times and inode say does not count then. */
 	rewrite(inc, "two\n", false);		/* mtime alone */
 	base(n4, sizeof(n4), &i4);
-	assert_string_not_equal(n4, n3);
+	assert_string_equal(n4, n3);
 	snprintf(other, sizeof(other), "%s.new", inc);	/* a new inode */
 	{
 		char cmd[1024];
@@ -137,10 +355,95 @@ static void test_base_key_follows_the_inputs(void **state)
 		assert_int_equal(system(cmd), 0);
 	}
 	base(n5, sizeof(n5), &i5);
+	assert_string_equal(n5, n4);
+	rewrite(inc, "six\n", true);		/* new bytes again */
+	base(n5, sizeof(n5), &i5);
 	assert_string_not_equal(n5, n4);
 	blobs[0].sha256 = SHA_B;		/* another embedded busybox */
 	base(n6, sizeof(n6), &i6);
 	assert_string_not_equal(n6, n5);
+}
+
+/* Whether the cached base @name holds @bytes. */
+static bool base_holds(const char *name, const char *bytes)
+{
+	char path[256], *buf;
+	struct stat st;
+	bool found;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size);
+	assert_non_null(buf);
+	assert_int_equal(kt_pread_full(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	found = memmem(buf, (size_t)st.st_size, bytes, strlen(bytes));
+	free(buf);
+	return found;
+}
+
+static int teardown_coarse(void **state)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "umount '%s/coarse' 2> /dev/null", root);
+	if (system(cmd)) {
+		/* not mounted */
+	}
+	return teardown(state);
+}
+
+/*
+ * An include on a file system with whole-second times (ext4 with 128-byte
+ * inodes), rewritten with as many bytes within the same second and its
+ * mtime set back: its inode, size, mtime and ctime are all as before, and
+ * still the new bytes are packed.  Needs root, for a loop mount.
+ */
+static void test_base_key_coarse_times(void **state)
+{
+	char mnt[128], file[160], cspec[192], cmd[1024], n1[64], n2[64], n3[64];
+	struct stat a, b;
+	ino_t ino;
+
+	(void)state;
+	snprintf(mnt, sizeof(mnt), "%s/coarse", root);
+	snprintf(file, sizeof(file), "%s/data", mnt);
+	snprintf(cspec, sizeof(cspec), "%s:/etc/data", file);
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir '%s' && truncate -s 4M '%s.img' && mkfs.ext4 -q -F -I 128 '%s.img' 2> /dev/null && "
+		 "mount -o loop '%s.img' '%s' 2> /dev/null", mnt, mnt, mnt, mnt, mnt);
+	if (geteuid() || system(cmd))
+		skip();
+	/* The rewrite must fall in the second of the first write: start at
+	 * the beginning of one, and try again should a slow machine cross
+	 * into the next. */
+	for (int tries = 0; tries < 3; tries++) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		usleep((useconds_t)((1000000000L - now.tv_nsec) / 1000 + 1000));
+		rewrite_new(file, "first-bytes\n");
+		assert_int_equal(stat(file, &a), 0);
+		base_with(cspec, n1, sizeof(n1), &ino);
+		rewrite(file, "other-bytes\n", true);
+		assert_int_equal(stat(file, &b), 0);
+		if (!memcmp(&a.st_ctim, &b.st_ctim, sizeof(a.st_ctim)))
+			break;
+	}
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_size, b.st_size);
+	assert_memory_equal(&a.st_mtim, &b.st_mtim, sizeof(a.st_mtim));
+	assert_memory_equal(&a.st_ctim, &b.st_ctim, sizeof(a.st_ctim));
+	assert_true(base_holds(n1, "first-bytes\n"));
+	base_with(cspec, n2, sizeof(n2), &ino);
+	assert_string_not_equal(n2, n1);
+	assert_true(base_holds(n2, "other-bytes\n"));
+	/* the same bytes again: the same base */
+	base_with(cspec, n3, sizeof(n3), &ino);
+	assert_string_equal(n3, n2);
 }
 
 /* Whether @path ends with the archive's trailer, as a complete one does. */
@@ -202,7 +505,7 @@ static void test_concurrent_bases_survive_pruning(void **state)
 		if (!pids[i]) {
 			char file[160], spec_i[200], name[64], buf[4096];
 			const char *incs[] = { spec_i };
-			struct kt_run_opts o = { .blobs = &table, .includes = incs, .nincludes = 1 };
+			KT_RUN_OPTS(o, .blobs = &table, .includes = incs, .nincludes = 1);
 			struct kt_err e;
 			struct stat st;
 			ssize_t n;
@@ -244,7 +547,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_required_options),
+		cmocka_unit_test(test_opts_size),
+		cmocka_unit_test(test_opts_arrays),
+		cmocka_unit_test_setup_teardown(test_trace_out_checked_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_follows_the_inputs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_base_key_coarse_times, setup, teardown_coarse),
 		cmocka_unit_test_setup_teardown(test_torn_base_is_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_bases_survive_pruning, setup, teardown),
 	};

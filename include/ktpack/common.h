@@ -1,17 +1,40 @@
 /* ktpack/common.h - how every libktpack call reports: an error record for
- * what failed, one log callback for warnings and progress.
- *
- * Options structs have no size field: libktpack is a static library built
- * with its front end, so there is no ABI to guard between the two.  Fill
- * them with designated initialisers; a field added later is then zero,
- * which always means "the default".
+ * what failed, one log callback for warnings and progress; how the
+ * options of a front end's entries are declared.
  */
 #ifndef KTPACK_COMMON_H
 #define KTPACK_COMMON_H
 
+#include <stddef.h>
+#include <string.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The options of the entries a front end calls (struct kt_run_opts,
+ * struct kt_install_opts) start with their size, as libbpf's do: a front
+ * end's objects compiled against another version's header than the
+ * libktpack.a they are linked with (a library upgraded under them) are
+ * told apart instead of misread.  The caller sets sz to the struct's
+ * sizeof; the library reads the fields a smaller (older) one lacks as
+ * zero, and refuses (-EINVAL) an sz of 0, or a larger (newer) struct
+ * whose bytes beyond what it knows are not all zero.  KT_OPTS declares
+ * one zeroed, padding included, with its sz set and the fields given (in
+ * C: a GNU statement expression; C++ sets sz by hand):
+ *
+ *	KT_OPTS(kt_run_opts, o, .kernel = "bzImage", .cmd = argv);
+ *
+ * Other options structs have no size: fill them with designated
+ * initialisers.  In both, a field added later is zero, which always
+ * means "the default".
+ */
+#define KT_OPTS(TYPE, NAME, ...)					\
+	struct TYPE NAME = ({						\
+		memset(&NAME, 0, sizeof(struct TYPE));			\
+		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ };	\
+	})
 
 /*
  * What went wrong, for the front end to print as one line.  A call returns

@@ -21,6 +21,8 @@ extern "C" {
 #define KT_GC_MAX 16
 
 struct kt_install_opts {
+	/* sizeof(struct kt_install_opts): see KT_OPTS in common.h. */
+	size_t sz;
 	/* The file that holds the blobs' bytes at their load offsets, for
 	 * copy_file_range; NULL: "/proc/self/exe".  It is used only when
 	 * what it holds there is the blob; else the bytes are written from
@@ -32,6 +34,9 @@ struct kt_install_opts {
 	struct kt_log log;
 };
 
+/* struct kt_install_opts NAME, zeroed, its sz set, with the fields given. */
+#define KT_INSTALL_OPTS(NAME, ...) KT_OPTS(kt_install_opts, NAME, __VA_ARGS__)
+
 struct kt_installed;
 
 /*
@@ -39,7 +44,8 @@ struct kt_installed;
  * start-up").  A KTSTR_*_PATH the user already set wins, after a check
  * that it names an executable regular file (an absolute path is
  * recorded); empty slots are skipped.  Nothing is exported.  The result is
- * freed with kt_installed__free().
+ * freed with kt_installed__free().  @o NULL means every default; else its
+ * sz must be set (see KT_OPTS).
  */
 int kt_install(const struct kt_blob_table *t, const struct kt_install_opts *o,
 	       struct kt_installed **out, struct kt_err *err);

@@ -130,7 +130,9 @@ int kt_initramfs__write_after_fd(struct kt_initramfs *b, int base_fd, int out,
 /*
  * A key for caching the archive: it covers every entry that will be
  * written, each host file by its path, inode, size, mtime and ctime (the
- * closures' libraries and the targets of symlinks included), and @seed,
+ * closures' libraries and the targets of symlinks included) or, when
+ * those cannot tell a rewrite of the same size (changed within 2 s, or a
+ * ctime in whole seconds), by the SHA-256 of its bytes, and @seed,
  * which must identify the bytes added with kt_initramfs__add_mem().  *@size
  * is the archive's exact size when it is not compressed, else 0.
  */

@@ -34,6 +34,8 @@ extern "C" {
 #define KT_RUN_DEFAULT_TRACE	"wprof.pb"
 
 struct kt_run_opts {
+	/* sizeof(struct kt_run_opts): see KT_OPTS in common.h. */
+	size_t sz;
 	/* Required: a bzImage, a vmlinux with a PVH entry, an arm64 Image or
 	 * a kernel build tree (see kt_kernel_resolve). */
 	const char *kernel;
@@ -55,7 +57,11 @@ struct kt_run_opts {
 	/* How long wprof may run past its -d duration; 0: the default
 	 * (KT_RUN_DEFAULT_GRACE_S), KT_RUN_GRACE_NONE: none. */
 	unsigned wprof_grace_s;
-	const char *trace_out;		/* NULL: KT_RUN_DEFAULT_TRACE */
+	/* NULL: KT_RUN_DEFAULT_TRACE.  Checked before anything is built:
+	 * one that leads to the command's output, its error stream or the
+	 * console (out_fd, err_fd, console_fd), whatever its name, is
+	 * refused (-EINVAL), as is one that cannot be written. */
+	const char *trace_out;
 	/* The front end's embedded blobs, packed from memory: "busybox" as
 	 * /bin/busybox (unless busybox_path is set), "wprof" as /bin/wprof
 	 * (unless the wprof config names a file), also when wprof is not
@@ -67,7 +73,9 @@ struct kt_run_opts {
 	 * the config names does. */
 	const char *busybox_path;
 	/* HOST[:GUEST] specs (see kt_include_split), each with its closure,
-	 * resolved under @sysroot when set (see kt_elfdeps_opts). */
+	 * resolved under @sysroot when set (see kt_elfdeps_opts).  Here as
+	 * for every array below, a count without its array, or a NULL
+	 * among its first count entries, is refused (-EINVAL). */
 	const char *const *includes;
 	size_t nincludes;
 	const char *sysroot;
@@ -128,6 +136,9 @@ struct kt_run_opts {
 	/* When not NULL, the milliseconds spent stopped (see kt_vm_opts). */
 	volatile sig_atomic_t *paused_ms;
 };
+
+/* struct kt_run_opts NAME, zeroed, its sz set, with the fields given. */
+#define KT_RUN_OPTS(NAME, ...) KT_OPTS(kt_run_opts, NAME, __VA_ARGS__)
 
 struct kt_run_result {
 	enum kt_vm_end end;		/* how it ended */

@@ -28,9 +28,7 @@ int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *c
 	i = cli_parse_all(c, argc, argv, opts);
 	ret = i ? i : w.on ? cli_load_wprof(&w, &cfg) : 0;
 	if (!ret) {
-		struct kt_run_opts o = {
-			.wprof = cfg, .append = append.v, .nappend = append.n, .arch = arch,
-		};
+		KT_RUN_OPTS(o, .wprof = cfg, .append = append.v, .nappend = append.n, .arch = arch);
 
 		if (kt_run_cmdline(&o, &line, &err))
 			ret = cli_error("%s", err.msg);

@@ -36,7 +36,7 @@ int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 		return i;
 	/* A file that differs is removed by the check and written again. */
 	if (verify && kt_installed__verify(ctx->installed, &err)) {
-		struct kt_install_opts o = { .log = cli_log };
+		KT_INSTALL_OPTS(o, .log = cli_log);
 		struct kt_installed *again = NULL;
 		const char *dir = kt_installed__cache_dir(ctx->installed);
 		size_t dl = dir ? strlen(dir) : 0;

@@ -196,7 +196,7 @@ static int run_blobs(const struct run_args *a, struct kt_run_opts *o, char **bb,
 
 static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 {
-	struct kt_run_opts o = {
+	KT_RUN_OPTS(o,
 		.kernel = a->kernel, .arch = a->arch, .sysroot = a->sysroot,
 		.cpus = a->cpus, .memory_mib = a->memory,
 		.memory_override_mib = a->override, .trace_out = a->trace_out,
@@ -212,7 +212,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.fail_on = a->fail_on, .topology = a->topology,
 		/* a command's console live on stderr, a shell's on stdout */
 		.console_fd = cmd && a->console ? 2 : 0,
-	};
+	);
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	struct sigaction fwd = { .sa_handler = run_on_terminal_signal };
 	struct sigaction job = { .sa_handler = run_on_job_stop };
@@ -292,6 +292,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		i = cli_usage_error(c, "--qemu: an empty program name");
 	else if (i >= 0 && a.trace_out && !a.w.on)
 		i = cli_usage_error(c, "--trace-out needs --wprof");
+	else if (i >= 0 && a.trace_out && !*a.trace_out)
+		i = cli_usage_error(c, "--trace-out: an empty path");
 	else if (i >= 0 && a.grace_set && !a.w.on)
 		i = cli_usage_error(c, "--wprof-grace needs --wprof");
 	else if (i >= 0 && shell && i < argc)

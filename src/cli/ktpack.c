@@ -156,7 +156,7 @@ static bool cli_wants_help(int argc, char **argv)
 
 static int cli_install(struct cli_ctx *ctx)
 {
-	struct kt_install_opts o = { .log = cli_log };
+	KT_INSTALL_OPTS(o, .log = cli_log);
 	struct kt_err err = { 0 };
 
 	if (kt_install(&kt_embedded_blobs, &o, &ctx->installed, &err) ||
