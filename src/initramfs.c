@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <ktpack/elfinfo.h>
+#include <ktpack/vm.h>
 
 #define KT_MAX_DEPTH	64	/* folder depth of add_tree */
 
@@ -1164,9 +1165,26 @@ int kt_initramfs__key(struct kt_initramfs *b, const char *seed, uint64_t *key,
 
 /* ---- --include ---------------------------------------------------------------------- */
 
+/* A HOST without a '/' is a program, found in PATH as a shell finds it:
+ * *@host becomes its path.  A file of that name in the working folder
+ * (another one) makes it ambiguous. */
+static int initramfs_include_lookup(char *host, size_t sz)
+{
+	char found[PATH_MAX];
+	struct stat a, b;
+	int r = kt_find_program(host, found, sizeof(found));
+
+	if (r)
+		return r == -ENOENT ? r : -EINVAL;
+	if (!stat(host, &a) && (stat(found, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino))
+		r = -EEXIST;
+	return kt_snprintf(host, sz, "%s", found) ? -EINVAL : r;
+}
+
 int kt_include_split(const char *spec, char *host, char *guest, size_t sz)
 {
 	const char *colon = NULL;
+	int r;
 
 	for (const char *p = spec; (p = strchr(p, ':')); p++)
 		if (p[1] == '/')
@@ -1176,12 +1194,39 @@ int kt_include_split(const char *spec, char *host, char *guest, size_t sz)
 			return -EINVAL;
 		memcpy(host, spec, (size_t)(colon - spec));
 		host[colon - spec] = '\0';
-		return kt_snprintf(guest, sz, "%s", colon + 1);
-	}
-	if (!*spec || kt_snprintf(host, sz, "%s", spec))
+		if (kt_snprintf(guest, sz, "%s", colon + 1))
+			return -EINVAL;
+	} else if (!*spec || kt_snprintf(host, sz, "%s", spec)) {
 		return -EINVAL;
+	}
+	if (!strchr(host, '/')) {
+		r = initramfs_include_lookup(host, sz);
+		if (r)
+			return r;
+	}
 	/* The guest path the user did not type: absolute, without "..". */
-	return kt_path_absolute(spec, guest, sz);
+	return colon ? 0 : kt_path_absolute(host, guest, sz) ? -EINVAL : 0;
+}
+
+int kt_include_parse(const char *spec, char *host, char *guest, size_t sz, struct kt_err *err)
+{
+	int r = kt_include_split(spec, host, guest, sz);
+	/* -EEXIST: @host is the path PATH gave */
+	const char *name = r == -EEXIST ? strrchr(host, '/') + 1 : spec;
+
+	if (r == -ENOENT && !access(host, F_OK))
+		return kt_err_set(err, r,
+				  "cannot include '%s': no program of that name in PATH (a file here is './%s')",
+				  host, host);
+	if (r == -ENOENT)
+		return kt_err_set(err, r, "cannot include '%s': no program of that name in PATH", host);
+	if (r == -EEXIST)
+		return kt_err_set(err, r,
+				  "cannot include '%s': it names '%s' in PATH and a file here: write the full path or './%s'",
+				  name, host, name);
+	if (r)
+		return kt_err_set(err, -EINVAL, "invalid include '%s': expected HOST[:GUEST]", spec);
+	return 0;
 }
 
 int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
@@ -1191,10 +1236,9 @@ int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
 	struct stat st;
 	int fd, r;
 
-	if (kt_include_split(spec, host, guest, sizeof(host)))
-		return kt_err_set(err, -EINVAL, "invalid --include '%s': expected HOST[:GUEST]",
-				  spec);
-	r = kt_open_host(host, "include", &fd, &st, real, sizeof(real), err);
+	r = kt_include_parse(spec, host, guest, sizeof(host), err);
+	if (!r)
+		r = kt_open_host(host, "include", &fd, &st, real, sizeof(real), err);
 	/* A symlink to a folder brings the folder, as one to a file brings
 	 * the file; links inside it stay links. */
 	return r ? r : initramfs_add_opened(b, fd, &st, host, real, guest, err);

@@ -233,6 +233,9 @@ int kt_resolver_closure_fd(struct kt_resolver *r, int fd, const char *path, cons
 int kt_closure_dep_fd(const struct kt_closure *c, size_t i);
 int kt_closure_interp_fd(const struct kt_closure *c);
 
+/* kt_include_split() with @err saying what is wrong with @spec. */
+int kt_include_parse(const char *spec, char *host, char *guest, size_t sz, struct kt_err *err);
+
 /* @path names an executable regular file; messages start "@label='@path'". */
 int kt_check_program(const char *path, struct kt_err *err, const char *label);
 

@@ -105,11 +105,10 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 	for (size_t i = 0; i < o->nincludes; i++) {
 		const char *under;
 		size_t ul;
+		int r = kt_include_parse(o->includes[i], host, guest, sizeof(host), err);
 
-		if (kt_include_split(o->includes[i], host, guest, sizeof(host)))
-			return kt_err_set(err, -EINVAL,
-					  "invalid include '%s': expected HOST[:GUEST]",
-					  o->includes[i]);
+		if (r)
+			return r;
 		under = run_mounted_over(guest, &ul);
 		if (under)
 			return kt_err_set(err, -EINVAL,

@@ -93,7 +93,7 @@ test_expect_success 'an --include lands at its guest path, a folder whole' '
 	echo data > tree/sub/file
 	ln -s sub/file tree/link
 	echo note > note
-	pack -o a.cpio --include "$PWD/tree:/opt/tree" --include "note:/etc/note"
+	pack -o a.cpio --include "$PWD/tree:/opt/tree" --include "./note:/etc/note"
 	bsdtar -tvf a.cpio > l
 	expect_grep " opt/tree/sub/file\$" l
 	expect_grep " opt/tree/link -> sub/file\$" l
@@ -101,6 +101,30 @@ test_expect_success 'an --include lands at its guest path, a folder whole' '
 	mkdir root
 	(cd root && unpack ../a.cpio)
 	cmp root/opt/tree/link tree/sub/file
+'
+
+test_expect_success 'an --include without a slash is a program found in PATH' '
+	mkdir bin
+	cp /bin/true bin/kt-prog
+	PATH="$PWD/bin:$PATH" pack -o a.cpio --include kt-prog --include kt-prog:/usr/bin/p
+	bsdtar -tvf a.cpio > l
+	expect_grep "^-rwx.* ${PWD#/}/bin/kt-prog\$" l
+	expect_grep "^-rwx.* usr/bin/p\$" l
+	# the program brings its closure, as any other
+	expect_grep " usr/lib/x86_64-linux-gnu/libc.so.6\$" l
+	expect_exit 1 env PATH="$PWD/bin:$PATH" "$KTPACK_FIX" initramfs -o b.cpio --init init.sh \
+		--include kt-nosuch 2> err
+	expect_grep "^ktpack: cannot include .kt-nosuch.: no program of that name in PATH\$" err
+	# a file of the working folder is ./NAME, and never taken for a program
+	echo data > note
+	expect_exit 1 "$KTPACK_FIX" initramfs -o b.cpio --init init.sh --include note:/etc/note 2> err
+	expect_grep "^ktpack: cannot include .note.: no program of that name in PATH (a file here is .\./note.)\$" err
+	echo data > kt-prog
+	expect_exit 1 env PATH="$PWD/bin:$PATH" "$KTPACK_FIX" initramfs -o b.cpio --init init.sh \
+		--include kt-prog 2> err
+	expect_grep "^ktpack: cannot include .kt-prog.: it names .$PWD/bin/kt-prog. in PATH and a file here: write the full path or .\./kt-prog.\$" err
+	test "$(wc -l < err)" -eq 1
+	test ! -e b.cpio
 '
 
 test_expect_success 'an --include under a symlinked guest folder follows the link' '

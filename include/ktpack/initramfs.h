@@ -150,7 +150,11 @@ int kt_initramfs__key(struct kt_initramfs *b, const char *seed, uint64_t *key,
 /*
  * HOST[:GUEST] -> the two paths; GUEST defaults to HOST made absolute.
  * The split is at the last ':' followed by '/', so a HOST may hold ':'.
- * -EINVAL for an empty HOST.
+ * A HOST without a '/' is a program looked up in PATH, as a shell does
+ * (kt_find_program): *@host is the path found (a file of the working
+ * folder is "./NAME").  -EINVAL for an empty HOST; -ENOENT when PATH has
+ * no such program; -EEXIST when the working folder has another file of
+ * that name (*@host is then PATH's).
  */
 int kt_include_split(const char *spec, char *host, char *guest, size_t sz);
 /* Adds the include @spec: a folder whole (kt_initramfs__add_tree), a file
