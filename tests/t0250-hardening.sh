@@ -319,6 +319,15 @@ test_expect_success 'an include the guest would mount over is refused before any
 	expect_grep "cannot open kernel" err
 '
 
+test_expect_success 'an include into /ktpack, where init reads its orders, is refused before anything starts' '
+	for g in /ktpack /ktpack/interactive /ktpack/cmd /opt/../ktpack/x; do
+		expect_exit 125 "$KTPACK" run --kernel /nonexistent --include "/etc/hostname:$g" -- true 2> err
+		expect_grep "^ktpack: include ./etc/hostname:$g.: /ktpack holds init.s control files, which it would override\$" err
+	done
+	expect_exit 125 "$KTPACK" run --kernel /nonexistent --include /etc/hostname:/ktpack2 -- true 2> err
+	expect_grep "cannot open kernel" err
+'
+
 test_expect_success ROOT 'an include that is a symlink of another user in a shared folder is refused' '
 	echo secret > secret
 	echo mine > mine
