@@ -1,7 +1,9 @@
 /* elfdeps.c - ELF closure in glibc's search order (see elfdeps.h).
  *
  * Reads ELF files (through elfinfo.c) and the ld.so.cache (through ldcache.c);
- * opens nothing else and runs nothing.  The order mirrors glibc's
+ * opens nothing else and runs nothing.  A library is read from one
+ * descriptor, which its closure keeps: what an archive packs is what was
+ * read, whatever its name leads to by then.  The order mirrors glibc's
  * _dl_map_object: reuse by name, the DT_RPATH chain (only when the
  * requester has no DT_RUNPATH), LD_LIBRARY_PATH, the requester's
  * DT_RUNPATH, ld.so.cache, the system folders (unless DF_1_NODEFLIB).
@@ -12,6 +14,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +62,7 @@ struct kt_obj {
 	size_t loader;		/* index of the object that needed it first */
 	dev_t dev;
 	ino_t ino;
+	int fd;			/* the file that was read; -1 for [0] */
 	char **names;		/* its soname and the names that resolved to it */
 	size_t nnames, capnames;
 	const char *dep_name;	/* the DT_NEEDED name that first found it */
@@ -198,7 +202,7 @@ static int elfdeps_ec_grow(struct kt_resolver *r)
  * The ELF info of the file @st describes, read at most once.  NULL when it
  * is not a readable ELF file (or memory ran out: then it is read again).
  */
-static const struct kt_elf_info *elfdeps_ec_get(struct kt_resolver *r, const char *path,
+static const struct kt_elf_info *elfdeps_ec_get(struct kt_resolver *r, int fd, const char *path,
 					 const struct stat *st)
 {
 	struct kt_elf_info *info = NULL;
@@ -206,7 +210,7 @@ static const struct kt_elf_info *elfdeps_ec_get(struct kt_resolver *r, const cha
 
 	if (r->capec && r->ec[i = elfdeps_ec_slot(r, st->st_dev, st->st_ino)].used)
 		return r->ec[i].info;
-	if (kt_elf_info__read(path, &info, NULL))
+	if (kt_elf_info_read_fd(fd, path, &info, NULL))
 		info = NULL;
 	if ((r->nec + 1) * 2 > r->capec && elfdeps_ec_grow(r)) {
 		kt_elf_info__free(info);
@@ -335,7 +339,39 @@ struct kt_found {
 	char guest[PATH_MAX];
 	const struct kt_elf_info *info;	/* the resolver's */
 	struct stat st;
+	int fd;				/* what was read, open */
 };
+
+/*
+ * Opens the regular file @path, which stat found (@st): a FIFO or a
+ * device is never opened, and the descriptor must be that inode.  -1
+ * when it is not.
+ */
+static int elfdeps_open(const char *path, struct stat *st)
+{
+	struct stat now;
+	int fd;
+
+	if (stat(path, st) || !S_ISREG(st->st_mode))
+		return -1;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &now) || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A candidate that was found and then not taken. */
+static void elfdeps_drop(struct kt_found *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	f->info = NULL;
+}
 
 /*
  * A candidate is used when it is an ELF shared object of the program's
@@ -347,16 +383,20 @@ static bool elfdeps_try(struct kt_resolver *r, const struct kt_elf_info *main,
 	const struct kt_elf_info *info;
 	char real[PATH_MAX];
 
+	f->fd = -1;
 	/* under a sysroot, its links are followed inside it */
-	if (!elfdeps_in_root(r, path, real, sizeof(real)) || stat(real, &f->st) ||
-	    !S_ISREG(f->st.st_mode))
+	if (!elfdeps_in_root(r, path, real, sizeof(real)) ||
+	    (f->fd = elfdeps_open(real, &f->st)) < 0)
 		return false;
-	info = elfdeps_ec_get(r, real, &f->st);
-	if (!info || info->ei_class != main->ei_class ||
-	    info->machine != main->machine || info->type != ET_DYN)
-		return false;
+	info = elfdeps_ec_get(r, f->fd, real, &f->st);
 	f->info = info;
-	return kt_snprintf(f->path, sizeof(f->path), "%s", path) == 0;
+	if (!info || info->ei_class != main->ei_class ||
+	    info->machine != main->machine || info->type != ET_DYN ||
+	    kt_snprintf(f->path, sizeof(f->path), "%s", path)) {
+		elfdeps_drop(f);
+		return false;
+	}
+	return true;
 }
 
 /* A search-path element or a DT_NEEDED path that starts at $ORIGIN. */
@@ -402,7 +442,7 @@ static bool elfdeps_try_list(struct kt_resolver *r, const struct kt_closure *c,
 			if (!kt_snprintf(g, sizeof(g), "%s/%s", gdir, name) &&
 			    !kt_path_normalize(g, f->guest, sizeof(f->guest), false))
 				return true;
-			f->info = NULL;
+			elfdeps_drop(f);
 		}
 		p = end ? end + 1 : NULL;
 	}
@@ -460,7 +500,7 @@ static bool elfdeps_search_path(struct kt_resolver *r, const struct kt_closure *
 		return false;
 	if (elfdeps_expand(c, name, strlen(name), rq->guest_origin, p, sizeof(p)) ||
 	    kt_path_normalize(p, f->guest, sizeof(f->guest), false)) {
-		f->info = NULL;
+		elfdeps_drop(f);
 		return false;
 	}
 	return true;
@@ -495,7 +535,7 @@ static bool elfdeps_search_cache(struct kt_resolver *r, const struct kt_closure 
 	}
 	if (!kt_path_normalize(g, f->guest, sizeof(f->guest), false))
 		return true;
-	f->info = NULL;
+	elfdeps_drop(f);
 	return false;
 }
 
@@ -551,6 +591,8 @@ void kt_closure__free(struct kt_closure *c)
 	for (size_t i = 0; i < c->nobjs; i++) {
 		struct kt_obj *o = &c->objs[i];
 
+		if (o->fd >= 0)
+			close(o->fd);
 		free(o->path);
 		free(o->guest_path);
 		free(o->origin);
@@ -590,6 +632,22 @@ const struct kt_dep *kt_closure__dep(const struct kt_closure *c, size_t i)
 	return i < c->ndeps ? &c->deps[i] : NULL;
 }
 
+int kt_closure_dep_fd(const struct kt_closure *c, size_t i)
+{
+	for (size_t k = 1; i < c->ndeps && k < c->nobjs; k++)
+		if (c->objs[k].path == c->deps[i].path)
+			return c->objs[k].fd;
+	return -1;
+}
+
+int kt_closure_interp_fd(const struct kt_closure *c)
+{
+	for (size_t k = 1; k < c->nobjs; k++)
+		if (c->objs[k].is_interp)
+			return c->objs[k].fd;
+	return -1;
+}
+
 static int elfdeps_add_name(struct kt_obj *o, const char *name)
 {
 	if (kt_grow((void **)&o->names, &o->capnames, o->nnames + 1, sizeof(*o->names)) ||
@@ -600,22 +658,25 @@ static int elfdeps_add_name(struct kt_obj *o, const char *name)
 }
 
 /* The first object (the program) owns its @info; the others borrow the
- * resolver's.  The program's info is freed here on failure. */
+ * resolver's.  The program's info is freed here on failure.  @fd (-1 for
+ * the program) is the closure's from here on, also on failure. */
 static int elfdeps_add_obj(struct kt_closure *c, const char *path, const char *guest,
-		    const struct kt_elf_info *info, const struct stat *st, size_t loader,
+		    const struct kt_elf_info *info, const struct stat *st, int fd, size_t loader,
 		    struct kt_obj **out)
 {
 	struct kt_obj *o;
 
-	if (c->nobjs >= KT_MAX_OBJECTS)
-		return -E2BIG;
-	if (kt_grow((void **)&c->objs, &c->cap, c->nobjs + 1, sizeof(*c->objs))) {
+	if (c->nobjs >= KT_MAX_OBJECTS ||
+	    kt_grow((void **)&c->objs, &c->cap, c->nobjs + 1, sizeof(*c->objs))) {
 		if (!c->nobjs)
 			kt_elf_info__free((struct kt_elf_info *)info);
-		return -ENOMEM;
+		if (fd >= 0)
+			close(fd);
+		return c->nobjs >= KT_MAX_OBJECTS ? -E2BIG : -ENOMEM;
 	}
 	o = &c->objs[c->nobjs++];
 	memset(o, 0, sizeof(*o));
+	o->fd = fd;
 	o->info = info;
 	o->loader = loader;
 	o->dev = st->st_dev;
@@ -671,7 +732,7 @@ static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 	char host[PATH_MAX], real[PATH_MAX];
 	struct kt_obj *o;
 	struct stat st;
-	int ret;
+	int fd, ret;
 
 	c->interp = strdup(main->interp);
 	if (!c->interp)
@@ -686,16 +747,21 @@ static int elfdeps_add_interp(struct kt_resolver *r, struct kt_closure *c,
 				  "%s: interpreter not found (needed by %s)%s",
 				  host, c->objs[0].path, r->sysroot || main->machine == kt_arch_elf_machine(kt_arch_native()) ? "" :
 				  ": its architecture's C library is not installed (Debian: libc6:ARCH), or give a --sysroot");
-	if (!S_ISREG(st.st_mode) || !(info = elfdeps_ec_get(r, real, &st)))
+	fd = elfdeps_open(real, &st);
+	if (fd < 0 || !(info = elfdeps_ec_get(r, fd, real, &st))) {
+		if (fd >= 0)
+			close(fd);
 		return kt_err_set(err, -ENOEXEC,
 				  "%s: interpreter is not an ELF file (needed by %s)",
 				  host, c->objs[0].path);
+	}
 	if (info->ei_class != main->ei_class || info->machine != main->machine) {
+		close(fd);
 		return kt_err_set(err, -ENOEXEC,
 				  "%s: interpreter of the wrong ELF class or machine (needed by %s)",
 				  host, c->objs[0].path);
 	}
-	ret = elfdeps_add_obj(c, host, c->interp, info, &st, 0, &o);
+	ret = elfdeps_add_obj(c, host, c->interp, info, &st, fd, 0, &o);
 	if (ret)
 		return ret;
 	o->is_interp = true;
@@ -743,9 +809,10 @@ static int elfdeps_walk(struct kt_resolver *r, struct kt_closure *c, struct kt_e
 			/* The same file under another name is mapped once. */
 			have = elfdeps_find_by_inode(c, &f.st);
 			if (have >= 0) {
+				elfdeps_drop(&f);
 				ret = elfdeps_add_name(&c->objs[have], name);
 			} else {
-				ret = elfdeps_add_obj(c, f.path, f.guest, f.info, &f.st, i, &o);
+				ret = elfdeps_add_obj(c, f.path, f.guest, f.info, &f.st, f.fd, i, &o);
 				if (!ret && !(ret = elfdeps_add_name(o, name)))
 					o->dep_name = o->names[o->nnames - 1];
 			}
@@ -785,7 +852,7 @@ static int elfdeps_closure(struct kt_resolver *r, struct kt_elf_info *info,
 		free(c);
 		return ret;
 	}
-	ret = elfdeps_add_obj(c, path, guest_path ? guest_path : path, info, st,
+	ret = elfdeps_add_obj(c, path, guest_path ? guest_path : path, info, st, -1,
 			      NO_LOADER, &o);
 	if (ret)
 		goto fail;
@@ -820,25 +887,39 @@ fail:
 	return ret;
 }
 
+int kt_resolver_closure_fd(struct kt_resolver *r, int fd, const char *path, const char *real,
+			   const char *guest_path, struct kt_closure **out, struct kt_err *err)
+{
+	struct kt_elf_info *info = NULL;
+	struct stat st;
+	int ret;
+
+	if (fstat(fd, &st))
+		return kt_err_set(err, -errno, "cannot stat '%s': %s", path, strerror(errno));
+	ret = kt_elf_info_read_fd(fd, path, &info, err);
+	if (ret)
+		return ret;
+	return elfdeps_closure(r, info, path, real, &st, guest_path, out, err);
+}
+
 int kt_resolver__closure(struct kt_resolver *r, const char *path,
 			 const char *guest_path, struct kt_closure **out,
 			 struct kt_err *err)
 {
-	struct kt_elf_info *info = NULL;
 	char real[PATH_MAX];
-	struct stat st;
-	int ret;
+	int fd, ret;
 
-	ret = kt_elf_info__read(path, &info, err);
+	ret = kt_open_regular(path, "", &fd, err);
+	if (ret == -EINVAL)	/* a folder, a FIFO: not an ELF file */
+		return kt_err_set(err, -ENOEXEC, "'%s': not a regular file", path);
 	if (ret)
 		return ret;
-	if (stat(path, &st) || !realpath(path, real)) {
-		ret = kt_err_set(err, -errno, "cannot resolve '%s': %s", path,
-				 strerror(errno));
-		kt_elf_info__free(info);
-		return ret;
-	}
-	return elfdeps_closure(r, info, path, real, &st, guest_path, out, err);
+	if (!realpath(path, real))
+		ret = kt_err_set(err, -errno, "cannot resolve '%s': %s", path, strerror(errno));
+	if (!ret)
+		ret = kt_resolver_closure_fd(r, fd, path, real, guest_path, out, err);
+	close(fd);
+	return ret;
 }
 
 int kt_resolver__closure_mem(struct kt_resolver *r, const void *buf, size_t len,

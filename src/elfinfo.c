@@ -287,10 +287,25 @@ int kt_elf_info__parse(const void *buf, size_t len, const char *name,
 	return r;
 }
 
+int kt_elf_info_read_fd(int fd, const char *name, struct kt_elf_info **out,
+			struct kt_err *err)
+{
+	struct kt_elf_parse p = { .name = name };
+	int r;
+
+	elf_version(EV_CURRENT);
+	p.e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!p.e)
+		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", name);
+	r = elfinfo_parse(&p, out, err);
+	free(p.loads);
+	elf_end(p.e);
+	return r;
+}
+
 int kt_elf_info__read(const char *path, struct kt_elf_info **out,
 		      struct kt_err *err)
 {
-	struct kt_elf_parse p = { .name = path };
 	int fd, r;
 
 	r = kt_open_regular(path, "", &fd, err);
@@ -298,15 +313,7 @@ int kt_elf_info__read(const char *path, struct kt_elf_info **out,
 		return kt_err_set(err, -ENOEXEC, "'%s': not a regular file", path);
 	if (r)
 		return r;
-	elf_version(EV_CURRENT);
-	p.e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!p.e) {
-		close(fd);
-		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", path);
-	}
-	r = elfinfo_parse(&p, out, err);
-	free(p.loads);
-	elf_end(p.e);
+	r = kt_elf_info_read_fd(fd, path, out, err);
 	close(fd);
 	return r;
 }

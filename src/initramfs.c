@@ -3,7 +3,10 @@
  * Reads the host files it is given and their ELF closures; writes only the
  * output archive (through a temporary name).  Entries are collected first
  * and laid out at write time: guest symlinks resolved in parent paths,
- * missing parent folders added, duplicates merged or refused, sorted.
+ * missing parent folders added, duplicates merged or refused, sorted.  A
+ * host file is opened once, when it is added, and checked on that
+ * descriptor, which the entry keeps: the bytes written are those of the
+ * file that was checked, whatever its name leads to by then.
  */
 #include <ktpack/initramfs.h>
 
@@ -27,6 +30,7 @@
 #include <nettle/sha2.h>
 
 #include <ktpack/elfinfo.h>
+#include <ktpack/vm.h>
 
 #define KT_MAX_DEPTH	64	/* folder depth of add_tree */
 
@@ -36,7 +40,8 @@ struct kt_entry {
 	char *name;		/* archive name: no leading '/' */
 	enum kt_ekind kind;
 	uint32_t mode;		/* permission bits (type for E_NODE) */
-	char *src;		/* E_FILE: host path; E_LINK: target */
+	char *src;		/* E_FILE: host path, for messages; E_LINK: target */
+	int fd;			/* E_FILE: the file that was checked, owned */
 	unsigned char *data;	/* E_DATA: owned */
 	const unsigned char *mem; /* E_MEM: borrowed */
 	size_t len;
@@ -69,6 +74,8 @@ struct kt_initramfs {
 
 static void initramfs_entry_free(struct kt_entry *e)
 {
+	if (e->kind == E_FILE && e->fd >= 0)
+		close(e->fd);
 	free(e->name);
 	free(e->src);
 	free(e->data);
@@ -270,23 +277,41 @@ int kt_initramfs__add_symlink(struct kt_initramfs *b, const char *guest,
 	return initramfs_add(b, guest, &e, err);
 }
 
-static int initramfs_add_host_file(struct kt_initramfs *b, const char *host,
-			  const char *guest, uint32_t mode, struct kt_err *err)
+/* The regular file open at @fd (taken, also on failure), named @host. */
+static int initramfs_add_host_file(struct kt_initramfs *b, const char *host, int fd,
+				   const char *guest, uint32_t mode, struct kt_err *err)
 {
-	struct kt_entry e = { .kind = E_FILE, .mode = mode & 07777 };
+	struct kt_entry e = { .kind = E_FILE, .mode = mode & 07777, .fd = fd };
 	struct stat st;
 
 	/* Mode 0: the host file's permission bits, without set-id bits. */
 	if (!mode) {
-		if (stat(host, &st))
-			return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
-					  strerror(errno));
+		if (fstat(fd, &st)) {
+			int r = kt_err_set(err, -errno, "cannot stat '%s': %s", host,
+					   strerror(errno));
+
+			close(fd);
+			return r;
+		}
 		e.mode = st.st_mode & 0777;
 	}
 	e.src = strdup(host);
-	if (!e.src)
+	if (!e.src) {
+		close(fd);
 		return kt_err_set(err, -ENOMEM, "out of memory");
+	}
 	return initramfs_add(b, guest, &e, err);
+}
+
+/* A copy of the closure's descriptor @fd of @host, for an entry. */
+static int initramfs_dup(int fd, const char *host, struct kt_err *err)
+{
+	int d = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+	if (d < 0)
+		return kt_err_set(err, fd < 0 ? -EBADF : -errno, "cannot read '%s': %s", host,
+				  strerror(fd < 0 ? EBADF : errno));
+	return d;
 }
 
 struct initramfs_chain {
@@ -306,14 +331,15 @@ static int initramfs_chain_link(void *ctx, const char *at, const char *target)
  * Adds @path at the same guest path the way the host resolves it under
  * @root ("" for /, else a sysroot): each symlink met in any component
  * becomes a guest symlink, and the walk goes on at its target (an
- * absolute one under @root again), until the regular file at the end.
+ * absolute one under @root again), until the regular file at the end,
+ * which must be the file the closure read, open at @fd (borrowed).
  */
 static int initramfs_add_host_chain(struct kt_initramfs *b, const char *root,
-				    const char *path, struct kt_err *err)
+				    const char *path, int fd, struct kt_err *err)
 {
 	struct initramfs_chain c = { b, err };
 	char cur[PATH_MAX], host[PATH_MAX];
-	struct stat st;
+	struct stat st, got;
 	int r;
 
 	r = kt_path_walk(root, path, cur, sizeof(cur), initramfs_chain_link, &c, err);
@@ -321,9 +347,12 @@ static int initramfs_add_host_chain(struct kt_initramfs *b, const char *root,
 		return r;
 	if (kt_snprintf(host, sizeof(host), "%s%s", root, cur))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
-	if (stat(host, &st) || !S_ISREG(st.st_mode))
+	if (lstat(host, &st) || !S_ISREG(st.st_mode))
 		return kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
-	return initramfs_add_host_file(b, host, cur, 0, err);
+	if (fd < 0 || fstat(fd, &got) || got.st_dev != st.st_dev || got.st_ino != st.st_ino)
+		return kt_err_set(err, -EAGAIN, "'%s' changed while it was read", host);
+	fd = initramfs_dup(fd, host, err);
+	return fd < 0 ? fd : initramfs_add_host_file(b, host, fd, cur, 0, err);
 }
 
 /* Adds what closure @c names: the interpreter and every library. */
@@ -336,27 +365,31 @@ static int initramfs_add_deps(struct kt_initramfs *b, const struct kt_closure *c
 	int r = 0;
 
 	if (interp)
-		r = initramfs_add_host_chain(b, root, interp, err);
+		r = initramfs_add_host_chain(b, root, interp, kt_closure_interp_fd(c), err);
 	for (size_t i = 0; !r && i < kt_closure__count(c); i++) {
 		const struct kt_dep *d = kt_closure__dep(c, i);
+		int fd = kt_closure_dep_fd(c, i);
 
 		/* found where the guest's loader looks: its links too */
-		if (!strncmp(d->path, root, rl) && !strcmp(d->path + rl, d->guest_path))
-			r = initramfs_add_host_chain(b, root, d->guest_path, err);
-		else
-			r = initramfs_add_host_file(b, d->path, d->guest_path, 0, err);
+		if (!strncmp(d->path, root, rl) && !strcmp(d->path + rl, d->guest_path)) {
+			r = initramfs_add_host_chain(b, root, d->guest_path, fd, err);
+		} else {
+			fd = initramfs_dup(fd, d->path, err);
+			r = fd < 0 ? fd : initramfs_add_host_file(b, d->path, fd, d->guest_path, 0, err);
+		}
 	}
 	return r;
 }
 
-/* The closure of an ELF program going to @guest. */
-static int initramfs_add_closure(struct kt_initramfs *b, const char *host,
-				 const char *guest, struct kt_err *err)
+/* The closure of the ELF program open at @fd, found at @host (@real with
+ * its links resolved), going to @guest. */
+static int initramfs_add_closure(struct kt_initramfs *b, int fd, const char *host,
+				 const char *real, const char *guest, struct kt_err *err)
 {
 	struct kt_closure *c = NULL;
 	int r;
 
-	r = kt_resolver__closure(b->res, host, guest, &c, err);
+	r = kt_resolver_closure_fd(b->res, fd, host, real, guest, &c, err);
 	if (!r)
 		r = initramfs_add_deps(b, c, err);
 	kt_closure__free(c);
@@ -408,11 +441,11 @@ static int initramfs_note_foreign(struct kt_initramfs *b, const char *host, cons
 /* An ELF file the loader runs or maps, for this archive's machine: what
  * needs a closure.  A program (not a library: those may be data) of
  * another machine is data here (initramfs_note_foreign). */
-static int initramfs_is_dynamic_elf(struct kt_initramfs *b, const char *host, const char *guest,
-				    bool *dyn, struct kt_err *err)
+static int initramfs_is_dynamic_elf(struct kt_initramfs *b, int fd, const char *host,
+				    const char *guest, bool *dyn, struct kt_err *err)
 {
 	struct kt_elf_info *info;
-	int r = kt_elf_info__read(host, &info, err);
+	int r = kt_elf_info_read_fd(fd, host, &info, err);
 	enum kt_arch a;
 
 	*dyn = false;
@@ -476,7 +509,7 @@ int kt_initramfs__foreign(const struct kt_initramfs *b, const char *guest, const
 
 /* Files of /proc, /sys and their kin say a size that is not their
  * content (or none at all): they cannot be packed. */
-static bool initramfs_pseudo(const char *host)
+static bool initramfs_pseudo(int fd)
 {
 	static const unsigned long magic[] = {
 		0x9fa0,		/* proc */
@@ -490,7 +523,7 @@ static bool initramfs_pseudo(const char *host)
 	};
 	struct statfs sf;
 
-	if (statfs(host, &sf))
+	if (fstatfs(fd, &sf))
 		return false;
 	for (size_t i = 0; i < KT_ARRAY_SIZE(magic); i++)
 		if ((unsigned long)sf.f_type == magic[i])
@@ -498,67 +531,128 @@ static bool initramfs_pseudo(const char *host)
 	return false;
 }
 
+/*
+ * The regular file open at @fd (taken, also on failure; @st its fstat),
+ * found at @host (@real with its links resolved), at @guest, with its
+ * closure when it is an ELF program.  The closure and the archive read
+ * this descriptor, never the name again.
+ */
+static int initramfs_add_fd(struct kt_initramfs *b, int fd, const struct stat *st,
+			    const char *host, const char *real, const char *guest,
+			    uint32_t mode, struct kt_err *err)
+{
+	bool dyn = false;
+	int r;
+
+	if (!S_ISREG(st->st_mode))
+		r = kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
+	else if (initramfs_pseudo(fd))
+		r = kt_err_set(err, -EINVAL,
+			       "'%s' is a pseudo-file (/proc, /sys): its content cannot be packed",
+			       host);
+	else if ((uint64_t)st->st_size > KT_CPIO_MAX_FILE)
+		r = kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", host);
+	else
+		r = initramfs_is_dynamic_elf(b, fd, host, guest, &dyn, err);
+	if (!r && dyn)
+		r = initramfs_add_closure(b, fd, host, real, guest, err);
+	if (r) {
+		close(fd);
+		return r;
+	}
+	return initramfs_add_host_file(b, host, fd, guest, mode, err);
+}
+
 int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
 			   const char *guest, uint32_t mode, struct kt_err *err)
 {
+	char real[PATH_MAX];
 	struct stat st;
-	bool dyn;
-	int r;
+	int fd, r;
 
-	if (stat(host, &st))
-		return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
-				  strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return kt_err_set(err, -EINVAL, "'%s': not a regular file", host);
-	if (initramfs_pseudo(host))
-		return kt_err_set(err, -EINVAL,
-				  "'%s' is a pseudo-file (/proc, /sys): its content cannot be packed",
-				  host);
-	if ((uint64_t)st.st_size > KT_CPIO_MAX_FILE)
-		return kt_err_set(err, -EFBIG, "'%s' is over 4 GiB", host);
-	r = initramfs_add_host_file(b, host, guest, mode, err);
-	if (!r)
-		r = initramfs_is_dynamic_elf(b, host, guest, &dyn, err);
-	if (!r && dyn)
-		r = initramfs_add_closure(b, host, guest, err);
-	return r;
+	r = kt_open_host(host, "read", &fd, &st, real, sizeof(real), err);
+	if (r)
+		return r;
+	return initramfs_add_fd(b, fd, &st, host, real, guest, mode, err);
 }
 
-static int initramfs_add_tree(struct kt_initramfs *b, const char *host, const char *guest,
-		     int depth, struct kt_err *err)
-{
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
-	int r;
+static int initramfs_add_dir(struct kt_initramfs *b, int fd, const struct stat *st,
+			     const char *host, const char *guest, int depth, struct kt_err *err);
 
-	if (depth > KT_MAX_DEPTH)
-		return kt_err_set(err, -ELOOP, "'%s': folders nested too deep", host);
-	if (lstat(host, &st))
-		return kt_err_set(err, -errno, "cannot stat '%s': %s", host,
-				  strerror(errno));
+/*
+ * The entry @name of the folder open at @dfd, which the walk has at
+ * @host and @guest: a symlink stays a symlink; a file or a folder is
+ * opened without following a link and must be the inode the walk saw
+ * (another user may swap the name under us).
+ */
+static int initramfs_add_at(struct kt_initramfs *b, int dfd, const char *name, const char *host,
+			    const char *guest, int depth, struct kt_err *err)
+{
+	struct stat st, now;
+	int fd, r;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return kt_err_set(err, -errno, "cannot stat '%s': %s", host, strerror(errno));
 	if (S_ISLNK(st.st_mode)) {
 		char t[PATH_MAX];
-		ssize_t l = readlink(host, t, sizeof(t) - 1);
+		ssize_t l = readlinkat(dfd, name, t, sizeof(t) - 1);
 
 		if (l <= 0)
 			return kt_err_set(err, -EINVAL, "cannot read link '%s'", host);
 		t[l] = '\0';
 		return kt_initramfs__add_symlink(b, guest, t, err);
 	}
-	if (S_ISREG(st.st_mode))
-		return kt_initramfs__add_file(b, host, guest, 0, err);
-	if (!S_ISDIR(st.st_mode))
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return kt_err_set(err, -EINVAL, "'%s': not a file, folder or symlink", host);
+	/* O_NONBLOCK: a FIFO swapped in cannot hang the open */
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+		    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+	if (fd < 0 || fstat(fd, &now)) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return kt_err_set(err, r, "cannot open '%s': %s%s", host,
+				  r == -ELOOP || r == -ENOTDIR ? "it changed while it was read" :
+				  strerror(-r), r == -EMFILE ?
+				  " (each file packed stays open until the archive is written: raise ulimit -n)" : "");
+	}
+	if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+		close(fd);
+		return kt_err_set(err, -EAGAIN, "cannot open '%s': it changed while it was read",
+				  host);
+	}
+	fcntl(fd, F_SETFL, 0);
+	if (S_ISREG(now.st_mode))
+		return initramfs_add_fd(b, fd, &now, host, host, guest, 0, err);
+	r = initramfs_add_dir(b, fd, &now, host, guest, depth, err);
+	close(fd);
+	return r;
+}
 
-	r = initramfs_add(b, guest, &(struct kt_entry){ .kind = E_DIR, .mode = st.st_mode & 07777 }, err);
+/* The folder open at @fd (@st its fstat), found at @host, whole at
+ * @guest; every entry is opened from its descriptor. */
+static int initramfs_add_dir(struct kt_initramfs *b, int fd, const struct stat *st,
+			     const char *host, const char *guest, int depth, struct kt_err *err)
+{
+	struct dirent *de;
+	DIR *d;
+	int dfd, r;
+
+	if (depth > KT_MAX_DEPTH)
+		return kt_err_set(err, -ELOOP, "'%s': folders nested too deep", host);
+	r = initramfs_add(b, guest, &(struct kt_entry){ .kind = E_DIR, .mode = st->st_mode & 07777 }, err);
 	if (r)
 		return r;
-	d = opendir(host);
-	if (!d)
-		return kt_err_set(err, -errno, "cannot open '%s': %s", host,
-				  strerror(errno));
-	while (!r && (de = readdir(d))) {
+	/* readdir takes a descriptor of its own, and closes it */
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		r = kt_err_set(err, -errno, "cannot open '%s': %s", host, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return r;
+	}
+	while (!r && (errno = 0, de = readdir(d))) {
 		char h[PATH_MAX], g[PATH_MAX];
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -568,27 +662,58 @@ static int initramfs_add_tree(struct kt_initramfs *b, const char *host, const ch
 			r = kt_err_set(err, -ENAMETOOLONG, "'%s/%s': path too long",
 				       host, de->d_name);
 		else
-			r = initramfs_add_tree(b, h, g, depth + 1, err);
+			r = initramfs_add_at(b, fd, de->d_name, h, g, depth + 1, err);
 	}
+	if (!r && errno)
+		r = kt_err_set(err, -errno, "cannot read '%s': %s", host, strerror(errno));
 	closedir(d);
+	return r;
+}
+
+/* What kt_open_host opened at @fd (taken): a folder whole, a file with
+ * its closure. */
+static int initramfs_add_opened(struct kt_initramfs *b, int fd, const struct stat *st,
+				const char *host, const char *real, const char *guest,
+				struct kt_err *err)
+{
+	int r;
+
+	if (!S_ISDIR(st->st_mode))
+		return initramfs_add_fd(b, fd, st, host, real, guest, 0, err);
+	r = initramfs_add_dir(b, fd, st, real, guest, 0, err);
+	close(fd);
 	return r;
 }
 
 int kt_initramfs__add_closure(struct kt_initramfs *b, const char *host,
 			      const char *guest, struct kt_err *err)
 {
-	bool dyn;
-	int r = initramfs_is_dynamic_elf(b, host, guest, &dyn, err);
+	char real[PATH_MAX];
+	struct stat st;
+	bool dyn = false;
+	int fd, r;
 
+	r = kt_open_host(host, "read", &fd, &st, real, sizeof(real), err);
+	if (r)
+		return r;
+	/* a folder has no closure, as a file that is not ELF has none */
+	if (S_ISREG(st.st_mode))
+		r = initramfs_is_dynamic_elf(b, fd, host, guest, &dyn, err);
 	if (!r && dyn)
-		r = initramfs_add_closure(b, host, guest, err);
+		r = initramfs_add_closure(b, fd, host, real, guest, err);
+	close(fd);
 	return r;
 }
 
 int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 			   const char *guest, struct kt_err *err)
 {
-	return initramfs_add_tree(b, host, guest, 0, err);
+	char real[PATH_MAX];
+	struct stat st;
+	int fd, r;
+
+	r = kt_open_host(host, "read", &fd, &st, real, sizeof(real), err);
+	return r ? r : initramfs_add_opened(b, fd, &st, host, real, guest, err);
 }
 
 /* ---- layout ---------------------------------------------------------------------- */
@@ -682,22 +807,29 @@ static bool initramfs_file_is(const struct kt_entry *f, const struct kt_entry *m
 	struct stat st;
 	size_t off = 0;
 	bool same = false;
-	int fd;
 
-	if (f->mode != m->mode || kt_open_regular(f->src, "", &fd, NULL))
+	if (f->mode != m->mode)
 		return false;
-	if (!fstat(fd, &st) && (uint64_t)st.st_size == m->len) {
+	if (!fstat(f->fd, &st) && (uint64_t)st.st_size == m->len) {
 		same = true;
 		while (same && off < m->len) {
 			size_t want = m->len - off < sizeof(buf) ? m->len - off : sizeof(buf);
 
-			same = kt_pread_full(fd, buf, want, (off_t)off) == (ssize_t)want &&
+			same = kt_pread_full(f->fd, buf, want, (off_t)off) == (ssize_t)want &&
 			       !memcmp(buf, initramfs_bytes(m) + off, want);
 			off += want;
 		}
 	}
-	close(fd);
 	return same;
+}
+
+/* Two host files agree when they are one file. */
+static bool initramfs_same_file(const struct kt_entry *a, const struct kt_entry *b)
+{
+	struct stat sa, sb;
+
+	return a->mode == b->mode && !fstat(a->fd, &sa) && !fstat(b->fd, &sb) &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
@@ -717,8 +849,9 @@ static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
 	case E_DIR:
 		return true;
 	case E_FILE:
+		return initramfs_same_file(a, b);
 	case E_LINK:
-		return !strcmp(a->src, b->src) && (a->kind == E_LINK || a->mode == b->mode);
+		return !strcmp(a->src, b->src);
 	case E_DATA:
 	case E_MEM:
 		return a->len == b->len && a->mode == b->mode &&
@@ -834,7 +967,7 @@ static int initramfs_write_entry(struct kt_cpio *w, const struct kt_entry *e,
 			struct kt_err *err)
 {
 	struct stat st;
-	int fd, r;
+	int r;
 
 	switch (e->kind) {
 	case E_DIR:
@@ -853,17 +986,12 @@ static int initramfs_write_entry(struct kt_cpio *w, const struct kt_entry *e,
 		r = kt_cpio__add_data(w, e->name, e->mode, e->mem, e->len);
 		break;
 	case E_FILE:
-		r = kt_open_regular(e->src, "", &fd, err);
-		if (r)
-			return r;
-		if (fstat(fd, &st)) {
-			r = kt_err_set(err, -errno, "cannot stat '%s': %s", e->src,
-				       strerror(errno));
-			close(fd);
-			return r;
-		}
-		r = kt_cpio__add_file(w, e->name, e->mode, fd, (uint64_t)st.st_size);
-		close(fd);
+		/* the descriptor that was checked; read from its start (the
+		 * ELF reader or an earlier write moved it) */
+		if (fstat(e->fd, &st) || lseek(e->fd, 0, SEEK_SET))
+			return kt_err_set(err, -errno, "cannot read '%s': %s", e->src,
+					  strerror(errno));
+		r = kt_cpio__add_file(w, e->name, e->mode, e->fd, (uint64_t)st.st_size);
 		if (r == -EFBIG)
 			return kt_err_set(err, r, "'%s' is over 4 GiB", e->src);
 		if (r == -EIO)
@@ -1027,7 +1155,7 @@ static int initramfs_key_entry(const struct kt_entry *e, const struct timespec *
 	switch (e->kind) {
 	case E_FILE:
 		/* A file changed in place keeps its inode but not its ctime. */
-		if (stat(e->src, &st))
+		if (fstat(e->fd, &st))
 			return kt_err_set(err, -errno, "cannot stat '%s': %s", e->src,
 					  strerror(errno));
 		kt_fnv1a(h, e->src, strlen(e->src) + 1);
@@ -1097,9 +1225,29 @@ int kt_initramfs__key(struct kt_initramfs *b, const char *seed, uint64_t *key,
 
 /* ---- --include ---------------------------------------------------------------------- */
 
+/* A HOST without a '/' is a program, found in PATH as a shell finds it:
+ * *@host becomes its path.  Not in PATH, it is the file of that name in
+ * the working folder, as it always was; in both (two files), it is
+ * ambiguous. */
+static int initramfs_include_lookup(char *host, size_t sz)
+{
+	char found[PATH_MAX];
+	struct stat a, b;
+	int r = kt_find_program(host, found, sizeof(found));
+
+	if (r == -ENOENT)
+		return lstat(host, &a) ? -ENOENT : 0;
+	if (r)
+		return -EINVAL;
+	if (!stat(host, &a) && (stat(found, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino))
+		r = -EEXIST;
+	return kt_snprintf(host, sz, "%s", found) ? -EINVAL : r;
+}
+
 int kt_include_split(const char *spec, char *host, char *guest, size_t sz)
 {
 	const char *colon = NULL;
+	int r;
 
 	for (const char *p = spec; (p = strchr(p, ':')); p++)
 		if (p[1] == '/')
@@ -1109,36 +1257,52 @@ int kt_include_split(const char *spec, char *host, char *guest, size_t sz)
 			return -EINVAL;
 		memcpy(host, spec, (size_t)(colon - spec));
 		host[colon - spec] = '\0';
-		return kt_snprintf(guest, sz, "%s", colon + 1);
-	}
-	if (!*spec || kt_snprintf(host, sz, "%s", spec))
+		if (kt_snprintf(guest, sz, "%s", colon + 1))
+			return -EINVAL;
+	} else if (!*spec || kt_snprintf(host, sz, "%s", spec)) {
 		return -EINVAL;
+	}
+	if (!strchr(host, '/')) {
+		r = initramfs_include_lookup(host, sz);
+		if (r)
+			return r;
+	}
 	/* The guest path the user did not type: absolute, without "..". */
-	return kt_path_absolute(spec, guest, sz);
+	return colon ? 0 : kt_path_absolute(host, guest, sz) ? -EINVAL : 0;
+}
+
+int kt_include_parse(const char *spec, char *host, char *guest, size_t sz, struct kt_err *err)
+{
+	int r = kt_include_split(spec, host, guest, sz);
+	/* -EEXIST: @host is the path PATH gave */
+	const char *name = r == -EEXIST ? strrchr(host, '/') + 1 : spec;
+
+	if (r == -ENOENT)
+		return kt_err_set(err, r,
+				  "cannot include '%s': no file of that name here and no program of that name in PATH",
+				  host);
+	if (r == -EEXIST)
+		return kt_err_set(err, r,
+				  "cannot include '%s': it names '%s' in PATH and a file here: write the full path or './%s'",
+				  name, host, name);
+	if (r)
+		return kt_err_set(err, -EINVAL, "invalid include '%s': expected HOST[:GUEST]", spec);
+	return 0;
 }
 
 int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
 			      struct kt_err *err)
 {
-	char host[PATH_MAX], guest[PATH_MAX];
+	char host[PATH_MAX], guest[PATH_MAX], real[PATH_MAX];
 	struct stat st;
+	int fd, r;
 
-	char real[PATH_MAX];
-
-	if (kt_include_split(spec, host, guest, sizeof(host)))
-		return kt_err_set(err, -EINVAL, "invalid --include '%s': expected HOST[:GUEST]",
-				  spec);
-	if (stat(host, &st))
-		return kt_err_set(err, -errno, "cannot include '%s': %s", host,
-				  strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return kt_initramfs__add_file(b, host, guest, 0, err);
+	r = kt_include_parse(spec, host, guest, sizeof(host), err);
+	if (!r)
+		r = kt_open_host(host, "include", &fd, &st, real, sizeof(real), err);
 	/* A symlink to a folder brings the folder, as one to a file brings
 	 * the file; links inside it stay links. */
-	if (!realpath(host, real))
-		return kt_err_set(err, -errno, "cannot include '%s': %s", host,
-				  strerror(errno));
-	return kt_initramfs__add_tree(b, real, guest, err);
+	return r ? r : initramfs_add_opened(b, fd, &st, host, real, guest, err);
 }
 
 /* ---- an embedded archive -------------------------------------------------------------- */

@@ -239,6 +239,40 @@ void kt_snprintf_cut(char *buf, size_t sz, const char *fmt, ...)
 int kt_open_regular(const char *path, const char *what, int *fd,
 		    struct kt_err *err);
 
+/*
+ * Opens the host file or folder @path to be read into a guest's archive,
+ * as the kernel resolves it but from descriptors, component by component:
+ * each symlink met is followed unless another user (not root) owns it in
+ * a shared folder (writable by others, or another user's), and the last
+ * component is opened without following a link and must be the inode
+ * that was looked at.  A FIFO, a device or a socket is refused unopened.
+ * *@fd (read-only, close-on-exec) is a regular file or a folder, *@st its
+ * fstat, @real (may be NULL) the path it was found at, links resolved.
+ * Messages start "cannot @verb '@path': ".
+ */
+struct stat;
+int kt_open_host(const char *path, const char *verb, int *fd, struct stat *st, char *real,
+		 size_t realsz, struct kt_err *err);
+
+/* kt_elf_info__read() of the open file @fd (@name labels messages). */
+struct kt_elf_info;
+int kt_elf_info_read_fd(int fd, const char *name, struct kt_elf_info **out,
+			struct kt_err *err);
+
+/* kt_resolver__closure() of the program open at @fd, found at @path
+ * (@real with its links resolved, for $ORIGIN). */
+struct kt_resolver;
+struct kt_closure;
+int kt_resolver_closure_fd(struct kt_resolver *r, int fd, const char *path, const char *real,
+			   const char *guest_path, struct kt_closure **out, struct kt_err *err);
+/* The descriptor a closure read its dependency @i (its interpreter) from:
+ * the bytes to pack.  Owned by the closure; -1 when there is none. */
+int kt_closure_dep_fd(const struct kt_closure *c, size_t i);
+int kt_closure_interp_fd(const struct kt_closure *c);
+
+/* kt_include_split() with @err saying what is wrong with @spec. */
+int kt_include_parse(const char *spec, char *host, char *guest, size_t sz, struct kt_err *err);
+
 /* @path names an executable regular file; messages start "@label='@path'". */
 int kt_check_program(const char *path, struct kt_err *err, const char *label);
 

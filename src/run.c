@@ -106,6 +106,17 @@ static const char *run_mounted_over(const char *guest, size_t *len)
 	return NULL;
 }
 
+/* @guest lies in the folder of the run's control files (proto.h), which
+ * an include would override: /ktpack/interactive makes the run a shell. */
+static bool run_under_control(const char *guest)
+{
+	size_t l = strlen(KT_GUEST_DIR);
+	char norm[PATH_MAX];
+
+	return !kt_path_normalize(guest, norm, sizeof(norm), false) &&
+	       !strncmp(norm, KT_GUEST_DIR, l) && (!norm[l] || norm[l] == '/');
+}
+
 static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 {
 	char host[PATH_MAX], guest[PATH_MAX];
@@ -132,16 +143,19 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 	for (size_t i = 0; i < o->nincludes; i++) {
 		const char *under;
 		size_t ul;
+		int r = kt_include_parse(o->includes[i], host, guest, sizeof(host), err);
 
-		if (kt_include_split(o->includes[i], host, guest, sizeof(host)))
-			return kt_err_set(err, -EINVAL,
-					  "invalid include '%s': expected HOST[:GUEST]",
-					  o->includes[i]);
+		if (r)
+			return r;
 		under = run_mounted_over(guest, &ul);
 		if (under)
 			return kt_err_set(err, -EINVAL,
 					  "include '%s': the guest mounts over %.*s, which would hide it",
 					  o->includes[i], (int)ul, under);
+		if (run_under_control(guest))
+			return kt_err_set(err, -EINVAL,
+					  "include '%s': %s holds init's control files, which it would override",
+					  o->includes[i], KT_GUEST_DIR);
 	}
 	return 0;
 }

@@ -1012,3 +1012,210 @@ int kt_path_walk(const char *root, const char *path, char *out, size_t sz,
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
 	return 0;
 }
+
+/* ---- reading a host file for a guest ---------------------------------------------- */
+
+struct util_walk {
+	const char *path, *verb;
+	char cur[PATH_MAX];	/* the folder the walk is in, links resolved */
+	int dfd;		/* that folder, O_PATH */
+	struct kt_err *err;
+};
+
+/* @name in the walk's folder, as a path. */
+static int util_walk_name(const struct util_walk *w, const char *name, char *out, size_t sz)
+{
+	size_t l = strlen(w->cur);
+
+	return kt_snprintf(out, sz, "%s%s%s", w->cur, l && w->cur[l - 1] == '/' ? "" : "/", name);
+}
+
+static int util_walk_long(const struct util_walk *w)
+{
+	return kt_err_set(w->err, -ENAMETOOLONG, "cannot %s '%s': path too long", w->verb, w->path);
+}
+
+/* Moves the walk into the folder @fd (taken), its @name ("/", "..", a
+ * component). */
+static int util_walk_enter(struct util_walk *w, int fd, const char *name)
+{
+	char next[PATH_MAX];
+	char *s;
+
+	close(w->dfd);
+	w->dfd = fd;
+	if (!strcmp(name, "/")) {
+		strcpy(w->cur, "/");
+	} else if (!strcmp(name, "..")) {
+		s = strrchr(w->cur, '/');
+		if (s)
+			s[s == w->cur] = '\0';
+	} else {
+		if (util_walk_name(w, name, next, sizeof(next)))
+			return util_walk_long(w);
+		memcpy(w->cur, next, sizeof(w->cur));
+	}
+	return 0;
+}
+
+/* The target of the link @fd (O_PATH, of fstat @st) named @name in the
+ * walk's folder, if it may be followed: not when another user owns it in
+ * a shared folder (its owner can point it anywhere at any time: what
+ * kt_out_open refuses to write through). */
+static int util_walk_link(struct util_walk *w, int fd, const char *name, const struct stat *st,
+			  char *target, size_t sz)
+{
+	char at[PATH_MAX];
+	struct stat d;
+	ssize_t n;
+
+	if (util_walk_name(w, name, at, sizeof(at)))
+		return util_walk_long(w);
+	if (st->st_uid && st->st_uid != geteuid() &&
+	    (fstat(w->dfd, &d) || util_dir_shared(&d))) {
+		if (!strcmp(at, w->path))
+			return kt_err_set(w->err, -EPERM,
+					  "cannot %s '%s': another user's symlink in a shared folder",
+					  w->verb, w->path);
+		return kt_err_set(w->err, -EPERM,
+				  "cannot %s '%s': it leads to '%s', another user's symlink in a shared folder",
+				  w->verb, w->path, at);
+	}
+	n = readlinkat(fd, "", target, sz - 1);
+	if (n <= 0)
+		return kt_err_set(w->err, n ? -errno : -EINVAL, "cannot read link '%s'", at);
+	target[n] = '\0';
+	return 0;
+}
+
+/* Opens @name of the walk's folder (of fstat @st, taken by the walk) to
+ * be read: without following a link, and only when it is still that
+ * inode.  Anything but a file or a folder is never opened. */
+static int util_walk_last(struct util_walk *w, const char *name, const struct stat *st,
+			  int *fd, struct stat *out)
+{
+	int f, r;
+
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return kt_err_set(w->err, -EINVAL, "cannot %s '%s': not a regular file or a folder",
+				  w->verb, w->path);
+	/* O_NONBLOCK: a FIFO swapped in cannot hang the open */
+	f = openat(w->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+		   (S_ISDIR(st->st_mode) ? O_DIRECTORY : 0));
+	if (f < 0 || fstat(f, out)) {
+		r = -errno;
+		if (f >= 0)
+			close(f);
+		return kt_err_set(w->err, r, "cannot %s '%s': %s", w->verb, w->path,
+				  r == -ELOOP || r == -ENOTDIR ? "it changed while it was opened" :
+				  strerror(-r));
+	}
+	if (out->st_dev != st->st_dev || out->st_ino != st->st_ino) {
+		close(f);
+		return kt_err_set(w->err, -EAGAIN, "cannot %s '%s': it changed while it was opened",
+				  w->verb, w->path);
+	}
+	fcntl(f, F_SETFL, 0);
+	*fd = f;
+	return 0;
+}
+
+/* One step of kt_open_host: component @c, with @p what follows it (in
+ * @rest).  1 when the walk is over (*@fd open), 0 to go on. */
+static int util_walk_step(struct util_walk *w, char *c, char **p, char *rest, int *hops,
+			  int *fd, struct stat *st)
+{
+	char target[PATH_MAX], next[PATH_MAX];
+	struct stat cs;
+	int cfd, r;
+
+	if (!strcmp(c, "."))
+		return 0;
+	if (!strcmp(c, "..")) {
+		cfd = openat(w->dfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		return cfd < 0 ? kt_err_set(w->err, -errno, "cannot %s '%s': %s", w->verb, w->path,
+					    strerror(errno)) : util_walk_enter(w, cfd, "..");
+	}
+	cfd = openat(w->dfd, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (cfd < 0 || fstat(cfd, &cs)) {
+		r = kt_err_set(w->err, -errno, "cannot %s '%s': %s", w->verb, w->path,
+			       strerror(errno));
+		if (cfd >= 0)
+			close(cfd);
+		return r;
+	}
+	if (S_ISLNK(cs.st_mode)) {
+		r = util_walk_link(w, cfd, c, &cs, target, sizeof(target));
+		close(cfd);
+		if (!r && ++*hops > KT_MAX_HOPS)
+			r = kt_err_set(w->err, -ELOOP, "cannot %s '%s': too many symlinks",
+				       w->verb, w->path);
+		if (!r && kt_snprintf(next, sizeof(next), "%s%s%s", target, **p ? "/" : "", *p))
+			r = util_walk_long(w);
+		/* an absolute target starts again at / */
+		if (!r && *target == '/') {
+			cfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			r = cfd < 0 ? kt_err_set(w->err, -errno, "cannot open '/': %s", strerror(errno)) :
+			    util_walk_enter(w, cfd, "/");
+		}
+		if (!r) {
+			memcpy(rest, next, PATH_MAX);
+			*p = rest;
+		}
+		return r;
+	}
+	if (!**p) {
+		close(cfd);
+		if (util_walk_name(w, c, next, sizeof(next)))
+			return util_walk_long(w);
+		r = util_walk_last(w, c, &cs, fd, st);
+		if (!r)
+			memcpy(w->cur, next, sizeof(w->cur));
+		return r ? r : 1;
+	}
+	if (!S_ISDIR(cs.st_mode)) {
+		close(cfd);
+		return kt_err_set(w->err, -ENOTDIR, "cannot %s '%s': %s", w->verb, w->path,
+				  strerror(ENOTDIR));
+	}
+	return util_walk_enter(w, cfd, c);
+}
+
+int kt_open_host(const char *path, const char *verb, int *fd, struct stat *st, char *real,
+		 size_t realsz, struct kt_err *err)
+{
+	struct util_walk w = { .path = path, .verb = verb, .err = err };
+	char rest[PATH_MAX];
+	int hops = 0, r = 0;
+
+	if (!*path)
+		return kt_err_set(err, -ENOENT, "cannot %s '': %s", verb, strerror(ENOENT));
+	if (kt_snprintf(rest, sizeof(rest), "%s", path))
+		return util_walk_long(&w);
+	if (*path == '/' || !getcwd(w.cur, sizeof(w.cur)))
+		strcpy(w.cur, *path == '/' ? "/" : ".");
+	w.dfd = open(*path == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (w.dfd < 0)
+		return kt_err_set(err, -errno, "cannot %s '%s': %s", verb, path, strerror(errno));
+	for (char *p = rest, *c; !r; ) {
+		c = kt_path_next(&p);
+		if (c) {
+			r = util_walk_step(&w, c, &p, rest, &hops, fd, st);
+			continue;
+		}
+		/* "/", "dir/.", "dir/..": the folder the walk is in */
+		*fd = openat(w.dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (*fd < 0 || fstat(*fd, st)) {
+			r = kt_err_set(err, -errno, "cannot %s '%s': %s", verb, path, strerror(errno));
+			if (*fd >= 0)
+				close(*fd);
+		}
+		r = r ? r : 1;
+	}
+	close(w.dfd);
+	if (r == 1 && real && kt_snprintf(real, realsz, "%s", w.cur)) {
+		close(*fd);
+		return util_walk_long(&w);
+	}
+	return r == 1 ? 0 : r;
+}

@@ -319,6 +319,44 @@ test_expect_success 'an include the guest would mount over is refused before any
 	expect_grep "cannot open kernel" err
 '
 
+test_expect_success 'an include into /ktpack, where init reads its orders, is refused before anything starts' '
+	for g in /ktpack /ktpack/interactive /ktpack/cmd /opt/../ktpack/x; do
+		expect_exit 125 "$KTPACK" run --kernel /nonexistent --include "/etc/hostname:$g" -- true 2> err
+		expect_grep "^ktpack: include ./etc/hostname:$g.: /ktpack holds init.s control files, which it would override\$" err
+	done
+	expect_exit 125 "$KTPACK" run --kernel /nonexistent --include /etc/hostname:/ktpack2 -- true 2> err
+	expect_grep "cannot open kernel" err
+'
+
+test_expect_success ROOT 'an include that is a symlink of another user in a shared folder is refused' '
+	echo secret > secret
+	echo mine > mine
+	mkdir -m 1777 sticky
+	ln -s "$PWD/secret" sticky/link
+	chown -h nobody sticky/link
+	expect_exit 1 "$KTPACK" initramfs -o a.cpio --no-busybox --include "$PWD/sticky/link:/x" 2> err
+	expect_grep "^ktpack: cannot include .$PWD/sticky/link.: another user.s symlink in a shared folder\$" err
+	test "$(wc -l < err)" -eq 1
+	test ! -e a.cpio
+	# a hop of the path, in a folder its group can write
+	mkdir -m 0775 group
+	ln -s "$PWD/secret" group/hop
+	chown -h nobody group/hop
+	ln -s "$PWD/group/hop" ours
+	expect_exit 1 "$KTPACK" initramfs -o a.cpio --no-busybox --include "$PWD/ours:/x" 2> err
+	expect_grep "^ktpack: cannot include .$PWD/ours.: it leads to .$PWD/group/hop., another user.s symlink in a shared folder\$" err
+	test ! -e a.cpio
+	# our own symlink there, and one of another user in our private folder, are followed
+	ln -s "$PWD/mine" sticky/own
+	ln -s "$PWD/mine" theirs
+	chown -h nobody theirs
+	"$KTPACK" initramfs -o a.cpio --no-busybox --include "$PWD/sticky/own:/own" --include "$PWD/theirs:/theirs"
+	mkdir root
+	(cd root && unpack ../a.cpio)
+	cmp root/own mine
+	cmp root/theirs mine
+'
+
 test_expect_success 'a guest command over the limit is refused before anything starts' '
 	# 20 arguments of 60000 bytes: within execve'"'"'s limits, over the guest'"'"'s
 	a=$(head -c 60000 /dev/zero | tr "\0" a)

@@ -103,6 +103,32 @@ test_expect_success 'an --include lands at its guest path, a folder whole' '
 	cmp root/opt/tree/link tree/sub/file
 '
 
+test_expect_success 'an --include without a slash is a program found in PATH' '
+	mkdir bin
+	cp /bin/true bin/kt-prog
+	PATH="$PWD/bin:$PATH" pack -o a.cpio --include kt-prog --include kt-prog:/usr/bin/p
+	bsdtar -tvf a.cpio > l
+	expect_grep "^-rwx.* ${PWD#/}/bin/kt-prog\$" l
+	expect_grep "^-rwx.* usr/bin/p\$" l
+	# the program brings its closure, as any other
+	expect_grep " usr/lib/x86_64-linux-gnu/libc.so.6\$" l
+	expect_exit 1 env PATH="$PWD/bin:$PATH" "$KTPACK_FIX" initramfs -o b.cpio --init init.sh \
+		--include kt-nosuch 2> err
+	expect_grep "^ktpack: cannot include .kt-nosuch.: no file of that name here and no program of that name in PATH\$" err
+	# a name PATH does not have is the file of the working folder
+	echo data > note
+	pack -o b.cpio --include note:/etc/note
+	bsdtar -tvf b.cpio > l
+	expect_grep " etc/note\$" l
+	rm b.cpio
+	echo data > kt-prog
+	expect_exit 1 env PATH="$PWD/bin:$PATH" "$KTPACK_FIX" initramfs -o b.cpio --init init.sh \
+		--include kt-prog 2> err
+	expect_grep "^ktpack: cannot include .kt-prog.: it names .$PWD/bin/kt-prog. in PATH and a file here: write the full path or .\./kt-prog.\$" err
+	test "$(wc -l < err)" -eq 1
+	test ! -e b.cpio
+'
+
 test_expect_success 'an --include under a symlinked guest folder follows the link' '
 	echo x > f
 	pack -o a.cpio --include "$PWD/f:/lib/extra/f"

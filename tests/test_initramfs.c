@@ -1,4 +1,5 @@
 /* Unit tests of initramfs.c: the layout rules, read back from the archive. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -250,6 +251,185 @@ static void test_key(void **state)
 	assert_int_equal(rm_tree(dir), 0);
 }
 
+/* The data of entry @name in the raw newc archive in @fd (malloc'd, in
+ * *@len); NULL when there is none. */
+static unsigned char *entry_data(int fd, const char *name, size_t *len)
+{
+	size_t off = 0;
+	unsigned char *b, *out = NULL;
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	b = malloc((size_t)st.st_size);
+	assert_int_equal(kt_pread_full(fd, b, (size_t)st.st_size, 0), st.st_size);
+	while (off + 110 <= (size_t)st.st_size && !out) {
+		char f[9] = { 0 };
+		unsigned long size, nsz;
+		size_t data;
+
+		memcpy(f, b + off + 54, 8);
+		size = strtoul(f, NULL, 16);
+		memcpy(f, b + off + 94, 8);
+		nsz = strtoul(f, NULL, 16);
+		data = (off + 110 + nsz + 3) & ~3UL;
+		if (!strcmp((char *)b + off + 110, "TRAILER!!!"))
+			break;
+		if (!strcmp((char *)b + off + 110, name)) {
+			out = malloc(size + 1);
+			memcpy(out, b + data, size);
+			*len = size;
+		}
+		off = (data + size + 3) & ~3UL;
+	}
+	free(b);
+	return out;
+}
+
+/* Open descriptors: an archive closes every file it kept when freed. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void write_file(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(kt_write_all(fd, data, strlen(data)), 0);
+	close(fd);
+}
+
+/* @path becomes a symlink to @target at once, as another user would
+ * swap it: a symlink made aside and renamed over it. */
+static void swap_for_link(const char *path, const char *target)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s.swap", path);
+	assert_int_equal(symlink(target, tmp), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void assert_entry_is(int fd, const char *name, const void *want, size_t len)
+{
+	size_t got = 0;
+	unsigned char *d = entry_data(fd, name, &got);
+
+	if (!d)
+		fail_msg("no '%s' in the archive", name);
+	assert_int_equal(got, len);
+	assert_memory_equal(d, want, len);
+	free(d);
+}
+
+/* An include is read from what was checked when it was added: a file of
+ * an included folder, or the included file itself, swapped for a link to
+ * a secret before the archive is written, is packed as it was (or the
+ * write is refused), never as the secret. */
+static void test_include_swapped(void **state)
+{
+	char dir[] = "/tmp/kt-test-swap.XXXXXX", d[64], f[64], top[64], secret[64], spec[160];
+	struct kt_initramfs *b;
+	struct kt_err e;
+	int fd = memfd_create("i", MFD_CLOEXEC), fds = count_fds();
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(d, sizeof(d), "%s/d", dir);
+	snprintf(f, sizeof(f), "%s/d/f", dir);
+	snprintf(top, sizeof(top), "%s/top", dir);
+	snprintf(secret, sizeof(secret), "%s/secret", dir);
+	assert_int_equal(mkdir(d, 0755), 0);
+	write_file(f, "folder's file\n");
+	write_file(top, "top file\n");
+	write_file(secret, "SECRET\n");
+
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	snprintf(spec, sizeof(spec), "%s:/opt/d", d);
+	assert_int_equal(kt_initramfs__add_include(b, spec, &e), 0);
+	snprintf(spec, sizeof(spec), "%s:/opt/top", top);
+	assert_int_equal(kt_initramfs__add_include(b, spec, &e), 0);
+	swap_for_link(f, secret);
+	swap_for_link(top, secret);
+	assert_int_equal(kt_initramfs__write_fd(b, fd, &e), 0);
+	assert_entry_is(fd, "opt/d/f", "folder's file\n", 14);
+	assert_entry_is(fd, "opt/top", "top file\n", 9);
+	kt_initramfs__free(b);
+	assert_int_equal(count_fds(), fds);
+	close(fd);
+	assert_int_equal(rm_tree(dir), 0);
+}
+
+static void *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *p;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	p = malloc((size_t)st.st_size);
+	assert_int_equal(kt_pread_full(fd, p, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return p;
+}
+
+/* The libraries of a closure are packed from the files the closure read:
+ * its interpreter and its C library, swapped for links to a secret in
+ * the sysroot after the program was added, go in as they were read. */
+static void test_closure_swapped(void **state)
+{
+	char dir[] = "/tmp/kt-test-libswap.XXXXXX", p[PATH_MAX], libc[PATH_MAX], ld[PATH_MAX],
+	     secret[PATH_MAX], cmd[PATH_MAX * 2];
+	struct kt_elfdeps_opts eo = { .ldcache_path = "" };
+	struct kt_initramfs_opts o = { .elf = &eo };
+	struct kt_initramfs *b;
+	struct kt_err e;
+	size_t libc_len, ld_len;
+	void *libc_bytes, *ld_bytes;
+	int fd = memfd_create("i", MFD_CLOEXEC), fds = count_fds();
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	eo.sysroot = dir;
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %s/lib/x86_64-linux-gnu %s/lib64 && cp /bin/true %s/true && "
+		 "cp -L /lib/x86_64-linux-gnu/libc.so.6 %s/lib/x86_64-linux-gnu/ && "
+		 "cp -L /lib64/ld-linux-x86-64.so.2 %s/lib64/", dir, dir, dir, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(p, sizeof(p), "%s/true", dir);
+	snprintf(libc, sizeof(libc), "%s/lib/x86_64-linux-gnu/libc.so.6", dir);
+	snprintf(ld, sizeof(ld), "%s/lib64/ld-linux-x86-64.so.2", dir);
+	snprintf(secret, sizeof(secret), "%s/secret", dir);
+	write_file(secret, "SECRET\n");
+	libc_bytes = slurp(libc, &libc_len);
+	ld_bytes = slurp(ld, &ld_len);
+
+	assert_int_equal(kt_initramfs__new(&o, &b), 0);
+	if (kt_initramfs__add_file(b, p, "/bin/true", 0, &e))
+		fail_msg("%s", e.msg);
+	swap_for_link(libc, secret);
+	swap_for_link(ld, secret);
+	assert_int_equal(kt_initramfs__write_fd(b, fd, &e), 0);
+	assert_entry_is(fd, "lib/x86_64-linux-gnu/libc.so.6", libc_bytes, libc_len);
+	assert_entry_is(fd, "lib64/ld-linux-x86-64.so.2", ld_bytes, ld_len);
+	kt_initramfs__free(b);
+	assert_int_equal(count_fds(), fds);
+	free(libc_bytes);
+	free(ld_bytes);
+	close(fd);
+	assert_int_equal(rm_tree(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +438,8 @@ int main(void)
 		cmocka_unit_test(test_elf_brings_its_closure),
 		cmocka_unit_test(test_write_after),
 		cmocka_unit_test(test_key),
+		cmocka_unit_test(test_include_swapped),
+		cmocka_unit_test(test_closure_swapped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -198,6 +198,39 @@ static void test_pack(void **state)
 	free(fix);
 }
 
+/* The bytes whose vermagic was checked are the bytes packed: the module
+ * swapped for another kernel's after the check does not get in. */
+static void test_pack_checked_bytes(void **state)
+{
+	struct kt_initramfs *b;
+	struct kt_modules *m;
+	struct kt_err e;
+	char path[PATH_MAX], mod[PATH_MAX], aside[PATH_MAX + 8], *cpio;
+	size_t len, flen;
+	void *fix = read_all(fixture, &flen);
+
+	(void)state;
+	snprintf(mod, sizeof(mod), "%s/kernel/c/dummy-mod.ko", tree);
+	snprintf(aside, sizeof(aside), "%s.aside", mod);
+	assert_int_equal(kt_modules__open(tree, &m, &e), 0);
+	assert_int_equal(kt_modules__want(m, "dummy-mod", &e), 0);
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_modules__pack(m, REL, b, &e), 0);
+	assert_int_equal(rename(mod, aside), 0);
+	assert_int_equal(symlink(other, mod), 0);
+	snprintf(path, sizeof(path), "%s/swapped.cpio", dir);
+	assert_int_equal(kt_initramfs__write(b, path, &e), 0);
+	cpio = read_all(path, &len);
+	assert_non_null(memmem(cpio, len, fix, flen));
+	assert_null(memmem(cpio, len, "5.10.0-other", 12));
+	assert_int_equal(unlink(mod), 0);
+	assert_int_equal(rename(aside, mod), 0);
+	free(cpio);
+	kt_initramfs__free(b);
+	kt_modules__free(m);
+	free(fix);
+}
+
 static void test_other_kernel(void **state)
 {
 	struct kt_initramfs *b;
@@ -244,6 +277,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_checked_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_kernel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_index, setup, teardown),
 	};

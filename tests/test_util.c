@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -173,6 +174,63 @@ static void test_copy_fd(void **state)
 	close(in);
 }
 
+/* kt_open_host resolves as the kernel does, from descriptors: links
+ * (relative, absolute, before a ".."), the folder it ends in; a FIFO is
+ * refused without being opened (an open would wait for a writer), a loop
+ * is ELOOP; @real has every link resolved. */
+static void test_open_host(void **state)
+{
+	char dir[] = "/tmp/kt-test-openhost.XXXXXX", p[128], q[128], real[PATH_MAX], cwd[PATH_MAX];
+	struct kt_err e;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(q, sizeof(q), "%s/d", dir);
+	assert_int_equal(mkdir(q, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d/sub", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d/sub/f", dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_int_equal(kt_write_all(fd, "f", 1), 0);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/rel", dir);
+	assert_int_equal(symlink("d/sub", p), 0);
+	snprintf(p, sizeof(p), "%s/abs", dir);
+	snprintf(q, sizeof(q), "%s/d/sub/f", dir);
+	assert_int_equal(symlink(q, p), 0);
+
+	/* through a relative link, then ".." of where it led */
+	snprintf(p, sizeof(p), "%s/rel/../sub/./f", dir);
+	assert_int_equal(kt_open_host(p, "read", &fd, &st, real, sizeof(real), &e), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_string_equal(real, q);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/abs", dir);
+	assert_int_equal(kt_open_host(p, "read", &fd, &st, real, sizeof(real), &e), 0);
+	assert_string_equal(real, q);
+	close(fd);
+	/* a folder, relative to the working one */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(kt_open_host("rel/", "read", &fd, &st, real, sizeof(real), &e), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	snprintf(q, sizeof(q), "%s/d/sub", dir);
+	assert_string_equal(real, q);
+	close(fd);
+	assert_int_equal(mkfifo("fifo", 0600), 0);
+	assert_int_equal(kt_open_host("fifo", "include", &fd, &st, NULL, 0, &e), -EINVAL);
+	assert_string_equal(e.msg, "cannot include 'fifo': not a regular file or a folder");
+	assert_int_equal(symlink("loop", "loop"), 0);
+	assert_int_equal(kt_open_host("loop", "read", &fd, &st, NULL, 0, &e), -ELOOP);
+	assert_int_equal(kt_open_host("rel/f/x", "read", &fd, &st, NULL, 0, &e), -ENOTDIR);
+	assert_int_equal(kt_open_host("none", "read", &fd, &st, NULL, 0, &e), -ENOENT);
+	assert_string_equal(e.msg, "cannot read 'none': No such file or directory");
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(rm_tree(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_write_read_loops),
 		cmocka_unit_test(test_path_normalize),
 		cmocka_unit_test(test_copy_fd),
+		cmocka_unit_test(test_open_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

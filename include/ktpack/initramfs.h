@@ -40,11 +40,16 @@ int kt_initramfs__new(const struct kt_initramfs_opts *o,
 void kt_initramfs__free(struct kt_initramfs *b);
 
 /*
- * The host file @host (links followed) as a regular file at @guest, an
- * absolute guest path, with @mode (0: the host file's permission bits).
- * When it is an ELF program, its closure comes along: the interpreter at
- * its PT_INTERP path, each library at the path the guest's loader will
- * use, every symlink met on the way kept as a symlink.
+ * The host file @host as a regular file at @guest, an absolute guest path,
+ * with @mode (0: the host file's permission bits).  Its links are
+ * followed, but for a link another user (not root) owns in a folder that
+ * others can change (-EPERM: its owner could point it anywhere).  When it
+ * is an ELF program, its closure comes along: the interpreter at its
+ * PT_INTERP path, each library at the path the guest's loader will use,
+ * every symlink met on the way kept as a symlink.  Every host file is
+ * opened here and checked on its descriptor, which the archive keeps
+ * until kt_initramfs__free(): the bytes written are those of the file
+ * that was checked, even if its name leads elsewhere by then.
  */
 int kt_initramfs__add_file(struct kt_initramfs *b, const char *host,
 			   const char *guest, uint32_t mode, struct kt_err *err);
@@ -70,7 +75,12 @@ int kt_initramfs__add_cpio(struct kt_initramfs *b, const void *buf, size_t len,
  */
 int kt_initramfs__foreign(const struct kt_initramfs *b, const char *guest, const char **host,
 			  uint16_t *machine);
-/* A host folder, recursively, at @guest; symlinks stay symlinks. */
+/* A host folder, recursively, at @guest; symlinks stay symlinks.  @host
+ * is followed as kt_initramfs__add_file() follows it; each entry is
+ * opened from its folder's descriptor without following a link, and
+ * stays open until kt_initramfs__free() (a folder of many files needs a
+ * limit on open files to match: ktpack raises its soft limit to the
+ * hard one). */
 int kt_initramfs__add_tree(struct kt_initramfs *b, const char *host,
 			   const char *guest, struct kt_err *err);
 /* Bytes at @guest (copied). */
@@ -142,10 +152,14 @@ int kt_initramfs__key(struct kt_initramfs *b, const char *seed, uint64_t *key,
 /*
  * HOST[:GUEST] -> the two paths; GUEST defaults to HOST made absolute.
  * The split is at the last ':' followed by '/', so a HOST may hold ':'.
- * -EINVAL for an empty HOST.
+ * A HOST without a '/' is a program looked up in PATH, as a shell does
+ * (kt_find_program): *@host is the path found; else it is the file of
+ * the working folder.  -EINVAL for an empty HOST; -ENOENT when neither
+ * has it; -EEXIST when both do, two files (*@host is then PATH's).
  */
 int kt_include_split(const char *spec, char *host, char *guest, size_t sz);
-/* Adds the include @spec: a folder whole, a file with its ELF closure. */
+/* Adds the include @spec: a folder whole (kt_initramfs__add_tree), a file
+ * with its ELF closure (kt_initramfs__add_file). */
 int kt_initramfs__add_include(struct kt_initramfs *b, const char *spec,
 			      struct kt_err *err);
 

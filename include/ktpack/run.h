@@ -73,9 +73,11 @@ struct kt_run_opts {
 	 * the config names does. */
 	const char *busybox_path;
 	/* HOST[:GUEST] specs (see kt_include_split), each with its closure,
-	 * resolved under @sysroot when set (see kt_elfdeps_opts).  Here as
-	 * for every array below, a count without its array, or a NULL
-	 * among its first count entries, is refused (-EINVAL). */
+	 * resolved under @sysroot when set (see kt_elfdeps_opts).  A GUEST
+	 * under a folder init mounts over, or in /ktpack (init's orders), is
+	 * refused.  Here as for every array below, a count without its
+	 * array, or a NULL among its first count entries, is refused
+	 * (-EINVAL). */
 	const char *const *includes;
 	size_t nincludes;
 	const char *sysroot;

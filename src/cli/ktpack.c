@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static const struct kt_cmd kt_cmds[] = {
 	{ "blobs", cmd_blobs, false,
@@ -48,7 +49,8 @@ static const struct kt_cmd kt_cmds[] = {
 	  "Packs a guest initramfs of --arch (default this machine's): /init\n"
 	  "(ktpack's guest init unless --init is given), /bin/busybox, /bin/wprof\n"
 	  "(when embedded for that architecture),\n"
-	  "each --include at its guest path (a folder is taken whole), and for every\n"
+	  "each --include at its guest path (a folder is taken whole; a HOST without\n"
+	  "a '/' is a program in PATH, as a shell finds it), and for every\n"
 	  "ELF program among them its interpreter and shared libraries where the\n"
 	  "guest's loader looks for them (the guest has no LD_LIBRARY_PATH and no\n"
 	  "ld.so.cache; --sysroot as for ldd).  A program of another architecture\n"
@@ -165,6 +167,20 @@ static int cli_install(struct cli_ctx *ctx)
 	return 0;
 }
 
+/* Every file an archive packs stays open from its check to the write
+ * (an included folder may hold thousands): the soft limit on open files
+ * goes up to the hard one.  Nothing here uses select(), which cannot see
+ * descriptors past 1023. */
+static void cli_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_ctx ctx = { 0 };
@@ -176,6 +192,7 @@ int main(int argc, char **argv)
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
 			return 125;
+	cli_raise_nofile();
 
 	if (argc < 2) {
 		cli_main_usage(stderr);

@@ -273,8 +273,10 @@ int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value)
 {
 	char host[PATH_MAX], guest[PATH_MAX];
 	struct cli_opt o = { .kind = CLI_LIST, .value = value };
+	int r = kt_include_split(arg, host, guest, sizeof(host));
 
-	if (kt_include_split(arg, host, guest, sizeof(host)))
+	/* a HOST that PATH does not have is the library's to say */
+	if (r && r != -ENOENT && r != -EEXIST)
 		return cli_usage_error(c, "invalid --include '%s': expected HOST[:GUEST]", arg);
 	return cli_take(c, &o, arg);
 }

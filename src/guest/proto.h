@@ -13,6 +13,9 @@
  * reads init's memory can; init's own status frame, sent last, is the one
  * taken).  The nonce is packed last: without it the archive did not
  * unpack whole. */
+/* The folder of the files below, init's control files: no include may
+ * put anything there. */
+#define KT_GUEST_DIR		"/ktpack"
 #define KT_GUEST_CMD		"/ktpack/cmd"
 #define KT_GUEST_SHELL		"/ktpack/interactive"
 /* The host's stdout and stderr are one file: the command gets one pipe. */
