@@ -3,14 +3,9 @@
 #include <ktpack/channel.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -153,26 +148,14 @@ int kt_ch_reader__feed(struct kt_ch_reader *r, const void *data, size_t n,
 
 /* ---- the host's end --------------------------------------------------------------- */
 
-/* Output on its way to the command's stdout or stderr, in the order the
- * guest wrote it: a segment is one write of the command's. */
-struct host_seg {
-	struct host_seg *next;
-	int fd;
-	size_t len, off;
-	unsigned char data[];
-};
-
 struct kt_ch_host {
 	struct kt_ch_host_opts o;
 	struct kt_ch_reader *rd;
-	struct host_seg *head, *tail;
-	size_t pending;			/* bytes queued */
-	/* What the output is written through: the caller's descriptor, or
-	 * (a pipe, FIFO or terminal) a non-blocking one opened anew on the
-	 * same file, so that a write never waits and the caller's file
-	 * description keeps its flags. */
-	int wout, werr;
-	bool sock_out, sock_err;	/* a socket: send(MSG_DONTWAIT) */
+	/* The command's output, in the guest's order (a segment is one
+	 * write of the command's), and what it is written through. */
+	struct kt_outq q;
+	struct kt_writer wout, werr;
+	const struct kt_writer *err_w;	/* &werr, or &wout: one file */
 	uint64_t credited;		/* stdin bytes the guest took */
 	bool hello;
 	int end;			/* 1 status, -1 fail, 0 none */
@@ -189,29 +172,6 @@ struct kt_ch_host {
 	struct kt_err *err;		/* of the feed in progress */
 };
 
-/* A descriptor to write @fd's file without ever waiting: a new open of a
- * pipe, FIFO or terminal with O_NONBLOCK; a socket is written with
- * MSG_DONTWAIT; a file or a disk never waits long.  -1 stays -1. */
-static int host_writer(int fd, bool *sock)
-{
-	struct stat st;
-	char path[64];
-	int nfd;
-
-	*sock = false;
-	if (fd < 0 || fstat(fd, &st))
-		return fd;
-	if (S_ISSOCK(st.st_mode)) {
-		*sock = true;
-		return fd;
-	}
-	if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
-		return fd;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	return nfd >= 0 ? nfd : fd;
-}
-
 int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 {
 	struct kt_ch_host *h = calloc(1, sizeof(*h));
@@ -222,10 +182,12 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 	}
 	h->o = *o;
 	h->out.fd = -1;
-	h->wout = host_writer(o->out_fd, &h->sock_out);
-	h->werr = o->err_fd == o->out_fd ? h->wout : host_writer(o->err_fd, &h->sock_err);
-	if (o->err_fd == o->out_fd)
-		h->sock_err = h->sock_out;
+	kt_writer_open(&h->wout, o->out_fd);
+	h->err_w = &h->wout;
+	if (o->err_fd != o->out_fd) {
+		kt_writer_open(&h->werr, o->err_fd);
+		h->err_w = &h->werr;
+	}
 	if (!h->o.trace_max || h->o.trace_max > KT_CH_TRACE_MAX)
 		h->o.trace_max = KT_CH_TRACE_MAX;
 	*out = h;
@@ -243,16 +205,10 @@ void kt_ch_host__free(struct kt_ch_host *h)
 {
 	if (!h)
 		return;
-	while (h->head) {
-		struct host_seg *s = h->head;
-
-		h->head = s->next;
-		free(s);
-	}
-	if (h->wout != h->o.out_fd)
-		close(h->wout);
-	if (h->werr != h->o.err_fd && h->werr != h->wout)
-		close(h->werr);
+	kt_outq_clear(&h->q);
+	kt_writer_close(&h->wout);
+	if (h->err_w == &h->werr)
+		kt_writer_close(&h->werr);
 	host_trace_drop(h);
 	kt_ch_reader__free(h->rd);
 	free(h);
@@ -374,21 +330,10 @@ static void host_status(struct kt_ch_host *h, const unsigned char *p, size_t len
 /* Queues a write of the command's; kt_ch_host__flush() writes it. */
 static int host_write(struct kt_ch_host *h, int fd, const unsigned char *p, size_t len)
 {
-	struct host_seg *s;
-
 	if (fd < 0 || !len)
 		return 0;
-	s = malloc(sizeof(*s) + len);
-	if (!s)
+	if (kt_outq_push(&h->q, fd == h->o.out_fd ? &h->wout : h->err_w, p, len))
 		return kt_err_set(h->err, -ENOMEM, "out of memory");
-	*s = (struct host_seg){ .fd = fd, .len = len };
-	memcpy(s->data, p, len);
-	if (h->tail)
-		h->tail->next = s;
-	else
-		h->head = s;
-	h->tail = s;
-	h->pending += len;
 	return 0;
 }
 
@@ -447,53 +392,24 @@ int kt_ch_host__feed(struct kt_ch_host *h, const void *data, size_t n, struct kt
 
 int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err)
 {
-	while (h->head) {
-		struct host_seg *s = h->head;
-		bool out = s->fd == h->o.out_fd;
-		int fd = out ? h->wout : h->werr;
-		struct pollfd pf = { .fd = fd, .events = POLLOUT };
-		size_t chunk = s->len - s->off;
-		ssize_t n;
+	const struct kt_writer *failed = NULL;
+	int r = kt_outq_flush(&h->q, &failed);
 
-		/* The caller's own blocking pipe (no new open was possible):
-		 * with room, PIPE_BUF bytes go in without waiting. */
-		if (fd == s->fd && !(out ? h->sock_out : h->sock_err)) {
-			if (poll(&pf, 1, 0) <= 0 || !pf.revents)
-				return 0;
-			if (chunk > PIPE_BUF)
-				chunk = PIPE_BUF;
-		}
-		if (out ? h->sock_out : h->sock_err)
-			n = send(fd, s->data + s->off, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
-		else
-			n = write(fd, s->data + s->off, chunk);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return 0;
-		if (n < 0)
-			return kt_err_set(err, -errno, "cannot write the command's %s: %s",
-					  out ? "standard output" : "standard error", strerror(errno));
-		s->off += (size_t)n;
-		h->pending -= (size_t)n;
-		if (s->off == s->len) {
-			h->head = s->next;
-			if (!h->head)
-				h->tail = NULL;
-			free(s);
-		}
-	}
+	if (r)
+		return kt_err_set(err, r, "cannot write the command's %s: %s",
+				  failed == &h->wout ? "standard output" : "standard error",
+				  strerror(-r));
 	return 0;
 }
 
 size_t kt_ch_host__pending(const struct kt_ch_host *h)
 {
-	return h->pending;
+	return h->q.pending;
 }
 
 int kt_ch_host__wait_fd(const struct kt_ch_host *h)
 {
-	if (!h->head)
-		return -1;
-	return h->head->fd == h->o.out_fd ? h->wout : h->werr;
+	return kt_outq_wait_fd(&h->q);
 }
 
 uint64_t kt_ch_host__credited(const struct kt_ch_host *h)
