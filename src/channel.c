@@ -163,7 +163,10 @@ struct kt_ch_host {
 	char why[512];
 	/* the trace */
 	struct kt_out out;
+	struct kt_writer tw;		/* out.fd, written without waiting */
+	struct kt_outq tq;		/* what tw did not take yet */
 	bool open;			/* a trace is being received */
+	bool ending;			/* it came whole: committed once written */
 	bool received;			/* a whole trace was written */
 	int bad;			/* why the last trace failed, or 0 */
 	char bad_msg[256];
@@ -182,6 +185,7 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 	}
 	h->o = *o;
 	h->out.fd = -1;
+	h->tw.fd = h->tw.wfd = -1;
 	kt_writer_open(&h->wout, o->out_fd);
 	h->err_w = &h->wout;
 	if (o->err_fd != o->out_fd) {
@@ -196,9 +200,11 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 
 static void host_trace_drop(struct kt_ch_host *h)
 {
+	kt_outq_clear(&h->tq);
+	kt_writer_close(&h->tw);
 	if (h->open)
 		kt_out_abort(&h->out);
-	h->open = false;
+	h->open = h->ending = false;
 }
 
 void kt_ch_host__free(struct kt_ch_host *h)
@@ -250,11 +256,40 @@ static int host_trace_begin(struct kt_ch_host *h, const unsigned char *p, size_t
 		host_trace_bad(h, r, oerr.msg);
 		return 0;
 	}
+	kt_writer_open(&h->tw, h->out.fd);
 	h->open = true;
 	h->bad = 0;
 	h->got = 0;
 	h->crc = (uint32_t)crc32(0L, Z_NULL, 0);
 	return 0;
+}
+
+static void host_trace_write_failed(struct kt_ch_host *h, int r)
+{
+	char why[sizeof(h->bad_msg)];
+
+	snprintf(why, sizeof(why), "cannot write the trace to '%s': %s", h->o.trace_out,
+		 strerror(-r));
+	host_trace_bad(h, r, why);
+}
+
+/* A trace that came whole is named once all of it is written. */
+static void host_trace_commit(struct kt_ch_host *h)
+{
+	struct kt_err cerr = { 0 };
+	int r;
+
+	if (!h->ending || h->tq.pending)
+		return;
+	kt_writer_close(&h->tw);
+	h->open = h->ending = false;
+	r = kt_out_commit(&h->out, &cerr);
+	if (r) {
+		host_trace_bad(h, r, cerr.msg);
+		return;
+	}
+	h->received = true;
+	h->bytes = h->got;
 }
 
 static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t len)
@@ -268,13 +303,11 @@ static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t 
 		host_trace_bad(h, -EIO, "the trace from the guest is corrupt (longer than announced)");
 		return 0;
 	}
-	r = kt_write_all(h->out.fd, p, len);
+	/* What the file does not take now waits: the caller stops reading
+	 * the guest while too much does (kt_ch_host__pending()). */
+	r = kt_outq_write(&h->tq, &h->tw, p, len);
 	if (r) {
-		char why[sizeof(h->bad_msg)];
-
-		snprintf(why, sizeof(why), "cannot write the trace to '%s': %s",
-			 h->o.trace_out, strerror(-r));
-		host_trace_bad(h, r, why);
+		host_trace_write_failed(h, r);
 		return 0;
 	}
 	h->crc = (uint32_t)crc32(h->crc, p, (uInt)len);
@@ -284,9 +317,7 @@ static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t 
 
 static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t len)
 {
-	struct kt_err cerr = { 0 };
 	char why[200];
-	int r;
 
 	if (!h->open)
 		return 0;
@@ -301,14 +332,8 @@ static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t l
 		host_trace_bad(h, -EIO, "the trace from the guest is corrupt (CRC-32 mismatch)");
 		return 0;
 	}
-	h->open = false;
-	r = kt_out_commit(&h->out, &cerr);
-	if (r) {
-		host_trace_bad(h, r, cerr.msg);
-		return 0;
-	}
-	h->received = true;
-	h->bytes = h->got;
+	h->ending = true;
+	host_trace_commit(h);
 	return 0;
 }
 
@@ -393,8 +418,17 @@ int kt_ch_host__feed(struct kt_ch_host *h, const void *data, size_t n, struct kt
 int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err)
 {
 	const struct kt_writer *failed = NULL;
-	int r = kt_outq_flush(&h->q, &failed);
+	int r;
 
+	/* the trace's file failing fails the trace, not the run */
+	if (h->tq.head) {
+		r = kt_outq_flush(&h->tq, NULL);
+		if (r)
+			host_trace_write_failed(h, r);
+		else
+			host_trace_commit(h);
+	}
+	r = kt_outq_flush(&h->q, &failed);
 	if (r)
 		return kt_err_set(err, r, "cannot write the command's %s: %s",
 				  failed == &h->wout ? "standard output" : "standard error",
@@ -404,12 +438,17 @@ int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err)
 
 size_t kt_ch_host__pending(const struct kt_ch_host *h)
 {
-	return h->q.pending;
+	return h->q.pending + h->tq.pending;
 }
 
 int kt_ch_host__wait_fd(const struct kt_ch_host *h)
 {
 	return kt_outq_wait_fd(&h->q);
+}
+
+int kt_ch_host__trace_wait_fd(const struct kt_ch_host *h)
+{
+	return kt_outq_wait_fd(&h->tq);
 }
 
 uint64_t kt_ch_host__credited(const struct kt_ch_host *h)
@@ -433,7 +472,15 @@ int kt_ch_host__end(const struct kt_ch_host *h, int *status, const char **why)
 
 int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err)
 {
-	if (h->open) {
+	if (h->open && h->ending) {
+		char why[sizeof(h->bad_msg)];
+
+		snprintf(why, sizeof(why),
+			 "cannot write the trace to '%s': its reader took %llu of %llu bytes",
+			 h->o.trace_out, (unsigned long long)(h->got - h->tq.pending),
+			 (unsigned long long)h->got);
+		host_trace_bad(h, -EAGAIN, why);
+	} else if (h->open) {
 		char why[200];
 
 		snprintf(why, sizeof(why),

@@ -118,6 +118,10 @@ struct vm_pend {
 
 enum { PORT_VIRTIO, PORT_SERIAL, PORT_N };
 
+/* What vm_watch polls: the console, the ports, QEMU's stderr and stdout,
+ * stdin, the command's output, the trace. */
+#define VM_NFDS		8
+
 /* What one QEMU process is and has said: a fallback starts a new one. */
 struct vm_boot {
 	enum kt_accel accel;
@@ -454,7 +458,7 @@ static bool vm_ended(const struct vm_run *v)
 	return v->b.active >= 0 && kt_ch_host__end(v->b.h[v->b.active], &st, &why);
 }
 
-/* The descriptors to wait on, in @pf[7]. */
+/* The descriptors to wait on, in @pf[VM_NFDS]. */
 static void vm_poll_fds(struct vm_run *v, struct pollfd *pf)
 {
 	const struct kt_vm_opts *o = v->o;
@@ -485,6 +489,7 @@ static void vm_poll_fds(struct vm_run *v, struct pollfd *pf)
 	pf[4] = (struct pollfd){ .fd = b->p.out, .events = POLLIN };
 	pf[5] = (struct pollfd){ .fd = want_in ? v->in : -1, .events = POLLIN };
 	pf[6] = (struct pollfd){ .fd = h ? kt_ch_host__wait_fd(h) : -1, .events = POLLOUT };
+	pf[7] = (struct pollfd){ .fd = h ? kt_ch_host__trace_wait_fd(h) : -1, .events = POLLOUT };
 }
 
 /* A KVM boot that is not up within its bounds: why, or NULL. */
@@ -556,10 +561,20 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 				  "the guest did not reach /init within %llu s: the VM was stopped",
 				  (unsigned long long)((boot - b->t0) / 1000));
 	if (deadline && now >= deadline) {
+		size_t left = b->active >= 0 ? kt_ch_host__pending(b->h[b->active]) : 0;
+
 		if (!vm_up(v))
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest did not reach /init within %u s: the VM was stopped",
 					  o->timeout_s);
+		if (left && vm_ended(v))
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the guest command ended, but its output and trace were not all written within %u s: %zu bytes waited for a reader that did not read",
+					  o->timeout_s, left);
+		if (left)
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the guest command did not finish within %u s (%zu bytes of output and trace waited for a reader that did not read): the VM was stopped",
+					  o->timeout_s, left);
 		return kt_err_set(err, -ETIMEDOUT,
 				  "the guest command did not finish within %u s: the VM was stopped",
 				  o->timeout_s);
@@ -621,7 +636,7 @@ static int vm_handle(struct vm_run *v, const struct pollfd *pf, struct kt_err *e
 			vm_qemu_out(v, i);
 	if (pf[5].revents)
 		vm_stdin(v);
-	if (pf[6].revents && b->active >= 0) {
+	if ((pf[6].revents || pf[7].revents) && b->active >= 0) {
 		r = kt_ch_host__flush(b->h[b->active], err);
 		if (r)
 			return r;
@@ -654,7 +669,7 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 
 	for (;;) {
 		struct kt_ch_host *h = b->active >= 0 ? b->h[b->active] : NULL;
-		struct pollfd pf[7];
+		struct pollfd pf[VM_NFDS];
 		int r;
 
 		/* time spent stopped (Ctrl-Z) is no one's: deadlines move */
@@ -663,7 +678,9 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 			b->paused = *v->o->paused_ms;
 		}
 
-		/* QEMU is gone and everything it said is read and written */
+		/* QEMU is gone, everything it said is read, and the output and
+		 * the trace are written (a reader that never reads holds this
+		 * up to the deadline or the stop, no longer) */
 		if (b->con < 0 && b->port[0] < 0 && b->port[1] < 0 && b->p.err < 0 &&
 		    (!h || !kt_ch_host__pending(h)))
 			break;

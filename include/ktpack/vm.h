@@ -24,8 +24,8 @@ extern "C" {
 /* A guest that has not reached /init by then is stuck. */
 #define KT_VM_BOOT_TIMEOUT_S	180
 
-/* The command's output the runner holds for a slow reader before it
- * stops reading the guest (which then waits). */
+/* The command's output and trace the runner holds for a slow reader
+ * before it stops reading the guest (which then waits). */
 #define KT_VM_OUT_QUEUE		(1u << 20)
 /* The console lines a result keeps for a failure's report. */
 #define KT_VM_TAIL_LINES	20
