@@ -1,6 +1,7 @@
 #!/bin/sh
-# ktpack run with readers that stop reading: a trace FIFO.  No write may
-# hold the run past its --timeout, or past a SIGTERM; QEMU goes with it.
+# ktpack run with readers that stop reading: a trace FIFO, the console on
+# a stderr pipe.  No write may hold the run past its --timeout, or past a
+# SIGTERM; QEMU goes with it.
 . "$(dirname "$0")/lib.sh"
 KERNEL=${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}
 test_shared_cache
@@ -37,6 +38,10 @@ ends_within() { # secs pid
 	echo $? > st
 	set -e
 }
+# Waits until FILE has a line matching PATTERN (at most 60 s).
+wait_for() { i=0; while ! grep -q "$2" "$1" && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done; }
+# Waits at most 60 s for FILE to hold N bytes.
+wait_size() { i=0; while [ "$(wc -c < "$1")" -lt "$2" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done; }
 
 test_expect_success KERNEL,QEMU 'a trace FIFO that nothing reads: --timeout ends the run and QEMU' '
 	mkfifo fifo
@@ -50,6 +55,42 @@ test_expect_success KERNEL,QEMU 'a trace FIFO that nothing reads: --timeout ends
 	test ! -e "/proc/$qemu"
 	expect_grep "^ktpack: the guest command did not finish within 10 s ([0-9]* bytes of output and trace waited for a reader that did not read): the VM was stopped\$" err
 	exec 3>&-
+	test -z "$(ls -A "$TMPDIR")"
+'
+
+test_expect_success KERNEL,QEMU 'the console on a stderr that nothing reads: --timeout ends the run and QEMU' '
+	mkfifo e
+	exec 4<> e
+	"$KTPACK_FIX" run --kernel "$KERNEL" --accel tcg --timeout 10 --console -- \
+		/bin/busybox sh -c "echo ready; yes > /dev/console" > out 2> e &
+	pid=$!
+	qemu=$(qemu_of $pid)
+	ends_within 40 $pid
+	test "$(cat st)" -eq 124
+	test ! -e "/proc/$qemu"
+	expect_grep "^ready" out
+	exec 4>&-
+	test -z "$(ls -A "$TMPDIR")"
+'
+
+test_expect_success KERNEL,QEMU 'a console reader that stalls: the oldest bytes go, said in the stream; SIGTERM ends the run' '
+	mkfifo e
+	# reads a little once the flood has filled every queue, then stalls
+	( wait_for out "^ready"; sleep 8; head -c 300000; exec sleep 1000 ) < e > got &
+	reader=$!
+	trap "kill \$reader 2> /dev/null" EXIT
+	"$KTPACK_FIX" run --kernel "$KERNEL" --accel tcg --timeout 300 --console -- \
+		/bin/busybox sh -c "echo ready; yes > /dev/console" > out 2> e &
+	pid=$!
+	qemu=$(qemu_of $pid)
+	wait_size got 300000
+	sleep 3
+	kill -TERM $pid
+	ends_within 15 $pid
+	test "$(cat st)" -eq 143
+	test ! -e "/proc/$qemu"
+	grep -a -q "^\[ktpack: [1-9][0-9]* console bytes dropped\]" got
+	grep -a -q "^ktpack: booting " got
 	test -z "$(ls -A "$TMPDIR")"
 '
 

@@ -171,6 +171,8 @@ int main(int argc, char **argv)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
 			return 125;
 
+	/* ktpack's lines that stderr did not take yet, before the end */
+	atexit(cli_stderr_finish);
 	if (argc < 2) {
 		cli_main_usage(stderr);
 		return KT_EXIT_USAGE;
