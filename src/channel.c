@@ -3,14 +3,9 @@
 #include <ktpack/channel.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -204,26 +199,14 @@ int kt_ch_reader__feed(struct kt_ch_reader *r, const void *data, size_t n,
 
 /* ---- the host's end --------------------------------------------------------------- */
 
-/* Output on its way to the command's stdout or stderr, in the order the
- * guest wrote it: a segment is one write of the command's. */
-struct host_seg {
-	struct host_seg *next;
-	int fd;
-	size_t len, off;
-	unsigned char data[];
-};
-
 struct kt_ch_host {
 	struct kt_ch_host_opts o;
 	struct kt_ch_reader *rd;
-	struct host_seg *head, *tail;
-	size_t pending;			/* bytes queued */
-	/* What the output is written through: the caller's descriptor, or
-	 * (a pipe, FIFO or terminal) a non-blocking one opened anew on the
-	 * same file, so that a write never waits and the caller's file
-	 * description keeps its flags. */
-	int wout, werr;
-	bool sock_out, sock_err;	/* a socket: send(MSG_DONTWAIT) */
+	/* The command's output, in the guest's order (a segment is one
+	 * write of the command's), and what it is written through. */
+	struct kt_outq q;
+	struct kt_writer wout, werr;
+	const struct kt_writer *err_w;	/* &werr, or &wout: one file */
 	uint64_t credited;		/* stdin bytes the guest took */
 	bool hello;
 	size_t nlen;			/* the nonce's */
@@ -233,7 +216,10 @@ struct kt_ch_host {
 	char why[KT_CH_WHY_MAX];
 	/* the trace */
 	struct kt_out out;
+	struct kt_writer tw;		/* out.fd, written without waiting */
+	struct kt_outq tq;		/* what tw did not take yet */
 	bool open;			/* a trace is being received */
+	bool ending;			/* it came whole: committed once written */
 	bool received;			/* a whole trace was written */
 	int bad;			/* why the last trace failed, or 0 */
 	char bad_msg[256];
@@ -241,29 +227,6 @@ struct kt_ch_host {
 	uint32_t crc;
 	struct kt_err *err;		/* of the feed in progress */
 };
-
-/* A descriptor to write @fd's file without ever waiting: a new open of a
- * pipe, FIFO or terminal with O_NONBLOCK; a socket is written with
- * MSG_DONTWAIT; a file or a disk never waits long.  -1 stays -1. */
-static int host_writer(int fd, bool *sock)
-{
-	struct stat st;
-	char path[64];
-	int nfd;
-
-	*sock = false;
-	if (fd < 0 || fstat(fd, &st))
-		return fd;
-	if (S_ISSOCK(st.st_mode)) {
-		*sock = true;
-		return fd;
-	}
-	if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
-		return fd;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	return nfd >= 0 ? nfd : fd;
-}
 
 bool kt_ch_nonce_ok(const char *nonce)
 {
@@ -293,10 +256,13 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 	h->o = *o;
 	h->nlen = nl;
 	h->out.fd = -1;
-	h->wout = host_writer(o->out_fd, &h->sock_out);
-	h->werr = o->err_fd == o->out_fd ? h->wout : host_writer(o->err_fd, &h->sock_err);
-	if (o->err_fd == o->out_fd)
-		h->sock_err = h->sock_out;
+	h->tw.fd = h->tw.wfd = -1;
+	kt_writer_open(&h->wout, o->out_fd);
+	h->err_w = &h->wout;
+	if (o->err_fd != o->out_fd) {
+		kt_writer_open(&h->werr, o->err_fd);
+		h->err_w = &h->werr;
+	}
 	if (!h->o.trace_max || h->o.trace_max > KT_CH_TRACE_MAX)
 		h->o.trace_max = KT_CH_TRACE_MAX;
 	*out = h;
@@ -305,25 +271,21 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 
 static void host_trace_drop(struct kt_ch_host *h)
 {
+	kt_outq_clear(&h->tq);
+	kt_writer_close(&h->tw);
 	if (h->open)
 		kt_out_abort(&h->out);
-	h->open = false;
+	h->open = h->ending = false;
 }
 
 void kt_ch_host__free(struct kt_ch_host *h)
 {
 	if (!h)
 		return;
-	while (h->head) {
-		struct host_seg *s = h->head;
-
-		h->head = s->next;
-		free(s);
-	}
-	if (h->wout != h->o.out_fd)
-		close(h->wout);
-	if (h->werr != h->o.err_fd && h->werr != h->wout)
-		close(h->werr);
+	kt_outq_clear(&h->q);
+	kt_writer_close(&h->wout);
+	if (h->err_w == &h->werr)
+		kt_writer_close(&h->werr);
 	host_trace_drop(h);
 	kt_ch_reader__free(h->rd);
 	free(h);
@@ -370,11 +332,40 @@ static int host_trace_begin(struct kt_ch_host *h, const unsigned char *p, size_t
 		host_trace_bad(h, r, oerr.msg);
 		return 0;
 	}
+	kt_writer_open(&h->tw, h->out.fd);
 	h->open = true;
 	h->bad = 0;
 	h->got = 0;
 	h->crc = (uint32_t)crc32(0L, Z_NULL, 0);
 	return 0;
+}
+
+static void host_trace_write_failed(struct kt_ch_host *h, int r)
+{
+	char why[sizeof(h->bad_msg)];
+
+	snprintf(why, sizeof(why), "cannot write the trace to '%s': %s", h->o.trace_out,
+		 strerror(-r));
+	host_trace_bad(h, r, why);
+}
+
+/* A trace that came whole is named once all of it is written. */
+static void host_trace_commit(struct kt_ch_host *h)
+{
+	struct kt_err cerr = { 0 };
+	int r;
+
+	if (!h->ending || h->tq.pending)
+		return;
+	kt_writer_close(&h->tw);
+	h->open = h->ending = false;
+	r = kt_out_commit(&h->out, &cerr);
+	if (r) {
+		host_trace_bad(h, r, cerr.msg);
+		return;
+	}
+	h->received = true;
+	h->bytes = h->got;
 }
 
 static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t len)
@@ -388,13 +379,11 @@ static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t 
 		host_trace_bad(h, -EIO, "the trace from the guest is corrupt (longer than announced)");
 		return 0;
 	}
-	r = kt_write_all(h->out.fd, p, len);
+	/* What the file does not take now waits: the caller stops reading
+	 * the guest while too much does (kt_ch_host__pending()). */
+	r = kt_outq_write(&h->tq, &h->tw, p, len);
 	if (r) {
-		char why[sizeof(h->bad_msg)];
-
-		snprintf(why, sizeof(why), "cannot write the trace to '%s': %s",
-			 h->o.trace_out, strerror(-r));
-		host_trace_bad(h, r, why);
+		host_trace_write_failed(h, r);
 		return 0;
 	}
 	h->crc = (uint32_t)crc32(h->crc, p, (uInt)len);
@@ -404,9 +393,7 @@ static int host_trace_data(struct kt_ch_host *h, const unsigned char *p, size_t 
 
 static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t len)
 {
-	struct kt_err cerr = { 0 };
 	char why[200];
-	int r;
 
 	if (!h->open || !host_nonce(h, p, len, 4))
 		return 0;
@@ -421,14 +408,8 @@ static int host_trace_end(struct kt_ch_host *h, const unsigned char *p, size_t l
 		host_trace_bad(h, -EIO, "the trace from the guest is corrupt (CRC-32 mismatch)");
 		return 0;
 	}
-	h->open = false;
-	r = kt_out_commit(&h->out, &cerr);
-	if (r) {
-		host_trace_bad(h, r, cerr.msg);
-		return 0;
-	}
-	h->received = true;
-	h->bytes = h->got;
+	h->ending = true;
+	host_trace_commit(h);
 	return 0;
 }
 
@@ -460,21 +441,10 @@ static void host_fail(struct kt_ch_host *h, const unsigned char *p, size_t len)
 /* Queues a write of the command's; kt_ch_host__flush() writes it. */
 static int host_write(struct kt_ch_host *h, int fd, const unsigned char *p, size_t len)
 {
-	struct host_seg *s;
-
 	if (fd < 0 || !len)
 		return 0;
-	s = malloc(sizeof(*s) + len);
-	if (!s)
+	if (kt_outq_push(&h->q, fd == h->o.out_fd ? &h->wout : h->err_w, p, len))
 		return kt_err_set(h->err, -ENOMEM, "out of memory");
-	*s = (struct host_seg){ .fd = fd, .len = len };
-	memcpy(s->data, p, len);
-	if (h->tail)
-		h->tail->next = s;
-	else
-		h->head = s;
-	h->tail = s;
-	h->pending += len;
 	return 0;
 }
 
@@ -528,53 +498,38 @@ int kt_ch_host__feed(struct kt_ch_host *h, const void *data, size_t n, struct kt
 
 int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err)
 {
-	while (h->head) {
-		struct host_seg *s = h->head;
-		bool out = s->fd == h->o.out_fd;
-		int fd = out ? h->wout : h->werr;
-		struct pollfd pf = { .fd = fd, .events = POLLOUT };
-		size_t chunk = s->len - s->off;
-		ssize_t n;
+	const struct kt_writer *failed = NULL;
+	int r;
 
-		/* The caller's own blocking pipe (no new open was possible):
-		 * with room, PIPE_BUF bytes go in without waiting. */
-		if (fd == s->fd && !(out ? h->sock_out : h->sock_err)) {
-			if (poll(&pf, 1, 0) <= 0 || !pf.revents)
-				return 0;
-			if (chunk > PIPE_BUF)
-				chunk = PIPE_BUF;
-		}
-		if (out ? h->sock_out : h->sock_err)
-			n = send(fd, s->data + s->off, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* the trace's file failing fails the trace, not the run */
+	if (h->tq.head) {
+		r = kt_outq_flush(&h->tq, NULL);
+		if (r)
+			host_trace_write_failed(h, r);
 		else
-			n = write(fd, s->data + s->off, chunk);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return 0;
-		if (n < 0)
-			return kt_err_set(err, -errno, "cannot write the command's %s: %s",
-					  out ? "standard output" : "standard error", strerror(errno));
-		s->off += (size_t)n;
-		h->pending -= (size_t)n;
-		if (s->off == s->len) {
-			h->head = s->next;
-			if (!h->head)
-				h->tail = NULL;
-			free(s);
-		}
+			host_trace_commit(h);
 	}
+	r = kt_outq_flush(&h->q, &failed);
+	if (r)
+		return kt_err_set(err, r, "cannot write the command's %s: %s",
+				  failed == &h->wout ? "standard output" : "standard error",
+				  strerror(-r));
 	return 0;
 }
 
 size_t kt_ch_host__pending(const struct kt_ch_host *h)
 {
-	return h->pending;
+	return h->q.pending + h->tq.pending;
 }
 
 int kt_ch_host__wait_fd(const struct kt_ch_host *h)
 {
-	if (!h->head)
-		return -1;
-	return h->head->fd == h->o.out_fd ? h->wout : h->werr;
+	return kt_outq_wait_fd(&h->q);
+}
+
+int kt_ch_host__trace_wait_fd(const struct kt_ch_host *h)
+{
+	return kt_outq_wait_fd(&h->tq);
 }
 
 unsigned kt_ch_host__ends(const struct kt_ch_host *h)
@@ -603,7 +558,15 @@ int kt_ch_host__end(const struct kt_ch_host *h, int *status, const char **why)
 
 int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err)
 {
-	if (h->open) {
+	if (h->open && h->ending) {
+		char why[sizeof(h->bad_msg)];
+
+		snprintf(why, sizeof(why),
+			 "cannot write the trace to '%s': its reader took %llu of %llu bytes",
+			 h->o.trace_out, (unsigned long long)(h->got - h->tq.pending),
+			 (unsigned long long)h->got);
+		host_trace_bad(h, -EAGAIN, why);
+	} else if (h->open) {
 		char why[200];
 
 		snprintf(why, sizeof(why),

@@ -511,6 +511,62 @@ struct stat;
  * the end of a chain of links, st_mode 0 for a file still to be made. */
 int kt_out_check(const char *path, struct stat *st, struct kt_err *err);
 
+/*
+ * A descriptor written without ever waiting (outq.c): a pipe, FIFO or
+ * terminal through a new open of its file with O_NONBLOCK (the caller's
+ * file description, which a shell may share, keeps its flags); a socket
+ * with send(MSG_DONTWAIT); a regular file or a disk as it is (they do not
+ * wait on a reader).
+ */
+struct kt_writer {
+	int fd;			/* the caller's; -1: what is written is dropped */
+	int wfd;		/* what is written to */
+	bool sock;
+	/* no new open was possible: poll, then at most PIPE_BUF bytes */
+	bool poll_first;
+};
+void kt_writer_open(struct kt_writer *w, int fd);
+/* Closes what kt_writer_open() opened (never the caller's fd). */
+void kt_writer_close(struct kt_writer *w);
+/* What @w takes of @p now: the bytes written, 0 when it would wait, or
+ * -errno (no SIGPIPE for a socket; a pipe raises it as write(2) does). */
+ssize_t kt_writer_write(const struct kt_writer *w, const void *p, size_t n);
+
+/*
+ * Bytes on their way to one or more writers, in the order they came:
+ * kt_outq_flush() writes them as far as the writers take them now; poll
+ * kt_outq_wait_fd() for POLLOUT first.  Zeroed is empty.
+ */
+struct kt_outq_seg;
+struct kt_outq {
+	struct kt_outq_seg *head, *tail;
+	size_t pending;			/* bytes queued, notes included */
+	/* what kt_outq_write_lossy() dropped, in all */
+	uint64_t dropped_bytes, dropped_writes;
+};
+/* Queues @n bytes for @w: 0 or -ENOMEM. */
+int kt_outq_push(struct kt_outq *q, const struct kt_writer *w, const void *p, size_t n);
+/* Writes what @w takes now when nothing is queued before, and queues
+ * the rest: 0, -ENOMEM, or the write's -errno (nothing is queued then). */
+int kt_outq_write(struct kt_outq *q, const struct kt_writer *w, const void *p, size_t n);
+/* The note that stands where writes were dropped: @bytes in @writes, in
+ * @buf; snprintf's return. */
+typedef int (*kt_outq_note_fn)(char *buf, size_t sz, uint64_t bytes, uint64_t writes);
+/*
+ * kt_outq_write() that keeps about @cap bytes queued: to make room, the
+ * oldest writes not begun are dropped whole, and one note from @note
+ * (remade while it is not begun) stands where they were.
+ */
+int kt_outq_write_lossy(struct kt_outq *q, const struct kt_writer *w, const void *p, size_t n,
+			size_t cap, kt_outq_note_fn note);
+/* 0, or the -errno of a write that failed, its writer in @failed (which
+ * may be NULL); what it did not write stays queued. */
+int kt_outq_flush(struct kt_outq *q, const struct kt_writer **failed);
+/* The descriptor the next queued bytes wait on, or -1. */
+int kt_outq_wait_fd(const struct kt_outq *q);
+/* Drops what is queued; the bytes of writes it held (not of notes). */
+size_t kt_outq_clear(struct kt_outq *q);
+
 /* snprintf that reports truncation as -ENAMETOOLONG. */
 int kt_snprintf(char *buf, size_t sz, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

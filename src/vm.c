@@ -6,8 +6,9 @@
  * start, a kernel panic and an archive that did not unpack, and QEMU's
  * stderr for its errors; forwards the host's stdin; stops the VM at the
  * timeout.  A KVM boot must show life within bounds (accel.c decides what
- * follows: TCG, or a failure).  Writes nothing but the command's output
- * and the trace.  QEMU dies with this process (PR_SET_PDEATHSIG).
+ * follows: TCG, or a failure).  Writes nothing but the command's output,
+ * the trace and the console, and never waits on their readers (outq.c).
+ * QEMU dies with this process (PR_SET_PDEATHSIG).
  */
 #include <ktpack/vm.h>
 
@@ -35,6 +36,9 @@
 
 #define LINE_MAX_KEPT	1024
 #define ERR_KEPT	4096
+/* How long the console's last bytes may wait for their reader once QEMU
+ * is gone and the command's output is written. */
+#define CONSOLE_DRAIN_MS	2000
 
 int kt_channel_parse(const char *s, enum kt_channel *out)
 {
@@ -150,10 +154,15 @@ struct vm_pend {
 
 enum { PORT_VIRTIO, PORT_SERIAL, PORT_N };
 
+/* What vm_watch polls: the console, the ports, QEMU's stderr and stdout,
+ * stdin, the command's output, the trace, the console's reader. */
+#define VM_NFDS		9
+
 /* What one QEMU process is and has said: a fallback starts a new one. */
 struct vm_boot {
 	enum kt_accel accel;
 	uint64_t t0;			/* when it started */
+	uint64_t gone;			/* when QEMU was seen gone, or 0 */
 	struct kt_proc p;
 	int con;			/* our end of the console */
 	int port[PORT_N];		/* our ends of the channel's ports */
@@ -203,6 +212,10 @@ struct vm_run {
 	bool escape;			/* Ctrl-A was typed */
 	bool quit;			/* Ctrl-A x was typed */
 	struct vm_pend to_con;		/* a shell's typed bytes */
+	/* the console's bytes on their way to console_fd: a reader that
+	 * does not keep up loses the oldest of them, never stalls us */
+	struct kt_writer con_w;
+	struct kt_outq con_q;
 };
 
 /* The caller's descriptor: 0 means @std, -1 none. */
@@ -307,13 +320,29 @@ static void vm_line(struct vm_run *v)
 	}
 }
 
+static int vm_console_note(char *buf, size_t sz, uint64_t bytes, uint64_t writes)
+{
+	(void)writes;
+	return snprintf(buf, sz, "\r\n[ktpack: %llu console bytes dropped]\r\n",
+			(unsigned long long)bytes);
+}
+
+/* A console that cannot be written any more is not written. */
+static void vm_console_failed(struct vm_run *v, int r)
+{
+	kt_log(&v->o->log, KT_LOG_WARN, "cannot write the guest console: %s", strerror(-r));
+	kt_outq_clear(&v->con_q);
+	kt_writer_close(&v->con_w);
+}
+
 static void vm_console(struct vm_run *v, const char *buf, size_t n)
 {
 	struct vm_boot *b = &v->b;
-	int fd = vm_fd(v->o->console_fd, STDOUT_FILENO);
+	int r = v->con_w.fd < 0 ? 0 : kt_outq_write_lossy(&v->con_q, &v->con_w, buf, n,
+							   KT_VM_CONSOLE_QUEUE, vm_console_note);
 
-	if (fd >= 0)
-		kt_write_all(fd, buf, n);
+	if (r)
+		vm_console_failed(v, r);
 	vm_keep(b->tail, sizeof(b->tail), &b->tlen, buf, n);
 	for (size_t i = 0; i < n; i++) {
 		/* A long line keeps its end; a NUL must not hide what follows. */
@@ -561,7 +590,7 @@ static bool vm_ended(const struct vm_run *v)
 	return v->b.active >= 0 && kt_ch_host__end(v->b.h[v->b.active], &st, &why);
 }
 
-/* The descriptors to wait on, in @pf[7]. */
+/* The descriptors to wait on, in @pf[VM_NFDS]. */
 static void vm_poll_fds(struct vm_run *v, struct pollfd *pf)
 {
 	const struct kt_vm_opts *o = v->o;
@@ -592,6 +621,8 @@ static void vm_poll_fds(struct vm_run *v, struct pollfd *pf)
 	pf[4] = (struct pollfd){ .fd = b->p.out, .events = POLLIN };
 	pf[5] = (struct pollfd){ .fd = want_in ? v->in : -1, .events = POLLIN };
 	pf[6] = (struct pollfd){ .fd = h ? kt_ch_host__wait_fd(h) : -1, .events = POLLOUT };
+	pf[7] = (struct pollfd){ .fd = h ? kt_ch_host__trace_wait_fd(h) : -1, .events = POLLOUT };
+	pf[8] = (struct pollfd){ .fd = kt_outq_wait_fd(&v->con_q), .events = POLLOUT };
 }
 
 /* A KVM boot that is not up within its bounds: why, or NULL. */
@@ -683,10 +714,20 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 				  "the guest did not reach /init within %llu s: the VM was stopped",
 				  (unsigned long long)((boot - b->t0) / 1000));
 	if (deadline && now >= deadline) {
+		size_t left = b->active >= 0 ? kt_ch_host__pending(b->h[b->active]) : 0;
+
 		if (!vm_up(v))
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest did not reach /init within %u s: the VM was stopped",
 					  o->timeout_s);
+		if (left && vm_ended(v))
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the guest command ended, but its output and trace were not all written within %u s: %zu bytes waited for a reader that did not read",
+					  o->timeout_s, left);
+		if (left)
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the guest command did not finish within %u s (%zu bytes of output and trace waited for a reader that did not read): the VM was stopped",
+					  o->timeout_s, left);
 		return kt_err_set(err, -ETIMEDOUT,
 				  "the guest command did not finish within %u s: the VM was stopped",
 				  o->timeout_s);
@@ -748,10 +789,15 @@ static int vm_handle(struct vm_run *v, const struct pollfd *pf, struct kt_err *e
 			vm_qemu_out(v, i);
 	if (pf[5].revents)
 		vm_stdin(v);
-	if (pf[6].revents && b->active >= 0) {
+	if ((pf[6].revents || pf[7].revents) && b->active >= 0) {
 		r = kt_ch_host__flush(b->h[b->active], err);
 		if (r)
 			return r;
+	}
+	if (pf[8].revents) {
+		r = kt_outq_flush(&v->con_q, NULL);
+		if (r)
+			vm_console_failed(v, r);
 	}
 	return 0;
 }
@@ -776,6 +822,24 @@ static void vm_send(struct vm_run *v)
 		v->to_con.len = 0;
 }
 
+/*
+ * QEMU is gone (all it said is read), the command's output and trace are
+ * written, and the console's too or its reader had its time.  Until then,
+ * a reader that does not read holds the run up to its deadline or stop,
+ * no longer.
+ */
+static bool vm_done(struct vm_run *v, const struct kt_ch_host *h, uint64_t now)
+{
+	struct vm_boot *b = &v->b;
+
+	if (b->con >= 0 || b->port[0] >= 0 || b->port[1] >= 0 || b->p.err >= 0)
+		return false;
+	if (!b->gone)
+		b->gone = now;
+	return (!h || !kt_ch_host__pending(h)) &&
+	       (!v->con_q.pending || now - b->gone >= CONSOLE_DRAIN_MS);
+}
+
 /* Reads the console, the ports and QEMU's stderr, and feeds stdin, until
  * QEMU ends, a deadline passes or the caller asks to stop. */
 static int vm_watch(struct vm_run *v, struct kt_err *err)
@@ -784,7 +848,7 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 
 	for (;;) {
 		struct kt_ch_host *h = b->active >= 0 ? b->h[b->active] : NULL;
-		struct pollfd pf[7];
+		struct pollfd pf[VM_NFDS];
 		int r;
 
 		/* time spent stopped (Ctrl-Z) is no one's: deadlines move */
@@ -793,9 +857,7 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 			b->paused = *v->o->paused_ms;
 		}
 
-		/* QEMU is gone and everything it said is read and written */
-		if (b->con < 0 && b->port[0] < 0 && b->port[1] < 0 && b->p.err < 0 &&
-		    (!h || !kt_ch_host__pending(h)))
+		if (vm_done(v, h, kt_now_ms()))
 			break;
 		r = vm_check(v, kt_now_ms(), err);
 		if (r)
@@ -1010,6 +1072,18 @@ static void vm_stdin_close(struct vm_run *v)
 		close(v->in);
 }
 
+/* What the console's reader did not take is dropped, and said. */
+static void vm_console_close(struct vm_run *v)
+{
+	uint64_t lost = v->con_q.dropped_bytes + kt_outq_clear(&v->con_q);
+
+	kt_writer_close(&v->con_w);
+	if (lost)
+		kt_log(&v->o->log, KT_LOG_WARN,
+		       "%llu bytes of the guest console were dropped: its reader did not keep up",
+		       (unsigned long long)lost);
+}
+
 /* The boot line: the accelerator, and why not KVM when it could be. */
 static void vm_boot_line(struct vm_run *v)
 {
@@ -1194,6 +1268,7 @@ int kt_vm_run_with(const struct kt_vm_opts *o, const struct kt_qemu_facts *qf,
 		goto out;
 	*v = (struct vm_run){ .o = o, .res = res, .plan = &plan, .in = -1 };
 	vm_stdin_open(v);
+	kt_writer_open(&v->con_w, vm_fd(o->console_fd, STDOUT_FILENO));
 	for (;;) {
 		r = vm_boot(v, qf->path, &e);
 		if (r != -EHOSTDOWN)
@@ -1208,6 +1283,7 @@ int kt_vm_run_with(const struct kt_vm_opts *o, const struct kt_qemu_facts *qf,
 		res->accel_fell_back = true;
 	}
 	vm_stdin_close(v);
+	vm_console_close(v);
 out:
 	if (r == -EINTR)
 		res->end = KT_VM_STOPPED;

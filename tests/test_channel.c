@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -437,6 +438,81 @@ static void test_trace_bad(void **state)
 	}
 }
 
+/*
+ * A trace FIFO whose reader stalls: feeding never waits on it (a write
+ * that waited would never return: the alarm ends the test), what the
+ * FIFO does not take is queued while the caller, as vm.c does, stops
+ * feeding above a bound, and the trace is whole once its reader took it.
+ */
+#define STALL_QUEUE	(256u << 10)
+#define STALL_STEP	4096u
+
+static void stall_feed(struct kt_ch_host *h, const struct stream *s, size_t *fed)
+{
+	while (*fed < s->len && kt_ch_host__pending(h) < STALL_QUEUE) {
+		size_t n = s->len - *fed < STALL_STEP ? s->len - *fed : STALL_STEP;
+
+		assert_int_equal(kt_ch_host__feed(h, s->p + *fed, n, NULL), 0);
+		*fed += n;
+		/* a feed adds what it completes: a frame at most, and the step */
+		assert_true(kt_ch_host__pending(h) < STALL_QUEUE + KT_CH_FRAME_MAX + STALL_STEP);
+	}
+}
+
+static void test_trace_stalled_reader(void **state)
+{
+	size_t n = 1u << 20, got = 0, fed = 0;
+	unsigned char *t = malloc(n), *back = malloc(n);
+	struct kt_ch_host_opts o = { .out_fd = -1, .err_fd = -1, .nonce = NONCE };
+	struct stream s = { 0 };
+	struct kt_err e = { 0 };
+	struct kt_ch_host *h;
+	uint64_t bytes = 0;
+	char fifo[128];
+	int rd;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		t[i] = (unsigned char)(i * 13 + i / 509);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	rd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(rd >= 0);
+	o.trace_out = fifo;
+	assert_int_equal(kt_ch_host__new(&o, &h), 0);
+	put_trace(&s, t, n, KT_CH_PAYLOAD_MAX, 0, false);
+	put_status(&s, 0, NONCE);
+
+	alarm(20);
+	stall_feed(h, &s, &fed);
+	alarm(0);
+	/* it stopped at the bound, not at the end: the rest waits */
+	assert_true(fed < s.len);
+	assert_true(kt_ch_host__pending(h) >= STALL_QUEUE);
+
+	/* the reader reads: the queue goes, the guest's bytes follow */
+	while (got < n) {
+		ssize_t r = read(rd, back + got, n - got);
+
+		if (r > 0)
+			got += (size_t)r;
+		assert_int_equal(kt_ch_host__flush(h, NULL), 0);
+		stall_feed(h, &s, &fed);
+	}
+	assert_int_equal(fed, s.len);
+	assert_int_equal(kt_ch_host__flush(h, NULL), 0);
+	assert_int_equal(kt_ch_host__pending(h), 0);
+	assert_int_equal(kt_ch_host__end(h, &(int){ 0 }, &(const char *){ NULL }), 1);
+	assert_int_equal(kt_ch_host__trace(h, &bytes, &e), 0);
+	assert_int_equal(bytes, n);
+	assert_memory_equal(back, t, n);
+	kt_ch_host__free(h);
+	close(rd);
+	free(s.p);
+	free(t);
+	free(back);
+}
+
 /* Garbage between frames, a frame with a bad CRC, a size over the cap and
  * an unknown type are skipped; the frames around them are read. */
 static void test_resync(void **state)
@@ -508,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_caps_and_nonce),
 		cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trace_stalled_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
 		cmocka_unit_test(test_reader_bounded),
 	};

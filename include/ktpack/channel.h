@@ -133,24 +133,30 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out);
 void kt_ch_host__free(struct kt_ch_host *h);
 /*
  * Feeds bytes read from the guest.  The command's output is queued, in
- * the guest's order, and written as far as its descriptors take it
- * without waiting (see kt_ch_host__flush()).  0, or -errno when the host
- * cannot go on (a write to the command's stdout or stderr failed), with
- * @err saying what.  What the guest sends never makes it fail, and
- * neither does the trace's file: a bad trace is reported by
- * kt_ch_host__trace().
+ * the guest's order, and so is what the trace's file does not take at
+ * once; both are written as far as their descriptors take them without
+ * waiting (see kt_ch_host__flush()).  Nothing bounds the queues but the
+ * caller: it stops feeding while kt_ch_host__pending() is high, and the
+ * guest then waits.  0, or -errno when the host cannot go on (a write to
+ * the command's stdout or stderr failed), with @err saying what.  What
+ * the guest sends never makes it fail, and neither does the trace's
+ * file: a bad trace is reported by kt_ch_host__trace().
  */
 int kt_ch_host__feed(struct kt_ch_host *h, const void *data, size_t n, struct kt_err *err);
 /*
- * Writes queued output as far as its descriptor takes it now, never
- * waiting (a stalled reader of stdout must not stall the caller's timeout
- * and signals): poll kt_ch_host__wait_fd() for POLLOUT, then call it.
- * 0, or -errno when a write failed.
+ * Writes queued output and trace as far as their descriptors take them
+ * now, never waiting (a stalled reader of stdout or of a trace FIFO must
+ * not stall the caller's timeout and signals): poll kt_ch_host__wait_fd()
+ * and kt_ch_host__trace_wait_fd() for POLLOUT, then call it.  A trace
+ * that came whole is committed once all of it is written.  0, or -errno
+ * when a write of the command's output failed.
  */
 int kt_ch_host__flush(struct kt_ch_host *h, struct kt_err *err);
-/* Bytes of output queued; the descriptor the next of them waits on, or -1. */
+/* Bytes queued, of output and trace; the descriptors the next of them
+ * wait on, or -1. */
 size_t kt_ch_host__pending(const struct kt_ch_host *h);
 int kt_ch_host__wait_fd(const struct kt_ch_host *h);
+int kt_ch_host__trace_wait_fd(const struct kt_ch_host *h);
 /* The stdin bytes the guest took so far (its CREDIT frames): a sender
  * keeps at most KT_CH_STDIN_WINDOW beyond them in flight. */
 uint64_t kt_ch_host__credited(const struct kt_ch_host *h);
@@ -172,8 +178,9 @@ unsigned kt_ch_host__ends(const struct kt_ch_host *h);
  * than it said, over the cap or with a CRC-32 mismatch, and the -errno of
  * the open or write when its file could not be written (a FIFO that
  * nothing reads is -ENXIO), with @err saying which (nothing is left at
- * the output then).  Call it once the guest is
- * gone: an unfinished trace is removed.
+ * the output then; -EAGAIN when its reader did not take all of it).
+ * Call it once the guest is gone and the queue is written: an unfinished
+ * trace is removed.
  */
 int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err);
 /* Bytes of corrupt frames skipped. */

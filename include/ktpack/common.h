@@ -56,6 +56,8 @@ enum kt_log_level {
 /*
  * The one way the library talks while it works.  @msg is one line without
  * a newline, lowercase, problem first.  A NULL fn drops every message.
+ * A VM run calls it from its loop (the guest's warnings, as they come):
+ * it must not wait on a reader, or the run's timeout and stop wait too.
  */
 typedef void (*kt_log_fn)(void *ctx, enum kt_log_level level, const char *msg);
 

@@ -24,9 +24,13 @@ extern "C" {
 /* A guest that has not reached /init by then is stuck. */
 #define KT_VM_BOOT_TIMEOUT_S	180
 
-/* The command's output the runner holds for a slow reader before it
- * stops reading the guest (which then waits). */
+/* The command's output and trace the runner holds for a slow reader
+ * before it stops reading the guest (which then waits). */
 #define KT_VM_OUT_QUEUE		(1u << 20)
+/* The console bytes the runner holds for a slow reader of console_fd:
+ * beyond, the oldest are dropped (a note in the stream says how many):
+ * the guest's kernel must never wait on the console. */
+#define KT_VM_CONSOLE_QUEUE	(256u << 10)
 /* The console lines a result keeps for a failure's report. */
 #define KT_VM_TAIL_LINES	20
 

@@ -46,6 +46,17 @@ int cli_exit_code(int ret);
 int cli_flush(void);
 /* The library's log, printed as "ktpack: warning: ..." / "ktpack: ...". */
 extern const struct kt_log cli_log;
+/*
+ * @prefix, @msg with its control bytes escaped, @suffix: one line on
+ * stderr, and "ktpack: <msg>".  Never waited on: what stderr does not
+ * take now is held (the oldest lines dropped beyond 64 KiB, and said),
+ * and written by the next line or by cli_stderr_finish().
+ */
+void cli_line(const char *prefix, const char *msg, const char *suffix);
+void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* At exit: the lines held, written while stderr takes them (at most 2 s
+ * without progress, 10 s in all); what it does not take is dropped. */
+void cli_stderr_finish(void);
 
 /* ---- options ---------------------------------------------------------------- */
 

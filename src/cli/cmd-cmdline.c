@@ -83,9 +83,8 @@ int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ct
 	if (!ret && kt_derive_test_memory_mib(&a.m, &mib, &below, &err))
 		ret = cli_error("%s", err.msg);
 	if (!ret && below)
-		fprintf(stderr, "ktpack: warning: the exact memory of %" PRIu64 " MiB is below the %"
-			PRIu64 " MiB that wprof's ring buffers need\n", a.m.override_mib,
-			a.m.wprof_floor_mib);
+		cli_say("warning: the exact memory of %" PRIu64 " MiB is below the %" PRIu64
+			" MiB that wprof's ring buffers need", a.m.override_mib, a.m.wprof_floor_mib);
 	if (!ret) {
 		printf("%" PRIu64 "\n", mib);
 		ret = cli_flush();

@@ -41,7 +41,7 @@ int cmd_env(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 		const char *dir = kt_installed__cache_dir(ctx->installed);
 		size_t dl = dir ? strlen(dir) : 0;
 
-		fprintf(stderr, "ktpack: warning: %s\n", err.msg);
+		cli_say("warning: %s", err.msg);
 		/* What main exported from the cache is ours: install anew.
 		 * A path the user set stays theirs. */
 		for (size_t k = 0; k < t->count; k++) {

@@ -62,11 +62,13 @@ static void run_on_terminal_signal(int sig)
 /* @title, then each line of @text after "  | ". */
 static void run_show_lines(const char *title, const char *text)
 {
-	fprintf(stderr, "ktpack: %s:\n", title);
+	cli_say("%s:", title);
 	for (const char *p = text; *p; ) {
 		size_t l = strcspn(p, "\n");
+		char line[4096];
 
-		fprintf(stderr, "  | %.*s\n", (int)l, p);
+		snprintf(line, sizeof(line), "%.*s", (int)l, p);
+		cli_line("  | ", line, "");
 		p += l + (p[l] == '\n');
 	}
 }
@@ -118,8 +120,8 @@ static void run_on_job_stop(int sig)
 static int run_report(const struct kt_run_result *res)
 {
 	if (res->trace_written)
-		fprintf(stderr, "ktpack: wrote the wprof trace to '%s' (%llu bytes)\n",
-			res->trace_out, (unsigned long long)res->trace_bytes);
+		cli_say("wrote the wprof trace to '%s' (%llu bytes)", res->trace_out,
+			(unsigned long long)res->trace_bytes);
 	return res->status;
 }
 

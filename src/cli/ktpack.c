@@ -194,6 +194,8 @@ int main(int argc, char **argv)
 			return 125;
 	cli_raise_nofile();
 
+	/* ktpack's lines that stderr did not take yet, before the end */
+	atexit(cli_stderr_finish);
 	if (argc < 2) {
 		cli_main_usage(stderr);
 		return KT_EXIT_USAGE;

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,69 @@
 
 #define CLI_MAX_OPTS 32
 
-/* One line on stderr, whatever a file name holds: control bytes are
- * escaped. */
-/* One line on stderr, control bytes escaped, in one write: a line of ours
- * is never cut into a command's output. */
-static void cli_line(const char *prefix, const char *msg, const char *suffix)
+/* ---- standard error, never waited on ------------------------------------------ */
+
+/* ktpack's own lines that standard error does not take now (a full pipe,
+ * a stopped terminal) wait here: a run's loop calls the log and must not
+ * wait on its reader.  Beyond this, the oldest lines go, and a line says
+ * so where they were. */
+#define CLI_ERR_QUEUE		(64u << 10)
+/* At exit, how long lines may still wait for standard error: without it
+ * taking any, and in all. */
+#define CLI_ERR_IDLE_MS		2000
+#define CLI_ERR_TOTAL_MS	10000
+
+static struct kt_writer cli_err_w = { .fd = -1, .wfd = -1 };
+static struct kt_outq cli_err_q;
+static bool cli_err_opened;
+
+static int cli_err_note(char *buf, size_t sz, uint64_t bytes, uint64_t lines)
+{
+	(void)bytes;
+	return snprintf(buf, sz,
+			"ktpack: warning: %llu of ktpack's lines were dropped here: standard error did not take them\n",
+			(unsigned long long)lines);
+}
+
+static void cli_err_write(const char *line, size_t n)
+{
+	if (!cli_err_opened) {
+		kt_writer_open(&cli_err_w, STDERR_FILENO);
+		cli_err_opened = true;
+	}
+	/* a standard error that fails (a closed pipe) takes nothing more */
+	if (kt_outq_flush(&cli_err_q, NULL) ||
+	    kt_outq_write_lossy(&cli_err_q, &cli_err_w, line, n, CLI_ERR_QUEUE, cli_err_note))
+		kt_outq_clear(&cli_err_q);
+}
+
+void cli_stderr_finish(void)
+{
+	uint64_t start = kt_now_ms(), last = start;
+
+	while (cli_err_q.pending) {
+		struct pollfd pf = { .fd = kt_outq_wait_fd(&cli_err_q), .events = POLLOUT };
+		uint64_t now = kt_now_ms();
+		size_t before = cli_err_q.pending;
+
+		if (now - last >= CLI_ERR_IDLE_MS || now - start >= CLI_ERR_TOTAL_MS)
+			break;
+		if (poll(&pf, 1, 100) < 0 && errno != EINTR)
+			break;
+		if (kt_outq_flush(&cli_err_q, NULL))
+			break;
+		if (cli_err_q.pending < before)
+			last = kt_now_ms();
+	}
+	kt_outq_clear(&cli_err_q);
+	kt_writer_close(&cli_err_w);
+	cli_err_opened = false;
+}
+
+/* One line on stderr, control bytes escaped, in one write when stderr
+ * takes it (a pipe takes PIPE_BUF bytes whole or not at all): a line of
+ * ours is not cut into a command's output. */
+void cli_line(const char *prefix, const char *msg, const char *suffix)
 {
 	char line[4 * 16384 + 256];
 	size_t n = 0;
@@ -37,9 +96,18 @@ static void cli_line(const char *prefix, const char *msg, const char *suffix)
 	}
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\n", suffix);
 	fflush(stderr);
-	if (write(STDERR_FILENO, line, n < sizeof(line) ? n : sizeof(line) - 1) < 0) {
-		/* nowhere to say it */
-	}
+	cli_err_write(line, n < sizeof(line) ? n : sizeof(line) - 1);
+}
+
+void cli_say(const char *fmt, ...)
+{
+	char msg[16384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_line("ktpack: ", msg, "");
 }
 
 int cli_error(const char *fmt, ...)
