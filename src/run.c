@@ -77,6 +77,7 @@ static const char *run_mounted_over(const char *guest, size_t *len)
 static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 {
 	char host[PATH_MAX], guest[PATH_MAX];
+	int r;
 
 	if (!o->kernel || !*o->kernel)
 		return kt_err_set(err, -EINVAL, "no kernel given");
@@ -95,6 +96,9 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 				  "the trace cannot go to standard output: the guest console goes there");
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
+	r = kt_vm_check_qemu_opts(o->qemu_opts, o->nqemu_opts, err);
+	if (r)
+		return r;
 	for (size_t i = 0, len = 0; o->cmd && o->cmd[i]; i++) {
 		len += strlen(o->cmd[i]) + 1;
 		if (len > KT_GUEST_CMD_MAX)

@@ -52,12 +52,39 @@ const char *kt_channel_name(enum kt_channel c)
 	return c == KT_CHANNEL_VIRTIO ? "virtio" : c == KT_CHANNEL_SERIAL ? "serial" : "auto";
 }
 
+int kt_vm_check_qemu_opts(const char *const *opts, size_t n, struct kt_err *err)
+{
+	static const struct { const char *name, *why; } sizing[] = {
+		{ "m", "the guest's memory is ktpack's: use --memory or --exact-memory" },
+		{ "smp", "the guest's CPUs are ktpack's: use --cpus" },
+		{ "numa", "the guest's memory and CPUs are ktpack's, on one node: use --memory or --exact-memory, and --cpus" },
+	};
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = opts[i];
+		size_t l;
+
+		if (name[0] != '-')
+			continue;
+		name += name[1] == '-' ? 2 : 1;
+		/* (QEMU has no -m=SIZE: it would fail on it, but say why) */
+		l = strcspn(name, "=");
+		for (size_t k = 0; k < KT_ARRAY_SIZE(sizing); k++)
+			if (strlen(sizing[k].name) == l && !strncmp(name, sizing[k].name, l))
+				return kt_err_set(err, -EINVAL, "--qemu-opt %s: %s", opts[i],
+						  sizing[k].why);
+	}
+	return 0;
+}
+
 int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err)
 {
-	/* A kernel the caller resolved and holds open was checked then. */
-	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
+	int r = kt_vm_check_qemu_opts(o->qemu_opts, o->nqemu_opts, err);
 
+	/* A kernel the caller resolved and holds open was checked then. */
+	if (!r && o->kernel_fd <= 2)
+		r = kt_kernel_check(o->kernel, err);
 	if (!r && !kt_arch_info(o->arch))
 		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
 	if (!r && o->channel == KT_CHANNEL_SERIAL && !kt_arch_info(o->arch)->serial_channel)

@@ -140,9 +140,20 @@ int kt_find_program(const char *name, char *out, size_t sz);
 
 
 /*
+ * Refuses an extra QEMU argument (@opts, one argument each, as given to
+ * QEMU) that would size the guest behind ktpack's back while the boot
+ * line says otherwise: -m, -smp and -numa, with one dash or two (QEMU
+ * takes both, and a later option wins).  -EINVAL with @err naming it and
+ * the ktpack option that does it.  -machine memory-backend=ID is not
+ * refused: QEMU refuses a backend whose size is not -m's.
+ */
+int kt_vm_check_qemu_opts(const char *const *opts, size_t n, struct kt_err *err);
+
+/*
  * What can be checked before anything is built: the kernel is a kernel,
- * /proc is mounted and QEMU is installed.  The QEMU binary found goes to
- * @qemu.
+ * /proc is mounted, QEMU is installed and the extra QEMU arguments leave
+ * the guest's size alone (kt_vm_check_qemu_opts).  The QEMU binary found
+ * goes to @qemu.
  */
 int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err);

@@ -251,7 +251,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_STR(0, "accel", &a.accel),
 		OPT_BOOL("no-pvh", &a.no_pvh),
 		OPT_STR(0, "qemu", &a.qemu),
-		OPT_LIST("qemu-opt", &a.qemu_opts),
+		OPT_FN("qemu-opt", &a.qemu_opts, cli_opt_qemu_opt),
 		OPT_FN("append", &a.append, cli_opt_words),
 		OPT_STR(0, "channel", &a.channel),
 		OPT_LIST("module", &a.modules),

@@ -87,7 +87,8 @@ static const struct kt_cmd kt_cmds[] = {
 	  "(default 600, 0 for none) stops the VM.  SIZE is MiB, or with K, M, G or\n"
 	  "T (2G); the memory grows to hold the archive; --exact-memory (or\n"
 	  "--override) is used as given.  --append adds kernel arguments; --qemu\n"
-	  "names the QEMU binary, --qemu-opt adds one argument.  Exit status: CMD's;\n"
+	  "names the QEMU binary, --qemu-opt adds one argument (not -m, -smp or\n"
+	  "-numa: --memory and --cpus size the guest).  Exit status: CMD's;\n"
 	  "124 at the timeout, 125 when ktpack or the VM failed, 128+N on signal N.\n"
 	  "Example:\n"
 	  "  ktpack run --kernel /boot/vmlinuz --wprof -- /bin/busybox echo hello\n" },
