@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <ktpack/initramfs.h>
+#include <ktpack/kconfig.h>
 #include <ktpack/ktpack.h>
 #include <ktpack/vmconfig.h>
 
@@ -41,6 +42,8 @@ struct run_ctx {
 	 * stdin when that is not a terminal, NULL for a console shell. */
 	const char *const *cmd;
 	struct kt_modules *mods;	/* NULL: none to load */
+	char *config;			/* the kernel's config, NULL: none found */
+	size_t config_len;
 	enum kt_channel channel;	/* what QEMU gets */
 	enum kt_arch arch;		/* the guest's: the kernel's */
 	bool no_pvh;			/* QEMU cannot boot through PVH */
@@ -360,6 +363,33 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 }
 
 /*
+ * The kernel's config for the guest's /boot/config-<release>, when its
+ * release is known (kt_kconfig_find): from a file, else from the image
+ * that boots when it is uncompressed (a vmlinux, an arm64 Image).
+ */
+static int run_config(struct run_ctx *x, struct kt_err *err)
+{
+	const char *image = x->kernel.pvh || x->kernel.arch == KT_ARCH_AARCH64 ?
+			    x->kernel.path : NULL;
+	char from[PATH_MAX + 64];
+	int r;
+
+	if (!*x->kernel.release)
+		return 0;
+	r = kt_kconfig_find(x->o->kernel, x->kernel.release, image, &x->o->log, &x->config,
+			    &x->config_len, from, sizeof(from));
+	if (r == -ENOMEM)
+		return kt_err_set(err, r, "out of memory");
+	if (!r)
+		kt_log(&x->o->log, KT_LOG_DEBUG, "the guest's %s%s is %s", KT_KCONFIG_GUEST,
+		       x->kernel.release, from);
+	else
+		kt_log(&x->o->log, KT_LOG_DEBUG, "no config for the kernel %s: the guest has no %s%s",
+		       x->kernel.release, KT_KCONFIG_GUEST, x->kernel.release);
+	return 0;
+}
+
+/*
  * The command must be a program the guest can run: a program of another
  * machine that an include brought as data is refused by name, before
  * boot.  A bare name is looked up as init's PATH has it.
@@ -464,6 +494,12 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 		r = run_check_command(x, b, err);
 	if (!r && x->mods)
 		r = kt_modules__pack(x->mods, x->kernel.release, b, err);
+	if (!r && x->config) {
+		char guest[PATH_MAX];
+
+		snprintf(guest, sizeof(guest), "%s%s", KT_KCONFIG_GUEST, x->kernel.release);
+		r = kt_initramfs__add_data(b, guest, x->config, x->config_len, 0644, err);
+	}
 	if (!r && !x->cache)
 		r = run_base_uncached(x, b, err);
 	if (!r && x->cache)
@@ -722,7 +758,9 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 			return r;
 		res->pvh = x->kernel.pvh;
 	}
-	r = run_modules(x, err);
+	r = run_config(x, err);
+	if (!r)
+		r = run_modules(x, err);
 	if (!r) {
 		res->modules = x->mods ? kt_modules__count(x->mods) : 0;
 		r = run_base(x, name, sizeof(name), err);
@@ -795,6 +833,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	free(x.qemu);
 	kt_kernel_boot__close(&x.kernel);
 	kt_modules__free(x.mods);
+	free(x.config);
 	kt_cache__close(x.own_cache);
 	free(x.cmdline);
 	return r;
