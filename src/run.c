@@ -324,6 +324,7 @@ static int run_fill_base(const struct kt_run_opts *o, enum kt_arch arch, struct 
 static int run_modules(struct run_ctx *x, struct kt_err *err)
 {
 	const struct kt_run_opts *o = x->o;
+	int (*want)(struct kt_modules *, const char *, struct kt_err *);
 	struct kt_err why = { 0 };
 	char dir[PATH_MAX], kreal[PATH_MAX];
 	int r, has;
@@ -332,7 +333,7 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 	/* "beside the kernel" is beside the file a link names */
 	r = kt_modules_find(o->modules_dir, realpath(o->kernel, kreal) ? kreal : o->kernel,
 			    x->kernel.release, dir, sizeof(dir), &why);
-	if (r && (o->nmodules || o->modules_dir))
+	if (r && (o->nmodules || o->noptional_modules || o->modules_dir))
 		return kt_err_set(err, r, "%s", why.msg);
 	/* without a serial port for the channel, virtio_console must come
 	 * from the tree (Debian's arm64 kernel has it as a module) */
@@ -344,6 +345,8 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 	r = kt_modules__open(dir, &x->mods, err);
 	for (size_t i = 0; !r && i < o->nmodules; i++)
 		r = kt_modules__want(x->mods, o->modules[i], err);
+	for (size_t i = 0; !r && i < o->noptional_modules; i++)
+		r = kt_modules__want_optional(x->mods, o->optional_modules[i], err);
 	if (r || o->channel == KT_CHANNEL_SERIAL)
 		return r;
 	has = kt_modules__has(x->mods, "virtio_console");
@@ -356,9 +359,13 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 		x->channel = KT_CHANNEL_SERIAL;
 		return 0;
 	}
-	r = kt_modules__want(x->mods, "virtio_pci", err);
+	/* Without them init falls back to the serial port: they are
+	 * optional unless there is none or the virtio port was asked for. */
+	want = o->channel == KT_CHANNEL_VIRTIO || !kt_arch_info(x->arch)->serial_channel ?
+	       kt_modules__want : kt_modules__want_optional;
+	r = want(x->mods, "virtio_pci", err);
 	if (!r)
-		r = kt_modules__want(x->mods, "virtio_console", err);
+		r = want(x->mods, "virtio_console", err);
 	return r;
 }
 

@@ -278,6 +278,8 @@ test_expect_success 'a bad --channel or --module is a usage error before anythin
 	expect_exit 2 "$KTPACK" run --kernel /nonexistent --module "" -- /bin/true 2> err
 	expect_grep "^ktpack run: invalid --module ..: expected a module name" err
 	expect_exit 2 "$KTPACK" run --kernel /nonexistent --module ../x -- /bin/true 2> err
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --module-optional a/b -- /bin/true 2> err
+	expect_grep "^ktpack run: invalid --module-optional .a/b.: expected a module name" err
 '
 
 test_expect_success 'a --qemu-opt that sizes the guest is refused before anything starts' '
@@ -317,7 +319,7 @@ test_expect_success 'bash completion: commands, help CMD, -m and flags' '
 	EOF
 	bash c.bash "$TOP/completion/ktpack.bash" > out
 	printf "%s\n" version -- run -- --cpus -- --timeout -- auto virtio serial -- \
-		--module --modules -- aarch64 -- --sysroot -- --probe -- doctor -- > want
+		--module --module-optional --modules -- aarch64 -- --sysroot -- --probe -- doctor -- > want
 	cmp want out
 '
 

@@ -97,9 +97,14 @@ struct kt_run_opts {
 	 * virtio_pci) when the kernel has them as modules. */
 	enum kt_channel channel;
 	/* Kernel modules to load in the guest, by name, each with what it
-	 * depends on (modules.dep). */
+	 * depends on (modules.dep).  One that the guest fails to load ends
+	 * the run before the command, with the kernel's reason. */
 	const char *const *modules;
 	size_t nmodules;
+	/* The same for modules the guest may fail to load: a warning then
+	 * (unless one of @modules needs it). */
+	const char *const *optional_modules;
+	size_t noptional_modules;
 	/* The kernel's module tree; NULL: found from its version (see
 	 * kt_modules_find). */
 	const char *modules_dir;
