@@ -177,6 +177,8 @@ struct kt_ch_host {
 	bool hello;
 	int end;			/* 1 status, -1 fail, 0 none */
 	int status;
+	bool done;			/* a DONE frame came */
+	int done_status;		/* its status */
 	char why[512];
 	/* the trace */
 	struct kt_out out;
@@ -371,6 +373,17 @@ static void host_status(struct kt_ch_host *h, const unsigned char *p, size_t len
 	h->status = (int)st;
 }
 
+/* A DONE frame: as a status frame, u32 status then exactly the nonce. */
+static void host_done(struct kt_ch_host *h, const unsigned char *p, size_t len)
+{
+	size_t nl = h->o.nonce ? strlen(h->o.nonce) : 0;
+
+	if (len != 4 + nl || (nl && memcmp(p + 4, h->o.nonce, nl)) || kt_get_le32(p) > 255)
+		return;
+	h->done = true;
+	h->done_status = (int)kt_get_le32(p);
+}
+
 /* Queues a write of the command's; kt_ch_host__flush() writes it. */
 static int host_write(struct kt_ch_host *h, int fd, const unsigned char *p, size_t len)
 {
@@ -428,6 +441,9 @@ static int host_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, s
 		for (char *c = h->why; *c; c++)
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
 				*c = '?';
+		return 0;
+	case KT_CH_DONE:
+		host_done(h, p, len);
 		return 0;
 	default:
 		/* the host's own types, sent back: ignored */
@@ -531,6 +547,13 @@ int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err)
 		return kt_err_set(err, -ENOENT, "no trace came back from the guest");
 	*bytes = h->bytes;
 	return 0;
+}
+
+bool kt_ch_host__done(const struct kt_ch_host *h, int *status)
+{
+	if (h->done)
+		*status = h->done_status;
+	return h->done;
 }
 
 uint64_t kt_ch_host__skipped(const struct kt_ch_host *h)

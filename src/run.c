@@ -796,6 +796,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 
 	memset(res, 0, sizeof(*res));
 	res->end = KT_VM_FAILED;
+	res->done_status = -1;
 	/* A shell's input that is not a terminal (a script, a pipe, /dev/null)
 	 * is read as sh reads it: its end ends the shell, and its output
 	 * comes back as a command's. */
@@ -825,6 +826,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 		memcpy(res->accel_why, vr.accel_why, sizeof(res->accel_why));
 		memcpy(res->qemu_stderr, vr.qemu_stderr, sizeof(res->qemu_stderr));
 		res->status = vr.exit_status;
+		res->done_status = vr.done_status;
 		res->trace_written = vr.trace_written;
 		res->trace_bytes = vr.trace_bytes;
 		res->channel = vr.channel;

@@ -583,10 +583,17 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 				  "the guest did not reach /init within %llu s: the VM was stopped",
 				  (unsigned long long)((boot - b->t0) / 1000));
 	if (deadline && now >= deadline) {
+		int st;
+
 		if (!vm_up(v))
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest did not reach /init within %u s: the VM was stopped",
 					  o->timeout_s);
+		/* init says when the command ends only while wprof runs */
+		if (b->active >= 0 && kt_ch_host__done(b->h[b->active], &st))
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
+					  o->timeout_s, st);
 		return kt_err_set(err, -ETIMEDOUT,
 				  "the guest command did not finish within %u s: the VM was stopped",
 				  o->timeout_s);
@@ -988,6 +995,8 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 		r = kt_ch_host__trace(b->h[b->active], &res->trace_bytes, err);
 		res->trace_written = !r;
 	}
+	if (b->active >= 0 && !kt_ch_host__done(b->h[b->active], &res->done_status))
+		res->done_status = -1;
 	{
 		uint64_t skipped = kt_ch_host__skipped(b->h[b->active >= 0 ? b->active : 0]);
 
@@ -1005,6 +1014,7 @@ static void vm_result_init(struct kt_vm_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->exit_status = -1;
+	res->done_status = -1;
 	res->end = KT_VM_FAILED;
 }
 

@@ -157,6 +157,13 @@ test_expect_success KERNEL,QEMU 'a wprof that hangs is stopped at its deadline a
 	test ! -e wprof.pb
 '
 
+test_expect_success KERNEL,QEMU 'the timeout that falls while wprof finishes says the command status' '
+	expect_exit 124 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 25 --wprof-grace 600 \
+		--wprof-args "-d 100 --fixture-stubborn" -- /bin/busybox sh -c "exit 3" > out 2> err
+	expect_grep "^ktpack: the timeout (25 s) fell while wprof was still finishing; the command had exited with status 3\$" err
+	test ! -e wprof.pb
+'
+
 test_expect_success KERNEL,QEMU 'the guest gets the derived memory, with the wprof floor, and room for its archive' '
 	vmrun --wprof -- /bin/busybox awk "/MemTotal/ { print \$2 }" /proc/meminfo > out 2> err
 	expect_grep "2 CPUs, 2048 MiB" err

@@ -130,6 +130,10 @@ struct kt_run_result {
 	enum kt_vm_end end;		/* how it ended */
 	enum kt_arch arch;		/* the guest's */
 	int status;			/* the command's, when end is KT_VM_EXITED */
+	/* With wprof, the command's status as soon as it ended (see
+	 * kt_vm_result): known also when the timeout fell while wprof was
+	 * finishing (end KT_VM_TIMEOUT); -1 when not known. */
+	int done_status;
 	enum kt_accel accel;		/* what ran */
 	bool accel_fell_back;		/* a KVM boot failed: TCG ran instead */
 	/* Why TCG ran under auto although the guest could have had KVM

@@ -122,6 +122,10 @@ struct kt_vm_result {
 	 * boot this kernel: no sign of life within 15 s"); "" otherwise. */
 	char accel_why[512];
 	int exit_status;	/* the guest command's; -1 when it never ended */
+	/* The command's status as init said when it ended, while wprof
+	 * still ran (KT_CH_DONE): known also when the timeout then fell;
+	 * -1 when init did not say (no wprof, or the command never ended). */
+	int done_status;
 	bool trace_written;
 	uint64_t trace_bytes;
 	enum kt_channel channel;	/* the port init used; AUTO when none */

@@ -1086,6 +1086,17 @@ static int run_command(char *cmd, size_t clen)
 	return status;
 }
 
+/* Tells the host the command's @status as soon as it is known, with the
+ * nonce a command cannot read: wprof may outlive the host's timeout. */
+static void send_done(int status, const char *nonce, size_t nlen)
+{
+	unsigned char msg[4 + 64];
+
+	kt_put_le32(msg, (uint32_t)status);
+	memcpy(msg + 4, nonce, nlen);
+	ch_send(KT_CH_DONE, msg, 4 + nlen);
+}
+
 /* A shell on the console, with it as its controlling terminal: Ctrl-C
  * reaches what runs in it.  The host's terminal size follows. */
 static int run_shell(void)
@@ -1184,6 +1195,7 @@ int main(void)
 	if (wpid > 0) {
 		struct statvfs sv;
 
+		send_done(status, nonce, nlen);
 		finish_wprof(wpid, wdeadline);
 		if (!statvfs("/tmp", &sv) && !sv.f_bavail)
 			warn("the guest's /tmp is full: the trace may be cut short (give the guest more memory)");
