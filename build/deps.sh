@@ -21,7 +21,8 @@ libelf-dev:arm64 libzstd-dev:arm64"
 # not installed: installing them would build a host initrd for nothing.
 # Each module tree goes beside its kernel (lib/modules/<version>, with
 # depmod's index), where ktpack looks for the modules of a kernel it
-# boots.  The arm64 kernel and Debian's arm64 busybox-static go in arm64/:
+# boots, and so does its config (config-<version>), which ktpack gives
+# the guest as /boot/config-<version>.  The arm64 kernel and Debian's arm64 busybox-static go in arm64/:
 # busybox-static is not multiarch, and installing the arm64 one would
 # replace the host's.
 KERNEL_DIR=${KTPACK_KERNEL_DIR:-/var/cache/ktpack}
@@ -68,19 +69,21 @@ dep_of() {
 	echo "$pkg"
 }
 
-# unpack_kernel META ARCH DIR: vmlinuz and the module tree of the kernel
-# META points at, from its .deb, into DIR.
+# unpack_kernel META ARCH DIR: vmlinuz, its config and the module tree of
+# the kernel META points at, from its .deb, into DIR.
 unpack_kernel() {
 	dir=$3
 	ver=
 	[ -e "$dir/vmlinuz" ] && ver=$(basename "$(readlink "$dir/vmlinuz")" | sed 's/^vmlinuz-//')
-	[ -e "$dir/vmlinuz" ] && [ -s "$dir/lib/modules/$ver/modules.dep" ] && return 0
+	[ -e "$dir/vmlinuz" ] && [ -s "$dir/lib/modules/$ver/modules.dep" ] &&
+		[ -s "$dir/config-$ver" ] && return 0
 	pkg=$(dep_of "$1")
 	echo "deps: unpacking $pkg:$2 into $dir"
 	rm -rf "$tmp/k" && mkdir -p "$tmp/k" && chown _apt "$tmp/k" 2>/dev/null || true
 	(cd "$tmp/k" && apt-get download -q "$pkg:$2")
 	mkdir -p "$dir/lib/modules"
-	dpkg-deb --fsys-tarfile "$tmp"/k/*.deb | tar -x -C "$tmp/k" --wildcards './boot/vmlinuz-*' './lib/modules/*'
+	dpkg-deb --fsys-tarfile "$tmp"/k/*.deb |
+		tar -x -C "$tmp/k" --wildcards './boot/vmlinuz-*' './boot/config-*' './lib/modules/*'
 	ver=$(basename "$(ls "$tmp"/k/boot/vmlinuz-* | head -n 1)" | sed 's/^vmlinuz-//')
 	# the index first, in the staging tree: a tree without it is not taken
 	depmod -b "$tmp/k" "$ver"
@@ -88,6 +91,7 @@ unpack_kernel() {
 	[ ! -e "$dir/lib/modules/$ver" ] || mv "$dir/lib/modules/$ver" "$dir/lib/modules/$ver.old"
 	mv "$tmp/k/lib/modules/$ver" "$dir/lib/modules/$ver"
 	rm -rf "$dir/lib/modules/$ver.old"
+	mv -f "$tmp"/k/boot/config-* "$dir/"
 	mv -f "$tmp"/k/boot/vmlinuz-* "$dir/"
 	ln -sf "vmlinuz-$ver" "$dir/vmlinuz.tmp"
 	mv -f "$dir/vmlinuz.tmp" "$dir/vmlinuz"

@@ -22,7 +22,7 @@ _ktpack_opts()
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
-			"--channel --module --modules --console --fail-on --topology --arch --sysroot --help"
+			"--channel --module --module-optional --modules --console --fail-on --topology --arch --sysroot --help"
 		;;
 	esac
 }
@@ -39,7 +39,7 @@ _ktpack_valued()
 	run | shell)
 		echo "--kernel --cpus -m --memory --override --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --accel --append --qemu --qemu-opt --exact-memory" \
-			"--channel --module --modules --fail-on --topology --arch --sysroot"
+			"--channel --module --module-optional --modules --fail-on --topology --arch --sysroot"
 		;;
 	esac
 }

@@ -46,6 +46,7 @@ size_t kt_ch_payload_max(enum kt_ch_type type)
 		return 8 + KT_CH_NONCE_MAX;
 	case KT_CH_TRACE_END:
 	case KT_CH_STATUS:
+	case KT_CH_DONE:
 		return 4 + KT_CH_NONCE_MAX;
 	case KT_CH_FAIL:
 		return KT_CH_NONCE_MAX + KT_CH_WHY_MAX;
@@ -213,6 +214,8 @@ struct kt_ch_host {
 	int end;			/* 1 status, -1 fail, 0 none */
 	unsigned ends;			/* end frames accepted */
 	int status;
+	bool done;			/* a DONE frame came */
+	int done_status;		/* its status */
 	char why[KT_CH_WHY_MAX];
 	/* the trace */
 	struct kt_out out;
@@ -438,6 +441,15 @@ static void host_fail(struct kt_ch_host *h, const unsigned char *p, size_t len)
 	kt_printable(h->why, sizeof(h->why), (const char *)p + h->nlen, len - h->nlen, false);
 }
 
+/* A DONE frame: as a status frame, u32 status then exactly the nonce. */
+static void host_done(struct kt_ch_host *h, const unsigned char *p, size_t len)
+{
+	if (!host_nonce(h, p, len, 4) || kt_get_le32(p) > 255)
+		return;
+	h->done = true;
+	h->done_status = (int)kt_get_le32(p);
+}
+
 /* Queues a write of the command's; kt_ch_host__flush() writes it. */
 static int host_write(struct kt_ch_host *h, int fd, const unsigned char *p, size_t len)
 {
@@ -479,6 +491,9 @@ static int host_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, s
 		return 0;
 	case KT_CH_FAIL:
 		host_fail(h, p, len);
+		return 0;
+	case KT_CH_DONE:
+		host_done(h, p, len);
 		return 0;
 	default:
 		/* the host's own types, sent back: ignored */
@@ -585,6 +600,13 @@ int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err)
 uint64_t kt_ch_host__checked(const struct kt_ch_host *h)
 {
 	return kt_ch_reader__checked(h->rd);
+}
+
+bool kt_ch_host__done(const struct kt_ch_host *h, int *status)
+{
+	if (h->done)
+		*status = h->done_status;
+	return h->done;
 }
 
 uint64_t kt_ch_host__skipped(const struct kt_ch_host *h)

@@ -941,9 +941,9 @@ int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
 		return r;
 	r = kt_kernel_identify_buf(m.p, m.len, b->path, &ki, err);
 	b->arch = ki.arch;
+	memcpy(b->release, ki.release, sizeof(b->release));
 	/* An arm64 kernel, an Image or an ELF, goes to QEMU as it is. */
 	if (r || ki.arch == KT_ARCH_AARCH64) {
-		memcpy(b->release, ki.release, sizeof(b->release));
 		kernel_unmap(&m);
 		return r;
 	}

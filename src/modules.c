@@ -20,6 +20,7 @@
 
 #include <ktpack/kernel.h>
 
+#include "guest/proto.h"
 #include "internal.h"
 
 /* modules.dep and modules.builtin of a distribution are a few hundred KB. */
@@ -32,6 +33,7 @@ struct kt_mod {
 	char *deps;		/* "dep dep", into the dep text */
 	int state;		/* 0 not wanted, 1 being resolved, 2 in the order */
 	unsigned level;		/* 0 without dependencies, else 1 + theirs */
+	bool required;		/* the guest must load it */
 };
 
 struct kt_modules {
@@ -243,52 +245,88 @@ int kt_modules__has(const struct kt_modules *m, const char *name)
 	return modules_lookup(m, name) >= 0 ? 1 : modules_is_builtin(m, name) ? 2 : 0;
 }
 
-/* Depth first, dependencies before the module: the order modprobe uses. */
-static int modules_add(struct kt_modules *m, size_t i, unsigned depth, struct kt_err *err)
+/* The next word of a dep list at *@p: its length, 0 at the end. */
+static size_t modules_dep_word(const char **p)
+{
+	*p += strspn(*p, " \t");
+	return strcspn(*p, " \t");
+}
+
+/* Marks a module in the order, and what it needs, required (the order
+ * has no loop: modules_add checked). */
+static void modules_require(struct kt_modules *m, size_t i)
 {
 	struct kt_mod *mod = &m->m[i];
+	size_t l;
 
-	if (mod->state == 2)
+	if (mod->required)
+		return;
+	mod->required = true;
+	for (const char *p = mod->deps; (l = modules_dep_word(&p)); p += l) {
+		ssize_t d = modules_by_path(m, p, l);
+
+		if (d >= 0)
+			modules_require(m, (size_t)d);
+	}
+}
+
+/* Depth first, dependencies before the module: the order modprobe uses.
+ * What a required module needs is required too. */
+static int modules_add(struct kt_modules *m, size_t i, bool required, unsigned depth,
+		       struct kt_err *err)
+{
+	struct kt_mod *mod = &m->m[i];
+	size_t l;
+
+	if (mod->state == 2) {
+		if (required)
+			modules_require(m, i);
 		return 0;
+	}
 	if (mod->state == 1 || depth > 64)
 		return kt_err_set(err, -ELOOP, "'%s/modules.dep': %s depends on itself", m->dir,
 				  mod->path);
+	mod->required |= required;
 	mod->state = 1;
-	for (const char *p = mod->deps; *p; ) {
-		size_t l;
-		ssize_t d;
+	for (const char *p = mod->deps; (l = modules_dep_word(&p)); p += l) {
+		ssize_t d = modules_by_path(m, p, l);
 		int r;
 
-		p += strspn(p, " \t");
-		l = strcspn(p, " \t");
-		if (!l)
-			break;
-		d = modules_by_path(m, p, l);
 		if (d < 0)
 			return kt_err_set(err, -ENOENT, "'%s/modules.dep': %s needs %.*s, which it does not list",
 					  m->dir, mod->path, (int)l, p);
-		r = modules_add(m, (size_t)d, depth + 1, err);
+		r = modules_add(m, (size_t)d, required, depth + 1, err);
 		if (r)
 			return r;
 		if (m->m[d].level + 1 > mod->level)
 			mod->level = m->m[d].level + 1;
-		p += l;
 	}
 	mod->state = 2;
 	m->order[m->norder++] = i;
 	return 0;
 }
 
-int kt_modules__want(struct kt_modules *m, const char *name, struct kt_err *err)
+static int modules_want(struct kt_modules *m, const char *name, bool required,
+			struct kt_err *err)
 {
 	ssize_t i = modules_lookup(m, name);
 
 	if (i >= 0)
-		return modules_add(m, (size_t)i, 0, err);
+		return modules_add(m, (size_t)i, required, 0, err);
 	if (modules_is_builtin(m, name))
 		return 0;
 	return kt_err_set(err, -ENOENT, "unknown kernel module '%s' (not in %s/modules.dep)", name,
 			  m->dir);
+}
+
+int kt_modules__want(struct kt_modules *m, const char *name, struct kt_err *err)
+{
+	return modules_want(m, name, true, err);
+}
+
+int kt_modules__want_optional(struct kt_modules *m, const char *name, struct kt_err *err)
+{
+	return modules_want(m, name, false, err);
 }
 
 size_t kt_modules__count(const struct kt_modules *m)
@@ -431,7 +469,7 @@ static int modules_pack_one(const struct kt_modules *m, const struct kt_mod *mod
 			    const char *release, struct kt_initramfs *b, char **list,
 			    size_t *llen, size_t *lcap, struct kt_err *err)
 {
-	char host[PATH_MAX], guest[PATH_MAX], magic[128];
+	char host[PATH_MAX], line[PATH_MAX + 2], magic[128], *guest = line + 1;
 	size_t plen = strlen(mod->path), len = 0;
 	const char *ko = NULL;
 	void *buf = NULL;
@@ -443,8 +481,9 @@ static int modules_pack_one(const struct kt_modules *m, const struct kt_mod *mod
 		ko = p;
 	if (!ko)
 		ko = mod->path + plen;
+	line[0] = KT_GUEST_MODULE_OPTIONAL;
 	if (kt_snprintf(host, sizeof(host), "%s/%s", m->dir, mod->path) ||
-	    kt_snprintf(guest, sizeof(guest), "/lib/modules/%s/%.*s.ko\n",
+	    kt_snprintf(guest, sizeof(line) - 1, "/lib/modules/%s/%.*s.ko\n",
 			*release ? release : "any", (int)(ko - mod->path), mod->path))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", mod->path);
 	r = modules_read(host, &buf, &len, err);
@@ -455,7 +494,7 @@ static int modules_pack_one(const struct kt_modules *m, const struct kt_mod *mod
 			       "the module '%s' is for the kernel %s, not %s: give the tree of this kernel with --modules",
 			       host, magic, release);
 	if (!r)
-		r = modules_list_add(list, llen, lcap, guest, err);
+		r = modules_list_add(list, llen, lcap, mod->required ? guest : line, err);
 	guest[strlen(guest) - 1] = '\0';
 	if (!r)
 		r = kt_initramfs__add_data(b, guest, buf, len, 0644, err);

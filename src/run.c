@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <ktpack/initramfs.h>
+#include <ktpack/kconfig.h>
 #include <ktpack/ktpack.h>
 #include <ktpack/vmconfig.h>
 
@@ -41,6 +42,8 @@ struct run_ctx {
 	 * stdin when that is not a terminal, NULL for a console shell. */
 	const char *const *cmd;
 	struct kt_modules *mods;	/* NULL: none to load */
+	char *config;			/* the kernel's config, NULL: none found */
+	size_t config_len;
 	enum kt_channel channel;	/* what QEMU gets */
 	enum kt_arch arch;		/* the guest's: the kernel's */
 	bool no_pvh;			/* QEMU cannot boot through PVH */
@@ -120,6 +123,7 @@ static bool run_under_control(const char *guest)
 static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 {
 	char host[PATH_MAX], guest[PATH_MAX];
+	int r;
 
 	if (!o->kernel || !*o->kernel)
 		return kt_err_set(err, -EINVAL, "no kernel given");
@@ -133,6 +137,9 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 	}
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
+	r = kt_vm_check_qemu_opts(o->qemu_opts, o->nqemu_opts, err);
+	if (r)
+		return r;
 	for (size_t i = 0, len = 0; o->cmd && o->cmd[i]; i++) {
 		len += strlen(o->cmd[i]) + 1;
 		if (len > KT_GUEST_CMD_MAX)
@@ -143,8 +150,8 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 	for (size_t i = 0; i < o->nincludes; i++) {
 		const char *under;
 		size_t ul;
-		int r = kt_include_parse(o->includes[i], host, guest, sizeof(host), err);
 
+		r = kt_include_parse(o->includes[i], host, guest, sizeof(host), err);
 		if (r)
 			return r;
 		under = run_mounted_over(guest, &ul);
@@ -454,6 +461,7 @@ static int run_fill_base(const struct kt_run_opts *o, enum kt_arch arch, struct 
 static int run_modules(struct run_ctx *x, struct kt_err *err)
 {
 	const struct kt_run_opts *o = x->o;
+	int (*want)(struct kt_modules *, const char *, struct kt_err *);
 	struct kt_err why = { 0 };
 	char dir[PATH_MAX], kreal[PATH_MAX];
 	int r, has;
@@ -462,7 +470,7 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 	/* "beside the kernel" is beside the file a link names */
 	r = kt_modules_find(o->modules_dir, realpath(o->kernel, kreal) ? kreal : o->kernel,
 			    x->kernel.release, dir, sizeof(dir), &why);
-	if (r && (o->nmodules || o->modules_dir))
+	if (r && (o->nmodules || o->noptional_modules || o->modules_dir))
 		return kt_err_set(err, r, "%s", why.msg);
 	/* without a serial port for the channel, virtio_console must come
 	 * from the tree (Debian's arm64 kernel has it as a module) */
@@ -474,6 +482,8 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 	r = kt_modules__open(dir, &x->mods, err);
 	for (size_t i = 0; !r && i < o->nmodules; i++)
 		r = kt_modules__want(x->mods, o->modules[i], err);
+	for (size_t i = 0; !r && i < o->noptional_modules; i++)
+		r = kt_modules__want_optional(x->mods, o->optional_modules[i], err);
 	if (r || o->channel == KT_CHANNEL_SERIAL)
 		return r;
 	has = kt_modules__has(x->mods, "virtio_console");
@@ -486,10 +496,41 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 		x->channel = KT_CHANNEL_SERIAL;
 		return 0;
 	}
-	r = kt_modules__want(x->mods, "virtio_pci", err);
+	/* Without them init falls back to the serial port: they are
+	 * optional unless there is none or the virtio port was asked for. */
+	want = o->channel == KT_CHANNEL_VIRTIO || !kt_arch_info(x->arch)->serial_channel ?
+	       kt_modules__want : kt_modules__want_optional;
+	r = want(x->mods, "virtio_pci", err);
 	if (!r)
-		r = kt_modules__want(x->mods, "virtio_console", err);
+		r = want(x->mods, "virtio_console", err);
 	return r;
+}
+
+/*
+ * The kernel's config for the guest's /boot/config-<release>, when its
+ * release is known (kt_kconfig_find): from a file, else from the image
+ * that boots when it is uncompressed (a vmlinux, an arm64 Image).
+ */
+static int run_config(struct run_ctx *x, struct kt_err *err)
+{
+	const char *image = x->kernel.pvh || x->kernel.arch == KT_ARCH_AARCH64 ?
+			    x->kernel.path : NULL;
+	char from[PATH_MAX + 64];
+	int r;
+
+	if (!*x->kernel.release)
+		return 0;
+	r = kt_kconfig_find(x->o->kernel, x->kernel.release, image, &x->o->log, &x->config,
+			    &x->config_len, from, sizeof(from));
+	if (r == -ENOMEM)
+		return kt_err_set(err, r, "out of memory");
+	if (!r)
+		kt_log(&x->o->log, KT_LOG_DEBUG, "the guest's %s%s is %s", KT_KCONFIG_GUEST,
+		       x->kernel.release, from);
+	else
+		kt_log(&x->o->log, KT_LOG_DEBUG, "no config for the kernel %s: the guest has no %s%s",
+		       x->kernel.release, KT_KCONFIG_GUEST, x->kernel.release);
+	return 0;
 }
 
 /*
@@ -601,6 +642,12 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 		r = run_check_command(x, b, err);
 	if (!r && x->mods)
 		r = kt_modules__pack(x->mods, x->kernel.release, b, err);
+	if (!r && x->config) {
+		char guest[PATH_MAX];
+
+		snprintf(guest, sizeof(guest), "%s%s", KT_KCONFIG_GUEST, x->kernel.release);
+		r = kt_initramfs__add_data(b, guest, x->config, x->config_len, 0644, err);
+	}
 	if (!r && !x->cache)
 		r = run_base_uncached(x, b, err);
 	if (!r && x->cache)
@@ -859,7 +906,9 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 			return r;
 		res->pvh = x->kernel.pvh;
 	}
-	r = run_modules(x, err);
+	r = run_config(x, err);
+	if (!r)
+		r = run_modules(x, err);
 	if (!r) {
 		res->modules = x->mods ? kt_modules__count(x->mods) : 0;
 		r = run_base(x, name, sizeof(name), err);
@@ -888,6 +937,7 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 
 	memset(res, 0, sizeof(*res));
 	res->end = KT_VM_FAILED;
+	res->done_status = -1;
 	r = run_opts(uo, o, err);
 	if (r)
 		return r;
@@ -922,6 +972,7 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 		memcpy(res->accel_why, vr.accel_why, sizeof(res->accel_why));
 		memcpy(res->qemu_stderr, vr.qemu_stderr, sizeof(res->qemu_stderr));
 		res->status = vr.exit_status;
+		res->done_status = vr.done_status;
 		res->trace_written = vr.trace_written;
 		res->trace_bytes = vr.trace_bytes;
 		res->channel = vr.channel;
@@ -940,6 +991,7 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 	free(x.qemu);
 	kt_kernel_boot__close(&x.kernel);
 	kt_modules__free(x.mods);
+	free(x.config);
 	kt_cache__close(x.own_cache);
 	free(x.cmdline);
 	return r;

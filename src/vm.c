@@ -95,12 +95,39 @@ int kt_topology_parse(const char *s, struct kt_topology *t, struct kt_err *err)
 	return 0;
 }
 
+int kt_vm_check_qemu_opts(const char *const *opts, size_t n, struct kt_err *err)
+{
+	static const struct { const char *name, *why; } sizing[] = {
+		{ "m", "the guest's memory is ktpack's: use --memory or --exact-memory" },
+		{ "smp", "the guest's CPUs are ktpack's: use --cpus or --topology" },
+		{ "numa", "the guest's NUMA nodes are ktpack's: use --topology" },
+	};
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = opts[i];
+		size_t l;
+
+		if (name[0] != '-')
+			continue;
+		name += name[1] == '-' ? 2 : 1;
+		/* (QEMU has no -m=SIZE: it would fail on it, but say why) */
+		l = strcspn(name, "=");
+		for (size_t k = 0; k < KT_ARRAY_SIZE(sizing); k++)
+			if (strlen(sizing[k].name) == l && !strncmp(name, sizing[k].name, l))
+				return kt_err_set(err, -EINVAL, "--qemu-opt %s: %s", opts[i],
+						  sizing[k].why);
+	}
+	return 0;
+}
+
 int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err)
 {
-	/* A kernel the caller resolved and holds open was checked then. */
-	int r = o->kernel_fd > 2 ? 0 : kt_kernel_check(o->kernel, err);
+	int r = kt_vm_check_qemu_opts(o->qemu_opts, o->nqemu_opts, err);
 
+	/* A kernel the caller resolved and holds open was checked then. */
+	if (!r && o->kernel_fd <= 2)
+		r = kt_kernel_check(o->kernel, err);
 	if (!r && !kt_arch_info(o->arch))
 		return kt_err_set(err, -ENOTSUP, "ktpack cannot boot a guest on this machine");
 	if (!r && o->channel == KT_CHANNEL_SERIAL && !kt_arch_info(o->arch)->serial_channel)
@@ -715,6 +742,7 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 				  (unsigned long long)((boot - b->t0) / 1000));
 	if (deadline && now >= deadline) {
 		size_t left = b->active >= 0 ? kt_ch_host__pending(b->h[b->active]) : 0;
+		int st;
 
 		if (!vm_up(v))
 			return kt_err_set(err, -ETIMEDOUT,
@@ -724,6 +752,11 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command ended, but its output and trace were not all written within %u s: %zu bytes waited for a reader that did not read",
 					  o->timeout_s, left);
+		/* init says when the command ends only while wprof runs */
+		if (b->active >= 0 && kt_ch_host__done(b->h[b->active], &st))
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
+					  o->timeout_s, st);
 		if (left)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s (%zu bytes of output and trace waited for a reader that did not read): the VM was stopped",
@@ -1217,6 +1250,8 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 		if (!r)
 			r = tr;
 	}
+	if (b->active >= 0 && !kt_ch_host__done(b->h[b->active], &res->done_status))
+		res->done_status = -1;
 	{
 		uint64_t skipped = kt_ch_host__skipped(b->h[b->active >= 0 ? b->active : 0]);
 
@@ -1234,6 +1269,7 @@ static void vm_result_init(struct kt_vm_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->exit_status = -1;
+	res->done_status = -1;
 	res->end = KT_VM_FAILED;
 }
 

@@ -278,6 +278,28 @@ test_expect_success 'a bad --channel or --module is a usage error before anythin
 	expect_exit 2 "$KTPACK" run --kernel /nonexistent --module "" -- /bin/true 2> err
 	expect_grep "^ktpack run: invalid --module ..: expected a module name" err
 	expect_exit 2 "$KTPACK" run --kernel /nonexistent --module ../x -- /bin/true 2> err
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --module-optional a/b -- /bin/true 2> err
+	expect_grep "^ktpack run: invalid --module-optional .a/b.: expected a module name" err
+'
+
+test_expect_success 'a --qemu-opt that sizes the guest is refused before anything starts' '
+	cat > fakeqemu <<-\EOF
+	#!/bin/sh
+	touch "$(dirname "$0")/started"
+	exit 1
+	EOF
+	chmod +x fakeqemu
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --qemu "$PWD/fakeqemu" \
+		--qemu-opt -rtc --qemu-opt base=utc --qemu-opt -m --qemu-opt 4G -- /bin/true 2> err
+	expect_grep "^ktpack run: --qemu-opt -m: the guest.s memory is ktpack.s: use --memory or --exact-memory (see .ktpack run --help.)\$" err
+	test "$(wc -l < err)" -eq 1
+	expect_exit 2 "$KTPACK" shell --kernel /nonexistent --qemu-opt=--smp --qemu-opt=8 2> err
+	expect_grep "^ktpack shell: --qemu-opt --smp: the guest.s CPUs are ktpack.s: use --cpus or --topology " err
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --qemu-opt -numa --qemu-opt node -- /bin/true 2> err
+	expect_grep "^ktpack run: --qemu-opt -numa: the guest.s NUMA nodes are ktpack.s: use --topology " err
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --qemu-opt -m=512 -- /bin/true 2> err
+	expect_grep "^ktpack run: --qemu-opt -m=512: " err
+	test ! -e started
 '
 
 test_expect_success 'bash completion: commands, help CMD, -m and flags' '
@@ -297,7 +319,7 @@ test_expect_success 'bash completion: commands, help CMD, -m and flags' '
 	EOF
 	bash c.bash "$TOP/completion/ktpack.bash" > out
 	printf "%s\n" version -- run -- --cpus -- --timeout -- auto virtio serial -- \
-		--module --modules -- aarch64 -- --sysroot -- --probe -- doctor -- > want
+		--module --module-optional --modules -- aarch64 -- --sysroot -- --probe -- doctor -- > want
 	cmp want out
 '
 

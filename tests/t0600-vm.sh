@@ -159,6 +159,13 @@ test_expect_success KERNEL,QEMU 'a wprof that hangs is stopped at its deadline a
 	test ! -e wprof.pb
 '
 
+test_expect_success KERNEL,QEMU 'the timeout that falls while wprof finishes says the command status' '
+	expect_exit 124 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 25 --wprof-grace 600 \
+		--wprof-args "-d 100 --fixture-stubborn" -- /bin/busybox sh -c "exit 3" > out 2> err
+	expect_grep "^ktpack: the timeout (25 s) fell while wprof was still finishing; the command had exited with status 3\$" err
+	test ! -e wprof.pb
+'
+
 test_expect_success KERNEL,QEMU 'the guest gets the derived memory, with the wprof floor, and room for its archive' '
 	vmrun --wprof -- /bin/busybox awk "/MemTotal/ { print \$2 }" /proc/meminfo > out 2> err
 	expect_grep "2 CPUs, 2048 MiB" err
@@ -188,6 +195,29 @@ test_expect_success KERNEL,QEMU,MODULES 'a module is loaded with what it needs; 
 	mkdir -p other
 	expect_exit 125 vmrun --module dummy --modules "$PWD/other" -- /bin/true 2> err
 	expect_grep "is not a module tree: it has no modules.dep" err
+'
+
+# A copy of the kernel with a config beside it and a module tree beside
+# it: the real tree (its modules through a link) plus ktfake, a
+# module-shaped object with this kernel's vermagic, which the guest's
+# kernel refuses to load.
+test_expect_success KERNEL,QEMU,MODULES 'a module that does not load ends the run unless optional; the guest has the kernel config' '
+	rel=$(basename "$(dirname "$(ls "$MODTREE"/*/modules.dep | head -n 1)")")
+	mkdir -p "k/lib/modules/$rel/extra"
+	gcc -c -DVERMAGIC="\"$rel\"" -o "k/lib/modules/$rel/extra/ktfake.ko" "$FIXTURES/module.c"
+	ln -s "$MODTREE/$rel/kernel" "k/lib/modules/$rel/kernel"
+	{ cat "$MODTREE/$rel/modules.dep"; echo "extra/ktfake.ko:"; } > "k/lib/modules/$rel/modules.dep"
+	cp "$MODTREE/$rel/modules.builtin" "k/lib/modules/$rel/"
+	cp "$(readlink -f "$KERNEL")" k/vmlinuz
+	echo "CONFIG_KTPACK_TEST=y" > "k/config-$rel"
+	expect_exit 125 "$KTPACK_FIX" run --kernel k/vmlinuz --timeout 300 --module dummy --module ktfake \
+		-- /bin/busybox echo ran > out 2> err
+	expect_grep "^ktpack: the guest init could not run the command: module ktfake did not load in the guest: Exec format error\$" err
+	test ! -s out
+	"$KTPACK_FIX" run --kernel k/vmlinuz --timeout 300 --module dummy --module-optional ktfake -- \
+		/bin/busybox sh -c "test -d /sys/module/dummy && cat /boot/config-\$(uname -r)" > out 2> err
+	test "$(cat out)" = CONFIG_KTPACK_TEST=y
+	expect_grep "^ktpack: warning: guest: cannot load the kernel module /lib/modules/$rel/extra/ktfake.ko: Exec format error\$" err
 '
 
 test_expect_success KERNEL,QEMU,PYTHON 'shell: Ctrl-C reaches the guest, the terminal size follows, Ctrl-A x stops it' '

@@ -285,6 +285,42 @@ static void test_forged_frames(void **state)
 	free(s.p);
 }
 
+/* init's word that the command ended, before the trace and the status:
+ * taken only with the nonce, and no end of the run. */
+static void test_done(void **state)
+{
+	struct stream s = { 0 };
+	unsigned char b[4 + 64];
+	struct host h;
+	const char *why = NULL;
+	int st = -1;
+
+	(void)state;
+	host_new(&h, 0);
+	assert_false(kt_ch_host__done(h.h, &st));
+	kt_put_le32(b, 3);
+	memcpy(b + 4, "ffffffffffffffff", 16);	/* a forged one */
+	put(&s, KT_CH_DONE, b, 4 + 16);
+	kt_put_le32(b, 256);			/* not an exit status */
+	memcpy(b + 4, NONCE, strlen(NONCE));
+	put(&s, KT_CH_DONE, b, 4 + strlen(NONCE));
+	put(&s, KT_CH_DONE, b, 4);		/* no nonce */
+	feed(&h, &s, 5);
+	assert_false(kt_ch_host__done(h.h, &st));
+	assert_int_equal(st, -1);
+	s.len = 0;
+	kt_put_le32(b, 7);
+	put(&s, KT_CH_DONE, b, 4 + strlen(NONCE));
+	feed(&h, &s, 5);
+	assert_true(kt_ch_host__done(h.h, &st));
+	assert_int_equal(st, 7);
+	/* the run has not ended: wprof and the status are still to come */
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 0);
+	assert_int_equal(kt_ch_host__skipped(h.h), 0);
+	host_free(&h);
+	free(s.p);
+}
+
 /* A header a command wrote that claims a long payload, then init's
  * padding and last frames: the status arrives.  A header whose size is
  * over its type's cap is refused before its payload is waited for. */
@@ -582,6 +618,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_header_cannot_swallow, setup, teardown),
 		cmocka_unit_test(test_reader_linear),
 		cmocka_unit_test(test_caps_and_nonce),
+		cmocka_unit_test_setup_teardown(test_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_stalled_reader, setup, teardown),

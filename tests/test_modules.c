@@ -231,6 +231,42 @@ static void test_pack_checked_bytes(void **state)
 	free(fix);
 }
 
+/* An optional module is marked in the list; what a required one needs
+ * is required, whichever was asked for first. */
+static void test_optional(void **state)
+{
+	struct kt_initramfs *b;
+	struct kt_modules *m;
+	struct kt_err e;
+	char path[PATH_MAX], *cpio;
+	size_t len;
+	static const char list[] =
+		"/lib/modules/" REL "/kernel/a/virtio.ko\n"
+		"?/lib/modules/" REL "/kernel/c/dummy-mod.ko\n\n"
+		"/lib/modules/" REL "/kernel/a/virtio_ring.ko\n\n"
+		"?/lib/modules/" REL "/kernel/b/virtio_console.ko\n\n";
+
+	(void)state;
+	assert_int_equal(kt_modules__open(tree, &m, &e), 0);
+	assert_int_equal(kt_modules__want_optional(m, "virtio_console", &e), 0);
+	assert_int_equal(kt_modules__want_optional(m, "dummy-mod", &e), 0);
+	assert_int_equal(kt_modules__want(m, "virtio_ring", &e), 0);
+	assert_int_equal(kt_modules__want_optional(m, "virtio", &e), 0);
+	assert_int_equal(kt_modules__want_optional(m, "nope", &e), -ENOENT);
+	assert_int_equal(kt_modules__count(m), 4);
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_modules__pack(m, REL, b, &e), 0);
+	snprintf(path, sizeof(path), "%s/o.cpio", dir);
+	assert_int_equal(kt_initramfs__write(b, path, &e), 0);
+	cpio = read_all(path, &len);
+	assert_non_null(memmem(cpio, len, list, sizeof(list) - 1));
+	/* the files are at their paths, without the mark */
+	assert_null(memmem(cpio, len, "?lib", 4));
+	free(cpio);
+	kt_initramfs__free(b);
+	kt_modules__free(m);
+}
+
 static void test_other_kernel(void **state)
 {
 	struct kt_initramfs *b;
@@ -278,6 +314,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_checked_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_optional, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_kernel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_index, setup, teardown),
 	};

@@ -59,6 +59,7 @@ static void test_required_options(void **state)
 {
 	const char *empty[] = { NULL };
 	const char *bad[] = { "" };
+	const char *q[] = { "-rtc", "base=utc", "-smp", "4" };
 	KT_RUN_OPTS(o);
 	struct kt_run_result res;
 	struct kt_err e;
@@ -77,6 +78,12 @@ static void test_required_options(void **state)
 	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
 	assert_str_contains(e.msg, "invalid include ''");
 	o.nincludes = 0;
+	/* QEMU must not size the guest behind the boot line's back */
+	o.qemu_opts = q;
+	o.nqemu_opts = KT_ARRAY_SIZE(q);
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg, "--qemu-opt -smp: the guest's CPUs are ktpack's: use --cpus or --topology");
+	o.nqemu_opts = 2;
 	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
 	assert_str_contains(e.msg, "cannot open kernel '/nonexistent/vmlinuz'");
 }

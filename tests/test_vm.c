@@ -78,6 +78,35 @@ static void test_topology_parse(void **state)
 	assert_int_equal(kt_topology_cpus(NULL), 0);
 }
 
+/* QEMU options that would size the guest behind ktpack's back are
+ * refused, named with the option that does it; others pass. */
+static void test_sizing_qemu_opts(void **state)
+{
+	static const char *const ok[] = {
+		"-rtc", "base=utc", "-machine", "pc,memory-backend=m0", "-mem-prealloc", "-L", "/x",
+		"-monitor", "-", "--", "-M", "q35", "-mon", "-smpx",
+	};
+	static const struct { const char *opt, *says; } bad[] = {
+		{ "-m", "--qemu-opt -m: the guest's memory is ktpack's: use --memory or --exact-memory" },
+		{ "--m", "--qemu-opt --m: the guest's memory is ktpack's" },
+		{ "-m=512", "--qemu-opt -m=512: the guest's memory is ktpack's" },
+		{ "-smp", "--qemu-opt -smp: the guest's CPUs are ktpack's: use --cpus or --topology" },
+		{ "--smp", "use --cpus" },
+		{ "-numa", "--qemu-opt -numa: the guest's NUMA nodes are ktpack's: use --topology" },
+	};
+	const char *v[2] = { "-rtc", NULL };
+	struct kt_err e;
+
+	(void)state;
+	assert_int_equal(kt_vm_check_qemu_opts(ok, KT_ARRAY_SIZE(ok), &e), 0);
+	assert_int_equal(kt_vm_check_qemu_opts(NULL, 0, &e), 0);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(bad); i++) {
+		v[1] = bad[i].opt;
+		assert_int_equal(kt_vm_check_qemu_opts(v, 2, &e), -EINVAL);
+		assert_str_contains(e.msg, bad[i].says);
+	}
+}
+
 static void test_channel_names(void **state)
 {
 	enum kt_channel c;
@@ -160,6 +189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kernel_check),
 		cmocka_unit_test(test_find_program),
+		cmocka_unit_test(test_sizing_qemu_opts),
 		cmocka_unit_test(test_channel_names),
 		cmocka_unit_test(test_topology_parse),
 		cmocka_unit_test(test_qemu_error_ends_the_boot),

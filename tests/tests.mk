@@ -3,7 +3,7 @@
 
 CMOCKA_CFLAGS = $(call kt_once,CMOCKA_CFLAGS,$(shell $(PKG_CONFIG) --cflags cmocka))
 CMOCKA_LIBS = $(call kt_once,CMOCKA_LIBS,$(shell $(PKG_CONFIG) --libs cmocka))
-UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs kernel channel modules proc accel vm run outq
+UNIT_TESTS := util blob cache extract wprof vmconfig elfinfo ldcache elfdeps cpio initramfs kernel kconfig channel modules proc accel vm run outq
 UNIT_BINS := $(UNIT_TESTS:%=$(OUT)/tests/test_%)
 
 $(OUT)/tests/test_%: tests/test_%.c $(OUT)/libktpack.a $(OUT)/gen/flags

@@ -67,6 +67,9 @@ enum kt_ch_type {
 	KT_CH_SIGNAL,		/* host: u32 signal for the command's process group */
 	KT_CH_CREDIT,		/* guest: u32 bytes of stdin taken: the window moves */
 	KT_CH_ACK,		/* host: the status (or failure) arrived: power off */
+	/* guest: the command ended, before wprof is stopped and the trace
+	 * sent: u32 exit status, then the run's nonce (as STATUS) */
+	KT_CH_DONE,
 	KT_CH_TYPE_END,
 };
 
@@ -172,6 +175,12 @@ int kt_ch_host__end(const struct kt_ch_host *h, int *status, const char **why);
 /* How many end frames (status or failure, with the nonce) came: the
  * guest waits for one ACK for each. */
 unsigned kt_ch_host__ends(const struct kt_ch_host *h);
+/*
+ * Whether init said the command ended (a DONE frame with the nonce): true
+ * with its status in @status.  It comes while wprof still runs, so it is
+ * known also when the run ends before the status frame.
+ */
+bool kt_ch_host__done(const struct kt_ch_host *h, int *status);
 /*
  * The trace: 0 when one was received whole and written (its size in
  * @bytes); -ENOENT when none came; -EIO when one came truncated, longer

@@ -96,7 +96,7 @@ struct kt_kernel_boot {
 	int fd;			/* held open (a cached vmlinux), or -1 */
 	bool pvh;		/* a vmlinux booted through its PVH entry */
 	bool extracted;		/* this call decompressed it (a cold cache) */
-	char release[65];	/* from the bzImage or Image, "" when unknown */
+	char release[65];	/* from the bzImage, Image or vmlinux; "" when unknown */
 	enum kt_arch arch;	/* the kernel's */
 };
 

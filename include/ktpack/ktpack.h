@@ -32,6 +32,7 @@
 #include <ktpack/cpio.h>
 #include <ktpack/initramfs.h>
 #include <ktpack/modules.h>
+#include <ktpack/kconfig.h>
 #include <ktpack/channel.h>
 #include <ktpack/vm.h>
 #include <ktpack/run.h>

@@ -41,16 +41,24 @@ int kt_modules__has(const struct kt_modules *m, const char *name);
 /*
  * Adds @name and what it depends on to the load order (dependencies
  * first, each once; a built-in one adds nothing).  -ENOENT when it is
- * unknown, with @err naming it and the tree.
+ * unknown, with @err naming it and the tree.  The guest must load them:
+ * one that fails ends the run before the command.
  */
 int kt_modules__want(struct kt_modules *m, const char *name, struct kt_err *err);
+/*
+ * The same for a module the guest may fail to load (a warning then),
+ * unless a module wanted with kt_modules__want() needs it.
+ */
+int kt_modules__want_optional(struct kt_modules *m, const char *name, struct kt_err *err);
 /* How many module files the load order has. */
 size_t kt_modules__count(const struct kt_modules *m);
 /*
  * Packs the load order into @b: each file (a .ko.xz, .ko.zst or .ko.gz
  * decompressed here) under /lib/modules/<release>/ and the list
- * KT_MODULES_LIST.  A module built for another kernel (its vermagic is
- * not @release) is -ENOEXEC; with @release "" that is not checked.
+ * KT_MODULES_LIST (a guest path per line, after a '?' when the module is
+ * optional; a blank line ends each level).  A module built for another
+ * kernel (its vermagic is not @release) is -ENOEXEC; with @release ""
+ * that is not checked.
  */
 int kt_modules__pack(const struct kt_modules *m, const char *release,
 		     struct kt_initramfs *b, struct kt_err *err);

@@ -115,9 +115,14 @@ struct kt_run_opts {
 	 * virtio_pci) when the kernel has them as modules. */
 	enum kt_channel channel;
 	/* Kernel modules to load in the guest, by name, each with what it
-	 * depends on (modules.dep). */
+	 * depends on (modules.dep).  One that the guest fails to load ends
+	 * the run before the command, with the kernel's reason. */
 	const char *const *modules;
 	size_t nmodules;
+	/* The same for modules the guest may fail to load: a warning then
+	 * (unless one of @modules needs it). */
+	const char *const *optional_modules;
+	size_t noptional_modules;
 	/* The kernel's module tree; NULL: found from its version (see
 	 * kt_modules_find). */
 	const char *modules_dir;
@@ -146,6 +151,10 @@ struct kt_run_result {
 	enum kt_vm_end end;		/* how it ended */
 	enum kt_arch arch;		/* the guest's */
 	int status;			/* the command's, when end is KT_VM_EXITED */
+	/* With wprof, the command's status as soon as it ended (see
+	 * kt_vm_result): known also when the timeout fell while wprof was
+	 * finishing (end KT_VM_TIMEOUT); -1 when not known. */
+	int done_status;
 	enum kt_accel accel;		/* what ran */
 	bool accel_fell_back;		/* a KVM boot failed: TCG ran instead */
 	/* Why TCG ran under auto although the guest could have had KVM

@@ -176,6 +176,10 @@ struct kt_vm_result {
 	 * boot this kernel: no sign of life within 15 s"); "" otherwise. */
 	char accel_why[512];
 	int exit_status;	/* the guest command's; -1 when it never ended */
+	/* The command's status as init said when it ended, while wprof
+	 * still ran (KT_CH_DONE): known also when the timeout then fell;
+	 * -1 when init did not say (no wprof, or the command never ended). */
+	int done_status;
 	bool trace_written;
 	uint64_t trace_bytes;
 	enum kt_channel channel;	/* the port init used; AUTO when none */
@@ -200,9 +204,20 @@ int kt_find_program(const char *name, char *out, size_t sz);
 
 
 /*
+ * Refuses an extra QEMU argument (@opts, one argument each, as given to
+ * QEMU) that would size the guest behind ktpack's back while the boot
+ * line says otherwise: -m, -smp and -numa, with one dash or two (QEMU
+ * takes both, and a later option wins).  -EINVAL with @err naming it and
+ * the ktpack option that does it.  -machine memory-backend=ID is not
+ * refused: QEMU refuses a backend whose size is not -m's.
+ */
+int kt_vm_check_qemu_opts(const char *const *opts, size_t n, struct kt_err *err);
+
+/*
  * What can be checked before anything is built: the kernel is a kernel,
- * /proc is mounted and QEMU is installed.  The QEMU binary found goes to
- * @qemu.
+ * /proc is mounted, QEMU is installed and the extra QEMU arguments leave
+ * the guest's size alone (kt_vm_check_qemu_opts).  The QEMU binary found
+ * goes to @qemu.
  */
 int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
 		    struct kt_err *err);

@@ -118,6 +118,9 @@ int cli_opt_words(const struct kt_cmd *c, const char *arg, void *value);
 void cli_list_free_strings(struct cli_list *l);
 /* --include HOST[:GUEST], checked and appended to a cli_list. */
 int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value);
+/* --qemu-opt ARG, appended to a cli_list unless it sizes the guest
+ * (kt_vm_check_qemu_opts). */
+int cli_opt_qemu_opt(const struct kt_cmd *c, const char *arg, void *value);
 /* @opt's @path is a folder: else an error line, -1. */
 int cli_check_dir(const char *opt, const char *path);
 /* Whether a slot of @name is embedded, for any architecture. */

@@ -31,6 +31,7 @@ struct run_args {
 	struct cli_list append;		/* owns its strings */
 	const char *channel;
 	struct cli_list modules;
+	struct cli_list optional_modules;
 	const char *modules_dir;
 	bool console;
 	unsigned fail_on;
@@ -212,6 +213,8 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
 		.modules = a->modules.v, .nmodules = a->modules.n, .modules_dir = a->modules_dir,
 		.fail_on = a->fail_on, .topology = a->topology,
+		.optional_modules = a->optional_modules.v,
+		.noptional_modules = a->optional_modules.n,
 		/* a command's console live on stderr, a shell's on stdout */
 		.console_fd = cmd && a->console ? 2 : 0,
 	);
@@ -276,10 +279,11 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_STR(0, "accel", &a.accel),
 		OPT_BOOL("no-pvh", &a.no_pvh),
 		OPT_STR(0, "qemu", &a.qemu),
-		OPT_LIST("qemu-opt", &a.qemu_opts),
+		OPT_FN("qemu-opt", &a.qemu_opts, cli_opt_qemu_opt),
 		OPT_FN("append", &a.append, cli_opt_words),
 		OPT_STR(0, "channel", &a.channel),
 		OPT_LIST("module", &a.modules),
+		OPT_LIST("module-optional", &a.optional_modules),
 		OPT_STR(0, "modules", &a.modules_dir),
 		OPT_BOOL("console", &a.console),
 		OPT_FN("fail-on", &a.fail_on, run_opt_fail_on),
@@ -306,10 +310,15 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		if (!*a.modules.v[m] || strchr(a.modules.v[m], '/'))
 			i = cli_usage_error(c, "invalid --module '%s': expected a module name",
 					    a.modules.v[m]);
+	for (size_t m = 0; i >= 0 && m < a.optional_modules.n; m++)
+		if (!*a.optional_modules.v[m] || strchr(a.optional_modules.v[m], '/'))
+			i = cli_usage_error(c, "invalid --module-optional '%s': expected a module name",
+					    a.optional_modules.v[m]);
 	ret = i < 0 ? i : run_vm(c, &a, shell ? NULL : argv + i);
 	cli_list_release(&a.inc);
 	cli_list_release(&a.qemu_opts);
 	cli_list_release(&a.modules);
+	cli_list_release(&a.optional_modules);
 	cli_list_free_strings(&a.append);
 	return ret;
 }

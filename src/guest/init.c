@@ -601,14 +601,39 @@ static pid_t start_wprof(char *wargs, uint64_t grace_ms, uint64_t *deadline)
 
 /* ---- modules ------------------------------------------------------------------ */
 
-static void load_module(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* A line of the loader's words that starts with this is a required
+ * module's failure: it ends the run. */
+#define MODULE_FATAL	'!'
 
-	if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) && errno != EEXIST))
-		say("cannot load the kernel module %s: %s", path, strerror(errno));
+/* Why the run cannot go on, set once the loader's words are read: a
+ * required module did not load (or the loader could not start). */
+static char modules_fatal[512];
+
+/*
+ * Loads the module at @line of the list (after KT_GUEST_MODULE_OPTIONAL
+ * when it may fail).  A failure is said on the loader's pipe: a warning
+ * for an optional module, MODULE_FATAL and the kernel's reason for one
+ * that must load.
+ */
+static void load_module(const char *line)
+{
+	bool optional = *line == KT_GUEST_MODULE_OPTIONAL;
+	const char *path = line + optional, *base = strrchr(path, '/');
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+
+	if (fd >= 0 && (!syscall(SYS_finit_module, fd, "", 0) || errno == EEXIST)) {
+		close(fd);
+		return;
+	}
+	e = errno;
 	if (fd >= 0)
 		close(fd);
+	base = base ? base + 1 : path;
+	if (optional)
+		say("cannot load the kernel module %s: %s", path, strerror(e));
+	else
+		dprintf(say_fd, "%cmodule %.*s did not load in the guest: %s\n", MODULE_FATAL,
+			(int)strcspn(base, "."), base, strerror(e));
 }
 
 /*
@@ -654,7 +679,9 @@ static void load_modules(void)
 
 /* Loads the modules in a child while init sets the system up: a PCI
  * device's probe is slow under TCG, and the guest has two CPUs.  What
- * fails is said in @words, for init to pass on once the channel is up. */
+ * fails is said in @words, for init to pass on once the channel is up.
+ * A loader that cannot start ends the run: a module that must load
+ * would go unchecked. */
 static pid_t start_modules(int *words)
 {
 	int p[2];
@@ -664,7 +691,8 @@ static pid_t start_modules(int *words)
 	if (access(KT_GUEST_MODULES, F_OK))
 		return -1;
 	if (pipe2(p, O_CLOEXEC)) {
-		load_modules();
+		snprintf(modules_fatal, sizeof(modules_fatal),
+			 "cannot start the kernel module loader: %s", strerror(errno));
 		return -1;
 	}
 	pid = fork();
@@ -673,31 +701,61 @@ static pid_t start_modules(int *words)
 		load_modules();
 		_exit(0);
 	}
-	close(p[1]);
-	*words = p[0];
 	if (pid < 0) {
-		say_fd = -1;
-		load_modules();
+		snprintf(modules_fatal, sizeof(modules_fatal),
+			 "cannot start the kernel module loader: %s", strerror(errno));
+		close(p[0]);
+	} else {
+		*words = p[0];
 	}
+	close(p[1]);
 	return pid;
 }
 
-/* The loader's failures, warnings for the host. */
-static void finish_modules(int words)
+/*
+ * The loader's words, whole: read to their end, which comes once the
+ * loader and its children are done (the pipe never fills while init
+ * waits for them).  What does not fit @buf is dropped.
+ */
+static void read_modules(int words, char *buf, size_t sz)
 {
-	char buf[65536], *line, *save;
+	char sink[4096];
 	size_t len = 0;
-	ssize_t n;
 
+	buf[0] = '\0';
 	if (words < 0)
 		return;
-	while (len < sizeof(buf) - 1 &&
-	       ((n = read(words, buf + len, sizeof(buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
-		len += n > 0 ? (size_t)n : 0;
+	for (;;) {
+		bool room = len < sz - 1;
+		ssize_t n = room ? read(words, buf + len, sz - 1 - len) :
+			    read(words, sink, sizeof(sink));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (room)
+			len += (size_t)n;
+	}
 	close(words);
 	buf[len] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		warn("%s", line);
+}
+
+/* The loader's failures: an optional module's are warnings for the host;
+ * the first required module's is why the run ends (modules_fatal), the
+ * others' are warnings too. */
+static void finish_modules(char *words)
+{
+	char *line, *save;
+
+	for (line = strtok_r(words, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (*line != MODULE_FATAL)
+			warn("%s", line);
+		else if (!*modules_fatal)
+			snprintf(modules_fatal, sizeof(modules_fatal), "%s", line + 1);
+		else
+			warn("%s", line + 1);
+	}
 }
 
 /* ---- the channel ----------------------------------------------------------------- */
@@ -800,13 +858,16 @@ static void open_channel(void)
  * what the loader had to say. */
 static void open_channel_after(pid_t mods, int words)
 {
+	static char said[65536];
+
+	read_modules(words, said, sizeof(said));
 	if (mods > 0)
 		waitpid(mods, NULL, 0);
 	open_channel();
 	if (ch_fd >= 0)
 		fcntl(ch_fd, F_SETFL, fcntl(ch_fd, F_GETFL) | O_NONBLOCK);
 	ch_send(KT_CH_HELLO, NULL, 0);
-	finish_modules(words);
+	finish_modules(said);
 }
 
 static int ack_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, size_t len)
@@ -1167,6 +1228,9 @@ int main(void)
 	unlink(KT_GUEST_NONCE);
 	if (!run_nonce)
 		fail("the per-run archive did not unpack whole (no " KT_GUEST_NONCE "): too little memory?");
+	/* a module that had to load did not: nothing runs */
+	if (*modules_fatal)
+		fail(modules_fatal);
 	shell = !access(KT_GUEST_SHELL, F_OK);
 	if (!shell) {
 		cmd = slurp(KT_GUEST_CMD, KT_GUEST_CMD_MAX, &clen);
@@ -1182,6 +1246,10 @@ int main(void)
 	if (wpid > 0) {
 		struct statvfs sv;
 
+		/* the command's status as soon as it is known: wprof may
+		 * outlive the host's timeout */
+		kt_put_le32(le, (uint32_t)status);
+		ch_send_signed(KT_CH_DONE, le, 4);
 		finish_wprof(wpid, wdeadline);
 		if (!statvfs("/tmp", &sv) && !sv.f_bavail)
 			warn("the guest's /tmp is full: the trace may be cut short (give the guest more memory)");

@@ -21,8 +21,12 @@
 /* The host's stdout and stderr are one file: the command gets one pipe. */
 #define KT_GUEST_MERGED		"/ktpack/merged"
 #define KT_GUEST_NONCE		"/ktpack/nonce"
-/* The modules init loads, in order: one guest path per line. */
+/* The modules init loads, in order: one guest path per line, a blank
+ * line after each level.  A module that fails to load ends the run before
+ * the command, unless its path follows the optional mark: then it is a
+ * warning. */
 #define KT_GUEST_MODULES	"/ktpack/modules"
+#define KT_GUEST_MODULE_OPTIONAL '?'
 #define KT_GUEST_MODULES_MAX	(1u << 20)
 /* The command's size in the archive, NULs included: kt_run refuses more. */
 #define KT_GUEST_CMD_MAX	(1u << 20)
