@@ -21,7 +21,7 @@ _ktpack_opts()
 		;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
+			"--trace-out --include --timeout --signal --kill-after --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
 			"--channel --module --module-optional --modules --console --fail-on --topology --arch --sysroot --help"
 		;;
 	esac
@@ -38,7 +38,7 @@ _ktpack_valued()
 	initramfs) echo "-o --output --init --compress --include --ldcache --arch --sysroot" ;;
 	run | shell)
 		echo "--kernel --cpus -m --memory --override --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --accel --append --qemu --qemu-opt --exact-memory" \
+			"--trace-out --include --timeout --signal --kill-after --accel --append --qemu --qemu-opt --exact-memory" \
 			"--channel --module --module-optional --modules --fail-on --topology --arch --sysroot"
 		;;
 	esac
@@ -125,6 +125,7 @@ _ktpack_value()
 	--compress) _ktpack_words "none gzip zstd" "$3" ;;
 	--accel) _ktpack_words "kvm tcg auto" "$3" ;;
 	--channel) _ktpack_words "auto virtio serial" "$3" ;;
+	--signal) _ktpack_words "TERM INT QUIT HUP KILL" "$3" ;;
 	--arch) _ktpack_words "x86_64 aarch64" "$3" ;;
 	--sysroot) _ktpack_dirs "$3" ;;
 	--kernel | -o | --output | --init | --ldcache | --trace-out | --include | --qemu | --modules)

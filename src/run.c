@@ -137,6 +137,12 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 	}
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
+	/* what init sends on to the command's process group */
+	if (o->timeout_signal && o->timeout_signal != SIGTERM && o->timeout_signal != SIGINT &&
+	    o->timeout_signal != SIGQUIT && o->timeout_signal != SIGHUP && o->timeout_signal != SIGKILL)
+		return kt_err_set(err, -EINVAL,
+				  "the timeout's signal %d is not one the guest sends (SIGTERM, SIGINT, SIGQUIT, SIGHUP or SIGKILL)",
+				  o->timeout_signal);
 	r = kt_vm_check_qemu_opts(o->qemu_opts, o->nqemu_opts, err);
 	if (r)
 		return r;
@@ -316,6 +322,21 @@ static int run_cmdline(const struct kt_run_opts *o, enum kt_arch arch, char **ou
 	free(tok);
 	free(tokens);
 	return r;
+}
+
+/*
+ * How long after the timeout the guest may take to end the command and
+ * send its trace and status back: the signal's grace before SIGKILL,
+ * init's SIGTERM of wprof and its grace (init stops wprof at the host's
+ * word once the command ended), then KT_RUN_END_GRACE_S for the trace to
+ * come.  0 without a timeout.
+ */
+static unsigned run_end_grace(const struct kt_run_opts *o)
+{
+	if (!o->timeout_s)
+		return 0;
+	return (o->kill_after_s ? o->kill_after_s : KT_VM_KILL_AFTER_S) +
+	       (o->wprof ? KT_WPROF_TERM_GRACE_MS / 1000 : 0) + KT_RUN_END_GRACE_S;
 }
 
 /* The guest's architecture: the kernel's; @o->arch, when given, must
@@ -963,6 +984,8 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 			.out_fd = o->out_fd, .err_fd = o->err_fd, .stdin_fd = o->stdin_fd,
 			.log = o->log, .stop = o->stop, .signal = o->signal, .qemu_pgid = o->qemu_pgid,
 			.paused_ms = o->paused_ms, .fail_on = o->fail_on,
+			.timeout_signal = o->timeout_signal, .kill_after_s = o->kill_after_s,
+			.end_grace_s = run_end_grace(o),
 		};
 
 		r = kt_vm_run_with(&vo, x.qemu, &vr, err);
@@ -980,6 +1003,8 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 		res->panic_after_init = vr.panic_after_init;
 		memcpy(res->events, vr.events, sizeof(res->events));
 		memcpy(res->event_line, vr.event_line, sizeof(res->event_line));
+		res->timeout_signal = vr.timeout_signal;
+		res->timeout_killed = vr.timeout_killed && o->kill_after_s;
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;
 	}
@@ -1001,6 +1026,9 @@ int kt_run_exit_status(const struct kt_run_result *res, int r, int sig)
 {
 	if (!r)
 		return res->status;
+	/* as timeout(1): a kill the caller asked for (kill_after_s) is said */
+	if (res->end == KT_VM_TIMEOUT && res->timeout_killed)
+		return 128 + SIGKILL;
 	if (res->end == KT_VM_TIMEOUT)
 		return KT_RUN_EXIT_TIMEOUT;
 	/* Stopped by a signal: as if it had killed us. */

@@ -213,6 +213,12 @@ struct vm_boot {
 	uint64_t fail_t;
 	enum kt_vm_event fail_ev;
 	bool fail_sent;
+	/* the timeout fell: when its signal went; whether the command had
+	 * ended by then (wprof finishing); whether init was told to stop
+	 * wprof */
+	uint64_t soft_t;
+	bool soft_after_done;
+	bool wprof_stopped;
 	/* the console's last bytes, for the caller to show on failure */
 	char tail[16384];
 	size_t tlen;
@@ -674,6 +680,53 @@ static const char *vm_kvm_stuck(const struct vm_run *v, uint64_t now, char *why,
 	return NULL;
 }
 
+/*
+ * The timeout, while the command runs: the command is ended, not the VM
+ * (its trace and status still come back).  The timeout's signal to its
+ * process group, then SIGKILL; a frame at a time, as the port takes it.
+ */
+static void vm_soft_timeout(struct vm_run *v, uint64_t now)
+{
+	const struct kt_vm_opts *o = v->o;
+	struct vm_boot *b = &v->b;
+	int sig = o->timeout_signal ? o->timeout_signal : SIGTERM, st;
+	unsigned kill_s = o->kill_after_s ? o->kill_after_s : KT_VM_KILL_AFTER_S;
+	bool done = kt_ch_host__done(b->h[b->active], &st);
+	unsigned char le[4];
+
+	if (b->to_port.len)
+		return;
+	/* the command has ended and wprof runs: a SIGNAL now makes init
+	 * stop it, and send its trace */
+	if (done && !b->wprof_stopped) {
+		kt_put_le32(le, SIGTERM);
+		if (!vm_frame(v, KT_CH_SIGNAL, le, sizeof(le)))
+			return;
+		b->wprof_stopped = true;
+		if (!b->soft_t) {
+			b->soft_t = now;
+			b->soft_after_done = true;
+			kt_log(&o->log, KT_LOG_INFO,
+			       "the timeout (%u s) fell while wprof was still finishing: stopping it",
+			       o->timeout_s);
+		}
+	} else if (!done && !b->soft_t) {
+		kt_put_le32(le, (uint32_t)sig);
+		if (!vm_frame(v, KT_CH_SIGNAL, le, sizeof(le)))
+			return;
+		b->soft_t = now;
+		v->res->timeout_signal = sig;
+		kt_log(&o->log, KT_LOG_INFO,
+		       "the guest command did not finish within %u s: sent it %s (SIGKILL in %u s)",
+		       o->timeout_s, sigabbrev_np(sig) ? sigabbrev_np(sig) : "a signal", kill_s);
+	} else if (!done && !v->res->timeout_killed && sig != SIGKILL &&
+		   now >= b->soft_t + kill_s * 1000ULL) {
+		kt_put_le32(le, SIGKILL);
+		if (vm_frame(v, KT_CH_SIGNAL, le, sizeof(le)))
+			v->res->timeout_killed = true;
+	}
+}
+
 /* The run's end for a kernel event the caller fails on. */
 static int vm_fail_on(struct vm_run *v, struct kt_err *err)
 {
@@ -752,6 +805,16 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command ended, but its output and trace were not all written within %u s: %zu bytes waited for a reader that did not read",
 					  o->timeout_s, left);
+		/* the command is ended, and the guest sends back what it has
+		 * (a command that already ended: wprof finishing, the trace
+		 * on its way), within the grace; but not past a reader that
+		 * does not read (a full queue: the guest could send nothing) */
+		if (b->active >= 0 && left < KT_VM_OUT_QUEUE &&
+		    now < deadline + o->end_grace_s * 1000ULL) {
+			if (!vm_ended(v))
+				vm_soft_timeout(v, now);
+			return 0;
+		}
 		/* init says when the command ends only while wprof runs */
 		if (b->active >= 0 && kt_ch_host__done(b->h[b->active], &st))
 			return kt_err_set(err, -ETIMEDOUT,
@@ -761,6 +824,12 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s (%zu bytes of output and trace waited for a reader that did not read): the VM was stopped",
 					  o->timeout_s, left);
+		if (b->soft_t)
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the guest command did not finish within %u s, and the guest sent nothing back within %u s of %s: the VM was stopped",
+					  o->timeout_s, o->end_grace_s,
+					  sigabbrev_np(v->res->timeout_signal) ?
+					  sigabbrev_np(v->res->timeout_signal) : "its signal");
 		return kt_err_set(err, -ETIMEDOUT,
 				  "the guest command did not finish within %u s: the VM was stopped",
 				  o->timeout_s);
@@ -931,7 +1000,23 @@ static int vm_outcome(struct vm_run *v, int st, struct kt_err *err)
 	if (end > 0) {
 		v->res->end = KT_VM_EXITED;
 		v->res->exit_status = status;
-		return b->fail_t ? vm_fail_on(v, err) : 0;
+		if (b->fail_t)
+			return vm_fail_on(v, err);
+		if (b->soft_after_done) {
+			v->res->end = KT_VM_TIMEOUT;
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
+					  v->o->timeout_s, status);
+		}
+		if (b->soft_t) {
+			v->res->end = KT_VM_TIMEOUT;
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the guest command did not finish within %u s: it got %s%s and exited with status %d",
+					  v->o->timeout_s, sigabbrev_np(v->res->timeout_signal) ?
+					  sigabbrev_np(v->res->timeout_signal) : "a signal",
+					  v->res->timeout_killed ? ", then SIGKILL," : "", status);
+		}
+		return 0;
 	}
 	if (b->fail_t)
 		return vm_fail_on(v, err);

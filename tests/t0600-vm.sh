@@ -102,17 +102,30 @@ test_expect_success KERNEL,QEMU,PYTHON 'a slow reader of stdout gets every byte,
 	test "$(wc -c < t.pb)" -eq 1000000
 '
 
-test_expect_success KERNEL,QEMU 'a command that never ends is stopped at --timeout, a stalled reader too' '
+test_expect_success KERNEL,QEMU 'at --timeout the command is ended, not the VM: its output, status and trace come back' '
 	mkfifo f
 	exec 3<> f
 	expect_exit 124 "$KTPACK" run --kernel "$KERNEL" --timeout 15 -- /bin/busybox yes > f 2> err
 	exec 3>&-
 	expect_grep "did not finish within 15 s" err
+	# TERM, as timeout(1): the command prints and ends; wprof is stopped
+	# and its trace comes back whole
 	start=$(date +%s)
-	expect_exit 124 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 20 -- /bin/busybox sleep 1000 > out 2> err
-	expect_grep "^ktpack: the guest command did not finish within 20 s: the VM was stopped\$" err
-	expect_grep "^ktpack: the guest console.s last lines:" err
+	expect_exit 124 vmrun --timeout 10 --wprof --trace-out t.pb -- /bin/busybox sh -c \
+		"trap \"echo got-term; exit 7\" TERM; echo ready; while :; do sleep 1; done" > out 2> err
 	test $(($(date +%s) - start)) -lt 120
+	printf "ready\ngot-term\n" > want
+	cmp want out
+	expect_grep "^ktpack: the guest command did not finish within 10 s: sent it TERM (SIGKILL in 10 s)\$" err
+	expect_grep "^ktpack: the guest command did not finish within 10 s: it got TERM and exited with status 7\$" err
+	expect_grep "^ktpack: wrote the wprof trace to .t.pb. (65536 bytes)\$" err
+	test "$(wc -c < t.pb)" -eq 65536
+	# a command that ignores it: SIGKILL after --kill-after, 137 as timeout(1) says
+	expect_exit 137 vmrun --timeout 8 --kill-after 2 --signal INT -- /bin/busybox sh -c \
+		"trap \"\" INT; while :; do sleep 1; done" > out 2> err
+	expect_grep "^ktpack: the guest command did not finish within 8 s: it got INT, then SIGKILL, and exited with status 137\$" err
+	expect_exit 2 "$KTPACK" run --signal USR1 -- /bin/true 2> err
+	expect_grep "invalid --signal .USR1.: expected TERM, INT, QUIT, HUP or KILL" err
 	test -z "$(ls "$TMPDIR")"
 '
 
@@ -163,6 +176,8 @@ test_expect_success KERNEL,QEMU 'the timeout that falls while wprof finishes say
 	expect_exit 124 "$KTPACK_FIX" run --kernel "$KERNEL" --timeout 25 --wprof-grace 600 \
 		--wprof-args "-d 100 --fixture-stubborn" -- /bin/busybox sh -c "exit 3" > out 2> err
 	expect_grep "^ktpack: the timeout (25 s) fell while wprof was still finishing; the command had exited with status 3\$" err
+	# init stopped wprof at the host'"'"'s word, not at its own deadline
+	expect_grep "ktpack-init: the host.s timeout fell: stopping wprof (SIGTERM)" err
 	test ! -e wprof.pb
 '
 

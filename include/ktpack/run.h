@@ -28,6 +28,9 @@ extern "C" {
 #define KT_RUN_DEFAULT_GRACE_S	30
 /* wprof_grace_s meaning "no grace at all" (0 means the default). */
 #define KT_RUN_GRACE_NONE	(~0u)
+/* How long, beyond the kill and wprof's own time, a guest may take to
+ * send its trace and status back after the timeout. */
+#define KT_RUN_END_GRACE_S	30
 /* Room for the command besides an archive of the guest's memory. */
 #define KT_RUN_MEMORY_ROOM_MIB	192
 /* Where the trace goes when trace_out is NULL. */
@@ -85,6 +88,15 @@ struct kt_run_opts {
 	 * console, which reads this process's stdin. */
 	const char *const *cmd;
 	unsigned timeout_s;		/* 0: none */
+	/* At the timeout the command, not the VM, is ended, as timeout(1)
+	 * does (see the README, "Timeouts"): @timeout_signal (0: SIGTERM)
+	 * to its process group, SIGKILL @kill_after_s later (0:
+	 * KT_VM_KILL_AFTER_S, and the kill is not said in the exit status);
+	 * wprof is stopped and its trace comes back; a guest that sends
+	 * nothing back within KT_RUN_END_GRACE_S more (and wprof's time) is
+	 * stopped. */
+	int timeout_signal;
+	unsigned kill_after_s;
 	enum kt_accel accel;
 	/* Boot the bzImage even when its vmlinux could boot through PVH. */
 	bool no_pvh;
@@ -179,6 +191,11 @@ struct kt_run_result {
 	/* The kernel events seen: how often, and the first line of each. */
 	unsigned events[KT_VM_EV_N];
 	char event_line[KT_VM_EV_N][256];
+	/* The timeout fell while the command ran: the signal it was sent
+	 * (0: none), and whether the SIGKILL kill_after_s asked for followed
+	 * (the exit status is then 137, as timeout(1)'s). */
+	int timeout_signal;
+	bool timeout_killed;
 };
 
 /* Exit statuses of a run, as timeout(1) and env(1) have them; otherwise
@@ -216,7 +233,7 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 
 /*
  * The exit status for a kt_run() that returned @r: the command's status,
- * KT_RUN_EXIT_TIMEOUT, 128+@sig when it was stopped because signal @sig
+ * KT_RUN_EXIT_TIMEOUT (137 when res->timeout_killed), 128+@sig when it was stopped because signal @sig
  * came (0: none), KT_RUN_EXIT_FAILED otherwise.
  */
 int kt_run_exit_status(const struct kt_run_result *res, int r, int sig);

@@ -86,6 +86,9 @@ int kt_topology_parse(const char *s, struct kt_topology *t, struct kt_err *err);
 /* Its CPUs in all; 0 for none. */
 unsigned kt_topology_cpus(const struct kt_topology *t);
 
+/* Between the timeout's signal and SIGKILL, when the caller sets none. */
+#define KT_VM_KILL_AFTER_S	10
+
 /* After a --fail-on event the command is killed; the guest has this long
  * to send its trace and status before the VM is stopped. */
 #define KT_VM_FAIL_GRACE_S	60
@@ -129,6 +132,16 @@ struct kt_vm_opts {
 	 * KT_KVM_INIT_S) starts again under TCG (KVM: fails). */
 	enum kt_accel accel;
 	unsigned timeout_s;	/* each boot; 0: none */
+	/* At @timeout_s the command, not the VM, is ended, as timeout(1)
+	 * does: @timeout_signal (0: SIGTERM) goes to its process group,
+	 * SIGKILL @kill_after_s later (0: KT_VM_KILL_AFTER_S), and the guest
+	 * sends its trace and status back as after any end.  Only a guest
+	 * that has not done so @end_grace_s after the timeout (0: the VM is
+	 * stopped at the timeout) is stopped.  The result's end is then
+	 * KT_VM_TIMEOUT, with the command's status. */
+	int timeout_signal;
+	unsigned kill_after_s;
+	unsigned end_grace_s;
 	unsigned boot_timeout_s; /* until /init starts; 0: KT_VM_BOOT_TIMEOUT_S */
 	/* A shell: stdin goes to the console (a terminal in raw mode, Ctrl-A
 	 * x stops the VM), not to a command. */
@@ -188,6 +201,11 @@ struct kt_vm_result {
 	char console_tail[4096];
 	/* QEMU's last lines on its stderr, the same way. */
 	char qemu_stderr[2048];
+	/* The timeout fell: the signal it sent to the command (0: none, the
+	 * VM was stopped), and whether SIGKILL followed (the command did not
+	 * end on the signal within kill_after_s). */
+	int timeout_signal;
+	bool timeout_killed;
 	/* A KT_VM_PANIC whose line came after the guest's init started: its
 	 * command could have written it. */
 	bool panic_after_init;

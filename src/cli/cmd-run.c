@@ -36,6 +36,8 @@ struct run_args {
 	bool console;
 	unsigned fail_on;
 	struct kt_topology topology;
+	int timeout_signal;
+	unsigned kill_after_s;
 };
 
 static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid,
@@ -145,6 +147,23 @@ static int run_failed(const struct kt_run_result *res, const struct kt_err *err,
 	return kt_run_exit_status(res, err->code, run_stop ? run_stop : run_last);
 }
 
+/* --signal: a name (TERM, SIGTERM, any case) or a number, of those the
+ * guest sends on (kt_run refuses others). */
+static int run_opt_signal(const struct kt_cmd *c, const char *arg, void *value)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGKILL };
+	const char *name = strncasecmp(arg, "SIG", 3) ? arg : arg + 3;
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (!strcasecmp(name, sigabbrev_np(sigs[i])) ||
+		    (!kt_parse_u64(arg, &n) && n == (uint64_t)sigs[i])) {
+			*(int *)value = sigs[i];
+			return 0;
+		}
+	return cli_usage_error(c, "invalid --signal '%s': expected TERM, INT, QUIT, HUP or KILL", arg);
+}
+
 static int run_opt_topology(const struct kt_cmd *c, const char *arg, void *value)
 {
 	struct kt_err err = { 0 };
@@ -213,6 +232,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.wprof_grace_s = !a->grace_set ? 0 : a->grace_s ? a->grace_s : KT_RUN_GRACE_NONE,
 		.modules = a->modules.v, .nmodules = a->modules.n, .modules_dir = a->modules_dir,
 		.fail_on = a->fail_on, .topology = a->topology,
+		.timeout_signal = a->timeout_signal, .kill_after_s = a->kill_after_s,
 		.optional_modules = a->optional_modules.v,
 		.noptional_modules = a->optional_modules.n,
 		/* a command's console live on stderr, a shell's on stdout */
@@ -276,6 +296,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_STR(0, "trace-out", &a.trace_out),
 		OPT_FN("include", &a.inc, cli_opt_include),
 		OPT_UINT("timeout", &a.timeout_s, 0, 86400 * 7),
+		OPT_FN("signal", &a.timeout_signal, run_opt_signal),
+		OPT_UINT("kill-after", &a.kill_after_s, 1, 86400),
 		OPT_STR(0, "accel", &a.accel),
 		OPT_BOOL("no-pvh", &a.no_pvh),
 		OPT_STR(0, "qemu", &a.qemu),

@@ -498,23 +498,66 @@ static int send_trace(const char *path)
 }
 
 /* Waits for wprof until @deadline, then SIGTERM, then SIGKILL. */
+static int signal_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, size_t len)
+{
+	(void)p;
+	(void)len;
+	if (type == KT_CH_SIGNAL)
+		*(bool *)ctx = true;
+	return 0;
+}
+
+/* Waits up to @ms for the host's frames: whether a SIGNAL came (the
+ * host's timeout fell). */
+static bool host_signalled(struct kt_ch_reader *rd, unsigned ms)
+{
+	struct pollfd pf = { .fd = ch_fd, .events = POLLIN };
+	unsigned char buf[4096];
+	bool sig = false;
+	ssize_t n;
+
+	if (ch_fd < 0 || !rd) {
+		sleep_ms(ms);
+		return false;
+	}
+	if (poll(&pf, 1, (int)ms) <= 0)
+		return false;
+	n = read(ch_fd, buf, sizeof(buf));
+	if (n > 0)
+		kt_ch_reader__feed(rd, buf, (size_t)n, signal_frame, &sig);
+	else
+		sleep_ms(ms);
+	return sig;
+}
+
+/* Waits for wprof until @deadline, or until the host's timeout falls (a
+ * SIGNAL from it once the command has ended), then SIGTERM, then
+ * SIGKILL. */
 static void finish_wprof(pid_t pid, uint64_t deadline)
 {
+	struct kt_ch_reader *rd = NULL;
+	bool stop = false;
 	int st;
 
+	kt_ch_reader__new(&rd);
 	for (;;) {
 		pid_t p = waitpid(-1, &st, WNOHANG);
 
 		if (p == pid) {
 			if (!WIFEXITED(st) || WEXITSTATUS(st))
 				say("wprof exited with status %d", exit_code(st));
+			kt_ch_reader__free(rd);
 			return;
 		}
-		if (kt_now_ms() >= deadline)
+		if (stop || kt_now_ms() >= deadline)
 			break;
-		sleep_ms(50);
+		stop = host_signalled(rd, 50);
 	}
-	say("wprof did not finish in time: sending SIGTERM");
+	kt_ch_reader__free(rd);
+	if (stop)
+		say("the host's timeout fell: stopping wprof (SIGTERM)");
+	else
+		say("wprof did not finish in time: sending SIGTERM");
 	kill(pid, SIGTERM);
 	deadline = kt_now_ms() + KT_WPROF_TERM_GRACE_MS;
 	while (kt_now_ms() < deadline) {
