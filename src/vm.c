@@ -219,6 +219,10 @@ struct vm_boot {
 	uint64_t soft_t;
 	bool soft_after_done;
 	bool wprof_stopped;
+	/* the output queued for the caller's readers, and when it last
+	 * shrank or was empty: a reader that does not read */
+	size_t out_left;
+	uint64_t out_moved;
 	/* the console's last bytes, for the caller to show on failure */
 	char tail[16384];
 	size_t tlen;
@@ -794,36 +798,39 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 				  "the guest did not reach /init within %llu s: the VM was stopped",
 				  (unsigned long long)((boot - b->t0) / 1000));
 	if (deadline && now >= deadline) {
-		size_t left = b->active >= 0 ? kt_ch_host__pending(b->h[b->active]) : 0;
-		int st;
+		struct kt_ch_host *h = b->active >= 0 ? b->h[b->active] : NULL;
+		size_t left = h ? kt_ch_host__pending(h) : 0;
+		/* a reader that took nothing for 2 s: nothing more comes back */
+		bool stalled = left && now - b->out_moved >= 2000;
+		const char *reason;
+		int st = -1;
+		bool ended = h && (kt_ch_host__end(h, &st, &reason) > 0 || kt_ch_host__done(h, &st));
 
 		if (!vm_up(v))
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest did not reach /init within %u s: the VM was stopped",
 					  o->timeout_s);
-		if (left && vm_ended(v))
+		if (stalled && ended)
 			return kt_err_set(err, -ETIMEDOUT,
-					  "the guest command ended, but its output and trace were not all written within %u s: %zu bytes waited for a reader that did not read",
-					  o->timeout_s, left);
+					  "the guest command exited with status %d, but its output and trace were not all written within %u s: %zu bytes waited for a reader that did not read",
+					  st, o->timeout_s, left);
 		/* the command is ended, and the guest sends back what it has
 		 * (a command that already ended: wprof finishing, the trace
-		 * on its way), within the grace; but not past a reader that
-		 * does not read (a full queue: the guest could send nothing) */
-		if (b->active >= 0 && left < KT_VM_OUT_QUEUE &&
-		    now < deadline + o->end_grace_s * 1000ULL) {
+		 * on its way), within the grace */
+		if (h && !stalled && now < deadline + o->end_grace_s * 1000ULL) {
 			if (!vm_ended(v))
 				vm_soft_timeout(v, now);
 			return 0;
 		}
-		/* init says when the command ends only while wprof runs */
-		if (b->active >= 0 && kt_ch_host__done(b->h[b->active], &st))
-			return kt_err_set(err, -ETIMEDOUT,
-					  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
-					  o->timeout_s, st);
-		if (left)
+		if (stalled)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s (%zu bytes of output and trace waited for a reader that did not read): the VM was stopped",
 					  o->timeout_s, left);
+		/* init says when the command ends only while wprof runs */
+		if (ended)
+			return kt_err_set(err, -ETIMEDOUT,
+					  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
+					  o->timeout_s, st);
 		if (b->soft_t)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s, and the guest sent nothing back within %u s of %s: the VM was stopped",
@@ -961,7 +968,15 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 
 		if (vm_done(v, h, kt_now_ms()))
 			break;
-		r = vm_check(v, kt_now_ms(), err);
+		{
+			uint64_t now = kt_now_ms();
+			size_t left = h ? kt_ch_host__pending(h) : 0;
+
+			if (!left || left < b->out_left)
+				b->out_moved = now;
+			b->out_left = left;
+			r = vm_check(v, now, err);
+		}
 		if (r)
 			return r;
 		/* a KVM boot that reached init: the verdict, for the runs that
