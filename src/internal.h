@@ -491,6 +491,11 @@ struct kt_out {
 	bool unnamed;		/* an O_TMPFILE file, named at commit */
 	bool keep_mode;		/* a file of ours is replaced: its mode stays */
 	mode_t mode;		/* its permission bits */
+	/* A file: its folder, opened as kt_open_host() walks (no other
+	 * user's link followed), and the names in it */
+	int dfd;
+	char base[NAME_MAX + 1];
+	char tmpbase[NAME_MAX + 1];
 	char final[PATH_MAX];
 	char tmpname[PATH_MAX];
 };

@@ -685,6 +685,31 @@ static int util_out_fd_check(const char *path, int fd, struct kt_err *err)
 	return 0;
 }
 
+/*
+ * The folder @dir that @path's file goes in, opened as kt_open_host()
+ * walks it: no link another user owns in a shared folder is followed on
+ * the way, at any component, and what is created and renamed there is
+ * created and renamed through *@fd, whatever is done to the path after.
+ */
+static int util_out_dir(const char *path, const char *dir, int *fd, struct kt_err *err)
+{
+	struct kt_err e = { 0 };
+	struct stat st;
+	int r = kt_open_host(dir, "write into", fd, &st, NULL, 0, &e);
+
+	if (!r && !S_ISDIR(st.st_mode)) {
+		close(*fd);
+		r = -ENOTDIR;
+		kt_snprintf_cut(e.msg, sizeof(e.msg), "'%s' is not a folder", dir);
+	}
+	/* a link refused says which, in the walk's words */
+	if (r == -EPERM)
+		return kt_err_set(err, r, "%s", e.msg);
+	if (r)
+		return kt_err_set(err, r, "cannot write '%s': %s", path, strerror(-r));
+	return 0;
+}
+
 int kt_out_check(const char *path, struct stat *out, struct kt_err *err)
 {
 	char final[PATH_MAX], dir[PATH_MAX], *s;
@@ -718,9 +743,13 @@ int kt_out_check(const char *path, struct stat *out, struct kt_err *err)
 		strcpy(dir, ".");
 	else
 		s[s == dir] = '\0';
-	if (access(dir, W_OK | X_OK))
-		return kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
-	return 0;
+	r = util_out_dir(path, dir, &fd, err);
+	if (r)
+		return r;
+	r = faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) ?
+	    kt_err_set(err, -errno, "cannot write '%s': %s", path, strerror(errno)) : 0;
+	close(fd);
+	return r;
 }
 
 int kt_out_open(struct kt_out *o, const char *path, struct kt_err *err)
@@ -742,6 +771,16 @@ static int util_random_name(char *tmpl)
 	return 0;
 }
 
+/* A new random temporary name, in tmpbase and (for messages) tmpname. */
+static int util_out_tmp(struct kt_out *o)
+{
+	int r = util_random_name(o->tmpbase);
+
+	if (!r)
+		memcpy(o->tmpname + strlen(o->tmpname) - 6, o->tmpbase + strlen(o->tmpbase) - 6, 6);
+	return r;
+}
+
 static int util_out_name(struct kt_out *o)
 {
 	char proc[64];
@@ -749,10 +788,10 @@ static int util_out_name(struct kt_out *o)
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o->fd);
 	for (int tries = 0; tries < 64; tries++) {
-		r = util_random_name(o->tmpname);
+		r = util_out_tmp(o);
 		if (r)
 			return r;
-		if (!linkat(AT_FDCWD, proc, AT_FDCWD, o->tmpname, AT_SYMLINK_FOLLOW))
+		if (!linkat(AT_FDCWD, proc, o->dfd, o->tmpbase, AT_SYMLINK_FOLLOW))
 			return 0;
 		if (errno != EEXIST)
 			return -errno;
@@ -764,11 +803,12 @@ static int util_out_name(struct kt_out *o)
 static int util_out_create(struct kt_out *o)
 {
 	for (int tries = 0; tries < 64; tries++) {
-		int r = util_random_name(o->tmpname);
+		int r = util_out_tmp(o);
 
 		if (r)
 			return r;
-		o->fd = open(o->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		o->fd = openat(o->dfd, o->tmpbase, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			       0666);
 		if (o->fd >= 0)
 			return 0;
 		if (errno != EEXIST)
@@ -783,7 +823,7 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 	int r;
 
 	memset(o, 0, sizeof(*o));
-	o->fd = -1;
+	o->fd = o->dfd = -1;
 	if (!strcmp(path, "-") || util_out_fdpath(path) >= 0) {
 		o->fd = !strcmp(path, "-") ? STDOUT_FILENO : util_out_fdpath(path);
 		r = util_out_fd_check(path, o->fd, err);
@@ -822,8 +862,6 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 	o->mode = st.st_mode & 0777;
 	if (kt_snprintf(o->tmpname, sizeof(o->tmpname), "%s.XXXXXX", o->final))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
-	/* An unnamed file first: a run killed while writing leaves nothing;
-	 * it gets a name only at the commit. */
 	{
 		char dir[PATH_MAX], *s;
 
@@ -833,18 +871,28 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 			strcpy(dir, ".");
 		else
 			s[s == dir] = '\0';
-		/* It is named through /proc/self/fd: without /proc, a
-		 * named temporary file it is. */
-		o->fd = access("/proc/self/fd", X_OK) ? -1 :
-			open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+		if (kt_snprintf(o->base, sizeof(o->base), "%s", s ? s + 1 : o->final) ||
+		    kt_snprintf(o->tmpbase, sizeof(o->tmpbase), "%s.XXXXXX", o->base))
+			return kt_err_set(err, -ENAMETOOLONG, "'%s': name too long", path);
+		r = util_out_dir(path, dir, &o->dfd, err);
+		if (r)
+			return r;
 	}
+	/* An unnamed file first: a run killed while writing leaves nothing;
+	 * it gets a name only at the commit.  It is named through
+	 * /proc/self/fd: without /proc, a named temporary file it is. */
+	o->fd = access("/proc/self/fd", X_OK) ? -1 :
+		openat(o->dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
 	if (o->fd >= 0) {
 		o->own = o->tmp = o->unnamed = true;
 		return 0;
 	}
 	r = util_out_create(o);
-	if (r)
+	if (r) {
+		close(o->dfd);
+		o->dfd = -1;
 		return kt_err_set(err, r, "cannot write '%s': %s", path, strerror(-r));
+	}
 	o->own = o->tmp = true;
 	return 0;
 }
@@ -870,14 +918,17 @@ int kt_out_commit(struct kt_out *o, struct kt_err *err)
 	if (o->own && close(o->fd) && !r)
 		r = kt_err_set(err, -errno, "cannot write '%s': %s", o->final, strerror(errno));
 	o->own = false;
-	if (!r && o->tmp && rename(o->tmpname, o->final))
+	if (!r && o->tmp && renameat(o->dfd, o->tmpbase, o->dfd, o->base))
 		r = kt_err_set(err, -errno, "cannot rename '%s' to '%s': %s", o->tmpname,
 			       o->final, strerror(errno));
 	/* An unnamed file that got no name has nothing to remove: tmpname
 	 * is then a template, or the name of someone else's file. */
 	if (r && o->tmp && !o->unnamed)
-		unlink(o->tmpname);
+		unlinkat(o->dfd, o->tmpbase, 0);
 	o->tmp = o->unnamed = false;
+	if (o->dfd >= 0)
+		close(o->dfd);
+	o->dfd = -1;
 	return r;
 }
 
@@ -886,7 +937,10 @@ void kt_out_abort(struct kt_out *o)
 	if (o->own)
 		close(o->fd);
 	if (o->tmp && !o->unnamed)
-		unlink(o->tmpname);
+		unlinkat(o->dfd, o->tmpbase, 0);
+	if (o->dfd >= 0)
+		close(o->dfd);
+	o->dfd = -1;
 	o->own = o->tmp = o->unnamed = false;
 }
 

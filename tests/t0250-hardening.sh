@@ -187,6 +187,18 @@ test_expect_success ROOT 'an output never keeps set-id bits, nor another user'"'
 	expect_exit 1 "$KTPACK" initramfs --no-busybox -o tofifo.cpio 2> err
 	expect_grep "another user.s FIFO in a shared folder" err
 	test "$(cat target)" = mine
+	# a link to a folder, as a folder of the path, is a hop too: the
+	# archive and the trace do not go through it
+	mkdir -m 0700 victim
+	echo precious > victim/important
+	ln -s "$PWD/victim" shared/kl
+	chown -h nobody shared/kl
+	expect_exit 1 "$KTPACK" initramfs --no-busybox -o shared/kl/important 2> err
+	expect_grep "^ktpack: cannot write into .shared/kl.: it leads to .*shared/kl., another user.s symlink in a shared folder\$" err
+	expect_exit 125 "$KTPACK_FIX" run --kernel /nonexistent --wprof --trace-out shared/kl/important \
+		-- /bin/true 2> err
+	expect_grep "another user.s symlink in a shared folder" err
+	test "$(cat victim/important)" = precious
 	# a file of ours that another user linked into a shared folder gives
 	# the new file no mode of its own
 	install -m 0666 /dev/null pub.cpio
