@@ -46,6 +46,7 @@ static const struct kt_arch_info kt_arch_infos[] = {
 		.name = "aarch64", .alias = "arm64", .machine = EM_AARCH64,
 		.qemu = "qemu-system-aarch64", .qemu_pkg = "qemu-system-arm",
 		.qemu_machine = "virt",
+		.qemu_machine_many = "virt,gic-version=3", .machine_cpus = 8,
 		/* pauth-impdef: QEMU's own pointer-authentication hash, not
 		 * the architected QARMA, which doubles the boot under TCG
 		 * (the README, "arm64 guests") */

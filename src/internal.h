@@ -60,6 +60,10 @@ struct kt_arch_info {
 	const char *qemu;		/* the QEMU program */
 	const char *qemu_pkg;		/* the Debian package that has it */
 	const char *qemu_machine;	/* -machine */
+	/* -machine for more than @machine_cpus CPUs (virt's default GICv2
+	 * takes 8); NULL: qemu_machine for any */
+	const char *qemu_machine_many;
+	unsigned machine_cpus;
 	const char *tcg_cpu;		/* -cpu under TCG; NULL: max */
 	/* -cpu under TCG with a topology: one whose caches QEMU describes
 	 * per die (x86: Intel's CPUID leaf 4; its AMD max has no topoext);

@@ -1099,7 +1099,8 @@ static int vm_start(struct vm_run *v, const char *qemu, const int qfd[3])
 			(char *)qemu, "-accel", kvm ? "kvm" : "tcg",
 			/* max gives programs under test every CPU feature TCG
 			 * has */
-			"-machine", (char *)ai->qemu_machine,
+			"-machine", ai->qemu_machine_many && cpus > ai->machine_cpus ?
+				    (char *)ai->qemu_machine_many : (char *)ai->qemu_machine,
 			"-cpu", kvm ? "host" :
 				t->nodes && ai->tcg_cpu_topology ? (char *)ai->tcg_cpu_topology :
 				ai->tcg_cpu ? (char *)ai->tcg_cpu : "max",

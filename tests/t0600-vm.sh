@@ -596,13 +596,13 @@ test_expect_success ARM64 'an arm64 kernel boots from this host: streams, status
 	cmp t.pb host.pb
 '
 
-test_expect_success ARM64 'an arm64 guest with a topology: nodes, clusters and SMT siblings' '
-	"$KTPACK" run --kernel "$KERNEL_ARM64" --timeout 300 --topology 2n2l1c2t -- /bin/busybox sh -c "
+test_expect_success ARM64 'an arm64 guest with a topology: nodes, clusters and SMT siblings, over 8 CPUs' '
+	"$KTPACK" run --kernel "$KERNEL_ARM64" --timeout 300 --topology 2n2l2c2t -- /bin/busybox sh -c "
 		nproc
 		cat /sys/devices/system/node/node*/cpulist
 		cat /sys/devices/system/cpu/cpu*/topology/cluster_cpus_list | sort -u | tr \"\\n\" \" \"; echo
 		cat /sys/devices/system/cpu/cpu*/topology/thread_siblings_list | sort -u | tr \"\\n\" \" \"; echo" > out 2> err
-	printf "8\n0-3\n4-7\n0-1 2-3 4-5 6-7 \n0-1 2-3 4-5 6-7 \n" > want
+	printf "16\n0-7\n8-15\n0-3 12-15 4-7 8-11 \n0-1 10-11 12-13 14-15 2-3 4-5 6-7 8-9 \n" > want
 	cmp want out
 '
 
