@@ -658,20 +658,38 @@ static char modules_fatal[512];
  * for an optional module, MODULE_FATAL and the kernel's reason for one
  * that must load.
  */
+/* Whether the module of file @base ("kvm-amd.ko") is in the kernel. */
+static bool module_loaded(const char *base)
+{
+	char dir[128];
+	size_t n = strcspn(base, ".");
+
+	if (snprintf(dir, sizeof(dir), "/sys/module/%.*s", (int)n, base) >= (int)sizeof(dir))
+		return false;
+	for (char *c = dir + strlen("/sys/module/"); *c; c++)
+		if (*c == '-')
+			*c = '_';
+	return !access(dir, F_OK);
+}
+
 static void load_module(const char *line)
 {
 	bool optional = *line == KT_GUEST_MODULE_OPTIONAL;
 	const char *path = line + optional, *base = strrchr(path, '/');
-	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e = errno;
 
-	if (fd >= 0 && (!syscall(SYS_finit_module, fd, "", 0) || errno == EEXIST)) {
-		close(fd);
-		return;
-	}
-	e = errno;
-	if (fd >= 0)
-		close(fd);
 	base = base ? base + 1 : path;
+	if (fd >= 0) {
+		int r = (int)syscall(SYS_finit_module, fd, "", 0);
+
+		e = errno;
+		close(fd);
+		/* EEXIST is a module already in, or one whose init refused
+		 * with it (kvm_intel once kvm_amd is in): the kernel's list
+		 * tells */
+		if (!r || (e == EEXIST && module_loaded(base)))
+			return;
+	}
 	if (optional)
 		say("cannot load the kernel module %s: %s", path, strerror(e));
 	else
