@@ -290,22 +290,25 @@ int kt_vm_events_parse(const char *s, unsigned *mask, struct kt_err *err)
 	const char *p = s;
 
 	*mask = 0;
-	if (!strcmp(s, "all")) {
-		*mask = (1u << KT_VM_EV_N) - 1;
-		return 0;
-	}
 	for (;;) {
 		size_t n = strcspn(p, ",");
 		int e;
 
+		if (!n)
+			return kt_err_set(err, -EINVAL,
+					  "'%s': an empty event name (expected oom, lockup, stall, hung, warn or all, separated by commas)",
+					  s);
 		for (e = 0; e < KT_VM_EV_N; e++)
 			if (strlen(vm_events[e].name) == n && !strncmp(p, vm_events[e].name, n))
 				break;
-		if (e == KT_VM_EV_N)
+		if (n == 3 && !strncmp(p, "all", 3))
+			*mask |= (1u << KT_VM_EV_N) - 1;
+		else if (e == KT_VM_EV_N)
 			return kt_err_set(err, -EINVAL,
 					  "'%.*s' is not a kernel event (oom, lockup, stall, hung, warn or all)",
 					  (int)(n < 64 ? n : 64), p);
-		*mask |= 1u << e;
+		else
+			*mask |= 1u << e;
 		if (!p[n])
 			return 0;
 		p += n + 1;

@@ -107,6 +107,28 @@ static void test_sizing_qemu_opts(void **state)
 	}
 }
 
+static void test_events_parse(void **state)
+{
+	unsigned all = (1u << KT_VM_EV_N) - 1, m = 0;
+	struct kt_err e = { 0 };
+
+	(void)state;
+	assert_int_equal(kt_vm_events_parse("oom", &m, &e), 0);
+	assert_int_equal(m, 1u << KT_VM_EV_OOM);
+	assert_int_equal(kt_vm_events_parse("warn,hung,oom", &m, &e), 0);
+	assert_int_equal(m, 1u << KT_VM_EV_WARN | 1u << KT_VM_EV_HUNG | 1u << KT_VM_EV_OOM);
+	assert_int_equal(kt_vm_events_parse("all", &m, &e), 0);
+	assert_int_equal(m, all);
+	assert_int_equal(kt_vm_events_parse("all,oom", &m, &e), 0);
+	assert_int_equal(m, all);
+	assert_int_equal(kt_vm_events_parse("oom,", &m, &e), -EINVAL);
+	assert_str_contains(e.msg, "an empty event name");
+	assert_int_equal(kt_vm_events_parse("", &m, &e), -EINVAL);
+	assert_int_equal(kt_vm_events_parse("oom,al", &m, &e), -EINVAL);
+	assert_str_contains(e.msg, "'al' is not a kernel event");
+	assert_string_equal(kt_vm_event_name(KT_VM_EV_STALL), "stall");
+}
+
 static void test_channel_names(void **state)
 {
 	enum kt_channel c;
@@ -192,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_sizing_qemu_opts),
 		cmocka_unit_test(test_channel_names),
 		cmocka_unit_test(test_topology_parse),
+		cmocka_unit_test(test_events_parse),
 		cmocka_unit_test(test_qemu_error_ends_the_boot),
 	};
 
