@@ -840,7 +840,7 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 	if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
 	    S_ISSOCK(st.st_mode)) {
 		o->fd = open(o->final, O_WRONLY | O_CLOEXEC | (flags & KT_OUT_NOWAIT ? O_NONBLOCK : 0));
-		if (o->fd < 0 && errno == ENXIO)
+		if (o->fd < 0 && errno == ENXIO && S_ISFIFO(st.st_mode))
 			return kt_err_set(err, -ENXIO, "cannot write '%s': a FIFO that nothing reads",
 					  path);
 		if (o->fd < 0)

@@ -247,6 +247,9 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 	char *bb = NULL;
 	int ret;
 
+	if (a->topology.nodes && a->cpus && a->cpus != kt_topology_cpus(&a->topology))
+		return cli_usage_error(c, "--cpus %u and --topology (%u CPUs) disagree: give one of them",
+				       a->cpus, kt_topology_cpus(&a->topology));
 	if (a->accel && kt_accel_parse(a->accel, &o.accel))
 		return cli_usage_error(c, "invalid --accel '%s': expected kvm, tcg or auto", a->accel);
 	if (a->channel && kt_channel_parse(a->channel, &o.channel))

@@ -107,7 +107,7 @@ static const struct kt_cmd kt_cmds[] = {
 	  "and --topology size the guest).  Exit status: CMD's;\n"
 	  "124 at the timeout, 125 when ktpack or the VM failed, 128+N on signal N.\n"
 	  "Example:\n"
-	  "  ktpack run --kernel /boot/vmlinuz --wprof -- /bin/busybox echo hello\n" },
+	  "  ktpack run --kernel /var/cache/ktpack/vmlinuz -- /bin/busybox uname -r\n" },
 	{ "shell", cmd_shell, false,
 	  "ktpack shell --kernel FILE [same options as run, without CMD]\n\n"
 	  "An interactive busybox shell on the guest console, wprof and its\n"
