@@ -871,9 +871,12 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 			strcpy(dir, ".");
 		else
 			s[s == dir] = '\0';
+		s = strrchr(o->final, '/');
 		if (kt_snprintf(o->base, sizeof(o->base), "%s", s ? s + 1 : o->final) ||
 		    kt_snprintf(o->tmpbase, sizeof(o->tmpbase), "%s.XXXXXX", o->base))
 			return kt_err_set(err, -ENAMETOOLONG, "'%s': name too long", path);
+		if (!*o->base || !strcmp(o->base, ".") || !strcmp(o->base, ".."))
+			return kt_err_set(err, -EISDIR, "cannot write '%s': it names a folder", path);
 		r = util_out_dir(path, dir, &o->dfd, err);
 		if (r)
 			return r;
