@@ -1000,6 +1000,7 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 		memcpy(res->events, vr.events, sizeof(res->events));
 		memcpy(res->event_line, vr.event_line, sizeof(res->event_line));
 		res->timeout_signal = vr.timeout_signal;
+		res->signalled = vr.signalled;
 		res->timeout_killed = vr.timeout_killed && o->kill_after_s;
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;
@@ -1022,7 +1023,7 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
  * command's non-zero status, the timeout; a panic when asked. */
 static bool run_repro_wanted(const struct kt_run_opts *o, const struct kt_run_result *res, int r)
 {
-	if (o->stop && *o->stop)
+	if ((o->stop && *o->stop) || res->signalled)
 		return false;
 	if (!r)
 		return res->status != 0;

@@ -210,6 +210,9 @@ struct kt_run_result {
 	 * (the exit status is then 137, as timeout(1)'s). */
 	int timeout_signal;
 	bool timeout_killed;
+	/* A signal of the caller's (kt_run_opts.signal: Ctrl-C) was sent
+	 * to the command: its failure is not one to reproduce. */
+	bool signalled;
 	/* The second, traced run of auto-repro (kt_run_opts.repro): whether
 	 * it ran, what kt_run() would have returned for it (and why, when
 	 * not 0), how it ended, the command's status, its trace. */
