@@ -165,15 +165,6 @@ static int run_opt_signal(const struct kt_cmd *c, const char *arg, void *value)
 	return cli_usage_error(c, "invalid --signal '%s': expected TERM, INT, QUIT, HUP or KILL", arg);
 }
 
-static int run_opt_topology(const struct kt_cmd *c, const char *arg, void *value)
-{
-	struct kt_err err = { 0 };
-
-	if (kt_topology_parse(arg, value, &err))
-		return cli_usage_error(c, "invalid --topology: %s", err.msg);
-	return 0;
-}
-
 static int run_opt_fail_on(const struct kt_cmd *c, const char *arg, void *value)
 {
 	struct kt_err err = { 0 };
@@ -316,7 +307,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_STR(0, "sysroot", &a.sysroot),
 		/* QEMU's pc machine takes at most 255. */
 		OPT_UINT("cpus", &a.cpus, 1, 255),
-		OPT_FN("topology", &a.topology, run_opt_topology),
+		OPT_FN("topology", &a.topology, cli_opt_topology),
 		OPT_MIB('m', "memory", &a.memory),
 		OPT_MIB(0, "exact-memory", &a.override),
 		OPT_MIB(0, "override", &a.override),	/* the old name */

@@ -127,11 +127,12 @@ static const struct kt_cmd kt_cmds[] = {
 	  "missing.  --probe asks KVM again: the probe, and a boot of the kernel\n"
 	  "under KVM.  Exits 0 when a run can work here, 1 when it cannot.\n" },
 	{ "memory", cmd_memory, false,
-	  "ktpack memory --cpus N [-m|--memory SIZE] [--wprof] [--wprof-args ARGS]\n"
-	  "              [--exact-memory SIZE]\n\n"
-	  "Prints the guest memory in MiB: max(N*64, 256, SIZE), raised to what\n"
-	  "wprof's ring buffers need with --wprof; --exact-memory (or --override)\n"
-	  "is used as given.  SIZE is MiB, or with K, M, G or T: 512M, 2G.\n" },
+	  "ktpack memory --cpus N|--topology NnNlNcNt [-m|--memory SIZE] [--wprof]\n"
+	  "              [--wprof-args ARGS] [--exact-memory SIZE]\n\n"
+	  "Prints the guest memory in MiB that run gives: max(N*64, 256, SIZE),\n"
+	  "raised to what wprof's ring buffers need with --wprof, rounded up to\n"
+	  "split evenly between the topology's nodes; --exact-memory (or\n"
+	  "--override) is used as given.  SIZE is MiB, or with K, M, G or T: 512M, 2G.\n" },
 };
 
 static void cli_main_usage(FILE *f)
