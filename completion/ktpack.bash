@@ -12,7 +12,7 @@ _ktpack_opts()
 	env) echo "--verify --help" ;;
 	exec) echo "--help" ;;
 	cmdline) echo "--arch --wprof --wprof-args --append --help" ;;
-	memory) echo "--cpus --memory --exact-memory --override --wprof --wprof-args --help" ;;
+	memory) echo "--cpus --topology --memory --exact-memory --override --wprof --wprof-args --help" ;;
 	doctor) echo "--kernel --qemu --probe --json --help" ;;
 	ldd) echo "--json --ldcache --arch --sysroot --help" ;;
 	initramfs)
@@ -22,7 +22,7 @@ _ktpack_opts()
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --signal --kill-after --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
-			"--channel --module --module-optional --modules --console --fail-on --topology --arch --sysroot --help"
+			"--channel --module --module-optional --modules --console --fail-on --topology --repro --repro-panic --arch --sysroot --help"
 		;;
 	esac
 }
@@ -32,7 +32,7 @@ _ktpack_valued()
 {
 	case $1 in
 	cmdline) echo "--arch --wprof-args --append" ;;
-	memory) echo "--cpus -m --memory --exact-memory --override --wprof-args" ;;
+	memory) echo "--cpus --topology -m --memory --exact-memory --override --wprof-args" ;;
 	doctor) echo "--kernel --qemu" ;;
 	ldd) echo "--ldcache --arch --sysroot" ;;
 	initramfs) echo "-o --output --init --compress --include --ldcache --arch --sysroot" ;;

@@ -943,10 +943,9 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	return r;
 }
 
-int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
-	   struct kt_err *err)
+/* One run of @o (the caller's options, checked). */
+static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, struct kt_err *err)
 {
-	struct kt_run_opts opts, *o = &opts;
 	struct run_ctx x = {
 		.o = o, .base_fd = -1, .initrd_fd = -1, .kernel = { .fd = -1 },
 		.work = { .dfd = -1, .parent = -1, .lock = -1 },
@@ -959,9 +958,6 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 	memset(res, 0, sizeof(*res));
 	res->end = KT_VM_FAILED;
 	res->done_status = -1;
-	r = run_opts(uo, o, err);
-	if (r)
-		return r;
 	in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
 	/* A shell's input that is not a terminal (a script, a pipe, /dev/null)
 	 * is read as sh reads it: its end ends the shell, and its output
@@ -1004,6 +1000,7 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 		memcpy(res->events, vr.events, sizeof(res->events));
 		memcpy(res->event_line, vr.event_line, sizeof(res->event_line));
 		res->timeout_signal = vr.timeout_signal;
+		res->signalled = vr.signalled;
 		res->timeout_killed = vr.timeout_killed && o->kill_after_s;
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;
@@ -1019,6 +1016,82 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res,
 	free(x.config);
 	kt_cache__close(x.own_cache);
 	free(x.cmdline);
+	return r;
+}
+
+/* Whether the run that returned @r failed as --repro means it: the
+ * command's non-zero status, the timeout; a panic when asked. */
+static bool run_repro_wanted(const struct kt_run_opts *o, const struct kt_run_result *res, int r)
+{
+	if ((o->stop && *o->stop) || res->signalled)
+		return false;
+	if (!r)
+		return res->status != 0;
+	return res->end == KT_VM_TIMEOUT || (res->end == KT_VM_EXITED && res->status != 0) ||
+	       (res->end == KT_VM_PANIC && (o->repro & KT_REPRO_PANIC));
+}
+
+/*
+ * The run again, traced: the same command and topology in a fresh VM,
+ * with wprof on (the memory raised to its floor by the rule), its stdin
+ * again when it was a file it can be read from the start of (else
+ * none), its output dropped (the first run's is the caller's).
+ */
+static void run_repro(const struct kt_run_opts *o, const struct kt_run_result *first,
+		      struct kt_run_result *res)
+{
+	struct kt_run_opts ro = *o;
+	struct kt_run_result rr;
+	struct kt_err e = { 0 };
+	int in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
+	struct stat st;
+
+	ro.repro = 0;
+	ro.wprof = o->repro_wprof ? o->repro_wprof : o->wprof;
+	ro.memory_mib = first->memory_mib;
+	ro.memory_override_mib = 0;
+	ro.out_fd = ro.err_fd = -1;
+	ro.console_fd = -1;
+	if (in >= 0 && !fstat(in, &st) && S_ISREG(st.st_mode) && !lseek(in, 0, SEEK_SET)) {
+		kt_log(&o->log, KT_LOG_INFO, "--repro: the command gets its stdin file again");
+	} else if (in >= 0) {
+		ro.stdin_fd = -1;
+		kt_log(&o->log, KT_LOG_INFO,
+		       "--repro: the command's stdin was not a file it can read again: it gets none");
+	}
+	kt_log(&o->log, KT_LOG_INFO, "--repro: running the command again with wprof, its trace to '%s'",
+	       ro.trace_out ? ro.trace_out : KT_RUN_DEFAULT_TRACE);
+	res->repro.r = run_once(&ro, &rr, &e);
+	res->repro.ran = true;
+	res->repro.end = rr.end;
+	res->repro.status = rr.status;
+	res->repro.trace_written = rr.trace_written;
+	res->repro.trace_bytes = rr.trace_bytes;
+	res->repro.trace_out = rr.trace_out;
+	res->repro.memory_mib = rr.memory_mib;
+	kt_snprintf_cut(res->repro.why, sizeof(res->repro.why), "%s", res->repro.r ? e.msg : "");
+}
+
+int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res, struct kt_err *err)
+{
+	struct kt_run_opts o;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->end = KT_VM_FAILED;
+	res->done_status = -1;
+	r = run_opts(uo, &o, err);
+	if (r)
+		return r;
+	if (o.repro && !o.repro_wprof && !o.wprof)
+		return kt_err_set(err, -EINVAL, "--repro needs a wprof: embed one, or set %s",
+				  "KTSTR_WPROF_PATH");
+	if (o.repro && !o.cmd)
+		return kt_err_set(err, -EINVAL, "--repro is for a command, not a shell");
+	r = run_once(&o, res, err);
+	/* a failing run that traced already needs no second one */
+	if (o.repro && run_repro_wanted(&o, res, r) && !(o.wprof && res->trace_written))
+		run_repro(&o, res, res);
 	return r;
 }
 

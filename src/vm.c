@@ -769,6 +769,7 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 			kt_put_le32(le, (uint32_t)*o->signal);
 			vm_frame(v, KT_CH_SIGNAL, le, sizeof(le));
 			*o->signal = 0;
+			v->res->signalled = true;
 		}
 	}
 	if (v->quit)

@@ -152,9 +152,14 @@ test_expect_success 'memory --override is verbatim and warns below the floor' '
 	test "$("$KTPACK_FIX" memory --cpus 2 --wprof --exact-memory 300 2> /dev/null)" = 300
 '
 
-test_expect_success 'memory without --cpus is a usage error' '
+test_expect_success 'memory without --cpus is a usage error; --topology gives the run'"'"'s figure' '
 	expect_exit 2 "$KTPACK" memory 2> err
-	expect_grep "^ktpack memory: --cpus is required" err
+	expect_grep "^ktpack memory: --cpus or --topology is required" err
+	# 3 nodes: the memory splits evenly, as kt_run gives it
+	test "$("$KTPACK" memory --topology 3n)" -eq 258
+	test "$("$KTPACK" memory --topology 2n4l4c2t)" -eq 4096
+	expect_exit 2 "$KTPACK" memory --cpus 4 --topology 2n 2> err
+	expect_grep "disagree" err
 '
 
 test_expect_success 'memory with a bad number is a usage error naming it' '

@@ -347,6 +347,29 @@ test_expect_success KERNEL,QEMU 'a topology: nodes, LLC groups and SMT siblings 
 	expect_grep "^ktpack run: --cpus 4 and --topology (2 CPUs) disagree: give one of them" err
 '
 
+test_expect_success KERNEL,QEMU '--repro runs a failing command again under wprof: its status stays, the trace comes back' '
+	rm -f wprof.pb
+	echo in > input
+	expect_exit 3 vmrun --repro -- /bin/busybox sh -c "cat; exit 3" < input > out 2> err
+	# the first run'"'"'s output only; a second boot, with the wprof floor
+	test "$(cat out)" = in
+	test "$(grep -c "^ktpack: --repro: running the command again with wprof" err)" -eq 1
+	sed -n "/^ktpack: --repro: running/,\$p" err > second
+	expect_grep "^ktpack: booting .*, 2 CPUs, 2048 MiB, " second
+	expect_grep "^ktpack: --repro: the command gets its stdin file again\$" err
+	expect_grep "^ktpack: --repro: run again under wprof, the command exited with status 3; wrote the wprof trace to .wprof.pb. (65536 bytes)\$" err
+	test "$(wc -c < wprof.pb)" -eq 65536
+	rm wprof.pb
+	# a command that succeeds runs once
+	vmrun --repro -- /bin/true 2> err
+	not grep -q "^ktpack: --repro" err
+	test ! -e wprof.pb
+	# no wprof to trace with: an error before anything boots
+	expect_exit 125 "$KTPACK" run --kernel "$KERNEL" --repro -- /bin/true 2> err
+	expect_grep "^ktpack: wprof is not embedded" err
+	not grep -q "^ktpack: booting" err
+'
+
 test_expect_success KERNEL,QEMU 'the vmlinux through PVH and the bzImage boot alike; the probe is asked once' '
 	expect_exit 6 vmrun -- /bin/busybox sh -c "echo pvh; exit 6" > out 2> err
 	expect_grep "^pvh" out

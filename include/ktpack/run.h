@@ -28,6 +28,9 @@ extern "C" {
 #define KT_RUN_DEFAULT_GRACE_S	30
 /* wprof_grace_s meaning "no grace at all" (0 means the default). */
 #define KT_RUN_GRACE_NONE	(~0u)
+/* kt_run_opts.repro */
+#define KT_REPRO_ON		1u
+#define KT_REPRO_PANIC		2u	/* a panic is a failure to reproduce too */
 /* How long, beyond the kill and wprof's own time, a guest may take to
  * send its trace and status back after the timeout. */
 #define KT_RUN_END_GRACE_S	30
@@ -65,6 +68,17 @@ struct kt_run_opts {
 	 * console (out_fd, err_fd, console_fd), whatever its name, is
 	 * refused (-EINVAL), as is one that cannot be written. */
 	const char *trace_out;
+	/* Auto-repro (KT_REPRO_ON, | KT_REPRO_PANIC; see the README,
+	 * "Auto-repro"): when the command fails (a non-zero status, a
+	 * signal, the timeout; a panic with KT_REPRO_PANIC) and no trace of
+	 * it came back, kt_run() runs it again in a fresh VM with
+	 * @repro_wprof (NULL: @wprof; one of them is needed), the same
+	 * command and topology, the memory raised to wprof's floor, its
+	 * stdin again when it is a file (else none), its output dropped; the
+	 * trace goes to @trace_out.  The result keeps the first run's
+	 * outcome, and the second's in its repro member. */
+	unsigned repro;
+	const struct kt_wprof_config *repro_wprof;
 	/* The front end's embedded blobs, packed from memory: "busybox" as
 	 * /bin/busybox (unless busybox_path is set), "wprof" as /bin/wprof
 	 * (unless the wprof config names a file), also when wprof is not
@@ -196,6 +210,23 @@ struct kt_run_result {
 	 * (the exit status is then 137, as timeout(1)'s). */
 	int timeout_signal;
 	bool timeout_killed;
+	/* A signal of the caller's (kt_run_opts.signal: Ctrl-C) was sent
+	 * to the command: its failure is not one to reproduce. */
+	bool signalled;
+	/* The second, traced run of auto-repro (kt_run_opts.repro): whether
+	 * it ran, what kt_run() would have returned for it (and why, when
+	 * not 0), how it ended, the command's status, its trace. */
+	struct {
+		bool ran;
+		int r;
+		char why[512];
+		enum kt_vm_end end;
+		int status;
+		bool trace_written;
+		uint64_t trace_bytes;
+		const char *trace_out;
+		uint64_t memory_mib;
+	} repro;
 };
 
 /* Exit statuses of a run, as timeout(1) and env(1) have them; otherwise

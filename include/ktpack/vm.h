@@ -206,6 +206,8 @@ struct kt_vm_result {
 	 * end on the signal within kill_after_s). */
 	int timeout_signal;
 	bool timeout_killed;
+	/* A signal of the caller's (*signal) was sent to the command. */
+	bool signalled;
 	/* A KT_VM_PANIC whose line came after the guest's init started: its
 	 * command could have written it. */
 	bool panic_after_init;

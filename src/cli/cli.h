@@ -110,6 +110,8 @@ struct cli_wprof {
 	bool on;
 	const char *args;	/* NULL: the default args */
 };
+/* --topology NnNlNcNt into a struct kt_topology. */
+int cli_opt_topology(const struct kt_cmd *c, const char *arg, void *value);
 int cli_opt_wprof(const struct kt_cmd *c, const char *arg, void *value);
 int cli_opt_wprof_args(const struct kt_cmd *c, const char *arg, void *value);
 /* Words of one string split on blanks, each appended to a cli_list of

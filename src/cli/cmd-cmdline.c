@@ -44,18 +44,22 @@ int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *c
 }
 
 struct memory_args {
-	struct kt_memory_opts m;
+	unsigned cpus;
+	struct kt_topology topology;
+	uint64_t memory, exact;
 	struct cli_wprof w;
 };
 
+/* The memory kt_run() gives the guest (kt_run_memory_mib): one rule. */
 int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct memory_args a = { 0 };
 	const struct cli_opt opts[] = {
-		OPT_UINT("cpus", &a.m.cpus, 1, 4096),
-		OPT_MIB('m', "memory", &a.m.requested_mib),
-		OPT_MIB(0, "exact-memory", &a.m.override_mib),
-		OPT_MIB(0, "override", &a.m.override_mib),	/* the old name */
+		OPT_UINT("cpus", &a.cpus, 1, 4096),
+		OPT_FN("topology", &a.topology, cli_opt_topology),
+		OPT_MIB('m', "memory", &a.memory),
+		OPT_MIB(0, "exact-memory", &a.exact),
+		OPT_MIB(0, "override", &a.exact),	/* the old name */
 		OPT_FN_FLAG("wprof", &a.w, cli_opt_wprof),
 		OPT_FN("wprof-args", &a.w, cli_opt_wprof_args),
 		OPT_END,
@@ -63,28 +67,25 @@ int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ct
 	struct kt_wprof_config *cfg = NULL;
 	struct kt_err err = { 0 };
 	uint64_t mib = 0;
-	bool below;
 	int i, ret;
 
 	(void)ctx;
 	i = cli_parse_all(c, argc, argv, opts);
 	if (i)
 		return i;
-	if (!a.m.cpus)
-		return cli_usage_error(c, "--cpus is required");
+	if (!a.cpus && !a.topology.nodes)
+		return cli_usage_error(c, "--cpus or --topology is required");
+	if (a.topology.nodes && a.cpus && a.cpus != kt_topology_cpus(&a.topology))
+		return cli_usage_error(c, "--cpus %u and --topology (%u CPUs) disagree: give one of them",
+				       a.cpus, kt_topology_cpus(&a.topology));
 	ret = a.w.on ? cli_load_wprof(&a.w, &cfg) : 0;
-	if (!ret && cfg) {
-		size_t n;
-		const char *const *args = kt_wprof_config__args(cfg, &n);
+	if (!ret) {
+		KT_RUN_OPTS(o, .cpus = a.cpus, .topology = a.topology, .memory_mib = a.memory,
+			    .memory_override_mib = a.exact, .wprof = cfg, .log = cli_log);
 
-		if (kt_wprof_memory_floor_mib(args, n, a.m.cpus, &a.m.wprof_floor_mib, &err))
+		if (kt_run_memory_mib(&o, &mib, &err))
 			ret = cli_error("%s", err.msg);
 	}
-	if (!ret && kt_derive_test_memory_mib(&a.m, &mib, &below, &err))
-		ret = cli_error("%s", err.msg);
-	if (!ret && below)
-		cli_say("warning: the exact memory of %" PRIu64 " MiB is below the %" PRIu64
-			" MiB that wprof's ring buffers need", a.m.override_mib, a.m.wprof_floor_mib);
 	if (!ret) {
 		printf("%" PRIu64 "\n", mib);
 		ret = cli_flush();

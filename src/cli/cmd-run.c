@@ -38,6 +38,7 @@ struct run_args {
 	struct kt_topology topology;
 	int timeout_signal;
 	unsigned kill_after_s;
+	bool repro, repro_panic;
 };
 
 static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid,
@@ -164,15 +165,6 @@ static int run_opt_signal(const struct kt_cmd *c, const char *arg, void *value)
 	return cli_usage_error(c, "invalid --signal '%s': expected TERM, INT, QUIT, HUP or KILL", arg);
 }
 
-static int run_opt_topology(const struct kt_cmd *c, const char *arg, void *value)
-{
-	struct kt_err err = { 0 };
-
-	if (kt_topology_parse(arg, value, &err))
-		return cli_usage_error(c, "invalid --topology: %s", err.msg);
-	return 0;
-}
-
 static int run_opt_fail_on(const struct kt_cmd *c, const char *arg, void *value)
 {
 	struct kt_err err = { 0 };
@@ -210,10 +202,35 @@ static int run_blobs(const struct run_args *a, struct kt_run_opts *o, char **bb,
 		return cli_error("busybox is not embedded: rebuild with 'make %s=/path/to/busybox' or set %s",
 				 b ? b->make_var : "BUSYBOX", b ? b->env : "KTSTR_BUSYBOX_PATH");
 	o->busybox_path = *bb;
-	if (a->w.on && cli_load_wprof(&a->w, cfg))
+	/* --repro without --wprof: a wprof for the second run, with the
+	 * default args (or --wprof-args's, which turn wprof on at once) */
+	if ((a->w.on || a->repro || a->repro_panic) && cli_load_wprof(&a->w, cfg))
 		return -1;
-	o->wprof = *cfg;
+	if (a->w.on)
+		o->wprof = *cfg;
+	else
+		o->repro_wprof = *cfg;
+	if (a->repro || a->repro_panic)
+		o->repro = KT_REPRO_ON | (a->repro_panic ? KT_REPRO_PANIC : 0);
 	return 0;
+}
+
+/* What the second run of --repro did, in a line. */
+static void run_report_repro(const struct kt_run_result *res)
+{
+	char how[600];
+
+	if (!res->repro.ran)
+		return;
+	if (res->repro.r)
+		snprintf(how, sizeof(how), "%s", res->repro.why);
+	else
+		snprintf(how, sizeof(how), "the command exited with status %d", res->repro.status);
+	if (res->repro.trace_written)
+		cli_say("--repro: run again under wprof, %s; wrote the wprof trace to '%s' (%llu bytes)",
+			how, res->repro.trace_out, (unsigned long long)res->repro.trace_bytes);
+	else
+		cli_say("--repro: run again under wprof, %s; no trace came back", how);
 }
 
 static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
@@ -269,6 +286,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		sigaction(SIGTTOU, &job, NULL);
 		ret = kt_run(&o, &res, &err) ? run_failed(&res, &err, o.console_fd > 0 || !cmd) :
 		      run_report(&res);
+		run_report_repro(&res);
 	} else if (ret == -1) {
 		ret = KT_RUN_EXIT_FAILED;
 	}
@@ -289,7 +307,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_STR(0, "sysroot", &a.sysroot),
 		/* QEMU's pc machine takes at most 255. */
 		OPT_UINT("cpus", &a.cpus, 1, 255),
-		OPT_FN("topology", &a.topology, run_opt_topology),
+		OPT_FN("topology", &a.topology, cli_opt_topology),
 		OPT_MIB('m', "memory", &a.memory),
 		OPT_MIB(0, "exact-memory", &a.override),
 		OPT_MIB(0, "override", &a.override),	/* the old name */
@@ -312,6 +330,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_STR(0, "modules", &a.modules_dir),
 		OPT_BOOL("console", &a.console),
 		OPT_FN("fail-on", &a.fail_on, run_opt_fail_on),
+		OPT_BOOL("repro", &a.repro),
+		OPT_BOOL("repro-panic", &a.repro_panic),
 		OPT_END,
 	};
 	int i, ret;

@@ -67,7 +67,7 @@ static const struct kt_cmd kt_cmds[] = {
 	  "           [--no-pvh] [--append ARGS] [--qemu PATH] [--qemu-opt ARG]...\n"
 	  "           [--channel auto|virtio|serial] [--module NAME]...\n"
 	  "           [--module-optional NAME]... [--modules DIR] [--console]\n"
-	  "           [--fail-on EVENTS] -- CMD [ARG...]\n\n"
+	  "           [--fail-on EVENTS] [--repro] [--repro-panic] -- CMD [ARG...]\n\n"
 	  "Boots FILE (default $KTSTR_KERNEL: a bzImage, a vmlinux, an arm64 Image,\n"
 	  "gzip'd or not, or a kernel build tree) under QEMU with an initramfs\n"
 	  "holding busybox, wprof and the includes, runs CMD in the guest and exits\n"
@@ -98,6 +98,7 @@ static const struct kt_cmd kt_cmds[] = {
 	  "back, and the exit status is 124.  The kernel's oom, lockup, stall, hung and warn lines are\n"
 	  "said once; --fail-on EVENTS (a comma-separated list of them, or all)\n"
 	  "kills CMD at the first and fails the run (125) once the trace is back.\n"
+	  "--repro runs a CMD that failed once more under wprof, for its trace.\n"
 	  "--topology 2n4l4c2t gives the guest 2 NUMA nodes of 4 LLCs of 4 cores\n"
 	  "of 2 threads (64 CPUs), the memory split evenly.\n"
 	  "SIZE is MiB, or with K, M, G or T (2G); the memory grows\n"
@@ -126,11 +127,12 @@ static const struct kt_cmd kt_cmds[] = {
 	  "missing.  --probe asks KVM again: the probe, and a boot of the kernel\n"
 	  "under KVM.  Exits 0 when a run can work here, 1 when it cannot.\n" },
 	{ "memory", cmd_memory, false,
-	  "ktpack memory --cpus N [-m|--memory SIZE] [--wprof] [--wprof-args ARGS]\n"
-	  "              [--exact-memory SIZE]\n\n"
-	  "Prints the guest memory in MiB: max(N*64, 256, SIZE), raised to what\n"
-	  "wprof's ring buffers need with --wprof; --exact-memory (or --override)\n"
-	  "is used as given.  SIZE is MiB, or with K, M, G or T: 512M, 2G.\n" },
+	  "ktpack memory --cpus N|--topology NnNlNcNt [-m|--memory SIZE] [--wprof]\n"
+	  "              [--wprof-args ARGS] [--exact-memory SIZE]\n\n"
+	  "Prints the guest memory in MiB that run gives: max(N*64, 256, SIZE),\n"
+	  "raised to what wprof's ring buffers need with --wprof, rounded up to\n"
+	  "split evenly between the topology's nodes; --exact-memory (or\n"
+	  "--override) is used as given.  SIZE is MiB, or with K, M, G or T: 512M, 2G.\n" },
 };
 
 static void cli_main_usage(FILE *f)

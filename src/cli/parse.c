@@ -283,6 +283,15 @@ int cli_parse_all(const struct kt_cmd *c, int argc, char **argv, const struct cl
 
 /* ---- shared options -------------------------------------------------------------- */
 
+int cli_opt_topology(const struct kt_cmd *c, const char *arg, void *value)
+{
+	struct kt_err err = { 0 };
+
+	if (kt_topology_parse(arg, value, &err))
+		return cli_usage_error(c, "invalid --topology: %s", err.msg);
+	return 0;
+}
+
 int cli_opt_wprof(const struct kt_cmd *c, const char *arg, void *value)
 {
 	(void)c;
