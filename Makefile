@@ -81,7 +81,8 @@ LIB_SRCS := src/util.c src/arch.c src/blob.c src/cache.c src/extract.c src/wprof
 	src/channel.c src/modules.c src/workdir.c src/proc.c src/qemu.c src/accel.c src/vm.c src/run.c \
 	src/host.c src/outq.c
 CLI_SRCS := src/cli/ktpack.c src/cli/parse.c src/cli/cmd-blobs.c src/cli/cmd-env.c \
-	src/cli/cmd-cmdline.c src/cli/cmd-ldd.c src/cli/cmd-initramfs.c src/cli/cmd-run.c src/cli/cmd-doctor.c
+	src/cli/cmd-cmdline.c src/cli/cmd-ldd.c src/cli/cmd-initramfs.c src/cli/cmd-run.c src/cli/cmd-doctor.c \
+	src/cli/cmd-kernel.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(OUT)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:src/%.c=$(OUT)/obj/%.o)
 

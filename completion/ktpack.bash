@@ -14,6 +14,7 @@ _ktpack_opts()
 	cmdline) echo "--arch --wprof --wprof-args --append --help" ;;
 	memory) echo "--cpus --topology --memory --exact-memory --override --wprof --wprof-args --help" ;;
 	doctor) echo "--kernel --qemu --probe --json --help" ;;
+	kernel) echo "--json --help" ;;
 	ldd) echo "--json --ldcache --arch --sysroot --help" ;;
 	initramfs)
 		echo "--output --init --compress --no-busybox --no-wprof --include --ldcache" \
@@ -22,7 +23,8 @@ _ktpack_opts()
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --signal --kill-after --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
-			"--channel --module --module-optional --modules --console --fail-on --topology --repro --repro-panic --arch --sysroot --help"
+			"--channel --module --module-optional --modules --console --fail-on --topology --repro" \
+			"--repro-panic --arch --sysroot --require-config --help"
 		;;
 	esac
 }
@@ -39,7 +41,8 @@ _ktpack_valued()
 	run | shell)
 		echo "--kernel --cpus -m --memory --override --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --signal --kill-after --accel --append --qemu --qemu-opt --exact-memory" \
-			"--channel --module --module-optional --modules --fail-on --topology --arch --sysroot"
+			"--channel --module --module-optional --modules --fail-on --topology --arch --sysroot" \
+			"--require-config"
 		;;
 	esac
 }
@@ -135,7 +138,7 @@ _ktpack_value()
 	esac
 }
 
-_ktpack_cmds="blobs env exec cmdline memory doctor ldd initramfs run shell"
+_ktpack_cmds="blobs env exec cmdline memory doctor kernel ldd initramfs run shell"
 
 _ktpack()
 {
@@ -188,7 +191,7 @@ _ktpack()
 				_ktpack_files "$cur"
 			fi
 			;;
-		ldd) _ktpack_files "$cur" ;;
+		ldd | kernel) _ktpack_files "$cur" ;;
 		esac
 		return 0
 	fi
@@ -234,7 +237,7 @@ _ktpack()
 			_ktpack_commands "$cur"
 		fi
 		;;
-	ldd)
+	ldd | kernel)
 		if [[ $cur == -* ]]; then
 			_ktpack_words "$(_ktpack_opts "$cmd")" "$cur"
 		else

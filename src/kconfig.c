@@ -1,6 +1,7 @@
-/* kconfig.c - the kernel's configuration for the guest (see
- * ktpack/kconfig.h).  Reads config files only where no other user could
- * have put them, and the kernel image it is given. */
+/* kconfig.c - the kernel's configuration (see ktpack/kconfig.h): found
+ * for the guest, and parsed to tell what the kernel has.  Reads config
+ * files only where no other user could have put them, and the kernel
+ * image it is given; a config's text is untrusted. */
 #include <ktpack/kconfig.h>
 
 #include <errno.h>
@@ -227,32 +228,335 @@ static int kconfig_image(const char *kernel, const char *image, const struct kt_
 	return 0;
 }
 
-int kt_kconfig_find(const char *kernel, const char *release, const char *image,
-		    const struct kt_log *log, char **out, size_t *len, char *from,
-		    size_t fromsz)
-{
-	char real[PATH_MAX], name[NAME_MAX + 1];
-	bool named = release && *release &&
-		     !kt_snprintf(name, sizeof(name), "config-%s", release);
-	struct stat st;
-	int r = -ENOENT;
+/* A file kt_kconfig_find() tries: a folder (its links resolved) and a
+ * name in it. */
+struct kconfig_place {
+	char dir[PATH_MAX];
+	const char *name;
+};
 
-	*out = NULL;
-	*len = 0;
+/* The files of @kernel's config, in the order they are tried; @name
+ * holds "config-<release>" for them. */
+static size_t kconfig_places(const char *kernel, const char *release, char name[NAME_MAX + 1],
+			     struct kconfig_place p[2])
+{
+	char real[PATH_MAX];
+	bool named = release && *release &&
+		     !kt_snprintf(name, NAME_MAX + 1, "config-%s", release);
+	struct stat st;
+	size_t n = 0;
+
 	/* (the folders as they are: the trust checks follow no link) */
 	if (realpath(kernel, real) && !stat(real, &st)) {
 		if (S_ISDIR(st.st_mode)) {
-			r = kconfig_try(real, ".config", log, out, len, from, fromsz);
+			memcpy(p[n].dir, real, sizeof(real));
+			p[n++].name = ".config";
 		} else if (named) {
 			char *slash = strrchr(real, '/');
 
 			*slash = '\0';
-			r = kconfig_try(*real ? real : "/", name, log, out, len, from, fromsz);
+			snprintf(p[n].dir, sizeof(p[n].dir), "%s", *real ? real : "/");
+			p[n++].name = name;
 		}
 	}
-	if (r == -ENOENT && named && realpath("/boot", real))
-		r = kconfig_try(real, name, log, out, len, from, fromsz);
+	if (named && realpath("/boot", p[n].dir))
+		p[n++].name = name;
+	return n;
+}
+
+int kt_kconfig_find(const char *kernel, const char *release, const char *image,
+		    const struct kt_log *log, char **out, size_t *len, char *from,
+		    size_t fromsz)
+{
+	struct kconfig_place p[2];
+	char name[NAME_MAX + 1];
+	size_t n = kconfig_places(kernel, release, name, p);
+	int r = -ENOENT;
+
+	*out = NULL;
+	*len = 0;
+	for (size_t i = 0; i < n && r == -ENOENT; i++)
+		r = kconfig_try(p[i].dir, p[i].name, log, out, len, from, fromsz);
 	if (r == -ENOENT && image)
 		r = kconfig_image(kernel, image, log, out, len, from, fromsz);
 	return r;
+}
+
+char *kt_kconfig_places(const char *kernel, const char *release, const char *image)
+{
+	struct kconfig_place p[2];
+	char name[NAME_MAX + 1], *s = NULL;
+	size_t n = kconfig_places(kernel, release, name, p), sz;
+	FILE *f = open_memstream(&s, &sz);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s'%s%s%s'", !i ? "" : i + 1 == n && !image ? " and " : ", ", p[i].dir,
+			strcmp(p[i].dir, "/") ? "/" : "", p[i].name);
+	if (image)
+		fprintf(f, "%sthe config embedded in '%s'", n ? " and " : "", kernel);
+	if (!n && !image)
+		fputs("nothing: the kernel's release is not known", f);
+	if (fclose(f)) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- the .config ---------------------------------------------------------------------- */
+
+#define KCONFIG_PREFIX		"CONFIG_"
+#define KCONFIG_PREFIX_LEN	(sizeof(KCONFIG_PREFIX) - 1)
+#define KCONFIG_UNSET		" is not set"
+
+struct kconfig_sym {
+	const char *name;	/* without CONFIG_ */
+	const char *value;	/* NULL: not set */
+	size_t line;		/* a later line wins */
+};
+
+struct kt_kconfig {
+	char *from;
+	char *buf;		/* the text, each name and value cut in place */
+	struct kconfig_sym *v;
+	size_t n, cap;
+};
+
+/* The length of the symbol name at @p (at most @len bytes). */
+static size_t kconfig_name_len(const char *p, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && (p[n] == '_' || (p[n] >= 'A' && p[n] <= 'Z') ||
+			   (p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9')))
+		n++;
+	return n;
+}
+
+static int kconfig_add(struct kt_kconfig *c, const char *name, const char *value, size_t line)
+{
+	if (kt_grow((void **)&c->v, &c->cap, c->n + 1, sizeof(*c->v)))
+		return -ENOMEM;
+	c->v[c->n++] = (struct kconfig_sym){ .name = name, .value = value, .line = line };
+	return 0;
+}
+
+/*
+ * Line @no, @l bytes at @p (a NUL may follow it: the buffer holds one
+ * more byte), with its CR dropped.  What is not an assignment or an
+ * unset is passed over, as confdata.c does.
+ */
+static int kconfig_line(struct kt_kconfig *c, char *p, size_t l, size_t no, struct kt_err *err)
+{
+	size_t n;
+
+	if (l && p[l - 1] == '\r')
+		l--;
+	if (l > KCONFIG_PREFIX_LEN && !memcmp(p, KCONFIG_PREFIX, KCONFIG_PREFIX_LEN)) {
+		char *name = p + KCONFIG_PREFIX_LEN, *value;
+
+		n = kconfig_name_len(name, l - KCONFIG_PREFIX_LEN);
+		if (!n || KCONFIG_PREFIX_LEN + n + 1 >= l || name[n] != '=')
+			return 0;
+		value = name + n + 1;
+		/* (what is printed must not drive a terminal) */
+		for (const char *q = value; q < p + l; q++)
+			if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)
+				return kt_err_set(err, -EINVAL,
+						  "%s: line %zu: a control byte in the value of CONFIG_%.*s: not a kernel config",
+						  c->from, no, (int)n, name);
+		name[n] = '\0';
+		p[l] = '\0';
+		return kconfig_add(c, name, value, no);
+	}
+	if (l > 2 + KCONFIG_PREFIX_LEN && !memcmp(p, "# " KCONFIG_PREFIX, 2 + KCONFIG_PREFIX_LEN)) {
+		char *name = p + 2 + KCONFIG_PREFIX_LEN;
+		size_t rest = l - 2 - KCONFIG_PREFIX_LEN;
+
+		n = kconfig_name_len(name, rest);
+		if (!n || rest - n < sizeof(KCONFIG_UNSET) - 1 ||
+		    memcmp(name + n, KCONFIG_UNSET, sizeof(KCONFIG_UNSET) - 1))
+			return 0;
+		name[n] = '\0';
+		return kconfig_add(c, name, NULL, no);
+	}
+	return 0;
+}
+
+static int kconfig_cmp(const void *a, const void *b)
+{
+	const struct kconfig_sym *x = a, *y = b;
+	int d = strcmp(x->name, y->name);
+
+	return d ? d : x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Sorted by name for lookups, the last line of each name kept. */
+static void kconfig_index(struct kt_kconfig *c)
+{
+	size_t k = 0;
+
+	if (c->n)
+		qsort(c->v, c->n, sizeof(*c->v), kconfig_cmp);
+	for (size_t i = 0; i < c->n; i++) {
+		if (k && !strcmp(c->v[k - 1].name, c->v[i].name))
+			k--;
+		c->v[k++] = c->v[i];
+	}
+	c->n = k;
+}
+
+int kt_kconfig__parse(const char *text, size_t len, const char *from, struct kt_kconfig **out,
+		      struct kt_err *err)
+{
+	struct kt_kconfig *c;
+	size_t no = 0;
+	char *p, *end;
+	int r = 0;
+
+	*out = NULL;
+	if (len > KT_KCONFIG_MAX)
+		return kt_err_set(err, -EFBIG, "%s: larger than a kernel config (%u MiB)", from,
+				  KT_KCONFIG_MAX >> 20);
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->from = strdup(from)) || !(c->buf = malloc(len + 1))) {
+		kt_kconfig__free(c);
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	}
+	if (len)
+		memcpy(c->buf, text, len);
+	c->buf[len] = '\0';
+	for (p = c->buf, end = c->buf + len; !r && p < end; ) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (l > KT_KCONFIG_LINE_MAX)
+			r = kt_err_set(err, -EINVAL, "%s: line %zu is over %u bytes: not a kernel config",
+				       from, no + 1, KT_KCONFIG_LINE_MAX);
+		else
+			r = kconfig_line(c, p, l, ++no, err);
+		p += l + 1;
+	}
+	if (r == -ENOMEM)
+		kt_err_set(err, r, "out of memory");
+	if (r) {
+		kt_kconfig__free(c);
+		return r;
+	}
+	kconfig_index(c);
+	*out = c;
+	return 0;
+}
+
+void kt_kconfig__free(struct kt_kconfig *c)
+{
+	if (!c)
+		return;
+	free(c->v);
+	free(c->buf);
+	free(c->from);
+	free(c);
+}
+
+const char *kt_kconfig__from(const struct kt_kconfig *c)
+{
+	return c->from;
+}
+
+/* The symbol @name (@len bytes, without CONFIG_), or NULL. */
+static const struct kconfig_sym *kconfig_lookup(const struct kt_kconfig *c, const char *name,
+						size_t len)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *s = c->v[mid].name;
+		int d = strncmp(name, s, len);
+
+		if (!d && s[len])
+			d = -1;	/* @name is a prefix of s */
+		if (!d)
+			return &c->v[mid];
+		if (d < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+const char *kt_kconfig__value(const struct kt_kconfig *c, const char *name)
+{
+	const struct kconfig_sym *s;
+
+	if (!strncmp(name, KCONFIG_PREFIX, KCONFIG_PREFIX_LEN))
+		name += KCONFIG_PREFIX_LEN;
+	s = kconfig_lookup(c, name, strlen(name));
+	return s ? s->value : NULL;
+}
+
+/* The name of @spec (without CONFIG_) and what it asks: 'y', 'm' or 0
+ * (either). */
+static int kconfig_spec(const char *spec, const char **name, size_t *len, char *want,
+			struct kt_err *err)
+{
+	const char *p = strncmp(spec, KCONFIG_PREFIX, KCONFIG_PREFIX_LEN) ? spec :
+			spec + KCONFIG_PREFIX_LEN;
+	size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+	if (!n || (p[n] && strcmp(p + n, "=y") && strcmp(p + n, "=m")))
+		return kt_err_set(err, -EINVAL,
+				  "'%s' is not a config requirement: expected CONFIG_NAME, CONFIG_NAME=y or CONFIG_NAME=m (NAME of A-Z, 0-9 and _)",
+				  spec);
+	*name = p;
+	*len = n;
+	*want = p[n] ? p[n + 1] : 0;
+	return 0;
+}
+
+int kt_kconfig_spec_check(const char *spec, struct kt_err *err)
+{
+	const char *name;
+	size_t len;
+	char want;
+
+	return kconfig_spec(spec, &name, &len, &want, err);
+}
+
+int kt_kconfig__require(const struct kt_kconfig *c, const char *spec, struct kt_err *err)
+{
+	const struct kconfig_sym *s;
+	const char *name, *v;
+	size_t len;
+	char want;
+	bool ym;
+	int r = kconfig_spec(spec, &name, &len, &want, err);
+
+	if (r)
+		return r;
+	s = kconfig_lookup(c, name, len);
+	v = s ? s->value : NULL;
+	if (!v)
+		return kt_err_set(err, -ENOENT, "has no CONFIG_%.*s (not set in %s)", (int)len, name,
+				  c->from);
+	ym = !strcmp(v, "y") || !strcmp(v, "m");
+	if (ym && (!want || v[0] == want))
+		return 0;
+	return kt_err_set(err, -ENOENT, "has CONFIG_%.*s=%s (in %s), %s", (int)len, name, v,
+			  c->from, !ym ? "neither y nor m" : want == 'y' ? "not built in" :
+			  "not as a module");
+}
+
+const char *const *kt_kconfig_tracing(void)
+{
+	static const char *const names[] = {
+		"CONFIG_SCHED_CLASS_EXT", "CONFIG_BPF_SYSCALL", "CONFIG_DEBUG_INFO_BTF",
+		"CONFIG_FTRACE", "CONFIG_KPROBES", "CONFIG_VIRTIO_CONSOLE", "CONFIG_KVM_GUEST",
+		NULL,
+	};
+
+	return names;
 }

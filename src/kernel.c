@@ -28,6 +28,7 @@
 
 #include "internal.h"
 
+#include <ktpack/kconfig.h>
 #include <ktpack/ktpack.h>
 
 /* x86 boot protocol (Documentation/arch/x86/boot.rst): setup header fields
@@ -986,4 +987,119 @@ void kt_kernel_boot__close(struct kt_kernel_boot *b)
 		close(b->fd);
 		b->fd = -1;
 	}
+}
+
+/* ---- what a kernel is, before it boots --------------------------------------------- */
+
+static const char *const kernel_format_names[] = {
+	[KT_KFORMAT_BZIMAGE] = "bzImage", [KT_KFORMAT_VMLINUX] = "vmlinux",
+	[KT_KFORMAT_IMAGE] = "Image",
+};
+
+const char *kt_kernel_format_name(enum kt_kernel_format f)
+{
+	return (size_t)f < KT_ARRAY_SIZE(kernel_format_names) ? kernel_format_names[f] : "unknown";
+}
+
+/* The file of @kernel (a build tree's, picked as kt_kernel_resolve()
+ * picks it), its format and compression, into @f. */
+static int kernel_facts_file(const char *kernel, bool no_pvh, struct kt_kernel_facts *f,
+			     struct kt_err *err)
+{
+	struct kernel_map m = { 0 };
+	struct kt_kernel_info ki;
+	char path[PATH_MAX];
+	struct kt_bzimage h;
+	struct stat st;
+	int r;
+
+	if (!stat(kernel, &st) && S_ISDIR(st.st_mode))
+		r = kernel_tree(kernel, no_pvh, path, sizeof(path), err);
+	else
+		r = kt_snprintf(path, sizeof(path), "%s", kernel) ?
+		    kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", kernel) : 0;
+	if (!r)
+		r = kernel_map(path, &m, err);
+	if (r)
+		return r;
+	r = kt_kernel_identify_buf(m.p, m.len, path, &ki, err);
+	if (!r && ki.elf) {
+		f->format = KT_KFORMAT_VMLINUX;
+		f->comp = KT_KCOMP_NONE;
+	} else if (!r && ki.arch == KT_ARCH_AARCH64) {
+		f->format = KT_KFORMAT_IMAGE;
+		f->comp = kernel_magic(m.p, m.len) == KT_KCOMP_GZIP ? KT_KCOMP_GZIP : KT_KCOMP_NONE;
+	} else if (!r && !(r = kt_bzimage__parse(m.p, m.len, path, &h, err))) {
+		f->format = KT_KFORMAT_BZIMAGE;
+		f->comp = h.comp;
+	}
+	kernel_unmap(&m);
+	if (!r && !(f->file = strdup(path)))
+		r = kt_err_set(err, -ENOMEM, "out of memory");
+	return r;
+}
+
+/* The config of the kernel @kernel resolved as @b, as kt_run() finds
+ * the guest's, parsed; where it was looked for. */
+static int kernel_facts_config(const char *kernel, const struct kt_kernel_boot *b,
+			       const struct kt_log *log, struct kt_kernel_facts *f,
+			       struct kt_err *err)
+{
+	const char *image = b->pvh || b->arch == KT_ARCH_AARCH64 ? b->path : NULL;
+	char from[PATH_MAX + 64], *text = NULL;
+	size_t len = 0;
+	int r;
+
+	f->looked = kt_kconfig_places(kernel, b->release, image);
+	if (!f->looked)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	r = kt_kconfig_find(kernel, b->release, image, log, &text, &len, from, sizeof(from));
+	if (r == -ENOENT)
+		return 0;
+	if (!r)
+		r = kt_kconfig__parse(text, len, from, &f->config, err);
+	else
+		kt_err_set(err, r, "out of memory");
+	free(text);
+	return r;
+}
+
+int kt_kernel_facts(const char *kernel, const struct kt_kernel_opts *o,
+		    struct kt_kernel_facts **out, struct kt_err *err)
+{
+	struct kt_kernel_boot b = { .fd = -1 };
+	struct kt_kernel_facts *f = calloc(1, sizeof(*f));
+	int r;
+
+	*out = NULL;
+	if (!f)
+		return kt_err_set(err, -ENOMEM, "out of memory");
+	r = kernel_facts_file(kernel, o && o->no_pvh, f, err);
+	if (!r)
+		r = kt_kernel_resolve(kernel, o, &b, err);
+	if (!r) {
+		f->arch = b.arch;
+		f->pvh = b.pvh;
+		f->release = strdup(b.release);
+		r = f->release ? kernel_facts_config(kernel, &b, o ? &o->log : NULL, f, err) :
+		    kt_err_set(err, -ENOMEM, "out of memory");
+	}
+	kt_kernel_boot__close(&b);
+	if (r) {
+		kt_kernel_facts__free(f);
+		return r;
+	}
+	*out = f;
+	return 0;
+}
+
+void kt_kernel_facts__free(struct kt_kernel_facts *f)
+{
+	if (!f)
+		return;
+	free(f->file);
+	free(f->release);
+	kt_kconfig__free(f->config);
+	free(f->looked);
+	free(f);
 }

@@ -44,6 +44,7 @@ struct run_ctx {
 	struct kt_modules *mods;	/* NULL: none to load */
 	char *config;			/* the kernel's config, NULL: none found */
 	size_t config_len;
+	char config_from[PATH_MAX + 64];	/* where it came from */
 	enum kt_channel channel;	/* what QEMU gets */
 	enum kt_arch arch;		/* the guest's: the kernel's */
 	bool no_pvh;			/* QEMU cannot boot through PVH */
@@ -86,6 +87,8 @@ static int run_opts(const struct kt_run_opts *uo, struct kt_run_opts *o, struct 
 		r = run_opts_array(o->append, o->nappend, "append", err);
 	if (!r)
 		r = run_opts_array(o->modules, o->nmodules, "modules", err);
+	if (!r)
+		r = run_opts_array(o->require_config, o->nrequire_config, "require_config", err);
 	return r;
 }
 
@@ -144,6 +147,8 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 				  "the timeout's signal %d is not one the guest sends (SIGTERM, SIGINT, SIGQUIT, SIGHUP or SIGKILL)",
 				  o->timeout_signal);
 	r = kt_vm_check_qemu_opts(o->qemu_opts, o->nqemu_opts, err);
+	for (size_t i = 0; !r && i < o->nrequire_config; i++)
+		r = kt_kconfig_spec_check(o->require_config[i], err);
 	if (r)
 		return r;
 	for (size_t i = 0, len = 0; o->cmd && o->cmd[i]; i++) {
@@ -527,31 +532,80 @@ static int run_modules(struct run_ctx *x, struct kt_err *err)
 	return r;
 }
 
+/* The uncompressed kernel that boots (a vmlinux, an arm64 Image), whose
+ * embedded config can be read; NULL for a bzImage. */
+static const char *run_config_image(const struct run_ctx *x)
+{
+	return x->kernel.pvh || x->kernel.arch == KT_ARCH_AARCH64 ? x->kernel.path : NULL;
+}
+
 /*
- * The kernel's config for the guest's /boot/config-<release>, when its
- * release is known (kt_kconfig_find): from a file, else from the image
- * that boots when it is uncompressed (a vmlinux, an arm64 Image).
+ * The kernel's config (kt_kconfig_find): for the guest's
+ * /boot/config-<release> when its release is known, and for the
+ * requirements.  From a file, else from the image that boots.
  */
 static int run_config(struct run_ctx *x, struct kt_err *err)
 {
-	const char *image = x->kernel.pvh || x->kernel.arch == KT_ARCH_AARCH64 ?
-			    x->kernel.path : NULL;
-	char from[PATH_MAX + 64];
+	const char *rel = x->kernel.release;
 	int r;
 
-	if (!*x->kernel.release)
+	if (!*rel && !x->o->nrequire_config)
 		return 0;
-	r = kt_kconfig_find(x->o->kernel, x->kernel.release, image, &x->o->log, &x->config,
-			    &x->config_len, from, sizeof(from));
+	r = kt_kconfig_find(x->o->kernel, rel, run_config_image(x), &x->o->log, &x->config,
+			    &x->config_len, x->config_from, sizeof(x->config_from));
 	if (r == -ENOMEM)
 		return kt_err_set(err, r, "out of memory");
-	if (!r)
-		kt_log(&x->o->log, KT_LOG_DEBUG, "the guest's %s%s is %s", KT_KCONFIG_GUEST,
-		       x->kernel.release, from);
-	else
+	if (!r && *rel)
+		kt_log(&x->o->log, KT_LOG_DEBUG, "the guest's %s%s is %s", KT_KCONFIG_GUEST, rel,
+		       x->config_from);
+	else if (!r)
+		kt_log(&x->o->log, KT_LOG_DEBUG,
+		       "the kernel's config is %s (its release is not known: the guest gets none)",
+		       x->config_from);
+	else if (*rel)
 		kt_log(&x->o->log, KT_LOG_DEBUG, "no config for the kernel %s: the guest has no %s%s",
-		       x->kernel.release, KT_KCONFIG_GUEST, x->kernel.release);
+		       rel, KT_KCONFIG_GUEST, rel);
 	return 0;
+}
+
+/*
+ * --require-config: each requirement against the kernel's config, before
+ * anything is built; a kernel without a config cannot be checked.
+ */
+static int run_require(const struct run_ctx *x, struct kt_err *err)
+{
+	const struct kt_run_opts *o = x->o;
+	struct kt_kconfig *c = NULL;
+	struct kt_err why = { 0 };
+	char kernel[PATH_MAX + 8];
+	int r;
+
+	if (!o->nrequire_config)
+		return 0;
+	if (*x->kernel.release)
+		snprintf(kernel, sizeof(kernel), "%s", x->kernel.release);
+	else
+		kt_snprintf_cut(kernel, sizeof(kernel), "'%s'", o->kernel);
+	if (!x->config) {
+		char *looked = kt_kconfig_places(o->kernel, x->kernel.release, run_config_image(x));
+
+		r = kt_err_set(err, -ENOENT,
+			       "no config was found for the kernel %s (looked for %s): --require-config %s cannot be checked",
+			       kernel, looked ? looked : "it", o->require_config[0]);
+		free(looked);
+		return r;
+	}
+	r = kt_kconfig__parse(x->config, x->config_len, x->config_from, &c, err);
+	for (size_t i = 0; !r && i < o->nrequire_config; i++) {
+		r = kt_kconfig__require(c, o->require_config[i], &why);
+		if (r == -ENOENT)
+			kt_err_set(err, r, "the kernel %s %s; --require-config asked for it", kernel,
+				   why.msg);
+		else if (r && err)
+			*err = why;
+	}
+	kt_kconfig__free(c);
+	return r;
 }
 
 /*
@@ -663,7 +717,7 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 		r = run_check_command(x, b, err);
 	if (!r && x->mods)
 		r = kt_modules__pack(x->mods, x->kernel.release, b, err);
-	if (!r && x->config) {
+	if (!r && x->config && *x->kernel.release) {
 		char guest[PATH_MAX];
 
 		snprintf(guest, sizeof(guest), "%s%s", KT_KCONFIG_GUEST, x->kernel.release);
@@ -928,6 +982,8 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 		res->pvh = x->kernel.pvh;
 	}
 	r = run_config(x, err);
+	if (!r)
+		r = run_require(x, err);
 	if (!r)
 		r = run_modules(x, err);
 	if (!r) {

@@ -321,10 +321,15 @@ test_expect_success 'bash completion: commands, help CMD, -m and flags' '
 	comp ktpack ldd --sys
 	comp ktpack doctor --pr
 	comp ktpack do
+	comp ktpack ke
+	comp ktpack kernel --j
+	comp ktpack run --req
+	comp ktpack run --require-config BPF --no
 	EOF
 	bash c.bash "$TOP/completion/ktpack.bash" > out
 	printf "%s\n" version -- run -- --cpus -- --timeout -- auto virtio serial -- \
-		--module --module-optional --modules -- aarch64 -- --sysroot -- --probe -- doctor -- > want
+		--module --module-optional --modules -- aarch64 -- --sysroot -- --probe -- doctor -- \
+		kernel -- --json -- --require-config -- --no-pvh -- > want
 	cmp want out
 '
 

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 F="$KT_OUT/fuzz"
 
-for t in elfinfo ldcache channel bzimage; do
+for t in elfinfo ldcache channel bzimage kconfig; do
 	test_expect_success "fuzz target $t runs clean for 5000 inputs" '
 		mkdir corpus
 		"$F/fuzz_'$t'" -runs=5000 -max_len=65536 corpus "$F/seed-'$t'" > log 2>&1 ||

@@ -1,6 +1,7 @@
 /* Unit tests of kconfig.c: the config an image embeds (IKCONFIG), and
  * where a kernel's config is found, in order, and which files are not
- * taken (a folder or a file another user could change, a link). */
+ * taken (a folder or a file another user could change, a link); the
+ * .config parser on real and hostile text, and the requirements. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -235,11 +236,200 @@ static void test_find_order(void **state)
 	assert_string_equal(said, "");
 }
 
+/* Where kt_kconfig_find() looks, said in its order. */
+static void test_places(void **state)
+{
+	char kdir[96], kernel[160], want[512], *s;
+
+	(void)state;
+	snprintf(kdir, sizeof(kdir), "%s/k", dir);
+	assert_int_equal(mkdir(kdir, 0755), 0);
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", kdir);
+	write_file(kernel, "kernel", 6, 0644);
+	s = kt_kconfig_places(kernel, REL, "/x/vmlinux");
+	snprintf(want, sizeof(want),
+		 "'%s/config-" REL "', '/boot/config-" REL "' and the config embedded in '%s'",
+		 kdir, kernel);
+	assert_string_equal(s, want);
+	free(s);
+	s = kt_kconfig_places(kernel, REL, NULL);
+	snprintf(want, sizeof(want), "'%s/config-" REL "' and '/boot/config-" REL "'", kdir);
+	assert_string_equal(s, want);
+	free(s);
+	/* a build tree: its .config, whatever the release */
+	s = kt_kconfig_places(kdir, "", NULL);
+	snprintf(want, sizeof(want), "'%s/.config'", kdir);
+	assert_string_equal(s, want);
+	free(s);
+	s = kt_kconfig_places(kernel, "", NULL);
+	assert_string_equal(s, "nothing: the kernel's release is not known");
+	free(s);
+}
+
+static struct kt_kconfig *parse(const char *text)
+{
+	struct kt_kconfig *c = NULL;
+	struct kt_err e = { 0 };
+
+	assert_int_equal(kt_kconfig__parse(text, strlen(text), "cfg", &c, &e), 0);
+	assert_non_null(c);
+	return c;
+}
+
+/* The lines confdata.c reads, and every other one passed over. */
+static void test_parse(void **state)
+{
+	static const char text[] =
+		"#\n"
+		"# Automatically generated file; DO NOT EDIT.\n"
+		"CONFIG_BPF_SYSCALL=y\n"
+		"CONFIG_VIRTIO_CONSOLE=m\r\n"
+		"# CONFIG_KPROBES is not set\n"
+		"CONFIG_HZ=250\n"
+		"CONFIG_LSM=\"landlock,lockdown,yama\"\n"
+		"CONFIG_CMDLINE=\"a\tb\"\n"
+		"\n"
+		"garbage without a prefix=y\n"
+		"CONFIG_=y\n"
+		"CONFIG_NO_VALUE=\n"
+		"CONFIG_NO_EQUALS\n"
+		"CONFIG_BAD-NAME=y\n"
+		"# CONFIG_FTRACE is set after all\n"
+		"#CONFIG_KVM_GUEST is not set\n"
+		"CONFIG_KVM_GUEST=y\n"
+		/* a later line wins, both ways */
+		"CONFIG_FTRACE=y\n"
+		"# CONFIG_FTRACE is not set\n"
+		"# CONFIG_DEBUG_INFO_BTF is not set\n"
+		"CONFIG_DEBUG_INFO_BTF=y\n"
+		"CONFIG_LAST=m";	/* no newline at the end */
+	struct kt_kconfig *c = parse(text);
+
+	(void)state;
+	assert_string_equal(kt_kconfig__from(c), "cfg");
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_BPF_SYSCALL"), "y");
+	/* the prefix may be left out */
+	assert_string_equal(kt_kconfig__value(c, "BPF_SYSCALL"), "y");
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_VIRTIO_CONSOLE"), "m");
+	assert_null(kt_kconfig__value(c, "CONFIG_KPROBES"));
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_HZ"), "250");
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_LSM"), "\"landlock,lockdown,yama\"");
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_CMDLINE"), "\"a\tb\"");
+	assert_null(kt_kconfig__value(c, "CONFIG_NO_VALUE"));
+	assert_null(kt_kconfig__value(c, "CONFIG_NO_EQUALS"));
+	assert_null(kt_kconfig__value(c, "CONFIG_BAD"));
+	assert_null(kt_kconfig__value(c, "CONFIG_"));
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_KVM_GUEST"), "y");
+	assert_null(kt_kconfig__value(c, "CONFIG_FTRACE"));
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_DEBUG_INFO_BTF"), "y");
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_LAST"), "m");
+	/* a name that is another's prefix, or has one, is not that one */
+	assert_null(kt_kconfig__value(c, "CONFIG_BPF"));
+	assert_null(kt_kconfig__value(c, "CONFIG_BPF_SYSCALL_X"));
+	assert_null(kt_kconfig__value(c, "CONFIG_SCHED_CLASS_EXT"));
+	kt_kconfig__free(c);
+	kt_kconfig__free(NULL);
+
+	c = parse("");
+	assert_null(kt_kconfig__value(c, "CONFIG_BPF"));
+	kt_kconfig__free(c);
+}
+
+/* Untrusted text: what cannot be a config is said, by line. */
+static void test_parse_hostile(void **state)
+{
+	struct kt_kconfig *c = NULL;
+	struct kt_err e = { 0 };
+	size_t len = KT_KCONFIG_LINE_MAX + 64;
+	char *big = malloc(len + 1);
+
+	(void)state;
+	assert_non_null(big);
+	/* a line at the bound is read; one byte more is refused */
+	memset(big, 'a', len);
+	memcpy(big, "CONFIG_A=y\nCONFIG_LONG=", 23);
+	big[11 + KT_KCONFIG_LINE_MAX] = '\n';
+	assert_int_equal(kt_kconfig__parse(big, 12 + KT_KCONFIG_LINE_MAX, "big", &c, &e), 0);
+	assert_int_equal(strlen(kt_kconfig__value(c, "CONFIG_LONG")), KT_KCONFIG_LINE_MAX - 12);
+	kt_kconfig__free(c);
+	big[11 + KT_KCONFIG_LINE_MAX] = 'a';
+	big[12 + KT_KCONFIG_LINE_MAX] = '\n';
+	assert_int_equal(kt_kconfig__parse(big, len, "big", &c, &e), -EINVAL);
+	assert_null(c);
+	assert_string_equal(e.msg, "big: line 2 is over 16384 bytes: not a kernel config");
+	free(big);
+	/* a control byte (a NUL too) in a value would reach a terminal */
+	assert_int_equal(kt_kconfig__parse("# x\nCONFIG_X=\"\033[2J\"\n", 20, "esc", &c, &e),
+			 -EINVAL);
+	assert_string_equal(e.msg, "esc: line 2: a control byte in the value of CONFIG_X: not a kernel config");
+	assert_int_equal(kt_kconfig__parse("CONFIG_X=y\0z\n", 13, "nul", &c, &e), -EINVAL);
+	assert_str_contains(e.msg, "nul: line 1: a control byte");
+	/* a NUL elsewhere is a line like any other */
+	c = NULL;
+	assert_int_equal(kt_kconfig__parse("CONFIG_\0=y\nCONFIG_B=y", 21, "nul", &c, &e), 0);
+	assert_string_equal(kt_kconfig__value(c, "CONFIG_B"), "y");
+	kt_kconfig__free(c);
+	assert_int_equal(kt_kconfig__parse("", KT_KCONFIG_MAX + 1, "huge", &c, &e), -EFBIG);
+}
+
+/* The form of a requirement, and what meets it. */
+static void test_require(void **state)
+{
+	static const char *const good[] = {
+		"CONFIG_BPF", "CONFIG_BPF=y", "CONFIG_BPF=m", "BPF", "BPF=m", "CONFIG_64BIT",
+	};
+	static const char *const bad[] = {
+		"", "CONFIG_", "CONFIG_BPF=", "CONFIG_BPF=n", "CONFIG_BPF=yes", "CONFIG_bpf",
+		"CONFIG_BPF SYSCALL", "CONFIG_BPF=y ", " CONFIG_BPF", "=y", "CONFIG_BPF==y",
+	};
+	struct kt_kconfig *c = parse("CONFIG_Y=y\nCONFIG_M=m\nCONFIG_HZ=250\n# CONFIG_N is not set\n");
+	struct kt_err e = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(kt_kconfig_spec_check(good[i], &e), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e.msg[0] = '\0';
+		assert_int_equal(kt_kconfig_spec_check(bad[i], &e), -EINVAL);
+		assert_str_contains(e.msg, "is not a config requirement: expected CONFIG_NAME, CONFIG_NAME=y or CONFIG_NAME=m");
+		assert_int_equal(kt_kconfig__require(c, bad[i], &e), -EINVAL);
+	}
+	assert_int_equal(kt_kconfig__require(c, "CONFIG_Y", &e), 0);
+	assert_int_equal(kt_kconfig__require(c, "CONFIG_Y=y", &e), 0);
+	assert_int_equal(kt_kconfig__require(c, "Y=y", &e), 0);
+	assert_int_equal(kt_kconfig__require(c, "CONFIG_M", &e), 0);
+	assert_int_equal(kt_kconfig__require(c, "CONFIG_M=m", &e), 0);
+
+	assert_int_equal(kt_kconfig__require(c, "CONFIG_Y=m", &e), -ENOENT);
+	assert_string_equal(e.msg, "has CONFIG_Y=y (in cfg), not as a module");
+	assert_int_equal(kt_kconfig__require(c, "M=y", &e), -ENOENT);
+	assert_string_equal(e.msg, "has CONFIG_M=m (in cfg), not built in");
+	assert_int_equal(kt_kconfig__require(c, "CONFIG_HZ", &e), -ENOENT);
+	assert_string_equal(e.msg, "has CONFIG_HZ=250 (in cfg), neither y nor m");
+	assert_int_equal(kt_kconfig__require(c, "CONFIG_N", &e), -ENOENT);
+	assert_string_equal(e.msg, "has no CONFIG_N (not set in cfg)");
+	/* absent is not set, as Kconfig reads it */
+	assert_int_equal(kt_kconfig__require(c, "SCHED_CLASS_EXT=y", &e), -ENOENT);
+	assert_string_equal(e.msg, "has no CONFIG_SCHED_CLASS_EXT (not set in cfg)");
+	/* a name that is another's prefix is not that one */
+	assert_int_equal(kt_kconfig__require(c, "CONFIG_H", &e), -ENOENT);
+	kt_kconfig__free(c);
+
+	/* the tracing list is what ktpack kernel prints */
+	assert_string_equal(kt_kconfig_tracing()[0], "CONFIG_SCHED_CLASS_EXT");
+	for (const char *const *n = kt_kconfig_tracing(); *n; n++)
+		assert_int_equal(kt_kconfig_spec_check(*n, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_embedded),
 		cmocka_unit_test_setup_teardown(test_find_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_places, setup, teardown),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_parse_hostile),
+		cmocka_unit_test(test_require),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 
 #include "unit.h"
 #include "internal.h"
+#include <ktpack/kconfig.h>
 #include <ktpack/kernel.h>
 
 #define DEBIAN_KERNEL "/var/cache/ktpack/vmlinuz"
@@ -336,6 +337,109 @@ static void test_resolve(void **state)
 	kt_cache__close(c);
 }
 
+/*
+ * What a kernel is and has: a bzImage whose vmlinux embeds its config
+ * (read once the vmlinux is extracted, as a run boots it; not without a
+ * cache), a config beside it first, a build tree's vmlinux and .config.
+ */
+static void test_facts(void **state)
+{
+	struct kt_cache_opts co = { 0 };
+	struct kt_kernel_opts ko = { 0 };
+	struct kt_kernel_facts *f = NULL;
+	struct kt_cache *c = NULL;
+	struct kt_err e;
+	unsigned char elf[256], vm[4096], z[8192], bz[16384];
+	char path[256], cdir[160], cmd[600], tree[160];
+	size_t elen = tiny_elf(elf, 0x1000000), vlen, zlen, blen;
+	int fd;
+
+	(void)state;
+	snprintf(cdir, sizeof(cdir), "%s/cache", dir);
+	co.dir = cdir;
+	assert_int_equal(kt_cache__open(&co, &c, &e), 0);
+	/* the ELF, then IKCONFIG's marker and a gzip'd config */
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && printf 'CONFIG_SCHED_CLASS_EXT=y\\n# CONFIG_KPROBES is not set\\n' | "
+		 "gzip -n > cfg.gz && { printf IKCFG_ST; cat cfg.gz; printf IKCFG_ED; } > ikcfg", dir);
+	assert_int_equal(system(cmd), 0);
+	memcpy(vm, elf, elen);
+	snprintf(path, sizeof(path), "%s/ikcfg", dir);
+	vlen = elen + slurp(path, vm + elen, sizeof(vm) - elen);
+	snprintf(path, sizeof(path), "%s/vm", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_int_equal(kt_write_all(fd, vm, vlen), 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "gzip -9nc < '%s/vm' > '%s/vm.gz'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/vm.gz", dir);
+	zlen = slurp(path, z, sizeof(z));
+	blen = tiny_bzimage(bz, z, zlen, 0);
+	snprintf(path, sizeof(path), "%s/bz", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_int_equal(kt_write_all(fd, bz, blen), 0);
+	close(fd);
+
+	ko.cache = c;
+	assert_int_equal(kt_kernel_facts(path, &ko, &f, &e), 0);
+	assert_string_equal(f->file, path);
+	assert_string_equal(f->release, "6.9.0-test");
+	assert_int_equal(f->arch, KT_ARCH_X86_64);
+	assert_int_equal(f->format, KT_KFORMAT_BZIMAGE);
+	assert_string_equal(kt_kernel_format_name(f->format), "bzImage");
+	assert_int_equal(f->comp, KT_KCOMP_GZIP);
+	assert_true(f->pvh);
+	assert_non_null(f->config);
+	assert_str_contains(kt_kconfig__from(f->config), "the config embedded in '");
+	assert_string_equal(kt_kconfig__value(f->config, "CONFIG_SCHED_CLASS_EXT"), "y");
+	assert_null(kt_kconfig__value(f->config, "CONFIG_KPROBES"));
+	assert_str_contains(f->looked, "/config-6.9.0-test', '/boot/config-6.9.0-test' and the config embedded in '");
+	kt_kernel_facts__free(f);
+	/* no cache: the bzImage as it is, whose config is compressed */
+	ko.cache = NULL;
+	assert_int_equal(kt_kernel_facts(path, &ko, &f, &e), 0);
+	assert_false(f->pvh);
+	assert_null(f->config);
+	assert_null(strstr(f->looked, "embedded"));
+	kt_kernel_facts__free(f);
+	/* a config beside it comes first */
+	snprintf(path, sizeof(path), "%s/config-6.9.0-test", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_int_equal(kt_write_all(fd, "CONFIG_BPF_SYSCALL=m\n", 21), 0);
+	close(fd);
+	ko.cache = c;
+	snprintf(cmd, sizeof(cmd), "%s/bz", dir);
+	assert_int_equal(kt_kernel_facts(cmd, &ko, &f, &e), 0);
+	assert_string_equal(kt_kconfig__from(f->config), path);
+	assert_string_equal(kt_kconfig__value(f->config, "CONFIG_BPF_SYSCALL"), "m");
+	kt_kernel_facts__free(f);
+
+	/* a build tree: its vmlinux and its .config */
+	snprintf(tree, sizeof(tree), "%s/tree", dir);
+	assert_int_equal(mkdir(tree, 0755), 0);
+	snprintf(cmd, sizeof(cmd), "cp '%s/vm' '%s/vmlinux' && echo CONFIG_FTRACE=y > '%s/.config'",
+		 dir, tree, tree);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(kt_kernel_facts(tree, &ko, &f, &e), 0);
+	snprintf(path, sizeof(path), "%s/vmlinux", tree);
+	assert_string_equal(f->file, path);
+	assert_int_equal(f->format, KT_KFORMAT_VMLINUX);
+	assert_int_equal(f->comp, KT_KCOMP_NONE);
+	assert_true(f->pvh);
+	snprintf(path, sizeof(path), "%s/.config", tree);
+	assert_string_equal(kt_kconfig__from(f->config), path);
+	assert_string_equal(kt_kconfig__value(f->config, "CONFIG_FTRACE"), "y");
+	kt_kernel_facts__free(f);
+	kt_kernel_facts__free(NULL);
+
+	/* not a kernel */
+	snprintf(path, sizeof(path), "%s/cfg.gz", dir);
+	assert_int_equal(kt_kernel_facts(path, &ko, &f, &e), -ENOEXEC);
+	assert_null(f);
+	assert_str_contains(e.msg, "is not a Linux kernel image");
+	kt_cache__close(c);
+}
+
 /* An arm64 Image of @len bytes (at least 64): the header's magic, zeros,
  * and the banner at @at (none when @at is 0). */
 static unsigned char *tiny_image(size_t len, size_t at, const char *banner)
@@ -470,6 +574,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debian_kernel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_debian_arm64, setup, teardown),
 	};

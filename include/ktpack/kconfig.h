@@ -50,6 +50,63 @@ int kt_kconfig_find(const char *kernel, const char *release, const char *image,
 		    const struct kt_log *log, char **out, size_t *len, char *from,
 		    size_t fromsz);
 
+/*
+ * Where kt_kconfig_find() looks for the config of @kernel with the same
+ * @release and @image, in its order, for a message that says so:
+ * "'/k/config-6.1.0' and '/boot/config-6.1.0'".  A new string the
+ * caller frees; NULL when out of memory.
+ */
+char *kt_kconfig_places(const char *kernel, const char *release, const char *image);
+
+/* A line of a config longer than this is refused: no value comes near. */
+#define KT_KCONFIG_LINE_MAX	16384
+
+/* A kernel's .config, parsed. */
+struct kt_kconfig;
+
+/*
+ * Parses the @len bytes of a kernel .config at @text (untrusted: any
+ * bytes); @from says where they came from, for messages and
+ * kt_kconfig__from().  As the kernel's own reader (scripts/kconfig/
+ * confdata.c) does, a line "CONFIG_X=value" sets X and
+ * "# CONFIG_X is not set" unsets it, a later line wins, a trailing CR is
+ * dropped, and every other line is passed over.  -EINVAL, with @err
+ * naming the line, for a line over KT_KCONFIG_LINE_MAX bytes or a
+ * value holding a control byte; -EFBIG past KT_KCONFIG_MAX; -ENOMEM.
+ * Free *@out with kt_kconfig__free().
+ */
+int kt_kconfig__parse(const char *text, size_t len, const char *from, struct kt_kconfig **out,
+		      struct kt_err *err);
+void kt_kconfig__free(struct kt_kconfig *c);
+/* Where the config came from, as given to kt_kconfig__parse(). */
+const char *kt_kconfig__from(const struct kt_kconfig *c);
+/*
+ * The value of @name ("CONFIG_BPF"; the prefix may be left out) as the
+ * file has it: "y", "m", a number, a string with its quotes; NULL when it
+ * is not set or not there at all (which Kconfig reads as n).
+ */
+const char *kt_kconfig__value(const struct kt_kconfig *c, const char *name);
+
+/*
+ * Checks the form of a requirement: CONFIG_NAME (built in or a module),
+ * CONFIG_NAME=y (built in) or CONFIG_NAME=m (a module), NAME of A-Z, 0-9
+ * and _, the prefix CONFIG_ optional.  -EINVAL with @err saying the form
+ * otherwise.
+ */
+int kt_kconfig_spec_check(const char *spec, struct kt_err *err);
+/*
+ * Whether @c meets the requirement @spec (see kt_kconfig_spec_check()).
+ * 0 when it does; -ENOENT when it does not, with @err saying what the
+ * config has, to follow "the kernel 6.1.0": "has no CONFIG_X (not set
+ * in FROM)", "has CONFIG_X=m (in FROM), not built in"; -EINVAL for a
+ * spec of another form.
+ */
+int kt_kconfig__require(const struct kt_kconfig *c, const char *spec, struct kt_err *err);
+
+/* The configs a tracing user asks about first, NULL-terminated:
+ * CONFIG_SCHED_CLASS_EXT, CONFIG_BPF_SYSCALL, CONFIG_DEBUG_INFO_BTF, ... */
+const char *const *kt_kconfig_tracing(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -121,6 +121,53 @@ int kt_kernel_resolve(const char *kernel, const struct kt_kernel_opts *o,
 		      struct kt_kernel_boot *b, struct kt_err *err);
 void kt_kernel_boot__close(struct kt_kernel_boot *b);
 
+/* The kind of file a kernel is. */
+enum kt_kernel_format {
+	KT_KFORMAT_BZIMAGE,	/* an x86 bzImage */
+	KT_KFORMAT_VMLINUX,	/* an ELF vmlinux */
+	KT_KFORMAT_IMAGE,	/* an arm64 Image, gzip-compressed or not */
+};
+
+/* "bzImage", "vmlinux", "Image" */
+const char *kt_kernel_format_name(enum kt_kernel_format f);
+
+struct kt_kconfig;
+
+/*
+ * What a kernel is and has, before it boots (see kt_kernel_facts()).
+ * The library allocates it, so fields may be added at its end.
+ */
+struct kt_kernel_facts {
+	char *file;		/* the kernel file: @kernel, or the one of a build tree */
+	char *release;		/* "6.1.0-57-amd64"; "" when unknown */
+	enum kt_arch arch;
+	enum kt_kernel_format format;
+	/* A bzImage's payload's compression (a gzip'd Image's: gzip);
+	 * KT_KCOMP_NONE otherwise. */
+	enum kt_kcomp comp;
+	/* What boots: a vmlinux through its PVH entry (a bzImage's,
+	 * extracted into the cache), else the file as it is. */
+	bool pvh;
+	/* The config kt_kconfig_find() found, parsed (kt_kconfig__from()
+	 * says where it came from); NULL when there is none. */
+	struct kt_kconfig *config;
+	/* Where it was looked for (kt_kconfig_places()). */
+	char *looked;
+};
+
+/*
+ * The facts of @kernel, what kt_run() takes (a bzImage, a vmlinux, an
+ * arm64 Image or a build tree), resolved as kt_run() resolves it with @o
+ * (kt_kernel_resolve(): with a cache, a bzImage's vmlinux is extracted
+ * into it, which also lets the config it embeds be read), with its
+ * config found as kt_run() finds the guest's.  A config that cannot be
+ * parsed is an error (kt_kconfig__parse()).  Free *@out with
+ * kt_kernel_facts__free().
+ */
+int kt_kernel_facts(const char *kernel, const struct kt_kernel_opts *o,
+		    struct kt_kernel_facts **out, struct kt_err *err);
+void kt_kernel_facts__free(struct kt_kernel_facts *f);
+
 #ifdef __cplusplus
 }
 #endif

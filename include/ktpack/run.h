@@ -168,6 +168,14 @@ struct kt_run_opts {
 	volatile sig_atomic_t *qemu_pgid;
 	/* When not NULL, the milliseconds spent stopped (see kt_vm_opts). */
 	volatile sig_atomic_t *paused_ms;
+	/* Configs the kernel must have (kt_kconfig_spec_check: CONFIG_X
+	 * built in or a module, CONFIG_X=y, CONFIG_X=m), checked against its
+	 * config (found as the guest's is) once the kernel is resolved,
+	 * before any archive is built: one it lacks is -ENOENT, and so is
+	 * a kernel with no config to check them against; a spec of another
+	 * form is -EINVAL before anything starts. */
+	const char *const *require_config;
+	size_t nrequire_config;
 };
 
 /* struct kt_run_opts NAME, zeroed, its sz set, with the fields given. */

@@ -123,6 +123,9 @@ int cli_opt_include(const struct kt_cmd *c, const char *arg, void *value);
 /* --qemu-opt ARG, appended to a cli_list unless it sizes the guest
  * (kt_vm_check_qemu_opts). */
 int cli_opt_qemu_opt(const struct kt_cmd *c, const char *arg, void *value);
+/* --require-config CONFIG_X[=y|m], its form checked
+ * (kt_kconfig_spec_check), appended to a cli_list. */
+int cli_opt_require_config(const struct kt_cmd *c, const char *arg, void *value);
 /* @opt's @path is a folder: else an error line, -1. */
 int cli_check_dir(const char *opt, const char *path);
 /* Whether a slot of @name is embedded, for any architecture. */
@@ -147,6 +150,7 @@ int cmd_exec(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx)
 int cmd_cmdline(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_memory(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_doctor(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
+int cmd_kernel(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_ldd(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_initramfs(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);
 int cmd_run(const struct kt_cmd *c, int argc, char **argv, struct cli_ctx *ctx);

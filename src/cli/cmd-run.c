@@ -39,6 +39,7 @@ struct run_args {
 	int timeout_signal;
 	unsigned kill_after_s;
 	bool repro, repro_panic;
+	struct cli_list require_config;
 };
 
 static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid,
@@ -252,6 +253,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.timeout_signal = a->timeout_signal, .kill_after_s = a->kill_after_s,
 		.optional_modules = a->optional_modules.v,
 		.noptional_modules = a->optional_modules.n,
+		.require_config = a->require_config.v, .nrequire_config = a->require_config.n,
 		/* a command's console live on stderr, a shell's on stdout */
 		.console_fd = cmd && a->console ? 2 : 0,
 	);
@@ -332,6 +334,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_FN("fail-on", &a.fail_on, run_opt_fail_on),
 		OPT_BOOL("repro", &a.repro),
 		OPT_BOOL("repro-panic", &a.repro_panic),
+		OPT_FN("require-config", &a.require_config, cli_opt_require_config),
 		OPT_END,
 	};
 	int i, ret;
@@ -364,6 +367,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 	cli_list_release(&a.qemu_opts);
 	cli_list_release(&a.modules);
 	cli_list_release(&a.optional_modules);
+	cli_list_release(&a.require_config);
 	cli_list_free_strings(&a.append);
 	return ret;
 }

@@ -368,6 +368,16 @@ int cli_opt_qemu_opt(const struct kt_cmd *c, const char *arg, void *value)
 	return cli_take(c, &o, arg);
 }
 
+int cli_opt_require_config(const struct kt_cmd *c, const char *arg, void *value)
+{
+	struct cli_opt o = { .kind = CLI_LIST, .value = value };
+	struct kt_err err = { 0 };
+
+	if (kt_kconfig_spec_check(arg, &err))
+		return cli_usage_error(c, "invalid --require-config: %s", err.msg);
+	return cli_take(c, &o, arg);
+}
+
 int cli_opt_arch(const struct kt_cmd *c, const char *arg, void *value)
 {
 	if (kt_arch_parse(arg, value))

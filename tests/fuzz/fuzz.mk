@@ -4,7 +4,7 @@
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := elfinfo ldcache channel bzimage
+FUZZ_TARGETS := elfinfo ldcache channel bzimage kconfig
 FUZZ_DIR := $(OUT)/fuzz
 # One compiler call per target, several sources: no -MMD (it cannot name
 # one file per source then); every header counts instead.
@@ -16,6 +16,8 @@ $(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/util.c
 $(FUZZ_DIR)/fuzz_channel: tests/fuzz/fuzz_channel.c src/channel.c src/outq.c src/util.c
 $(FUZZ_DIR)/fuzz_bzimage: tests/fuzz/fuzz_bzimage.c src/kernel.c src/kconfig.c src/arch.c src/util.c \
 	src/cache.c src/workdir.c
+$(FUZZ_DIR)/fuzz_kconfig: tests/fuzz/fuzz_kconfig.c src/kconfig.c src/util.c src/cache.c \
+	src/workdir.c
 $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%): $(wildcard include/ktpack/*.h src/*.h src/guest/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LIBS)
@@ -28,6 +30,14 @@ $(FUZZ_DIR)/seed-elfinfo/.done:
 $(FUZZ_DIR)/seed-ldcache/.done:
 	@mkdir -p $(@D)
 	cp /etc/ld.so.cache $(@D)/ 2>/dev/null || printf 'glibc-ld.so.cache1.1' > $(@D)/min
+	touch $@
+
+# A real config (the Debian kernel's that `make deps` unpacks), and a
+# small one with each kind of line.
+$(FUZZ_DIR)/seed-kconfig/.done:
+	@mkdir -p $(@D)
+	cp /var/cache/ktpack/config-* $(@D)/ 2>/dev/null || true
+	printf '#\n# CONFIG_KPROBES is not set\nCONFIG_BPF=y\nCONFIG_HZ=250\nCONFIG_LSM="a,b"\r\n' > $(@D)/small
 	touch $@
 
 # Small bzImages, one per payload compression.
