@@ -1007,6 +1007,7 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 		.work = { .dfd = -1, .parent = -1, .lock = -1 },
 	};
 	struct kt_vm_result vr = { 0 };
+	uint64_t t0;
 	int r, in;
 
 	static const char *const sh[] = { "/bin/sh", NULL };
@@ -1020,7 +1021,9 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 	 * comes back as a command's. */
 	x.cmd = o->cmd ? o->cmd : in >= 0 && isatty(in) ? NULL : sh;
 	res->trace_out = o->wprof ? (o->trace_out ? o->trace_out : KT_RUN_DEFAULT_TRACE) : NULL;
+	t0 = kt_now_ms();
 	r = run_prepare(&x, res, err);
+	res->prepare_ms = kt_now_ms() - t0;
 	if (!r) {
 		struct kt_vm_opts vo = {
 			.arch = x.arch, .qemu = o->qemu, .kernel = x.kernel.path, .kernel_fd = x.kernel.fd,
@@ -1057,6 +1060,7 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 		memcpy(res->event_line, vr.event_line, sizeof(res->event_line));
 		res->timeout_signal = vr.timeout_signal;
 		res->signalled = vr.signalled;
+		res->timings = vr.timings;
 		res->timeout_killed = vr.timeout_killed && o->kill_after_s;
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;

@@ -312,9 +312,11 @@ test_expect_success KERNEL,QEMU 'a kernel panic ends the run at once with a clea
 
 test_expect_success KERNEL,QEMU 'kernel events are said once and kept; --fail-on ends the run with them' '
 	oom="Out of memory: Killed process 42 (victim) total-vm:1kB"
-	vmrun -- /bin/busybox sh -c "echo \"$oom\" > /dev/console; echo \"$oom\" > /dev/console; echo done" \
-		> out 2> err
+	KTPACK_DEBUG=1 vmrun -- /bin/busybox sh -c \
+		"echo \"$oom\" > /dev/console; echo \"$oom\" > /dev/console; sleep 1; echo done" > out 2> err
 	test "$(cat out)" = done
+	# where the time went, in the result and a debug line
+	expect_grep "^ktpack: debug: timings: prepare [0-9]* ms, KVM given up [0-9]* ms, boot [1-9][0-9]* ms, command [1-9][0-9][0-9][0-9]* ms, end [0-9]* ms\$" err
 	test "$(grep -c "^ktpack: warning: the guest kernel reported an out-of-memory kill: $oom" err)" -eq 1
 	# the command is killed, its trace comes back, the run fails
 	expect_exit 125 vmrun --wprof --trace-out t.pb --fail-on warn,oom -- /bin/busybox sh -c \

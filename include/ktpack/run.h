@@ -221,6 +221,10 @@ struct kt_run_result {
 	/* A signal of the caller's (kt_run_opts.signal: Ctrl-C) was sent
 	 * to the command: its failure is not one to reproduce. */
 	bool signalled;
+	/* Where the time went, in ms: building the run (the kernel, the
+	 * archive, QEMU's checks), then the VM's stages (kt_vm_result). */
+	uint64_t prepare_ms;
+	struct kt_vm_timings timings;
 	/* The second, traced run of auto-repro (kt_run_opts.repro): whether
 	 * it ran, what kt_run() would have returned for it (and why, when
 	 * not 0), how it ended, the command's status, its trace. */

@@ -122,8 +122,23 @@ static void run_on_job_stop(int sig)
 	errno = e;
 }
 
+/* Where the run's time went: a debug line (KTPACK_DEBUG=1). */
+static void run_report_timings(const struct kt_run_result *res)
+{
+	const struct kt_vm_timings *t = &res->timings;
+	char line[256];
+
+	snprintf(line, sizeof(line),
+		 "timings: prepare %llu ms, KVM given up %llu ms, boot %llu ms, command %llu ms, end %llu ms",
+		 (unsigned long long)res->prepare_ms, (unsigned long long)t->fallback_ms,
+		 (unsigned long long)t->boot_ms, (unsigned long long)t->command_ms,
+		 (unsigned long long)t->end_ms);
+	cli_log.fn(cli_log.ctx, KT_LOG_DEBUG, line);
+}
+
 static int run_report(const struct kt_run_result *res)
 {
+	run_report_timings(res);
 	if (res->trace_written)
 		cli_say("wrote the wprof trace to '%s' (%llu bytes)", res->trace_out,
 			(unsigned long long)res->trace_bytes);
