@@ -88,6 +88,8 @@ static int run_opts(const struct kt_run_opts *uo, struct kt_run_opts *o, struct 
 	if (!r)
 		r = run_opts_array(o->modules, o->nmodules, "modules", err);
 	if (!r)
+		r = run_opts_array(o->optional_modules, o->noptional_modules, "optional_modules", err);
+	if (!r)
 		r = run_opts_array(o->require_config, o->nrequire_config, "require_config", err);
 	return r;
 }
