@@ -1269,6 +1269,7 @@ static int vm_boot_start(struct vm_run *v, const char *qemu, struct kt_err *err)
 			.err_fd = vm_fd(o->err_fd, STDERR_FILENO),
 			.trace_out = o->trace_out, .trace_max = o->memory_mib << 20,
 			.nonce = o->nonce, .diag = vm_diag, .diag_ctx = v,
+			.out_dir = o->out_dir, .collect_max = o->collect_max,
 		};
 
 		r = kt_ch_host__new(&ho, &b->h[i]);
@@ -1376,6 +1377,14 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 	}
 	if (b->active >= 0 && !kt_ch_host__done(b->h[b->active], &res->done_status))
 		res->done_status = -1;
+	/* files that came whole are kept and said, however the run ended */
+	if (b->active >= 0) {
+		const char *why;
+
+		kt_ch_host__collected(b->h[b->active], &res->collected, &res->collected_bytes,
+				      &res->collect_refused, &why);
+		kt_snprintf_cut(res->collect_why, sizeof(res->collect_why), "%s", why);
+	}
 	{
 		uint64_t skipped = kt_ch_host__skipped(b->h[b->active >= 0 ? b->active : 0]);
 

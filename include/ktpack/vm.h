@@ -179,6 +179,10 @@ struct kt_vm_opts {
 	 * count them, so that a run stopped longer than its --timeout goes
 	 * on after fg. */
 	volatile sig_atomic_t *paused_ms;
+	/* Where files the guest sends back go (kt_ch_host_opts); NULL:
+	 * dropped.  Their bytes in all; 0: KT_CH_COLLECT_MAX. */
+	const char *out_dir;
+	uint64_t collect_max;
 };
 
 struct kt_vm_result {
@@ -221,6 +225,11 @@ struct kt_vm_result {
 	/* How often each kernel event was seen, and its first line. */
 	unsigned events[KT_VM_EV_N];
 	char event_line[KT_VM_EV_N][256];
+	/* Files the guest sent back (kt_ch_host__collected): written whole,
+	 * their bytes, refused, and a line per refusal (what fits). */
+	size_t collected, collect_refused;
+	uint64_t collected_bytes;
+	char collect_why[4096];
 };
 
 /*

@@ -13,7 +13,7 @@ FUZZ_FLAGS := $(filter-out -MMD -MP,$(KT_BASE_CFLAGS)) -g -O1 \
 
 $(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/util.c
 $(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/util.c
-$(FUZZ_DIR)/fuzz_channel: tests/fuzz/fuzz_channel.c src/channel.c src/outq.c src/util.c
+$(FUZZ_DIR)/fuzz_channel: tests/fuzz/fuzz_channel.c src/channel.c src/outq.c src/util.c src/collect.c
 $(FUZZ_DIR)/fuzz_bzimage: tests/fuzz/fuzz_bzimage.c src/kernel.c src/kconfig.c src/arch.c src/util.c \
 	src/cache.c src/workdir.c
 $(FUZZ_DIR)/fuzz_kconfig: tests/fuzz/fuzz_kconfig.c src/kconfig.c src/util.c src/cache.c \
