@@ -144,7 +144,9 @@ static void run_report_collect(const struct kt_run_result *res, const struct run
 {
 	const char *p = res->collect_why;
 
-	if (!a->collect.n)
+	/* said when the command ran to its end or its timeout, or a file came */
+	if (!a->collect.n || (res->end != KT_VM_EXITED && res->end != KT_VM_TIMEOUT &&
+			      !res->collected && !res->collect_refused))
 		return;
 	while (*p) {
 		size_t l = strcspn(p, "\n");

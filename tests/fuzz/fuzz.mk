@@ -47,7 +47,8 @@ $(FUZZ_DIR)/seed-bzimage/.done: tests/fuzz/seed_bzimage.sh
 	touch $@
 
 # A valid stream of frames, as a guest init sends them, and hostile ones.
-$(FUZZ_DIR)/seed-channel/.done: tests/fuzz/seed_channel.c src/channel.c src/outq.c src/util.c
+$(FUZZ_DIR)/seed-channel/.done: tests/fuzz/seed_channel.c src/channel.c src/outq.c src/util.c \
+	src/collect.c
 	@mkdir -p $(@D)
 	$(CC) $(KT_BASE_CFLAGS) -o $(FUZZ_DIR)/seed-channel-gen $(filter %.c,$^) $(LIBS)
 	$(FUZZ_DIR)/seed-channel-gen > $(@D)/stream
