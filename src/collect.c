@@ -181,7 +181,6 @@ static int collect_open_dir(struct kt_collect *c)
 void kt_collect_begin(struct kt_collect *c, const char *name, size_t len, uint64_t size,
 		      uint32_t mode)
 {
-	char shown[KT_CH_NAME_MAX + 1];
 	const char *why;
 	int r;
 
@@ -191,6 +190,8 @@ void kt_collect_begin(struct kt_collect *c, const char *name, size_t len, uint64
 	collect_drop(c);
 	why = kt_collect_name_why(name, len);
 	if (why) {
+		char shown[KT_CH_NAME_MAX + 1];
+
 		kt_printable(shown, sizeof(shown), name, len, false);
 		collect_refuse(c, "a file named '%s' refused: %s", shown, why);
 		return;
