@@ -79,7 +79,7 @@ endif
 LIB_SRCS := src/util.c src/arch.c src/blob.c src/cache.c src/extract.c src/wprof.c src/vmconfig.c \
 	src/elfinfo.c src/ldcache.c src/elfdeps.c src/cpio.c src/initramfs.c src/kernel.c src/kconfig.c \
 	src/channel.c src/modules.c src/workdir.c src/proc.c src/qemu.c src/accel.c src/vm.c src/run.c \
-	src/host.c src/outq.c
+	src/host.c src/outq.c src/collect.c
 CLI_SRCS := src/cli/ktpack.c src/cli/parse.c src/cli/cmd-blobs.c src/cli/cmd-env.c \
 	src/cli/cmd-cmdline.c src/cli/cmd-ldd.c src/cli/cmd-initramfs.c src/cli/cmd-run.c src/cli/cmd-doctor.c \
 	src/cli/cmd-kernel.c
@@ -91,7 +91,7 @@ all: $(OUT)/ktpack
 # The guest init: static, with only what it needs of the library, stripped
 # and with the checkout's path mapped away, so that its digest (and the
 # archives that hold it) do not depend on where the sources are.
-GUEST_SRCS := src/guest/init.c src/util.c src/wprof.c src/channel.c src/outq.c
+GUEST_SRCS := src/guest/init.c src/util.c src/wprof.c src/channel.c src/outq.c src/collect.c
 GUEST_OBJS := $(GUEST_SRCS:src/%.c=$(OUT)/guest/obj/%.o)
 $(OUT)/guest/obj/%.o: src/%.c $(OUT)/gen/flags
 	@mkdir -p $(@D)

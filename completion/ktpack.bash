@@ -24,7 +24,7 @@ _ktpack_opts()
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --signal --kill-after --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
 			"--channel --module --module-optional --modules --console --fail-on --topology --repro" \
-			"--repro-panic --arch --sysroot --require-config --help"
+			"--repro-panic --arch --sysroot --require-config --collect --out-dir --collect-max --help"
 		;;
 	esac
 }
@@ -42,7 +42,7 @@ _ktpack_valued()
 		echo "--kernel --cpus -m --memory --override --wprof-args --wprof-grace" \
 			"--trace-out --include --timeout --signal --kill-after --accel --append --qemu --qemu-opt --exact-memory" \
 			"--channel --module --module-optional --modules --fail-on --topology --arch --sysroot" \
-			"--require-config"
+			"--require-config --collect --out-dir --collect-max"
 		;;
 	esac
 }
@@ -130,7 +130,7 @@ _ktpack_value()
 	--channel) _ktpack_words "auto virtio serial" "$3" ;;
 	--signal) _ktpack_words "TERM INT QUIT HUP KILL" "$3" ;;
 	--arch) _ktpack_words "x86_64 aarch64" "$3" ;;
-	--sysroot) _ktpack_dirs "$3" ;;
+	--sysroot | --out-dir) _ktpack_dirs "$3" ;;
 	--kernel | -o | --output | --init | --ldcache | --trace-out | --include | --qemu | --modules)
 		_ktpack_files "$3"
 		;;

@@ -35,6 +35,7 @@ size_t kt_ch_payload_max(enum kt_ch_type type)
 	case KT_CH_STDERR:
 	case KT_CH_STDIN:
 	case KT_CH_TRACE:
+	case KT_CH_FILE:
 		return KT_CH_PAYLOAD_MAX;
 	case KT_CH_WINSZ:
 	case KT_CH_SIGNAL:
@@ -50,6 +51,10 @@ size_t kt_ch_payload_max(enum kt_ch_type type)
 		return 4 + KT_CH_NONCE_MAX;
 	case KT_CH_FAIL:
 		return KT_CH_NONCE_MAX + KT_CH_WHY_MAX;
+	case KT_CH_FILE_BEGIN:
+		return 12 + KT_CH_NONCE_MAX + KT_CH_NAME_MAX;
+	case KT_CH_FILE_END:
+		return 4 + KT_CH_NONCE_MAX;
 	default:
 		return 0;
 	}
@@ -229,6 +234,7 @@ struct kt_ch_host {
 	uint64_t want, got, bytes;
 	uint32_t crc;
 	struct kt_err *err;		/* of the feed in progress */
+	struct kt_collect col;		/* files back, when out_dir is set */
 };
 
 bool kt_ch_nonce_ok(const char *nonce)
@@ -268,6 +274,7 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 	}
 	if (!h->o.trace_max || h->o.trace_max > KT_CH_TRACE_MAX)
 		h->o.trace_max = KT_CH_TRACE_MAX;
+	kt_collect_init(&h->col, o->out_dir, o->collect_max);
 	*out = h;
 	return 0;
 }
@@ -290,6 +297,7 @@ void kt_ch_host__free(struct kt_ch_host *h)
 	if (h->err_w == &h->werr)
 		kt_writer_close(&h->werr);
 	host_trace_drop(h);
+	kt_collect_close(&h->col);
 	kt_ch_reader__free(h->rd);
 	free(h);
 }
@@ -450,6 +458,33 @@ static void host_done(struct kt_ch_host *h, const unsigned char *p, size_t len)
 	h->done_status = (int)kt_get_le32(p);
 }
 
+/* A file's first frame: u64 size, u32 mode, the nonce, its name.  One
+ * without the nonce is a command's, ignored. */
+static void host_file_begin(struct kt_ch_host *h, const unsigned char *p, size_t len)
+{
+	if (!h->o.out_dir || len < 12 + h->nlen || memcmp(p + 12, h->o.nonce, h->nlen))
+		return;
+	kt_collect_begin(&h->col, (const char *)p + 12 + h->nlen, len - 12 - h->nlen,
+			 kt_get_le64(p), kt_get_le32(p + 8));
+}
+
+static void host_file_end(struct kt_ch_host *h, const unsigned char *p, size_t len)
+{
+	if (h->o.out_dir && host_nonce(h, p, len, 4))
+		kt_collect_end(&h->col, kt_get_le32(p));
+}
+
+void kt_ch_host__collected(struct kt_ch_host *h, size_t *files, uint64_t *bytes,
+			   size_t *refused, const char **why)
+{
+	kt_collect_close(&h->col);
+	*files = h->col.files;
+	*bytes = h->col.bytes;
+	*refused = h->col.refused;
+	if (why)
+		*why = h->col.why;
+}
+
 /* Queues a write of the command's; kt_ch_host__flush() writes it. */
 static int host_write(struct kt_ch_host *h, int fd, const unsigned char *p, size_t len)
 {
@@ -494,6 +529,16 @@ static int host_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, s
 		return 0;
 	case KT_CH_DONE:
 		host_done(h, p, len);
+		return 0;
+	case KT_CH_FILE_BEGIN:
+		host_file_begin(h, p, len);
+		return 0;
+	case KT_CH_FILE:
+		if (h->o.out_dir)
+			kt_collect_data(&h->col, p, len);
+		return 0;
+	case KT_CH_FILE_END:
+		host_file_end(h, p, len);
 		return 0;
 	default:
 		/* the host's own types, sent back: ignored */

@@ -15,6 +15,7 @@
 
 #include <ktpack/arch.h>
 #include <ktpack/blob.h>
+#include <ktpack/channel.h>
 #include <ktpack/common.h>
 
 struct kt_run_opts;
@@ -519,6 +520,36 @@ struct stat;
  * what the output leads to: the file a /dev/fd/N path's descriptor is,
  * the end of a chain of links, st_mode 0 for a file still to be made. */
 int kt_out_check(const char *path, struct stat *st, struct kt_err *err);
+
+/*
+ * Files a guest sends back (collect.c), written under @dir: each name is
+ * checked (kt_collect_name_why), its folders are made and opened from
+ * @dir's descriptor with O_NOFOLLOW, the file is written under a
+ * temporary name and renamed only when its size and CRC-32 match.
+ * Nothing fails the run: a refused file is counted and said in why.
+ */
+struct kt_collect {
+	const char *dir;
+	uint64_t max, used;		/* bytes accepted in all, announced so far */
+	int dfd, pdfd, fd;		/* @dir, the file's folder, the file; -1 */
+	bool open;			/* a file is being received */
+	uint64_t want, got;
+	uint32_t crc;
+	char name[KT_CH_NAME_MAX + 1];
+	char base[NAME_MAX + 1], tmp[32];
+	size_t files, refused;
+	uint64_t bytes;
+	char why[4096];			/* a line per refused file, what fits */
+	size_t whylen;
+};
+void kt_collect_init(struct kt_collect *c, const char *dir, uint64_t max);
+const char *kt_collect_name_why(const char *s, size_t len);
+void kt_collect_begin(struct kt_collect *c, const char *name, size_t len, uint64_t size,
+		      uint32_t mode);
+void kt_collect_data(struct kt_collect *c, const unsigned char *p, size_t len);
+void kt_collect_end(struct kt_collect *c, uint32_t crc);
+/* An unfinished file is refused; the out folder closed. */
+void kt_collect_close(struct kt_collect *c);
 
 /*
  * A descriptor written without ever waiting (outq.c): a pipe, FIFO or

@@ -88,7 +88,11 @@ static int run_opts(const struct kt_run_opts *uo, struct kt_run_opts *o, struct 
 	if (!r)
 		r = run_opts_array(o->modules, o->nmodules, "modules", err);
 	if (!r)
+		r = run_opts_array(o->optional_modules, o->noptional_modules, "optional_modules", err);
+	if (!r)
 		r = run_opts_array(o->require_config, o->nrequire_config, "require_config", err);
+	if (!r)
+		r = run_opts_array(o->collect, o->ncollect, "collect", err);
 	return r;
 }
 
@@ -121,6 +125,84 @@ static bool run_under_control(const char *guest)
 
 	return !kt_path_normalize(guest, norm, sizeof(norm), false) &&
 	       !strncmp(norm, KT_GUEST_DIR, l) && (!norm[l] || norm[l] == '/');
+}
+
+/* The guest path @in as init gets it in KT_GUEST_COLLECT: absolute,
+ * printable, no ".." (a guest folder is named by the guest, but the host
+ * says what it asks for), not "/" (whose files would have no folder). */
+static int run_collect_path(const char *in, char *out, size_t sz, struct kt_err *err)
+{
+	int r;
+
+	if (*in != '/')
+		return kt_err_set(err, -EINVAL, "collect '%s': not an absolute guest path", in);
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return kt_err_set(err, -EINVAL, "collect '%s': holds a byte that is not printable",
+					  in);
+	r = kt_path_normalize(in, out, sz, true);
+	if (r == -EINVAL)
+		return kt_err_set(err, r, "collect '%s': holds a '..' component", in);
+	if (r)
+		return kt_err_set(err, r, "collect '%s': path too long", in);
+	if (!strcmp(out, "/"))
+		return kt_err_set(err, -EINVAL, "collect '%s': the whole guest cannot be collected", in);
+	return 0;
+}
+
+/* The list of guest paths to collect, one a line, and the out folder:
+ * checked before anything is built. */
+static int run_check_collect(const struct kt_run_opts *o, struct kt_err *err)
+{
+	char norm[PATH_MAX];
+	struct kt_err e = { 0 };
+	const char *dir = o->out_dir ? o->out_dir : ".";
+	size_t len = 0;
+	struct stat st;
+	int r, fd;
+
+	for (size_t i = 0; i < o->ncollect; i++) {
+		r = run_collect_path(o->collect[i], norm, sizeof(norm), err);
+		if (r)
+			return r;
+		len += strlen(norm) + 1;
+		if (len > KT_GUEST_COLLECT_MAX)
+			return kt_err_set(err, -E2BIG, "the paths to collect are over %u bytes in all",
+					  KT_GUEST_COLLECT_MAX);
+	}
+	if (!o->ncollect)
+		return 0;
+	r = kt_open_host(dir, "write into", &fd, &st, NULL, 0, &e);
+	if (r)
+		return kt_err_set(err, r, "%s", e.msg);
+	r = S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (!r && faccessat(fd, ".", W_OK | X_OK, AT_EACCESS))
+		r = -errno;
+	close(fd);
+	if (r)
+		return kt_err_set(err, r, "cannot collect into '%s': %s", dir, strerror(-r));
+	return 0;
+}
+
+/* The list init reads (KT_GUEST_COLLECT); a new string the caller frees. */
+static int run_collect_list(const struct kt_run_opts *o, char **out, size_t *len)
+{
+	char norm[PATH_MAX], *buf = NULL;
+	size_t sz = 0;
+	FILE *f = open_memstream(&buf, &sz);
+
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->ncollect; i++)
+		if (!run_collect_path(o->collect[i], norm, sizeof(norm), NULL))
+			fprintf(f, "%s\n", norm);
+	if (fclose(f)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	*len = sz;
+	return 0;
 }
 
 static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
@@ -175,7 +257,7 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 					  "include '%s': %s holds init's control files, which it would override",
 					  o->includes[i], KT_GUEST_DIR);
 	}
-	return 0;
+	return run_check_collect(o, err);
 }
 
 /* Whether @t, what an output path leads to, is the file open as @fd:
@@ -838,6 +920,17 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		r = kt_initramfs__add_data(b, KT_GUEST_SHELL, "", 0, 0644, err);
 	if (!r && x->cmd && run_streams_merged(x->o))
 		r = kt_initramfs__add_data(b, KT_GUEST_MERGED, "", 0, 0644, err);
+	if (!r && x->o->ncollect) {
+		char *list = NULL;
+		size_t ll = 0;
+
+		r = run_collect_list(x->o, &list, &ll);
+		if (r)
+			r = kt_err_set(err, r, "out of memory");
+		else
+			r = kt_initramfs__add_data(b, KT_GUEST_COLLECT, list, ll, 0600, err);
+		free(list);
+	}
 	/* Last in the archive (entries are sorted: "nonce" after "cmd",
 	 * "interactive" and "merged"): present only when everything before it
 	 * unpacked. */
@@ -1007,6 +1100,7 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 		.work = { .dfd = -1, .parent = -1, .lock = -1 },
 	};
 	struct kt_vm_result vr = { 0 };
+	uint64_t t0;
 	int r, in;
 
 	static const char *const sh[] = { "/bin/sh", NULL };
@@ -1020,7 +1114,9 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 	 * comes back as a command's. */
 	x.cmd = o->cmd ? o->cmd : in >= 0 && isatty(in) ? NULL : sh;
 	res->trace_out = o->wprof ? (o->trace_out ? o->trace_out : KT_RUN_DEFAULT_TRACE) : NULL;
+	t0 = kt_now_ms();
 	r = run_prepare(&x, res, err);
+	res->prepare_ms = kt_now_ms() - t0;
 	if (!r) {
 		struct kt_vm_opts vo = {
 			.arch = x.arch, .qemu = o->qemu, .kernel = x.kernel.path, .kernel_fd = x.kernel.fd,
@@ -1038,6 +1134,8 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 			.paused_ms = o->paused_ms, .fail_on = o->fail_on,
 			.timeout_signal = o->timeout_signal, .kill_after_s = o->kill_after_s,
 			.end_grace_s = run_end_grace(o),
+			.out_dir = o->ncollect ? (o->out_dir ? o->out_dir : ".") : NULL,
+			.collect_max = o->collect_max,
 		};
 
 		r = kt_vm_run_with(&vo, x.qemu, &vr, err);
@@ -1057,7 +1155,12 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 		memcpy(res->event_line, vr.event_line, sizeof(res->event_line));
 		res->timeout_signal = vr.timeout_signal;
 		res->signalled = vr.signalled;
+		res->timings = vr.timings;
 		res->timeout_killed = vr.timeout_killed && o->kill_after_s;
+		res->collected = vr.collected;
+		res->collected_bytes = vr.collected_bytes;
+		res->collect_refused = vr.collect_refused;
+		memcpy(res->collect_why, vr.collect_why, sizeof(res->collect_why));
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;
 	}

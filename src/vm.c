@@ -219,6 +219,8 @@ struct vm_boot {
 	uint64_t soft_t;
 	bool soft_after_done;
 	bool wprof_stopped;
+	/* when init was up, and when the command ended (0: not yet) */
+	uint64_t up_t, cmd_end_t;
 	/* the output queued for the caller's readers, and when it last
 	 * shrank or was empty: a reader that does not read */
 	size_t out_left;
@@ -237,6 +239,7 @@ struct vm_boot {
 
 struct vm_run {
 	const struct kt_vm_opts *o;
+	uint64_t t_start;		/* the first boot's start */
 	struct kt_vm_result *res;
 	struct kt_accel_plan *plan;
 	struct vm_boot b;
@@ -985,8 +988,15 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 			return r;
 		/* a KVM boot that reached init: the verdict, for the runs that
 		 * wait for it */
+		if (h && b->up_t && !b->cmd_end_t) {
+			int st;
+
+			if (vm_ended(v) || kt_ch_host__done(h, &st))
+				b->cmd_end_t = kt_now_ms();
+		}
 		if (vm_up(v) && !b->judged) {
 			b->judged = true;
+			b->up_t = kt_now_ms();
 			kt_log(&v->o->log, KT_LOG_DEBUG, "%s: the guest's init runs after %llu ms",
 			       kt_accel_name(b->accel), (unsigned long long)(kt_now_ms() - b->t0));
 			if (b->accel == KT_ACCEL_KVM)
@@ -1259,6 +1269,7 @@ static int vm_boot_start(struct vm_run *v, const char *qemu, struct kt_err *err)
 			.err_fd = vm_fd(o->err_fd, STDERR_FILENO),
 			.trace_out = o->trace_out, .trace_max = o->memory_mib << 20,
 			.nonce = o->nonce, .diag = vm_diag, .diag_ctx = v,
+			.out_dir = o->out_dir, .collect_max = o->collect_max,
 		};
 
 		r = kt_ch_host__new(&ho, &b->h[i]);
@@ -1325,10 +1336,19 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 		vm_boot_end(v);
 		return r;
 	}
+	res->timings.fallback_ms = b->t0 - v->t_start;
 	r = vm_watch(v, err);
 	if (r)
 		kill(b->p.pid, SIGKILL);
 	waitpid(b->p.pid, &st, 0);
+	{
+		uint64_t now = kt_now_ms(), up = b->up_t ? b->up_t : now;
+		uint64_t end = b->cmd_end_t ? b->cmd_end_t : now;
+
+		res->timings.boot_ms = up - b->t0;
+		res->timings.command_ms = b->up_t ? end - b->up_t : 0;
+		res->timings.end_ms = b->cmd_end_t ? now - b->cmd_end_t : 0;
+	}
 	if (o->qemu_pgid)
 		*o->qemu_pgid = 0;
 	if (b->len)
@@ -1357,6 +1377,14 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 	}
 	if (b->active >= 0 && !kt_ch_host__done(b->h[b->active], &res->done_status))
 		res->done_status = -1;
+	/* files that came whole are kept and said, however the run ended */
+	if (b->active >= 0) {
+		const char *why;
+
+		kt_ch_host__collected(b->h[b->active], &res->collected, &res->collected_bytes,
+				      &res->collect_refused, &why);
+		kt_snprintf_cut(res->collect_why, sizeof(res->collect_why), "%s", why);
+	}
 	{
 		uint64_t skipped = kt_ch_host__skipped(b->h[b->active >= 0 ? b->active : 0]);
 
@@ -1407,7 +1435,7 @@ int kt_vm_run_with(const struct kt_vm_opts *o, const struct kt_qemu_facts *qf,
 		r = kt_err_set(&e, -ENOMEM, "out of memory");
 	if (r)
 		goto out;
-	*v = (struct vm_run){ .o = o, .res = res, .plan = &plan, .in = -1 };
+	*v = (struct vm_run){ .o = o, .res = res, .plan = &plan, .in = -1, .t_start = kt_now_ms() };
 	vm_stdin_open(v);
 	kt_writer_open(&v->con_w, vm_fd(o->console_fd, STDOUT_FILENO));
 	for (;;) {

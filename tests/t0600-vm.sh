@@ -129,6 +129,33 @@ test_expect_success KERNEL,QEMU 'at --timeout the command is ended, not the VM: 
 	test -z "$(ls "$TMPDIR")"
 '
 
+test_expect_success KERNEL,QEMU '--collect: a folder and a file come back after the timeout, no link followed on either side' '
+	mkdir res elsewhere res/d
+	# a link planted in the out folder leads nowhere the guest may write
+	ln -s ../elsewhere res/d/sub
+	expect_exit 124 vmrun --timeout 10 --collect /tmp/d --collect /tmp/one --out-dir res -- \
+		/bin/busybox sh -c "mkdir -p /tmp/d/sub /tmp/d/new; echo a > /tmp/d/f; echo bb > /tmp/d/sub/g; \
+		echo ccc > /tmp/d/new/h; chmod 4751 /tmp/d/f; ln -s /etc/passwd /tmp/d/link; \
+		mkfifo /tmp/d/fifo; echo one > /tmp/one; echo ready; exec sleep 1000" > out 2> err
+	expect_grep "^ready\$" out
+	expect_grep "^ktpack: collected 3 files (10 bytes) into .res.\$" err
+	expect_grep "^ktpack: warning: collect: .d/sub/g. refused: cannot write it under .res.: " err
+	echo a > want && cmp want res/d/f
+	echo ccc > want && cmp want res/d/new/h
+	echo one > want && cmp want res/one
+	test -z "$(ls elsewhere)"
+	test -h res/d/sub
+	# the guest mode less set-id bits and the umask
+	test "$(stat -c %a res/d/f)" = "$(printf "%o" $((0751 & ~$(umask))))"
+	test ! -e res/d/link && test ! -e res/d/fifo
+	test -z "$(find res -name ".ktpack-*")"
+	expect_exit 125 "$KTPACK" run --kernel "$KERNEL" --collect tmp/x -- /bin/true 2> err
+	expect_grep "^ktpack: collect .tmp/x.: not an absolute guest path\$" err
+	expect_exit 125 "$KTPACK" run --kernel "$KERNEL" --collect /tmp/../etc -- /bin/true 2> err
+	expect_grep "^ktpack: collect ./tmp/../etc.: holds a .\.\.. component\$" err
+	test "$(wc -l < err)" -eq 1
+'
+
 test_expect_success KERNEL,QEMU 'wprof gets the default args byte for byte; the trace comes back' '
 	vmrun --wprof --console --trace-out t.pb -- /bin/busybox echo traced > out 2> err
 	test "$(cat out)" = traced
@@ -312,9 +339,11 @@ test_expect_success KERNEL,QEMU 'a kernel panic ends the run at once with a clea
 
 test_expect_success KERNEL,QEMU 'kernel events are said once and kept; --fail-on ends the run with them' '
 	oom="Out of memory: Killed process 42 (victim) total-vm:1kB"
-	vmrun -- /bin/busybox sh -c "echo \"$oom\" > /dev/console; echo \"$oom\" > /dev/console; echo done" \
-		> out 2> err
+	KTPACK_DEBUG=1 vmrun -- /bin/busybox sh -c \
+		"echo \"$oom\" > /dev/console; echo \"$oom\" > /dev/console; sleep 1; echo done" > out 2> err
 	test "$(cat out)" = done
+	# where the time went, in the result and a debug line
+	expect_grep "^ktpack: debug: timings: prepare [0-9]* ms, KVM given up [0-9]* ms, boot [1-9][0-9]* ms, command [1-9][0-9][0-9][0-9]* ms, end [0-9]* ms\$" err
 	test "$(grep -c "^ktpack: warning: the guest kernel reported an out-of-memory kill: $oom" err)" -eq 1
 	# the command is killed, its trace comes back, the run fails
 	expect_exit 125 vmrun --wprof --trace-out t.pb --fail-on warn,oom -- /bin/busybox sh -c \

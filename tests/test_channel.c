@@ -551,6 +551,207 @@ static void test_trace_stalled_reader(void **state)
 
 /* Garbage between frames, a frame with a bad CRC, a size over the cap and
  * an unknown type are skipped; the frames around them are read. */
+/* ---- files back (--collect) ---- */
+
+/* A file as init sends it: @lie added to the announced size, @flip
+ * corrupting the CRC, @nonce binding its first and last frames. */
+static void put_file_as(struct stream *s, const char *name, const char *data, uint32_t mode,
+			int lie, bool flip, const char *nonce)
+{
+	unsigned char b[12 + 64 + 2048], le[4];
+	size_t nl = strlen(nonce), len = strlen(data);
+	uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const unsigned char *)data, (uInt)len);
+
+	kt_put_le64(b, (uint64_t)((int64_t)len + lie));
+	kt_put_le32(b + 8, mode);
+	memcpy(b + 12, nonce, nl);
+	memcpy(b + 12 + nl, name, strlen(name));
+	put(s, KT_CH_FILE_BEGIN, b, 12 + nl + strlen(name));
+	if (len)
+		put(s, KT_CH_FILE, data, len);
+	kt_put_le32(le, crc ^ (flip ? 1u : 0u));
+	put_signed(s, KT_CH_FILE_END, le, 4, nonce);
+}
+
+static void put_file(struct stream *s, const char *name, const char *data)
+{
+	put_file_as(s, name, data, 0644, 0, false, NONCE);
+}
+
+/* A host that collects into @dir/out, at most @max bytes. */
+static void collect_host(struct kt_ch_host **h, char *od, size_t sz, uint64_t max)
+{
+	struct kt_ch_host_opts o = { .out_fd = -1, .err_fd = -1, .nonce = NONCE,
+				     .collect_max = max };
+
+	snprintf(od, sz, "%s/out", dir);
+	assert_int_equal(mkdir(od, 0755), 0);
+	o.out_dir = od;
+	assert_int_equal(kt_ch_host__new(&o, h), 0);
+}
+
+static void collect_feed(struct kt_ch_host *h, const struct stream *s)
+{
+	assert_int_equal(kt_ch_host__feed(h, s->p, s->len, NULL), 0);
+}
+
+/* The file @rel under @base holds @want. */
+static void assert_file(const char *base, const char *rel, const char *want)
+{
+	char p[256];
+	size_t len;
+	char *got;
+
+	snprintf(p, sizeof(p), "%s/%s", base, rel);
+	got = slurp(p, &len);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(got, want, len);
+	free(got);
+}
+
+/* How many entries @path holds (a folder), "." and ".." left out. */
+static int entries(const char *path)
+{
+	char cmd[300];
+	FILE *f;
+	int n = 0, c;
+
+	snprintf(cmd, sizeof(cmd), "find '%s' -mindepth 1 | wc -l", path);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	c = fscanf(f, "%d", &n);
+	pclose(f);
+	assert_int_equal(c, 1);
+	return n;
+}
+
+static void test_collect(void **state)
+{
+	struct stream s = { 0 };
+	struct kt_ch_host *h;
+	char od[128], p[256];
+	const char *why;
+	uint64_t bytes;
+	size_t files, refused;
+	struct stat st;
+	mode_t um = umask(022);
+
+	(void)state;
+	collect_host(&h, od, sizeof(od), 0);
+	put_file(&s, "d/sub/f", "hello");
+	put_file_as(&s, "d/x", "run", 06755, 0, false, NONCE);
+	put_file(&s, "top", "");
+	collect_feed(h, &s);
+	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
+	assert_int_equal(files, 3);
+	assert_int_equal(bytes, 8);
+	assert_int_equal(refused, 0);
+	assert_string_equal(why, "");
+	assert_file(od, "d/sub/f", "hello");
+	assert_file(od, "top", "");
+	/* the guest's mode, never its set-id bits, less the umask */
+	snprintf(p, sizeof(p), "%s/d/x", od);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_int_equal(entries(od), 5);
+	kt_ch_host__free(h);
+	umask(um);
+	free(s.p);
+}
+
+static void test_collect_hostile(void **state)
+{
+	static const char *const bad[] = {
+		"../escape", "/abs", "a/../../escape", "a//b", "./a", "a/.", "", "a/\x1b[2Jb",
+	};
+	struct stream s = { 0 };
+	struct kt_ch_host *h;
+	char od[128], p[256], elsewhere[128];
+	const char *why;
+	uint64_t bytes;
+	size_t files, refused;
+
+	(void)state;
+	collect_host(&h, od, sizeof(od), 0);
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", dir);
+	assert_int_equal(mkdir(elsewhere, 0755), 0);
+	/* a link planted in the out folder, as a folder and as the file */
+	snprintf(p, sizeof(p), "%s/link", od);
+	assert_int_equal(symlink(elsewhere, p), 0);
+	snprintf(p, sizeof(p), "%s/file", od);
+	assert_int_equal(symlink("../elsewhere/file", p), 0);
+	for (size_t i = 0; i < KT_ARRAY_SIZE(bad); i++)
+		put_file(&s, bad[i], "x");
+	put_file(&s, "link/f", "through a link");
+	/* no nonce, or another one: a command's frames, ignored */
+	put_file_as(&s, "forged", "x", 0644, 0, false, "ffffffffffffffff");
+	/* a lie about the size, a CRC that does not match */
+	put_file_as(&s, "short", "abc", 0644, 2, false, NONCE);
+	put_file_as(&s, "long", "abc", 0644, -1, false, NONCE);
+	put_file_as(&s, "crc", "abc", 0644, 0, true, NONCE);
+	/* the link's own name is replaced by the file: never followed */
+	put_file(&s, "file", "ok");
+	collect_feed(h, &s);
+	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
+	assert_int_equal(files, 1);
+	assert_int_equal(bytes, 2);
+	assert_int_equal(refused, KT_ARRAY_SIZE(bad) + 4);
+	assert_non_null(strstr(why, "a file named '../escape' refused: a '.' or '..' component\n"));
+	assert_non_null(strstr(why, "a file named '/abs' refused: an absolute name\n"));
+	assert_non_null(strstr(why, "a file named 'a//b' refused: an empty component\n"));
+	assert_non_null(strstr(why, "refused: a byte that is not printable\n"));
+	assert_non_null(strstr(why, "'link/f' refused: cannot write it under '"));
+	assert_non_null(strstr(why, "'short' is truncated (3 of 5 bytes)\n"));
+	assert_non_null(strstr(why, "'long' is corrupt (longer than announced)\n"));
+	assert_non_null(strstr(why, "'crc' is corrupt (CRC-32 mismatch)\n"));
+	assert_null(strchr(why, '\x1b'));
+	assert_int_equal(entries(elsewhere), 0);
+	assert_file(od, "file", "ok");
+	/* nothing else: no temporary file left, no folder made for a refusal */
+	assert_int_equal(entries(od), 2);
+	kt_ch_host__free(h);
+	free(s.p);
+}
+
+static void test_collect_cap(void **state)
+{
+	struct stream s = { 0 };
+	struct kt_ch_host *h;
+	char od[128];
+	const char *why;
+	uint64_t bytes;
+	size_t files, refused;
+
+	(void)state;
+	collect_host(&h, od, sizeof(od), 10);
+	put_file(&s, "a", "123456");
+	put_file(&s, "b", "12345");	/* over what is left: refused whole */
+	put_file(&s, "c", "1234");
+	collect_feed(h, &s);
+	/* a file the guest never finished is refused, its bytes removed */
+	free(s.p);
+	s = (struct stream){ 0 };
+	{
+		unsigned char b[12 + 64 + 8];
+
+		kt_put_le64(b, 0);
+		kt_put_le32(b + 8, 0644);
+		memcpy(b + 12, NONCE, strlen(NONCE));
+		memcpy(b + 12 + strlen(NONCE), "cut", 3);
+		put(&s, KT_CH_FILE_BEGIN, b, 15 + strlen(NONCE));
+	}
+	collect_feed(h, &s);
+	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
+	assert_int_equal(files, 2);
+	assert_int_equal(bytes, 10);
+	assert_int_equal(refused, 2);
+	assert_non_null(strstr(why, "'b' refused: 5 bytes, over the 4 left of --collect-max\n"));
+	assert_non_null(strstr(why, "'cut' is truncated (0 of 0 bytes)\n"));
+	assert_int_equal(entries(od), 2);
+	kt_ch_host__free(h);
+	free(s.p);
+}
+
 static void test_resync(void **state)
 {
 	unsigned char big[KT_CH_HDR + 8] = "KTCH\x02\0\0\0";
@@ -623,6 +824,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trace_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_stalled_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collect_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collect_cap, setup, teardown),
 		cmocka_unit_test(test_reader_bounded),
 	};
 

@@ -166,6 +166,11 @@ static void test_opts_arrays(void **state)
 	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
 	assert_string_equal(e.msg, "struct kt_run_opts: nmodules is 1 but modules is NULL");
 	o.nmodules = 0;
+	o.noptional_modules = 1;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_string_equal(e.msg,
+			    "struct kt_run_opts: noptional_modules is 1 but optional_modules is NULL");
+	o.noptional_modules = 0;
 	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
 }
 

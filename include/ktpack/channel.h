@@ -49,6 +49,11 @@ extern "C" {
 /* No frame is longer: this many bytes without the magic's first byte
  * end whatever frame the reader holds. */
 #define KT_CH_PAD		KT_CH_FRAME_MAX
+/* A collected file's name, relative to the out folder: at most this many
+ * bytes, each component at most NAME_MAX. */
+#define KT_CH_NAME_MAX		1024u
+/* What the host accepts of collected files in all by default. */
+#define KT_CH_COLLECT_MAX	(256ULL << 20)
 /* What the host accepts as a trace's size, whatever the guest's memory. */
 #define KT_CH_TRACE_MAX		(16ULL << 30)
 
@@ -70,6 +75,11 @@ enum kt_ch_type {
 	/* guest: the command ended, before wprof is stopped and the trace
 	 * sent: u32 exit status, then the run's nonce (as STATUS) */
 	KT_CH_DONE,
+	/* guest: a file named with --collect follows: u64 size, u32 mode,
+	 * the run's nonce, then its name relative to the out folder */
+	KT_CH_FILE_BEGIN,
+	KT_CH_FILE,		/* guest: the file's next bytes */
+	KT_CH_FILE_END,		/* guest: u32 CRC-32 of the whole file, nonce */
 	KT_CH_TYPE_END,
 };
 
@@ -128,6 +138,13 @@ struct kt_ch_host_opts {
 	/* init's diagnostics, one line each, without the newline. */
 	void (*diag)(void *ctx, const char *line, size_t len);
 	void *diag_ctx;
+	/* Where collected files go (FILE frames, with the nonce); NULL:
+	 * they are dropped.  Each is named by the host under it (see
+	 * kt_ch_host__collected()), never through a link. */
+	const char *out_dir;
+	/* Their bytes in all; 0: KT_CH_COLLECT_MAX.  A file over what is
+	 * left is refused whole. */
+	uint64_t collect_max;
 };
 
 struct kt_ch_host;
@@ -192,6 +209,17 @@ bool kt_ch_host__done(const struct kt_ch_host *h, int *status);
  * trace is removed.
  */
 int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err);
+/*
+ * The collected files: how many were written whole under out_dir and
+ * their bytes; how many were refused (a bad name, over collect_max,
+ * truncated, a CRC-32 mismatch, a write that failed: nothing is left of
+ * them), and in @why (NULL: not wanted) one line per refusal, each
+ * naming the file, at most a few KiB in all (owned by @h).  An
+ * unfinished file is refused by this call: call it once the guest is
+ * gone.
+ */
+void kt_ch_host__collected(struct kt_ch_host *h, size_t *files, uint64_t *bytes,
+			   size_t *refused, const char **why);
 /* Bytes of corrupt frames skipped. */
 uint64_t kt_ch_host__skipped(const struct kt_ch_host *h);
 

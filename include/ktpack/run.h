@@ -176,6 +176,18 @@ struct kt_run_opts {
 	 * form is -EINVAL before anything starts. */
 	const char *const *require_config;
 	size_t nrequire_config;
+	/* Guest paths sent back once the command ended (or the timeout
+	 * ended it), as after wprof's trace (see the README, "Files back"):
+	 * absolute, printable, no ".." component (else -EINVAL before
+	 * anything starts).  A file comes back under its own name, a folder
+	 * whole (no link followed; links, FIFOs and devices are skipped),
+	 * under @out_dir (NULL: the current folder), named by the host,
+	 * never through a link; at most @collect_max bytes in all (0:
+	 * KT_CH_COLLECT_MAX): a file over what is left is refused. */
+	const char *const *collect;
+	size_t ncollect;
+	const char *out_dir;
+	uint64_t collect_max;
 };
 
 /* struct kt_run_opts NAME, zeroed, its sz set, with the fields given. */
@@ -221,6 +233,16 @@ struct kt_run_result {
 	/* A signal of the caller's (kt_run_opts.signal: Ctrl-C) was sent
 	 * to the command: its failure is not one to reproduce. */
 	bool signalled;
+	/* Where the time went, in ms: building the run (the kernel, the
+	 * archive, QEMU's checks), then the VM's stages (kt_vm_result). */
+	uint64_t prepare_ms;
+	struct kt_vm_timings timings;
+	/* Files back (kt_run_opts.collect): how many came whole and their
+	 * bytes; how many were refused, with a line each in collect_why
+	 * (what fits), naming the file and why. */
+	size_t collected, collect_refused;
+	uint64_t collected_bytes;
+	char collect_why[4096];
 	/* The second, traced run of auto-repro (kt_run_opts.repro): whether
 	 * it ran, what kt_run() would have returned for it (and why, when
 	 * not 0), how it ended, the command's status, its trace. */

@@ -179,6 +179,10 @@ struct kt_vm_opts {
 	 * count them, so that a run stopped longer than its --timeout goes
 	 * on after fg. */
 	volatile sig_atomic_t *paused_ms;
+	/* Where files the guest sends back go (kt_ch_host_opts); NULL:
+	 * dropped.  Their bytes in all; 0: KT_CH_COLLECT_MAX. */
+	const char *out_dir;
+	uint64_t collect_max;
 };
 
 struct kt_vm_result {
@@ -208,12 +212,24 @@ struct kt_vm_result {
 	bool timeout_killed;
 	/* A signal of the caller's (*signal) was sent to the command. */
 	bool signalled;
+	/* Where the time went, in ms: KVM boots given up (a fallback), the
+	 * boot that ran until the guest's init was up, the command (until
+	 * init said it ended, or the run did), and the end (wprof's trace,
+	 * the status, the power-off).  0 for a stage not reached. */
+	struct kt_vm_timings {
+		uint64_t fallback_ms, boot_ms, command_ms, end_ms;
+	} timings;
 	/* A KT_VM_PANIC whose line came after the guest's init started: its
 	 * command could have written it. */
 	bool panic_after_init;
 	/* How often each kernel event was seen, and its first line. */
 	unsigned events[KT_VM_EV_N];
 	char event_line[KT_VM_EV_N][256];
+	/* Files the guest sent back (kt_ch_host__collected): written whole,
+	 * their bytes, refused, and a line per refusal (what fits). */
+	size_t collected, collect_refused;
+	uint64_t collected_bytes;
+	char collect_why[4096];
 };
 
 /*

@@ -40,6 +40,9 @@ struct run_args {
 	unsigned kill_after_s;
 	bool repro, repro_panic;
 	struct cli_list require_config;
+	struct cli_list collect;
+	const char *out_dir;
+	uint64_t collect_max_mib;
 };
 
 static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid,
@@ -122,8 +125,44 @@ static void run_on_job_stop(int sig)
 	errno = e;
 }
 
+/* Where the run's time went: a debug line (KTPACK_DEBUG=1). */
+static void run_report_timings(const struct kt_run_result *res)
+{
+	const struct kt_vm_timings *t = &res->timings;
+	char line[256];
+
+	snprintf(line, sizeof(line),
+		 "timings: prepare %llu ms, KVM given up %llu ms, boot %llu ms, command %llu ms, end %llu ms",
+		 (unsigned long long)res->prepare_ms, (unsigned long long)t->fallback_ms,
+		 (unsigned long long)t->boot_ms, (unsigned long long)t->command_ms,
+		 (unsigned long long)t->end_ms);
+	cli_log.fn(cli_log.ctx, KT_LOG_DEBUG, line);
+}
+
+/* One line for the files back, and a warning for each refused. */
+static void run_report_collect(const struct kt_run_result *res, const struct run_args *a)
+{
+	const char *p = res->collect_why;
+
+	/* said when the command ran to its end or its timeout, or a file came */
+	if (!a->collect.n || (res->end != KT_VM_EXITED && res->end != KT_VM_TIMEOUT &&
+			      !res->collected && !res->collect_refused))
+		return;
+	while (*p) {
+		size_t l = strcspn(p, "\n");
+		char line[1200];
+
+		snprintf(line, sizeof(line), "collect: %.*s", (int)l, p);
+		cli_line("ktpack: warning: ", line, "");
+		p += l + (p[l] == '\n');
+	}
+	cli_say("collected %zu files (%llu bytes) into '%s'", res->collected,
+		(unsigned long long)res->collected_bytes, a->out_dir ? a->out_dir : ".");
+}
+
 static int run_report(const struct kt_run_result *res)
 {
+	run_report_timings(res);
 	if (res->trace_written)
 		cli_say("wrote the wprof trace to '%s' (%llu bytes)", res->trace_out,
 			(unsigned long long)res->trace_bytes);
@@ -254,6 +293,8 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.optional_modules = a->optional_modules.v,
 		.noptional_modules = a->optional_modules.n,
 		.require_config = a->require_config.v, .nrequire_config = a->require_config.n,
+		.collect = a->collect.v, .ncollect = a->collect.n, .out_dir = a->out_dir,
+		.collect_max = a->collect_max_mib << 20,
 		/* a command's console live on stderr, a shell's on stdout */
 		.console_fd = cmd && a->console ? 2 : 0,
 	);
@@ -288,6 +329,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		sigaction(SIGTTOU, &job, NULL);
 		ret = kt_run(&o, &res, &err) ? run_failed(&res, &err, o.console_fd > 0 || !cmd) :
 		      run_report(&res);
+		run_report_collect(&res, a);
 		run_report_repro(&res);
 	} else if (ret == -1) {
 		ret = KT_RUN_EXIT_FAILED;
@@ -335,6 +377,9 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_BOOL("repro", &a.repro),
 		OPT_BOOL("repro-panic", &a.repro_panic),
 		OPT_FN("require-config", &a.require_config, cli_opt_require_config),
+		OPT_LIST("collect", &a.collect),
+		OPT_STR(0, "out-dir", &a.out_dir),
+		OPT_MIB(0, "collect-max", &a.collect_max_mib),
 		OPT_END,
 	};
 	int i, ret;
@@ -350,6 +395,10 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		i = cli_usage_error(c, "--trace-out: an empty path");
 	else if (i >= 0 && a.grace_set && !a.w.on)
 		i = cli_usage_error(c, "--wprof-grace needs --wprof");
+	else if (i >= 0 && (a.out_dir || a.collect_max_mib) && !a.collect.n)
+		i = cli_usage_error(c, "--%s needs --collect", a.out_dir ? "out-dir" : "collect-max");
+	else if (i >= 0 && a.out_dir && !*a.out_dir)
+		i = cli_usage_error(c, "--out-dir: an empty path");
 	else if (i >= 0 && shell && i < argc)
 		i = cli_usage_error(c, "unexpected argument '%s'", argv[i]);
 	else if (i >= 0 && !shell && i >= argc)
@@ -368,6 +417,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 	cli_list_release(&a.modules);
 	cli_list_release(&a.optional_modules);
 	cli_list_release(&a.require_config);
+	cli_list_release(&a.collect);
 	cli_list_free_strings(&a.append);
 	return ret;
 }

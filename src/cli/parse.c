@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 
-#define CLI_MAX_OPTS 32
+#define CLI_MAX_OPTS 48
 
 /* ---- standard error, never waited on ------------------------------------------ */
 
@@ -229,7 +229,13 @@ int cli_parse(const struct kt_cmd *c, int argc, char **argv,
 	int o, idx, r;
 
 	for (; opts[n].name; n++) {
-		bool arg = opts[n].kind != CLI_BOOL && !(opts[n].kind == CLI_FN && opts[n].flag);
+		bool arg;
+
+		/* a table that outgrew lo[] is the program's bug: said, not run */
+		if (n == CLI_MAX_OPTS)
+			return cli_error("ktpack %s: more than %d options: raise CLI_MAX_OPTS",
+					 c->name, CLI_MAX_OPTS);
+		arg = opts[n].kind != CLI_BOOL && !(opts[n].kind == CLI_FN && opts[n].flag);
 
 		lo[n] = (struct option){ opts[n].name, arg ? required_argument : no_argument, NULL, 256 + (int)n };
 		if (opts[n].short_name) {

@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <poll.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -450,14 +451,37 @@ static size_t split_args(char *s, char **argv, size_t first)
 	return n;
 }
 
-/* Streams the trace wprof wrote to the host in frames, never whole in
- * memory: its size, its bytes, its CRC-32. */
-static int send_trace(const char *path)
+/* Sends @size bytes of @in in frames of @type, never whole in memory;
+ * their CRC-32 in @crc.  @what names the file in a LOG line. */
+static int send_body(int in, uint64_t size, enum kt_ch_type type, const char *what, uint32_t *crc)
 {
 	static unsigned char buf[KT_CH_PAYLOAD_MAX];
+	uint64_t sent = 0;
+	int r = 0;
+
+	*crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	while (!r && sent < size) {
+		size_t want = size - sent < sizeof(buf) ? (size_t)(size - sent) : sizeof(buf);
+		ssize_t n = read(in, buf, want);
+
+		if (n <= 0) {
+			say("cannot read %s: %s", what, n ? strerror(errno) : "it shrank");
+			return -1;
+		}
+		*crc = (uint32_t)crc32(*crc, buf, (uInt)n);
+		sent += (uint64_t)n;
+		r = ch_send(type, buf, (size_t)n);
+	}
+	return r;
+}
+
+/* Streams the trace wprof wrote to the host in frames: its size, its
+ * bytes, its CRC-32. */
+static int send_trace(const char *path)
+{
 	unsigned char le[8];
-	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
-	uint64_t size, sent = 0;
+	uint32_t crc;
+	uint64_t size;
 	struct stat st;
 	int in, r = 0;
 
@@ -474,19 +498,8 @@ static int send_trace(const char *path)
 	size = (uint64_t)st.st_size;
 	kt_put_le64(le, size);
 	r = ch_send_signed(KT_CH_TRACE_BEGIN, le, 8);
-	while (!r && sent < size) {
-		size_t want = size - sent < sizeof(buf) ? (size_t)(size - sent) : sizeof(buf);
-		ssize_t n = read(in, buf, want);
-
-		if (n <= 0) {
-			say("cannot read the trace %s: %s", path, n ? strerror(errno) : "it shrank");
-			r = -1;
-			break;
-		}
-		crc = (uint32_t)crc32(crc, buf, (uInt)n);
-		sent += (uint64_t)n;
-		r = ch_send(KT_CH_TRACE, buf, (size_t)n);
-	}
+	if (!r)
+		r = send_body(in, size, KT_CH_TRACE, path, &crc);
 	close(in);
 	if (r)
 		return -1;
@@ -495,6 +508,91 @@ static int send_trace(const char *path)
 		return -1;
 	say("sent the wprof trace (%llu bytes)", (unsigned long long)size);
 	return 0;
+}
+
+/* ---- files back (--collect) ---- */
+
+/* Where the collected path's relative name starts: after its parent. */
+static size_t collect_skip;
+static unsigned collect_sent;
+
+/* Sends the regular file @path as @name: size, mode, nonce and name;
+ * its bytes; its CRC-32 and nonce.  Never a link followed. */
+static void collect_file(const char *path, const char *name)
+{
+	static unsigned char hdr[12 + KT_CH_NONCE_MAX + KT_CH_NAME_MAX];
+	size_t nl = strlen(name);
+	unsigned char le[4];
+	struct stat st;
+	uint32_t crc;
+	int in;
+
+	if (nl > KT_CH_NAME_MAX) {
+		say("collect: %s skipped: its name is too long", path);
+		return;
+	}
+	in = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) || !S_ISREG(st.st_mode)) {
+		say("collect: %s skipped: %s", path, in < 0 ? strerror(errno) : "not a regular file");
+		if (in >= 0)
+			close(in);
+		return;
+	}
+	kt_put_le64(hdr, (uint64_t)st.st_size);
+	kt_put_le32(hdr + 8, (uint32_t)(st.st_mode & 07777));
+	memcpy(hdr + 12, run_nonce, run_nonce_len);
+	memcpy(hdr + 12 + run_nonce_len, name, nl);
+	if (!ch_send(KT_CH_FILE_BEGIN, hdr, 12 + run_nonce_len + nl) &&
+	    !send_body(in, (uint64_t)st.st_size, KT_CH_FILE, path, &crc)) {
+		kt_put_le32(le, crc);
+		if (!ch_send_signed(KT_CH_FILE_END, le, 4))
+			collect_sent++;
+	}
+	close(in);
+}
+
+static int collect_walk(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if (type == FTW_F && S_ISREG(st->st_mode))
+		collect_file(path, path + collect_skip);
+	else if (type == FTW_SL || type == FTW_SLN)
+		say("collect: %s skipped: a symbolic link", path);
+	else if (type == FTW_F)
+		say("collect: %s skipped: not a regular file", path);
+	else if (type == FTW_DNR || type == FTW_NS)
+		say("collect: %s skipped: %s", path, strerror(errno));
+	return 0;
+}
+
+/*
+ * Sends each path of the list the host packed, one a line: a file as
+ * its own name, a folder walked (nftw, no link followed) with names
+ * relative to its parent.  The host checked the paths; it checks the
+ * names again.
+ */
+static void send_collected(void)
+{
+	size_t len;
+	char *list = slurp(KT_GUEST_COLLECT, KT_GUEST_COLLECT_MAX, &len), *line, *next;
+
+	if (!list)
+		return;
+	for (line = list; *line; line = next) {
+		char *slash;
+
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+		slash = strrchr(line, '/');
+		if (!slash || !slash[1])
+			continue;
+		collect_skip = (size_t)(slash - line) + 1;
+		if (nftw(line, collect_walk, 16, FTW_PHYS))
+			say("collect: %s: %s", line, strerror(errno));
+	}
+	free(list);
+	say("collect: sent %u files", collect_sent);
 }
 
 /* Waits for wprof until @deadline, then SIGTERM, then SIGKILL. */
@@ -1320,6 +1418,7 @@ int main(void)
 	ch_quiesce();
 	if (wpid > 0)
 		send_trace(KT_GUEST_TRACE);
+	send_collected();
 	kt_put_le32(le, (uint32_t)status);
 	ch_send_signed(KT_CH_STATUS, le, 4);
 	ch_end();

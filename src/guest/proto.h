@@ -28,6 +28,9 @@
 #define KT_GUEST_MODULES	"/ktpack/modules"
 #define KT_GUEST_MODULE_OPTIONAL '?'
 #define KT_GUEST_MODULES_MAX	(1u << 20)
+/* The guest paths to send back (--collect): absolute, one a line. */
+#define KT_GUEST_COLLECT	"/ktpack/collect"
+#define KT_GUEST_COLLECT_MAX	(64u << 10)
 /* The command's size in the archive, NULs included: kt_run refuses more. */
 #define KT_GUEST_CMD_MAX	(1u << 20)
 /* The channel: the virtio-serial port of this name, else the second

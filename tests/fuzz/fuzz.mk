@@ -13,7 +13,7 @@ FUZZ_FLAGS := $(filter-out -MMD -MP,$(KT_BASE_CFLAGS)) -g -O1 \
 
 $(FUZZ_DIR)/fuzz_elfinfo: tests/fuzz/fuzz_elfinfo.c src/elfinfo.c src/util.c
 $(FUZZ_DIR)/fuzz_ldcache: tests/fuzz/fuzz_ldcache.c src/ldcache.c src/util.c
-$(FUZZ_DIR)/fuzz_channel: tests/fuzz/fuzz_channel.c src/channel.c src/outq.c src/util.c
+$(FUZZ_DIR)/fuzz_channel: tests/fuzz/fuzz_channel.c src/channel.c src/outq.c src/util.c src/collect.c
 $(FUZZ_DIR)/fuzz_bzimage: tests/fuzz/fuzz_bzimage.c src/kernel.c src/kconfig.c src/arch.c src/util.c \
 	src/cache.c src/workdir.c
 $(FUZZ_DIR)/fuzz_kconfig: tests/fuzz/fuzz_kconfig.c src/kconfig.c src/util.c src/cache.c \
@@ -47,7 +47,8 @@ $(FUZZ_DIR)/seed-bzimage/.done: tests/fuzz/seed_bzimage.sh
 	touch $@
 
 # A valid stream of frames, as a guest init sends them, and hostile ones.
-$(FUZZ_DIR)/seed-channel/.done: tests/fuzz/seed_channel.c src/channel.c src/outq.c src/util.c
+$(FUZZ_DIR)/seed-channel/.done: tests/fuzz/seed_channel.c src/channel.c src/outq.c src/util.c \
+	src/collect.c
 	@mkdir -p $(@D)
 	$(CC) $(KT_BASE_CFLAGS) -o $(FUZZ_DIR)/seed-channel-gen $(filter %.c,$^) $(LIBS)
 	$(FUZZ_DIR)/seed-channel-gen > $(@D)/stream
