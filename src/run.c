@@ -1211,6 +1211,9 @@ static void run_repro(const struct kt_run_opts *o, const struct kt_run_result *f
 	ro.memory_override_mib = 0;
 	ro.out_fd = ro.err_fd = -1;
 	ro.console_fd = -1;
+	/* the files of the failing run are the ones kept */
+	ro.collect = NULL;
+	ro.ncollect = 0;
 	if (in >= 0 && !fstat(in, &st) && S_ISREG(st.st_mode) && !lseek(in, 0, SEEK_SET)) {
 		kt_log(&o->log, KT_LOG_INFO, "--repro: the command gets its stdin file again");
 	} else if (in >= 0) {
