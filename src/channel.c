@@ -274,7 +274,7 @@ int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out)
 	}
 	if (!h->o.trace_max || h->o.trace_max > KT_CH_TRACE_MAX)
 		h->o.trace_max = KT_CH_TRACE_MAX;
-	kt_collect_init(&h->col, o->out_dir, o->collect_max);
+	kt_collect_init(&h->col, o->out_dir, o->collect_max, o->collect, o->ncollect);
 	*out = h;
 	return 0;
 }

@@ -17,12 +17,34 @@
 
 #include "internal.h"
 
-void kt_collect_init(struct kt_collect *c, const char *dir, uint64_t max)
+void kt_collect_init(struct kt_collect *c, const char *dir, uint64_t max,
+		     const char *const *asked, size_t nasked)
 {
 	memset(c, 0, sizeof(*c));
 	c->dir = dir;
-	c->max = max && max <= KT_CH_TRACE_MAX ? max : KT_CH_COLLECT_MAX;
+	c->max = max ? max : KT_CH_COLLECT_MAX;
+	c->asked = asked;
+	c->nasked = nasked;
 	c->dfd = c->pdfd = c->fd = -1;
+}
+
+/* Whether @name (checked) starts with the last component of a guest path
+ * the caller asked for: what init names a file or a folder's files by. */
+static bool collect_asked(const struct kt_collect *c, const char *name)
+{
+	size_t first = strcspn(name, "/");
+
+	for (size_t i = 0; i < c->nasked; i++) {
+		const char *a = c->asked[i], *end = a + strlen(a), *base;
+
+		while (end > a && end[-1] == '/')
+			end--;
+		for (base = end; base > a && base[-1] != '/'; base--)
+			;
+		if ((size_t)(end - base) == first && !memcmp(base, name, first))
+			return true;
+	}
+	return false;
 }
 
 /* One more line of why a file was refused; lines that do not fit are
@@ -198,6 +220,11 @@ void kt_collect_begin(struct kt_collect *c, const char *name, size_t len, uint64
 	}
 	memcpy(c->name, name, len);
 	c->name[len] = '\0';
+	if (!collect_asked(c, c->name)) {
+		collect_refuse(c, "a file named '%s' refused: not under a path --collect asked for",
+			       c->name);
+		return;
+	}
 	if (size > c->max - c->used) {
 		collect_refuse(c, "'%s' refused: %llu bytes, over the %llu left of --collect-max",
 			       c->name, (unsigned long long)size,

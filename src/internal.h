@@ -530,6 +530,8 @@ int kt_out_check(const char *path, struct stat *st, struct kt_err *err);
  */
 struct kt_collect {
 	const char *dir;
+	const char *const *asked;	/* the guest paths asked for */
+	size_t nasked;
 	uint64_t max, used;		/* bytes accepted in all, announced so far */
 	int dfd, pdfd, fd;		/* @dir, the file's folder, the file; -1 */
 	bool open;			/* a file is being received */
@@ -542,7 +544,8 @@ struct kt_collect {
 	char why[4096];			/* a line per refused file, what fits */
 	size_t whylen;
 };
-void kt_collect_init(struct kt_collect *c, const char *dir, uint64_t max);
+void kt_collect_init(struct kt_collect *c, const char *dir, uint64_t max,
+		     const char *const *asked, size_t nasked);
 const char *kt_collect_name_why(const char *s, size_t len);
 void kt_collect_begin(struct kt_collect *c, const char *name, size_t len, uint64_t size,
 		      uint32_t mode);

@@ -361,12 +361,21 @@ static int kconfig_line(struct kt_kconfig *c, char *p, size_t l, size_t no, stru
 		if (!n || KCONFIG_PREFIX_LEN + n + 1 >= l || name[n] != '=')
 			return 0;
 		value = name + n + 1;
-		/* (what is printed must not drive a terminal) */
-		for (const char *q = value; q < p + l; q++)
-			if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)
+		/* (what is printed must not drive a terminal: no C0 or C1
+		 * control, no bidi override, nothing that is not UTF-8) */
+		{
+			size_t vl = (size_t)(p + l - value);
+			char *shown = malloc(vl + 1);
+			bool bad = !shown ||
+				   kt_printable(shown, vl + 1, value, vl, true) != vl ||
+				   memcmp(shown, value, vl);
+
+			free(shown);
+			if (bad)
 				return kt_err_set(err, -EINVAL,
 						  "%s: line %zu: a control byte in the value of CONFIG_%.*s: not a kernel config",
 						  c->from, no, (int)n, name);
+		}
 		name[n] = '\0';
 		p[l] = '\0';
 		return kconfig_add(c, name, value, no);

@@ -96,6 +96,14 @@ static enum kt_kcomp kernel_magic(const unsigned char *p, size_t len)
 	return KT_KCOMP_UNKNOWN;
 }
 
+/* A release is a name in paths (/lib/modules/<release>, config-<release>):
+ * one that could climb out of them is taken as none. */
+static void kernel_release_check(char *r)
+{
+	if (strchr(r, '/') || !strcmp(r, ".") || !strcmp(r, ".."))
+		r[0] = '\0';
+}
+
 /* The first word of the version string the header points at. */
 static void kernel_release(const unsigned char *b, size_t len, struct kt_bzimage *out)
 {
@@ -110,6 +118,7 @@ static void kernel_release(const unsigned char *b, size_t len, struct kt_bzimage
 		n++;
 	memcpy(out->release, b + off, n);
 	out->release[n] = '\0';
+	kernel_release_check(out->release);
 }
 
 int kt_bzimage__parse(const void *buf, size_t len, const char *name,
@@ -214,8 +223,11 @@ static int kernel_banner_feed(struct kernel_banner *s, const unsigned char *p, s
 		if (k && s->buf[at] >= '0' && s->buf[at] <= '9') {
 			memcpy(s->release, s->buf + at, k);
 			s->release[k] = '\0';
-			s->found = true;
-			return 0;
+			kernel_release_check(s->release);
+			if (*s->release) {
+				s->found = true;
+				return 0;
+			}
 		}
 		i = at;
 	}

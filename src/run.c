@@ -1135,7 +1135,7 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 			.timeout_signal = o->timeout_signal, .kill_after_s = o->kill_after_s,
 			.end_grace_s = run_end_grace(o),
 			.out_dir = o->ncollect ? (o->out_dir ? o->out_dir : ".") : NULL,
-			.collect_max = o->collect_max,
+			.collect_max = o->collect_max, .collect = o->collect, .ncollect = o->ncollect,
 		};
 
 		r = kt_vm_run_with(&vo, x.qemu, &vr, err);

@@ -1270,6 +1270,7 @@ static int vm_boot_start(struct vm_run *v, const char *qemu, struct kt_err *err)
 			.trace_out = o->trace_out, .trace_max = o->memory_mib << 20,
 			.nonce = o->nonce, .diag = vm_diag, .diag_ctx = v,
 			.out_dir = o->out_dir, .collect_max = o->collect_max,
+			.collect = o->collect, .ncollect = o->ncollect,
 		};
 
 		r = kt_ch_host__new(&ho, &b->h[i]);

@@ -578,11 +578,18 @@ static void put_file(struct stream *s, const char *name, const char *data)
 	put_file_as(s, name, data, 0644, 0, false, NONCE);
 }
 
-/* A host that collects into @dir/out, at most @max bytes. */
+/* A host that collects into @dir/out, at most @max bytes, what these
+ * guest paths name. */
+static const char *const asked[] = {
+	"/g/d", "/top", "/g/a/", "/link", "/short", "/long", "/crc", "/file", "/b", "/c", "/forged",
+	"/cut",
+};
+
 static void collect_host(struct kt_ch_host **h, char *od, size_t sz, uint64_t max)
 {
 	struct kt_ch_host_opts o = { .out_fd = -1, .err_fd = -1, .nonce = NONCE,
-				     .collect_max = max };
+				     .collect_max = max, .collect = asked,
+				     .ncollect = KT_ARRAY_SIZE(asked) };
 
 	snprintf(od, sz, "%s/out", dir);
 	assert_int_equal(mkdir(od, 0755), 0);
@@ -691,11 +698,17 @@ static void test_collect_hostile(void **state)
 	put_file_as(&s, "crc", "abc", 0644, 0, true, NONCE);
 	/* the link's own name is replaced by the file: never followed */
 	put_file(&s, "file", "ok");
+	/* a name no --collect asked for: a guest command rewrote the list */
+	put_file(&s, "Makefile", "overwritten");
+	put_file(&s, ".git/hooks/pre-commit", "#!/bin/sh");
+	put_file(&s, "fil", "a prefix");
 	collect_feed(h, &s);
 	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
 	assert_int_equal(files, 1);
 	assert_int_equal(bytes, 2);
-	assert_int_equal(refused, KT_ARRAY_SIZE(bad) + 4);
+	assert_int_equal(refused, KT_ARRAY_SIZE(bad) + 7);
+	assert_non_null(strstr(why, "a file named 'Makefile' refused: not under a path --collect asked for\n"));
+	assert_non_null(strstr(why, "a file named '.git/hooks/pre-commit' refused: not under a path"));
 	assert_non_null(strstr(why, "a file named '../escape' refused: a '.' or '..' component\n"));
 	assert_non_null(strstr(why, "a file named '/abs' refused: an absolute name\n"));
 	assert_non_null(strstr(why, "a file named 'a//b' refused: an empty component\n"));

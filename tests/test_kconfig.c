@@ -364,6 +364,13 @@ static void test_parse_hostile(void **state)
 	assert_string_equal(e.msg, "esc: line 2: a control byte in the value of CONFIG_X: not a kernel config");
 	assert_int_equal(kt_kconfig__parse("CONFIG_X=y\0z\n", 13, "nul", &c, &e), -EINVAL);
 	assert_str_contains(e.msg, "nul: line 1: a control byte");
+	/* a C1 CSI, a bidi override, a byte that is not UTF-8; UTF-8 text is fine */
+	assert_int_equal(kt_kconfig__parse("CONFIG_X=\"\xc2\x9b" "2J\"\n", 16, "c1", &c, &e), -EINVAL);
+	assert_int_equal(kt_kconfig__parse("CONFIG_X=\"\xe2\x80\xae\"\n", 15, "bidi", &c, &e), -EINVAL);
+	assert_int_equal(kt_kconfig__parse("CONFIG_X=\"\xff\"\n", 13, "ff", &c, &e), -EINVAL);
+	c = NULL;
+	assert_int_equal(kt_kconfig__parse("CONFIG_X=\"caf\xc3\xa9\"\n", 17, "utf8", &c, &e), 0);
+	kt_kconfig__free(c);
 	/* a NUL elsewhere is a line like any other */
 	c = NULL;
 	assert_int_equal(kt_kconfig__parse("CONFIG_\0=y\nCONFIG_B=y", 21, "nul", &c, &e), 0);

@@ -160,6 +160,14 @@ static void test_bad_headers(void **state)
 	(void)state;
 	blen = tiny_bzimage(bz, elf, elen, 0);
 	assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), 0);
+	/* a release that would climb out of /lib/modules is none */
+	memcpy(bz + 0x300, "../../tmp/evl (x)", 18);
+	assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), 0);
+	assert_string_equal(h.release, "");
+	memcpy(bz + 0x300, ".. (x@y) #1", 12);
+	assert_int_equal(kt_bzimage__parse(bz, blen, "t", &h, &e), 0);
+	assert_string_equal(h.release, "");
+	tiny_bzimage(bz, elf, elen, 0);
 	/* truncated: no room for the header */
 	assert_int_equal(kt_bzimage__parse(bz, 0x240, "t", &h, &e), -ENOEXEC);
 	assert_str_contains(e.msg, "not a Linux kernel image");

@@ -145,6 +145,10 @@ struct kt_ch_host_opts {
 	/* Their bytes in all; 0: KT_CH_COLLECT_MAX.  A file over what is
 	 * left is refused whole. */
 	uint64_t collect_max;
+	/* The guest paths asked for: a file's name must start with the last
+	 * component of one of them (a guest command cannot name others). */
+	const char *const *collect;
+	size_t ncollect;
 };
 
 struct kt_ch_host;

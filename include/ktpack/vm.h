@@ -183,6 +183,9 @@ struct kt_vm_opts {
 	 * dropped.  Their bytes in all; 0: KT_CH_COLLECT_MAX. */
 	const char *out_dir;
 	uint64_t collect_max;
+	/* The guest paths asked for (kt_ch_host_opts.collect). */
+	const char *const *collect;
+	size_t ncollect;
 };
 
 struct kt_vm_result {

@@ -156,8 +156,14 @@ static void run_report_collect(const struct kt_run_result *res, const struct run
 		cli_line("ktpack: warning: ", line, "");
 		p += l + (p[l] == '\n');
 	}
-	cli_say("collected %zu files (%llu bytes) into '%s'", res->collected,
-		(unsigned long long)res->collected_bytes, a->out_dir ? a->out_dir : ".");
+	if (res->collect_refused)
+		cli_say("collected %zu file%s (%llu bytes) into '%s', %zu refused", res->collected,
+			res->collected == 1 ? "" : "s", (unsigned long long)res->collected_bytes,
+			a->out_dir ? a->out_dir : ".", res->collect_refused);
+	else
+		cli_say("collected %zu file%s (%llu bytes) into '%s'", res->collected,
+			res->collected == 1 ? "" : "s", (unsigned long long)res->collected_bytes,
+			a->out_dir ? a->out_dir : ".");
 }
 
 static int run_report(const struct kt_run_result *res)
@@ -389,8 +395,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		i = cli_usage_error(c, "--kernel FILE is required (or set KTSTR_KERNEL)");
 	else if (i >= 0 && a.qemu && !*a.qemu)
 		i = cli_usage_error(c, "--qemu: an empty program name");
-	else if (i >= 0 && a.trace_out && !a.w.on)
-		i = cli_usage_error(c, "--trace-out needs --wprof");
+	else if (i >= 0 && a.trace_out && !a.w.on && !a.repro && !a.repro_panic)
+		i = cli_usage_error(c, "--trace-out needs --wprof or --repro");
 	else if (i >= 0 && a.trace_out && !*a.trace_out)
 		i = cli_usage_error(c, "--trace-out: an empty path");
 	else if (i >= 0 && a.grace_set && !a.w.on)

@@ -571,10 +571,11 @@ static int collect_walk(const char *path, const struct stat *st, int type, struc
  * relative to its parent.  The host checked the paths; it checks the
  * names again.
  */
+static char *collect_list;
+
 static void send_collected(void)
 {
-	size_t len;
-	char *list = slurp(KT_GUEST_COLLECT, KT_GUEST_COLLECT_MAX, &len), *line, *next;
+	char *list = collect_list, *line, *next;
 
 	if (!list)
 		return;
@@ -592,6 +593,7 @@ static void send_collected(void)
 			say("collect: %s: %s", line, strerror(errno));
 	}
 	free(list);
+	collect_list = NULL;
 	say("collect: sent %u files", collect_sent);
 }
 
@@ -1385,6 +1387,14 @@ int main(void)
 	/* Nothing else may read the nonce and forge a status. */
 	run_nonce = slurp(KT_GUEST_NONCE, KT_CH_NONCE_MAX, &run_nonce_len);
 	unlink(KT_GUEST_NONCE);
+	/* read before the command runs: it could rewrite the file (the host
+	 * takes only names under the paths it asked for anyway) */
+	{
+		size_t len;
+
+		collect_list = slurp(KT_GUEST_COLLECT, KT_GUEST_COLLECT_MAX, &len);
+		unlink(KT_GUEST_COLLECT);
+	}
 	if (!run_nonce)
 		fail("the per-run archive did not unpack whole (no " KT_GUEST_NONCE "): too little memory?");
 	/* a module that had to load did not: nothing runs */
