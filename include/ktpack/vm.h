@@ -188,6 +188,14 @@ struct kt_vm_opts {
 	size_t ncollect;
 };
 
+/* Where a run's time went, in ms: KVM boots given up (a fallback), the
+ * boot that ran until the guest's init was up, the command (until init
+ * said it ended, or the run did), and the end (wprof's trace, the status,
+ * the power-off).  0 for a stage not reached. */
+struct kt_vm_timings {
+	uint64_t fallback_ms, boot_ms, command_ms, end_ms;
+};
+
 struct kt_vm_result {
 	enum kt_vm_end end;
 	enum kt_accel accel;	/* what ran (last) */
@@ -215,13 +223,7 @@ struct kt_vm_result {
 	bool timeout_killed;
 	/* A signal of the caller's (*signal) was sent to the command. */
 	bool signalled;
-	/* Where the time went, in ms: KVM boots given up (a fallback), the
-	 * boot that ran until the guest's init was up, the command (until
-	 * init said it ended, or the run did), and the end (wprof's trace,
-	 * the status, the power-off).  0 for a stage not reached. */
-	struct kt_vm_timings {
-		uint64_t fallback_ms, boot_ms, command_ms, end_ms;
-	} timings;
+	struct kt_vm_timings timings;
 	/* A KT_VM_PANIC whose line came after the guest's init started: its
 	 * command could have written it. */
 	bool panic_after_init;
