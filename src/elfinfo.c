@@ -269,38 +269,40 @@ fail:
 	return r;
 }
 
+/* The parse of the ELF libelf opened into p->e (NULL: not an ELF file),
+ * and libelf's handle released. */
+static int elfinfo_run(struct kt_elf_parse *p, struct kt_elf_info **out, struct kt_err *err)
+{
+	int r;
+
+	if (!p->e)
+		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", p->name);
+	r = elfinfo_parse(p, out, err);
+	free(p->loads);
+	elf_end(p->e);
+	return r;
+}
+
 int kt_elf_info__parse(const void *buf, size_t len, const char *name,
 		       struct kt_elf_info **out, struct kt_err *err)
 {
 	struct kt_elf_parse p = { .name = name };
-	int r;
 
 	elf_version(EV_CURRENT);
 	/* libelf takes a non-const image but does not write to it in this
 	 * read-only use. */
 	p.e = elf_memory((char *)(uintptr_t)buf, len);
-	if (!p.e)
-		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", name);
-	r = elfinfo_parse(&p, out, err);
-	free(p.loads);
-	elf_end(p.e);
-	return r;
+	return elfinfo_run(&p, out, err);
 }
 
 int kt_elf_info_read_fd(int fd, const char *name, struct kt_elf_info **out,
 			struct kt_err *err)
 {
 	struct kt_elf_parse p = { .name = name };
-	int r;
 
 	elf_version(EV_CURRENT);
 	p.e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!p.e)
-		return kt_err_set(err, -ENOEXEC, "'%s': not an ELF file", name);
-	r = elfinfo_parse(&p, out, err);
-	free(p.loads);
-	elf_end(p.e);
-	return r;
+	return elfinfo_run(&p, out, err);
 }
 
 int kt_elf_info__read(const char *path, struct kt_elf_info **out,

@@ -871,22 +871,31 @@ static int kernel_cached_vmlinux(const struct kt_kernel_opts *o, const struct ke
 static int kernel_tree(const char *dir, bool no_pvh, char *path, size_t sz,
 		       struct kt_err *err);
 
+/* The kernel file @kernel names (a build tree's, picked as
+ * kt_kernel_resolve() picks it) into @path, and its bytes into @m. */
+static int kernel_read_pick(const char *kernel, bool no_pvh, char *path, size_t sz,
+			    struct kernel_map *m, struct kt_err *err)
+{
+	struct stat st;
+	int r;
+
+	if (!stat(kernel, &st) && S_ISDIR(st.st_mode))
+		r = kernel_tree(kernel, no_pvh, path, sz, err);
+	else
+		r = kt_snprintf(path, sz, "%s", kernel) ?
+		    kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", kernel) : 0;
+	return r ? r : kernel_map(path, m, err);
+}
+
 int kt_kernel_check_arch(const char *kernel, enum kt_arch *arch, struct kt_err *err)
 {
 	struct kernel_map m = { 0 };
 	struct kt_kernel_info ki;
 	char path[PATH_MAX];
-	struct stat st;
 	uint64_t entry;
 	int r;
 
-	if (!stat(kernel, &st) && S_ISDIR(st.st_mode))
-		r = kernel_tree(kernel, false, path, sizeof(path), err);
-	else
-		r = kt_snprintf(path, sizeof(path), "%s", kernel) ?
-		    kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", kernel) : 0;
-	if (!r)
-		r = kernel_map(path, &m, err);
+	r = kernel_read_pick(kernel, false, path, sizeof(path), &m, err);
 	if (r)
 		return r;
 	r = kt_kernel_identify_buf(m.p, m.len, path, &ki, err);
@@ -1022,16 +1031,9 @@ static int kernel_facts_file(const char *kernel, bool no_pvh, struct kt_kernel_f
 	struct kt_kernel_info ki;
 	char path[PATH_MAX];
 	struct kt_bzimage h;
-	struct stat st;
 	int r;
 
-	if (!stat(kernel, &st) && S_ISDIR(st.st_mode))
-		r = kernel_tree(kernel, no_pvh, path, sizeof(path), err);
-	else
-		r = kt_snprintf(path, sizeof(path), "%s", kernel) ?
-		    kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", kernel) : 0;
-	if (!r)
-		r = kernel_map(path, &m, err);
+	r = kernel_read_pick(kernel, no_pvh, path, sizeof(path), &m, err);
 	if (r)
 		return r;
 	r = kt_kernel_identify_buf(m.p, m.len, path, &ki, err);

@@ -560,6 +560,22 @@ static bool util_dir_shared(const struct stat *d)
 	return (d->st_mode & (S_IWGRP | S_IWOTH)) || (d->st_uid && d->st_uid != geteuid());
 }
 
+/* The folder of the file @path into @dir (PATH_MAX bytes): "." for a
+ * bare name, "/" for one at the root.  -ENAMETOOLONG when it does not fit. */
+static int util_dir_of(const char *path, char *dir)
+{
+	char *s;
+
+	if (kt_snprintf(dir, PATH_MAX, "%s", path))
+		return -ENAMETOOLONG;
+	s = strrchr(dir, '/');
+	if (!s)
+		strcpy(dir, ".");
+	else
+		s[s == dir] = '\0';
+	return 0;
+}
+
 /* In a shared folder (util_dir_shared), a link, a FIFO or a file that
  * another user (not root) owns is theirs to point anywhere or to change
  * under us: never written through nor replaced (what the kernel's
@@ -567,18 +583,13 @@ static bool util_dir_shared(const struct stat *d)
  * are on). */
 static bool util_out_foreign(const char *path, const struct stat *st)
 {
-	char dir[PATH_MAX], *s;
+	char dir[PATH_MAX];
 	struct stat d;
 
 	if (st->st_uid == geteuid() || !st->st_uid)
 		return false;
-	if (kt_snprintf(dir, sizeof(dir), "%s", path))
+	if (util_dir_of(path, dir))
 		return true;
-	s = strrchr(dir, '/');
-	if (!s)
-		strcpy(dir, ".");
-	else
-		s[s == dir] = '\0';
 	return stat(dir, &d) || util_dir_shared(&d);
 }
 
@@ -712,7 +723,7 @@ static int util_out_dir(const char *path, const char *dir, int *fd, struct kt_er
 
 int kt_out_check(const char *path, struct stat *out, struct kt_err *err)
 {
-	char final[PATH_MAX], dir[PATH_MAX], *s;
+	char final[PATH_MAX], dir[PATH_MAX];
 	struct stat st;
 	int fd, r;
 
@@ -737,12 +748,7 @@ int kt_out_check(const char *path, struct stat *out, struct kt_err *err)
 	if (st.st_mode && !S_ISREG(st.st_mode))
 		return kt_err_set(err, -EINVAL, "cannot write '%s': %s", path,
 				  S_ISDIR(st.st_mode) ? "it is a folder" : "not a regular file");
-	memcpy(dir, final, sizeof(dir));
-	s = strrchr(dir, '/');
-	if (!s)
-		strcpy(dir, ".");
-	else
-		s[s == dir] = '\0';
+	util_dir_of(final, dir);
 	r = util_out_dir(path, dir, &fd, err);
 	if (r)
 		return r;
@@ -863,15 +869,10 @@ int kt_out_open_flags(struct kt_out *o, const char *path, int flags, struct kt_e
 	if (kt_snprintf(o->tmpname, sizeof(o->tmpname), "%s.XXXXXX", o->final))
 		return kt_err_set(err, -ENAMETOOLONG, "'%s': path too long", path);
 	{
-		char dir[PATH_MAX], *s;
+		char dir[PATH_MAX];
+		const char *s = strrchr(o->final, '/');
 
-		memcpy(dir, o->final, sizeof(dir));
-		s = strrchr(dir, '/');
-		if (!s)
-			strcpy(dir, ".");
-		else
-			s[s == dir] = '\0';
-		s = strrchr(o->final, '/');
+		util_dir_of(o->final, dir);
 		if (kt_snprintf(o->base, sizeof(o->base), "%s", s ? s + 1 : o->final) ||
 		    kt_snprintf(o->tmpbase, sizeof(o->tmpbase), "%s.XXXXXX", o->base))
 			return kt_err_set(err, -ENAMETOOLONG, "'%s': name too long", path);

@@ -118,7 +118,7 @@ int cli_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	cli_line("ktpack: ", msg, "");
+	cli_say("%s", msg);
 	return -1;
 }
 
