@@ -145,7 +145,12 @@ static void test_publish(void **state)
 	assert_string_equal(e.msg, "the filler failed");
 	snprintf(p, sizeof(p), "%s/g", dir);
 	assert_int_equal(stat(p, &st), -1);
-	assert_int_equal(system("test $(ls -A /tmp/kt-test-cache.*/cache | wc -l) -eq 1"), 0);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "test $(ls -A '%s' | wc -l) -eq 1", dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	kt_cache__close(c);
 }
 
