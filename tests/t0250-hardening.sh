@@ -3,7 +3,6 @@
 # starting ktpack, FIFOs and devices as paths, odd names, truncation.  The
 # cases that need another user run as uid 65534 with setpriv.
 . "$(dirname "$0")/lib.sh"
-INIT="$KT_OUT/guest/init"
 test_lazy_prereq SETPRIV 'command -v setpriv && test "$(id -u)" -eq 0'
 as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
 # A program whose PT_INTERP is $2 (at most 27 bytes), from /bin/true.
@@ -53,12 +52,9 @@ test_expect_success 'only the last folder is ever created' '
 	expect_grep "set KTSTR_CACHE_DIR to a private folder" err
 '
 
-test_expect_success SETPRIV 'the guest init refuses to run anywhere but as a guest'"'"'s PID 1' '
-	# As nobody: even a broken check could not touch the host.
-	expect_exit 2 as_nobody "$INIT" 2> err
-	expect_grep "^ktpack-init: refusing to run: not PID 1 " err
-	test "$(wc -l < err)" -eq 1
-	# and it is never installed or exported on the host
+test_expect_success 'the guest init is never installed or exported on the host' '
+	# (That it refuses to run but as PID 1 is tested in a guest, t0600:
+	# it is never run on the host.)
 	"$KTPACK" env > out
 	not grep -q INIT out
 	test -z "$(ls "$KTSTR_CACHE_DIR" | grep "^init")"

@@ -563,7 +563,7 @@ test_expect_success KERNEL,QEMU 'a hang-up stops the VM and removes the run'"'"'
 	test -z "$(ls -A "$TMPDIR")"
 '
 
-test_expect_success KERNEL,QEMU 'the guest has what tracing tools need' '
+test_expect_success KERNEL,QEMU 'the guest has what tracing tools need; its /init refuses to run again' '
 	cat > g.sh <<-\EOF
 	echo "switch-id=$(cat /sys/kernel/tracing/events/sched/sched_switch/id)"
 	echo "controllers=$(cat /sys/fs/cgroup/cgroup.controllers)"
@@ -575,8 +575,14 @@ test_expect_success KERNEL,QEMU 'the guest has what tracing tools need' '
 	readlink /dev/fd
 	echo "user=$(id -un) host=$(hostname) memlock=$(ulimit -l)"
 	ping -c1 -W5 localhost > /dev/null && echo lo-up
+	/init 2> /tmp/init.err; echo "init-exit=$?"; sed "s/^/init-said: /" /tmp/init.err
 	EOF
 	vmrun --include "$PWD/g.sh:/g.sh" -- /bin/busybox sh /g.sh > out 2> err
+	# /init run again, not as PID 1 (here, not on the host: a broken
+	# check would mount over the folders of the machine it runs on)
+	expect_grep "^init-exit=2\$" out
+	expect_grep "^init-said: ktpack-init: refusing to run: not PID 1 " out
+	test "$(grep -c "^init-said: " out)" -eq 1
 	expect_grep "^switch-id=[0-9][0-9]*" out
 	expect_grep "^controllers=.*memory" out
 	ctl=$(sed -n "s/^controllers=//p" out)
