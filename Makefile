@@ -1,6 +1,7 @@
 # ktpack: the one build entry.
 #
-#   make deps      install the Debian packages the build and tests need
+#   make deps      install the Debian packages the build and tests need,
+#                  and unpack the test kernels (a sched_ext one, with schedulers)
 #   make           build out/ktpack (embeds busybox, and wprof if present)
 #   make check     unit tests (plain and ASan/UBSan) and CLI tests
 #   make bench     figures as ratios against baselines from the same run

@@ -8,7 +8,7 @@ PKGS="make gcc clang pkg-config binutils
 libelf-dev zlib1g-dev libzstd-dev liblzma-dev liblz4-dev libbz2-dev nettle-dev
 busybox-static libcmocka-dev libclang-rt-14-dev scdoc man-db g++
 cpio libarchive-tools gzip zstd xz-utils lz4 bzip2 python3
-qemu-system-x86 hyperfine kmod bpftool"
+qemu-system-x86 hyperfine kmod bpftool clang-19"
 
 # arm64 guests: the cross compiler builds their init, QEMU's arm
 # system emulator boots them; the arm64 C library, zlib, libelf and
@@ -24,7 +24,9 @@ libelf-dev:arm64 libzstd-dev:arm64"
 # boots, and so does its config (config-<version>), which ktpack gives
 # the guest as /boot/config-<version>.  The arm64 kernel and Debian's arm64 busybox-static go in arm64/:
 # busybox-static is not multiarch, and installing the arm64 one would
-# replace the host's.
+# replace the host's.  A sched_ext kernel (Debian 12's have none) and
+# schedulers built for it go in sched_ext/ (build/deps-sched-ext.sh;
+# clang-19 builds them).
 KERNEL_DIR=${KTPACK_KERNEL_DIR:-/var/cache/ktpack}
 
 # A name without ":arch" is this machine's package (or an arch "all"
@@ -110,3 +112,5 @@ if [ ! -s "$KERNEL_DIR/arm64/busybox" ]; then
 	mv -f "$tmp/b/bin/busybox" "$KERNEL_DIR/arm64/busybox.tmp"
 	mv -f "$KERNEL_DIR/arm64/busybox.tmp" "$KERNEL_DIR/arm64/busybox"
 fi
+
+"$(dirname "$0")/deps-sched-ext.sh"

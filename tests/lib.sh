@@ -165,6 +165,9 @@ app_missing_lib() {
 test_lazy_prereq KERNEL 'test -r "${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}"'
 test_lazy_prereq QEMU 'command -v qemu-system-x86_64'
 test_lazy_prereq ROOT 'test "$(id -u)" -eq 0'
+# The sched_ext kernel and scheduler that `make deps` builds.
+SCX_DIR=${KTPACK_KERNEL_DIR:-/var/cache/ktpack}/sched_ext
+test_lazy_prereq SCHED_EXT 'test -r "$SCX_DIR/vmlinuz" && test -x "$SCX_DIR/bin/scx_simple"'
 
 test_lazy_prereq MOUNT 'mkdir -p "$TRASH_ROOT/probe" &&
 	mount -t tmpfs -o size=4k tmpfs "$TRASH_ROOT/probe" && umount "$TRASH_ROOT/probe"'
