@@ -7,7 +7,7 @@
 #   make bench     figures as ratios against baselines from the same run
 #   make demo      boot the kernel make deps unpacked and show a run
 #   make fuzz      run the fuzz targets for a while
-#   make install   PREFIX=/usr/local DESTDIR=
+#   make install   PREFIX=/usr/local DESTDIR= (BINDIR, LIBDIR, LIBEXECDIR...)
 #
 # OUT=dir builds into another folder (the tests build variants this way),
 # STATIC=1 links ktpack fully static, WPROF=/BUSYBOX= pick the blobs.  Those
@@ -47,6 +47,7 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 DATADIR ?= $(PREFIX)/share
+LIBEXECDIR ?= $(PREFIX)/libexec
 MANDIR ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
@@ -113,27 +114,20 @@ $(OUT)/guest-arm64/init: $(GUEST_ARM64_OBJS)
 	mv -f $@.tmp $@
 
 # The blobs, with the fragment front ends use too: ktpack's own
-# (busybox, wprof) for the CLI, the guest init for the library.
+# (busybox, wprof and its closure) for the CLI, the guest init for the
+# library.  The closure tool is the one installed for front ends, built
+# here from the library first.
 KT_EMBED_CFLAGS = $(CFLAGS) $(KT_CFLAGS)
+KT_CLOSURE := $(OUT)/build/ktpack-closure
 include build/ktpack-embed.mk
 $(eval $(call kt_embed,$(OUT)/blobs,kt_embedded_blobs,$(BLOBS)))
 $(eval $(call kt_embed,$(OUT)/libblobs,kt_guest_blobs,$(LIB_BLOBS)))
 $(OUT)/blobs/kt_embedded_blobs.o $(OUT)/libblobs/kt_guest_blobs.o: $(OUT)/gen/flags
 
-# wprof's closure, made by a tool built from the library first.
-$(OUT)/build/closure: build/closure.c $(OUT)/libktpack.a
+# The closure tool (<name>_CLOSURE in ktpack-embed.mk), from the library.
+$(KT_CLOSURE): build/closure.c $(OUT)/libktpack.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< $(OUT)/libktpack.a $(LIBS)
-# Made on every run (the libraries may change under the same wprof, with
-# a libc upgrade); replaced only when its bytes changed.
-$(OUT)/gen/wprof-libs.cpio: $(OUT)/build/closure $(OUT)/blobs/wprof.src FORCE
-	@mkdir -p $(@D)
-	@$(OUT)/build/closure $@.new $(call kt_embed_q,$(WPROF)) /bin/wprof
-	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
-$(OUT)/gen/wprof-libs-arm64.cpio: $(OUT)/build/closure $(OUT)/blobs/wprof_arm64.src FORCE
-	@mkdir -p $(@D)
-	@$(OUT)/build/closure $@.new $(call kt_embed_q,$(WPROF_ARM64)) /bin/wprof
-	@cmp -s $@.new $@ && rm -f $@.new || mv -f $@.new $@
 
 # Rebuild everything when the flags change; remember the switches.
 $(OUT)/gen/flags: FORCE
@@ -189,16 +183,18 @@ $(OUT)/libktpack.pc: build/libktpack.pc.in include/ktpack/ktpack.h FORCE
 	sed -e 's|@PREFIX@|$(call kt_sed,$(PREFIX))|' -e 's|@LIBDIR@|$(call kt_sed,$(LIBDIR))|' \
 		-e 's|@INCLUDEDIR@|$(call kt_sed,$(INCLUDEDIR))|' \
 		-e 's|@DATADIR@|$(call kt_sed,$(DATADIR))|' \
+		-e 's|@LIBEXECDIR@|$(call kt_sed,$(LIBEXECDIR))|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@.tmp
 	mv -f $@.tmp $@
 
 PUBLIC_HEADERS := $(wildcard include/ktpack/*.h)
 
-install: $(OUT)/ktpack $(OUT)/libktpack.a $(OUT)/libktpack.pc $(MANPAGES)
+install: $(OUT)/ktpack $(OUT)/libktpack.a $(KT_CLOSURE) $(OUT)/libktpack.pc $(MANPAGES)
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)/ktpack" \
 		"$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man3" \
-		"$(DESTDIR)$(DATADIR)/ktpack" "$(DESTDIR)$(BASHCOMPDIR)"
+		"$(DESTDIR)$(DATADIR)/ktpack" "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(LIBEXECDIR)/ktpack"
 	install -m 0755 $(OUT)/ktpack "$(DESTDIR)$(BINDIR)/ktpack"
+	install -m 0755 $(KT_CLOSURE) "$(DESTDIR)$(LIBEXECDIR)/ktpack/ktpack-closure"
 	install -m 0644 $(OUT)/libktpack.a "$(DESTDIR)$(LIBDIR)/libktpack.a"
 	install -m 0644 $(PUBLIC_HEADERS) "$(DESTDIR)$(INCLUDEDIR)/ktpack/"
 	install -m 0644 $(OUT)/libktpack.pc "$(DESTDIR)$(PKGCONFIGDIR)/libktpack.pc"
@@ -213,7 +209,8 @@ uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/ktpack" "$(DESTDIR)$(LIBDIR)/libktpack.a" \
 		"$(DESTDIR)$(PKGCONFIGDIR)/libktpack.pc" "$(DESTDIR)$(MANDIR)/man1/ktpack.1" \
 		"$(DESTDIR)$(MANDIR)/man3/libktpack.3" "$(DESTDIR)$(BASHCOMPDIR)/ktpack"
-	rm -rf "$(DESTDIR)$(INCLUDEDIR)/ktpack" "$(DESTDIR)$(DATADIR)/ktpack"
+	rm -rf "$(DESTDIR)$(INCLUDEDIR)/ktpack" "$(DESTDIR)$(DATADIR)/ktpack" \
+		"$(DESTDIR)$(LIBEXECDIR)/ktpack"
 
 # Only what the build makes, in a folder a build marked as its own, then
 # OUT if that left it empty: a mistyped OUT loses nothing.

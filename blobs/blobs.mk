@@ -1,7 +1,9 @@
 # The blob manifest: every helper binary that ktpack carries.
 #
 # One row per blob: NAME_SRC the file, NAME_ENV the variable install_env
-# exports, NAME_VAR the make variable that names the source file.  No
+# exports ("-": a guest-only blob), NAME_VAR the make variable that names
+# the source file, NAME_CLOSURE the guest path of a program whose
+# libraries come along (the slot NAME_libs; build/ktpack-embed.mk).  No
 # source gives an empty slot (size 0): the binary builds and says "not
 # embedded".
 #
@@ -12,13 +14,13 @@
 # arm64 guests (the README, "arm64 guests"): WPROF_ARM64, BUSYBOX_ARM64
 # and the guest init cross-built (CROSS_CC_ARM64); empty without them.
 
-BLOBS := busybox wprof wprof_libs
+BLOBS := busybox wprof
 # Blobs of the library itself (libktpack.a): a front end that links it
 # gets a bootable guest without embedding anything.
 LIB_BLOBS := init
 KT_BUILD_ARCH := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine 2>/dev/null)))
 ifneq ($(KT_BUILD_ARCH),aarch64)
-BLOBS += busybox_arm64 wprof_arm64 wprof_libs_arm64
+BLOBS += busybox_arm64 wprof_arm64
 LIB_BLOBS += init_arm64
 endif
 # Where `make deps` unpacks Debian's arm64 kernel and busybox.
@@ -36,14 +38,10 @@ wprof_VAR := WPROF
 wprof_ELF := 1
 WPROF ?= $(wildcard blobs/wprof)
 wprof_SRC = $(WPROF)
-
-# wprof's interpreter and libraries as the build machine has them (a newc
-# archive made by build/closure.c with ktpack's resolver), so a runner
-# without them still gets a working wprof.  Guest only: never installed.
-wprof_libs_ENV := -
-wprof_libs_VAR := WPROF
-wprof_libs_SRC = $(if $(WPROF),$(OUT)/gen/wprof-libs.cpio)
-wprof_libs_GENERATED = 1
+# wprof's interpreter and libraries as the build machine has them, the
+# guest-only slot wprof_libs, so a runner without them still gets a
+# working wprof.
+wprof_CLOSURE := /bin/wprof
 
 # The guest's /init, built here from src/guest/init.c (static).  It is an
 # archive input, never installed or exported as a host program.
@@ -71,13 +69,7 @@ wprof_arm64_VAR := WPROF_ARM64
 wprof_arm64_ELF := 1
 WPROF_ARM64 ?= $(wildcard blobs/wprof_arm64)
 wprof_arm64_SRC = $(WPROF_ARM64)
-
-wprof_libs_arm64_NAME := wprof_libs
-wprof_libs_arm64_ARCH := aarch64
-wprof_libs_arm64_ENV := -
-wprof_libs_arm64_VAR := WPROF_ARM64
-wprof_libs_arm64_SRC = $(if $(WPROF_ARM64),$(OUT)/gen/wprof-libs-arm64.cpio)
-wprof_libs_arm64_GENERATED = 1
+wprof_arm64_CLOSURE := /bin/wprof
 
 # The arm64 init, cross-built static with Debian's cross compiler and the
 # arm64 zlib (zlib1g-dev:arm64): `make deps` installs both.

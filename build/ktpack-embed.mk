@@ -4,7 +4,9 @@
 # `pkg-config --variable=embedmk libktpack`.
 #
 #   wprof_SRC := /path/to/wprof        # empty: an empty slot (size 0)
-#   wprof_ENV := KTSTR_WPROF_PATH      # what kt_install_env() exports
+#   wprof_ENV := KTSTR_WPROF_PATH      # what kt_install_env() exports; "-":
+#                                      # nothing (a guest-only blob)
+#   wprof_CLOSURE := /bin/wprof        # also embed its libraries (below)
 #   wprof_VAR := WPROF                 # the make variable to name in messages
 #   wprof_ELF := 1                     # must be an ELF program for this machine
 #   wprof_GENERATED := 1               # make builds the source (a rule of yours)
@@ -19,6 +21,21 @@
 # ktpack CLI read), listed in $(SYMBOL_OBJS).  KT_EMBED_CFLAGS must let
 # $(CC) find <ktpack/blob.h> (pkg-config --cflags libktpack).
 #
+# <name>_ENV := - makes a guest-only blob: kt_run() and
+# kt_initramfs__add_blob() pack it into guest archives, kt_install_env()
+# never installs it nor exports a variable for it.
+#
+# <name>_CLOSURE := GUEST-PATH embeds, beside the ELF program <name>, its
+# closure: the interpreter and libraries this machine resolves for it
+# when it runs at GUEST-PATH, a newc archive made by ktpack-closure
+# ($(KT_CLOSURE); default: pkg-config --variable=closure libktpack).  It becomes the guest-only slot <name>_libs (in the table,
+# <its name>_libs, of its architecture), which kt_run() and
+# kt_initramfs__add_blob() pack with the program: a runner without the
+# program's libraries still runs it.  A static program has an empty
+# closure (an empty slot).  It is made again on every build, since new
+# libraries (a libc upgrade) change it under the same program, and
+# replaced only when its bytes changed.
+#
 # objcopy -I binary names its symbols after the input path, so it runs from
 # the folder that holds the blob under its own name: the symbols are
 # _binary_<name>_start/_end whatever the source path was.  The _size symbol
@@ -31,6 +48,9 @@ kt_embed_goal := $(.DEFAULT_GOAL)
 KT_OBJCOPY ?= objcopy
 KT_OBJDUMP ?= objdump
 KT_EMBED_CFLAGS ?=
+PKG_CONFIG ?= pkg-config
+# Asked once, and only when a <name>_CLOSURE needs it.
+KT_CLOSURE ?= $(eval KT_CLOSURE := $(shell $(PKG_CONFIG) --variable=closure libktpack))$(KT_CLOSURE)
 
 # A value inside single quotes for the shell.
 kt_embed_q = '$(subst ','\'',$(1))'
@@ -50,7 +70,38 @@ kt_embed_check1 = $(if $(shell printf '%s' '$(1)' | tr -d 'A-Za-z0-9_'),\
 	$(if $(findstring $$,$($(1)_SRC))$(findstring $(kt_embed_hash),$($(1)_SRC)),\
 	$(error $(or $($(1)_VAR),$(1))=$($(1)_SRC): a path with '#' or '$$' cannot be embedded))\
 	$(if $($(1)_SRC),$(if $($(1)_GENERATED)$(shell test -e $(call kt_embed_q,$($(1)_SRC)) && echo y),,\
-	$(error $(or $($(1)_VAR),$(1))=$($(1)_SRC): no such file)))
+	$(error $(or $($(1)_VAR),$(1))=$($(1)_SRC): no such file)))\
+	$(if $($(1)_CLOSURE),$(if $(filter /%,$($(1)_CLOSURE)),,\
+	$(error $(1)_CLOSURE=$($(1)_CLOSURE): the guest path must be absolute))\
+	$(if $($(1)_SRC),$(if $(KT_CLOSURE),,\
+	$(error $(1)_CLOSURE: no ktpack-closure (pkg-config --variable=closure libktpack): set KT_CLOSURE))))
+
+# NAMES, each <name> with a <name>_CLOSURE followed by <name>_libs.
+kt_embed_names = $(foreach b,$(1),$(b) $(if $($(b)_CLOSURE),$(b)_libs))
+
+# The slot <name>_libs of <name>_CLOSURE, in DIR: guest-only, named and
+# placed as <name> is, empty when <name> is.
+define kt_embed_closure_vars
+$(if $(filter-out undefined,$(origin $(2)_libs_SRC)),\
+	$(error $(2)_CLOSURE makes the slot $(2)_libs: $(2)_libs_SRC cannot be set too))
+$(2)_libs_SRC = $$(if $$($(2)_SRC),$(1)/$(2)_libs.cpio)
+$(2)_libs_GENERATED := 1
+$(2)_libs_ENV := -
+$(2)_libs_VAR = $$(or $$($(2)_VAR),$(2))
+$(2)_libs_NAME = $$(or $$($(2)_NAME),$(2))_libs
+$(2)_libs_ARCH = $$($(2)_ARCH)
+endef
+
+# After the program's checks (its link), ktpack-closure writes the
+# archive under a temporary name; a new one replaces the old only when
+# its bytes differ, so an unchanged closure rebuilds nothing.
+define kt_embed_closure
+$(1)/$(2)_libs.cpio: $(KT_CLOSURE) $(1)/$(2) FORCE
+	@mkdir -p $$(@D)
+	@$(call kt_embed_q,$(KT_CLOSURE)) $$@.new $(call kt_embed_q,$($(2)_SRC)) \
+		$(call kt_embed_q,$($(2)_CLOSURE))
+	@cmp -s $$@.new $$@ && rm -f $$@.new || mv -f $$@.new $$@
+endef
 
 define kt_embed_blob
 # The stamp holds the source's name and its content's digest: a new file,
@@ -92,9 +143,10 @@ $(1)/$(2).o: $(1)/$(2) $(1)/$(2).src $(1)/objfmt
 endef
 
 define kt_embed
-$(foreach b,$(3),$(call kt_embed_check,$(b)))
+$(foreach b,$(3),$(if $($(b)_CLOSURE),$(eval $(call kt_embed_closure_vars,$(1),$(b)))))
+$(foreach b,$(call kt_embed_names,$(3)),$(call kt_embed_check,$(b)))
 $(eval kt_embed_goal := $(.DEFAULT_GOAL))
-$(2)_OBJS := $(foreach b,$(3),$(if $($(b)_SRC),$(1)/$(b).o)) $(1)/$(2).o
+$(2)_OBJS := $(foreach b,$(call kt_embed_names,$(3)),$(if $($(b)_SRC),$(1)/$(b).o)) $(1)/$(2).o
 
 # objcopy's output format and architecture are read off an object the
 # compiler itself produced, so nothing here names an architecture.
@@ -106,11 +158,12 @@ $(1)/objfmt: $(KT_EMBED_DIR)/probe.c
 	test "$$$$(wc -l < $$@.tmp)" -eq 2
 	mv -f $$@.tmp $$@
 
-$(foreach b,$(3),$(eval $(call kt_embed_blob,$(1),$(b))))
+$(foreach b,$(call kt_embed_names,$(3)),$(eval $(call kt_embed_blob,$(1),$(b))))
+$(foreach b,$(3),$(if $($(b)_CLOSURE),$(if $($(b)_SRC),$(eval $(call kt_embed_closure,$(1),$(b))))))
 
-$(1)/$(2).c: $(KT_EMBED_DIR)/gen-blobtab.sh $(3:%=$(1)/%) $(3:%=$(1)/%.src)
+$(1)/$(2).c: $(KT_EMBED_DIR)/gen-blobtab.sh $(foreach b,$(call kt_embed_names,$(3)),$(1)/$(b) $(1)/$(b).src)
 	$(KT_EMBED_DIR)/gen-blobtab.sh $$@ $(2) \
-		$(foreach b,$(3),$(b):$(or $($(b)_NAME),$(b)):$($(b)_ARCH):$($(b)_ENV):$(or $($(b)_VAR),$(b)):$(1)/$(b))
+		$(foreach b,$(call kt_embed_names,$(3)),$(b):$(or $($(b)_NAME),$(b)):$($(b)_ARCH):$($(b)_ENV):$(or $($(b)_VAR),$(b)):$(1)/$(b))
 
 $(1)/$(2).o: $(1)/$(2).c
 	$$(CC) $$(KT_EMBED_CFLAGS) -c -o $$@ $$<

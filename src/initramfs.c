@@ -1112,32 +1112,43 @@ static bool initramfs_key_racy(const struct stat *st, const struct timespec *now
 	       st->st_mtim.tv_sec >= now->tv_sec - KT_KEY_RACY_S;
 }
 
-/* The file @path by its bytes: their SHA-256 and their count (nettle's
- * digest: the library links it already, for the kernels' keys). */
-static int initramfs_key_bytes(const char *path, uint64_t *h, uint64_t *len, struct kt_err *err)
+int kt_sha256_fd(int fd, char hex[65], uint64_t *len)
 {
 	unsigned char buf[65536], d[SHA256_DIGEST_SIZE];
 	struct sha256_ctx c;
 	uint64_t off = 0;
 	ssize_t n;
-	int fd, r;
 
-	r = kt_open_regular(path, "", &fd, err);
-	if (r)
-		return r;
 	sha256_init(&c);
 	while ((n = kt_pread_full(fd, buf, sizeof(buf), (off_t)off)) > 0) {
 		sha256_update(&c, (size_t)n, buf);
 		off += (uint64_t)n;
 	}
-	close(fd);
 	if (n < 0)
-		return kt_err_set(err, (int)n, "cannot read '%s': %s", path, strerror((int)-n));
+		return (int)n;
 	sha256_digest(&c, sizeof(d), d);
-	kt_fnv1a(h, "sha256", 7);	/* never taken for stat data */
-	kt_fnv1a(h, d, sizeof(d));
-	kt_fnv1a(h, &off, sizeof(off));
+	for (size_t i = 0; i < sizeof(d); i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 	*len = off;
+	return 0;
+}
+
+/* The file @path by its bytes: their SHA-256 and their count. */
+static int initramfs_key_bytes(const char *path, uint64_t *h, uint64_t *len, struct kt_err *err)
+{
+	char hex[65];
+	int fd, r;
+
+	r = kt_open_regular(path, "", &fd, err);
+	if (r)
+		return r;
+	r = kt_sha256_fd(fd, hex, len);
+	close(fd);
+	if (r)
+		return kt_err_set(err, r, "cannot read '%s': %s", path, strerror(-r));
+	kt_fnv1a(h, "sha256", 7);	/* never taken for stat data */
+	kt_fnv1a(h, hex, 64);
+	kt_fnv1a(h, len, sizeof(*len));
 	return 0;
 }
 

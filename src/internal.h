@@ -210,6 +210,13 @@ size_t kt_printable(char *out, size_t sz, const char *s, size_t len, bool keep_l
  * cache folder is private). */
 #define KT_FNV1A_INIT	0xcbf29ce484222325ULL
 void kt_fnv1a(uint64_t *h, const void *p, size_t n);
+/*
+ * The SHA-256 of @fd's bytes, from offset 0 to its end, as 64 lowercase
+ * hex digits and a NUL (a blob table's form), and their count: nettle's
+ * digest, which the library links already (initramfs.c).  0, or the
+ * negative errno of a read.
+ */
+int kt_sha256_fd(int fd, char hex[65], uint64_t *len);
 
 /* Bytes a channel reader computed a CRC over: at most what it was fed. */
 struct kt_ch_reader;

@@ -509,6 +509,56 @@ static int run_file_for_arch(const struct kt_run_opts *o, const char **path, con
 	return 0;
 }
 
+/*
+ * Whether the wprof file @path holds exactly the bytes of the embedded
+ * wprof @bl: what kt_install_env() installed and KTSTR_WPROF_PATH names.
+ * Such a file is packed as the blob is, from memory with the closure the
+ * build embedded (wprof_libs), so that a front end that loads its config
+ * from the environment needs none of wprof's libraries on the host, and
+ * gets the archive a NULL path gives.  The file is only compared: the
+ * bytes packed are the blob's, whatever the file becomes meanwhile.  A
+ * file that cannot be read is not the blob; packing it says why.
+ */
+static bool run_wprof_is_blob(const char *path, const struct kt_blob *bl)
+{
+	struct stat st;
+	uint64_t len;
+	char hex[65];
+	bool same;
+	int fd;
+
+	if (kt_open_regular(path, "", &fd, NULL))
+		return false;
+	same = !fstat(fd, &st) && (uint64_t)st.st_size == bl->size &&
+	       !kt_sha256_fd(fd, hex, &len) && len == bl->size && !strcmp(hex, bl->sha256);
+	close(fd);
+	return same;
+}
+
+/* The wprof file *@path, for a guest of @arch: NULL when it is the
+ * embedded wprof @wp (run_wprof_is_blob); said at debug level. */
+static void run_wprof_file(const struct kt_run_opts *o, const char **path,
+			   const struct kt_blob *wp, enum kt_arch arch)
+{
+	if (!*path)
+		return;
+	if (wp && run_wprof_is_blob(*path, wp)) {
+		kt_log(&o->log, KT_LOG_DEBUG,
+		       "wprof '%s' is the embedded %s wprof: packed from memory, with the libraries the build embedded",
+		       *path, kt_arch_name(arch));
+		*path = NULL;
+		return;
+	}
+	if (wp)
+		kt_log(&o->log, KT_LOG_DEBUG,
+		       "wprof '%s' differs from the embedded one: packed from the file, with libraries found on this host",
+		       *path);
+	else
+		kt_log(&o->log, KT_LOG_DEBUG,
+		       "wprof '%s': none is embedded for %s: packed from the file, with libraries found on this host",
+		       *path, kt_arch_name(arch));
+}
+
 /* init, busybox and wprof (from memory, or the files named instead) and
  * the includes, for a guest of @arch.  @seed collects what identifies the
  * bytes from memory. */
@@ -535,6 +585,7 @@ static int run_fill_base(const struct kt_run_opts *o, enum kt_arch arch, struct 
 		r = run_file_for_arch(o, &wpath, "wprof", wp, arch, err);
 	if (r)
 		return r;
+	run_wprof_file(o, &wpath, wp, arch);
 	kt_snprintf_cut(seed, seedsz, "%s %s init=%s busybox=%s wprof=%s libs=%s", KTPACK_VERSION,
 			kt_arch_name(arch), init->sha256, bb && !bpath ? bb->sha256 : "",
 			wp && !wpath ? wp->sha256 : "", wl && !wpath ? wl->sha256 : "");

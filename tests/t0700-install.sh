@@ -1,7 +1,9 @@
 #!/bin/sh
 # make install and the library's front ends: every installed file, the
-# pkg-config file, the man pages, and the example front end built from the
-# installed tree alone (as C and as C++), booted with the Debian kernel.
+# pkg-config file, the man pages, the closure tool, and the example front
+# end built from the installed tree alone (as C and as C++), with its
+# wprof's embedded closure packed when its libraries are gone, booted
+# with the Debian kernel.
 . "$(dirname "$0")/lib.sh"
 TOP=$(pwd)
 KERNEL=${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}
@@ -9,6 +11,29 @@ KERNEL=${KTSTR_KERNEL:-/var/cache/ktpack/vmlinuz}
 # Installs into $1 with PREFIX $2 (DESTDIR when $1 is not empty).
 install_to() {
 	make -C "$TOP" -s OUT="$KT_OUT" install DESTDIR="$1" PREFIX="$2" > /dev/null
+}
+
+# A QEMU first in PATH (./bin) that answers what a run asks before a boot
+# with the real one and boots nothing: the run builds its archives, then
+# ends on QEMU's error line.
+no_boot_qemu() {
+	real=$(command -v qemu-system-x86_64)
+	mkdir -p bin
+	cat > bin/qemu-system-x86_64 <<EOF
+#!/bin/sh
+case " \$* " in *" -kernel "*) echo "qemu-system-x86_64: a test double, it boots nothing" >&2; exit 1 ;; esac
+exec "$real" "\$@"
+EOF
+	chmod +x bin/qemu-system-x86_64
+}
+
+# The size of the blob NAME in the program FILE, by its symbols (0 when
+# it has none: an empty slot).
+blob_size() { # file name
+	nm "$1" > syms
+	s=$(sed -n "s/^\([0-9a-f]*\) . _binary_$2_start\$/\1/p" syms)
+	e=$(sed -n "s/^\([0-9a-f]*\) . _binary_$2_end\$/\1/p" syms)
+	echo $((0x${e:-0} - 0x${s:-0}))
 }
 
 test_expect_success 'make install DESTDIR puts every file in place' '
@@ -26,6 +51,7 @@ test_expect_success 'make install DESTDIR puts every file in place' '
 		test -f "$r/share/ktpack/$f"
 	done
 	test -x "$r/share/ktpack/gen-blobtab.sh"
+	test -x "$r/libexec/ktpack/ktpack-closure"
 	test -f "$r/share/bash-completion/completions/ktpack"
 	# the archive holds the guest init: a front end links a bootable guest
 	nm "$r/lib/libktpack.a" | grep -q " _binary_init_start\$"
@@ -40,10 +66,46 @@ test_expect_success 'pkg-config describes the installed library; man renders bot
 	for l in -lelf -lz -lzstd; do expect_grep " $l\\( \\|\$\\)" flags; done
 	test "$(pkg-config --modversion libktpack)" = "$("$KTPACK" --version | cut -d" " -f2)"
 	pkg-config --variable=embedmk libktpack | grep -q "/usr/share/ktpack/ktpack-embed.mk\$"
+	pkg-config --variable=closure libktpack | grep -q "/usr/libexec/ktpack/ktpack-closure\$"
 	MANWIDTH=80 man -l "$TRASH/root/usr/share/man/man1/ktpack.1" > m1 2> /dev/null
 	expect_grep "ktpack run" m1
 	MANWIDTH=80 man -l "$TRASH/root/usr/share/man/man3/libktpack.3" > m3 2> /dev/null
 	expect_grep "kt_run" m3
+'
+
+test_expect_success 'the installed closure tool: usage, one error line, nothing half-written' '
+	install_to "" "$TRASH/inst"
+	c=$(PKG_CONFIG_PATH="$TRASH/inst/lib/pkgconfig" pkg-config --variable=closure libktpack)
+	test "$c" = "$TRASH/inst/libexec/ktpack/ktpack-closure"
+	expect_exit 2 "$c" 2> err
+	echo "usage: ktpack-closure OUT.cpio PROGRAM GUEST-PATH" > want
+	cmp want err
+	"$c" --help > out
+	expect_grep "^usage: ktpack-closure " out
+	expect_exit 1 "$c" o.cpio "$TRASH/nope" /bin/wprof 2> err
+	expect_grep "^ktpack-closure: cannot open .$TRASH/nope.: No such file or directory\$" err
+	test "$(wc -l < err)" -eq 1
+	expect_exit 1 "$c" no/o.cpio "$FIXTURE" /bin/wprof 2> err
+	expect_grep "^ktpack-closure: cannot write .no/o.cpio.: No such file or directory\$" err
+	test "$(wc -l < err)" -eq 1
+	expect_exit 2 "$c" o.cpio "$FIXTURE" bin/wprof 2> err
+	expect_grep "^ktpack-closure: invalid guest path .bin/wprof.: must be absolute\$" err
+	test -z "$(ls -A | grep cpio)"
+	# the fixture: its loader and libraries; a static program: nothing
+	"$c" o.cpio "$FIXTURE" /bin/wprof
+	cpio -it < o.cpio > list 2> /dev/null
+	expect_grep "/libelf\.so\.1\$" list
+	not grep -q "wprof" list
+	"$c" s.cpio /bin/busybox /bin/busybox
+	test -f s.cpio && test ! -s s.cpio
+'
+
+test_expect_success 'make uninstall removes every installed file' '
+	install_to "$TRASH/root" /usr
+	test -n "$(find "$TRASH/root" -type f)"
+	make -C "$TOP" -s OUT="$KT_OUT" uninstall DESTDIR="$TRASH/root" PREFIX=/usr
+	find "$TRASH/root" -type f > left
+	test ! -s left || { cat left; false; }
 '
 
 test_expect_success 'the public headers compile alone, as C and as C++' '
@@ -64,6 +126,8 @@ test_expect_success 'the example front end builds from the installed tree alone'
 		expect_exit 2 "$TRASH/ex/$b" 2> err
 		expect_grep "^usage: frontend KERNEL PROGRAM" err
 		nm "$TRASH/ex/$b" | grep -q " _binary_wprof_start\$"
+		# wprof_CLOSURE: the fixture (dynamic) brings its libraries
+		test "$(blob_size "$TRASH/ex/$b" wprof_libs)" -gt 0
 	done
 	# it installs its own blobs, as ktstr does
 	expect_exit 2 "$TRASH/ex/frontend" > /dev/null 2>&1
@@ -78,6 +142,33 @@ test_expect_success 'the README make snippet builds its front end with a plain m
 	PKG_CONFIG_PATH="$TRASH/inst/lib/pkgconfig" make -s -C snip > /dev/null
 	expect_exit 2 snip/frontend 2> err
 	expect_grep "^usage: frontend KERNEL PROGRAM" err
+	test "$(blob_size snip/frontend wprof_libs)" -gt 0
+'
+
+test_expect_success KERNEL,QEMU 'a front end whose wprof config comes from the environment packs the embedded closure' '
+	install_to "" "$TRASH/inst"
+	cp -r "$TOP/examples" src
+	# a wprof whose library only the build machine has, gone from this one
+	mkdir plib
+	echo "int wp_lib(void) { return 0; }" > lib.c
+	echo "int wp_lib(void); int main(void) { return wp_lib(); }" > w.c
+	gcc -shared -fPIC -o plib/libwp.so lib.c
+	gcc -o w w.c -Lplib -lwp -Wl,-rpath,"$TRASH/plib"
+	PKG_CONFIG_PATH="$TRASH/inst/lib/pkgconfig" make -s -C src OUT="$TRASH/ex" \
+		WPROF="$TRASH/w" "$TRASH/ex/frontend" > /dev/null
+	rm plib/libwp.so
+	expect_exit 1 "$KTPACK" ldd w 2> err
+	expect_grep "libwp\.so" err
+	# install_env, from_env, kt_run: the base archive is built, then the
+	# test double refuses the boot
+	no_boot_qemu
+	expect_exit 125 env PATH="$TRASH/bin:$PATH" "$TRASH/ex/frontend" "$KERNEL" /bin/true 2> err
+	expect_grep "a test double, it boots nothing" err
+	ls "$KTSTR_CACHE_DIR" | grep "^initramfs-.*\.cpio\$" > bases
+	test "$(wc -l < bases)" -eq 1
+	cpio -it < "$KTSTR_CACHE_DIR/$(cat bases)" > list 2> /dev/null
+	expect_grep "^${TRASH#/}/plib/libwp\.so\$" list
+	expect_grep "^bin/wprof\$" list
 '
 
 test_expect_success KERNEL,QEMU 'the example front end boots a program with wprof: status and trace' '

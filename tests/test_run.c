@@ -467,6 +467,86 @@ static void test_base_key_coarse_times(void **state)
 	assert_string_equal(n3, n2);
 }
 
+/* A wprof as a build embeds it, and its digest. */
+static const char wprof_bytes[] = "#!/bin/sh\necho embedded wprof\n";
+#define WPROF_SHA "d97a3901e4d629f9d5d298f6dc88ea3a2a501875a52856ecc3e1bdae6e19406a"
+#define LIBS_MARK "the-embedded-closure\n"
+
+/* The base's name with the wprof at @path (NULL: the blob of @t). */
+static void base_wprof(const struct kt_blob_table *t, const char *path, char *name, size_t sz)
+{
+	struct kt_wprof_config *w = NULL;
+	KT_RUN_OPTS(o, .blobs = t);
+	struct kt_err e;
+	int fd = -1;
+
+	assert_int_equal(kt_wprof_config__new(path, &w), 0);
+	o.wprof = w;
+	if (kt_run_base(&o, cache, &fd, name, sz, &e))
+		fail_msg("%s", e.msg);
+	close(fd);
+	kt_wprof_config__free(w);
+}
+
+/*
+ * A config that names a file with the embedded wprof's bytes (what
+ * kt_install_env installs and kt_wprof_config__from_env loads) packs the
+ * blob and its embedded closure: the very base a NULL path gives.  A
+ * file with other bytes, even as many, is packed as a file.
+ */
+static void test_base_wprof_file_of_the_blob(void **state)
+{
+	struct kt_initramfs *b = NULL;
+	struct kt_blob wb[2] = {
+		{ "wprof", "KT_TEST_WPROF", "WPROF", (const unsigned char *)wprof_bytes,
+		  (const unsigned char *)wprof_bytes + strlen(wprof_bytes), strlen(wprof_bytes),
+		  WPROF_SHA, NULL },
+		{ "wprof_libs", "-", "WPROF", NULL, NULL, 0, SHA_B, NULL },
+	};
+	const struct kt_blob_table wt = { wb, 2 };
+	char libs[160], same[160], other[160], n0[64], n1[64], n2[64], n3[64];
+	unsigned char *cpio;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	/* the closure: a newc archive, as the build makes it */
+	snprintf(libs, sizeof(libs), "%s/libs.cpio", root);
+	assert_int_equal(kt_initramfs__new(NULL, &b), 0);
+	assert_int_equal(kt_initramfs__add_data(b, "/lib/libmark.so", LIBS_MARK, strlen(LIBS_MARK),
+						0644, NULL), 0);
+	assert_int_equal(kt_initramfs__write(b, libs, NULL), 0);
+	kt_initramfs__free(b);
+	fd = open(libs, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	cpio = malloc((size_t)st.st_size);
+	assert_non_null(cpio);
+	assert_int_equal(kt_pread_full(fd, cpio, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	wb[1].start = cpio;
+	wb[1].end = cpio + st.st_size;
+	wb[1].size = (uint64_t)st.st_size;
+
+	snprintf(same, sizeof(same), "%s/wprof-" WPROF_SHA, root);
+	rewrite_new(same, wprof_bytes);
+	snprintf(other, sizeof(other), "%s/other-wprof", root);
+	rewrite_new(other, "#!/bin/sh\necho embedded wprog\n");	/* as many bytes */
+
+	base_wprof(&wt, NULL, n0, sizeof(n0));
+	assert_true(base_holds(n0, LIBS_MARK));
+	base_wprof(&wt, same, n1, sizeof(n1));
+	assert_string_equal(n1, n0);
+	base_wprof(&wt, other, n2, sizeof(n2));
+	assert_string_not_equal(n2, n0);
+	assert_false(base_holds(n2, LIBS_MARK));
+	rewrite_new(other, "#!/bin/sh\necho another\n");		/* another size */
+	base_wprof(&wt, other, n3, sizeof(n3));
+	assert_string_not_equal(n3, n0);
+	assert_false(base_holds(n3, LIBS_MARK));
+	free(cpio);
+}
+
 /* Whether @path ends with the archive's trailer, as a complete one does. */
 static bool has_trailer(const char *path, off_t size)
 {
@@ -573,6 +653,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trace_out_checked_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_follows_the_inputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_coarse_times, setup, teardown_coarse),
+		cmocka_unit_test_setup_teardown(test_base_wprof_file_of_the_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_base_is_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_bases_survive_pruning, setup, teardown),
 	};

@@ -58,7 +58,11 @@ struct kt_run_opts {
 	uint64_t memory_override_mib;	/* used as given; 0: none */
 	/* wprof runs in the guest when this is set, with its args.  The
 	 * file its config names (kt_wprof_config__path) is /bin/wprof when
-	 * not NULL; else the blob table's wprof is. */
+	 * not NULL; else the blob table's wprof is.  A file with exactly
+	 * the bytes of the table's wprof for the guest (the one
+	 * kt_install_env() installed) counts as the blob: the blob is
+	 * packed from memory, with the libraries its build embedded
+	 * (wprof_libs), and no library of the host is needed. */
 	const struct kt_wprof_config *wprof;
 	/* How long wprof may run past its -d duration; 0: the default
 	 * (KT_RUN_DEFAULT_GRACE_S), KT_RUN_GRACE_NONE: none. */

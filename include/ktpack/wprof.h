@@ -37,7 +37,9 @@ struct kt_wprof_config;
  */
 int kt_wprof_config__from_env(struct kt_wprof_config **out, struct kt_err *err);
 /* A config for the wprof installed at @path, with the default arguments.
- * A NULL @path stands for the wprof a blob table embeds (see kt_run). */
+ * A NULL @path stands for the wprof a blob table embeds, and so does a
+ * file with exactly its bytes, as kt_install_env() installs it (see
+ * kt_run_opts.wprof). */
 int kt_wprof_config__new(const char *path, struct kt_wprof_config **out);
 void kt_wprof_config__free(struct kt_wprof_config *c);
 /* Replaces the arguments with a copy of @args; they are checked with
