@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ktpack/ktpack.h>
 
@@ -108,7 +109,12 @@ int main(int argc, char **argv)
 	o.nincludes = 1;
 	o.cmd = cmd;
 	o.timeout_s = 300;
-	o.console_fd = 2;	/* the guest console to stderr */
+	/* the command's streams are ours (0 would be the default too);
+	 * the guest console goes to stderr */
+	o.stdin_fd = KT_FD_DEFAULT;
+	o.out_fd = KT_FD_DEFAULT;
+	o.err_fd = KT_FD_DEFAULT;
+	o.console_fd = STDERR_FILENO;
 	o.log = log;
 	o.stop = &stop;
 
@@ -120,6 +126,7 @@ int main(int argc, char **argv)
 	if (kt_run(&o, &res, &err)) {
 		fprintf(stderr, "frontend: %s\n", err.msg);
 		ret = kt_run_exit_status(&res, err.code, 0);
+		kt_run_result__release(&res);
 		goto out;
 	}
 	if (res.trace_written)
@@ -129,6 +136,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "frontend: status %d over the %s channel\n", res.status,
 		kt_channel_name(res.channel));
 	ret = res.status;
+	kt_run_result__release(&res);
 out:
 	free(cmd);
 	free(spec);

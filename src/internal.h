@@ -32,6 +32,13 @@ extern const struct kt_blob_table kt_guest_blobs;
 
 #define KT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The descriptor a descriptor option (KT_FD_*, common.h) names: @std for
+ * KT_FD_DEFAULT, 0 for KT_FD_ZERO, -1 for none. */
+static inline int kt_fd_opt(int fd, int std)
+{
+	return fd == KT_FD_DEFAULT ? std : fd == KT_FD_ZERO ? 0 : fd < 0 ? -1 : fd;
+}
+
 /* What ends a wait before a guest is up: the caller's stop flag, and a
  * signal meant for the guest command (there is none yet).  Either NULL. */
 struct kt_stop {
@@ -308,6 +315,23 @@ struct kt_proc {
 int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_proc *p);
 /* Closes the pipes (the child is the caller's to wait for). */
 void kt_proc_close(struct kt_proc *p);
+
+/*
+ * SIGPIPE held off the calling thread while a public entry writes to the
+ * caller's descriptors: kt_sigpipe_block() blocks it (pthread_sigmask:
+ * the disposition is the process's, the caller's to choose, and other
+ * threads are not touched); kt_sigpipe_restore() takes a SIGPIPE that
+ * became pending meanwhile (the entry's own write raised it; its EPIPE
+ * says all) and puts the caller's mask back.  One that was pending
+ * before, or a SIGPIPE the caller blocks itself, is left alone.
+ */
+struct kt_sigpipe {
+	sigset_t old;		/* the caller's mask */
+	bool blocked;		/* blocked here: it was not before */
+	bool pending;		/* one was pending before */
+};
+void kt_sigpipe_block(struct kt_sigpipe *s);
+void kt_sigpipe_restore(const struct kt_sigpipe *s);
 /* What kt_proc_capture() runs with, and what it brings back. */
 struct kt_capture {
 	const int *keep;		/* descriptors the child inherits */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ktpack/vm.h>
@@ -91,6 +93,7 @@ int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_p
 		return r;
 	}
 	if (!p->pid) {
+		sigset_t pipe_set;
 		int nul;
 
 		/* It must not outlive us, whatever kills us; and the terminal's
@@ -98,6 +101,11 @@ int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_p
 		 * them to: not for QEMU, whose group is its own. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent || setpgid(0, 0))
 			_exit(127);
+		/* the mask is inherited: SIGPIPE is blocked only while we
+		 * write (kt_sigpipe_block), not for the program's life */
+		sigemptyset(&pipe_set);
+		sigaddset(&pipe_set, SIGPIPE);
+		sigprocmask(SIG_UNBLOCK, &pipe_set, NULL);
 		nul = open("/dev/null", O_RDONLY);
 		if (nul >= 0)
 			dup2(nul, 0);
@@ -122,6 +130,38 @@ int kt_proc_spawn(char *const argv[], const int *keep, size_t nkeep, struct kt_p
 	p->out = out[0];
 	p->err = errp[0];
 	return 0;
+}
+
+void kt_sigpipe_block(struct kt_sigpipe *s)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	*s = (struct kt_sigpipe){ .blocked = false };
+	if (pthread_sigmask(SIG_BLOCK, &set, &s->old))
+		return;
+	s->blocked = !sigismember(&s->old, SIGPIPE);
+	s->pending = !sigpending(&pending) && sigismember(&pending, SIGPIPE);
+}
+
+void kt_sigpipe_restore(const struct kt_sigpipe *s)
+{
+	static const struct timespec now;
+	sigset_t set, pending;
+	int e = errno;
+
+	if (!s->blocked)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	/* (pending for the thread or the process: a kill -PIPE that came
+	 * meanwhile is taken too, as it would have been while blocked) */
+	if (!s->pending && !sigpending(&pending) && sigismember(&pending, SIGPIPE))
+		while (sigtimedwait(&set, NULL, &now) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+	errno = e;
 }
 
 void kt_proc_close(struct kt_proc *p)

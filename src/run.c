@@ -70,6 +70,16 @@ static int run_opts_array(const char *const *v, size_t n, const char *name, stru
 	return 0;
 }
 
+/* A descriptor option: one, or KT_FD_DEFAULT, KT_FD_NONE, KT_FD_ZERO. */
+static int run_opts_fd(int fd, const char *name, struct kt_err *err)
+{
+	if (fd < KT_FD_ZERO)
+		return kt_err_set(err, -EINVAL,
+				  "struct kt_run_opts: %s is %d: a descriptor, KT_FD_DEFAULT, KT_FD_NONE or KT_FD_ZERO",
+				  name, fd);
+	return 0;
+}
+
 /* The caller's options @uo as this library knows them, into @o (see
  * KT_OPTS): what every entry taking them starts with. */
 static int run_opts(const struct kt_run_opts *uo, struct kt_run_opts *o, struct kt_err *err)
@@ -93,6 +103,14 @@ static int run_opts(const struct kt_run_opts *uo, struct kt_run_opts *o, struct 
 		r = run_opts_array(o->require_config, o->nrequire_config, "require_config", err);
 	if (!r)
 		r = run_opts_array(o->collect, o->ncollect, "collect", err);
+	if (!r)
+		r = run_opts_fd(o->out_fd, "out_fd", err);
+	if (!r)
+		r = run_opts_fd(o->err_fd, "err_fd", err);
+	if (!r)
+		r = run_opts_fd(o->stdin_fd, "stdin_fd", err);
+	if (!r)
+		r = run_opts_fd(o->console_fd, "console_fd", err);
 	return r;
 }
 
@@ -289,11 +307,11 @@ static int run_check_trace(const struct run_ctx *x, const char *path, struct kt_
 		int fd;
 		const char *what;
 	} outs[] = {
-		{ o->out_fd == 0 ? STDOUT_FILENO : o->out_fd, "the command's standard output" },
-		{ o->err_fd == 0 ? STDERR_FILENO : o->err_fd, "the command's standard error" },
+		{ kt_fd_opt(o->out_fd, STDOUT_FILENO), "the command's standard output" },
+		{ kt_fd_opt(o->err_fd, STDERR_FILENO), "the command's standard error" },
 		/* by default a console shell's console is on standard
 		 * output, a command's nowhere */
-		{ o->console_fd ? o->console_fd : x->cmd ? -1 : STDOUT_FILENO, "the guest console" },
+		{ kt_fd_opt(o->console_fd, x->cmd ? -1 : STDOUT_FILENO), "the guest console" },
 	};
 	struct stat st;
 	int r = kt_out_check(path, &st, err);
@@ -908,8 +926,8 @@ out:
  * order of their writes. */
 static bool run_streams_merged(const struct kt_run_opts *o)
 {
-	int out = o->out_fd == 0 ? STDOUT_FILENO : o->out_fd;
-	int err = o->err_fd == 0 ? STDERR_FILENO : o->err_fd;
+	int out = kt_fd_opt(o->out_fd, STDOUT_FILENO);
+	int err = kt_fd_opt(o->err_fd, STDERR_FILENO);
 	struct stat a, b;
 
 	return out >= 0 && err >= 0 && !fstat(out, &a) && !fstat(err, &b) &&
@@ -1159,12 +1177,17 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 	memset(res, 0, sizeof(*res));
 	res->end = KT_VM_FAILED;
 	res->done_status = -1;
-	in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
+	in = kt_fd_opt(o->stdin_fd, STDIN_FILENO);
 	/* A shell's input that is not a terminal (a script, a pipe, /dev/null)
 	 * is read as sh reads it: its end ends the shell, and its output
 	 * comes back as a command's. */
 	x.cmd = o->cmd ? o->cmd : in >= 0 && isatty(in) ? NULL : sh;
-	res->trace_out = o->wprof ? (o->trace_out ? o->trace_out : KT_RUN_DEFAULT_TRACE) : NULL;
+	/* the result's own copy: the caller may free the opts' first */
+	if (o->wprof) {
+		res->trace_out = strdup(o->trace_out ? o->trace_out : KT_RUN_DEFAULT_TRACE);
+		if (!res->trace_out)
+			return kt_err_set(err, -ENOMEM, "out of memory");
+	}
 	t0 = kt_now_ms();
 	r = run_prepare(&x, res, err);
 	res->prepare_ms = kt_now_ms() - t0;
@@ -1179,7 +1202,8 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 			.memory_mib = x.memory_mib, .accel = o->accel,
 			.timeout_s = o->timeout_s, .interactive = !x.cmd,
 			.channel = x.channel, .nonce = x.nonce, .trace_out = res->trace_out,
-			.console_fd = o->console_fd == 0 && x.cmd ? -1 : o->console_fd,
+			.console_fd = o->console_fd == KT_FD_DEFAULT && x.cmd ? KT_FD_NONE :
+				      o->console_fd,
 			.out_fd = o->out_fd, .err_fd = o->err_fd, .stdin_fd = o->stdin_fd,
 			.log = o->log, .stop = o->stop, .signal = o->signal, .qemu_pgid = o->qemu_pgid,
 			.paused_ms = o->paused_ms, .fail_on = o->fail_on,
@@ -1253,22 +1277,22 @@ static void run_repro(const struct kt_run_opts *o, const struct kt_run_result *f
 	struct kt_run_opts ro = *o;
 	struct kt_run_result rr;
 	struct kt_err e = { 0 };
-	int in = o->stdin_fd == 0 ? STDIN_FILENO : o->stdin_fd;
+	int in = kt_fd_opt(o->stdin_fd, STDIN_FILENO);
 	struct stat st;
 
 	ro.repro = 0;
 	ro.wprof = o->repro_wprof ? o->repro_wprof : o->wprof;
 	ro.memory_mib = first->memory_mib;
 	ro.memory_override_mib = 0;
-	ro.out_fd = ro.err_fd = -1;
-	ro.console_fd = -1;
+	ro.out_fd = ro.err_fd = KT_FD_NONE;
+	ro.console_fd = KT_FD_NONE;
 	/* the files of the failing run are the ones kept */
 	ro.collect = NULL;
 	ro.ncollect = 0;
 	if (in >= 0 && !fstat(in, &st) && S_ISREG(st.st_mode) && !lseek(in, 0, SEEK_SET)) {
 		kt_log(&o->log, KT_LOG_INFO, "--repro: the command gets its stdin file again");
 	} else if (in >= 0) {
-		ro.stdin_fd = -1;
+		ro.stdin_fd = KT_FD_NONE;
 		kt_log(&o->log, KT_LOG_INFO,
 		       "--repro: the command's stdin was not a file it can read again: it gets none");
 	}
@@ -1280,14 +1304,34 @@ static void run_repro(const struct kt_run_opts *o, const struct kt_run_result *f
 	res->repro.status = rr.status;
 	res->repro.trace_written = rr.trace_written;
 	res->repro.trace_bytes = rr.trace_bytes;
-	res->repro.trace_out = rr.trace_out;
+	res->repro.trace_out = rr.trace_out;	/* now @res's */
+	rr.trace_out = NULL;
 	res->repro.memory_mib = rr.memory_mib;
 	kt_snprintf_cut(res->repro.why, sizeof(res->repro.why), "%s", res->repro.r ? e.msg : "");
+	kt_run_result__release(&rr);
+}
+
+/* The run, and the second one of repro; SIGPIPE is the caller's. */
+static int run_all(const struct kt_run_opts *o, struct kt_run_result *res, struct kt_err *err)
+{
+	int r;
+
+	if (o->repro && !o->repro_wprof && !o->wprof)
+		return kt_err_set(err, -EINVAL, "--repro needs a wprof: embed one, or set %s",
+				  "KTSTR_WPROF_PATH");
+	if (o->repro && !o->cmd)
+		return kt_err_set(err, -EINVAL, "--repro is for a command, not a shell");
+	r = run_once(o, res, err);
+	/* a failing run that traced already needs no second one */
+	if (o->repro && run_repro_wanted(o, res, r) && !(o->wprof && res->trace_written))
+		run_repro(o, res, res);
+	return r;
 }
 
 int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res, struct kt_err *err)
 {
 	struct kt_run_opts o;
+	struct kt_sigpipe sp;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -1296,16 +1340,22 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res, struct kt_er
 	r = run_opts(uo, &o, err);
 	if (r)
 		return r;
-	if (o.repro && !o.repro_wprof && !o.wprof)
-		return kt_err_set(err, -EINVAL, "--repro needs a wprof: embed one, or set %s",
-				  "KTSTR_WPROF_PATH");
-	if (o.repro && !o.cmd)
-		return kt_err_set(err, -EINVAL, "--repro is for a command, not a shell");
-	r = run_once(&o, res, err);
-	/* a failing run that traced already needs no second one */
-	if (o.repro && run_repro_wanted(&o, res, r) && !(o.wprof && res->trace_written))
-		run_repro(&o, res, res);
+	/* The command's output, the console and the trace go to the
+	 * caller's descriptors: one whose reader is gone (| head) is an
+	 * EPIPE that ends the run or that output, never the caller. */
+	kt_sigpipe_block(&sp);
+	r = run_all(&o, res, err);
+	kt_sigpipe_restore(&sp);
 	return r;
+}
+
+void kt_run_result__release(struct kt_run_result *res)
+{
+	if (!res)
+		return;
+	free(res->trace_out);
+	free(res->repro.trace_out);
+	res->trace_out = res->repro.trace_out = NULL;
 }
 
 int kt_run_exit_status(const struct kt_run_result *res, int r, int sig)
@@ -1320,5 +1370,8 @@ int kt_run_exit_status(const struct kt_run_result *res, int r, int sig)
 	/* Stopped by a signal: as if it had killed us. */
 	if (res->end == KT_VM_STOPPED && sig > 0)
 		return 128 + sig;
+	/* The output's reader went away (| head): as SIGPIPE would have. */
+	if (res->end == KT_VM_STOPPED && r == -EPIPE)
+		return 128 + SIGPIPE;
 	return KT_RUN_EXIT_FAILED;
 }

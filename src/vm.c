@@ -258,10 +258,10 @@ struct vm_run {
 	struct kt_outq con_q;
 };
 
-/* The caller's descriptor: 0 means @std, -1 none. */
+/* The caller's descriptor (KT_FD_*): the default is @std. */
 static int vm_fd(int fd, int std)
 {
-	return fd == 0 ? std : fd;
+	return kt_fd_opt(fd, std);
 }
 
 static bool vm_up(const struct vm_run *v)
@@ -1365,8 +1365,10 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 		r = vm_outcome(v, st, err);
 	else if (r == -ETIMEDOUT && vm_up(v))
 		res->end = KT_VM_TIMEOUT;
-	else if (r == -EINTR || (o->stop && *o->stop))
-		res->end = KT_VM_STOPPED;	/* (a write to a closed stdout, and SIGPIPE) */
+	/* the caller's stop; or the command's output has no reader any
+	 * more (| head): SIGPIPE is blocked meanwhile, its EPIPE ends it */
+	else if (r == -EINTR || r == -EPIPE || (o->stop && *o->stop))
+		res->end = KT_VM_STOPPED;
 	/* a trace that came whole is kept and said, however the run ended */
 	if (o->trace_out && (!r || b->active >= 0)) {
 		struct kt_err terr = { 0 };
@@ -1470,15 +1472,19 @@ int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 {
 	struct kt_qemu_facts *qf = malloc(sizeof(*qf));
 	char qemu[PATH_MAX];
+	struct kt_sigpipe sp;
 	int r = qf ? kt_vm_preflight(o, qemu, sizeof(qemu), err) :
 		kt_err_set(err, -ENOMEM, "out of memory");
 
 	vm_result_init(res);
+	/* a closed output is its write's EPIPE, never the caller's death */
+	kt_sigpipe_block(&sp);
 	if (!r)
 		r = kt_qemu_inspect(qemu, kt_arch_or_native(o->arch), o->qemu_opts, o->nqemu_opts, qf,
 				    err);
 	if (!r)
 		r = kt_vm_run_with(o, qf, res, err);
+	kt_sigpipe_restore(&sp);
 	free(qf);
 	return r;
 }

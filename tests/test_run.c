@@ -191,6 +191,7 @@ static int run_fails(const struct kt_run_opts *o, struct kt_err *e)
 
 	assert_true(r < 0);
 	assert_int_equal(res.end, KT_VM_FAILED);
+	kt_run_result__release(&res);
 	return r;
 }
 
@@ -270,6 +271,7 @@ static void test_trace_out_checked_first(void **state)
 	o.cmd = cmd;
 	o.trace_out = file;
 	r = kt_run(&o, &res, &e);
+	kt_run_result__release(&res);
 	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
 	close(saved);
 	assert_int_equal(r, -ENOENT);
@@ -298,6 +300,171 @@ static void test_trace_out_checked_first(void **state)
 		close(err[i]);
 		close(con[i]);
 	}
+	kt_wprof_config__free(w);
+}
+
+/* kt_run's error for @o with descriptor @fd standing for @target (dup2,
+ * put back after): what the trace check makes of KT_FD_* options. */
+static int run_with_fd(const struct kt_run_opts *o, int fd, int target, struct kt_err *e)
+{
+	struct kt_run_result res;
+	int saved = dup(target), r;
+
+	assert_true(saved >= 0);
+	fflush(stdout);
+	assert_int_equal(dup2(fd, target), target);
+	r = kt_run(o, &res, e);
+	fflush(stdout);
+	assert_int_equal(dup2(saved, target), target);
+	close(saved);
+	kt_run_result__release(&res);
+	return r;
+}
+
+/*
+ * Each meaning of a descriptor option, told by the trace check (a trace
+ * that goes where an output goes is refused): KT_FD_DEFAULT (0) is this
+ * process's stream of the kind, KT_FD_ZERO descriptor 0 itself,
+ * KT_FD_NONE nothing, a descriptor itself; another value is refused.
+ */
+static void test_fd_options(void **state)
+{
+	struct kt_wprof_config *w = NULL;
+	const char *cmd[] = { "true", NULL };
+	KT_RUN_OPTS(o, .kernel = "/nonexistent/vmlinuz", .cmd = cmd, .out_fd = KT_FD_NONE,
+		    .err_fd = KT_FD_NONE, .stdin_fd = KT_FD_NONE, .console_fd = KT_FD_NONE);
+	char file[160];
+	struct kt_err e;
+	int fd, pty;
+
+	(void)state;
+	assert_int_equal(KT_FD_DEFAULT, 0);
+	assert_int_equal(kt_wprof_config__new(NULL, &w), 0);
+	o.wprof = w;
+	snprintf(file, sizeof(file), "%s/trace", root);
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	o.trace_out = file;
+
+	/* all dropped: the trace goes to none of them */
+	assert_int_equal(run_with_fd(&o, fd, STDIN_FILENO, &e), -ENOENT);
+	assert_str_contains(e.msg, "cannot open kernel");
+	/* the command's output on descriptor 0, on 1 by default, or given */
+	o.out_fd = KT_FD_ZERO;
+	assert_int_equal(run_with_fd(&o, fd, STDIN_FILENO, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard output goes there");
+	assert_int_equal(run_with_fd(&o, fd, STDOUT_FILENO, &e), -ENOENT);
+	o.out_fd = KT_FD_DEFAULT;
+	assert_int_equal(run_with_fd(&o, fd, STDOUT_FILENO, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard output goes there");
+	assert_int_equal(run_with_fd(&o, fd, STDIN_FILENO, &e), -ENOENT);
+	o.out_fd = fd;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	o.out_fd = KT_FD_NONE;
+	/* its error stream: 2 by default, or 0 */
+	o.err_fd = KT_FD_DEFAULT;
+	assert_int_equal(run_with_fd(&o, fd, STDERR_FILENO, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard error goes there");
+	o.err_fd = KT_FD_ZERO;
+	assert_int_equal(run_with_fd(&o, fd, STDIN_FILENO, &e), -EINVAL);
+	assert_str_contains(e.msg, "the command's standard error goes there");
+	o.err_fd = KT_FD_NONE;
+	/* a command's console: nowhere by default, descriptor 0 when asked */
+	o.console_fd = KT_FD_DEFAULT;
+	assert_int_equal(run_with_fd(&o, fd, STDOUT_FILENO, &e), -ENOENT);
+	o.console_fd = KT_FD_ZERO;
+	assert_int_equal(run_with_fd(&o, fd, STDIN_FILENO, &e), -EINVAL);
+	assert_str_contains(e.msg, "the guest console goes there");
+
+	/* a shell's stdin: a terminal makes it a console shell, whose
+	 * console is on standard output by default; none makes it sh */
+	pty = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (pty >= 0 && !grantpt(pty) && !unlockpt(pty)) {
+		int tty = open(ptsname(pty), O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+		assert_true(tty >= 0);
+		o.cmd = NULL;
+		o.console_fd = KT_FD_DEFAULT;
+		o.stdin_fd = tty;
+		assert_int_equal(run_with_fd(&o, fd, STDOUT_FILENO, &e), -EINVAL);
+		assert_str_contains(e.msg, "the guest console goes there");
+		o.stdin_fd = KT_FD_NONE;
+		assert_int_equal(run_with_fd(&o, fd, STDOUT_FILENO, &e), -ENOENT);
+		o.stdin_fd = KT_FD_ZERO;
+		assert_int_equal(run_with_fd(&o, tty, STDIN_FILENO, &e), -ENOENT);
+		/* (descriptor 0 is the terminal while the console is checked) */
+		o.console_fd = KT_FD_ZERO;
+		o.stdin_fd = KT_FD_DEFAULT;
+		assert_int_equal(run_with_fd(&o, tty, STDIN_FILENO, &e), -ENOENT);
+		close(tty);
+		o.cmd = cmd;
+	}
+	if (pty >= 0)
+		close(pty);
+
+	/* any other negative value is no descriptor */
+	o.console_fd = KT_FD_NONE;
+	o.stdin_fd = -3;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_string_equal(e.msg,
+			    "struct kt_run_opts: stdin_fd is -3: a descriptor, KT_FD_DEFAULT, KT_FD_NONE or KT_FD_ZERO");
+	o.stdin_fd = KT_FD_NONE;
+	o.out_fd = -7;
+	assert_int_equal(run_fails(&o, &e), -EINVAL);
+	assert_str_contains(e.msg, "out_fd is -7");
+	close(fd);
+	kt_wprof_config__free(w);
+}
+
+/* The result owns the trace's name: the opts' string may be gone (its
+ * bytes overwritten, then freed: ASan sees a read of it) before the
+ * result is read, and releasing is safe on every path. */
+static void test_result_owns_its_strings(void **state)
+{
+	struct kt_wprof_config *w = NULL;
+	const char *cmd[] = { "true", NULL };
+	KT_RUN_OPTS(o, .kernel = "/nonexistent/vmlinuz", .cmd = cmd, .out_fd = KT_FD_NONE,
+		    .err_fd = KT_FD_NONE, .stdin_fd = KT_FD_NONE);
+	struct kt_run_result res;
+	char want[160], *name;
+	struct kt_err e;
+
+	(void)state;
+	memset(&res, 0, sizeof(res));
+	kt_run_result__release(&res);
+	kt_run_result__release(&res);
+	kt_run_result__release(NULL);
+
+	assert_int_equal(kt_wprof_config__new(NULL, &w), 0);
+	o.wprof = w;
+	snprintf(want, sizeof(want), "%s/named.pb", root);
+	name = strdup(want);
+	assert_non_null(name);
+	o.trace_out = name;
+	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
+	memset(name, 'x', strlen(name));
+	free(name);
+	o.trace_out = NULL;
+	assert_non_null(res.trace_out);
+	assert_string_equal(res.trace_out, want);
+	assert_null(res.repro.trace_out);
+	kt_run_result__release(&res);
+	assert_null(res.trace_out);
+	kt_run_result__release(&res);
+
+	/* the default's name is a copy too; none without wprof */
+	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
+	assert_string_equal(res.trace_out, KT_RUN_DEFAULT_TRACE);
+	kt_run_result__release(&res);
+	o.wprof = NULL;
+	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
+	assert_null(res.trace_out);
+	kt_run_result__release(&res);
+	/* refused before anything: nothing to free, and freeing is safe */
+	o.nincludes = 1;
+	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+	assert_null(res.trace_out);
+	kt_run_result__release(&res);
 	kt_wprof_config__free(w);
 }
 
@@ -651,6 +818,8 @@ int main(void)
 		cmocka_unit_test(test_opts_size),
 		cmocka_unit_test(test_opts_arrays),
 		cmocka_unit_test_setup_teardown(test_trace_out_checked_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_owns_its_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_follows_the_inputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_coarse_times, setup, teardown_coarse),
 		cmocka_unit_test_setup_teardown(test_base_wprof_file_of_the_blob, setup, teardown),

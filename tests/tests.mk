@@ -48,6 +48,25 @@ $(OUT)/tests/dyntag: tests/fixtures/dyntag.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KT_CFLAGS) -o $@ $< -lelf
 
+# A front end of the library (tests/fixtures/run-lib.c), as built with
+# it, and with the library built under ThreadSanitizer (t0630).
+$(OUT)/tests/run-lib: tests/fixtures/run-lib.c $(OUT)/libktpack.a $(kt_embedded_blobs_OBJS) \
+		$(OUT)/gen/flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_CFLAGS) $(KT_LDFLAGS) -pthread -o $@ $< $(kt_embedded_blobs_OBJS) \
+		$(OUT)/libktpack.a $(LIBS)
+KT_TSAN_CFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+KT_TSAN_OBJS := $(LIB_SRCS:src/%.c=$(OUT)/tsan/obj/%.o)
+$(OUT)/tsan/obj/%.o: src/%.c $(OUT)/gen/flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_BASE_CFLAGS) $(KT_WARN) $(KT_PKG_CFLAGS) $(KT_TSAN_CFLAGS) -c -o $@ $<
+$(OUT)/tests/run-lib-tsan: tests/fixtures/run-lib.c $(KT_TSAN_OBJS) $(kt_guest_blobs_OBJS) \
+		$(kt_embedded_blobs_OBJS) $(OUT)/gen/flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KT_BASE_CFLAGS) $(KT_WARN) $(KT_PKG_CFLAGS) $(KT_TSAN_CFLAGS) -pthread \
+		-o $@ $< $(KT_TSAN_OBJS) $(kt_guest_blobs_OBJS) $(kt_embedded_blobs_OBJS) $(LIBS)
+-include $(wildcard $(OUT)/tsan/obj/*.d)
+
 # LD_PRELOAD fault injector for the CLI tests (kills a run mid-copy).
 $(OUT)/tests/faultinject.so: tests/fixtures/faultinject.c
 	@mkdir -p $(@D)
@@ -70,6 +89,7 @@ $(OUT)/static/ktpack: $(OUT)/tests/wprof-fixture FORCE
 		WPROF=$(OUT)/tests/wprof-fixture $(OUT)/static/ktpack
 
 check-build: all unit-tests $(OUT)/tests/wprof-fixture $(OUT)/tests/crc32 $(OUT)/tests/ch-forge \
+	$(OUT)/tests/run-lib $(OUT)/tests/run-lib-tsan \
 	$(KT_TESTS_ARM64) \
 	$(OUT)/tests/faultinject.so $(OUT)/tests/dyntag $(OUT)/fixture/ktpack \
 	$(OUT)/static/ktpack fuzz-build

@@ -37,6 +37,18 @@ extern "C" {
 	})
 
 /*
+ * A descriptor in options (out_fd, err_fd, stdin_fd, console_fd of
+ * struct kt_run_opts and struct kt_vm_opts): a descriptor of the caller's
+ * (1 and up), or one of these.  Zero is the default, as for every option
+ * (this process's stream of the same kind; see console_fd for the
+ * console's), so a zeroed struct runs as documented; descriptor 0 itself
+ * is KT_FD_ZERO.  Another negative value is refused (-EINVAL).
+ */
+#define KT_FD_DEFAULT	0
+#define KT_FD_NONE	(-1)	/* an output dropped, an input at its end */
+#define KT_FD_ZERO	(-2)	/* descriptor 0, whatever it is open on */
+
+/*
  * What went wrong, for the front end to print as one line.  A call returns
  * -errno and, when the caller passed a kt_err, also writes a message that
  * names the object and the cause ("cannot open 'x': No such file or

@@ -1,6 +1,30 @@
 /* ktpack/run.h - the whole run stage in one call: the guest's initramfs
  * (a cached base and a per-run part), its memory and kernel command line,
- * the VM, the command's status and the wprof trace. */
+ * the VM, the command's status and the wprof trace.
+ *
+ * Threads.  kt_run() starts no thread; runs on separate threads, each
+ * with its own opts, result and flags, are safe together.  What they
+ * share is the process's:
+ *  - the blob tables (kt_embedded_blobs, the guest's init): read only;
+ *  - the environment: kt_install_env() calls setenv(3), so it runs in
+ *    main before any thread; kt_run() only reads it (the cache folder,
+ *    TMPDIR, PATH);
+ *  - the cache folder: shared by design, between runs and processes
+ *    (published without replacing, staging files under flock); a struct
+ *    kt_cache given in the opts is one run's at a time (NULL: each run
+ *    opens its own);
+ *  - descriptors 0, 1 and 2, the defaults of stdin_fd, out_fd, err_fd
+ *    and the console: concurrent runs give each their own (a shared
+ *    stdin is read by whichever run reads first; a terminal is put in
+ *    raw mode by a shell run), and the current folder, where a relative
+ *    trace_out or out_dir lands;
+ *  - signals: kt_run() changes no disposition; it blocks SIGPIPE in the
+ *    calling thread for its duration (see kt_run) and nothing else.
+ *    QEMU is started with fork+exec from the calling thread, tied to it
+ *    by PR_SET_PDEATHSIG, and waited for by its pid only.
+ * The log callback is called from the thread of the run it belongs to:
+ * shared between runs, it must be thread-safe (stdio is).
+ */
 #ifndef KTPACK_RUN_H
 #define KTPACK_RUN_H
 
@@ -133,13 +157,16 @@ struct kt_run_opts {
 	/* Where the base archive is cached; NULL: kt_cache__open() with
 	 * the log below. */
 	struct kt_cache *cache;
-	/* Where the guest console's bytes go as they come: 0 means the
-	 * default (standard output for a shell, nowhere for a command: its
-	 * last lines are in the result), -1 nowhere. */
+	/* Descriptors (see KT_FD_DEFAULT in common.h): a caller's own (1
+	 * and up), KT_FD_DEFAULT (0, so a zeroed struct is the default),
+	 * KT_FD_NONE (-1) or KT_FD_ZERO (-2, descriptor 0 itself); another
+	 * value is -EINVAL.  Where the guest console's bytes go as they
+	 * come: by default standard output for a shell, nowhere for a
+	 * command (its last lines are in the result); NONE: nowhere. */
 	int console_fd;
-	/* The command's stdout and stderr: 0 means this process's, -1 drops
-	 * them.  Its stdin (or the shell's): 0 means this process's, -1 none
-	 * (an end of file at once). */
+	/* The command's stdout and stderr: by default this process's, NONE
+	 * drops them.  Its stdin (or the shell's): by default this
+	 * process's, NONE: none (an end of file at once). */
 	int out_fd, err_fd, stdin_fd;
 	/* Which port carries the channel; AUTO loads virtio_console (and
 	 * virtio_pci) when the kernel has them as modules. */
@@ -159,13 +186,24 @@ struct kt_run_opts {
 	/* Warnings (a memory override under the wprof floor, a fallback to
 	 * TCG) and progress (the boot). */
 	struct kt_log log;
-	/* Set it (from a signal handler) to stop the run: the VM is killed
-	 * and every file of the run removed. */
+	/* Set it non-zero (from a signal handler) to stop the run: the VM is
+	 * killed, every file of the run removed, and kt_run() returns -EINTR
+	 * with end KT_VM_STOPPED.  It is polled, not waited on: while the VM
+	 * runs, within 200 ms (at once when the signal interrupts the run's
+	 * poll, on its thread); before, at the KVM probe and once the
+	 * archives are built, before QEMU starts (building a cold base can
+	 * take seconds).  The library never clears it.  It is a volatile
+	 * sig_atomic_t, not an atomic: to stop a run from another thread,
+	 * send the run's thread a signal (pthread_kill) whose handler sets
+	 * it, rather than storing to it. */
 	volatile sig_atomic_t *stop;
-	/* Set it (from a signal handler) to SIGINT, SIGQUIT, SIGTERM or
-	 * SIGHUP to send that signal to the guest command (a Ctrl-C for a
-	 * tool that prints its result then); set back to 0 once sent.  Before
-	 * the guest is up it stops the run as @stop does. */
+	/* Set it (from a signal handler, as @stop) to SIGINT, SIGQUIT,
+	 * SIGTERM or SIGHUP to send that signal to the guest command's
+	 * process group (a Ctrl-C for a tool that prints its result then);
+	 * polled as @stop is, and set back to 0 by the library once sent:
+	 * one per run, never shared.  Before the guest is up, and for a
+	 * console shell (whose terminal sends its own), it stops the run as
+	 * @stop does. */
 	volatile sig_atomic_t *signal;
 	/* When not NULL, QEMU's process group while it runs (see
 	 * kt_vm_opts): for a front end's Ctrl-Z and fg. */
@@ -214,9 +252,10 @@ struct kt_run_result {
 	uint64_t memory_mib;		/* what the guest got */
 	bool trace_written;
 	uint64_t trace_bytes;
-	/* Where the trace went: the opts' trace_out, or
-	 * KT_RUN_DEFAULT_TRACE; NULL without wprof. */
-	const char *trace_out;
+	/* Where the trace went: a copy of the opts' trace_out, or of
+	 * KT_RUN_DEFAULT_TRACE; NULL without wprof.  The result's own, as
+	 * repro.trace_out is: freed by kt_run_result__release(). */
+	char *trace_out;
 	enum kt_channel channel;	/* the port the guest used */
 	size_t modules;			/* module files packed */
 	/* The console's last lines (see kt_vm_result): show them when the
@@ -258,10 +297,16 @@ struct kt_run_result {
 		int status;
 		bool trace_written;
 		uint64_t trace_bytes;
-		const char *trace_out;
+		char *trace_out;
 		uint64_t memory_mib;
 	} repro;
 };
+
+/* Frees what @res owns (its trace_out strings) and sets them to NULL;
+ * safe on a zeroed result, on NULL, and twice.  kt_run() fills a result
+ * whole, whatever it returns: release it after every kt_run(), before
+ * it is given to the next one. */
+void kt_run_result__release(struct kt_run_result *res);
 
 /* Exit statuses of a run, as timeout(1) and env(1) have them; otherwise
  * the command's own (128+N when signal N killed it, 126 when it could not
@@ -291,15 +336,27 @@ int kt_run_cmdline(const struct kt_run_opts *o, char **out, struct kt_err *err);
  * ran to its end (its status in @res); else -errno, @err says what failed
  * and @res->end how far it got (a missing or invalid option is -EINVAL
  * before anything is built).  Every file of the run is removed on every
- * path; the base archive stays in the cache.
+ * path; the base archive stays in the cache.  @res owns its strings
+ * (kt_run_result__release): @o and what it points to may be freed as
+ * soon as kt_run() returns.
+ *
+ * SIGPIPE never kills the caller: it is blocked in the calling thread
+ * while kt_run() runs, and one that its own writes raised is taken
+ * before the caller's mask comes back (one pending before is left).  A
+ * write to a pipe whose reader is gone is then an EPIPE: on out_fd or
+ * err_fd it ends the run, -EPIPE with end KT_VM_STOPPED ("cannot write
+ * the command's standard output: Broken pipe"); on the console it stops
+ * the console (a warning); on the trace it fails the trace.
  */
 int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
 	   struct kt_err *err);
 
 /*
  * The exit status for a kt_run() that returned @r: the command's status,
- * KT_RUN_EXIT_TIMEOUT (137 when res->timeout_killed), 128+@sig when it was stopped because signal @sig
- * came (0: none), KT_RUN_EXIT_FAILED otherwise.
+ * KT_RUN_EXIT_TIMEOUT (137 when res->timeout_killed), 128+@sig when it
+ * was stopped because signal @sig came (0: none), 128+SIGPIPE when the
+ * command's output had no reader any more (-EPIPE, as a tool killed by
+ * SIGPIPE in a pipeline), KT_RUN_EXIT_FAILED otherwise.
  */
 int kt_run_exit_status(const struct kt_run_result *res, int r, int sig);
 

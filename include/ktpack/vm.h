@@ -149,12 +149,14 @@ struct kt_vm_opts {
 	enum kt_channel channel;
 	const char *nonce;	/* the status frame's, as in the per-run archive */
 	const char *trace_out;	/* where the trace goes; NULL: none expected */
-	/* Where the guest console's bytes are written as they come: 0 means
-	 * standard output, -1 drops them. */
+	/* Descriptors, KT_FD_* (common.h): one of the caller's (1 and up),
+	 * KT_FD_DEFAULT (0), KT_FD_NONE (-1), KT_FD_ZERO (descriptor 0).
+	 * Where the guest console's bytes are written as they come: by
+	 * default standard output; NONE drops them. */
 	int console_fd;
-	/* The command's stdout and stderr: 0 means this process's, -1 drops
-	 * them.  Its stdin (or the shell's): 0 means this process's, -1
-	 * none (an end of file at once). */
+	/* The command's stdout and stderr: by default this process's, NONE
+	 * drops them.  Its stdin (or the shell's): by default this
+	 * process's, NONE: none (an end of file at once). */
 	int out_fd, err_fd, stdin_fd;
 	/* Kernel events (1u << enum kt_vm_event) that end the run: the
 	 * command is killed, and the run fails once the guest ended (or
@@ -270,7 +272,8 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
  * line ends the boot at once), a kernel panic, a guest that never reached
  * /init or could not unpack its archive (-ENOSPC), KVM that could not
  * boot the kernel under --accel kvm (-ENODEV), the timeout, a corrupt
- * trace.
+ * trace.  SIGPIPE is blocked in the calling thread meanwhile, as kt_run()
+ * does: a closed out_fd or err_fd is -EPIPE with end KT_VM_STOPPED.
  */
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 
 #define RUN_DEFAULT_TIMEOUT_S 600
@@ -302,7 +303,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.collect = a->collect.v, .ncollect = a->collect.n, .out_dir = a->out_dir,
 		.collect_max = a->collect_max_mib << 20,
 		/* a command's console live on stderr, a shell's on stdout */
-		.console_fd = cmd && a->console ? 2 : 0,
+		.console_fd = cmd && a->console ? STDERR_FILENO : KT_FD_DEFAULT,
 	);
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	struct sigaction fwd = { .sa_handler = run_on_terminal_signal };
@@ -329,6 +330,8 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		sigaction(SIGQUIT, &fwd, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
+		/* (kt_run blocks it while it runs: a closed stdout is its
+		 * EPIPE, 141 as if SIGPIPE had killed us) */
 		sigaction(SIGPIPE, &sa, NULL);
 		sigaction(SIGTSTP, &job, NULL);
 		sigaction(SIGTTIN, &job, NULL);
@@ -337,6 +340,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		      run_report(&res);
 		run_report_collect(&res, a);
 		run_report_repro(&res);
+		kt_run_result__release(&res);
 	} else if (ret == -1) {
 		ret = KT_RUN_EXIT_FAILED;
 	}
