@@ -22,7 +22,7 @@ _ktpack_opts()
 		;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --signal --kill-after --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
+			"--trace-out --include --cache-includes --timeout --signal --kill-after --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
 			"--channel --module --module-optional --modules --console --fail-on --topology --repro" \
 			"--repro-panic --arch --sysroot --require-config --collect --out-dir --collect-max --help"
 		;;

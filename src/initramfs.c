@@ -62,6 +62,9 @@ struct kt_initramfs {
 	enum kt_arch arch;	/* NONE: any */
 	char *sysroot;		/* where the closures' paths are; NULL: / */
 	bool laid_out;		/* initramfs_layout ran and nothing was added since */
+	/* The archive unpacked before this one (kt_initramfs__over), laid
+	 * out; borrowed.  NULL: none. */
+	struct kt_initramfs *over;
 	struct kt_resolver *res;
 	struct kt_entry *e;
 	size_t n, cap;
@@ -474,16 +477,39 @@ static const struct kt_entry *initramfs_find_any(const struct kt_initramfs *b, c
 	return NULL;
 }
 
+/* The same, in @b or else in the archive it is laid over: what the
+ * guest finds at @name once both are unpacked. */
+static const struct kt_entry *initramfs_find_unpacked(const struct kt_initramfs *b,
+						      const char *name)
+{
+	const struct kt_entry *e = initramfs_find_any(b, name);
+
+	return e || !b->over ? e : initramfs_find_any(b->over, name);
+}
+
+/* The program of another machine packed at @guest (normalized), in @b
+ * or the archive it is laid over; NULL. */
+static const struct kt_foreign *initramfs_foreign_at(const struct kt_initramfs *b,
+						     const char *guest)
+{
+	for (; b; b = b->over)
+		for (size_t i = 0; i < b->nforeign; i++)
+			if (!strcmp(b->foreign[i].guest, guest))
+				return &b->foreign[i];
+	return NULL;
+}
+
 int kt_initramfs__foreign(const struct kt_initramfs *b, const char *guest, const char **host,
 			  uint16_t *machine)
 {
 	char norm[PATH_MAX], next[PATH_MAX];
+	const struct kt_foreign *f;
 	const struct kt_entry *e;
 
 	if (kt_path_normalize(guest, norm, sizeof(norm), false) || !norm[1])
 		return -ENOENT;
 	/* what the guest's kernel will exec: the file a link leads to */
-	for (int hops = 0; (e = initramfs_find_any(b, norm + 1)) && e->kind == E_LINK; hops++) {
+	for (int hops = 0; (e = initramfs_find_unpacked(b, norm + 1)) && e->kind == E_LINK; hops++) {
 		char *slash = strrchr(norm, '/');
 
 		if (hops >= KT_MAX_HOPS)
@@ -495,16 +521,14 @@ int kt_initramfs__foreign(const struct kt_initramfs *b, const char *guest, const
 	}
 	if (!e)
 		return -ENOENT;
-	for (size_t i = 0; i < b->nforeign; i++) {
-		if (strcmp(b->foreign[i].guest, norm))
-			continue;
-		if (host)
-			*host = b->foreign[i].host;
-		if (machine)
-			*machine = b->foreign[i].machine;
-		return 1;
-	}
-	return 0;
+	f = initramfs_foreign_at(b, norm);
+	if (!f)
+		return 0;
+	if (host)
+		*host = f->host;
+	if (machine)
+		*machine = f->machine;
+	return 1;
 }
 
 /* Files of /proc, /sys and their kin say a size that is not their
@@ -750,9 +774,19 @@ static struct kt_entry *initramfs_find(struct kt_initramfs *b, const char *name,
 	return NULL;
 }
 
+/* The same in @b, or else in the archive it is laid over (laid out,
+ * so sorted too). */
+static struct kt_entry *initramfs_find_layered(struct kt_initramfs *b, const char *name,
+					       size_t len)
+{
+	struct kt_entry *e = initramfs_find(b, name, len);
+
+	return e || !b->over ? e : initramfs_find(b->over, name, len);
+}
+
 /*
- * A path whose parent is a guest symlink is moved to where the link
- * points, as the kernel would resolve it when unpacking: "lib/x" with
+ * A path whose parent is a guest symlink (of this archive or of the one
+ * it is laid over) is moved to where the link points, as the kernel would resolve it when unpacking: "lib/x" with
  * "lib" -> "usr/lib" becomes "usr/lib/x".
  */
 static int initramfs_resolve_parents(struct kt_initramfs *b, bool *changed, struct kt_err *err)
@@ -763,7 +797,7 @@ static int initramfs_resolve_parents(struct kt_initramfs *b, bool *changed, stru
 
 		for (char *s = strchr(e->name, '/'); s; s = strchr(s + 1, '/')) {
 			size_t plen = (size_t)(s - e->name);
-			struct kt_entry *l = initramfs_find(b, e->name, plen);
+			struct kt_entry *l = initramfs_find_layered(b, e->name, plen);
 			char guest[PATH_MAX], norm[PATH_MAX], *name;
 			const char *slash;
 			int r, dlen;
@@ -862,8 +896,9 @@ static bool initramfs_same(const struct kt_entry *a, const struct kt_entry *b)
 	return false;
 }
 
-/* Every parent folder that is not there yet, gathered apart so that the
- * sorted entries stay searchable; duplicates merge later. */
+/* Every parent folder that is not there yet (in this archive or the one
+ * it is laid over), gathered apart so that the sorted entries stay
+ * searchable; duplicates merge later. */
 static int initramfs_add_parents(struct kt_initramfs *b, struct kt_err *err)
 {
 	size_t n0 = b->n;
@@ -874,7 +909,8 @@ static int initramfs_add_parents(struct kt_initramfs *b, struct kt_err *err)
 			struct kt_entry d = { .kind = E_DIR, .mode = 0755 };
 			struct kt_initramfs tmp = { .e = b->e, .n = n0 };
 
-			if (initramfs_find(&tmp, b->e[i].name, plen))
+			if (initramfs_find(&tmp, b->e[i].name, plen) ||
+			    (b->over && initramfs_find(b->over, b->e[i].name, plen)))
 				continue;
 			d.name = strndup(b->e[i].name, plen);
 			if (!d.name || initramfs_push(b, &d))
@@ -911,12 +947,46 @@ static int initramfs_merge(struct kt_initramfs *b, struct kt_err *err)
 	return 0;
 }
 
+/*
+ * A path of the archive laid over another is taken once: an entry the
+ * lower one has the same is dropped (a folder always is: the kernel's
+ * unpacking would set its mode again), one it has different is refused
+ * as twice in one archive is, never left to override it.
+ */
+static int initramfs_merge_over(struct kt_initramfs *b, struct kt_err *err)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; b->over && i < b->n; i++) {
+		const struct kt_entry *l = initramfs_find(b->over, b->e[i].name, strlen(b->e[i].name));
+
+		if (l && !initramfs_same(&b->e[i], l)) {
+			/* Keep every entry exactly once for kt_initramfs__free(). */
+			int r = kt_err_set(err, -EEXIST,
+					   "guest path '/%s' is given twice, with different contents",
+					   b->e[i].name);
+
+			memmove(&b->e[o], &b->e[i], (b->n - i) * sizeof(*b->e));
+			b->n = o + (b->n - i);
+			return r;
+		}
+		if (l)
+			initramfs_entry_free(&b->e[i]);
+		else
+			b->e[o++] = b->e[i];
+	}
+	if (b->over)
+		b->n = o;
+	return 0;
+}
+
 /* Parents first is what sorting gives; they must be folders. */
 static int initramfs_check_parents(struct kt_initramfs *b, struct kt_err *err)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		char *s = strrchr(b->e[i].name, '/');
-		struct kt_entry *p = s ? initramfs_find(b, b->e[i].name, (size_t)(s - b->e[i].name)) : NULL;
+		struct kt_entry *p = s ? initramfs_find_layered(b, b->e[i].name,
+								(size_t)(s - b->e[i].name)) : NULL;
 
 		if (s && (!p || p->kind != E_DIR))
 			return kt_err_set(err, -ENOTDIR,
@@ -935,7 +1005,7 @@ static int initramfs_layout(struct kt_initramfs *b, struct kt_err *err)
 
 	if (b->laid_out)
 		return 0;
-	if (b->dev_console && !initramfs_find_any(b, "dev/console")) {
+	if (b->dev_console && !initramfs_find_unpacked(b, "dev/console")) {
 		struct kt_entry c = {
 			.kind = E_NODE, .mode = S_IFCHR | 0600, .major = 5, .minor = 1,
 		};
@@ -956,9 +1026,22 @@ static int initramfs_layout(struct kt_initramfs *b, struct kt_err *err)
 	if (!r)
 		r = initramfs_merge(b, err);
 	if (!r)
+		r = initramfs_merge_over(b, err);
+	if (!r)
 		r = initramfs_check_parents(b, err);
 	b->laid_out = !r;
 	return r;
+}
+
+int kt_initramfs__over(struct kt_initramfs *b, struct kt_initramfs *base, struct kt_err *err)
+{
+	int r = initramfs_layout(base, err);
+
+	if (r)
+		return r;
+	b->over = base;
+	b->laid_out = false;
+	return initramfs_layout(b, err);
 }
 
 /* ---- output ------------------------------------------------------------------------ */

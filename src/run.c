@@ -37,6 +37,9 @@ struct run_ctx {
 	char *cmdline;
 	uint64_t memory_mib;
 	int base_fd;
+	/* The base as built, which the includes are laid over; NULL once
+	 * they are. */
+	struct kt_initramfs *base;
 	struct kt_kernel_boot kernel;
 	/* What the guest runs: the command, a shell reading the host's
 	 * stdin when that is not a terminal, NULL for a console shell. */
@@ -577,11 +580,11 @@ static void run_wprof_file(const struct kt_run_opts *o, const char **path,
 		       *path, kt_arch_name(arch));
 }
 
-/* init, busybox and wprof (from memory, or the files named instead) and
- * the includes, for a guest of @arch.  @seed collects what identifies the
- * bytes from memory. */
-static int run_fill_base(const struct kt_run_opts *o, enum kt_arch arch, struct kt_initramfs *b,
-			 char *seed, size_t seedsz, struct kt_err *err)
+/* init, busybox and wprof (from memory, or the files named instead), and
+ * with @includes the includes, for a guest of @arch.  @seed collects what
+ * identifies the bytes from memory. */
+static int run_fill_base(const struct kt_run_opts *o, enum kt_arch arch, bool includes,
+			 struct kt_initramfs *b, char *seed, size_t seedsz, struct kt_err *err)
 {
 	const struct kt_blob *init = run_blob(&kt_guest_blobs, "init", arch);
 	const struct kt_blob *bb = run_blob(o->blobs, "busybox", arch);
@@ -624,7 +627,7 @@ static int run_fill_base(const struct kt_run_opts *o, enum kt_arch arch, struct 
 		r = kt_err_set(err, -ENOENT,
 			       "wprof for %s is not embedded (make %s=/path/to/wprof) and its config names no file",
 			       kt_arch_name(arch), slot ? slot->make_var : "WPROF");
-	for (size_t i = 0; !r && i < o->nincludes; i++)
+	for (size_t i = 0; !r && includes && i < o->nincludes; i++)
 		r = kt_initramfs__add_include(b, o->includes[i], err);
 	return r;
 }
@@ -818,7 +821,7 @@ int kt_run_base(const struct kt_run_opts *uo, struct kt_cache *cache, int *fd,
 
 	if (!r)
 		r = run_base(&x, name, namesz, err);
-
+	kt_initramfs__free(x.base);
 	if (!r)
 		*fd = x.base_fd;
 	return r;
@@ -849,23 +852,22 @@ static int run_base_uncached(struct run_ctx *x, struct kt_initramfs *b, struct k
  * publishing it on a miss.  The descriptor is held before old bases are
  * pruned, so a concurrent run's pruning cannot take it away.
  */
-static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err)
+/* The base's entries into *@out: init, busybox, wprof, the kernel's
+ * modules and config, and with @includes the includes. */
+static int run_build_base(struct run_ctx *x, bool includes, struct kt_initramfs **out, char *seed,
+			  size_t seedsz, struct kt_err *err)
 {
 	struct kt_elfdeps_opts eo = { .sysroot = x->o->sysroot };
 	struct kt_initramfs_opts io = {
 		.dev_console = true, .arch = x->arch, .elf = &eo, .log = x->o->log,
 	};
 	struct kt_initramfs *b = NULL;
-	char seed[512];
-	uint64_t key, size;
 	int r;
 
 	r = kt_initramfs__new(&io, &b);
 	if (r)
 		return kt_err_set(err, r, "out of memory");
-	r = run_fill_base(x->o, kt_arch_or_native(x->arch), b, seed, sizeof(seed), err);
-	if (!r)
-		r = run_check_command(x, b, err);
+	r = run_fill_base(x->o, kt_arch_or_native(x->arch), includes, b, seed, seedsz, err);
 	if (!r && x->mods)
 		r = kt_modules__pack(x->mods, x->kernel.release, b, err);
 	if (!r && x->config && *x->kernel.release) {
@@ -874,7 +876,25 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 		snprintf(guest, sizeof(guest), "%s%s", KT_KCONFIG_GUEST, x->kernel.release);
 		r = kt_initramfs__add_data(b, guest, x->config, x->config_len, 0644, err);
 	}
-	if (!r && !x->cache)
+	if (r) {
+		kt_initramfs__free(b);
+		return r;
+	}
+	*out = b;
+	return 0;
+}
+
+static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err *err)
+{
+	struct kt_initramfs *b = NULL;
+	char seed[512];
+	uint64_t key, size;
+	int r;
+
+	r = run_build_base(x, x->o->cache_includes, &b, seed, sizeof(seed), err);
+	if (r)
+		return r;
+	if (!x->cache)
 		r = run_base_uncached(x, b, err);
 	if (!r && x->cache)
 		r = kt_initramfs__key(b, seed, &key, &size, err);
@@ -915,7 +935,10 @@ static int run_base(struct run_ctx *x, char *name, size_t namesz, struct kt_err 
 	futimens(x->base_fd, NULL);
 	kt_cache__prune(x->cache, "initramfs-", KT_RUN_BASE_KEEP, NULL);
 out:
-	kt_initramfs__free(b);
+	if (!r)
+		x->base = b;
+	else
+		kt_initramfs__free(b);
 	return r;
 }
 
@@ -935,11 +958,89 @@ static bool run_streams_merged(const struct kt_run_opts *o)
 }
 
 /*
- * The guest's archive, the base and then @b, into "initrd" of the work
- * folder through its descriptor; QEMU gets the descriptor, never a path
- * that could be swapped.
+ * What the includes cannot be laid over the base as (@why): a symlink of
+ * theirs where the base has a folder (this host's /lib -> usr/lib, where
+ * the base has /lib/modules), which one archive of both resolves (the
+ * base's files move where the link points) and the kernel's unpacking of
+ * two could not.  This run then gets one archive of both, as before the
+ * base was cached: built here, in its work folder, kept nowhere; its
+ * error, if it has one, is the run's.
  */
-static int run_write_initrd(struct run_ctx *x, struct kt_initramfs *b, struct kt_err *err)
+static int run_base_with_includes(struct run_ctx *x, const struct kt_err *why,
+				  struct kt_err *err)
+{
+	struct kt_initramfs *b = NULL;
+	char seed[512];
+	int r;
+
+	kt_log(&x->o->log, KT_LOG_DEBUG,
+	       "the includes cannot go after the cached base (%s): this run packs them into a base of its own",
+	       why->msg);
+	r = run_build_base(x, true, &b, seed, sizeof(seed), err);
+	if (r)
+		return r;
+	kt_initramfs__free(x->base);
+	x->base = NULL;
+	if (x->base_fd >= 0)
+		close(x->base_fd);
+	x->base_fd = -1;
+	r = run_base_uncached(x, b, err);
+	if (r)
+		kt_initramfs__free(b);
+	else
+		x->base = b;
+	return r;
+}
+
+/*
+ * The includes of this run, laid over the base (kt_initramfs__over): an
+ * archive of their own between the base and the run's orders, rebuilt
+ * for every run unless they are cached in the base (cache_includes): a
+ * front end running each test with its own includes fills no cache slot
+ * with a base never used again.  *@out is NULL when there are none; the
+ * command is checked against what the guest gets.
+ */
+static int run_includes(struct run_ctx *x, struct kt_initramfs **out, struct kt_err *err)
+{
+	const struct kt_run_opts *o = x->o;
+	struct kt_elfdeps_opts eo = { .sysroot = o->sysroot };
+	struct kt_initramfs_opts io = { .arch = x->arch, .elf = &eo, .log = o->log };
+	struct kt_initramfs *inc = NULL;
+	int r = 0;
+
+	*out = NULL;
+	if (!o->cache_includes && o->nincludes) {
+		struct kt_err why = { 0 };
+
+		r = kt_initramfs__new(&io, &inc);
+		if (r)
+			return kt_err_set(err, r, "out of memory");
+		for (size_t i = 0; !r && i < o->nincludes; i++)
+			r = kt_initramfs__add_include(inc, o->includes[i], err);
+		if (!r && kt_initramfs__over(inc, x->base, &why)) {
+			kt_initramfs__free(inc);
+			inc = NULL;
+			r = run_base_with_includes(x, &why, err);
+		}
+	}
+	if (!r)
+		r = run_check_command(x, inc ? inc : x->base, err);
+	if (r) {
+		kt_initramfs__free(inc);
+		return r;
+	}
+	*out = inc;
+	return 0;
+}
+
+/*
+ * The guest's archive, the base, the includes @inc (NULL: none) and then
+ * @b, into "initrd" of the work folder through its descriptor; QEMU gets
+ * the descriptor, never a path that could be swapped.  The run's orders
+ * come last, so that their nonce says that all before them unpacked.
+ */
+static int run_write_initrd(struct run_ctx *x, struct kt_initramfs *inc, struct kt_initramfs *b,
+			    struct kt_err *err)
 {
 	int r;
 
@@ -948,7 +1049,9 @@ static int run_write_initrd(struct run_ctx *x, struct kt_initramfs *b, struct kt
 	if (x->initrd_fd < 0)
 		return kt_err_set(err, -errno, "cannot create '%s/initrd': %s", x->work.path,
 				  strerror(errno));
-	r = kt_initramfs__write_after_fd(b, x->base_fd, x->initrd_fd, err);
+	r = kt_initramfs__write_after_fd(inc ? inc : b, x->base_fd, x->initrd_fd, err);
+	if (!r && inc)
+		r = kt_initramfs__write_fd(b, x->initrd_fd, err);
 	if (!r) {
 		/* QEMU reads it, and only that */
 		int ro = openat(x->work.dfd, "initrd", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -963,10 +1066,11 @@ static int run_write_initrd(struct run_ctx *x, struct kt_initramfs *b, struct kt
 	return r;
 }
 
-/* The command (NUL-separated argv) and the nonce, after the base. */
+/* The includes, then the command (NUL-separated argv) and the nonce,
+ * after the base. */
 static int run_suffix(struct run_ctx *x, struct kt_err *err)
 {
-	struct kt_initramfs *b = NULL;
+	struct kt_initramfs *b = NULL, *inc = NULL;
 	unsigned char rnd[8];
 	char *buf = NULL;
 	size_t len = 0;
@@ -976,10 +1080,14 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		return kt_err_set(err, -errno, "getrandom: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(x->nonce + 2 * i, 3, "%02x", rnd[i]);
+	r = run_includes(x, &inc, err);
+	if (r)
+		return r;
 	r = kt_strv_join0(x->cmd, &buf, &len);
 	if (!r)
 		r = kt_initramfs__new(NULL, &b);
 	if (r) {
+		kt_initramfs__free(inc);
 		free(buf);
 		return kt_err_set(err, r, "out of memory");
 	}
@@ -1007,8 +1115,9 @@ static int run_suffix(struct run_ctx *x, struct kt_err *err)
 		r = kt_initramfs__add_data(b, KT_GUEST_NONCE, x->nonce, strlen(x->nonce),
 					   0600, err);
 	if (!r)
-		r = run_write_initrd(x, b, err);
+		r = run_write_initrd(x, inc, b, err);
 	kt_initramfs__free(b);
+	kt_initramfs__free(inc);
 	free(buf);
 	return r;
 }
@@ -1244,6 +1353,7 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 		close(x.base_fd);
 	if (x.initrd_fd >= 0)
 		close(x.initrd_fd);
+	kt_initramfs__free(x.base);
 	free(x.qemu);
 	kt_kernel_boot__close(&x.kernel);
 	kt_modules__free(x.mods);

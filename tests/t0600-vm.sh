@@ -73,12 +73,23 @@ test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s,
 	expect_grep "cannot run ./nonexistent/cmd.: No such file or directory" err
 	expect_exit 126 vmrun -- /etc/passwd
 	# a command that exits at once: its output must not be dropped
-	vmrun --accel tcg -- /bin/busybox uname -s > out
-	test "$(cat out)" = Linux
 	echo x > extra
 	vmrun --accel tcg --include "$PWD/extra:/extra" -- /bin/busybox cat /extra > out
 	test "$(cat out)" = x
+	# the includes belong to the run: the base is that of the runs above
+	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 1
+	vmrun --accel tcg --cache-includes --include "$PWD/extra:/extra" -- /bin/busybox uname -s > out
+	test "$(cat out)" = Linux
 	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 2
+'
+
+test_expect_success KERNEL,QEMU,MODULES 'an include whose closure links /lib where the base has /lib/modules runs' '
+	# this host: /lib -> usr/lib; the base (no wprof libraries): /lib/modules
+	KTPACK_DEBUG=1 "$KTPACK" run --kernel "$KERNEL" --include /usr/bin/env:/bin/e -- /bin/e echo ran > out 2> err
+	test "$(cat out)" = ran
+	if test -L /lib; then
+		expect_grep "the includes cannot go after the cached base (guest path ./lib. is given twice, with different contents): this run packs them into a base of its own" err
+	fi
 '
 
 test_expect_success KERNEL,QEMU,PYTHON 'a slow reader of stdout gets every byte, the status and the trace' '
@@ -317,6 +328,13 @@ test_expect_success KERNEL,QEMU 'errors before anything boots: one line each' '
 	expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL" --include "$PWD/app:/bin/app" -- /bin/app 2> err
 	expect_grep "^ktpack: libgone.so: not found (needed by $PWD/app)\$" err
 	test "$(wc -l < err)" -eq 1
+	# an include over a file of the base, as in one archive
+	echo x > notbusybox
+	expect_exit 125 "$KTPACK_FIX" run --kernel "$KERNEL" --include "$PWD/notbusybox:/bin/busybox" -- /bin/true 2> err
+	expect_grep "^ktpack: guest path ./bin/busybox. is given twice, with different contents\$" err
+	test "$(wc -l < err)" -eq 1
+	expect_exit 2 "$KTPACK_FIX" run --kernel "$KERNEL" --cache-includes -- /bin/true 2> err
+	expect_grep "cache-includes needs --include" err
 	mkdir bin
 	ln -s "$(command -v gcc)" bin/gcc
 	expect_exit 125 env PATH="$PWD/bin" "$KTPACK_FIX" run --kernel "$KERNEL" -- /bin/true 2> err

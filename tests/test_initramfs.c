@@ -80,6 +80,55 @@ static void test_layout(void **state)
 	close(fd);
 }
 
+/* An archive laid over a base unpacks as one archive of both would: its
+ * paths under the base's symlinks move, what the base has the same is
+ * left out, what it has different is refused. */
+static void test_over(void **state)
+{
+	struct kt_initramfs *base = NULL, *up = NULL;
+	struct kt_err e;
+	int fd = memfd_create("i", MFD_CLOEXEC);
+	char *l;
+
+	(void)state;
+	assert_int_equal(kt_initramfs__new(NULL, &base), 0);
+	assert_int_equal(kt_initramfs__add_symlink(base, "/lib", "usr/lib", NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(base, "/usr/lib/a", "a", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(base, "/bin/busybox", "bb", 2, 0755, NULL), 0);
+	assert_int_equal(kt_initramfs__new(NULL, &up), 0);
+	assert_int_equal(kt_initramfs__add_data(up, "/lib/b", "b", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(up, "/lib/a", "a", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__add_data(up, "/opt/c", "c", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__over(up, base, NULL), 0);
+	assert_int_equal(kt_initramfs__write_fd(up, fd, NULL), 0);
+	l = listing(fd);
+	/* no lib/, usr/ or usr/lib/a again */
+	assert_string_equal(l, "opt 40755\nopt/c 100644\nusr/lib/b 100644\n");
+	free(l);
+	kt_initramfs__free(up);
+
+	assert_int_equal(kt_initramfs__new(NULL, &up), 0);
+	assert_int_equal(kt_initramfs__add_data(up, "/bin/busybox", "not", 3, 0755, NULL), 0);
+	assert_int_equal(kt_initramfs__over(up, base, &e), -EEXIST);
+	assert_string_equal(e.msg, "guest path '/bin/busybox' is given twice, with different contents");
+	kt_initramfs__free(up);
+
+	/* a file inside a file of the base */
+	assert_int_equal(kt_initramfs__new(NULL, &up), 0);
+	assert_int_equal(kt_initramfs__add_data(up, "/bin/busybox/x", "x", 1, 0644, NULL), 0);
+	assert_int_equal(kt_initramfs__over(up, base, NULL), -ENOTDIR);
+	kt_initramfs__free(up);
+
+	/* a symlink where the base has a folder: the kernel keeps the folder */
+	assert_int_equal(kt_initramfs__new(NULL, &up), 0);
+	assert_int_equal(kt_initramfs__add_symlink(up, "/bin", "usr/bin", NULL), 0);
+	assert_int_equal(kt_initramfs__over(up, base, &e), -EEXIST);
+	assert_string_equal(e.msg, "guest path '/bin' is given twice, with different contents");
+	kt_initramfs__free(up);
+	kt_initramfs__free(base);
+	close(fd);
+}
+
 static void test_conflicts(void **state)
 {
 	struct kt_initramfs *b = NULL;
@@ -434,6 +483,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_over),
 		cmocka_unit_test(test_conflicts),
 		cmocka_unit_test(test_elf_brings_its_closure),
 		cmocka_unit_test(test_write_after),

@@ -138,6 +138,23 @@ int kt_initramfs__write_after_fd(struct kt_initramfs *b, int base_fd, int out,
 				 struct kt_err *err);
 
 /*
+ * Lays @b out over @base, the archive the kernel unpacks before it when @b
+ * is written after it (kt_initramfs__write_after_fd): as if the two were
+ * one archive, though each is written alone.  A path of @b whose folder
+ * is a symlink of @base moves where the link points; a path @base has
+ * with the same contents is left out of @b, one it has with others is
+ * refused (-EEXIST) as twice in one archive is; a folder @base has is
+ * not written again; kt_initramfs__foreign() sees both.  Call it once
+ * @b holds its entries: both are laid out here, and what cannot be is an
+ * error now (a symlink of @b where @base has a folder is -EEXIST: the
+ * kernel could not replace the folder, where one archive of both would
+ * have moved @base's files where the link points).  @base must not
+ * change, and must outlive @b.  The key of @b (kt_initramfs__key) does
+ * not cover @base.
+ */
+int kt_initramfs__over(struct kt_initramfs *b, struct kt_initramfs *base, struct kt_err *err);
+
+/*
  * A key for caching the archive: it covers every entry that will be
  * written, each host file by its path, inode, size, mtime and ctime (the
  * closures' libraries and the targets of symlinks included) or, when

@@ -46,7 +46,8 @@ extern "C" {
 #endif
 
 #define KT_RUN_DEFAULT_CPUS	2
-/* Base archives kept in the cache folder, most recently used first. */
+/* Base archives (and with cache_includes, each set of includes in its
+ * own base) kept in the cache folder, most recently used first. */
 #define KT_RUN_BASE_KEEP	8
 /* How long wprof may run past its -d duration by default, in seconds. */
 #define KT_RUN_DEFAULT_GRACE_S	30
@@ -230,6 +231,17 @@ struct kt_run_opts {
 	size_t ncollect;
 	const char *out_dir;
 	uint64_t collect_max;
+	/* The includes go into an archive of this run's, after the cached
+	 * base (init, busybox, wprof, the kernel's modules and config), so
+	 * that a new set of them costs no cache slot; true caches them in
+	 * the base instead, keyed by their files, for one set of includes
+	 * that many runs share (see the README, "Booting").  Either way a
+	 * guest path the base has is refused when the include's contents
+	 * differ (-EEXIST), and one under a symlink of the base moves where
+	 * it points; includes that bring a symlink where the base has a
+	 * folder get, for that run, one archive with the base, kept
+	 * nowhere. */
+	bool cache_includes;
 };
 
 /* struct kt_run_opts NAME, zeroed, its sz set, with the fields given. */

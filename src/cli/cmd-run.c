@@ -24,6 +24,7 @@ struct run_args {
 	bool grace_set;
 	const char *trace_out;
 	struct cli_list inc;
+	bool cache_includes;
 	unsigned timeout_s;
 	const char *accel;
 	bool no_pvh;
@@ -287,6 +288,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.cpus = a->cpus, .memory_mib = a->memory,
 		.memory_override_mib = a->override, .trace_out = a->trace_out,
 		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
+		.cache_includes = a->cache_includes,
 		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
 		.log = cli_log, .stop = &run_stop, .signal = &run_signal, .qemu_pgid = &run_qemu_pgid,
 		.paused_ms = &run_paused_ms,
@@ -370,6 +372,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_FN("wprof-grace", &a, run_opt_grace),
 		OPT_STR(0, "trace-out", &a.trace_out),
 		OPT_FN("include", &a.inc, cli_opt_include),
+		OPT_BOOL("cache-includes", &a.cache_includes),
 		OPT_UINT("timeout", &a.timeout_s, 0, 86400 * 7),
 		OPT_FN("signal", &a.timeout_signal, run_opt_signal),
 		OPT_UINT("kill-after", &a.kill_after_s, 1, 86400),
@@ -403,6 +406,8 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		i = cli_usage_error(c, "--trace-out needs --wprof or --repro");
 	else if (i >= 0 && a.trace_out && !*a.trace_out)
 		i = cli_usage_error(c, "--trace-out: an empty path");
+	else if (i >= 0 && a.cache_includes && !a.inc.n)
+		i = cli_usage_error(c, "--cache-includes needs --include");
 	else if (i >= 0 && a.grace_set && !a.w.on)
 		i = cli_usage_error(c, "--wprof-grace needs --wprof");
 	else if (i >= 0 && (a.out_dir || a.collect_max_mib) && !a.collect.n)
