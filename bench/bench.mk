@@ -34,6 +34,8 @@ bench: $(BENCH)/k64/ktpack $(BENCH)/naive-extract $(OUT)/ktpack $(OUT)/fixture/k
 	bench/vm.sh $(abspath $(OUT))/ktpack $(KERNEL) $(abspath $(BENCH))/vm || fail=1; \
 	bench/channel.sh $(abspath $(OUT))/fixture/ktpack $(KERNEL) $(abspath $(BENCH))/channel || fail=1; \
 	bench/accel.sh $(abspath $(OUT))/ktpack $(KERNEL) $(abspath $(BENCH))/accel || fail=1; \
+	bench/timeout.sh $(abspath $(OUT))/fixture/ktpack $(KERNEL) $(abspath $(BENCH))/timeout || fail=1; \
+	bench/topology.sh $(abspath $(OUT))/ktpack $(KERNEL) $(abspath $(BENCH))/topology || fail=1; \
 	exit $$fail
 
 .PHONY: bench
