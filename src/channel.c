@@ -55,6 +55,8 @@ size_t kt_ch_payload_max(enum kt_ch_type type)
 		return 12 + KT_CH_NONCE_MAX + KT_CH_NAME_MAX;
 	case KT_CH_FILE_END:
 		return 4 + KT_CH_NONCE_MAX;
+	case KT_CH_EXEC_FAIL:
+		return 4 + KT_CH_NONCE_MAX + KT_CH_EXEC_PATH_MAX;
 	default:
 		return 0;
 	}
@@ -221,6 +223,8 @@ struct kt_ch_host {
 	int status;
 	bool done;			/* a DONE frame came */
 	int done_status;		/* its status */
+	int exec_errno;			/* an EXEC_FAIL frame's, or 0 */
+	char exec_path[KT_CH_EXEC_PATH_MAX + 1];
 	char why[KT_CH_WHY_MAX];
 	/* the trace */
 	struct kt_out out;
@@ -458,6 +462,22 @@ static void host_done(struct kt_ch_host *h, const unsigned char *p, size_t len)
 	h->done_status = (int)kt_get_le32(p);
 }
 
+/* The command could not be executed: u32 errno, the nonce, the path
+ * tried (made printable).  An errno no kernel returns is no such frame. */
+static void host_exec_fail(struct kt_ch_host *h, const unsigned char *p, size_t len)
+{
+	uint32_t e;
+
+	if (len < 4 + h->nlen || memcmp(p + 4, h->o.nonce, h->nlen))
+		return;
+	e = kt_get_le32(p);
+	if (!e || e >= 4096)
+		return;
+	h->exec_errno = (int)e;
+	kt_printable(h->exec_path, sizeof(h->exec_path), (const char *)p + 4 + h->nlen,
+		     len - 4 - h->nlen, false);
+}
+
 /* A file's first frame: u64 size, u32 mode, the nonce, its name.  One
  * without the nonce is a command's, ignored. */
 static void host_file_begin(struct kt_ch_host *h, const unsigned char *p, size_t len)
@@ -539,6 +559,9 @@ static int host_frame(void *ctx, enum kt_ch_type type, const unsigned char *p, s
 		return 0;
 	case KT_CH_FILE_END:
 		host_file_end(h, p, len);
+		return 0;
+	case KT_CH_EXEC_FAIL:
+		host_exec_fail(h, p, len);
 		return 0;
 	default:
 		/* the host's own types, sent back: ignored */
@@ -645,6 +668,13 @@ int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err)
 uint64_t kt_ch_host__checked(const struct kt_ch_host *h)
 {
 	return kt_ch_reader__checked(h->rd);
+}
+
+int kt_ch_host__exec_failed(const struct kt_ch_host *h, const char **path)
+{
+	if (h->exec_errno)
+		*path = h->exec_path;
+	return h->exec_errno;
 }
 
 bool kt_ch_host__done(const struct kt_ch_host *h, int *status)

@@ -321,6 +321,76 @@ static void test_done(void **state)
 	free(s.p);
 }
 
+/* A frame of u32 @e, @nonce, then @path: init's word that the command
+ * could not be executed. */
+static void put_exec_fail(struct stream *s, uint32_t e, const char *nonce, const char *path,
+			  size_t plen)
+{
+	unsigned char b[4 + 64 + 2048];
+	size_t nl = strlen(nonce);
+
+	kt_put_le32(b, e);
+	memcpy(b + 4, nonce, nl);
+	memcpy(b + 4 + nl, path, plen);
+	put(s, KT_CH_EXEC_FAIL, b, 4 + nl + plen);
+}
+
+/* The command could not be executed: taken only with the nonce and an
+ * errno, its path made printable; no end of the run (the status still
+ * comes: 127 or 126).  A status of 127 alone is no such word. */
+static void test_exec_fail(void **state)
+{
+	static char path[KT_CH_EXEC_PATH_MAX + KT_CH_NONCE_MAX];
+	struct stream s = { 0 };
+	const char *p = NULL, *why = NULL;
+	struct host h;
+	int st = -1;
+
+	(void)state;
+	host_new(&h, 0);
+	put_status(&s, 127, NONCE);
+	feed(&h, &s, 5);
+	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
+	assert_int_equal(st, 127);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), 0);
+	assert_null(p);
+	/* forged, no errno, no nonce, not an errno: ignored */
+	s.len = 0;
+	put_exec_fail(&s, ENOENT, "ffffffffffffffff", "/forged", 7);
+	put_exec_fail(&s, 0, NONCE, "/zero", 5);
+	put_exec_fail(&s, 4096, NONCE, "/big", 4);
+	put(&s, KT_CH_EXEC_FAIL, "\x02\0\0\0", 4);
+	feed(&h, &s, 3);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), 0);
+	assert_null(p);
+	/* init's own: a terminal's controls in the path do not get through */
+	s.len = 0;
+	put_exec_fail(&s, EACCES, NONCE, "/bin/\x1b[2Jx", 10);
+	feed(&h, &s, 3);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), EACCES);
+	assert_string_equal(p, "/bin/?[2Jx");
+	/* the longest path init sends fits whole; a frame over the cap is
+	 * skipped */
+	s.len = 0;
+	memset(path, 'a', KT_CH_EXEC_PATH_MAX);
+	put_exec_fail(&s, ENOENT, NONCE, path, KT_CH_EXEC_PATH_MAX);
+	feed(&h, &s, 4096);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), ENOENT);
+	assert_int_equal(strlen(p), KT_CH_EXEC_PATH_MAX);
+	assert_int_equal(kt_ch_host__skipped(h.h), 0);
+	s.len = 0;
+	memset(path, 'a', sizeof(path));
+	put_exec_fail(&s, EACCES, NONCE, path,
+		      kt_ch_payload_max(KT_CH_EXEC_FAIL) + 1 - 4 - strlen(NONCE));
+	feed(&h, &s, 4096);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), ENOENT);
+	assert_true(kt_ch_host__skipped(h.h) > 0);
+	/* the status is init's STATUS frame's, an EXEC_FAIL ends nothing */
+	assert_int_equal(kt_ch_host__ends(h.h), 1);
+	host_free(&h);
+	free(s.p);
+}
+
 /* A header a command wrote that claims a long payload, then init's
  * padding and last frames: the status arrives.  A header whose size is
  * over its type's cap is refused before its payload is waited for. */
@@ -394,6 +464,8 @@ static void test_caps_and_nonce(void **state)
 		if (t != KT_CH_HELLO && t != KT_CH_ACK && !kt_ch_payload_max((enum kt_ch_type)t))
 			fail_msg("frame type %d has no payload cap", t);
 	assert_int_equal(kt_ch_payload_max(KT_CH_STATUS), 4 + KT_CH_NONCE_MAX);
+	assert_int_equal(kt_ch_payload_max(KT_CH_EXEC_FAIL),
+			 4 + KT_CH_NONCE_MAX + KT_CH_EXEC_PATH_MAX);
 	assert_int_equal(kt_ch_host__new(&o, &h), -EINVAL);
 	o.nonce = "short";
 	assert_int_equal(kt_ch_host__new(&o, &h), -EINVAL);
@@ -833,6 +905,7 @@ int main(void)
 		cmocka_unit_test(test_reader_linear),
 		cmocka_unit_test(test_caps_and_nonce),
 		cmocka_unit_test_setup_teardown(test_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_stalled_reader, setup, teardown),

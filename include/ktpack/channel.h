@@ -1,7 +1,7 @@
 /* ktpack/channel.h - the framed channel between the guest init and the
  * host: the command's stdout and stderr, the host's stdin, the trace, the
- * exit status and init's diagnostics, over one port (see the README,
- * "The channel").
+ * exit status (and whether the command could be executed at all) and
+ * init's diagnostics, over one port (see the README, "The channel").
  *
  * A frame, all little-endian:
  *   "KTCH"   4 bytes, magic
@@ -46,6 +46,9 @@ extern "C" {
 #define KT_CH_NONCE_MAX		64u
 /* A FAIL frame's reason, after the nonce. */
 #define KT_CH_WHY_MAX		1024u
+/* An EXEC_FAIL frame's path, after the errno and the nonce (init cuts a
+ * longer one). */
+#define KT_CH_EXEC_PATH_MAX	1024u
 /* No frame is longer: this many bytes without the magic's first byte
  * end whatever frame the reader holds. */
 #define KT_CH_PAD		KT_CH_FRAME_MAX
@@ -80,6 +83,10 @@ enum kt_ch_type {
 	KT_CH_FILE_BEGIN,
 	KT_CH_FILE,		/* guest: the file's next bytes */
 	KT_CH_FILE_END,		/* guest: u32 CRC-32 of the whole file, nonce */
+	/* guest: the command could not be executed (its exit status is
+	 * 127 or 126 all the same): u32 errno of the exec, the run's
+	 * nonce, then the path tried (the command's argv[0]) */
+	KT_CH_EXEC_FAIL,
 	KT_CH_TYPE_END,
 };
 
@@ -196,6 +203,13 @@ int kt_ch_host__end(const struct kt_ch_host *h, int *status, const char **why);
 /* How many end frames (status or failure, with the nonce) came: the
  * guest waits for one ACK for each. */
 unsigned kt_ch_host__ends(const struct kt_ch_host *h);
+/*
+ * Whether the command could not be executed (an EXEC_FAIL frame with the
+ * nonce): the exec's errno, with the path tried in @path (printable,
+ * owned by @h); 0 when it started, or when init did not say.  A command
+ * that exits 127 or 126 by itself sends no such frame.
+ */
+int kt_ch_host__exec_failed(const struct kt_ch_host *h, const char **path);
 /*
  * Whether init said the command ended (a DONE frame with the nonce): true
  * with its status in @status.  It comes while wprof still runs, so it is

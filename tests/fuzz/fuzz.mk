@@ -46,7 +46,7 @@ $(FUZZ_DIR)/seed-bzimage/.done: tests/fuzz/seed_bzimage.sh
 	tests/fuzz/seed_bzimage.sh $(@D)
 	touch $@
 
-# A valid stream of frames, as a guest init sends them, and hostile ones.
+# Valid streams of frames, as a guest init sends them, and hostile ones.
 $(FUZZ_DIR)/seed-channel/.done: tests/fuzz/seed_channel.c src/channel.c src/outq.c src/util.c \
 	src/collect.c
 	@mkdir -p $(@D)
@@ -54,6 +54,7 @@ $(FUZZ_DIR)/seed-channel/.done: tests/fuzz/seed_channel.c src/channel.c src/outq
 	$(FUZZ_DIR)/seed-channel-gen > $(@D)/stream
 	$(FUZZ_DIR)/seed-channel-gen hostile > $(@D)/hostile
 	$(FUZZ_DIR)/seed-channel-gen headers > $(@D)/headers
+	$(FUZZ_DIR)/seed-channel-gen exec > $(@D)/exec
 	touch $@
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%) \

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
 
@@ -51,6 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (kt_ch_host__checked(h) > size)
 		abort();
 	kt_ch_host__end(h, &st, &why);
+	/* a path the host shows: printable, within its cap */
+	if (kt_ch_host__exec_failed(h, &why) && strlen(why) > KT_CH_EXEC_PATH_MAX)
+		abort();
 	if (!kt_ch_host__trace(h, &bytes, NULL) && bytes > (1 << 20))
 		abort();
 	kt_ch_host__free(h);

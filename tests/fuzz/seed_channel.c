@@ -4,7 +4,7 @@
  * what a guest command writes on init's port (frames without the nonce,
  * a header that claims a long payload), then init's padding and its
  * last frames; "headers": headers that claim the longest payload, one
- * after the other. */
+ * after the other; "exec": a command the guest could not execute. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +32,18 @@ static void put_signed(enum kt_ch_type t, const void *p, size_t fixed)
 	put(t, b, fixed + 16);
 }
 
+/* The command could not be executed: u32 @e, the nonce, @path. */
+static void put_exec_fail(uint32_t e, const char *path)
+{
+	unsigned char b[4 + 16 + 64];
+	size_t pl = strlen(path);
+
+	kt_put_le32(b, e);
+	memcpy(b + 4, NONCE, 16);
+	memcpy(b + 20, path, pl);
+	put(KT_CH_EXEC_FAIL, b, 20 + pl);
+}
+
 static void put_header(uint32_t len)
 {
 	unsigned char h[KT_CH_HDR] = "KTCH";
@@ -46,6 +58,14 @@ int main(int argc, char **argv)
 	unsigned char trace[3000], le[8];
 	uint32_t crc;
 
+	if (argc > 1 && !strcmp(argv[1], "exec")) {
+		putchar(3);
+		put(KT_CH_HELLO, NULL, 0);
+		put_exec_fail(2, "/bin/\x1b[2Jx");
+		kt_put_le32(le, 127);
+		put_signed(KT_CH_STATUS, le, 4);
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "headers")) {
 		putchar(200);
 		for (int i = 0; i < 2000; i++)
@@ -66,6 +86,7 @@ int main(int argc, char **argv)
 		static unsigned char pad[2000];
 
 		put(KT_CH_FAIL, "forged", 6);
+		put(KT_CH_EXEC_FAIL, "\x02\0\0\0/forged", 11);
 		kt_put_le64(le, 6);
 		put(KT_CH_TRACE_BEGIN, le, 8);
 		put(KT_CH_TRACE, "forged", 6);
