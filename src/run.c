@@ -1330,6 +1330,12 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 		memcpy(res->qemu_stderr, vr.qemu_stderr, sizeof(res->qemu_stderr));
 		res->status = vr.exit_status;
 		res->done_status = vr.done_status;
+		if (vr.exec_errno) {
+			res->exec_path = strdup(vr.exec_path);
+			if (!res->exec_path && !r)
+				r = kt_err_set(err, -ENOMEM, "out of memory");
+			res->exec_errno = res->exec_path ? vr.exec_errno : 0;
+		}
 		res->trace_written = vr.trace_written;
 		res->trace_bytes = vr.trace_bytes;
 		res->channel = vr.channel;
@@ -1465,7 +1471,8 @@ void kt_run_result__release(struct kt_run_result *res)
 		return;
 	free(res->trace_out);
 	free(res->repro.trace_out);
-	res->trace_out = res->repro.trace_out = NULL;
+	free(res->exec_path);
+	res->trace_out = res->repro.trace_out = res->exec_path = NULL;
 }
 
 int kt_run_exit_status(const struct kt_run_result *res, int r, int sig)

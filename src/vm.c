@@ -1380,6 +1380,13 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 	}
 	if (b->active >= 0 && !kt_ch_host__done(b->h[b->active], &res->done_status))
 		res->done_status = -1;
+	/* a 127 or 126 that is init's word, not the command's own */
+	if (b->active >= 0) {
+		const char *path = "";
+
+		res->exec_errno = kt_ch_host__exec_failed(b->h[b->active], &path);
+		kt_snprintf_cut(res->exec_path, sizeof(res->exec_path), "%s", path);
+	}
 	/* files that came whole are kept and said, however the run ended */
 	if (b->active >= 0) {
 		const char *why;

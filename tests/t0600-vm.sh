@@ -67,11 +67,14 @@ test_expect_success KERNEL,QEMU 'stdin reaches the command, its end included' '
 
 test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s, 128+N, 126, 127' '
 	private_cache
-	expect_exit 3 vmrun --accel tcg -- /bin/busybox sh -c "exit 3"
+	# a command that exits 127 by itself is no command ktpack could not run
+	expect_exit 127 vmrun --accel tcg -- /bin/busybox sh -c "exit 127" 2> err
+	not grep -q "could not run\|cannot run" err
 	expect_exit 137 vmrun -- /bin/busybox sh -c "kill -9 \$\$"
+	# said once, by ktpack
 	expect_exit 127 vmrun -- /nonexistent/cmd 2> err
-	expect_grep "cannot run ./nonexistent/cmd.: No such file or directory" err
-	expect_exit 126 vmrun -- /etc/passwd
+	expect_grep "^ktpack: the guest could not run ./nonexistent/cmd.: No such file or directory\$" err
+	test "$(grep -c "run ./nonexistent/cmd." err)" -eq 1
 	# a command that exits at once: its output must not be dropped
 	echo x > extra
 	vmrun --accel tcg --include "$PWD/extra:/extra" -- /bin/busybox cat /extra > out
@@ -81,6 +84,11 @@ test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s,
 	vmrun --accel tcg --cache-includes --include "$PWD/extra:/extra" -- /bin/busybox uname -s > out
 	test "$(cat out)" = Linux
 	test "$(ls "$KTSTR_CACHE_DIR" | grep -c "^initramfs-")" -eq 2
+	# the word travels as the status does, on the serial port too (a
+	# base of its own: last)
+	expect_exit 126 vmrun --channel serial -- /etc/passwd 2> err
+	expect_grep "^ktpack: the guest could not run ./etc/passwd.: Permission denied\$" err
+	test "$(grep -c "run ./etc/passwd." err)" -eq 1
 '
 
 test_expect_success KERNEL,QEMU,MODULES 'an include whose closure links /lib where the base has /lib/modules runs' '

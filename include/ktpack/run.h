@@ -255,6 +255,14 @@ struct kt_run_result {
 	 * kt_vm_result): known also when the timeout fell while wprof was
 	 * finishing (end KT_VM_TIMEOUT); -1 when not known. */
 	int done_status;
+	/* The guest could not execute the command (init said so: its exec
+	 * failed): the errno, and the path tried (the command's argv[0],
+	 * printable; the result's own, freed by kt_run_result__release()).
+	 * status is 127 (ENOENT) or 126 then, as env(1) has them; 0 and
+	 * NULL when the command started, so that a command that exits 127
+	 * by itself (a shell's "not found") is told from it. */
+	int exec_errno;
+	char *exec_path;
 	enum kt_accel accel;		/* what ran */
 	bool accel_fell_back;		/* a KVM boot failed: TCG ran instead */
 	/* Why TCG ran under auto although the guest could have had KVM
@@ -314,10 +322,10 @@ struct kt_run_result {
 	} repro;
 };
 
-/* Frees what @res owns (its trace_out strings) and sets them to NULL;
- * safe on a zeroed result, on NULL, and twice.  kt_run() fills a result
- * whole, whatever it returns: release it after every kt_run(), before
- * it is given to the next one. */
+/* Frees what @res owns (its trace_out strings and exec_path) and sets
+ * them to NULL; safe on a zeroed result, on NULL, and twice.  kt_run()
+ * fills a result whole, whatever it returns: release it after every
+ * kt_run(), before it is given to the next one. */
 void kt_run_result__release(struct kt_run_result *res);
 
 /* Exit statuses of a run, as timeout(1) and env(1) have them; otherwise

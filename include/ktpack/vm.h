@@ -12,6 +12,7 @@
 #include <ktpack/accel.h>
 #include <ktpack/arch.h>
 #include <ktpack/cache.h>
+#include <ktpack/channel.h>
 #include <ktpack/common.h>
 #include <ktpack/kernel.h>
 
@@ -210,6 +211,12 @@ struct kt_vm_result {
 	 * still ran (KT_CH_DONE): known also when the timeout then fell;
 	 * -1 when init did not say (no wprof, or the command never ended). */
 	int done_status;
+	/* The command could not be executed (kt_ch_host__exec_failed): the
+	 * exec's errno in the guest and the path tried, printable; 0 and ""
+	 * when it started (or when init did not say).  exit_status is 127
+	 * or 126 then, as a command's own can be. */
+	int exec_errno;
+	char exec_path[KT_CH_EXEC_PATH_MAX + 1];
 	bool trace_written;
 	uint64_t trace_bytes;
 	enum kt_channel channel;	/* the port init used; AUTO when none */

@@ -170,6 +170,11 @@ static void run_report_collect(const struct kt_run_result *res, const struct run
 
 static int run_report(const struct kt_run_result *res)
 {
+	/* worded as env(1)'s; said once: init does not write it on the
+	 * command's stderr */
+	if (res->exec_errno)
+		cli_say("the guest could not run '%s': %s", res->exec_path,
+			strerror(res->exec_errno));
 	run_report_timings(res);
 	if (res->trace_written)
 		cli_say("wrote the wprof trace to '%s' (%llu bytes)", res->trace_out,

@@ -1240,17 +1240,50 @@ static int io_loop(struct io *io, pid_t pid, int out, int err)
 	return exit_code(st);
 }
 
+/* Tells the host the command could not be executed: the exec's errno,
+ * the nonce (a command that exits 127 by itself cannot send this), the
+ * path tried, cut to KT_CH_EXEC_PATH_MAX. */
+static void ch_send_exec_fail(int e, const char *path)
+{
+	static unsigned char buf[4 + KT_CH_NONCE_MAX + KT_CH_EXEC_PATH_MAX];
+	size_t pl = strnlen(path, KT_CH_EXEC_PATH_MAX);
+
+	kt_put_le32(buf, (uint32_t)e);
+	memcpy(buf + 4, run_nonce, run_nonce_len);
+	memcpy(buf + 4 + run_nonce_len, path, pl);
+	ch_send(KT_CH_EXEC_FAIL, buf, 4 + run_nonce_len + pl);
+}
+
+/*
+ * The errno of the child's failed exec, or 0 when it started: the child
+ * writes it on the pipe of @fd, whose write end it holds with O_CLOEXEC,
+ * so that a successful exec closes it and an end of file comes instead.
+ */
+static int exec_result(int fd)
+{
+	int e = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	return n == (ssize_t)sizeof(e) ? e : 0;
+}
+
 /* The command of the per-run archive (NUL-separated argv, any number of
- * arguments) with its standard streams on pipes to the channel. */
+ * arguments) with its standard streams on pipes to the channel.  When
+ * it cannot be executed its status is 127 (ENOENT) or 126, as env(1)'s,
+ * and init tells the host why (KT_CH_EXEC_FAIL), which says it once. */
 static int run_command(char *cmd, size_t clen)
 {
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, ex[2] = { -1, -1 };
 	struct io io = { .in_fd = -1, .tty = -1 };
 	size_t n = 0;
 	char **cargv;
 	bool merged;
 	pid_t pid;
-	int status;
+	int status, e;
 
 	for (size_t off = 0; off < clen; off += strlen(cmd + off) + 1)
 		n++;
@@ -1259,7 +1292,7 @@ static int run_command(char *cmd, size_t clen)
 	 * their order */
 	merged = !access(KT_GUEST_MERGED, F_OK);
 	if (!cargv || kt_ch_reader__new(&io.rd) || pipe2(in, O_CLOEXEC) ||
-	    pipe2(out, O_CLOEXEC) || (!merged && pipe2(err, O_CLOEXEC))) {
+	    pipe2(out, O_CLOEXEC) || (!merged && pipe2(err, O_CLOEXEC)) || pipe2(ex, O_CLOEXEC)) {
 		say("cannot start the command: %s", strerror(errno));
 		return -1;
 	}
@@ -1277,18 +1310,28 @@ static int run_command(char *cmd, size_t clen)
 		execv(cargv[0], cargv);
 		if (errno == ENOENT || errno == EACCES)
 			execvp(cargv[0], cargv);
-		fprintf(stderr, "ktpack-init: cannot run '%s': %s\n", cargv[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
+		e = errno;
+		/* init says it to the host; the line is for when it cannot */
+		if (write(ex[1], &e, sizeof(e)) != (ssize_t)sizeof(e))
+			fprintf(stderr, "ktpack-init: cannot run '%s': %s\n", cargv[0], strerror(e));
+		_exit(e == ENOENT ? 127 : 126);
 	}
+	e = errno;
 	close(in[0]);
 	close(out[1]);
 	if (!merged)
 		close(err[1]);
-	free(cargv);
+	close(ex[1]);
 	if (pid < 0) {
-		say("cannot start the command: %s", strerror(errno));
+		close(ex[0]);
+		free(cargv);
+		say("cannot start the command: %s", strerror(e));
 		return -1;
 	}
+	e = exec_result(ex[0]);
+	if (e)
+		ch_send_exec_fail(e, cargv[0]);
+	free(cargv);
 	io.in_fd = in[1];
 	io.pid = pid;
 	fcntl(io.in_fd, F_SETFL, O_NONBLOCK);
