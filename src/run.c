@@ -1438,9 +1438,19 @@ static int run_all(const struct kt_run_opts *o, struct kt_run_result *res, struc
 	if (o->repro && !o->cmd)
 		return kt_err_set(err, -EINVAL, "--repro is for a command, not a shell");
 	r = run_once(o, res, err);
+	if (!o->repro || !run_repro_wanted(o, res, r))
+		return r;
 	/* a failing run that traced already needs no second one */
-	if (o->repro && run_repro_wanted(o, res, r) && !(o->wprof && res->trace_written))
-		run_repro(o, res, res);
+	if (o->wprof && res->trace_written)
+		return r;
+	/* nor one that never started: it would fail the same way, before
+	 * wprof saw anything */
+	if (res->exec_errno) {
+		kt_log(&o->log, KT_LOG_INFO,
+		       "--repro: the guest could not run the command: it is not run again");
+		return r;
+	}
+	run_repro(o, res, res);
 	return r;
 }
 

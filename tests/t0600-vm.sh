@@ -71,10 +71,12 @@ test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s,
 	expect_exit 127 vmrun --accel tcg -- /bin/busybox sh -c "exit 127" 2> err
 	not grep -q "could not run\|cannot run" err
 	expect_exit 137 vmrun -- /bin/busybox sh -c "kill -9 \$\$"
-	# said once, by ktpack
-	expect_exit 127 vmrun -- /nonexistent/cmd 2> err
+	# said once, by ktpack; not run again under wprof
+	expect_exit 127 vmrun --repro -- /nonexistent/cmd 2> err
 	expect_grep "^ktpack: the guest could not run ./nonexistent/cmd.: No such file or directory\$" err
 	test "$(grep -c "run ./nonexistent/cmd." err)" -eq 1
+	expect_grep "^ktpack: --repro: the guest could not run the command: it is not run again\$" err
+	not grep -q "running the command again" err
 	# a command that exits at once: its output must not be dropped
 	echo x > extra
 	vmrun --accel tcg --include "$PWD/extra:/extra" -- /bin/busybox cat /extra > out

@@ -105,7 +105,9 @@ struct kt_run_opts {
 	 * command and topology, the memory raised to wprof's floor, its
 	 * stdin again when it is a file (else none), its output dropped; the
 	 * trace goes to @trace_out.  The result keeps the first run's
-	 * outcome, and the second's in its repro member. */
+	 * outcome, and the second's in its repro member.  A command the
+	 * guest could not execute (kt_run_result.exec_errno) is not run
+	 * again: it would fail the same way, before wprof saw anything. */
 	unsigned repro;
 	const struct kt_wprof_config *repro_wprof;
 	/* The front end's embedded blobs, packed from memory: "busybox" as
