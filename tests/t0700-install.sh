@@ -124,13 +124,23 @@ test_expect_success 'the example front end builds from the installed tree alone'
 		WPROF="$FIXTURE" > /dev/null
 	for b in frontend frontend-cxx; do
 		expect_exit 2 "$TRASH/ex/$b" 2> err
-		expect_grep "^usage: frontend KERNEL PROGRAM" err
+		expect_grep "^usage: frontend \[--repro\] \[--topology SPEC\] \[--collect PATH\]\.\.\. KERNEL PROGRAM" err
+		expect_exit 2 "$TRASH/ex/$b" --topology 0n k p 2> err
+		expect_grep "^frontend: invalid --topology: .0n.: " err
+		test "$(wc -l < err)" -eq 1
 		nm "$TRASH/ex/$b" | grep -q " _binary_wprof_start\$"
 		# wprof_CLOSURE: the fixture (dynamic) brings its libraries
 		test "$(blob_size "$TRASH/ex/$b" wprof_libs)" -gt 0
+		# it installs its own blobs, as ktstr does, before the run
+		# finds that the kernel is missing
+		rm -rf "$KTSTR_CACHE_DIR"
+		expect_exit 125 "$TRASH/ex/$b" "$TRASH/nokernel" /bin/true 2> err
+		expect_grep "^frontend: cannot open kernel .$TRASH/nokernel.: No such file or directory\$" err
+		test "$(wc -l < err)" -eq 1
+		ls "$KTSTR_CACHE_DIR" > cached
+		expect_grep "^wprof-[0-9a-f]\{64\}\$" cached
+		expect_grep "^busybox-[0-9a-f]\{64\}\$" cached
 	done
-	# it installs its own blobs, as ktstr does
-	expect_exit 2 "$TRASH/ex/frontend" > /dev/null 2>&1
 '
 
 test_expect_success 'the README make snippet builds its front end with a plain make' '
@@ -141,7 +151,7 @@ test_expect_success 'the README make snippet builds its front end with a plain m
 	expect_grep "^frontend: " snip/Makefile
 	PKG_CONFIG_PATH="$TRASH/inst/lib/pkgconfig" make -s -C snip > /dev/null
 	expect_exit 2 snip/frontend 2> err
-	expect_grep "^usage: frontend KERNEL PROGRAM" err
+	expect_grep "^usage: frontend .* KERNEL PROGRAM" err
 	test "$(blob_size snip/frontend wprof_libs)" -gt 0
 '
 
@@ -184,6 +194,33 @@ test_expect_success KERNEL,QEMU 'the example front end boots a program with wpro
 	"$FIXTURE" -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T host.pb > /dev/null
 	cmp frontend.pb host.pb
 	ls "$KTSTR_CACHE_DIR" | grep -q "^wprof-[0-9a-f]\\{64\\}\$"
+'
+
+test_expect_success KERNEL,QEMU 'the example front end: --repro, --topology and --collect' '
+	install_to "" "$TRASH/inst"
+	cp -r "$TOP/examples" src
+	PKG_CONFIG_PATH="$TRASH/inst/lib/pkgconfig" make -s -C src OUT="$TRASH/ex" \
+		WPROF="$FIXTURE" "$TRASH/ex/frontend" > /dev/null
+	# two boots: the run (no wprof), then the failure again under wprof;
+	# a file and a folder back, the file also inside the folder
+	expect_exit 3 "$TRASH/ex/frontend" --repro --topology 1n2l1c1t \
+		--collect /tmp/r/a --collect /tmp/r "$KERNEL" \
+		/bin/sh -c "mkdir -p /tmp/r/d; echo hi > /tmp/r/a; printf \"x\\0y\" > /tmp/r/d/b; nproc; exit 3" \
+		> out 2> err
+	test "$(cat out)" = 2
+	expect_grep "^frontend: 2 CPUs on 1 node, 256 MiB\$" err
+	echo hi > a.want && cmp a.want a && cmp a.want r/a
+	printf "x\\0y" > b.want && cmp b.want r/d/b
+	expect_grep "^frontend: collected 3 files (9 bytes) into .\.., 0 refused\$" err
+	# one line for each run, in order, and the first run untraced
+	grep "^frontend: status \|^frontend: --repro: run again" err > runs
+	test "$(wc -l < runs)" -eq 2
+	head -n 1 runs | grep -q "^frontend: status 3 over the virtio channel\$"
+	tail -n 1 runs | grep -q "^frontend: --repro: run again under wprof, the command exited with status 3; wrote the wprof trace to .frontend\.pb. (65536 bytes)\$"
+	not grep -q "^frontend: trace in " err
+	not grep -q "^wprof-fixture: " err
+	"$FIXTURE" -d 500 -e sched --ringbuf-size=256000 --ringbuf-cnt=8 -T host.pb > /dev/null
+	cmp frontend.pb host.pb
 '
 
 test_done
