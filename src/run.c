@@ -173,14 +173,12 @@ static int run_collect_path(const char *in, char *out, size_t sz, struct kt_err 
 
 /* The list of guest paths to collect, one a line, and the out folder:
  * checked before anything is built. */
-static int run_check_collect(const struct kt_run_opts *o, struct kt_err *err)
+/* The paths to collect, as paths: absolute, and not too many bytes. */
+static int run_check_collect_paths(const struct kt_run_opts *o, struct kt_err *err)
 {
 	char norm[PATH_MAX];
-	struct kt_err e = { 0 };
-	const char *dir = o->out_dir ? o->out_dir : ".";
 	size_t len = 0;
-	struct stat st;
-	int r, fd;
+	int r;
 
 	for (size_t i = 0; i < o->ncollect; i++) {
 		r = run_collect_path(o->collect[i], norm, sizeof(norm), err);
@@ -191,6 +189,17 @@ static int run_check_collect(const struct kt_run_opts *o, struct kt_err *err)
 			return kt_err_set(err, -E2BIG, "the paths to collect are over %u bytes in all",
 					  KT_GUEST_COLLECT_MAX);
 	}
+	return 0;
+}
+
+/* The folder collected files go into: one we can write into. */
+static int run_check_collect(const struct kt_run_opts *o, struct kt_err *err)
+{
+	struct kt_err e = { 0 };
+	const char *dir = o->out_dir ? o->out_dir : ".";
+	struct stat st;
+	int r, fd;
+
 	if (!o->ncollect)
 		return 0;
 	r = kt_open_host(dir, "write into", &fd, &st, NULL, 0, &e);
@@ -226,23 +235,20 @@ static int run_collect_list(const struct kt_run_opts *o, char **out, size_t *len
 	return 0;
 }
 
-static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
+/* The options' values, as values (no file is looked at): what fails
+ * here is a usage error (kt_run_result.invalid). */
+static int run_check_args(const struct kt_run_opts *o, struct kt_err *err)
 {
 	char host[PATH_MAX], guest[PATH_MAX];
 	int r;
 
 	if (!o->kernel || !*o->kernel)
 		return kt_err_set(err, -EINVAL, "no kernel given");
-	if (o->sysroot && *o->sysroot) {
-		struct stat st;
-
-		if (stat(o->sysroot, &st))
-			return kt_err_set(err, -errno, "sysroot '%s': %s", o->sysroot, strerror(errno));
-		if (!S_ISDIR(st.st_mode))
-			return kt_err_set(err, -ENOTDIR, "sysroot '%s': not a folder", o->sysroot);
-	}
 	if (o->cmd && !o->cmd[0])
 		return kt_err_set(err, -EINVAL, "the command is empty");
+	/* as execve(2) would in the guest, without a boot to say it */
+	if (o->cmd && !*o->cmd[0])
+		return kt_err_set(err, -ENOENT, "the command's name is empty");
 	/* what init sends on to the command's process group */
 	if (o->timeout_signal && o->timeout_signal != SIGTERM && o->timeout_signal != SIGINT &&
 	    o->timeout_signal != SIGQUIT && o->timeout_signal != SIGHUP && o->timeout_signal != SIGKILL)
@@ -277,6 +283,27 @@ static int run_check_opts(const struct kt_run_opts *o, struct kt_err *err)
 			return kt_err_set(err, -EINVAL,
 					  "include '%s': %s holds init's control files, which it would override",
 					  o->includes[i], KT_GUEST_DIR);
+	}
+	return run_check_collect_paths(o, err);
+}
+
+/* The options, before anything is built; *@invalid when their values
+ * are wrong (run_check_args), not the files they name. */
+static int run_check_opts(const struct kt_run_opts *o, bool *invalid, struct kt_err *err)
+{
+	int r = run_check_args(o, err);
+
+	if (r) {
+		*invalid = true;
+		return r;
+	}
+	if (o->sysroot && *o->sysroot) {
+		struct stat st;
+
+		if (stat(o->sysroot, &st))
+			return kt_err_set(err, -errno, "sysroot '%s': %s", o->sysroot, strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return kt_err_set(err, -ENOTDIR, "sysroot '%s': not a folder", o->sysroot);
 	}
 	return run_check_collect(o, err);
 }
@@ -1189,7 +1216,7 @@ static int run_prepare(struct run_ctx *x, struct kt_run_result *res, struct kt_e
 	char qemu[PATH_MAX], name[64];
 	int r;
 
-	r = run_check_opts(o, err);
+	r = run_check_opts(o, &res->invalid, err);
 	/* Where the trace goes is checked now, not after the whole run. */
 	if (!r && o->wprof)
 		r = run_check_trace(x, res->trace_out, err);
@@ -1464,8 +1491,10 @@ int kt_run(const struct kt_run_opts *uo, struct kt_run_result *res, struct kt_er
 	res->end = KT_VM_FAILED;
 	res->done_status = -1;
 	r = run_opts(uo, &o, err);
-	if (r)
+	if (r) {
+		res->invalid = true;
 		return r;
+	}
 	/* The command's output, the console and the trace go to the
 	 * caller's descriptors: one whose reader is gone (| head) is an
 	 * EPIPE that ends the run or that output, never the caller. */
@@ -1489,6 +1518,8 @@ int kt_run_exit_status(const struct kt_run_result *res, int r, int sig)
 {
 	if (!r)
 		return res->status;
+	if (res->invalid)
+		return KT_RUN_EXIT_USAGE;
 	/* as timeout(1): a kill the caller asked for (kill_after_s) is said */
 	if (res->end == KT_VM_TIMEOUT && res->timeout_killed)
 		return 128 + SIGKILL;

@@ -49,6 +49,16 @@ int kt_cmdline_tokens_check(const char *const *tokens, size_t n, const char *wha
 	return 0;
 }
 
+int kt_parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct kt_unit units[] = {
+		{ "", 0 }, { "k", 10 }, { "kib", 10 }, { "m", 20 }, { "mib", 20 },
+		{ "g", 30 }, { "gib", 30 }, { "t", 40 }, { "tib", 40 },
+	};
+
+	return kt_parse_scaled(s, units, KT_ARRAY_SIZE(units), bytes);
+}
+
 int kt_parse_size_mib(const char *s, uint64_t *mib)
 {
 	static const struct kt_unit units[] = {

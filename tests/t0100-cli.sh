@@ -210,6 +210,15 @@ test_expect_success 'memory sizes take K, M, G and T; the old --override stays' 
 	expect_exit 2 "$KTPACK" memory --cpus 2 --memory 99999999999T 2> err
 '
 
+test_expect_success '--collect-max takes bytes, or K, M, G and T' '
+	for s in 0 1Q -5 ""; do
+		expect_exit 2 "$KTPACK" run --collect /x --collect-max "$s" -- true 2> err
+		expect_grep "^ktpack run: invalid --collect-max .$s.: expected bytes, or a size with K, M, G or T, above 0" err
+	done
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent --collect-max 1K -- true 2> err
+	expect_grep "^ktpack run: --collect-max needs --collect" err
+'
+
 test_expect_success 'cmdline --append adds kernel arguments, checked like the wprof args' '
 	"$KTPACK" cmdline --append "loglevel=7  sched_debug" --append "x=1" > out
 	echo "console=ttyS0 panic=-1 rdinit=/init quiet edd=off acpi=noirq loglevel=7 sched_debug x=1" > want

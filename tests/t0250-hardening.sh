@@ -318,9 +318,9 @@ test_expect_success 'cmdline, memory and initramfs need no cache folder; env say
 	expect_grep "^ktpack: wprof option .-d.: invalid duration .-1.\$" err
 '
 
-test_expect_success 'an include the guest would mount over is refused before anything starts' '
+test_expect_success 'an include the guest would mount over is a usage error before anything starts' '
 	for g in /tmp/x /proc /sys/kernel/y /dev/z /run/a /run/../tmp/b; do
-		expect_exit 125 "$KTPACK" run --kernel /nonexistent --include "/etc/hostname:$g" -- true 2> err
+		expect_exit 2 "$KTPACK" run --kernel /nonexistent --include "/etc/hostname:$g" -- true 2> err
 		expect_grep "the guest mounts over /[a-z]*, which would hide it" err
 	done
 	expect_exit 125 "$KTPACK" run --kernel /nonexistent --include /etc/hostname:/runner -- true 2> err
@@ -329,7 +329,7 @@ test_expect_success 'an include the guest would mount over is refused before any
 
 test_expect_success 'an include into /ktpack, where init reads its orders, is refused before anything starts' '
 	for g in /ktpack /ktpack/interactive /ktpack/cmd /opt/../ktpack/x; do
-		expect_exit 125 "$KTPACK" run --kernel /nonexistent --include "/etc/hostname:$g" -- true 2> err
+		expect_exit 2 "$KTPACK" run --kernel /nonexistent --include "/etc/hostname:$g" -- true 2> err
 		expect_grep "^ktpack: include ./etc/hostname:$g.: /ktpack holds init.s control files, which it would override\$" err
 	done
 	expect_exit 125 "$KTPACK" run --kernel /nonexistent --include /etc/hostname:/ktpack2 -- true 2> err
@@ -369,7 +369,7 @@ test_expect_success 'a guest command over the limit is refused before anything s
 	# 20 arguments of 60000 bytes: within execve'"'"'s limits, over the guest'"'"'s
 	a=$(head -c 60000 /dev/zero | tr "\0" a)
 	set -- "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a" "$a"
-	expect_exit 125 "$KTPACK" run --kernel /nonexistent -- echo "$@" "$@" 2> err
+	expect_exit 2 "$KTPACK" run --kernel /nonexistent -- echo "$@" "$@" 2> err
 	expect_grep "over the guest.s limit of 1048576 bytes" err
 '
 

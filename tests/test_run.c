@@ -77,10 +77,18 @@ static void test_required_options(void **state)
 	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
 	assert_string_equal(e.msg, "no kernel given");
 	assert_int_equal(res.end, KT_VM_FAILED);
+	assert_true(res.invalid);
+	assert_int_equal(kt_run_exit_status(&res, e.code, 0), KT_RUN_EXIT_USAGE);
 	o.kernel = "/nonexistent/vmlinuz";
 	o.cmd = empty;
 	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
 	assert_string_equal(e.msg, "the command is empty");
+	assert_true(res.invalid);
+	/* an empty name: refused here, not after a boot */
+	o.cmd = bad;
+	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
+	assert_string_equal(e.msg, "the command's name is empty");
+	assert_true(res.invalid);
 	o.cmd = NULL;
 	o.includes = bad;
 	o.nincludes = 1;
@@ -95,6 +103,9 @@ static void test_required_options(void **state)
 	o.nqemu_opts = 2;
 	assert_int_equal(kt_run(&o, &res, &e), -ENOENT);
 	assert_str_contains(e.msg, "cannot open kernel '/nonexistent/vmlinuz'");
+	/* a file that is not there is no usage error */
+	assert_false(res.invalid);
+	assert_int_equal(kt_run_exit_status(&res, e.code, 0), KT_RUN_EXIT_FAILED);
 }
 
 /* sz, libbpf's way: 0 refused, an older (smaller) caller's missing

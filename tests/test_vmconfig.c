@@ -93,12 +93,38 @@ static void test_cmdline(void **state)
 	assert_str_contains(e.msg, "limit of 2047");
 }
 
+/* Sizes: a bare number is MiB for memory, bytes for a byte count; K
+ * rounds up to whole MiB only for memory. */
+static void test_sizes(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(kt_parse_size("1K", &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(kt_parse_size("2000", &v), 0);
+	assert_int_equal(v, 2000);
+	assert_int_equal(kt_parse_size("3mib", &v), 0);
+	assert_int_equal(v, 3ULL << 20);
+	assert_int_equal(kt_parse_size("1T", &v), 0);
+	assert_int_equal(v, 1ULL << 40);
+	assert_int_equal(kt_parse_size("", &v), -EINVAL);
+	assert_int_equal(kt_parse_size("1Q", &v), -EINVAL);
+	assert_int_equal(kt_parse_size("-1", &v), -EINVAL);
+	assert_int_equal(kt_parse_size("99999999999T", &v), -ERANGE);
+	assert_int_equal(kt_parse_size_mib("1K", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(kt_parse_size_mib("2000", &v), 0);
+	assert_int_equal(v, 2000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_derive),
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_derive_errors),
+		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_cmdline),
 	};
 

@@ -265,6 +265,11 @@ struct kt_run_result {
 	 * by itself (a shell's "not found") is told from it. */
 	int exec_errno;
 	char *exec_path;
+	/* kt_run() refused an option's value before anything started (a
+	 * missing kernel, an empty command, a relative --collect path, an
+	 * include over init's files...): a usage error, KT_RUN_EXIT_USAGE.
+	 * Not when a file an option names is missing or wrong. */
+	bool invalid;
 	enum kt_accel accel;		/* what ran */
 	bool accel_fell_back;		/* a KVM boot failed: TCG ran instead */
 	/* Why TCG ran under auto although the guest could have had KVM
@@ -335,6 +340,8 @@ void kt_run_result__release(struct kt_run_result *res);
  * be run, 127 when it was not found). */
 #define KT_RUN_EXIT_TIMEOUT	124
 #define KT_RUN_EXIT_FAILED	125
+/* An option kt_run() refused before anything started (res->invalid). */
+#define KT_RUN_EXIT_USAGE	2
 
 /*
  * The memory kt_run() gives the guest for @o before its archive is built:
@@ -378,7 +385,8 @@ int kt_run(const struct kt_run_opts *o, struct kt_run_result *res,
  * KT_RUN_EXIT_TIMEOUT (137 when res->timeout_killed), 128+@sig when it
  * was stopped because signal @sig came (0: none), 128+SIGPIPE when the
  * command's output had no reader any more (-EPIPE, as a tool killed by
- * SIGPIPE in a pipeline), KT_RUN_EXIT_FAILED otherwise.
+ * SIGPIPE in a pipeline), KT_RUN_EXIT_USAGE when an option was refused
+ * (res->invalid), KT_RUN_EXIT_FAILED otherwise.
  */
 int kt_run_exit_status(const struct kt_run_result *res, int r, int sig);
 

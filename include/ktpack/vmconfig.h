@@ -55,6 +55,9 @@ int kt_cmdline_tokens_check(const char *const *tokens, size_t n, const char *wha
  * another form, -ERANGE when it overflows.
  */
 int kt_parse_size_mib(const char *s, uint64_t *mib);
+/* A size in bytes: digits, then nothing (bytes), or K, M, G, T as above.
+ * -EINVAL for another form, -ERANGE when it overflows. */
+int kt_parse_size(const char *s, uint64_t *bytes);
 
 /*
  * Joins @base and the @n tokens with spaces into a new string the caller

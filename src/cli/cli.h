@@ -60,7 +60,7 @@ void cli_stderr_finish(void);
 
 /* ---- options ---------------------------------------------------------------- */
 
-enum cli_opt_kind { CLI_BOOL, CLI_STR, CLI_UINT, CLI_LIST, CLI_FN, CLI_MIB };
+enum cli_opt_kind { CLI_BOOL, CLI_STR, CLI_UINT, CLI_LIST, CLI_FN, CLI_MIB, CLI_BYTES };
 
 /* A repeatable option's values, in order. */
 struct cli_list {
@@ -86,6 +86,8 @@ struct cli_opt {
 #define OPT_LIST(l, v)		{ (l), 0, CLI_LIST, (v), 0, 0, NULL, false }
 /* A memory size: MiB, or with K, M, G, T (kt_parse_size_mib), into a uint64_t. */
 #define OPT_MIB(s, l, v)	{ (l), (s), CLI_MIB, (v), 1, UINT32_MAX, NULL, false }
+/* A size in bytes (K, M, G, T suffixes), from 1 to @max. */
+#define OPT_BYTES(s, l, v, max)	{ (l), (s), CLI_BYTES, (v), 1, (max), NULL, false }
 #define OPT_FN(l, v, f)		{ (l), 0, CLI_FN, (v), 0, 0, (f), false }
 #define OPT_FN_FLAG(l, v, f)	{ (l), 0, CLI_FN, (v), 0, 0, (f), true }
 #define OPT_END			{ NULL, 0, CLI_BOOL, NULL, 0, 0, NULL, false }

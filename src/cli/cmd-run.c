@@ -44,7 +44,7 @@ struct run_args {
 	struct cli_list require_config;
 	struct cli_list collect;
 	const char *out_dir;
-	uint64_t collect_max_mib;
+	uint64_t collect_max;
 };
 
 static volatile sig_atomic_t run_stop, run_signal, run_last, run_forwarded, run_qemu_pgid,
@@ -308,7 +308,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.noptional_modules = a->optional_modules.n,
 		.require_config = a->require_config.v, .nrequire_config = a->require_config.n,
 		.collect = a->collect.v, .ncollect = a->collect.n, .out_dir = a->out_dir,
-		.collect_max = a->collect_max_mib << 20,
+		.collect_max = a->collect_max,
 		/* a command's console live on stderr, a shell's on stdout */
 		.console_fd = cmd && a->console ? STDERR_FILENO : KT_FD_DEFAULT,
 	);
@@ -397,7 +397,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_FN("require-config", &a.require_config, cli_opt_require_config),
 		OPT_LIST("collect", &a.collect),
 		OPT_STR(0, "out-dir", &a.out_dir),
-		OPT_MIB(0, "collect-max", &a.collect_max_mib),
+		OPT_BYTES(0, "collect-max", &a.collect_max, UINT64_MAX >> 1),
 		OPT_END,
 	};
 	int i, ret;
@@ -415,7 +415,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		i = cli_usage_error(c, "--cache-includes needs --include");
 	else if (i >= 0 && a.grace_set && !a.w.on)
 		i = cli_usage_error(c, "--wprof-grace needs --wprof");
-	else if (i >= 0 && (a.out_dir || a.collect_max_mib) && !a.collect.n)
+	else if (i >= 0 && (a.out_dir || a.collect_max) && !a.collect.n)
 		i = cli_usage_error(c, "--%s needs --collect", a.out_dir ? "out-dir" : "collect-max");
 	else if (i >= 0 && a.out_dir && !*a.out_dir)
 		i = cli_usage_error(c, "--out-dir: an empty path");
