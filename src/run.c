@@ -1473,7 +1473,7 @@ static int run_all(const struct kt_run_opts *o, struct kt_run_result *res, struc
 	/* nor one that never started: it would fail the same way, before
 	 * wprof saw anything */
 	if (res->exec_errno) {
-		kt_log(&o->log, KT_LOG_INFO,
+		kt_log(&o->log, KT_LOG_DEBUG,
 		       "--repro: the guest could not run the command: it is not run again");
 		return r;
 	}

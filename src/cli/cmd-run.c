@@ -268,17 +268,23 @@ static int run_blobs(const struct run_args *a, struct kt_run_opts *o, char **bb,
 	return 0;
 }
 
-/* What the second run of --repro did, in a line. */
-static void run_report_repro(const struct kt_run_result *res)
+/* What the second run of --repro did, in a line, after the first's. */
+static void run_report_repro(const struct kt_run_result *res, const struct run_args *a)
 {
 	char how[600];
 
-	if (!res->repro.ran)
+	if (!res->repro.ran) {
+		/* (the line before said why) */
+		if ((a->repro || a->repro_panic) && res->exec_errno)
+			cli_say("--repro: a command the guest could not run is not run again");
 		return;
-	if (res->repro.r)
-		snprintf(how, sizeof(how), "%s", res->repro.why);
-	else
-		snprintf(how, sizeof(how), "the command exited with status %d", res->repro.status);
+	}
+	if (res->repro.r) {
+		/* its error says what did not come back */
+		cli_say("--repro: run again under wprof: %s", res->repro.why);
+		return;
+	}
+	snprintf(how, sizeof(how), "the command exited with status %d", res->repro.status);
 	if (res->repro.trace_written)
 		cli_say("--repro: run again under wprof, %s; wrote the wprof trace to '%s' (%llu bytes)",
 			how, res->repro.trace_out, (unsigned long long)res->repro.trace_bytes);
@@ -346,7 +352,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		ret = kt_run(&o, &res, &err) ? run_failed(&res, &err, o.console_fd > 0 || !cmd) :
 		      run_report(&res);
 		run_report_collect(&res, a);
-		run_report_repro(&res);
+		run_report_repro(&res, a);
 		kt_run_result__release(&res);
 	} else if (ret == -1) {
 		ret = KT_RUN_EXIT_FAILED;
