@@ -87,6 +87,12 @@ test_expect_success KERNEL 'kernel without a config says where it looked; values
 	for c in $TRACING; do echo "$c unknown"; done > want
 	tail -n +7 out > got
 	cmp want got
+	# a name with control bytes reaches no terminal as they are
+	esc=$(printf "k\033[2Jx")
+	cp "$KERNEL" "$esc"
+	"$KTPACK" kernel "$esc" > out
+	expect_grep "^kernel k\\\\x1b\[2Jx\$" out
+	not grep -q "$(printf "\033")" out
 '
 
 test_expect_success 'kernel: one error line for what is not a kernel, usage errors exit 2' '

@@ -53,6 +53,9 @@ extern const struct kt_log cli_log;
  * and written by the next line or by cli_stderr_finish().
  */
 void cli_line(const char *prefix, const char *msg, const char *suffix);
+/* "@label@value" and a newline on stdout, @value's control bytes
+ * escaped as cli_line() does (a file name, a guest's text). */
+void cli_print(const char *label, const char *value);
 void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* At exit: the lines held, written while stderr takes them (at most 2 s
  * without progress, 10 s in all); what it does not take is dropped. */

@@ -28,8 +28,8 @@ static const char *kernel_value(const struct kt_kernel_facts *f, const char *nam
 
 static void kernel_print(const struct kt_kernel_facts *f)
 {
-	printf("kernel %s\n", f->file);
-	printf("version %s\n", *f->release ? f->release : "unknown");
+	cli_print("kernel ", f->file);
+	cli_print("version ", *f->release ? f->release : "unknown");
 	printf("arch %s\n", kt_arch_name(f->arch));
 	if (f->comp != KT_KCOMP_NONE)
 		printf("format %s (%s)\n", kt_kernel_format_name(f->format), kt_kcomp_name(f->comp));
@@ -37,9 +37,9 @@ static void kernel_print(const struct kt_kernel_facts *f)
 		printf("format %s\n", kt_kernel_format_name(f->format));
 	printf("boot %s\n", kernel_boot(f));
 	if (f->config)
-		printf("config %s\n", kt_kconfig__from(f->config));
+		cli_print("config ", kt_kconfig__from(f->config));
 	else
-		printf("config none: looked for %s\n", f->looked);
+		cli_print("config none: looked for ", f->looked);
 	for (const char *const *n = kt_kconfig_tracing(); *n; n++)
 		printf("%s %s\n", *n, kernel_value(f, *n));
 }

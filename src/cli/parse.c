@@ -79,6 +79,32 @@ void cli_stderr_finish(void)
 /* One line on stderr, control bytes escaped, in one write when stderr
  * takes it (a pipe takes PIPE_BUF bytes whole or not at all): a line of
  * ours is not cut into a command's output. */
+/* @msg into @out (@sz > 5), a newline as \n and another control byte as
+ * \xNN: one line a terminal shows as it is; the bytes written. */
+static size_t cli_escape(char *out, size_t sz, const char *msg)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < sz; p++) {
+		if (*p == '\n')
+			n += (size_t)snprintf(out + n, 3, "\\n");
+		else if (*p < 0x20 || *p == 0x7f)
+			n += (size_t)snprintf(out + n, 5, "\\x%02x", *p);
+		else
+			out[n++] = (char)*p;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+void cli_print(const char *label, const char *value)
+{
+	char v[4 * PATH_MAX];
+
+	cli_escape(v, sizeof(v), value);
+	printf("%s%s\n", label, v);
+}
+
 void cli_line(const char *prefix, const char *msg, const char *suffix)
 {
 	char line[4 * 16384 + 256];
@@ -86,14 +112,7 @@ void cli_line(const char *prefix, const char *msg, const char *suffix)
 
 	fflush(stdout);
 	n += (size_t)snprintf(line, 128, "%s", prefix);
-	for (const unsigned char *p = (const unsigned char *)msg; *p && n < sizeof(line) - 192; p++) {
-		if (*p == '\n')
-			n += (size_t)snprintf(line + n, 3, "\\n");
-		else if (*p < 0x20 || *p == 0x7f)
-			n += (size_t)snprintf(line + n, 5, "\\x%02x", *p);
-		else
-			line[n++] = (char)*p;
-	}
+	n += cli_escape(line + n, sizeof(line) - 192 - n, msg);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\n", suffix);
 	fflush(stderr);
 	cli_err_write(line, n < sizeof(line) ? n : sizeof(line) - 1);
