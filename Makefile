@@ -178,12 +178,16 @@ man: $(MANPAGES)
 
 # A value for the replacement side of sed's s|||, as a shell word.
 kt_sed = $(subst ','\'',$(subst |,\|,$(subst &,\&,$(subst \,\\,$(1)))))
+# A folder under PREFIX as ${prefix}/...: a staged tree (DESTDIR) read
+# through PKG_CONFIG_SYSROOT_DIR, or a pc file edited for a moved tree,
+# stays right.
+kt_pc_dir = $(call kt_sed,$(patsubst $(PREFIX)/%,$${prefix}/%,$(1)))
 $(OUT)/libktpack.pc: build/libktpack.pc.in include/ktpack/ktpack.h FORCE
 	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(call kt_sed,$(PREFIX))|' -e 's|@LIBDIR@|$(call kt_sed,$(LIBDIR))|' \
-		-e 's|@INCLUDEDIR@|$(call kt_sed,$(INCLUDEDIR))|' \
-		-e 's|@DATADIR@|$(call kt_sed,$(DATADIR))|' \
-		-e 's|@LIBEXECDIR@|$(call kt_sed,$(LIBEXECDIR))|' \
+	sed -e 's|@PREFIX@|$(call kt_sed,$(PREFIX))|' -e 's|@LIBDIR@|$(call kt_pc_dir,$(LIBDIR))|' \
+		-e 's|@INCLUDEDIR@|$(call kt_pc_dir,$(INCLUDEDIR))|' \
+		-e 's|@DATADIR@|$(call kt_pc_dir,$(DATADIR))|' \
+		-e 's|@LIBEXECDIR@|$(call kt_pc_dir,$(LIBEXECDIR))|' \
 		-e 's|@VERSION@|$(VERSION)|' $< > $@.tmp
 	mv -f $@.tmp $@
 

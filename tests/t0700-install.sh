@@ -67,6 +67,13 @@ test_expect_success 'pkg-config describes the installed library; man renders bot
 	test "$(pkg-config --modversion libktpack)" = "$("$KTPACK" --version | cut -d" " -f2)"
 	pkg-config --variable=embedmk libktpack | grep -q "/usr/share/ktpack/ktpack-embed.mk\$"
 	pkg-config --variable=closure libktpack | grep -q "/usr/libexec/ktpack/ktpack-closure\$"
+	# its folders follow prefix: the staged tree is found by it
+	unset PKG_CONFIG_SYSROOT_DIR
+	for v in embedmk closure; do
+		test -e "$(pkg-config --define-variable=prefix="$TRASH/root/usr" --variable=$v libktpack)"
+	done
+	pkg-config --define-variable=prefix="$TRASH/root/usr" --cflags libktpack > flags
+	expect_grep "^-I$TRASH/root/usr/include" flags
 	MANWIDTH=80 man -l "$TRASH/root/usr/share/man/man1/ktpack.1" > m1 2> /dev/null
 	expect_grep "ktpack run" m1
 	MANWIDTH=80 man -l "$TRASH/root/usr/share/man/man3/libktpack.3" > m3 2> /dev/null
