@@ -53,8 +53,10 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 chmod 0755 "$tmp"
 
-# apt-get and apt-cache on the private state; apt drops to _apt to fetch,
-# so what it writes into belongs to _apt.
+# apt-get and apt-cache on the private state (lists, cache, sources and
+# pins: a host that pins unstable low must not hide its kernels; the
+# host's apt.conf.d, a proxy say, still counts); apt drops to _apt to
+# fetch, so what it writes into belongs to _apt.
 A=$tmp/apt
 mkdir -p "$A/parts" "$A/lists/partial" "$A/cache/archives/partial" "$tmp/dl"
 echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $SUITE main" \
@@ -64,6 +66,7 @@ papt() {
 	cmd=$1
 	shift
 	"$cmd" -q -o "Dir::Etc::SourceList=$A/sources.list" -o "Dir::Etc::SourceParts=$A/parts" \
+		-o "Dir::Etc::Preferences=$A/preferences" -o "Dir::Etc::PreferencesParts=$A/parts" \
 		-o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache" \
 		-o APT::Architectures=amd64 -o Acquire::Languages=none "$@"
 }
