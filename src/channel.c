@@ -224,6 +224,7 @@ struct kt_ch_host {
 	bool done;			/* a DONE frame came */
 	int done_status;		/* its status */
 	int exec_errno;			/* an EXEC_FAIL frame's, or 0 */
+	bool exec_interp;		/* ... with KT_CH_EXEC_INTERP */
 	char exec_path[KT_CH_EXEC_PATH_MAX + 1];
 	char why[KT_CH_WHY_MAX];
 	/* the trace */
@@ -471,6 +472,8 @@ static void host_exec_fail(struct kt_ch_host *h, const unsigned char *p, size_t 
 	if (len < 4 + h->nlen || memcmp(p + 4, h->o.nonce, h->nlen))
 		return;
 	e = kt_get_le32(p);
+	h->exec_interp = e & KT_CH_EXEC_INTERP;
+	e &= ~KT_CH_EXEC_INTERP;
 	if (!e || e >= 4096)
 		return;
 	h->exec_errno = (int)e;
@@ -670,10 +673,12 @@ uint64_t kt_ch_host__checked(const struct kt_ch_host *h)
 	return kt_ch_reader__checked(h->rd);
 }
 
-int kt_ch_host__exec_failed(const struct kt_ch_host *h, const char **path)
+int kt_ch_host__exec_failed(const struct kt_ch_host *h, const char **path, bool *interp)
 {
 	if (h->exec_errno)
 		*path = h->exec_path;
+	if (interp)
+		*interp = h->exec_errno && h->exec_interp;
 	return h->exec_errno;
 }
 

@@ -1362,6 +1362,7 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 			if (!res->exec_path && !r)
 				r = kt_err_set(err, -ENOMEM, "out of memory");
 			res->exec_errno = res->exec_path ? vr.exec_errno : 0;
+			res->exec_interp = res->exec_path && vr.exec_interp;
 		}
 		res->trace_written = vr.trace_written;
 		res->trace_bytes = vr.trace_bytes;

@@ -1384,7 +1384,8 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 	if (b->active >= 0) {
 		const char *path = "";
 
-		res->exec_errno = kt_ch_host__exec_failed(b->h[b->active], &path);
+		res->exec_errno = kt_ch_host__exec_failed(b->h[b->active], &path,
+							  &res->exec_interp);
 		kt_snprintf_cut(res->exec_path, sizeof(res->exec_path), "%s", path);
 	}
 	/* files that came whole are kept and said, however the run ended */

@@ -81,6 +81,11 @@ test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s,
 	what=$(grep -n "^ktpack: --repro:" err | cut -d: -f1)
 	test "$why" -lt "$what"
 	not grep -q "running the command again" err
+	# a script that is there, whose interpreter is not
+	printf "#!/nonexistent/sh\necho no\n" > s.sh
+	chmod +x s.sh
+	expect_exit 127 vmrun --include "$PWD/s.sh:/s.sh" -- /s.sh 2> err
+	expect_grep "^ktpack: the guest could not run ./s.sh.: its #! interpreter or its ELF loader is missing\$" err
 	# a command that exits at once: its output must not be dropped
 	echo x > extra
 	vmrun --accel tcg --include "$PWD/extra:/extra" -- /bin/busybox cat /extra > out

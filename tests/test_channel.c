@@ -343,6 +343,7 @@ static void test_exec_fail(void **state)
 	static char path[KT_CH_EXEC_PATH_MAX + KT_CH_NONCE_MAX];
 	struct stream s = { 0 };
 	const char *p = NULL, *why = NULL;
+	bool interp = false;
 	struct host h;
 	int st = -1;
 
@@ -352,7 +353,7 @@ static void test_exec_fail(void **state)
 	feed(&h, &s, 5);
 	assert_int_equal(kt_ch_host__end(h.h, &st, &why), 1);
 	assert_int_equal(st, 127);
-	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), 0);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, NULL), 0);
 	assert_null(p);
 	/* forged, no errno, no nonce, not an errno: ignored */
 	s.len = 0;
@@ -361,21 +362,32 @@ static void test_exec_fail(void **state)
 	put_exec_fail(&s, 4096, NONCE, "/big", 4);
 	put(&s, KT_CH_EXEC_FAIL, "\x02\0\0\0", 4);
 	feed(&h, &s, 3);
-	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), 0);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, NULL), 0);
 	assert_null(p);
 	/* init's own: a terminal's controls in the path do not get through */
 	s.len = 0;
 	put_exec_fail(&s, EACCES, NONCE, "/bin/\x1b[2Jx", 10);
 	feed(&h, &s, 3);
-	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), EACCES);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, NULL), EACCES);
 	assert_string_equal(p, "/bin/?[2Jx");
+	/* the file is there, its interpreter is not */
+	s.len = 0;
+	put_exec_fail(&s, ENOENT | KT_CH_EXEC_INTERP, NONCE, "/s.sh", 5);
+	feed(&h, &s, 3);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, &interp), ENOENT);
+	assert_string_equal(p, "/s.sh");
+	assert_true(interp);
+	put_exec_fail(&s, EACCES, NONCE, "/bin/x", 6);
+	feed(&h, &s, 3);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, &interp), EACCES);
+	assert_false(interp);
 	/* the longest path init sends fits whole; a frame over the cap is
 	 * skipped */
 	s.len = 0;
 	memset(path, 'a', KT_CH_EXEC_PATH_MAX);
 	put_exec_fail(&s, ENOENT, NONCE, path, KT_CH_EXEC_PATH_MAX);
 	feed(&h, &s, 4096);
-	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), ENOENT);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, NULL), ENOENT);
 	assert_int_equal(strlen(p), KT_CH_EXEC_PATH_MAX);
 	assert_int_equal(kt_ch_host__skipped(h.h), 0);
 	s.len = 0;
@@ -383,7 +395,7 @@ static void test_exec_fail(void **state)
 	put_exec_fail(&s, EACCES, NONCE, path,
 		      kt_ch_payload_max(KT_CH_EXEC_FAIL) + 1 - 4 - strlen(NONCE));
 	feed(&h, &s, 4096);
-	assert_int_equal(kt_ch_host__exec_failed(h.h, &p), ENOENT);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, NULL), ENOENT);
 	assert_true(kt_ch_host__skipped(h.h) > 0);
 	/* the status is init's STATUS frame's, an EXEC_FAIL ends nothing */
 	assert_int_equal(kt_ch_host__ends(h.h), 1);

@@ -46,6 +46,9 @@ extern "C" {
 #define KT_CH_NONCE_MAX		64u
 /* A FAIL frame's reason, after the nonce. */
 #define KT_CH_WHY_MAX		1024u
+/* In an EXEC_FAIL frame's errno word: the file is there, so an ENOENT is
+ * that of its #! interpreter or its ELF loader. */
+#define KT_CH_EXEC_INTERP	(1U << 31)
 /* An EXEC_FAIL frame's path, after the errno and the nonce (init cuts a
  * longer one). */
 #define KT_CH_EXEC_PATH_MAX	1024u
@@ -207,9 +210,11 @@ unsigned kt_ch_host__ends(const struct kt_ch_host *h);
  * Whether the command could not be executed (an EXEC_FAIL frame with the
  * nonce): the exec's errno, with the path tried in @path (printable,
  * owned by @h); 0 when it started, or when init did not say.  A command
- * that exits 127 or 126 by itself sends no such frame.
+ * that exits 127 or 126 by itself sends no such frame.  *@interp (may be
+ * NULL) says whether the file was there (ENOENT of its #! interpreter
+ * or ELF loader: KT_CH_EXEC_INTERP).
  */
-int kt_ch_host__exec_failed(const struct kt_ch_host *h, const char **path);
+int kt_ch_host__exec_failed(const struct kt_ch_host *h, const char **path, bool *interp);
 /*
  * Whether init said the command ended (a DONE frame with the nonce): true
  * with its status in @status.  It comes while wprof still runs, so it is

@@ -265,6 +265,9 @@ struct kt_run_result {
 	 * by itself (a shell's "not found") is told from it. */
 	int exec_errno;
 	char *exec_path;
+	/* ENOENT, though exec_path is there: its #! interpreter or its ELF
+	 * loader is missing in the guest. */
+	bool exec_interp;
 	/* kt_run() refused an option's value before anything started (a
 	 * missing kernel, an empty command, a relative --collect path, an
 	 * include over init's files...): a usage error, KT_RUN_EXIT_USAGE.

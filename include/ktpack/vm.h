@@ -217,6 +217,9 @@ struct kt_vm_result {
 	 * or 126 then, as a command's own can be. */
 	int exec_errno;
 	char exec_path[KT_CH_EXEC_PATH_MAX + 1];
+	/* ENOENT, though the file is there: its #! interpreter or its ELF
+	 * loader is not (KT_CH_EXEC_INTERP) */
+	bool exec_interp;
 	bool trace_written;
 	uint64_t trace_bytes;
 	enum kt_channel channel;	/* the port init used; AUTO when none */

@@ -172,7 +172,10 @@ static int run_report(const struct kt_run_result *res)
 {
 	/* worded as env(1)'s; said once: init does not write it on the
 	 * command's stderr */
-	if (res->exec_errno)
+	if (res->exec_errno && res->exec_interp)
+		cli_say("the guest could not run '%s': its #! interpreter or its ELF loader is missing",
+			res->exec_path);
+	else if (res->exec_errno)
 		cli_say("the guest could not run '%s': %s", res->exec_path,
 			strerror(res->exec_errno));
 	run_report_timings(res);

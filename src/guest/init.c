@@ -1329,7 +1329,10 @@ static int run_command(char *cmd, size_t clen)
 		return -1;
 	}
 	e = exec_result(ex[0]);
-	if (e)
+	/* the file is there: what is missing is its interpreter or loader */
+	if (e == ENOENT && strchr(cargv[0], '/') && !access(cargv[0], F_OK))
+		ch_send_exec_fail((int)((unsigned)e | KT_CH_EXEC_INTERP), cargv[0]);
+	else if (e)
 		ch_send_exec_fail(e, cargv[0]);
 	free(cargv);
 	io.in_fd = in[1];

@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	kt_ch_host__end(h, &st, &why);
 	/* a path the host shows: printable, within its cap */
-	if (kt_ch_host__exec_failed(h, &why) && strlen(why) > KT_CH_EXEC_PATH_MAX)
+	if (kt_ch_host__exec_failed(h, &why, NULL) && strlen(why) > KT_CH_EXEC_PATH_MAX)
 		abort();
 	if (!kt_ch_host__trace(h, &bytes, NULL) && bytes > (1 << 20))
 		abort();
