@@ -15,17 +15,11 @@ set -eu
 KTPACK=$1 KERNEL=$2 W=$3
 HANGS="$(cd "$(dirname "$0")/.." && pwd)/tests/fixtures/qemu-kvm-hangs.sh"
 RUNS=${BENCH_ACCEL_RUNS:-8}
-if [ ! -r "$KERNEL" ]; then
-	echo "accel: no kernel at $KERNEL ('make deps' unpacks one): skipped"
-	exit 0
-fi
 if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 	echo "accel: no usable /dev/kvm (ktpack probes only where there is one): skipped"
 	exit 0
 fi
-rm -rf "$W"
-mkdir -p "$W"
-export KTSTR_CACHE_DIR="$W/cache"
+vm_bench accel
 
 # one FILE [OPTION...]: appends "first_ns total_ns" of one run to FILE
 one() {

@@ -14,13 +14,7 @@ KTPACK=$1 KERNEL=$2 W=$3
 RUNS=${BENCH_CHANNEL_RUNS:-15}
 VIRTIO_MIB=${BENCH_VIRTIO_MIB:-64}
 SERIAL_MIB=${BENCH_SERIAL_MIB:-8}
-if [ ! -r "$KERNEL" ]; then
-	echo "channel: no kernel at $KERNEL ('make deps' unpacks one): skipped"
-	exit 0
-fi
-rm -rf "$W"
-mkdir -p "$W"
-export KTSTR_CACHE_DIR="$W/cache"
+vm_bench channel
 
 # run_ns CHANNEL BYTES: the wall time of one run that brings back a trace
 # of BYTES, in ns

@@ -19,6 +19,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ms() { awk -v a="$1" 'BEGIN { printf "%.2f ms", a / 1e6 }'; }
 
 bench_fail=0
+
+# vm_bench NAME: the start of a bench that boots $KERNEL: skipped (exit 0)
+# when there is no kernel; else a fresh work folder $W with its own cache.
+vm_bench() {
+	if [ ! -r "$KERNEL" ]; then
+		echo "$1: no kernel at $KERNEL ('make deps' unpacks one): skipped"
+		exit 0
+	fi
+	rm -rf "$W"
+	mkdir -p "$W"
+	export KTSTR_CACHE_DIR="$W/cache"
+}
 # target NAME VALUE OP LIMIT: OP is ge or le.
 target() {
 	if awk -v v="$2" -v l="$4" -v op="$3" 'BEGIN { exit !(op == "ge" ? v >= l : v <= l) }'; then

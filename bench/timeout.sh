@@ -11,13 +11,7 @@ set -eu
 KTPACK=$1 KERNEL=$2 W=$3
 RUNS=${BENCH_TIMEOUT_RUNS:-3}
 MIB=${BENCH_TIMEOUT_MIB:-64}
-if [ ! -r "$KERNEL" ]; then
-	echo "timeout: no kernel at $KERNEL ('make deps' unpacks one): skipped"
-	exit 0
-fi
-rm -rf "$W"
-mkdir -p "$W"
-export KTSTR_CACHE_DIR="$W/cache"
+vm_bench timeout
 BYTES=$((MIB << 20))
 
 # run STATUS [ktpack option...] -- CMD...: one run with KTPACK_DEBUG=1,

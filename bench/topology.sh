@@ -21,13 +21,7 @@ set -eu
 KTPACK=$1 KERNEL=$2 W=$3
 RUNS=${BENCH_TOPOLOGY_RUNS:-5}
 TOPO=2n2l2c2t
-if [ ! -r "$KERNEL" ]; then
-	echo "topology: no kernel at $KERNEL ('make deps' unpacks one): skipped"
-	exit 0
-fi
-rm -rf "$W"
-mkdir -p "$W"
-export KTSTR_CACHE_DIR="$W/cache"
+vm_bench topology
 
 # one KIND: appends "first_ns total_ns" of one boot of KIND to its file
 one() {

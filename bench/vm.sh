@@ -18,13 +18,7 @@ if [ -r "$KERNEL_ARM64" ] && command -v qemu-system-aarch64 > /dev/null &&
 	arm=1
 fi
 RUNS=${BENCH_VM_RUNS:-5}
-if [ ! -r "$KERNEL" ]; then
-	echo "boot: no kernel at $KERNEL ('make deps' unpacks one): skipped"
-	exit 0
-fi
-rm -rf "$W"
-mkdir -p "$W"
-export KTSTR_CACHE_DIR="$W/cache"
+vm_bench boot
 
 # one_run FILE [OPTION...]: appends "first_ns total_ns" for one boot to FILE
 one_run() {
