@@ -178,7 +178,7 @@ static int run_check_collect(const struct kt_run_opts *o, struct kt_err *err)
 	char norm[PATH_MAX];
 	struct kt_err e = { 0 };
 	const char *dir = o->out_dir ? o->out_dir : ".";
-	size_t len = 0;
+	size_t len = KT_GUEST_COLLECT_CAP_LEN;
 	struct stat st;
 	int r, fd;
 
@@ -205,7 +205,8 @@ static int run_check_collect(const struct kt_run_opts *o, struct kt_err *err)
 	return 0;
 }
 
-/* The list init reads (KT_GUEST_COLLECT); a new string the caller frees. */
+/* The list init reads (KT_GUEST_COLLECT), the cap first; a new string
+ * the caller frees. */
 static int run_collect_list(const struct kt_run_opts *o, char **out, size_t *len)
 {
 	char norm[PATH_MAX], *buf = NULL;
@@ -214,6 +215,7 @@ static int run_collect_list(const struct kt_run_opts *o, char **out, size_t *len
 
 	if (!f)
 		return -ENOMEM;
+	fprintf(f, "%llu\n", (unsigned long long)(o->collect_max ? o->collect_max : KT_CH_COLLECT_MAX));
 	for (size_t i = 0; i < o->ncollect; i++)
 		if (!run_collect_path(o->collect[i], norm, sizeof(norm), NULL))
 			fprintf(f, "%s\n", norm);

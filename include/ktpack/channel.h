@@ -57,6 +57,11 @@ extern "C" {
 #define KT_CH_NAME_MAX		1024u
 /* What the host accepts of collected files in all by default. */
 #define KT_CH_COLLECT_MAX	(256ULL << 20)
+/* The files a guest may announce (FILE_BEGIN with the nonce) in a run:
+ * init stops there, the host refuses the rest.  Empty files cost no
+ * bytes, but a file each on the host (a folder such as /proc holds tens
+ * of thousands). */
+#define KT_CH_COLLECT_FILES_MAX	16384u
 /* What the host accepts as a trace's size, whatever the guest's memory. */
 #define KT_CH_TRACE_MAX		(16ULL << 30)
 

@@ -228,7 +228,8 @@ struct kt_run_opts {
 	 * whole (no link followed; links, FIFOs and devices are skipped),
 	 * under @out_dir (NULL: the current folder), named by the host,
 	 * never through a link; at most @collect_max bytes in all (0:
-	 * KT_CH_COLLECT_MAX): a file over what is left is refused. */
+	 * KT_CH_COLLECT_MAX): a file over what is left is refused (init
+	 * sends none of its bytes); at most KT_CH_COLLECT_FILES_MAX files. */
 	const char *const *collect;
 	size_t ncollect;
 	const char *out_dir;
