@@ -702,13 +702,16 @@ static void vm_soft_timeout(struct vm_run *v, uint64_t now)
 	int sig = o->timeout_signal ? o->timeout_signal : SIGTERM, st;
 	unsigned kill_s = o->kill_after_s ? o->kill_after_s : KT_VM_KILL_AFTER_S;
 	bool done = kt_ch_host__done(b->h[b->active], &st);
+	/* init sends nothing before the trace while wprof runs */
+	bool wprof_runs = o->trace_out && !kt_ch_host__sending(b->h[b->active]);
 	unsigned char le[4];
 
 	if (b->to_port.len)
 		return;
 	/* the command has ended and wprof runs: a SIGNAL now makes init
-	 * stop it, and send its trace */
-	if (done && !b->wprof_stopped) {
+	 * stop it, and send its trace; a command that ended, whose trace
+	 * or files come back, is left to the grace */
+	if (done && wprof_runs && !b->wprof_stopped) {
 		kt_put_le32(le, SIGTERM);
 		if (!vm_frame(v, KT_CH_SIGNAL, le, sizeof(le)))
 			return;
@@ -735,6 +738,30 @@ static void vm_soft_timeout(struct vm_run *v, uint64_t now)
 		if (vm_frame(v, KT_CH_SIGNAL, le, sizeof(le)))
 			v->res->timeout_killed = true;
 	}
+}
+
+/* The grace after the timeout passed once the command had ended with
+ * status @st: what the guest was still doing. */
+static int vm_late(struct vm_run *v, int st, struct kt_err *err)
+{
+	const struct kt_vm_opts *o = v->o;
+	enum kt_ch_type sending = kt_ch_host__sending(v->b.h[v->b.active]);
+
+	if (sending == KT_CH_FILE_BEGIN)
+		return kt_err_set(err, -ETIMEDOUT,
+				  "the files asked for with --collect were still coming back %u s after the timeout (%u s); the command had exited with status %d: the VM was stopped",
+				  o->end_grace_s, o->timeout_s, st);
+	if (sending == KT_CH_TRACE_BEGIN)
+		return kt_err_set(err, -ETIMEDOUT,
+				  "the wprof trace was still coming back %u s after the timeout (%u s); the command had exited with status %d: the VM was stopped",
+				  o->end_grace_s, o->timeout_s, st);
+	if (o->trace_out)
+		return kt_err_set(err, -ETIMEDOUT,
+				  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
+				  o->timeout_s, st);
+	return kt_err_set(err, -ETIMEDOUT,
+			  "the command had exited with status %d, but the guest did not end within %u s of the timeout (%u s): the VM was stopped",
+			  st, o->end_grace_s, o->timeout_s);
 }
 
 /* The run's end for a kernel event the caller fails on. */
@@ -833,11 +860,10 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s (%zu bytes of output and trace waited for a reader that did not read): the VM was stopped",
 					  o->timeout_s, left);
-		/* init says when the command ends only while wprof runs */
+		/* the command ended (init says so at once): what came after it
+		 * did not end */
 		if (ended)
-			return kt_err_set(err, -ETIMEDOUT,
-					  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
-					  o->timeout_s, st);
+			return vm_late(v, st, err);
 		if (b->soft_t)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s, and the guest sent nothing back within %u s of %s: the VM was stopped",

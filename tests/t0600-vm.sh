@@ -173,6 +173,20 @@ test_expect_success KERNEL,QEMU '--collect: a folder and a file come back after 
 	test "$(stat -c %a res/d/f)" = "$(printf "%o" $((0751 & ~$(umask))))"
 	test ! -e res/d/link && test ! -e res/d/fifo
 	test -z "$(find res -name ".ktpack-*")"
+	# a sparse file over --collect-max: refused by name, none of its
+	# bytes sent; the run ends with the command, its status the commands
+	mkdir res2
+	t0=$(date +%s)
+	expect_exit 3 vmrun --timeout 30 --kill-after 1 --collect /tmp/c --collect-max 1M --out-dir res2 -- \
+		/bin/busybox sh -c "mkdir /tmp/c; echo a > /tmp/c/a; busybox truncate -s 100G /tmp/c/x; \
+		echo b > /tmp/c/z; exit 3" > out 2> err
+	test $(($(date +%s) - t0)) -lt 30
+	expect_grep "^ktpack: collected 2 files (4 bytes) into .res2., 1 refused\$" err
+	expect_grep "^ktpack: warning: collect: .c/x. refused: 107374182400 bytes, over the [0-9]* left of --collect-max\$" err
+	not grep -q "truncated\|did not finish\|still coming" err
+	echo a > want && cmp want res2/c/a
+	echo b > want && cmp want res2/c/z
+	test ! -e res2/c/x
 	expect_exit 125 "$KTPACK" run --kernel "$KERNEL" --collect tmp/x -- /bin/true 2> err
 	expect_grep "^ktpack: collect .tmp/x.: not an absolute guest path\$" err
 	expect_exit 125 "$KTPACK" run --kernel "$KERNEL" --collect /tmp/../etc -- /bin/true 2> err

@@ -872,6 +872,7 @@ static void test_collect_count(void **state)
 	assert_int_equal(refused, KT_CH_COLLECT_FILES_MAX - 2);
 	assert_non_null(strstr(why, "'b' refused: 107374182400 bytes, over the 4 left of --collect-max\n"));
 	assert_null(strstr(why, "truncated"));
+	assert_int_equal(kt_ch_host__sending(h), KT_CH_FILE_BEGIN);
 	assert_file(od, "c", "1234");
 	assert_int_equal(entries(od), 2);
 	/* one file more than a run takes */

@@ -254,9 +254,9 @@ struct kt_run_result {
 	enum kt_vm_end end;		/* how it ended */
 	enum kt_arch arch;		/* the guest's */
 	int status;			/* the command's, when end is KT_VM_EXITED */
-	/* With wprof, the command's status as soon as it ended (see
-	 * kt_vm_result): known also when the timeout fell while wprof was
-	 * finishing (end KT_VM_TIMEOUT); -1 when not known. */
+	/* The command's status as soon as it ended (see kt_vm_result):
+	 * known also when the timeout fell while wprof, its trace or the
+	 * files were finishing (end KT_VM_TIMEOUT); -1 when not known. */
 	int done_status;
 	/* The guest could not execute the command (init said so: its exec
 	 * failed): the errno, and the path tried (the command's argv[0],

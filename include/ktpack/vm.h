@@ -207,9 +207,10 @@ struct kt_vm_result {
 	 * boot this kernel: no sign of life within 15 s"); "" otherwise. */
 	char accel_why[512];
 	int exit_status;	/* the guest command's; -1 when it never ended */
-	/* The command's status as init said when it ended, while wprof
-	 * still ran (KT_CH_DONE): known also when the timeout then fell;
-	 * -1 when init did not say (no wprof, or the command never ended). */
+	/* The command's status as init said the moment it ended, before
+	 * wprof is stopped and the trace and files are sent (KT_CH_DONE):
+	 * known also when the timeout then fell; -1 when the command never
+	 * ended. */
 	int done_status;
 	/* The command could not be executed (kt_ch_host__exec_failed): the
 	 * exec's errno in the guest and the path tried, printable; 0 and ""

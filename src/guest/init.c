@@ -1488,13 +1488,13 @@ int main(void)
 	status = shell ? run_shell() : run_command(cmd, clen);
 	if (status < 0)
 		fail("the command could not be started");
+	/* the command's status as soon as it is known: wprof, its trace and
+	 * the files to collect may outlive the host's timeout */
+	kt_put_le32(le, (uint32_t)status);
+	ch_send_signed(KT_CH_DONE, le, 4);
 	if (wpid > 0) {
 		struct statvfs sv;
 
-		/* the command's status as soon as it is known: wprof may
-		 * outlive the host's timeout */
-		kt_put_le32(le, (uint32_t)status);
-		ch_send_signed(KT_CH_DONE, le, 4);
 		finish_wprof(wpid, wdeadline);
 		if (!statvfs("/tmp", &sv) && !sv.f_bavail)
 			warn("the guest's /tmp is full: the trace may be cut short (give the guest more memory)");
