@@ -221,6 +221,9 @@ struct vm_boot {
 	bool wprof_stopped;
 	/* when init was up, and when the command ended (0: not yet) */
 	uint64_t up_t, cmd_end_t;
+	/* when init said HELLO, the command about to start: the timeout
+	 * counts from there (0: not yet) */
+	uint64_t cmd_t;
 	/* the output queued for the caller's readers, and when it last
 	 * shrank or was empty: a reader that does not read */
 	size_t out_left;
@@ -613,6 +616,7 @@ static int vm_port(struct vm_run *v, int i, struct kt_err *err)
 	r = kt_ch_host__feed(b->h[i], buf, (size_t)n, err);
 	if (!r && b->active < 0 && kt_ch_host__hello(b->h[i])) {
 		b->active = i;
+		b->cmd_t = kt_now_ms();
 		v->res->channel = i == PORT_VIRTIO ? KT_CHANNEL_VIRTIO : KT_CHANNEL_SERIAL;
 		if (i != PORT_VIRTIO && v->o->channel == KT_CHANNEL_VIRTIO)
 			return kt_err_set(err, -ENODEV,
@@ -782,7 +786,9 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 {
 	const struct kt_vm_opts *o = v->o;
 	struct vm_boot *b = &v->b;
-	uint64_t deadline = o->timeout_s ? b->t0 + o->timeout_s * 1000ULL : 0;
+	/* the command's, as timeout(1)'s: from init's HELLO, the boot left
+	 * out */
+	uint64_t deadline = o->timeout_s && b->cmd_t ? b->cmd_t + o->timeout_s * 1000ULL : 0;
 	uint64_t boot = b->t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
 	char why[256];
 
@@ -823,12 +829,14 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 		if (now >= b->fail_t + KT_VM_FAIL_GRACE_S * 1000ULL || b->active < 0)
 			return vm_fail_on(v, err);
 	}
-	/* A KVM boot that may still fall back is judged by its bounds: the
-	 * timeout is the command's, and counts from the boot that runs it. */
+	/* A KVM boot that may still fall back is judged by its bounds. */
 	if (b->accel == KT_ACCEL_KVM && v->plan->want == KT_ACCEL_AUTO && !vm_up(v))
 		return 0;
-	if (!vm_up(v) && now >= boot && (!deadline || boot <= deadline))
-		return kt_err_set(err, -ETIMEDOUT,
+	/* The boot, until init is up on its channel, has a bound of its own
+	 * (the timeout is the command's). */
+	if (b->active < 0 && now >= boot)
+		return kt_err_set(err, -ETIMEDOUT, b->started ?
+				  "the guest's init did not open its channel within %llu s of the boot: the VM was stopped" :
 				  "the guest did not reach /init within %llu s: the VM was stopped",
 				  (unsigned long long)((boot - b->t0) / 1000));
 	if (deadline && now >= deadline) {
@@ -840,10 +848,6 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 		int st = -1;
 		bool ended = h && (kt_ch_host__end(h, &st, &reason) > 0 || kt_ch_host__done(h, &st));
 
-		if (!vm_up(v))
-			return kt_err_set(err, -ETIMEDOUT,
-					  "the guest did not reach /init within %u s: the VM was stopped",
-					  o->timeout_s);
 		if (stalled && ended)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command exited with status %d, but its output and trace were not all written within %u s: %zu bytes waited for a reader that did not read",
@@ -995,7 +999,11 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 
 		/* time spent stopped (Ctrl-Z) is no one's: deadlines move */
 		if (v->o->paused_ms && *v->o->paused_ms != b->paused) {
-			b->t0 += (uint64_t)(*v->o->paused_ms - b->paused);
+			uint64_t d = (uint64_t)(*v->o->paused_ms - b->paused);
+
+			b->t0 += d;
+			if (b->cmd_t)
+				b->cmd_t += d;
 			b->paused = *v->o->paused_ms;
 		}
 
@@ -1389,7 +1397,7 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 			       b->qkvm ? b->qfail : strsignal(WTERMSIG(st)));
 	if (!r)
 		r = vm_outcome(v, st, err);
-	else if (r == -ETIMEDOUT && vm_up(v))
+	else if (r == -ETIMEDOUT && b->active >= 0)
 		res->end = KT_VM_TIMEOUT;
 	/* the caller's stop; or the command's output has no reader any
 	 * more (| head): SIGPIPE is blocked meanwhile, its EPIPE ends it */

@@ -132,7 +132,9 @@ struct kt_run_opts {
 	/* The command, NULL-terminated; NULL: an interactive shell on the
 	 * console, which reads this process's stdin. */
 	const char *const *cmd;
-	unsigned timeout_s;		/* 0: none */
+	/* The command's, counted from when the guest's init is up and
+	 * starts it (the boot has a bound of its own); 0: none. */
+	unsigned timeout_s;
 	/* At the timeout the command, not the VM, is ended, as timeout(1)
 	 * does (see the README, "Timeouts"): @timeout_signal (0: SIGTERM)
 	 * to its process group, SIGKILL @kill_after_s later (0:
