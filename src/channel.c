@@ -222,6 +222,7 @@ struct kt_ch_host {
 	unsigned ends;			/* end frames accepted */
 	int status;
 	bool done;			/* a DONE frame came */
+	enum kt_ch_type sending;	/* the last begin frame with the nonce */
 	int done_status;		/* its status */
 	int exec_errno;			/* an EXEC_FAIL frame's, or 0 */
 	bool exec_interp;		/* ... with KT_CH_EXEC_INTERP */
@@ -330,6 +331,7 @@ static int host_trace_begin(struct kt_ch_host *h, const unsigned char *p, size_t
 
 	if (!host_nonce(h, p, len, 8))
 		return 0;
+	h->sending = KT_CH_TRACE_BEGIN;
 	host_trace_drop(h);
 	if (!h->o.trace_out)
 		return 0;
@@ -485,7 +487,10 @@ static void host_exec_fail(struct kt_ch_host *h, const unsigned char *p, size_t 
  * without the nonce is a command's, ignored. */
 static void host_file_begin(struct kt_ch_host *h, const unsigned char *p, size_t len)
 {
-	if (!h->o.out_dir || len < 12 + h->nlen || memcmp(p + 12, h->o.nonce, h->nlen))
+	if (len < 12 + h->nlen || memcmp(p + 12, h->o.nonce, h->nlen))
+		return;
+	h->sending = KT_CH_FILE_BEGIN;
+	if (!h->o.out_dir)
 		return;
 	kt_collect_begin(&h->col, (const char *)p + 12 + h->nlen, len - 12 - h->nlen,
 			 kt_get_le64(p), kt_get_le32(p + 8));
@@ -687,6 +692,11 @@ bool kt_ch_host__done(const struct kt_ch_host *h, int *status)
 	if (h->done)
 		*status = h->done_status;
 	return h->done;
+}
+
+enum kt_ch_type kt_ch_host__sending(const struct kt_ch_host *h)
+{
+	return h->sending;
 }
 
 uint64_t kt_ch_host__skipped(const struct kt_ch_host *h)

@@ -220,6 +220,11 @@ void kt_collect_begin(struct kt_collect *c, const char *name, size_t len, uint64
 	}
 	memcpy(c->name, name, len);
 	c->name[len] = '\0';
+	if (++c->begun > KT_CH_COLLECT_FILES_MAX) {
+		collect_refuse(c, "'%s' refused: over the %u files --collect takes", c->name,
+			       KT_CH_COLLECT_FILES_MAX);
+		return;
+	}
 	if (!collect_asked(c, c->name)) {
 		collect_refuse(c, "a file named '%s' refused: not under a path --collect asked for",
 			       c->name);

@@ -571,6 +571,7 @@ struct kt_collect {
 	char name[KT_CH_NAME_MAX + 1];
 	char base[NAME_MAX + 1], tmp[32];
 	size_t files, refused;
+	size_t begun;			/* files announced with a good name */
 	uint64_t bytes;
 	char why[4096];			/* a line per refused file, what fits */
 	size_t whylen;

@@ -171,13 +171,11 @@ static int run_collect_path(const char *in, char *out, size_t sz, struct kt_err 
 	return 0;
 }
 
-/* The list of guest paths to collect, one a line, and the out folder:
- * checked before anything is built. */
 /* The paths to collect, as paths: absolute, and not too many bytes. */
 static int run_check_collect_paths(const struct kt_run_opts *o, struct kt_err *err)
 {
 	char norm[PATH_MAX];
-	size_t len = 0;
+	size_t len = KT_GUEST_COLLECT_CAP_LEN;
 	int r;
 
 	for (size_t i = 0; i < o->ncollect; i++) {
@@ -214,7 +212,8 @@ static int run_check_collect(const struct kt_run_opts *o, struct kt_err *err)
 	return 0;
 }
 
-/* The list init reads (KT_GUEST_COLLECT); a new string the caller frees. */
+/* The list init reads (KT_GUEST_COLLECT), the cap first; a new string
+ * the caller frees. */
 static int run_collect_list(const struct kt_run_opts *o, char **out, size_t *len)
 {
 	char norm[PATH_MAX], *buf = NULL;
@@ -223,6 +222,7 @@ static int run_collect_list(const struct kt_run_opts *o, char **out, size_t *len
 
 	if (!f)
 		return -ENOMEM;
+	fprintf(f, "%llu\n", (unsigned long long)(o->collect_max ? o->collect_max : KT_CH_COLLECT_MAX));
 	for (size_t i = 0; i < o->ncollect; i++)
 		if (!run_collect_path(o->collect[i], norm, sizeof(norm), NULL))
 			fprintf(f, "%s\n", norm);

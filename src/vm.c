@@ -221,6 +221,9 @@ struct vm_boot {
 	bool wprof_stopped;
 	/* when init was up, and when the command ended (0: not yet) */
 	uint64_t up_t, cmd_end_t;
+	/* when init said HELLO, the command about to start: the timeout
+	 * counts from there (0: not yet) */
+	uint64_t cmd_t;
 	/* the output queued for the caller's readers, and when it last
 	 * shrank or was empty: a reader that does not read */
 	size_t out_left;
@@ -613,6 +616,7 @@ static int vm_port(struct vm_run *v, int i, struct kt_err *err)
 	r = kt_ch_host__feed(b->h[i], buf, (size_t)n, err);
 	if (!r && b->active < 0 && kt_ch_host__hello(b->h[i])) {
 		b->active = i;
+		b->cmd_t = kt_now_ms();
 		v->res->channel = i == PORT_VIRTIO ? KT_CHANNEL_VIRTIO : KT_CHANNEL_SERIAL;
 		if (i != PORT_VIRTIO && v->o->channel == KT_CHANNEL_VIRTIO)
 			return kt_err_set(err, -ENODEV,
@@ -702,13 +706,16 @@ static void vm_soft_timeout(struct vm_run *v, uint64_t now)
 	int sig = o->timeout_signal ? o->timeout_signal : SIGTERM, st;
 	unsigned kill_s = o->kill_after_s ? o->kill_after_s : KT_VM_KILL_AFTER_S;
 	bool done = kt_ch_host__done(b->h[b->active], &st);
+	/* init sends nothing before the trace while wprof runs */
+	bool wprof_runs = o->trace_out && !kt_ch_host__sending(b->h[b->active]);
 	unsigned char le[4];
 
 	if (b->to_port.len)
 		return;
 	/* the command has ended and wprof runs: a SIGNAL now makes init
-	 * stop it, and send its trace */
-	if (done && !b->wprof_stopped) {
+	 * stop it, and send its trace; a command that ended, whose trace
+	 * or files come back, is left to the grace */
+	if (done && wprof_runs && !b->wprof_stopped) {
 		kt_put_le32(le, SIGTERM);
 		if (!vm_frame(v, KT_CH_SIGNAL, le, sizeof(le)))
 			return;
@@ -737,6 +744,30 @@ static void vm_soft_timeout(struct vm_run *v, uint64_t now)
 	}
 }
 
+/* The grace after the timeout passed once the command had ended with
+ * status @st: what the guest was still doing. */
+static int vm_late(struct vm_run *v, int st, struct kt_err *err)
+{
+	const struct kt_vm_opts *o = v->o;
+	enum kt_ch_type sending = kt_ch_host__sending(v->b.h[v->b.active]);
+
+	if (sending == KT_CH_FILE_BEGIN)
+		return kt_err_set(err, -ETIMEDOUT,
+				  "the files asked for with --collect were still coming back %u s after the timeout (%u s); the command had exited with status %d: the VM was stopped",
+				  o->end_grace_s, o->timeout_s, st);
+	if (sending == KT_CH_TRACE_BEGIN)
+		return kt_err_set(err, -ETIMEDOUT,
+				  "the wprof trace was still coming back %u s after the timeout (%u s); the command had exited with status %d: the VM was stopped",
+				  o->end_grace_s, o->timeout_s, st);
+	if (o->trace_out)
+		return kt_err_set(err, -ETIMEDOUT,
+				  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
+				  o->timeout_s, st);
+	return kt_err_set(err, -ETIMEDOUT,
+			  "the command had exited with status %d, but the guest did not end within %u s of the timeout (%u s): the VM was stopped",
+			  st, o->end_grace_s, o->timeout_s);
+}
+
 /* The run's end for a kernel event the caller fails on. */
 static int vm_fail_on(struct vm_run *v, struct kt_err *err)
 {
@@ -755,7 +786,9 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 {
 	const struct kt_vm_opts *o = v->o;
 	struct vm_boot *b = &v->b;
-	uint64_t deadline = o->timeout_s ? b->t0 + o->timeout_s * 1000ULL : 0;
+	/* the command's, as timeout(1)'s: from init's HELLO, the boot left
+	 * out */
+	uint64_t deadline = o->timeout_s && b->cmd_t ? b->cmd_t + o->timeout_s * 1000ULL : 0;
 	uint64_t boot = b->t0 + (o->boot_timeout_s ? o->boot_timeout_s : KT_VM_BOOT_TIMEOUT_S) * 1000ULL;
 	char why[256];
 
@@ -796,12 +829,14 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 		if (now >= b->fail_t + KT_VM_FAIL_GRACE_S * 1000ULL || b->active < 0)
 			return vm_fail_on(v, err);
 	}
-	/* A KVM boot that may still fall back is judged by its bounds: the
-	 * timeout is the command's, and counts from the boot that runs it. */
+	/* A KVM boot that may still fall back is judged by its bounds. */
 	if (b->accel == KT_ACCEL_KVM && v->plan->want == KT_ACCEL_AUTO && !vm_up(v))
 		return 0;
-	if (!vm_up(v) && now >= boot && (!deadline || boot <= deadline))
-		return kt_err_set(err, -ETIMEDOUT,
+	/* The boot, until init is up on its channel, has a bound of its own
+	 * (the timeout is the command's). */
+	if (b->active < 0 && now >= boot)
+		return kt_err_set(err, -ETIMEDOUT, b->started ?
+				  "the guest's init did not open its channel within %llu s of the boot: the VM was stopped" :
 				  "the guest did not reach /init within %llu s: the VM was stopped",
 				  (unsigned long long)((boot - b->t0) / 1000));
 	if (deadline && now >= deadline) {
@@ -813,10 +848,6 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 		int st = -1;
 		bool ended = h && (kt_ch_host__end(h, &st, &reason) > 0 || kt_ch_host__done(h, &st));
 
-		if (!vm_up(v))
-			return kt_err_set(err, -ETIMEDOUT,
-					  "the guest did not reach /init within %u s: the VM was stopped",
-					  o->timeout_s);
 		if (stalled && ended)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command exited with status %d, but its output and trace were not all written within %u s: %zu bytes waited for a reader that did not read",
@@ -833,11 +864,10 @@ static int vm_check(struct vm_run *v, uint64_t now, struct kt_err *err)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s (%zu bytes of output and trace waited for a reader that did not read): the VM was stopped",
 					  o->timeout_s, left);
-		/* init says when the command ends only while wprof runs */
+		/* the command ended (init says so at once): what came after it
+		 * did not end */
 		if (ended)
-			return kt_err_set(err, -ETIMEDOUT,
-					  "the timeout (%u s) fell while wprof was still finishing; the command had exited with status %d",
-					  o->timeout_s, st);
+			return vm_late(v, st, err);
 		if (b->soft_t)
 			return kt_err_set(err, -ETIMEDOUT,
 					  "the guest command did not finish within %u s, and the guest sent nothing back within %u s of %s: the VM was stopped",
@@ -969,7 +999,11 @@ static int vm_watch(struct vm_run *v, struct kt_err *err)
 
 		/* time spent stopped (Ctrl-Z) is no one's: deadlines move */
 		if (v->o->paused_ms && *v->o->paused_ms != b->paused) {
-			b->t0 += (uint64_t)(*v->o->paused_ms - b->paused);
+			uint64_t d = (uint64_t)(*v->o->paused_ms - b->paused);
+
+			b->t0 += d;
+			if (b->cmd_t)
+				b->cmd_t += d;
 			b->paused = *v->o->paused_ms;
 		}
 
@@ -1363,7 +1397,7 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 			       b->qkvm ? b->qfail : strsignal(WTERMSIG(st)));
 	if (!r)
 		r = vm_outcome(v, st, err);
-	else if (r == -ETIMEDOUT && vm_up(v))
+	else if (r == -ETIMEDOUT && b->active >= 0)
 		res->end = KT_VM_TIMEOUT;
 	/* the caller's stop; or the command's output has no reader any
 	 * more (| head): SIGPIPE is blocked meanwhile, its EPIPE ends it */

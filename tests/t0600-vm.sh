@@ -51,8 +51,10 @@ test_expect_success KERNEL,QEMU 'stdin reaches the command, its end included' '
 	head -c 5000000 /dev/urandom > big
 	vmrun -- /bin/busybox sha256sum < big > out
 	test "$(cut -d" " -f1 out)" = "$(sha256sum < big | cut -d" " -f1)"
-	# a command that reads none of it still ends
-	vmrun -- /bin/busybox true < big
+	# a command that reads none of it still ends; the timeout is the
+	# command alone, as timeout(1)s: a boot longer than it spends none
+	vmrun --timeout 1 -- /bin/busybox true < big 2> err
+	not grep -q "did not reach\|did not finish" err
 	vmrun -- /bin/busybox wc -c < /dev/null > out
 	test "$(cat out)" -eq 0
 	# a closed stdin is an empty one, not the next file ktpack opens
@@ -182,6 +184,20 @@ test_expect_success KERNEL,QEMU '--collect: a folder and a file come back after 
 	test "$(stat -c %a res/d/f)" = "$(printf "%o" $((0751 & ~$(umask))))"
 	test ! -e res/d/link && test ! -e res/d/fifo
 	test -z "$(find res -name ".ktpack-*")"
+	# a sparse file over --collect-max: refused by name, none of its
+	# bytes sent; the run ends with the command, its status the commands
+	mkdir res2
+	t0=$(date +%s)
+	expect_exit 3 vmrun --timeout 30 --kill-after 1 --collect /tmp/c --collect-max 1M --out-dir res2 -- \
+		/bin/busybox sh -c "mkdir /tmp/c; echo a > /tmp/c/a; busybox truncate -s 100G /tmp/c/x; \
+		echo b > /tmp/c/z; exit 3" > out 2> err
+	test $(($(date +%s) - t0)) -lt 30
+	expect_grep "^ktpack: collected 2 files (4 bytes) into .res2., 1 refused\$" err
+	expect_grep "^ktpack: warning: collect: .c/x. refused: 107374182400 bytes, over the [0-9]* left of --collect-max\$" err
+	not grep -q "truncated\|did not finish\|still coming" err
+	echo a > want && cmp want res2/c/a
+	echo b > want && cmp want res2/c/z
+	test ! -e res2/c/x
 	expect_exit 2 "$KTPACK" run --kernel "$KERNEL" --collect tmp/x -- /bin/true 2> err
 	expect_grep "^ktpack: collect .tmp/x.: not an absolute guest path\$" err
 	expect_exit 2 "$KTPACK" run --kernel "$KERNEL" --collect /tmp/../etc -- /bin/true 2> err

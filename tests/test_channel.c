@@ -849,6 +849,57 @@ static void test_collect_cap(void **state)
 	free(s.p);
 }
 
+/* A file announced over what is left and no byte of it (init's way):
+ * refused once, by name, nothing written; then a guest that announces
+ * more files than a run takes gets the rest refused. */
+static void test_collect_count(void **state)
+{
+	struct stream s = { 0 };
+	struct kt_ch_host *h;
+	char od[128];
+	const char *why;
+	uint64_t bytes;
+	size_t files, refused;
+
+	(void)state;
+	collect_host(&h, od, sizeof(od), 4);
+	{
+		unsigned char b[12 + 64 + 8];
+
+		kt_put_le64(b, 107374182400ULL);
+		kt_put_le32(b + 8, 0644);
+		memcpy(b + 12, NONCE, strlen(NONCE));
+		memcpy(b + 12 + strlen(NONCE), "b", 1);
+		put(&s, KT_CH_FILE_BEGIN, b, 13 + strlen(NONCE));
+	}
+	put_file(&s, "c", "1234");
+	/* names no --collect asked for cost the host nothing, but count */
+	for (unsigned i = 0; i < KT_CH_COLLECT_FILES_MAX - 3; i++)
+		put_file(&s, "zz", "");
+	put_file(&s, "top", "");
+	collect_feed(h, &s);
+	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
+	assert_int_equal(files, 2);
+	assert_int_equal(bytes, 4);
+	assert_int_equal(refused, KT_CH_COLLECT_FILES_MAX - 2);
+	assert_non_null(strstr(why, "'b' refused: 107374182400 bytes, over the 4 left of --collect-max\n"));
+	assert_null(strstr(why, "truncated"));
+	assert_int_equal(kt_ch_host__sending(h), KT_CH_FILE_BEGIN);
+	assert_file(od, "c", "1234");
+	assert_int_equal(entries(od), 2);
+	/* one file more than a run takes */
+	free(s.p);
+	s = (struct stream){ 0 };
+	put_file(&s, "c", "");
+	collect_feed(h, &s);
+	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
+	assert_int_equal(files, 2);
+	assert_int_equal(refused, KT_CH_COLLECT_FILES_MAX - 1);
+	assert_file(od, "c", "1234");
+	kt_ch_host__free(h);
+	free(s.p);
+}
+
 static void test_resync(void **state)
 {
 	unsigned char big[KT_CH_HDR + 8] = "KTCH\x02\0\0\0";
@@ -925,6 +976,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_collect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collect_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collect_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collect_count, setup, teardown),
 		cmocka_unit_test(test_reader_bounded),
 	};
 

@@ -146,17 +146,20 @@ static void test_channel_names(void **state)
 
 /*
  * Runs a fake QEMU whose boot prints @say on its stderr and then behaves
- * as @then (a shell command) under TCG; returns what kt_vm_run() did,
- * with its message in @e and its time in *@ms.
+ * as @then (a shell command, $con the console's descriptor) under TCG,
+ * with @timeout_s and @boot_timeout_s; returns what kt_vm_run() did, with
+ * its message in @e and its time in *@ms.
  */
-static int fake_boot(const char *say, const char *then, struct kt_err *e, uint64_t *ms)
+static int fake_boot_timed(const char *say, const char *then, unsigned timeout_s,
+			   unsigned boot_timeout_s, struct kt_err *e, uint64_t *ms)
 {
 	char dir[] = "/tmp/kt-test-vm.XXXXXX", q[64], kpath[64], script[1024];
 	struct kt_vm_result *res = calloc(1, sizeof(*res));
 	struct kt_vm_opts o = {
 		.arch = KT_ARCH_X86_64, .accel = KT_ACCEL_TCG, .initrd = "/dev/null",
 		.cmdline = "quiet", .memory_mib = 64, .nonce = "0123456789abcdef", .out_fd = -1, .err_fd = -1,
-		.stdin_fd = -1, .console_fd = -1, .timeout_s = 60,
+		.stdin_fd = -1, .console_fd = -1, .timeout_s = timeout_s,
+		.boot_timeout_s = boot_timeout_s,
 	};
 	uint64_t t0;
 	FILE *f;
@@ -166,7 +169,9 @@ static int fake_boot(const char *say, const char *then, struct kt_err *e, uint64
 	assert_non_null(mkdtemp(dir));
 	snprintf(q, sizeof(q), "%s/qemu", dir);
 	snprintf(script, sizeof(script),
-		 "#!/bin/sh\n[ \"$1\" = -L ] && exit 0\nprintf '%%s\\n' \"%s\" >&2\n%s\n", say, then);
+		 "#!/bin/sh\n[ \"$1\" = -L ] && exit 0\n"
+		 "for a; do case $a in socket,id=con,fd=*) con=${a##*=};; esac; done\n"
+		 "printf '%%s\\n' \"%s\" >&2\n%s\n", say, then);
 	f = fopen(q, "w");
 	assert_non_null(f);
 	fputs(script, f);
@@ -185,6 +190,11 @@ static int fake_boot(const char *say, const char *then, struct kt_err *e, uint64
 	free(res);
 	rm_tree(dir);
 	return r;
+}
+
+static int fake_boot(const char *say, const char *then, struct kt_err *e, uint64_t *ms)
+{
+	return fake_boot_timed(say, then, 60, 0, e, ms);
 }
 
 static void test_qemu_error_ends_the_boot(void **state)
@@ -206,6 +216,25 @@ static void test_qemu_error_ends_the_boot(void **state)
 	assert_str_contains(e.msg, "the guest never reached /init (QEMU exited with status 1: Could not open option rom 'kvmvapic.bin'");
 }
 
+/* The timeout is the command's, as timeout(1)'s: a boot slower than it
+ * is bounded by the boot's own timeout alone. */
+static void test_timeout_is_the_commands(void **state)
+{
+	struct kt_err e;
+	uint64_t ms;
+
+	(void)state;
+	assert_int_equal(fake_boot_timed("", "exec sleep 30", 1, 3, &e, &ms), -ETIMEDOUT);
+	assert_string_equal(e.msg, "the guest did not reach /init within 3 s: the VM was stopped");
+	assert_true(ms >= 3000 && ms < 10000);
+	/* an init that never says HELLO on its channel is the boot's too */
+	assert_int_equal(fake_boot_timed("", "eval \"echo ktpack-init: started >&$con\"; exec sleep 30",
+					 1, 3, &e, &ms), -ETIMEDOUT);
+	assert_string_equal(e.msg,
+			    "the guest's init did not open its channel within 3 s of the boot: the VM was stopped");
+	assert_true(ms >= 3000 && ms < 10000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_topology_parse),
 		cmocka_unit_test(test_events_parse),
 		cmocka_unit_test(test_qemu_error_ends_the_boot),
+		cmocka_unit_test(test_timeout_is_the_commands),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,11 @@ extern "C" {
 #define KT_CH_NAME_MAX		1024u
 /* What the host accepts of collected files in all by default. */
 #define KT_CH_COLLECT_MAX	(256ULL << 20)
+/* The files a guest may announce (FILE_BEGIN with the nonce) in a run:
+ * init stops there, the host refuses the rest.  Empty files cost no
+ * bytes, but a file each on the host (a folder such as /proc holds tens
+ * of thousands). */
+#define KT_CH_COLLECT_FILES_MAX	16384u
 /* What the host accepts as a trace's size, whatever the guest's memory. */
 #define KT_CH_TRACE_MAX		(16ULL << 30)
 
@@ -79,7 +84,8 @@ enum kt_ch_type {
 	KT_CH_CREDIT,		/* guest: u32 bytes of stdin taken: the window moves */
 	KT_CH_ACK,		/* host: the status (or failure) arrived: power off */
 	/* guest: the command ended, before wprof is stopped and the trace
-	 * sent: u32 exit status, then the run's nonce (as STATUS) */
+	 * and files sent: u32 exit status, then the run's nonce (as
+	 * STATUS) */
 	KT_CH_DONE,
 	/* guest: a file named with --collect follows: u64 size, u32 mode,
 	 * the run's nonce, then its name relative to the out folder */
@@ -221,6 +227,13 @@ int kt_ch_host__exec_failed(const struct kt_ch_host *h, const char **path, bool 
  * known also when the run ends before the status frame.
  */
 bool kt_ch_host__done(const struct kt_ch_host *h, int *status);
+/*
+ * What init sends back once the command ended, as the last begin frame
+ * with the nonce says: KT_CH_FILE_BEGIN once files (--collect) come,
+ * KT_CH_TRACE_BEGIN once the trace does (wprof ended), 0 before either
+ * (wprof, when it runs, is finishing).
+ */
+enum kt_ch_type kt_ch_host__sending(const struct kt_ch_host *h);
 /*
  * The trace: 0 when one was received whole and written (its size in
  * @bytes); -ENOENT when none came; -EIO when one came truncated, longer

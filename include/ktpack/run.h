@@ -132,7 +132,9 @@ struct kt_run_opts {
 	/* The command, NULL-terminated; NULL: an interactive shell on the
 	 * console, which reads this process's stdin. */
 	const char *const *cmd;
-	unsigned timeout_s;		/* 0: none */
+	/* The command's, counted from when the guest's init is up and
+	 * starts it (the boot has a bound of its own); 0: none. */
+	unsigned timeout_s;
 	/* At the timeout the command, not the VM, is ended, as timeout(1)
 	 * does (see the README, "Timeouts"): @timeout_signal (0: SIGTERM)
 	 * to its process group, SIGKILL @kill_after_s later (0:
@@ -228,7 +230,8 @@ struct kt_run_opts {
 	 * whole (no link followed; links, FIFOs and devices are skipped),
 	 * under @out_dir (NULL: the current folder), named by the host,
 	 * never through a link; at most @collect_max bytes in all (0:
-	 * KT_CH_COLLECT_MAX): a file over what is left is refused. */
+	 * KT_CH_COLLECT_MAX): a file over what is left is refused (init
+	 * sends none of its bytes); at most KT_CH_COLLECT_FILES_MAX files. */
 	const char *const *collect;
 	size_t ncollect;
 	const char *out_dir;
@@ -253,9 +256,9 @@ struct kt_run_result {
 	enum kt_vm_end end;		/* how it ended */
 	enum kt_arch arch;		/* the guest's */
 	int status;			/* the command's, when end is KT_VM_EXITED */
-	/* With wprof, the command's status as soon as it ended (see
-	 * kt_vm_result): known also when the timeout fell while wprof was
-	 * finishing (end KT_VM_TIMEOUT); -1 when not known. */
+	/* The command's status as soon as it ended (see kt_vm_result):
+	 * known also when the timeout fell while wprof, its trace or the
+	 * files were finishing (end KT_VM_TIMEOUT); -1 when not known. */
 	int done_status;
 	/* The guest could not execute the command (init said so: its exec
 	 * failed): the errno, and the path tried (the command's argv[0],

@@ -132,7 +132,9 @@ struct kt_vm_opts {
 	 * this kernel; a KVM boot not up within KT_KVM_LIFE_S (or
 	 * KT_KVM_INIT_S) starts again under TCG (KVM: fails). */
 	enum kt_accel accel;
-	unsigned timeout_s;	/* each boot; 0: none */
+	/* The command's, from init's HELLO on its channel (the boot is
+	 * @boot_timeout_s's); 0: none */
+	unsigned timeout_s;
 	/* At @timeout_s the command, not the VM, is ended, as timeout(1)
 	 * does: @timeout_signal (0: SIGTERM) goes to its process group,
 	 * SIGKILL @kill_after_s later (0: KT_VM_KILL_AFTER_S), and the guest
@@ -143,7 +145,8 @@ struct kt_vm_opts {
 	int timeout_signal;
 	unsigned kill_after_s;
 	unsigned end_grace_s;
-	unsigned boot_timeout_s; /* until /init starts; 0: KT_VM_BOOT_TIMEOUT_S */
+	/* until init is up on its channel; 0: KT_VM_BOOT_TIMEOUT_S */
+	unsigned boot_timeout_s;
 	/* A shell: stdin goes to the console (a terminal in raw mode, Ctrl-A
 	 * x stops the VM), not to a command. */
 	bool interactive;
@@ -207,9 +210,10 @@ struct kt_vm_result {
 	 * boot this kernel: no sign of life within 15 s"); "" otherwise. */
 	char accel_why[512];
 	int exit_status;	/* the guest command's; -1 when it never ended */
-	/* The command's status as init said when it ended, while wprof
-	 * still ran (KT_CH_DONE): known also when the timeout then fell;
-	 * -1 when init did not say (no wprof, or the command never ended). */
+	/* The command's status as init said the moment it ended, before
+	 * wprof is stopped and the trace and files are sent (KT_CH_DONE):
+	 * known also when the timeout then fell; -1 when the command never
+	 * ended. */
 	int done_status;
 	/* The command could not be executed (kt_ch_host__exec_failed): the
 	 * exec's errno in the guest and the path tried, printable; 0 and ""

@@ -514,16 +514,22 @@ static int send_trace(const char *path)
 
 /* Where the collected path's relative name starts: after its parent. */
 static size_t collect_skip;
-static unsigned collect_sent;
+/* Files announced, and sent whole; the bytes the host still takes (as
+ * it counts them: the sizes of the files it was sent). */
+static unsigned collect_begun, collect_sent;
+static uint64_t collect_left;
 
 /* Sends the regular file @path as @name: size, mode, nonce and name;
- * its bytes; its CRC-32 and nonce.  Never a link followed. */
+ * its bytes; its CRC-32 and nonce.  Never a link followed.  A file over
+ * what the host still takes is announced only: the host refuses it by
+ * name, and its bytes (a sparse file's, /proc/kcore's) never cross. */
 static void collect_file(const char *path, const char *name)
 {
 	static unsigned char hdr[12 + KT_CH_NONCE_MAX + KT_CH_NAME_MAX];
 	size_t nl = strlen(name);
 	unsigned char le[4];
 	struct stat st;
+	uint64_t size;
 	uint32_t crc;
 	int in;
 
@@ -538,12 +544,20 @@ static void collect_file(const char *path, const char *name)
 			close(in);
 		return;
 	}
-	kt_put_le64(hdr, (uint64_t)st.st_size);
+	size = (uint64_t)st.st_size;
+	kt_put_le64(hdr, size);
 	kt_put_le32(hdr + 8, (uint32_t)(st.st_mode & 07777));
 	memcpy(hdr + 12, run_nonce, run_nonce_len);
 	memcpy(hdr + 12 + run_nonce_len, name, nl);
-	if (!ch_send(KT_CH_FILE_BEGIN, hdr, 12 + run_nonce_len + nl) &&
-	    !send_body(in, (uint64_t)st.st_size, KT_CH_FILE, path, &crc)) {
+	collect_begun++;
+	if (ch_send(KT_CH_FILE_BEGIN, hdr, 12 + run_nonce_len + nl) || size > collect_left) {
+		close(in);
+		return;
+	}
+	collect_left -= size;
+	/* what the file holds past the size announced (a /proc file that
+	 * grows) is not read */
+	if (!send_body(in, size, KT_CH_FILE, path, &crc)) {
 		kt_put_le32(le, crc);
 		if (!ch_send_signed(KT_CH_FILE_END, le, 4))
 			collect_sent++;
@@ -554,6 +568,8 @@ static void collect_file(const char *path, const char *name)
 static int collect_walk(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)ftw;
+	if (collect_begun >= KT_CH_COLLECT_FILES_MAX)
+		return 1;
 	if (type == FTW_F && S_ISREG(st->st_mode))
 		collect_file(path, path + collect_skip);
 	else if (type == FTW_SL || type == FTW_SLN)
@@ -566,20 +582,31 @@ static int collect_walk(const char *path, const struct stat *st, int type, struc
 }
 
 /*
- * Sends each path of the list the host packed, one a line: a file as
- * its own name, a folder walked (nftw, no link followed) with names
- * relative to its parent.  The host checked the paths; it checks the
- * names again.
+ * Sends each path of the list the host packed, after its cap (the first
+ * line), one a line: a file as its own name, a folder walked (nftw, no
+ * link followed) with names relative to its parent; at most
+ * KT_CH_COLLECT_FILES_MAX files.  The host checked the paths; it checks
+ * the names again.
  */
 static char *collect_list;
 
 static void send_collected(void)
 {
-	char *list = collect_list, *line, *next;
+	char *list = collect_list, *line, *next, *end;
+	int r;
 
 	if (!list)
 		return;
-	for (line = list; *line; line = next) {
+	next = list + strcspn(list, "\n");
+	if (*next)
+		*next++ = '\0';
+	errno = 0;
+	collect_left = strtoull(list, &end, 10);
+	if (errno || end == list || *end) {
+		say("collect: the list has no cap on its first line: nothing sent");
+		*next = '\0';
+	}
+	for (line = next; *line; line = next) {
 		char *slash;
 
 		next = line + strcspn(line, "\n");
@@ -589,8 +616,14 @@ static void send_collected(void)
 		if (!slash || !slash[1])
 			continue;
 		collect_skip = (size_t)(slash - line) + 1;
-		if (nftw(line, collect_walk, 16, FTW_PHYS))
+		r = nftw(line, collect_walk, 16, FTW_PHYS);
+		if (r < 0)
 			say("collect: %s: %s", line, strerror(errno));
+		if (r > 0) {
+			say("collect: stopped after %u files, the most the host takes",
+			    collect_begun);
+			break;
+		}
 	}
 	free(list);
 	collect_list = NULL;
@@ -1458,13 +1491,13 @@ int main(void)
 	status = shell ? run_shell() : run_command(cmd, clen);
 	if (status < 0)
 		fail("the command could not be started");
+	/* the command's status as soon as it is known: wprof, its trace and
+	 * the files to collect may outlive the host's timeout */
+	kt_put_le32(le, (uint32_t)status);
+	ch_send_signed(KT_CH_DONE, le, 4);
 	if (wpid > 0) {
 		struct statvfs sv;
 
-		/* the command's status as soon as it is known: wprof may
-		 * outlive the host's timeout */
-		kt_put_le32(le, (uint32_t)status);
-		ch_send_signed(KT_CH_DONE, le, 4);
 		finish_wprof(wpid, wdeadline);
 		if (!statvfs("/tmp", &sv) && !sv.f_bavail)
 			warn("the guest's /tmp is full: the trace may be cut short (give the guest more memory)");

@@ -28,9 +28,15 @@
 #define KT_GUEST_MODULES	"/ktpack/modules"
 #define KT_GUEST_MODULE_OPTIONAL '?'
 #define KT_GUEST_MODULES_MAX	(1u << 20)
-/* The guest paths to send back (--collect): absolute, one a line. */
+/* The guest paths to send back (--collect): first the bytes the host
+ * takes of them in all (--collect-max), in decimal, then the paths,
+ * absolute; one a line.  init sends no more than the host takes: a file
+ * over what is left is announced (the host names it, refused) and not
+ * sent. */
 #define KT_GUEST_COLLECT	"/ktpack/collect"
 #define KT_GUEST_COLLECT_MAX	(64u << 10)
+/* Room for the first line: 20 digits and the newline. */
+#define KT_GUEST_COLLECT_CAP_LEN 21u
 /* The command's size in the archive, NULs included: kt_run refuses more. */
 #define KT_GUEST_CMD_MAX	(1u << 20)
 /* The channel: the virtio-serial port of this name, else the second
