@@ -182,6 +182,8 @@ static int fake_boot(const char *say, const char *then, struct kt_err *e, uint64
 	r = kt_vm_run(&o, res, e);
 	*ms = kt_now_ms() - t0;
 	close(kfd);
+	kt_vm_result__release(res);
+	kt_vm_result__release(res);
 	free(res);
 	rm_tree(dir);
 	return r;
