@@ -123,11 +123,15 @@ static const char **guest_argv(int argc, char **argv, const char *spec)
 	return v;
 }
 
-/* The files back: a line for each refused, then how many came. */
+/* The files back: a line for each that came and each refused, then
+ * how many came. */
 static void report_collect(const struct kt_run_result *res)
 {
 	const struct kt_collected *c = &res->collected;
 
+	for (size_t i = 0; i < c->nfiles; i++)
+		fprintf(stderr, "frontend: collected '%s' (%llu bytes)\n", c->files[i].path,
+			(unsigned long long)c->files[i].size);
 	for (size_t i = 0; i < c->nrefusals; i++)
 		fprintf(stderr, "frontend: collect: %s\n", c->refusals[i]);
 	fprintf(stderr, "frontend: collected %zu file%s (%llu bytes) into '.', %zu refused\n",
