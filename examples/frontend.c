@@ -123,18 +123,19 @@ static const char **guest_argv(int argc, char **argv, const char *spec)
 	return v;
 }
 
-/* The files back: a line for each refused, then how many came. */
+/* The files back: a line for each that came and each refused, then
+ * how many came. */
 static void report_collect(const struct kt_run_result *res)
 {
-	for (const char *p = res->collect_why; *p; ) {
-		size_t l = strcspn(p, "\n");
+	const struct kt_collected *c = &res->collected;
 
-		fprintf(stderr, "frontend: collect: %.*s\n", (int)l, p);
-		p += l + (p[l] == '\n');
-	}
+	for (size_t i = 0; i < c->nfiles; i++)
+		fprintf(stderr, "frontend: collected '%s' (%llu bytes)\n", c->files[i].path,
+			(unsigned long long)c->files[i].size);
+	for (size_t i = 0; i < c->nrefusals; i++)
+		fprintf(stderr, "frontend: collect: %s\n", c->refusals[i]);
 	fprintf(stderr, "frontend: collected %zu file%s (%llu bytes) into '.', %zu refused\n",
-		res->collected, res->collected == 1 ? "" : "s",
-		(unsigned long long)res->collected_bytes, res->collect_refused);
+		c->nfiles, c->nfiles == 1 ? "" : "s", (unsigned long long)c->bytes, c->refused);
 }
 
 /* How the second, traced run of --repro ended, worded as ktpack run's. */
@@ -246,7 +247,7 @@ int main(int argc, char **argv)
 	}
 	/* (when the command ran to its end or its timeout, or a file came) */
 	if (o.ncollect && (res.end == KT_VM_EXITED || res.end == KT_VM_TIMEOUT ||
-			   res.collected || res.collect_refused))
+			   res.collected.nfiles || res.collected.refused))
 		report_collect(&res);
 	report_repro(&res);
 	kt_run_result__release(&res);

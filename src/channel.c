@@ -502,15 +502,9 @@ static void host_file_end(struct kt_ch_host *h, const unsigned char *p, size_t l
 		kt_collect_end(&h->col, kt_get_le32(p));
 }
 
-void kt_ch_host__collected(struct kt_ch_host *h, size_t *files, uint64_t *bytes,
-			   size_t *refused, const char **why)
+void kt_ch_host__collected(struct kt_ch_host *h, struct kt_collected *out)
 {
-	kt_collect_close(&h->col);
-	*files = h->col.files;
-	*bytes = h->col.bytes;
-	*refused = h->col.refused;
-	if (why)
-		*why = h->col.why;
+	kt_collect_take(&h->col, out);
 }
 
 /* Queues a write of the command's; kt_ch_host__flush() writes it. */

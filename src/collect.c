@@ -47,25 +47,26 @@ static bool collect_asked(const struct kt_collect *c, const char *name)
 	return false;
 }
 
-/* One more line of why a file was refused; lines that do not fit are
- * counted only. */
+/* One more refused file, and a line naming it and why while there is
+ * room for one (kt_collect_take says how many more). */
+static void collect_refuse(struct kt_collect *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void collect_refuse(struct kt_collect *c, const char *fmt, ...)
 {
-	char line[KT_CH_NAME_MAX + 256];
+	struct kt_collected *res = &c->res;
 	va_list ap;
-	size_t l;
+	char *line;
+	int n;
 
-	c->refused++;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	l = strlen(line);
-	if (l + 2 > sizeof(c->why) - c->whylen)
+	res->refused++;
+	if (res->nrefusals >= KT_CH_COLLECT_REFUSALS_MAX ||
+	    kt_grow((void **)&res->refusals, &c->rcap, res->nrefusals + 1, sizeof(*res->refusals)))
 		return;
-	memcpy(c->why + c->whylen, line, l);
-	c->whylen += l;
-	c->why[c->whylen++] = '\n';
-	c->why[c->whylen] = '\0';
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n >= 0)
+		res->refusals[res->nrefusals++] = line;
 }
 
 /* The file being received, dropped: its temporary name removed. */
@@ -81,7 +82,9 @@ static void collect_drop(struct kt_collect *c)
 	c->open = false;
 }
 
-void kt_collect_close(struct kt_collect *c)
+/* The end of the files: one that is unfinished is refused, the out
+ * folder closed. */
+static void collect_finish(struct kt_collect *c)
 {
 	if (c->open)
 		collect_refuse(c, "'%s' is truncated (%llu of %llu bytes)", c->name,
@@ -90,6 +93,43 @@ void kt_collect_close(struct kt_collect *c)
 	if (c->dfd >= 0)
 		close(c->dfd);
 	c->dfd = -1;
+}
+
+void kt_collected__release(struct kt_collected *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nfiles; i++)
+		free(c->files[i].path);
+	for (size_t i = 0; i < c->nrefusals; i++)
+		free(c->refusals[i]);
+	free(c->files);
+	free(c->refusals);
+	memset(c, 0, sizeof(*c));
+}
+
+void kt_collect_take(struct kt_collect *c, struct kt_collected *out)
+{
+	struct kt_collected *res = &c->res;
+	size_t more;
+
+	collect_finish(c);
+	/* the refusals past the lines', said in one */
+	more = res->refused - res->nrefusals;
+	if (more && !kt_grow((void **)&res->refusals, &c->rcap, res->nrefusals + 1,
+			     sizeof(*res->refusals)) &&
+	    asprintf(&res->refusals[res->nrefusals], "and %zu more refused", more) >= 0)
+		res->nrefusals++;
+	*out = *res;
+	memset(res, 0, sizeof(*res));
+	c->fcap = c->rcap = 0;
+}
+
+void kt_collect_close(struct kt_collect *c)
+{
+	collect_finish(c);
+	kt_collected__release(&c->res);
+	c->fcap = c->rcap = 0;
 }
 
 /*
@@ -284,8 +324,34 @@ void kt_collect_data(struct kt_collect *c, const unsigned char *p, size_t len)
 	c->got += len;
 }
 
+/* The file being received, listed before it is named: a file on disk is
+ * always listed (the list's count moves only once it is named). */
+static int collect_entry(struct kt_collect *c, struct kt_collected_file **out)
+{
+	struct kt_collected *res = &c->res;
+	struct kt_collected_file *f;
+	struct stat st;
+
+	if (kt_grow((void **)&res->files, &c->fcap, res->nfiles + 1, sizeof(*res->files)))
+		return -ENOMEM;
+	/* what the umask left of the guest's bits */
+	if (fstat(c->fd, &st))
+		return -errno;
+	f = &res->files[res->nfiles];
+	f->path = strdup(c->name);
+	if (!f->path)
+		return -ENOMEM;
+	f->size = c->got;
+	f->mode = (unsigned)(st.st_mode & 07777);
+	*out = f;
+	return 0;
+}
+
 void kt_collect_end(struct kt_collect *c, uint32_t crc)
 {
+	struct kt_collected_file *f = NULL;
+	int r;
+
 	if (!c->open)
 		return;
 	if (c->got != c->want || crc != c->crc) {
@@ -297,16 +363,24 @@ void kt_collect_end(struct kt_collect *c, uint32_t crc)
 		collect_drop(c);
 		return;
 	}
+	r = collect_entry(c, &f);
+	if (r) {
+		collect_refuse(c, "'%s' refused: cannot write it under '%s': %s", c->name, c->dir,
+			       strerror(-r));
+		collect_drop(c);
+		return;
+	}
 	if (close(c->fd) || renameat(c->pdfd, c->tmp, c->pdfd, c->base)) {
 		c->fd = -1;
 		collect_refuse(c, "'%s' refused: cannot write it under '%s': %s", c->name, c->dir,
 			       strerror(errno));
+		free(f->path);
 		unlinkat(c->pdfd, c->tmp, 0);
 		collect_drop(c);
 		return;
 	}
 	c->fd = -1;
-	c->files++;
-	c->bytes += c->got;
+	c->res.nfiles++;
+	c->res.bytes += c->got;
 	collect_drop(c);
 }

@@ -557,7 +557,8 @@ int kt_out_check(const char *path, struct stat *st, struct kt_err *err);
  * checked (kt_collect_name_why), its folders are made and opened from
  * @dir's descriptor with O_NOFOLLOW, the file is written under a
  * temporary name and renamed only when its size and CRC-32 match.
- * Nothing fails the run: a refused file is counted and said in why.
+ * Nothing fails the run: a refused file is counted and said in
+ * res.refusals (out of memory, only counted).
  */
 struct kt_collect {
 	const char *dir;
@@ -570,11 +571,9 @@ struct kt_collect {
 	uint32_t crc;
 	char name[KT_CH_NAME_MAX + 1];
 	char base[NAME_MAX + 1], tmp[32];
-	size_t files, refused;
 	size_t begun;			/* files announced with a good name */
-	uint64_t bytes;
-	char why[4096];			/* a line per refused file, what fits */
-	size_t whylen;
+	struct kt_collected res;	/* the files whole, the refusals */
+	size_t fcap, rcap;		/* res.files' and res.refusals' room */
 };
 void kt_collect_init(struct kt_collect *c, const char *dir, uint64_t max,
 		     const char *const *asked, size_t nasked);
@@ -583,7 +582,12 @@ void kt_collect_begin(struct kt_collect *c, const char *name, size_t len, uint64
 		      uint32_t mode);
 void kt_collect_data(struct kt_collect *c, const unsigned char *p, size_t len);
 void kt_collect_end(struct kt_collect *c, uint32_t crc);
-/* An unfinished file is refused; the out folder closed. */
+/* An unfinished file is refused, the out folder closed, a last refusal
+ * line says how many more were refused, and res moves to @out (the
+ * caller's then; @c holds none). */
+void kt_collect_take(struct kt_collect *c, struct kt_collected *out);
+/* An unfinished file is refused, the out folder closed, what res holds
+ * freed; safe twice. */
 void kt_collect_close(struct kt_collect *c);
 
 /*

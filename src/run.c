@@ -1375,10 +1375,10 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 		res->signalled = vr.signalled;
 		res->timings = vr.timings;
 		res->timeout_killed = vr.timeout_killed && o->kill_after_s;
+		/* moved: now @res's */
 		res->collected = vr.collected;
-		res->collected_bytes = vr.collected_bytes;
-		res->collect_refused = vr.collect_refused;
-		memcpy(res->collect_why, vr.collect_why, sizeof(res->collect_why));
+		vr.collected = (struct kt_collected){ 0 };
+		kt_vm_result__release(&vr);
 	} else if (r == -EINTR) {
 		res->end = KT_VM_STOPPED;
 	}
@@ -1513,6 +1513,7 @@ void kt_run_result__release(struct kt_run_result *res)
 	free(res->repro.trace_out);
 	free(res->exec_path);
 	res->trace_out = res->repro.trace_out = res->exec_path = NULL;
+	kt_collected__release(&res->collected);
 }
 
 int kt_run_exit_status(const struct kt_run_result *res, int r, int sig)

@@ -1424,11 +1424,8 @@ static int vm_boot(struct vm_run *v, const char *qemu, struct kt_err *err)
 	}
 	/* files that came whole are kept and said, however the run ended */
 	if (b->active >= 0) {
-		const char *why;
-
-		kt_ch_host__collected(b->h[b->active], &res->collected, &res->collected_bytes,
-				      &res->collect_refused, &why);
-		kt_snprintf_cut(res->collect_why, sizeof(res->collect_why), "%s", why);
+		kt_collected__release(&res->collected);
+		kt_ch_host__collected(b->h[b->active], &res->collected);
 	}
 	{
 		uint64_t skipped = kt_ch_host__skipped(b->h[b->active >= 0 ? b->active : 0]);
@@ -1507,6 +1504,12 @@ out:
 	if (r && err)
 		*err = e;
 	return r;
+}
+
+void kt_vm_result__release(struct kt_vm_result *res)
+{
+	if (res)
+		kt_collected__release(&res->collected);
 }
 
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,

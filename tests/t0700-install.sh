@@ -219,6 +219,12 @@ test_expect_success KERNEL,QEMU 'the example front end: --repro, --topology and 
 	echo hi > a.want && cmp a.want a && cmp a.want r/a
 	printf "x\\0y" > b.want && cmp b.want r/d/b
 	expect_grep "^frontend: collected 3 files (9 bytes) into .\.., 0 refused\$" err
+	# a line per file from the result list, in the order they came
+	expect_grep "^frontend: collected .a. (3 bytes)\$" err
+	expect_grep "^frontend: collected .r/a. (3 bytes)\$" err
+	expect_grep "^frontend: collected .r/d/b. (3 bytes)\$" err
+	test "$(grep -c "^frontend: collected .[^ ]*. (" err)" -eq 3
+	grep "^frontend: collected .[^ ]*. (" err | head -n 1 | grep -q " .a. "
 	# one line for each run, in order, and the first run untraced
 	grep "^frontend: status \|^frontend: --repro: run again" err > runs
 	test "$(wc -l < runs)" -eq 2

@@ -663,7 +663,7 @@ static void put_file(struct stream *s, const char *name, const char *data)
 }
 
 /* A host that collects into @dir/out, at most @max bytes, what these
- * guest paths name. */
+ * guest paths name; under umask 022, which the modes asserted assume. */
 static const char *const asked[] = {
 	"/g/d", "/top", "/g/a/", "/link", "/short", "/long", "/crc", "/file", "/b", "/c", "/forged",
 	"/cut",
@@ -675,6 +675,7 @@ static void collect_host(struct kt_ch_host **h, char *od, size_t sz, uint64_t ma
 				     .collect_max = max, .collect = asked,
 				     .ncollect = KT_ARRAY_SIZE(asked) };
 
+	umask(022);
 	snprintf(od, sz, "%s/out", dir);
 	assert_int_equal(mkdir(od, 0755), 0);
 	o.out_dir = od;
@@ -716,14 +717,31 @@ static int entries(const char *path)
 	return n;
 }
 
+/* Whether a refusal line of @c holds @what. */
+static bool refusal(const struct kt_collected *c, const char *what)
+{
+	for (size_t i = 0; i < c->nrefusals; i++)
+		if (strstr(c->refusals[i], what))
+			return true;
+	return false;
+}
+
+/* The list's entry @i is @path, @size bytes, mode @mode. */
+static void assert_listed(const struct kt_collected *c, size_t i, const char *path, uint64_t size,
+			  unsigned mode)
+{
+	assert_true(i < c->nfiles);
+	assert_string_equal(c->files[i].path, path);
+	assert_int_equal(c->files[i].size, size);
+	assert_int_equal(c->files[i].mode, mode);
+}
+
 static void test_collect(void **state)
 {
 	struct stream s = { 0 };
 	struct kt_ch_host *h;
+	struct kt_collected c;
 	char od[128], p[256];
-	const char *why;
-	uint64_t bytes;
-	size_t files, refused;
 	struct stat st;
 	mode_t um = umask(022);
 
@@ -733,11 +751,16 @@ static void test_collect(void **state)
 	put_file_as(&s, "d/x", "run", 06755, 0, false, NONCE);
 	put_file(&s, "top", "");
 	collect_feed(h, &s);
-	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
-	assert_int_equal(files, 3);
-	assert_int_equal(bytes, 8);
-	assert_int_equal(refused, 0);
-	assert_string_equal(why, "");
+	kt_ch_host__collected(h, &c);
+	/* each file by its path under the out folder, as it was written */
+	assert_int_equal(c.nfiles, 3);
+	assert_listed(&c, 0, "d/sub/f", 5, 0644);
+	assert_listed(&c, 1, "d/x", 3, 0755);
+	assert_listed(&c, 2, "top", 0, 0644);
+	assert_int_equal(c.bytes, 8);
+	assert_int_equal(c.refused, 0);
+	assert_int_equal(c.nrefusals, 0);
+	assert_null(c.refusals);
 	assert_file(od, "d/sub/f", "hello");
 	assert_file(od, "top", "");
 	/* the guest's mode, never its set-id bits, less the umask */
@@ -745,7 +768,14 @@ static void test_collect(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0755);
 	assert_int_equal(entries(od), 5);
+	/* the caller's now: the host holds none, and frees none */
 	kt_ch_host__free(h);
+	assert_string_equal(c.files[2].path, "top");
+	kt_collected__release(&c);
+	assert_null(c.files);
+	assert_int_equal(c.nfiles, 0);
+	kt_collected__release(&c);
+	kt_collected__release(NULL);
 	umask(um);
 	free(s.p);
 }
@@ -758,9 +788,7 @@ static void test_collect_hostile(void **state)
 	struct stream s = { 0 };
 	struct kt_ch_host *h;
 	char od[128], p[256], elsewhere[128];
-	const char *why;
-	uint64_t bytes;
-	size_t files, refused;
+	struct kt_collected c;
 
 	(void)state;
 	collect_host(&h, od, sizeof(od), 0);
@@ -787,26 +815,32 @@ static void test_collect_hostile(void **state)
 	put_file(&s, ".git/hooks/pre-commit", "#!/bin/sh");
 	put_file(&s, "fil", "a prefix");
 	collect_feed(h, &s);
-	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
-	assert_int_equal(files, 1);
-	assert_int_equal(bytes, 2);
-	assert_int_equal(refused, KT_ARRAY_SIZE(bad) + 7);
-	assert_non_null(strstr(why, "a file named 'Makefile' refused: not under a path --collect asked for\n"));
-	assert_non_null(strstr(why, "a file named '.git/hooks/pre-commit' refused: not under a path"));
-	assert_non_null(strstr(why, "a file named '../escape' refused: a '.' or '..' component\n"));
-	assert_non_null(strstr(why, "a file named '/abs' refused: an absolute name\n"));
-	assert_non_null(strstr(why, "a file named 'a//b' refused: an empty component\n"));
-	assert_non_null(strstr(why, "refused: a byte that is not printable\n"));
-	assert_non_null(strstr(why, "'link/f' refused: cannot write it under '"));
-	assert_non_null(strstr(why, "'short' is truncated (3 of 5 bytes)\n"));
-	assert_non_null(strstr(why, "'long' is corrupt (longer than announced)\n"));
-	assert_non_null(strstr(why, "'crc' is corrupt (CRC-32 mismatch)\n"));
-	assert_null(strchr(why, '\x1b'));
+	kt_ch_host__collected(h, &c);
+	assert_int_equal(c.nfiles, 1);
+	assert_listed(&c, 0, "file", 2, 0644);
+	assert_int_equal(c.bytes, 2);
+	assert_int_equal(c.refused, KT_ARRAY_SIZE(bad) + 7);
+	/* a line each, naming the file and why */
+	assert_int_equal(c.nrefusals, c.refused);
+	assert_string_equal(c.refusals[0], "a file named '../escape' refused: a '.' or '..' component");
+	assert_true(refusal(&c, "a file named 'Makefile' refused: not under a path --collect asked for"));
+	assert_true(refusal(&c, "a file named '.git/hooks/pre-commit' refused: not under a path"));
+	assert_true(refusal(&c, "a file named '/abs' refused: an absolute name"));
+	assert_true(refusal(&c, "a file named 'a//b' refused: an empty component"));
+	assert_true(refusal(&c, "refused: a byte that is not printable"));
+	assert_true(refusal(&c, "'link/f' refused: cannot write it under '"));
+	assert_true(refusal(&c, "'short' is truncated (3 of 5 bytes)"));
+	assert_true(refusal(&c, "'long' is corrupt (longer than announced)"));
+	assert_true(refusal(&c, "'crc' is corrupt (CRC-32 mismatch)"));
+	assert_false(refusal(&c, "\x1b"));
+	for (size_t i = 0; i < c.nrefusals; i++)
+		assert_null(strchr(c.refusals[i], '\n'));
 	assert_int_equal(entries(elsewhere), 0);
 	assert_file(od, "file", "ok");
 	/* nothing else: no temporary file left, no folder made for a refusal */
 	assert_int_equal(entries(od), 2);
 	kt_ch_host__free(h);
+	kt_collected__release(&c);
 	free(s.p);
 }
 
@@ -814,10 +848,8 @@ static void test_collect_cap(void **state)
 {
 	struct stream s = { 0 };
 	struct kt_ch_host *h;
+	struct kt_collected c;
 	char od[128];
-	const char *why;
-	uint64_t bytes;
-	size_t files, refused;
 
 	(void)state;
 	collect_host(&h, od, sizeof(od), 10);
@@ -838,14 +870,71 @@ static void test_collect_cap(void **state)
 		put(&s, KT_CH_FILE_BEGIN, b, 15 + strlen(NONCE));
 	}
 	collect_feed(h, &s);
-	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
-	assert_int_equal(files, 2);
-	assert_int_equal(bytes, 10);
-	assert_int_equal(refused, 2);
-	assert_non_null(strstr(why, "'b' refused: 5 bytes, over the 4 left of --collect-max\n"));
-	assert_non_null(strstr(why, "'cut' is truncated (0 of 0 bytes)\n"));
+	kt_ch_host__collected(h, &c);
+	assert_int_equal(c.nfiles, 2);
+	assert_listed(&c, 0, "a", 6, 0644);
+	assert_listed(&c, 1, "c", 4, 0644);
+	assert_int_equal(c.bytes, 10);
+	assert_int_equal(c.refused, 2);
+	assert_int_equal(c.nrefusals, 2);
+	assert_string_equal(c.refusals[0], "'b' refused: 5 bytes, over the 4 left of --collect-max");
+	assert_string_equal(c.refusals[1], "'cut' is truncated (0 of 0 bytes)");
 	assert_int_equal(entries(od), 2);
 	kt_ch_host__free(h);
+	kt_collected__release(&c);
+	free(s.p);
+}
+
+/* Empty files cost nothing of collect_max: their count is capped, and
+ * so are the refusal lines, the last saying how many more there were. */
+static void test_collect_count_cap(void **state)
+{
+	struct stream top = { 0 }, up = { 0 };
+	struct kt_ch_host *h;
+	struct kt_collected c;
+	char od[128], over[128];
+
+	(void)state;
+	collect_host(&h, od, sizeof(od), 0);
+	put_file(&top, "top", "");
+	put_file(&up, "../up", "");
+	for (unsigned i = 0; i < KT_CH_COLLECT_FILES_MAX + 2; i++)
+		collect_feed(h, &top);
+	for (unsigned i = 0; i < KT_CH_COLLECT_REFUSALS_MAX + 3; i++)
+		collect_feed(h, &up);
+	kt_ch_host__collected(h, &c);
+	assert_int_equal(c.nfiles, KT_CH_COLLECT_FILES_MAX);
+	assert_listed(&c, KT_CH_COLLECT_FILES_MAX - 1, "top", 0, 0644);
+	assert_int_equal(c.bytes, 0);
+	assert_int_equal(c.refused, KT_CH_COLLECT_REFUSALS_MAX + 5);
+	assert_int_equal(c.nrefusals, KT_CH_COLLECT_REFUSALS_MAX + 1);
+	snprintf(over, sizeof(over), "'top' refused: over the %u files --collect takes",
+		 KT_CH_COLLECT_FILES_MAX);
+	assert_string_equal(c.refusals[0], over);
+	assert_string_equal(c.refusals[1], over);
+	assert_string_equal(c.refusals[2], "a file named '../up' refused: a '.' or '..' component");
+	assert_string_equal(c.refusals[KT_CH_COLLECT_REFUSALS_MAX], "and 5 more refused");
+	assert_int_equal(entries(od), 1);
+	kt_ch_host__free(h);
+	kt_collected__release(&c);
+	free(top.p);
+	free(up.p);
+}
+
+/* A host freed without its files taken frees them. */
+static void test_collect_untaken(void **state)
+{
+	struct stream s = { 0 };
+	struct kt_ch_host *h;
+	char od[128];
+
+	(void)state;
+	collect_host(&h, od, sizeof(od), 0);
+	put_file(&s, "top", "x");
+	put_file(&s, "../up", "");
+	collect_feed(h, &s);
+	kt_ch_host__free(h);
+	assert_file(od, "top", "x");
 	free(s.p);
 }
 
@@ -856,10 +945,8 @@ static void test_collect_count(void **state)
 {
 	struct stream s = { 0 };
 	struct kt_ch_host *h;
-	char od[128];
-	const char *why;
-	uint64_t bytes;
-	size_t files, refused;
+	struct kt_collected c;
+	char od[128], over[128];
 
 	(void)state;
 	collect_host(&h, od, sizeof(od), 4);
@@ -877,26 +964,26 @@ static void test_collect_count(void **state)
 	for (unsigned i = 0; i < KT_CH_COLLECT_FILES_MAX - 3; i++)
 		put_file(&s, "zz", "");
 	put_file(&s, "top", "");
-	collect_feed(h, &s);
-	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
-	assert_int_equal(files, 2);
-	assert_int_equal(bytes, 4);
-	assert_int_equal(refused, KT_CH_COLLECT_FILES_MAX - 2);
-	assert_non_null(strstr(why, "'b' refused: 107374182400 bytes, over the 4 left of --collect-max\n"));
-	assert_null(strstr(why, "truncated"));
-	assert_int_equal(kt_ch_host__sending(h), KT_CH_FILE_BEGIN);
-	assert_file(od, "c", "1234");
-	assert_int_equal(entries(od), 2);
 	/* one file more than a run takes */
-	free(s.p);
-	s = (struct stream){ 0 };
 	put_file(&s, "c", "");
 	collect_feed(h, &s);
-	kt_ch_host__collected(h, &files, &bytes, &refused, &why);
-	assert_int_equal(files, 2);
-	assert_int_equal(refused, KT_CH_COLLECT_FILES_MAX - 1);
+	assert_int_equal(kt_ch_host__sending(h), KT_CH_FILE_BEGIN);
+	kt_ch_host__collected(h, &c);
+	assert_int_equal(c.nfiles, 2);
+	assert_listed(&c, 0, "c", 4, 0644);
+	assert_listed(&c, 1, "top", 0, 0644);
+	assert_int_equal(c.bytes, 4);
+	assert_int_equal(c.refused, KT_CH_COLLECT_FILES_MAX - 1);
+	assert_string_equal(c.refusals[0], "'b' refused: 107374182400 bytes, over the 4 left of --collect-max");
+	for (size_t i = 0; i < c.nrefusals; i++)
+		assert_null(strstr(c.refusals[i], "truncated"));
+	snprintf(over, sizeof(over), "and %u more refused",
+		 KT_CH_COLLECT_FILES_MAX - 1 - KT_CH_COLLECT_REFUSALS_MAX);
+	assert_string_equal(c.refusals[c.nrefusals - 1], over);
 	assert_file(od, "c", "1234");
+	assert_int_equal(entries(od), 2);
 	kt_ch_host__free(h);
+	kt_collected__release(&c);
 	free(s.p);
 }
 
@@ -977,6 +1064,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_collect_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collect_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collect_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collect_count_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_collect_untaken, setup, teardown),
 		cmocka_unit_test(test_reader_bounded),
 	};
 

@@ -475,8 +475,36 @@ static void test_result_owns_its_strings(void **state)
 	o.nincludes = 1;
 	assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
 	assert_null(res.trace_out);
+	assert_null(res.collected.files);
+	assert_null(res.collected.refusals);
 	kt_run_result__release(&res);
 	kt_wprof_config__free(w);
+}
+
+/* The files back are the result's: released with it (ASan sees a leak
+ * otherwise), and zeroed. */
+static void test_result_owns_its_files(void **state)
+{
+	struct kt_run_result res;
+	struct kt_collected *c = &res.collected;
+
+	(void)state;
+	memset(&res, 0, sizeof(res));
+	c->files = calloc(1, sizeof(*c->files));
+	c->refusals = calloc(1, sizeof(*c->refusals));
+	assert_non_null(c->files);
+	assert_non_null(c->refusals);
+	c->files[0].path = strdup("r/a");
+	c->refusals[0] = strdup("a file named '../x' refused: a '.' or '..' component");
+	assert_non_null(c->files[0].path);
+	assert_non_null(c->refusals[0]);
+	c->nfiles = c->nrefusals = c->refused = 1;
+	kt_run_result__release(&res);
+	assert_null(c->files);
+	assert_null(c->refusals);
+	assert_int_equal(c->nfiles, 0);
+	assert_int_equal(c->nrefusals, 0);
+	kt_run_result__release(&res);
 }
 
 /* The base's name for the inputs with include @inc_spec cached in it,
@@ -892,6 +920,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trace_out_checked_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_result_owns_its_strings, setup, teardown),
+		cmocka_unit_test(test_result_owns_its_files),
 		cmocka_unit_test_setup_teardown(test_base_key_follows_the_inputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_base_key_coarse_times, setup, teardown_coarse),
 		cmocka_unit_test_setup_teardown(test_base_wprof_file_of_the_blob, setup, teardown),

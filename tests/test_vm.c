@@ -187,6 +187,8 @@ static int fake_boot_timed(const char *say, const char *then, unsigned timeout_s
 	r = kt_vm_run(&o, res, e);
 	*ms = kt_now_ms() - t0;
 	close(kfd);
+	kt_vm_result__release(res);
+	kt_vm_result__release(res);
 	free(res);
 	rm_tree(dir);
 	return r;

@@ -65,6 +65,9 @@ extern "C" {
  * bytes, but a file each on the host (a folder such as /proc holds tens
  * of thousands). */
 #define KT_CH_COLLECT_FILES_MAX	16384u
+/* Refused files said with a line each at most; one more line says how
+ * many others were refused. */
+#define KT_CH_COLLECT_REFUSALS_MAX 1000u
 /* What the host accepts as a trace's size, whatever the guest's memory. */
 #define KT_CH_TRACE_MAX		(16ULL << 30)
 
@@ -169,6 +172,36 @@ struct kt_ch_host_opts {
 
 struct kt_ch_host;
 
+/* A file that came back whole (kt_ch_host__collected). */
+struct kt_collected_file {
+	char *path;		/* relative to the out folder, as written */
+	uint64_t size;
+	unsigned mode;		/* its permission bits, as written */
+};
+
+/*
+ * What came back of the files a guest sent: the caller's own once
+ * kt_ch_host__collected() filled it, freed by kt_collected__release().
+ */
+struct kt_collected {
+	/* The files written whole, in the order they came (a name sent
+	 * twice is listed twice: the file holds the last); at most
+	 * KT_CH_COLLECT_FILES_MAX. */
+	struct kt_collected_file *files;
+	size_t nfiles;
+	uint64_t bytes;		/* their sizes, summed */
+	/* How many files were refused (nothing is left of them), and a
+	 * line for each of the first KT_CH_COLLECT_REFUSALS_MAX naming it
+	 * and why, then one saying how many more ("and 5 more refused"). */
+	size_t refused;
+	char **refusals;
+	size_t nrefusals;
+};
+
+/* Frees what @c holds and zeroes it; safe on a zeroed one, on NULL, and
+ * twice. */
+void kt_collected__release(struct kt_collected *c);
+
 int kt_ch_host__new(const struct kt_ch_host_opts *o, struct kt_ch_host **out);
 void kt_ch_host__free(struct kt_ch_host *h);
 /*
@@ -246,16 +279,14 @@ enum kt_ch_type kt_ch_host__sending(const struct kt_ch_host *h);
  */
 int kt_ch_host__trace(struct kt_ch_host *h, uint64_t *bytes, struct kt_err *err);
 /*
- * The collected files: how many were written whole under out_dir and
- * their bytes; how many were refused (a bad name, over collect_max,
- * truncated, a CRC-32 mismatch, a write that failed: nothing is left of
- * them), and in @why (NULL: not wanted) one line per refusal, each
- * naming the file, at most a few KiB in all (owned by @h).  An
- * unfinished file is refused by this call: call it once the guest is
- * gone.
+ * The collected files into @out, which the caller then owns (what it
+ * held is overwritten: release it first): the files written whole under
+ * out_dir, and those refused (a bad name, over collect_max or
+ * KT_CH_COLLECT_FILES_MAX, truncated, a CRC-32 mismatch, a write that
+ * failed: nothing is left of them).  An unfinished file is refused by
+ * this call: call it once the guest is gone; @h holds none afterwards.
  */
-void kt_ch_host__collected(struct kt_ch_host *h, size_t *files, uint64_t *bytes,
-			   size_t *refused, const char **why);
+void kt_ch_host__collected(struct kt_ch_host *h, struct kt_collected *out);
 /* Bytes of corrupt frames skipped. */
 uint64_t kt_ch_host__skipped(const struct kt_ch_host *h);
 

@@ -313,12 +313,11 @@ struct kt_run_result {
 	 * archive, QEMU's checks), then the VM's stages (kt_vm_result). */
 	uint64_t prepare_ms;
 	struct kt_vm_timings timings;
-	/* Files back (kt_run_opts.collect): how many came whole and their
-	 * bytes; how many were refused, with a line each in collect_why
-	 * (what fits), naming the file and why. */
-	size_t collected, collect_refused;
-	uint64_t collected_bytes;
-	char collect_why[4096];
+	/* Files back (kt_run_opts.collect): each that came whole (its path
+	 * under out_dir, size and mode), and those refused, with a line
+	 * naming each and why (see struct kt_collected).  The result's
+	 * own, freed by kt_run_result__release(). */
+	struct kt_collected collected;
 	/* The second, traced run of auto-repro (kt_run_opts.repro): whether
 	 * it ran, what kt_run() would have returned for it (and why, when
 	 * not 0), how it ended, the command's status, its trace. */
@@ -335,8 +334,8 @@ struct kt_run_result {
 	} repro;
 };
 
-/* Frees what @res owns (its trace_out strings and exec_path) and sets
- * them to NULL; safe on a zeroed result, on NULL, and twice.  kt_run()
+/* Frees what @res owns (its trace_out strings, exec_path and collected
+ * lists) and sets them to NULL; safe on a zeroed result, on NULL, and twice.  kt_run()
  * fills a result whole, whatever it returns: release it after every
  * kt_run(), before it is given to the next one. */
 void kt_run_result__release(struct kt_run_result *res);

@@ -246,12 +246,15 @@ struct kt_vm_result {
 	/* How often each kernel event was seen, and its first line. */
 	unsigned events[KT_VM_EV_N];
 	char event_line[KT_VM_EV_N][256];
-	/* Files the guest sent back (kt_ch_host__collected): written whole,
-	 * their bytes, refused, and a line per refusal (what fits). */
-	size_t collected, collect_refused;
-	uint64_t collected_bytes;
-	char collect_why[4096];
+	/* Files the guest sent back (kt_ch_host__collected): the result's
+	 * own, freed by kt_vm_result__release(). */
+	struct kt_collected collected;
 };
+
+/* Frees what @res owns (its collected lists); safe on a zeroed result,
+ * on NULL, and twice.  kt_vm_run() fills a result whole, whatever it
+ * returns: release it after every kt_vm_run(). */
+void kt_vm_result__release(struct kt_vm_result *res);
 
 /*
  * Finds @name in PATH (or takes it as a path when it holds a '/'): an
@@ -288,6 +291,8 @@ int kt_vm_preflight(const struct kt_vm_opts *o, char *qemu, size_t sz,
  * boot the kernel under --accel kvm (-ENODEV), the timeout, a corrupt
  * trace.  SIGPIPE is blocked in the calling thread meanwhile, as kt_run()
  * does: a closed out_fd or err_fd is -EPIPE with end KT_VM_STOPPED.
+ * @res is filled whole whatever it returns (what it held is overwritten):
+ * release it with kt_vm_result__release().
  */
 int kt_vm_run(const struct kt_vm_opts *o, struct kt_vm_result *res,
 	      struct kt_err *err);

@@ -144,27 +144,21 @@ static void run_report_timings(const struct kt_run_result *res)
 /* One line for the files back, and a warning for each refused. */
 static void run_report_collect(const struct kt_run_result *res, const struct run_args *a)
 {
-	const char *p = res->collect_why;
+	const struct kt_collected *c = &res->collected;
 
 	/* said when the command ran to its end or its timeout, or a file came */
 	if (!a->collect.n || (res->end != KT_VM_EXITED && res->end != KT_VM_TIMEOUT &&
-			      !res->collected && !res->collect_refused))
+			      !c->nfiles && !c->refused))
 		return;
-	while (*p) {
-		size_t l = strcspn(p, "\n");
-		char line[1200];
-
-		snprintf(line, sizeof(line), "collect: %.*s", (int)l, p);
-		cli_line("ktpack: warning: ", line, "");
-		p += l + (p[l] == '\n');
-	}
-	if (res->collect_refused)
-		cli_say("collected %zu file%s (%llu bytes) into '%s', %zu refused", res->collected,
-			res->collected == 1 ? "" : "s", (unsigned long long)res->collected_bytes,
-			a->out_dir ? a->out_dir : ".", res->collect_refused);
+	for (size_t i = 0; i < c->nrefusals; i++)
+		cli_line("ktpack: warning: collect: ", c->refusals[i], "");
+	if (c->refused)
+		cli_say("collected %zu file%s (%llu bytes) into '%s', %zu refused", c->nfiles,
+			c->nfiles == 1 ? "" : "s", (unsigned long long)c->bytes,
+			a->out_dir ? a->out_dir : ".", c->refused);
 	else
-		cli_say("collected %zu file%s (%llu bytes) into '%s'", res->collected,
-			res->collected == 1 ? "" : "s", (unsigned long long)res->collected_bytes,
+		cli_say("collected %zu file%s (%llu bytes) into '%s'", c->nfiles,
+			c->nfiles == 1 ? "" : "s", (unsigned long long)c->bytes,
 			a->out_dir ? a->out_dir : ".");
 }
 
