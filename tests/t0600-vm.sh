@@ -205,6 +205,16 @@ test_expect_success KERNEL,QEMU '--collect: a folder and a file come back after 
 	test "$(wc -l < err)" -eq 1
 '
 
+test_expect_success KERNEL,QEMU '--collect: a folder over 16384 files: the rest left in the guest is said on the host' '
+	mkdir res
+	vmrun --collect /tmp/many --out-dir res -- \
+		/bin/busybox sh -c "mkdir /tmp/many && cd /tmp/many && busybox seq 1 16400 | busybox xargs busybox touch" \
+		> out 2> err
+	expect_grep "^ktpack: collected 16384 files (0 bytes) into .res.\$" err
+	expect_grep "^ktpack: warning: guest: collect: stopped after 16384 files, the most the host takes\$" err
+	test "$(ls res/many | wc -l)" -eq 16384
+'
+
 test_expect_success KERNEL,QEMU 'wprof gets the default args byte for byte; the trace comes back' '
 	vmrun --wprof --console --trace-out t.pb -- /bin/busybox echo traced > out 2> err
 	test "$(cat out)" = traced

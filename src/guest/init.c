@@ -620,8 +620,8 @@ static void send_collected(void)
 		if (r < 0)
 			say("collect: %s: %s", line, strerror(errno));
 		if (r > 0) {
-			say("collect: stopped after %u files, the most the host takes",
-			    collect_begun);
+			warn("collect: stopped after %u files, the most the host takes",
+			     collect_begun);
 			break;
 		}
 	}
