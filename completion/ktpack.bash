@@ -22,7 +22,7 @@ _ktpack_opts()
 		;;
 	run | shell)
 		echo "--kernel --cpus --memory --override --wprof --wprof-args --wprof-grace" \
-			"--trace-out --include --cache-includes --timeout --signal --kill-after --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
+			"--trace-out --include --cache-includes --timeout --signal --kill-after --boot-timeout --accel --no-pvh --append --qemu --qemu-opt --exact-memory" \
 			"--channel --module --module-optional --modules --console --fail-on --topology --repro" \
 			"--repro-panic --arch --sysroot --require-config --collect --out-dir --collect-max --help"
 		;;
@@ -40,7 +40,7 @@ _ktpack_valued()
 	initramfs) echo "-o --output --init --compress --include --ldcache --arch --sysroot" ;;
 	run | shell)
 		echo "--kernel --cpus -m --memory --override --wprof-args --wprof-grace" \
-			"--trace-out --include --timeout --signal --kill-after --accel --append --qemu --qemu-opt --exact-memory" \
+			"--trace-out --include --timeout --signal --kill-after --boot-timeout --accel --append --qemu --qemu-opt --exact-memory" \
 			"--channel --module --module-optional --modules --fail-on --topology --arch --sysroot" \
 			"--require-config --collect --out-dir --collect-max"
 		;;

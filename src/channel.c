@@ -469,16 +469,19 @@ static void host_done(struct kt_ch_host *h, const unsigned char *p, size_t len)
  * tried (made printable).  An errno no kernel returns is no such frame. */
 static void host_exec_fail(struct kt_ch_host *h, const unsigned char *p, size_t len)
 {
+	bool interp;
 	uint32_t e;
 
 	if (len < 4 + h->nlen || memcmp(p + 4, h->o.nonce, h->nlen))
 		return;
 	e = kt_get_le32(p);
-	h->exec_interp = e & KT_CH_EXEC_INTERP;
+	interp = e & KT_CH_EXEC_INTERP;
 	e &= ~KT_CH_EXEC_INTERP;
 	if (!e || e >= 4096)
 		return;
 	h->exec_errno = (int)e;
+	/* (the file there, its interpreter not: only an ENOENT says that) */
+	h->exec_interp = interp && e == ENOENT;
 	kt_printable(h->exec_path, sizeof(h->exec_path), (const char *)p + 4 + h->nlen,
 		     len - 4 - h->nlen, false);
 }

@@ -1336,7 +1336,8 @@ static int run_once(const struct kt_run_opts *o, struct kt_run_result *res, stru
 			.cmdline = x.cmdline, .cpus = o->cpus ? o->cpus : KT_RUN_DEFAULT_CPUS,
 			.topology = o->topology,
 			.memory_mib = x.memory_mib, .accel = o->accel,
-			.timeout_s = o->timeout_s, .interactive = !x.cmd,
+			.timeout_s = o->timeout_s, .boot_timeout_s = o->boot_timeout_s,
+			.interactive = !x.cmd,
 			.channel = x.channel, .nonce = x.nonce, .trace_out = res->trace_out,
 			.console_fd = o->console_fd == KT_FD_DEFAULT && x.cmd ? KT_FD_NONE :
 				      o->console_fd,
@@ -1463,8 +1464,10 @@ static int run_all(const struct kt_run_opts *o, struct kt_run_result *res, struc
 	if (o->repro && !o->repro_wprof && !o->wprof)
 		return kt_err_set(err, -EINVAL, "--repro needs a wprof: embed one, or set %s",
 				  "KTSTR_WPROF_PATH");
-	if (o->repro && !o->cmd)
+	if (o->repro && !o->cmd) {
+		res->invalid = true;
 		return kt_err_set(err, -EINVAL, "--repro is for a command, not a shell");
+	}
 	r = run_once(o, res, err);
 	if (!o->repro || !run_repro_wanted(o, res, r))
 		return r;

@@ -83,6 +83,9 @@ test_expect_success KERNEL,QEMU 'exit statuses as timeout(1): the command'"'"'s,
 	what=$(grep -n "^ktpack: --repro:" err | cut -d: -f1)
 	test "$why" -lt "$what"
 	not grep -q "running the command again" err
+	# the boot has a bound of its own, not the command s timeout
+	expect_exit 125 vmrun --accel tcg --boot-timeout 1 -- /bin/true 2> err
+	expect_grep "^ktpack: the guest \(did not reach /init\|.s init did not open its channel\) within 1 s" err
 	# a script that is there, whose interpreter is not
 	printf "#!/nonexistent/sh\necho no\n" > s.sh
 	chmod +x s.sh
@@ -185,18 +188,23 @@ test_expect_success KERNEL,QEMU '--collect: a folder and a file come back after 
 	test ! -e res/d/link && test ! -e res/d/fifo
 	test -z "$(find res -name ".ktpack-*")"
 	# a sparse file over --collect-max: refused by name, none of its
-	# bytes sent; the run ends with the command, its status the commands
+	# bytes sent; the run ends with the command, its status the commands;
+	# a name the host refuses costs nothing of the cap
 	mkdir res2
 	t0=$(date +%s)
-	expect_exit 3 vmrun --timeout 30 --kill-after 1 --collect /tmp/c --collect-max 1M --out-dir res2 -- \
-		/bin/busybox sh -c "mkdir /tmp/c; echo a > /tmp/c/a; busybox truncate -s 100G /tmp/c/x; \
-		echo b > /tmp/c/z; exit 3" > out 2> err
+	expect_exit 3 vmrun --timeout 30 --kill-after 1 --collect /tmp/b --collect /tmp/c \
+		--collect-max 150 --out-dir res2 -- \
+		/bin/busybox sh -c "mkdir /tmp/b /tmp/c; busybox head -c 100 /dev/zero > /tmp/b/\$(printf \"a\\tb\"); \
+		echo a > /tmp/c/a; busybox head -c 100 /dev/zero > /tmp/c/y; \
+		busybox truncate -s 100G /tmp/c/x; echo b > /tmp/c/z; exit 3" > out 2> err
 	test $(($(date +%s) - t0)) -lt 30
-	expect_grep "^ktpack: collected 2 files (4 bytes) into .res2., 1 refused\$" err
+	expect_grep "^ktpack: collected 3 files (104 bytes) into .res2., 2 refused\$" err
 	expect_grep "^ktpack: warning: collect: .c/x. refused: 107374182400 bytes, over the [0-9]* left of --collect-max\$" err
+	expect_grep "^ktpack: warning: collect: a file named .b/a?b. refused: " err
 	not grep -q "truncated\|did not finish\|still coming" err
 	echo a > want && cmp want res2/c/a
 	echo b > want && cmp want res2/c/z
+	head -c 100 /dev/zero > want && cmp want res2/c/y
 	test ! -e res2/c/x
 	expect_exit 2 "$KTPACK" run --kernel "$KERNEL" --collect tmp/x -- /bin/true 2> err
 	expect_grep "^ktpack: collect .tmp/x.: not an absolute guest path\$" err

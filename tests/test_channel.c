@@ -381,6 +381,15 @@ static void test_exec_fail(void **state)
 	feed(&h, &s, 3);
 	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, &interp), EACCES);
 	assert_false(interp);
+	/* the bit says something only of an ENOENT; a frame refused after
+	 * a good one changes nothing */
+	s.len = 0;
+	put_exec_fail(&s, EACCES | KT_CH_EXEC_INTERP, NONCE, "/bin/y", 6);
+	put_exec_fail(&s, KT_CH_EXEC_INTERP, NONCE, "/bin/z", 6);
+	feed(&h, &s, 3);
+	assert_int_equal(kt_ch_host__exec_failed(h.h, &p, &interp), EACCES);
+	assert_string_equal(p, "/bin/y");
+	assert_false(interp);
 	/* the longest path init sends fits whole; a frame over the cap is
 	 * skipped */
 	s.len = 0;

@@ -106,6 +106,20 @@ static void test_required_options(void **state)
 	/* a file that is not there is no usage error */
 	assert_false(res.invalid);
 	assert_int_equal(kt_run_exit_status(&res, e.code, 0), KT_RUN_EXIT_FAILED);
+	/* --repro of a shell is one */
+	{
+		struct kt_wprof_config *w = NULL;
+
+		assert_int_equal(kt_wprof_config__new(NULL, &w), 0);
+		o.repro = KT_REPRO_ON;
+		o.repro_wprof = w;
+		assert_int_equal(kt_run(&o, &res, &e), -EINVAL);
+		assert_string_equal(e.msg, "--repro is for a command, not a shell");
+		assert_true(res.invalid);
+		o.repro = 0;
+		o.repro_wprof = NULL;
+		kt_wprof_config__free(w);
+	}
 }
 
 /* sz, libbpf's way: 0 refused, an older (smaller) caller's missing

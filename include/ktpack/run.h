@@ -247,6 +247,11 @@ struct kt_run_opts {
 	 * folder get, for that run, one archive with the base, kept
 	 * nowhere. */
 	bool cache_includes;
+	/* The boot's bound: from QEMU's start until the guest's init is up
+	 * on its channel (a KVM boot given up is not counted); 0:
+	 * KT_VM_BOOT_TIMEOUT_S.  Beside timeout_s, which the boot does not
+	 * spend. */
+	unsigned boot_timeout_s;
 };
 
 /* struct kt_run_opts NAME, zeroed, its sz set, with the fields given. */

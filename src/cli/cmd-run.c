@@ -25,7 +25,7 @@ struct run_args {
 	const char *trace_out;
 	struct cli_list inc;
 	bool cache_includes;
-	unsigned timeout_s;
+	unsigned timeout_s, boot_timeout_s;
 	const char *accel;
 	bool no_pvh;
 	const char *qemu;
@@ -298,6 +298,7 @@ static int run_vm(const struct kt_cmd *c, struct run_args *a, char **cmd)
 		.blobs = &kt_embedded_blobs, .includes = a->inc.v, .nincludes = a->inc.n,
 		.cache_includes = a->cache_includes,
 		.cmd = (const char *const *)cmd, .timeout_s = a->timeout_s,
+		.boot_timeout_s = a->boot_timeout_s,
 		.log = cli_log, .stop = &run_stop, .signal = &run_signal, .qemu_pgid = &run_qemu_pgid,
 		.paused_ms = &run_paused_ms,
 		.no_pvh = a->no_pvh, .qemu = a->qemu,
@@ -382,6 +383,7 @@ static int run_cmd(const struct kt_cmd *c, int argc, char **argv, bool shell)
 		OPT_FN("include", &a.inc, cli_opt_include),
 		OPT_BOOL("cache-includes", &a.cache_includes),
 		OPT_UINT("timeout", &a.timeout_s, 0, 86400 * 7),
+		OPT_UINT("boot-timeout", &a.boot_timeout_s, 1, 86400),
 		OPT_FN("signal", &a.timeout_signal, run_opt_signal),
 		OPT_UINT("kill-after", &a.kill_after_s, 1, 86400),
 		OPT_STR(0, "accel", &a.accel),

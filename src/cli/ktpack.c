@@ -63,7 +63,7 @@ static const struct kt_cmd kt_cmds[] = {
 	  "           [--exact-memory SIZE] [--sysroot DIR]\n"
 	  "           [--wprof] [--wprof-args ARGS] [--wprof-grace SECONDS] [--trace-out FILE]\n"
 	  "           [--include HOST[:GUEST]]... [--cache-includes]\n"
-	  "           [--timeout SECONDS] [--signal SIG]\n"
+	  "           [--timeout SECONDS] [--signal SIG] [--boot-timeout SECONDS]\n"
 	  "           [--kill-after SECONDS] [--accel kvm|tcg|auto]\n"
 	  "           [--no-pvh] [--append ARGS] [--qemu PATH] [--qemu-opt ARG]...\n"
 	  "           [--channel auto|virtio|serial] [--module NAME]...\n"
@@ -100,7 +100,8 @@ static const struct kt_cmd kt_cmds[] = {
 	  "ends CMD as timeout(1) does, counted from when the guest is up:\n"
 	  "--signal (TERM) to it, SIGKILL\n"
 	  "--kill-after seconds (10) later; its output, status and trace come\n"
-	  "back, and the exit status is 124.  The kernel's oom, lockup, stall, hung and warn lines are\n"
+	  "back, and the exit status is 124.  --boot-timeout (180) bounds the boot\n"
+	  "until the guest is up (125).  The kernel's oom, lockup, stall, hung and warn lines are\n"
 	  "said once; --fail-on EVENTS (a comma-separated list of them, or all)\n"
 	  "kills CMD at the first and fails the run (125) once the trace is back.\n"
 	  "--repro runs a CMD that failed once more under wprof, for its trace\n"
@@ -121,7 +122,7 @@ static const struct kt_cmd kt_cmds[] = {
 	  "and --topology size the guest).  Exit status: CMD's;\n"
 	  "124 at the timeout (137 when --kill-after's SIGKILL ended CMD), 125 when\n"
 	  "ktpack or the VM failed, 126 or 127 when the guest could not run CMD\n"
-	  "(ktpack says so), 128+N on signal N.\n"
+	  "(ktpack says so), 128+N on signal N, 2 for a usage error.\n"
 	  "Example:\n"
 	  "  ktpack run --kernel /var/cache/ktpack/vmlinuz -- /bin/busybox uname -r\n" },
 	{ "shell", cmd_shell, false,

@@ -219,7 +219,7 @@ static int cli_take(const struct kt_cmd *c, const struct cli_opt *o, const char 
 		return 0;
 	case CLI_BYTES:
 		if (kt_parse_size(arg, &v) || v < o->min || v > o->max)
-			return cli_usage_error(c, "invalid --%s '%s': expected bytes, or a size with K, M, G or T, above 0",
+			return cli_usage_error(c, "invalid --%s '%s': expected bytes, or a size with K, M, G or T, above 0 and below 8 EiB",
 					       o->name, arg);
 		*(uint64_t *)o->value = v;
 		return 0;

@@ -550,7 +550,10 @@ static void collect_file(const char *path, const char *name)
 	memcpy(hdr + 12, run_nonce, run_nonce_len);
 	memcpy(hdr + 12 + run_nonce_len, name, nl);
 	collect_begun++;
-	if (ch_send(KT_CH_FILE_BEGIN, hdr, 12 + run_nonce_len + nl) || size > collect_left) {
+	/* a name the host refuses costs nothing of its cap (as it counts):
+	 * announced, that it says so, and no byte sent */
+	if (ch_send(KT_CH_FILE_BEGIN, hdr, 12 + run_nonce_len + nl) ||
+	    kt_collect_name_why(name, nl) || size > collect_left) {
 		close(in);
 		return;
 	}
