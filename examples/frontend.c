@@ -143,11 +143,13 @@ static void report_repro(const struct kt_run_result *res)
 {
 	if (!res->repro.ran)
 		return;
-	if (res->repro.r)
-		fprintf(stderr, "frontend: --repro: run again under wprof, %s", res->repro.why);
-	else
-		fprintf(stderr, "frontend: --repro: run again under wprof, the command exited with status %d",
-			res->repro.status);
+	if (res->repro.r) {
+		/* its error says what did not come back */
+		fprintf(stderr, "frontend: --repro: run again under wprof: %s\n", res->repro.why);
+		return;
+	}
+	fprintf(stderr, "frontend: --repro: run again under wprof, the command exited with status %d",
+		res->repro.status);
 	if (res->repro.trace_written)
 		fprintf(stderr, "; wrote the wprof trace to '%s' (%llu bytes)\n", res->repro.trace_out,
 			(unsigned long long)res->repro.trace_bytes);

@@ -435,13 +435,16 @@ test_expect_success KERNEL,QEMU 'a topology: nodes, LLC groups and SMT siblings 
 		cat /sys/devices/system/node/node*/cpulist
 		cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u | tr \"\\n\" \" \"; echo
 		cat /sys/devices/system/cpu/cpu*/topology/thread_siblings_list | sort -u | tr \"\\n\" \" \"; echo
-		sed -n \"s/.*MemTotal: *\\([0-9]*\\) kB/\\1/p\" /sys/devices/system/node/node*/meminfo" > out 2> err
+		sed -n \"s/.*MemTotal: *\\([0-9]*\\) kB/\\1/p\" /sys/devices/system/node/node*/meminfo" > out 2> err ||
+		{ cat out err; false; }
 	expect_grep "^ktpack: booting .*: x86_64, 16 CPUs (2 nodes, 2 LLCs each, 2 cores per LLC, 2 threads per core), 1024 MiB, " err
 	printf "16\n0-7\n8-15\n0-3 12-15 4-7 8-11 \n0-1 10-11 12-13 14-15 2-3 4-5 6-7 8-9 \n" > want
 	head -n 5 out > got
-	cmp want got
+	cmp want got || { cat out err; false; }
 	# each node has its half (less what the kernel took of it)
-	for kb in $(tail -n 2 out); do test "$kb" -gt 400000 && test "$kb" -le 524288; done
+	for kb in $(tail -n 2 out); do
+		test "$kb" -gt 400000 && test "$kb" -le 524288 || { cat out; false; }
+	done
 	expect_exit 2 "$KTPACK" run --topology 2n0c -- /bin/true 2> err
 	expect_grep "at least one of each" err
 	expect_exit 2 "$KTPACK" run --topology 16n16c -- /bin/true 2> err
