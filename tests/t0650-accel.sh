@@ -251,6 +251,9 @@ test_expect_success KERNEL,QEMU,NESTED 'KVM for real: a TCG guest with SVM boots
 		${modules:+--include "$modules"} \
 		--include "$vmlinux:/k/vmlinux" --include "$PWD/mods:/k/mods" \
 		--include "$PWD/inner.sh:/inner.sh" -- /bin/busybox sh /inner.sh > out 2> err
+	# (what both levels said, when the inner run did not end as it must)
+	grep -q "^status=5\$" out && not grep -q "inner: ktpack: booting .*TCG" out ||
+		{ cat out err; false; }
 	expect_grep "^status=5\$" out
 	expect_grep "^in-nested\$" out
 	expect_grep "^inner: nested-err\$" out
