@@ -136,18 +136,6 @@ static void host_free(struct host *h)
 	close(h->err);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = malloc(1 << 21);
-
-	assert_non_null(f);
-	*len = fread(buf, 1, 1 << 21, f);
-	fclose(f);
-	buf[*len] = '\0';
-	return buf;
-}
-
 static void test_streams_and_status(void **state)
 {
 	static const size_t steps[] = { 1, 3, 13, 4096, 1 << 20 };

@@ -417,21 +417,6 @@ static void test_include_swapped(void **state)
 	assert_int_equal(rm_tree(dir), 0);
 }
 
-static void *slurp(const char *path, size_t *len)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	void *p;
-
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
-	p = malloc((size_t)st.st_size);
-	assert_int_equal(kt_pread_full(fd, p, (size_t)st.st_size, 0), st.st_size);
-	close(fd);
-	*len = (size_t)st.st_size;
-	return p;
-}
-
 /* The libraries of a closure are packed from the files the closure read:
  * its interpreter and its C library, swapped for links to a secret in
  * the sysroot after the program was added, go in as they were read. */

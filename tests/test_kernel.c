@@ -83,7 +83,8 @@ static size_t tiny_bzimage(unsigned char *b, const unsigned char *payload, size_
 	return 1024 + len;
 }
 
-static size_t slurp(const char *path, unsigned char *buf, size_t max)
+/* At most @max bytes of the file @path into @buf; how many. */
+static size_t read_into(const char *path, unsigned char *buf, size_t max)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
@@ -125,7 +126,7 @@ static void test_each_compression(void **state)
 		close(fd);
 		snprintf(cmd, sizeof(cmd), "%s < '%s' > '%s'", tools[i].cmd, raw, comp);
 		assert_int_equal(system(cmd), 0);
-		zlen = slurp(comp, z, sizeof(z));
+		zlen = read_into(comp, z, sizeof(z));
 		/* the kernel's build appends the uncompressed size to a
 		 * compressed payload */
 		if (tools[i].c != KT_KCOMP_NONE) {
@@ -143,7 +144,7 @@ static void test_each_compression(void **state)
 					 fd, 1 << 20, &e))
 			fail_msg("%s: %s", tools[i].cmd, e.msg);
 		close(fd);
-		n = slurp(out, back, sizeof(back));
+		n = read_into(out, back, sizeof(back));
 		assert_int_equal(n, elen);
 		assert_memory_equal(back, elf, elen);
 	}
@@ -202,7 +203,7 @@ static void test_bad_headers(void **state)
 		snprintf(z, sizeof(z), "%s/zeros.gz", dir);
 		snprintf(cmd, sizeof(cmd), "head -c 4194304 /dev/zero | gzip -c > '%s'", z);
 		assert_int_equal(system(cmd), 0);
-		n = slurp(z, buf, 1 << 20);
+		n = read_into(z, buf, 1 << 20);
 		assert_int_equal(kt_kernel_decompress(buf, n, KT_KCOMP_GZIP, fd, sizeof(zeros), &e),
 				 -EFBIG);
 		free(buf);
@@ -233,7 +234,7 @@ static void test_debian_kernel(void **state)
 		skip();
 	}
 	buf = malloc((size_t)st.st_size);
-	n = slurp(DEBIAN_KERNEL, buf, (size_t)st.st_size);
+	n = read_into(DEBIAN_KERNEL, buf, (size_t)st.st_size);
 	assert_int_equal(kt_bzimage__parse(buf, n, DEBIAN_KERNEL, &h, &e), 0);
 	assert_true(h.version >= 0x20c);
 	assert_int_equal(h.comp, KT_KCOMP_XZ);
@@ -268,7 +269,7 @@ static void bz_file(const char *path, const char *tool, const void *raw, size_t 
 	if (*tool) {
 		snprintf(cmd, sizeof(cmd), "%s < '%s' > '%s'", tool, src, comp);
 		assert_int_equal(system(cmd), 0);
-		zlen = slurp(comp, z, sizeof(z));
+		zlen = read_into(comp, z, sizeof(z));
 	} else {
 		memcpy(z, raw, rawlen);
 		zlen = rawlen;
@@ -373,7 +374,7 @@ static void test_facts(void **state)
 	assert_int_equal(system(cmd), 0);
 	memcpy(vm, elf, elen);
 	snprintf(path, sizeof(path), "%s/ikcfg", dir);
-	vlen = elen + slurp(path, vm + elen, sizeof(vm) - elen);
+	vlen = elen + read_into(path, vm + elen, sizeof(vm) - elen);
 	snprintf(path, sizeof(path), "%s/vm", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	assert_int_equal(kt_write_all(fd, vm, vlen), 0);
@@ -381,7 +382,7 @@ static void test_facts(void **state)
 	snprintf(cmd, sizeof(cmd), "gzip -9nc < '%s/vm' > '%s/vm.gz'", dir, dir);
 	assert_int_equal(system(cmd), 0);
 	snprintf(path, sizeof(path), "%s/vm.gz", dir);
-	zlen = slurp(path, z, sizeof(z));
+	zlen = read_into(path, z, sizeof(z));
 	blen = tiny_bzimage(bz, z, zlen, 0);
 	snprintf(path, sizeof(path), "%s/bz", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -480,7 +481,7 @@ static unsigned char *gzip_of(const unsigned char *in, size_t len, size_t *outle
 	assert_int_equal(stat(gz, &st), 0);
 	out = malloc((size_t)st.st_size);
 	assert_non_null(out);
-	*outlen = slurp(gz, out, (size_t)st.st_size);
+	*outlen = read_into(gz, out, (size_t)st.st_size);
 	return out;
 }
 

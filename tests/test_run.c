@@ -727,8 +727,7 @@ static void test_base_wprof_file_of_the_blob(void **state)
 	const struct kt_blob_table wt = { wb, 2 };
 	char libs[160], same[160], other[160], n0[64], n1[64], n2[64], n3[64];
 	unsigned char *cpio;
-	struct stat st;
-	int fd;
+	size_t len;
 
 	(void)state;
 	/* the closure: a newc archive, as the build makes it */
@@ -738,16 +737,10 @@ static void test_base_wprof_file_of_the_blob(void **state)
 						0644, NULL), 0);
 	assert_int_equal(kt_initramfs__write(b, libs, NULL), 0);
 	kt_initramfs__free(b);
-	fd = open(libs, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
-	cpio = malloc((size_t)st.st_size);
-	assert_non_null(cpio);
-	assert_int_equal(kt_pread_full(fd, cpio, (size_t)st.st_size, 0), st.st_size);
-	close(fd);
+	cpio = slurp(libs, &len);
 	wb[1].start = cpio;
-	wb[1].end = cpio + st.st_size;
-	wb[1].size = (uint64_t)st.st_size;
+	wb[1].end = cpio + len;
+	wb[1].size = len;
 
 	snprintf(same, sizeof(same), "%s/wprof-" WPROF_SHA, root);
 	rewrite_new(same, wprof_bytes);
